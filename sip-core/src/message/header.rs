@@ -1,0 +1,465 @@
+//! Header names: the canonical spelling, the compact forms (RFC 3261 §7.3.3) and a fast,
+//! case-insensitive lookup.
+
+use std::fmt;
+
+/// A header name the stack knows. Names are case-insensitive and compact forms map to the same
+/// variant (`v` is [`HeaderName::Via`]). Other names are still indexed and written back; look
+/// them up by text with [`Headers::get_by_name`](super::Headers::get_by_name).
+///
+/// ```
+/// use sansip_core::message::HeaderName;
+/// assert_eq!(HeaderName::from_name("v"), Some(HeaderName::Via));
+/// assert_eq!(HeaderName::from_name("call-id"), Some(HeaderName::CallId));
+/// assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
+/// assert_eq!(HeaderName::from_name("X-Custom"), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum HeaderName {
+    /// `Accept`.
+    Accept,
+    /// `Accept-Contact`. Compact form `a`.
+    AcceptContact,
+    /// `Accept-Encoding`.
+    AcceptEncoding,
+    /// `Accept-Language`.
+    AcceptLanguage,
+    /// `Alert-Info`.
+    AlertInfo,
+    /// `Allow`.
+    Allow,
+    /// `Allow-Events`. Compact form `u`.
+    AllowEvents,
+    /// `Authentication-Info`.
+    AuthenticationInfo,
+    /// `Authorization`.
+    Authorization,
+    /// `Call-ID`. Compact form `i`.
+    CallId,
+    /// `Call-Info`.
+    CallInfo,
+    /// `Contact`. Compact form `m`.
+    Contact,
+    /// `Content-Disposition`.
+    ContentDisposition,
+    /// `Content-Encoding`. Compact form `e`.
+    ContentEncoding,
+    /// `Content-Language`.
+    ContentLanguage,
+    /// `Content-Length`. Compact form `l`.
+    ContentLength,
+    /// `Content-Type`. Compact form `c`.
+    ContentType,
+    /// `CSeq`.
+    CSeq,
+    /// `Date`.
+    Date,
+    /// `Error-Info`.
+    ErrorInfo,
+    /// `Event`. Compact form `o`.
+    Event,
+    /// `Expires`.
+    Expires,
+    /// `From`. Compact form `f`.
+    From,
+    /// `Identity`. Compact form `y`.
+    Identity,
+    /// `In-Reply-To`.
+    InReplyTo,
+    /// `Max-Forwards`.
+    MaxForwards,
+    /// `MIME-Version`.
+    MimeVersion,
+    /// `Min-Expires`.
+    MinExpires,
+    /// `Min-SE`.
+    MinSe,
+    /// `Organization`.
+    Organization,
+    /// `P-Asserted-Identity`.
+    PAssertedIdentity,
+    /// `P-Preferred-Identity`.
+    PPreferredIdentity,
+    /// `Path`.
+    Path,
+    /// `Priority`.
+    Priority,
+    /// `Privacy`.
+    Privacy,
+    /// `Proxy-Authenticate`.
+    ProxyAuthenticate,
+    /// `Proxy-Authorization`.
+    ProxyAuthorization,
+    /// `Proxy-Require`.
+    ProxyRequire,
+    /// `RAck`.
+    RAck,
+    /// `Reason`.
+    Reason,
+    /// `Record-Route`.
+    RecordRoute,
+    /// `Refer-To`. Compact form `r`.
+    ReferTo,
+    /// `Referred-By`. Compact form `b`.
+    ReferredBy,
+    /// `Replaces`.
+    Replaces,
+    /// `Reply-To`.
+    ReplyTo,
+    /// `Require`.
+    Require,
+    /// `Retry-After`.
+    RetryAfter,
+    /// `Route`.
+    Route,
+    /// `RSeq`.
+    RSeq,
+    /// `Server`.
+    Server,
+    /// `Session-Expires`. Compact form `x`.
+    SessionExpires,
+    /// `SIP-ETag`.
+    SipETag,
+    /// `SIP-If-Match`.
+    SipIfMatch,
+    /// `Subject`. Compact form `s`.
+    Subject,
+    /// `Subscription-State`.
+    SubscriptionState,
+    /// `Supported`. Compact form `k`.
+    Supported,
+    /// `Timestamp`.
+    Timestamp,
+    /// `To`. Compact form `t`.
+    To,
+    /// `Unsupported`.
+    Unsupported,
+    /// `User-Agent`.
+    UserAgent,
+    /// `Via`. Compact form `v`.
+    Via,
+    /// `Warning`.
+    Warning,
+    /// `WWW-Authenticate`.
+    WwwAuthenticate,
+}
+
+impl HeaderName {
+    /// Every known name, in declaration order.
+    pub const ALL: [HeaderName; 63] = [
+        HeaderName::Accept,
+        HeaderName::AcceptContact,
+        HeaderName::AcceptEncoding,
+        HeaderName::AcceptLanguage,
+        HeaderName::AlertInfo,
+        HeaderName::Allow,
+        HeaderName::AllowEvents,
+        HeaderName::AuthenticationInfo,
+        HeaderName::Authorization,
+        HeaderName::CallId,
+        HeaderName::CallInfo,
+        HeaderName::Contact,
+        HeaderName::ContentDisposition,
+        HeaderName::ContentEncoding,
+        HeaderName::ContentLanguage,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::CSeq,
+        HeaderName::Date,
+        HeaderName::ErrorInfo,
+        HeaderName::Event,
+        HeaderName::Expires,
+        HeaderName::From,
+        HeaderName::Identity,
+        HeaderName::InReplyTo,
+        HeaderName::MaxForwards,
+        HeaderName::MimeVersion,
+        HeaderName::MinExpires,
+        HeaderName::MinSe,
+        HeaderName::Organization,
+        HeaderName::PAssertedIdentity,
+        HeaderName::PPreferredIdentity,
+        HeaderName::Path,
+        HeaderName::Priority,
+        HeaderName::Privacy,
+        HeaderName::ProxyAuthenticate,
+        HeaderName::ProxyAuthorization,
+        HeaderName::ProxyRequire,
+        HeaderName::RAck,
+        HeaderName::Reason,
+        HeaderName::RecordRoute,
+        HeaderName::ReferTo,
+        HeaderName::ReferredBy,
+        HeaderName::Replaces,
+        HeaderName::ReplyTo,
+        HeaderName::Require,
+        HeaderName::RetryAfter,
+        HeaderName::Route,
+        HeaderName::RSeq,
+        HeaderName::Server,
+        HeaderName::SessionExpires,
+        HeaderName::SipETag,
+        HeaderName::SipIfMatch,
+        HeaderName::Subject,
+        HeaderName::SubscriptionState,
+        HeaderName::Supported,
+        HeaderName::Timestamp,
+        HeaderName::To,
+        HeaderName::Unsupported,
+        HeaderName::UserAgent,
+        HeaderName::Via,
+        HeaderName::Warning,
+        HeaderName::WwwAuthenticate,
+    ];
+
+    /// The canonical spelling, as the writer emits it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HeaderName::Accept => "Accept",
+            HeaderName::AcceptContact => "Accept-Contact",
+            HeaderName::AcceptEncoding => "Accept-Encoding",
+            HeaderName::AcceptLanguage => "Accept-Language",
+            HeaderName::AlertInfo => "Alert-Info",
+            HeaderName::Allow => "Allow",
+            HeaderName::AllowEvents => "Allow-Events",
+            HeaderName::AuthenticationInfo => "Authentication-Info",
+            HeaderName::Authorization => "Authorization",
+            HeaderName::CallId => "Call-ID",
+            HeaderName::CallInfo => "Call-Info",
+            HeaderName::Contact => "Contact",
+            HeaderName::ContentDisposition => "Content-Disposition",
+            HeaderName::ContentEncoding => "Content-Encoding",
+            HeaderName::ContentLanguage => "Content-Language",
+            HeaderName::ContentLength => "Content-Length",
+            HeaderName::ContentType => "Content-Type",
+            HeaderName::CSeq => "CSeq",
+            HeaderName::Date => "Date",
+            HeaderName::ErrorInfo => "Error-Info",
+            HeaderName::Event => "Event",
+            HeaderName::Expires => "Expires",
+            HeaderName::From => "From",
+            HeaderName::Identity => "Identity",
+            HeaderName::InReplyTo => "In-Reply-To",
+            HeaderName::MaxForwards => "Max-Forwards",
+            HeaderName::MimeVersion => "MIME-Version",
+            HeaderName::MinExpires => "Min-Expires",
+            HeaderName::MinSe => "Min-SE",
+            HeaderName::Organization => "Organization",
+            HeaderName::PAssertedIdentity => "P-Asserted-Identity",
+            HeaderName::PPreferredIdentity => "P-Preferred-Identity",
+            HeaderName::Path => "Path",
+            HeaderName::Priority => "Priority",
+            HeaderName::Privacy => "Privacy",
+            HeaderName::ProxyAuthenticate => "Proxy-Authenticate",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
+            HeaderName::ProxyRequire => "Proxy-Require",
+            HeaderName::RAck => "RAck",
+            HeaderName::Reason => "Reason",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::ReferTo => "Refer-To",
+            HeaderName::ReferredBy => "Referred-By",
+            HeaderName::Replaces => "Replaces",
+            HeaderName::ReplyTo => "Reply-To",
+            HeaderName::Require => "Require",
+            HeaderName::RetryAfter => "Retry-After",
+            HeaderName::Route => "Route",
+            HeaderName::RSeq => "RSeq",
+            HeaderName::Server => "Server",
+            HeaderName::SessionExpires => "Session-Expires",
+            HeaderName::SipETag => "SIP-ETag",
+            HeaderName::SipIfMatch => "SIP-If-Match",
+            HeaderName::Subject => "Subject",
+            HeaderName::SubscriptionState => "Subscription-State",
+            HeaderName::Supported => "Supported",
+            HeaderName::Timestamp => "Timestamp",
+            HeaderName::To => "To",
+            HeaderName::Unsupported => "Unsupported",
+            HeaderName::UserAgent => "User-Agent",
+            HeaderName::Via => "Via",
+            HeaderName::Warning => "Warning",
+            HeaderName::WwwAuthenticate => "WWW-Authenticate",
+        }
+    }
+
+    /// The compact form, if the name has one.
+    pub const fn compact(self) -> Option<char> {
+        match self {
+            HeaderName::AcceptContact => Some('a'),
+            HeaderName::AllowEvents => Some('u'),
+            HeaderName::CallId => Some('i'),
+            HeaderName::Contact => Some('m'),
+            HeaderName::ContentEncoding => Some('e'),
+            HeaderName::ContentLength => Some('l'),
+            HeaderName::ContentType => Some('c'),
+            HeaderName::Event => Some('o'),
+            HeaderName::From => Some('f'),
+            HeaderName::Identity => Some('y'),
+            HeaderName::ReferTo => Some('r'),
+            HeaderName::ReferredBy => Some('b'),
+            HeaderName::SessionExpires => Some('x'),
+            HeaderName::Subject => Some('s'),
+            HeaderName::Supported => Some('k'),
+            HeaderName::To => Some('t'),
+            HeaderName::Via => Some('v'),
+            _ => None,
+        }
+    }
+
+    /// Looks a name up, ignoring case; compact forms included.
+    pub fn from_name(name: &str) -> Option<HeaderName> {
+        Self::from_bytes(name.as_bytes())
+    }
+
+    /// Like [`HeaderName::from_name`], over bytes. This runs once per header line, so it
+    /// dispatches on length and first letter before comparing.
+    pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
+        let first = name.first()?.to_ascii_lowercase();
+        if name.len() == 1 {
+            return Self::from_compact(first);
+        }
+        let candidates: &[HeaderName] = match (name.len(), first) {
+            (2, b't') => &[HeaderName::To],
+            (3, b'v') => &[HeaderName::Via],
+            (4, b'c') => &[HeaderName::CSeq],
+            (4, b'd') => &[HeaderName::Date],
+            (4, b'f') => &[HeaderName::From],
+            (4, b'p') => &[HeaderName::Path],
+            (4, b'r') => &[HeaderName::RAck, HeaderName::RSeq],
+            (5, b'a') => &[HeaderName::Allow],
+            (5, b'e') => &[HeaderName::Event],
+            (5, b'r') => &[HeaderName::Route],
+            (6, b'a') => &[HeaderName::Accept],
+            (6, b'm') => &[HeaderName::MinSe],
+            (6, b'r') => &[HeaderName::Reason],
+            (6, b's') => &[HeaderName::Server],
+            (7, b'c') => &[HeaderName::CallId, HeaderName::Contact],
+            (7, b'e') => &[HeaderName::Expires],
+            (7, b'p') => &[HeaderName::Privacy],
+            (7, b'r') => &[HeaderName::Require],
+            (7, b's') => &[HeaderName::Subject],
+            (7, b'w') => &[HeaderName::Warning],
+            (8, b'i') => &[HeaderName::Identity],
+            (8, b'p') => &[HeaderName::Priority],
+            (8, b'r') => &[
+                HeaderName::ReferTo,
+                HeaderName::Replaces,
+                HeaderName::ReplyTo,
+            ],
+            (8, b's') => &[HeaderName::SipETag],
+            (9, b'c') => &[HeaderName::CallInfo],
+            (9, b's') => &[HeaderName::Supported],
+            (9, b't') => &[HeaderName::Timestamp],
+            (10, b'a') => &[HeaderName::AlertInfo],
+            (10, b'e') => &[HeaderName::ErrorInfo],
+            (10, b'u') => &[HeaderName::UserAgent],
+            (11, b'i') => &[HeaderName::InReplyTo],
+            (11, b'm') => &[HeaderName::MinExpires],
+            (11, b'r') => &[HeaderName::ReferredBy, HeaderName::RetryAfter],
+            (11, b'u') => &[HeaderName::Unsupported],
+            (12, b'a') => &[HeaderName::AllowEvents],
+            (12, b'c') => &[HeaderName::ContentType],
+            (12, b'm') => &[HeaderName::MaxForwards, HeaderName::MimeVersion],
+            (12, b'o') => &[HeaderName::Organization],
+            (12, b'r') => &[HeaderName::RecordRoute],
+            (12, b's') => &[HeaderName::SipIfMatch],
+            (13, b'a') => &[HeaderName::Authorization],
+            (13, b'p') => &[HeaderName::ProxyRequire],
+            (14, b'a') => &[HeaderName::AcceptContact],
+            (14, b'c') => &[HeaderName::ContentLength],
+            (15, b'a') => &[HeaderName::AcceptEncoding, HeaderName::AcceptLanguage],
+            (15, b's') => &[HeaderName::SessionExpires],
+            (16, b'c') => &[HeaderName::ContentEncoding, HeaderName::ContentLanguage],
+            (16, b'w') => &[HeaderName::WwwAuthenticate],
+            (18, b'p') => &[HeaderName::ProxyAuthenticate],
+            (18, b's') => &[HeaderName::SubscriptionState],
+            (19, b'a') => &[HeaderName::AuthenticationInfo],
+            (19, b'c') => &[HeaderName::ContentDisposition],
+            (19, b'p') => &[
+                HeaderName::PAssertedIdentity,
+                HeaderName::ProxyAuthorization,
+            ],
+            (20, b'p') => &[HeaderName::PPreferredIdentity],
+            _ => return None,
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    fn from_compact(c: u8) -> Option<HeaderName> {
+        Some(match c {
+            b'a' => HeaderName::AcceptContact,
+            b'u' => HeaderName::AllowEvents,
+            b'i' => HeaderName::CallId,
+            b'm' => HeaderName::Contact,
+            b'e' => HeaderName::ContentEncoding,
+            b'l' => HeaderName::ContentLength,
+            b'c' => HeaderName::ContentType,
+            b'o' => HeaderName::Event,
+            b'f' => HeaderName::From,
+            b'y' => HeaderName::Identity,
+            b'r' => HeaderName::ReferTo,
+            b'b' => HeaderName::ReferredBy,
+            b'x' => HeaderName::SessionExpires,
+            b's' => HeaderName::Subject,
+            b'k' => HeaderName::Supported,
+            b't' => HeaderName::To,
+            b'v' => HeaderName::Via,
+            _ => return None,
+        })
+    }
+
+    /// Whether RFC 3261 allows this header only once per message (§7.3.1): these cannot be
+    /// combined into a comma list, so a repeat makes the message ambiguous.
+    pub const fn is_single(self) -> bool {
+        matches!(
+            self,
+            HeaderName::CallId
+                | HeaderName::ContentLength
+                | HeaderName::ContentType
+                | HeaderName::CSeq
+                | HeaderName::From
+                | HeaderName::MaxForwards
+                | HeaderName::To
+        )
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips_through_lookup() {
+        for h in HeaderName::ALL {
+            assert_eq!(HeaderName::from_name(h.as_str()), Some(h), "{h}");
+            assert_eq!(
+                HeaderName::from_name(&h.as_str().to_ascii_uppercase()),
+                Some(h)
+            );
+            if let Some(c) = h.compact() {
+                assert_eq!(HeaderName::from_name(&c.to_string()), Some(h));
+                assert_eq!(
+                    HeaderName::from_name(&c.to_ascii_uppercase().to_string()),
+                    Some(h)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_not_known() {
+        for n in ["", "X-Foo", "Vias", "q", "Call_ID"] {
+            assert_eq!(HeaderName::from_name(n), None, "{n}");
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The header index: every header line of a message, in order, as spans into the received
+//! bytes.
+//!
+//! Parsing a message builds this index and nothing else: no header value is copied, so the
+//! transaction layer can read the few headers it needs (Via, CSeq, Call-ID, tags) without an
+//! allocation. The index never fails because one header is bad; typed views parse a value
+//! only when somebody asks. Headers nobody edits are written back byte for byte, folds,
+//! compact names and odd spacing included.
+
+use std::fmt;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::HeaderName;
+
+/// Inline capacity of the index. Typical INVITEs carry 10–20 headers; past this the index
+/// spills to the heap, which costs one allocation and nothing else.
+const INLINE: usize = 24;
+
+/// The line lives in `extra` (added or edited after parsing), not in the received bytes.
+const LINE_EXTRA: u8 = 1;
+/// The value lives in `extra`: the line was edited, folded or not UTF-8, so the readable
+/// value is a cleaned copy while the line itself is written back as received.
+const VALUE_EXTRA: u8 = 2;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    /// `None` for names the stack does not know; their text is the line's first `name_len` bytes.
+    name: Option<HeaderName>,
+    flags: u8,
+    name_len: u16,
+    line_start: u32,
+    line_len: u32,
+    value_start: u32,
+    value_len: u32,
+}
+
+/// The headers of one message, in order.
+///
+/// ```
+/// use sansip_core::message::{HeaderName, Headers};
+/// let mut h = Headers::new();
+/// h.push(HeaderName::Via, "SIP/2.0/UDP host.example.com;branch=z9hG4bK776asdhds");
+/// h.push_named("X-Tenant", "blue").unwrap();
+/// h.insert_first(HeaderName::Via, "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKnashds7");
+/// assert_eq!(h.count(HeaderName::Via), 2);
+/// assert!(h.get(HeaderName::Via).unwrap().contains("WSS"));
+/// assert_eq!(h.get_by_name("x-tenant"), Some("blue"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Headers {
+    src: Bytes,
+    extra: String,
+    entries: SmallVec<[Entry; INLINE]>,
+}
+
+/// A name that cannot be a header name (not a token), or a value that would break the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid header name {0:?}")]
+pub struct InvalidHeaderName(pub String);
+
+impl Headers {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn from_parsed(
+        src: Bytes,
+        extra: String,
+        entries: SmallVec<[Entry; INLINE]>,
+    ) -> Self {
+        Self {
+            src,
+            extra,
+            entries,
+        }
+    }
+
+    /// Number of header lines.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no header lines.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The first value of a known header.
+    pub fn get(&self, name: HeaderName) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.name == Some(name))
+            .map(|e| self.value(e))
+    }
+
+    /// Every value of a known header, in order. A comma-separated line counts as one value;
+    /// typed views split lists.
+    pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.name == Some(name))
+            .map(|e| self.value(e))
+    }
+
+    /// How many lines carry this header.
+    pub fn count(&self, name: HeaderName) -> usize {
+        self.entries.iter().filter(|e| e.name == Some(name)).count()
+    }
+
+    /// Whether the header is present.
+    pub fn contains(&self, name: HeaderName) -> bool {
+        self.entries.iter().any(|e| e.name == Some(name))
+    }
+
+    /// The first value of a header named by text, ignoring case. Known names and compact
+    /// forms resolve as in [`HeaderName::from_name`], so `get_by_name("v")` finds Via.
+    pub fn get_by_name<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.get_all_by_name(name).next()
+    }
+
+    /// Every value of a header named by text, ignoring case.
+    pub fn get_all_by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let known = HeaderName::from_name(name);
+        self.entries
+            .iter()
+            .filter(move |e| match known {
+                Some(k) => e.name == Some(k),
+                None => e.name.is_none() && self.name_text(e).eq_ignore_ascii_case(name),
+            })
+            .map(|e| self.value(e))
+    }
+
+    /// Every header as `(name as written, value)`, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (self.name_text(e), self.value(e)))
+    }
+
+    /// Every header as `(known name or None, value)`, in order.
+    pub fn iter_known(&self) -> impl Iterator<Item = (Option<HeaderName>, &str)> + '_ {
+        self.entries.iter().map(|e| (e.name, self.value(e)))
+    }
+
+    /// Appends a header. Line breaks in `value` become spaces, so a value can never inject a
+    /// header of its own.
+    pub fn push(&mut self, name: HeaderName, value: &str) {
+        let e = self.make_entry(Some(name), name.as_str(), value);
+        self.entries.push(e);
+    }
+
+    /// Puts a header before all others of any name (a new top Via, RFC 3261 §8.1.1.7).
+    pub fn insert_first(&mut self, name: HeaderName, value: &str) {
+        let e = self.make_entry(Some(name), name.as_str(), value);
+        self.entries.insert(0, e);
+    }
+
+    /// Appends a header named by text; known names resolve to their variant.
+    pub fn push_named(&mut self, name: &str, value: &str) -> Result<(), InvalidHeaderName> {
+        if name.is_empty() || !name.bytes().all(super::syntax::is_token) {
+            return Err(InvalidHeaderName(name.to_owned()));
+        }
+        let known = HeaderName::from_name(name);
+        let e = match known {
+            Some(k) => self.make_entry(Some(k), k.as_str(), value),
+            None => self.make_entry(None, name, value),
+        };
+        self.entries.push(e);
+        Ok(())
+    }
+
+    /// Replaces the first line of `name` in place (its position kept), removes any others,
+    /// or appends when absent.
+    pub fn set(&mut self, name: HeaderName, value: &str) {
+        match self.entries.iter().position(|e| e.name == Some(name)) {
+            Some(i) => {
+                self.entries[i] = self.make_entry(Some(name), name.as_str(), value);
+                let mut seen = false;
+                self.entries.retain(|e| {
+                    if e.name != Some(name) {
+                        return true;
+                    }
+                    let keep = !seen;
+                    seen = true;
+                    keep
+                });
+            }
+            None => self.push(name, value),
+        }
+    }
+
+    /// Removes every line of `name`; returns how many there were.
+    pub fn remove(&mut self, name: HeaderName) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.name != Some(name));
+        before - self.entries.len()
+    }
+
+    /// Removes the first line of `name` (the top Via when a response goes upstream).
+    pub fn remove_first(&mut self, name: HeaderName) -> bool {
+        match self.entries.iter().position(|e| e.name == Some(name)) {
+            Some(i) => {
+                self.entries.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends every line of `other` that carries `name`, as written there.
+    pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        for e in other.entries.iter().filter(|e| e.name == Some(name)) {
+            let v = other.value(e);
+            let e = self.make_entry(Some(name), name.as_str(), v);
+            self.entries.push(e);
+        }
+    }
+
+    /// Writes every header line, each ending in CRLF. Lines nobody edited are copied as
+    /// received.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        for e in &self.entries {
+            out.extend_from_slice(self.line(e));
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// Bytes the header lines take when written.
+    pub(crate) fn written_len(&self) -> usize {
+        self.entries.iter().map(|e| e.line_len as usize + 2).sum()
+    }
+
+    fn make_entry(&mut self, name: Option<HeaderName>, name_text: &str, value: &str) -> Entry {
+        let line_start = self.extra.len();
+        self.extra.push_str(name_text);
+        self.extra.push_str(": ");
+        let value_start = self.extra.len();
+        // A CR or LF would end the line early and let the value forge headers.
+        for c in value.trim().chars() {
+            self.extra
+                .push(if c == '\r' || c == '\n' { ' ' } else { c });
+        }
+        let end = self.extra.len();
+        Entry {
+            name,
+            flags: LINE_EXTRA | VALUE_EXTRA,
+            name_len: name_text.len().min(u16::MAX as usize) as u16,
+            line_start: line_start as u32,
+            line_len: (end - line_start) as u32,
+            value_start: value_start as u32,
+            value_len: (end - value_start) as u32,
+        }
+    }
+
+    pub(crate) fn store_text(&mut self, text: &str) -> (u32, u32) {
+        let start = self.extra.len();
+        self.extra.push_str(text);
+        (start as u32, text.len() as u32)
+    }
+
+    pub(crate) fn extra_text(&self, start: u32, len: u32) -> &str {
+        self.extra
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or("")
+    }
+
+    pub(crate) fn src_text(&self, start: u32, len: u32) -> &str {
+        self.src
+            .get(start as usize..(start + len) as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    fn line(&self, e: &Entry) -> &[u8] {
+        let r = e.line_start as usize..(e.line_start + e.line_len) as usize;
+        let bytes = if e.flags & LINE_EXTRA != 0 {
+            self.extra.as_bytes().get(r)
+        } else {
+            self.src.get(r)
+        };
+        bytes.unwrap_or_default()
+    }
+
+    fn name_text(&self, e: &Entry) -> &str {
+        let line = self.line(e);
+        line.get(..e.name_len as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    fn value(&self, e: &Entry) -> &str {
+        if e.flags & VALUE_EXTRA != 0 {
+            self.extra_text(e.value_start, e.value_len)
+        } else {
+            // The parser copied every value that is not valid UTF-8 into `extra`, so this
+            // conversion succeeds; it is checked because the index must never panic.
+            self.src_text(e.value_start, e.value_len)
+        }
+    }
+}
+
+/// Builds the index while the parser walks the header section.
+pub(crate) struct IndexBuilder {
+    pub(crate) extra: String,
+    pub(crate) entries: SmallVec<[Entry; INLINE]>,
+}
+
+impl IndexBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            extra: String::new(),
+            entries: SmallVec::new(),
+        }
+    }
+
+    /// Records one logical header line. `value` is the trimmed value span in `src`;
+    /// `clean` is `Some` when the value had to be unfolded or repaired to be read as text.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push(
+        &mut self,
+        name: Option<HeaderName>,
+        name_len: usize,
+        line_start: usize,
+        line_len: usize,
+        value_start: usize,
+        value_len: usize,
+        clean: Option<&str>,
+    ) {
+        let (flags, value_start, value_len) = match clean {
+            None => (0, value_start, value_len),
+            Some(text) => {
+                let s = self.extra.len();
+                self.extra.push_str(text);
+                (VALUE_EXTRA, s, text.len())
+            }
+        };
+        self.entries.push(Entry {
+            name,
+            flags,
+            name_len: name_len.min(u16::MAX as usize) as u16,
+            line_start: line_start as u32,
+            line_len: line_len as u32,
+            value_start: value_start as u32,
+            value_len: value_len as u32,
+        });
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Headers {
+    /// Two header lists are equal when they hold the same names (ignoring case and compact
+    /// forms) with the same values, in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.entries.iter().zip(other.entries.iter()).all(|(a, b)| {
+                let same_name = match (a.name, b.name) {
+                    (Some(x), Some(y)) => x == y,
+                    (None, None) => self.name_text(a).eq_ignore_ascii_case(other.name_text(b)),
+                    _ => false,
+                };
+                same_name && self.value(a) == other.value(b)
+            })
+    }
+}
+
+impl Eq for Headers {}

@@ -1,0 +1,179 @@
+//! The host part of SIP URIs and Via sent-by (RFC 3261 §25.1, RFC 5118).
+
+use crate::message::ValueError;
+use crate::message::lex::{at, err, scan_while, sub};
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// A host: domain name, IPv4 address or (bracketed on the wire) IPv6 address.
+///
+/// Domain names compare case-insensitively (RFC 3261 §19.1.4).
+#[derive(Debug, Clone, Copy)]
+pub enum Host<'a> {
+    /// A hostname, as written.
+    Domain(&'a str),
+    /// A dotted-quad IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address, written as `[...]` (RFC 3261 §25.1 IPv6reference).
+    Ipv6(Ipv6Addr),
+}
+
+impl<'a> Host<'a> {
+    /// Parses exactly one host; IPv6 must be bracketed (RFC 5118 §4.2).
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let (h, end) = scan_host(s, 0)?;
+        if end != s.len() {
+            return Err(err("invalid host", end));
+        }
+        Ok(h)
+    }
+
+    /// The domain name, if this host is one.
+    pub fn domain(&self) -> Option<&'a str> {
+        match self {
+            Host::Domain(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Host<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Host<'_> {}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Scans a host at `i`; returns it and the index after it.
+pub(crate) fn scan_host(s: &str, i: usize) -> Result<(Host<'_>, usize), ValueError> {
+    let b = s.as_bytes();
+    if at(b, i) == Some(b'[') {
+        let close =
+            memchr::memchr(b']', b.get(i..).unwrap_or(&[])).ok_or(err("expected ']'", i))?;
+        let a = sub(s, i + 1, i + close)
+            .parse::<Ipv6Addr>()
+            .map_err(|_| err("invalid ipv6 address", i))?;
+        return Ok((Host::Ipv6(a), i + close + 1));
+    }
+    // RFC 5118 §4.2: say so when an unbracketed IPv6 address is what we see.
+    let v6end = scan_while(b, i, |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+    let v6 = sub(s, i, v6end);
+    if v6.bytes().filter(|&c| c == b':').count() >= 2 && v6.parse::<Ipv6Addr>().is_ok() {
+        return Err(err("ipv6 address needs brackets", i));
+    }
+    let end = scan_while(b, i, |c| {
+        c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+    });
+    let h = sub(s, i, end);
+    classify(h).map(|h| (h, end)).ok_or(err("invalid host", i))
+}
+
+/// hostname / IPv4address per RFC 3261 §25.1 (a toplabel starts with ALPHA,
+/// so an all-numeric name must be a valid IPv4 address).
+pub(crate) fn classify(h: &str) -> Option<Host<'_>> {
+    if h.is_empty() {
+        return None;
+    }
+    if h.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        return parse_ipv4(h).map(Host::Ipv4);
+    }
+    let name = h.strip_suffix('.').unwrap_or(h);
+    let mut last = "";
+    for label in name.split('.') {
+        let lb = label.as_bytes();
+        let ok = matches!((lb.first(), lb.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
+            && lb.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
+        if !ok {
+            return None;
+        }
+        last = label;
+    }
+    if !last
+        .as_bytes()
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        return None;
+    }
+    Some(Host::Domain(h))
+}
+
+/// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
+fn parse_ipv4(h: &str) -> Option<Ipv4Addr> {
+    let mut o = [0u8; 4];
+    let mut n = 0;
+    for part in h.split('.') {
+        if part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        let v: u16 = part.parse().ok()?;
+        *o.get_mut(n)? = u8::try_from(v).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(o))
+}
+
+/// Parses a port (1*DIGIT, at most 65535).
+pub(crate) fn parse_port(s: &str, base: usize) -> Result<u16, ValueError> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(err("invalid port", base));
+    }
+    s.parse::<u16>().map_err(|_| err("port out of range", base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            Host::parse("Example.COM").unwrap(),
+            Host::parse("example.com").unwrap()
+        );
+        assert_eq!(
+            Host::parse("192.0.2.1").unwrap(),
+            Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        assert!(matches!(
+            Host::parse("[2001:db8::192.0.2.1]"),
+            Ok(Host::Ipv6(_))
+        ));
+        assert_eq!(
+            Host::parse("[2001:db8:::192.0.2.1]").unwrap_err().what,
+            "invalid ipv6 address"
+        );
+        assert_eq!(
+            Host::parse("2001:db8::10").unwrap_err().what,
+            "ipv6 address needs brackets"
+        );
+        assert_eq!(Host::parse("256.1.1.1").unwrap_err().what, "invalid host");
+        assert_eq!(Host::parse("a..b").unwrap_err().what, "invalid host");
+        assert_eq!(Host::parse("-a.com").unwrap_err().what, "invalid host");
+        assert_eq!(Host::parse("a.123").unwrap_err().what, "invalid host");
+        assert!(Host::parse("example.com.").is_ok());
+        assert_eq!(
+            Host::parse("[::ffff:192.0.2.2]").unwrap().to_string(),
+            "[::ffff:192.0.2.2]"
+        );
+        assert_eq!(
+            parse_port("70000", 0).unwrap_err().what,
+            "port out of range"
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! SIP messages: parsing, typed header views and writing (RFC 3261 §7, §20, §25).
+//!
+//! Reading happens in two layers. [`Message::frame`] reads the start line and builds the
+//! header index — spans into the received [`Bytes`], no copies — and never fails because one
+//! header value is odd. [`Message::validate`] then checks the headers the transaction and
+//! dialog layers depend on, through the typed views ([`Via`], [`NameAddr`], [`CSeq`], …), and
+//! names the fault in a [`ParseError`] short enough to be a 400's reason phrase.
+//! [`Message::parse`] does both.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use sansip_core::message::{HeaderName, Message, Method, StatusCode, Response};
+//!
+//! let wire = Bytes::from_static(
+//!     b"OPTIONS sip:bob@example.com SIP/2.0\r\n\
+//!       v: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n\
+//!       Max-Forwards: 70\r\n\
+//!       t: <sip:bob@example.com>\r\n\
+//!       f: Alice <sip:alice@example.com>;tag=1928301774\r\n\
+//!       i: a84b4c76e66710\r\n\
+//!       CSeq: 63104 OPTIONS\r\n\
+//!       l: 0\r\n\r\n",
+//! );
+//! let Message::Request(req) = Message::parse(wire).unwrap() else { unreachable!() };
+//! assert_eq!(req.method(), &Method::Options);
+//! assert_eq!(req.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+//!
+//! let resp = Response::from_request(&req, StatusCode::new(200));
+//! let text = String::from_utf8(resp.to_bytes().to_vec()).unwrap();
+//! assert!(text.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds\r\n"));
+//! ```
+
+mod auth;
+mod date;
+mod error;
+mod event;
+mod framing;
+mod header;
+mod headers;
+mod host;
+mod lex;
+mod limits;
+mod lists;
+mod media;
+mod method;
+mod name_addr;
+mod params;
+mod parse;
+mod reason;
+mod replaces;
+mod retry_after;
+mod scalars;
+mod session_timer;
+mod status;
+pub(crate) mod syntax;
+pub mod text;
+mod uri;
+mod validate;
+mod via;
+mod warning;
+
+// Framing, the header index and the writer.
+pub use error::{ParseError, ValueError};
+pub use framing::{StreamEvent, StreamFramer};
+pub use header::HeaderName;
+pub use headers::{Headers, InvalidHeaderName};
+pub use limits::Limits;
+pub use method::Method;
+pub use status::{StatusCode, default_reason};
+
+// Typed views of header values, parsed on demand and borrowing from the message.
+pub use auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
+pub use date::Date;
+pub use event::{Event, SubscriptionState};
+pub use host::Host;
+pub use lists::parse_token_list;
+pub use media::ContentType;
+pub use name_addr::{Contact, NameAddr, ReferTo};
+pub use params::Params;
+pub use reason::Reason;
+pub use replaces::Replaces;
+pub use retry_after::RetryAfter;
+pub use scalars::{
+    CSeq, ContentLength, Expires, MaxForwards, MinExpires, MinSe, RAck, RSeq, parse_call_id,
+};
+pub use session_timer::{Refresher, SessionExpires};
+pub use uri::{Scheme, Uri};
+pub use via::Via;
+pub use warning::Warning;
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use parse::{Completeness, Head, StartLine, parse_head};
+
+/// A SIP request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+/// A SIP request.
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
+    uri: Text,
+    headers: Headers,
+    body: Bytes,
+}
+
+/// A SIP response.
+#[derive(Clone)]
+pub struct Response {
+    status: StatusCode,
+    headers: Headers,
+    body: Bytes,
+}
+
+/// Where the Request-URI's text lives inside the request's [`Headers`] storage.
+#[derive(Debug, Clone, Copy)]
+enum Text {
+    Src(u32, u32),
+    Extra(u32, u32),
+}
+
+impl Message {
+    /// Frames and validates one whole message: a datagram or a WebSocket frame. Bytes past
+    /// Content-Length are ignored (RFC 4475 dblreq); without Content-Length the rest of the
+    /// datagram is the body.
+    pub fn parse(src: Bytes) -> Result<Message, ParseError> {
+        Self::parse_with(src, &Limits::default())
+    }
+
+    /// [`Message::parse`] with explicit limits.
+    pub fn parse_with(src: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+        let m = Self::frame(src, limits)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Reads the start line, the header index and the body of one whole message, checking
+    /// only structure: values are not looked at except Content-Length. Use this when a
+    /// request that fails [`Message::validate`] must still be answered (the 400 needs its
+    /// Via, From, To, Call-ID and CSeq).
+    pub fn frame(src: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+        if src.len() > limits.max_message_size {
+            return Err(ParseError::TooLarge {
+                size: src.len(),
+                limit: limits.max_message_size,
+            });
+        }
+        let head =
+            parse_head(&src, limits, Completeness::Whole)?.ok_or(ParseError::Unterminated)?;
+        let available = src.len() - head.body_start;
+        let body_len = match parse::content_length(&head.headers)? {
+            Some(n) if n > available => {
+                return Err(ParseError::BodyTooShort {
+                    expected: n,
+                    actual: available,
+                });
+            }
+            Some(n) => n,
+            None => available,
+        };
+        let body = src.slice(head.body_start..head.body_start + body_len);
+        Ok(Self::from_head_and_body(head, body))
+    }
+
+    pub(crate) fn from_head_and_body(head: Head, body: Bytes) -> Message {
+        match head.start {
+            StartLine::Request {
+                method,
+                uri_start,
+                uri_len,
+            } => Message::Request(Request {
+                method,
+                uri: Text::Src(uri_start, uri_len),
+                headers: head.headers,
+                body,
+            }),
+            StartLine::Response { status } => Message::Response(Response {
+                status,
+                headers: head.headers,
+                body,
+            }),
+        }
+    }
+
+    /// Checks the headers the stack relies on; see the module docs.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        match self {
+            Message::Request(r) => validate::request(r),
+            Message::Response(r) => validate::response(r),
+        }
+    }
+
+    /// The header lines.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+
+    /// The body (empty when there is none).
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Message::Request(r) => &r.body,
+            Message::Response(r) => &r.body,
+        }
+    }
+
+    /// The message as wire bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Message::Request(r) => r.to_bytes(),
+            Message::Response(r) => r.to_bytes(),
+        }
+    }
+}
+
+impl Request {
+    /// A request with no headers and no body. The caller adds the headers RFC 3261 §8.1.1
+    /// requires; [`Request::to_bytes`] adds Content-Length when none is present.
+    ///
+    /// Line breaks and spaces in `uri` are dropped: they cannot occur in a Request-URI.
+    pub fn new(method: Method, uri: &str) -> Request {
+        let mut headers = Headers::new();
+        let clean: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
+        let (s, l) = headers.store_text(&clean);
+        Request {
+            method,
+            uri: Text::Extra(s, l),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The Request-URI as written.
+    pub fn uri(&self) -> &str {
+        match self.uri {
+            Text::Src(s, l) => self.headers.src_text(s, l),
+            Text::Extra(s, l) => self.headers.extra_text(s, l),
+        }
+    }
+
+    /// Replaces the Request-URI (a proxy retargeting, RFC 3261 §16.5).
+    pub fn set_uri(&mut self, uri: &str) {
+        let clean: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
+        let (s, l) = self.headers.store_text(&clean);
+        self.uri = Text::Extra(s, l);
+    }
+
+    /// The header lines.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The header lines, for editing.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Sets the body and its Content-Type, and keeps Content-Length in step.
+    pub fn set_body(&mut self, content_type: &str, body: Bytes) {
+        set_body(&mut self.headers, &mut self.body, content_type, body);
+    }
+
+    /// The request as wire bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(64 + self.headers.written_len() + self.body.len());
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.uri().as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\n");
+        write_rest(&self.headers, &self.body, &mut out);
+        Bytes::from(out)
+    }
+}
+
+impl Response {
+    /// A response with no headers and no body.
+    pub fn new(status: StatusCode) -> Response {
+        Response {
+            status,
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A response to `req` per RFC 3261 §8.2.6.2: Via (every value, in order), From, To,
+    /// Call-ID and CSeq copied; the To tag, when the UAS adds one, via
+    /// [`Response::set_to_tag`].
+    pub fn from_request(req: &Request, status: StatusCode) -> Response {
+        let mut r = Response::new(status);
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            r.headers.copy_from(&req.headers, name);
+        }
+        // RFC 3261 §8.2.6.1: a 100 echoes the request's Timestamp.
+        if r.status.code() == 100 {
+            r.headers.copy_from(&req.headers, HeaderName::Timestamp);
+        }
+        r
+    }
+
+    /// Adds `;tag=` to the To header unless it already has a tag (RFC 3261 §8.2.6.2).
+    pub fn set_to_tag(&mut self, tag: &str) {
+        let Some(to) = self.headers.get(HeaderName::To) else {
+            return;
+        };
+        if NameAddr::parse(to).is_ok_and(|n| n.tag().is_some()) {
+            return;
+        }
+        let value = format!("{to};tag={tag}");
+        self.headers.set(HeaderName::To, &value);
+    }
+
+    /// The status code and reason phrase.
+    pub fn status(&self) -> &StatusCode {
+        &self.status
+    }
+
+    /// The header lines.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The header lines, for editing.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Sets the body and its Content-Type, and keeps Content-Length in step.
+    pub fn set_body(&mut self, content_type: &str, body: Bytes) {
+        set_body(&mut self.headers, &mut self.body, content_type, body);
+    }
+
+    /// The response as wire bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(64 + self.headers.written_len() + self.body.len());
+        out.extend_from_slice(b"SIP/2.0 ");
+        let code = self.status.code();
+        out.extend_from_slice(&[
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+            b' ',
+        ]);
+        out.extend_from_slice(self.status.reason().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        write_rest(&self.headers, &self.body, &mut out);
+        Bytes::from(out)
+    }
+}
+
+fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: Bytes) {
+    if body.is_empty() {
+        headers.remove(HeaderName::ContentType);
+    } else {
+        headers.set(HeaderName::ContentType, content_type);
+    }
+    headers.set(HeaderName::ContentLength, itoa(body.len()).as_str());
+    *slot = body;
+}
+
+fn itoa(n: usize) -> smol_str::SmolStr {
+    smol_str::format_smolstr!("{n}")
+}
+
+fn write_rest(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
+    headers.write_to(out);
+    if !headers.contains(HeaderName::ContentLength) {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("uri", &self.uri())
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method
+            && self.uri() == other.uri()
+            && self.headers == other.headers
+            && self.body == other.body
+    }
+}
+
+impl Eq for Request {}
+
+impl PartialEq for Response {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status && self.headers == other.headers && self.body == other.body
+    }
+}
+
+impl Eq for Response {}

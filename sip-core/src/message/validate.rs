@@ -1,0 +1,214 @@
+//! Which header values must parse for a message to be accepted, and the typed getters the
+//! transaction and dialog layers use.
+//!
+//! [`Message::validate`](super::Message::validate) checks the syntax of the headers the stack
+//! acts on (RFC 4475 §3.1.2 shows what goes wrong in practice); unknown headers and headers
+//! nobody reads are left alone, so one odd `Alert-Info` cannot cost a call.
+//! [`Request::check_required`] adds the application-layer rules of RFC 3261 §8.1.1 and
+//! §7.3.1 (mandatory headers present, single-valued headers not repeated) that a UAS applies
+//! before acting on a request.
+
+use super::{
+    CSeq, Contact, ContentType, Date, Expires, HeaderName, Headers, MaxForwards, NameAddr,
+    ParseError, Request, Response, Uri, ValueError, Via, parse_call_id,
+};
+
+fn bad(name: HeaderName, error: ValueError) -> ParseError {
+    ParseError::Header {
+        name: name.as_str(),
+        error,
+    }
+}
+
+impl Headers {
+    /// The first Via value: the top of the first Via line's comma list.
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        let line = self
+            .get(HeaderName::Via)
+            .ok_or(ParseError::Missing { name: "Via" })?;
+        Via::parse_list(line)
+            .next()
+            .unwrap_or(Err(ValueError::new("empty via", 0)))
+            .map_err(|e| bad(HeaderName::Via, e))
+    }
+
+    /// Every Via value in order, across lines and comma lists.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
+        self.get_all(HeaderName::Via)
+            .flat_map(Via::parse_list)
+            .map(|r| r.map_err(|e| bad(HeaderName::Via, e)))
+    }
+
+    /// CSeq.
+    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+        self.one(HeaderName::CSeq, CSeq::parse)
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        self.one(HeaderName::CallId, parse_call_id)
+    }
+
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.one(HeaderName::From, NameAddr::parse)
+    }
+
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.one(HeaderName::To, NameAddr::parse)
+    }
+
+    fn one<'a, T>(
+        &'a self,
+        name: HeaderName,
+        parse: impl FnOnce(&'a str) -> Result<T, ValueError>,
+    ) -> Result<T, ParseError> {
+        let v = self.get(name).ok_or(ParseError::Missing {
+            name: name.as_str(),
+        })?;
+        parse(v).map_err(|e| bad(name, e))
+    }
+
+    fn check_present(&self) -> Result<(), ParseError> {
+        for v in self.vias() {
+            v?;
+        }
+        for name in [HeaderName::From, HeaderName::To] {
+            for v in self.get_all(name) {
+                NameAddr::parse(v).map_err(|e| bad(name, e))?;
+            }
+        }
+        for v in self.get_all(HeaderName::CallId) {
+            parse_call_id(v).map_err(|e| bad(HeaderName::CallId, e))?;
+        }
+        for v in self.get_all(HeaderName::CSeq) {
+            CSeq::parse(v).map_err(|e| bad(HeaderName::CSeq, e))?;
+        }
+        for v in self.get_all(HeaderName::MaxForwards) {
+            MaxForwards::parse(v).map_err(|e| bad(HeaderName::MaxForwards, e))?;
+        }
+        for v in self.get_all(HeaderName::Contact) {
+            Contact::parse(v).map_err(|e| bad(HeaderName::Contact, e))?;
+        }
+        for name in [HeaderName::Route, HeaderName::RecordRoute] {
+            for v in self.get_all(name) {
+                for r in NameAddr::parse_list(v) {
+                    r.map_err(|e| bad(name, e))?;
+                }
+            }
+        }
+        for v in self.get_all(HeaderName::Expires) {
+            Expires::parse(v).map_err(|e| bad(HeaderName::Expires, e))?;
+        }
+        for v in self.get_all(HeaderName::ContentType) {
+            ContentType::parse(v).map_err(|e| bad(HeaderName::ContentType, e))?;
+        }
+        for v in self.get_all(HeaderName::Date) {
+            Date::parse(v).map_err(|e| bad(HeaderName::Date, e))?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn request(r: &Request) -> Result<(), ParseError> {
+    Uri::parse_request_uri(r.uri()).map_err(ParseError::RequestUri)?;
+    r.headers.check_present()?;
+    if let Some(v) = r.headers.get(HeaderName::CSeq) {
+        let cseq = CSeq::parse(v).map_err(|e| bad(HeaderName::CSeq, e))?;
+        if cseq.method != r.method().as_str() {
+            return Err(ParseError::CSeqMethod);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn response(r: &Response) -> Result<(), ParseError> {
+    r.headers.check_present()
+}
+
+impl Request {
+    /// RFC 3261 §8.1.1 and §7.3.1 at the application layer: To, From, Call-ID, CSeq and Via
+    /// are present, and the headers that may appear once do (RFC 4475 §3.3.1 insuf,
+    /// §3.3.9 multi01, §3.3.10 mcl01). A UAS answers a failure with 400.
+    pub fn check_required(&self) -> Result<(), ParseError> {
+        for name in [
+            HeaderName::To,
+            HeaderName::From,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::Via,
+        ] {
+            if !self.headers.contains(name) {
+                return Err(ParseError::Missing {
+                    name: name.as_str(),
+                });
+            }
+        }
+        for name in HeaderName::ALL.into_iter().filter(|n| n.is_single()) {
+            if self.headers.count(name) > 1 {
+                return Err(ParseError::Repeated {
+                    name: name.as_str(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The top Via.
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        self.headers.top_via()
+    }
+
+    /// CSeq.
+    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+        self.headers.cseq()
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        self.headers.call_id()
+    }
+
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.headers.from()
+    }
+
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.headers.to()
+    }
+
+    /// The Request-URI, parsed.
+    pub fn parsed_uri(&self) -> Result<Uri<'_>, ParseError> {
+        Uri::parse_request_uri(self.uri()).map_err(ParseError::RequestUri)
+    }
+}
+
+impl Response {
+    /// The top Via.
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        self.headers.top_via()
+    }
+
+    /// CSeq.
+    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+        self.headers.cseq()
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        self.headers.call_id()
+    }
+
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.headers.from()
+    }
+
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.headers.to()
+    }
+}

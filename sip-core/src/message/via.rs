@@ -1,0 +1,429 @@
+//! Via header values (RFC 3261 §20.42, §25.1; RFC 3581 rport; RFC 5118 §4.5).
+
+use crate::message::ValueError;
+use crate::message::host::{Host, parse_port, scan_host};
+use crate::message::lex::{at, err, is_token_str, list, scan_token, skip_ws, strip_quotes, sub};
+use crate::message::params::{Params, scan_header_params};
+use std::fmt;
+use std::net::IpAddr;
+
+/// One via-parm: `SIP/2.0/<transport> sent-by *(;param)`.
+///
+/// Parse checks the typed parameters (`branch`, `received`, `rport`,
+/// `maddr`, `ttl`) once, so their accessors cannot fail.
+///
+/// Equality: transport case-insensitive, host, port, branch, then the other
+/// parameters in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    transport: &'a str,
+    host: Host<'a>,
+    port: Option<u16>,
+    params: Params<'a>,
+    /// A branch given to the builder (parsed branches live in `params`).
+    new_branch: Option<&'a str>,
+}
+
+impl<'a> Via<'a> {
+    /// The sent-by as a matching key (RFC 3261 §17.2.3): host lowercased, with the port
+    /// as written (0 when absent).
+    pub fn sent_by_key(&self) -> smol_str::SmolStr {
+        let host = smol_str::format_smolstr!("{}", self.host);
+        smol_str::format_smolstr!("{}:{}", host.to_ascii_lowercase(), self.port.unwrap_or(0))
+    }
+
+    /// Parses one via-parm; LWS is allowed around `/`, `:` and `;`.
+    pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        let b = s.as_bytes();
+        let mut i = skip_ws(b, 0);
+        let mut parts = [""; 3];
+        for (n, part) in parts.iter_mut().enumerate() {
+            if n > 0 {
+                if at(b, i) != Some(b'/') {
+                    return Err(err("expected '/'", i));
+                }
+                i = skip_ws(b, i + 1);
+            }
+            let e = scan_token(b, i);
+            if e == i {
+                return Err(err("expected token", i));
+            }
+            *part = sub(s, i, e);
+            i = skip_ws(b, e);
+        }
+        let [name, version, transport] = parts;
+        if !name.eq_ignore_ascii_case("SIP") {
+            return Err(err("unsupported protocol", 0));
+        }
+        if version != "2.0" {
+            return Err(err("unsupported sip version", 0));
+        }
+        if i >= b.len() {
+            return Err(err("missing sent-by", i));
+        }
+        // sent-protocol LWS sent-by: at least one space is required.
+        if !b
+            .get(i.saturating_sub(1))
+            .is_some_and(|c| *c == b' ' || *c == b'\t')
+        {
+            return Err(err("expected whitespace", i));
+        }
+        let (host, e) = scan_host(s, i)?;
+        i = e;
+        let mut port = None;
+        let c = skip_ws(b, i);
+        if at(b, c) == Some(b':') {
+            let ps = skip_ws(b, c + 1);
+            let pe = crate::message::lex::scan_while(b, ps, |c| c.is_ascii_digit());
+            port = Some(parse_port(sub(s, ps, pe), ps)?);
+            i = pe;
+        }
+        let ps = skip_ws(b, i);
+        let pe = scan_header_params(b, i)?;
+        let rest = skip_ws(b, pe);
+        if rest < b.len() {
+            return Err(err("unexpected character in via", rest));
+        }
+        let params = Params::from_raw(sub(s, ps.min(pe), pe));
+        check_params(&params).map_err(|what| err(what, ps))?;
+        Ok(Via {
+            transport,
+            host,
+            port,
+            params,
+            new_branch: None,
+        })
+    }
+
+    /// Splits a Via value on top-level commas; empty elements are errors.
+    pub fn parse_list(s: &'a str) -> impl Iterator<Item = Result<Via<'a>, ValueError>> + use<'a> {
+        list(s, false, Via::parse)
+    }
+
+    /// Builds `SIP/2.0/<transport> host[:port];branch=<branch>`.
+    /// `host` may be a domain, IPv4, or IPv6 with or without brackets.
+    pub fn new(
+        transport: &'a str,
+        host: &'a str,
+        port: Option<u16>,
+        branch: &'a str,
+    ) -> Result<Self, ValueError> {
+        if !is_token_str(transport) {
+            return Err(err("invalid transport", 0));
+        }
+        if !is_token_str(branch) {
+            return Err(err("invalid branch", 0));
+        }
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(a) => Host::Ipv6(a),
+            Err(_) => Host::parse(host)?,
+        };
+        Ok(Via {
+            transport,
+            host,
+            port,
+            params: Params::default(),
+            new_branch: Some(branch),
+        })
+    }
+
+    /// Sets the parameters other than the builder's branch, e.g. `;rport`.
+    pub fn with_params(self, params: &'a str) -> Result<Self, ValueError> {
+        let params = Params::parse(params)?;
+        check_params(&params).map_err(|what| err(what, 0))?;
+        if self.new_branch.is_some() && params.contains("branch") {
+            return Err(err("duplicate branch", 0));
+        }
+        Ok(Via { params, ..self })
+    }
+
+    /// Always `SIP/2.0`: any other version fails to parse.
+    pub fn protocol_version(&self) -> &'static str {
+        "SIP/2.0"
+    }
+
+    /// The transport token as written (UDP, TCP, TLS, SCTP, WS, WSS or other).
+    pub fn transport(&self) -> &'a str {
+        self.transport
+    }
+
+    /// The sent-by host.
+    pub fn host(&self) -> Host<'a> {
+        self.host
+    }
+
+    /// The sent-by port, if written.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// All parameters except a branch given to the builder.
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+
+    /// The `branch` parameter (RFC 3261 §8.1.1.7); may lack the magic cookie.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.new_branch
+            .or_else(|| self.params.get("branch").flatten())
+    }
+
+    /// The `received` address, bracketed or not (RFC 5118 §4.5).
+    pub fn received(&self) -> Option<IpAddr> {
+        self.params.get("received").flatten().and_then(parse_ip)
+    }
+
+    /// `rport`: outer `None` absent, inner `None` present without a value (RFC 3581).
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
+    }
+
+    /// The `maddr` host (RFC 3261 §18.2.1).
+    pub fn maddr(&self) -> Option<Host<'a>> {
+        self.params
+            .get("maddr")
+            .flatten()
+            .and_then(|h| Host::parse(h).ok())
+    }
+
+    /// The `ttl` parameter (0..=255).
+    pub fn ttl(&self) -> Option<u8> {
+        self.params
+            .get("ttl")
+            .flatten()
+            .and_then(|t| t.parse().ok())
+    }
+}
+
+fn parse_ip(v: &str) -> Option<IpAddr> {
+    let v = v
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(v);
+    v.parse().ok()
+}
+
+/// Validates the typed via-params (RFC 3261 §25.1 via-params).
+fn check_params(p: &Params<'_>) -> Result<(), &'static str> {
+    for (n, v) in p.iter_raw() {
+        if n.eq_ignore_ascii_case("branch") && !v.is_some_and(is_token_str) {
+            return Err("invalid branch");
+        }
+        if n.eq_ignore_ascii_case("received") && v.and_then(parse_ip).is_none() {
+            return Err("invalid received");
+        }
+        if n.eq_ignore_ascii_case("rport")
+            && v.is_some_and(|p| {
+                p.parse::<u16>().is_err() || !p.bytes().all(|c| c.is_ascii_digit())
+            })
+        {
+            return Err("invalid rport");
+        }
+        if n.eq_ignore_ascii_case("maddr")
+            && v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_none()
+        {
+            return Err("invalid maddr");
+        }
+        if n.eq_ignore_ascii_case("ttl") && v.and_then(|t| t.parse::<u8>().ok()).is_none() {
+            return Err("invalid ttl");
+        }
+    }
+    Ok(())
+}
+
+impl PartialEq for Via<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        let rest = |v: &Self| {
+            v.params
+                .iter_raw()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case("branch"))
+        };
+        self.transport.eq_ignore_ascii_case(o.transport)
+            && self.host == o.host
+            && self.port == o.port
+            && self.branch() == o.branch()
+            && rest(self).count() == rest(o).count()
+            && rest(self)
+                .zip(rest(o))
+                .all(|((n1, v1), (n2, v2))| n1.eq_ignore_ascii_case(n2) && v1 == v2)
+    }
+}
+impl Eq for Via<'_> {}
+
+impl fmt::Display for Via<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        if let Some(b) = self.new_branch {
+            write!(f, ";branch={b}")?;
+        }
+        write!(f, "{}", self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn p(s: &str) -> Via<'_> {
+        Via::parse(s).unwrap()
+    }
+    fn e(s: &str) -> &'static str {
+        Via::parse(s).unwrap_err().what
+    }
+    fn rt(v: Via<'_>) {
+        let s = v.to_string();
+        assert_eq!(Via::parse(&s).unwrap(), v, "{s}");
+    }
+
+    #[test]
+    fn wsinv_whitespace() {
+        let v = p("SIP  /   2.0  /UDP    192.0.2.2;branch=390skdjuw");
+        assert_eq!(v.transport(), "UDP");
+        assert_eq!(v.host(), Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(v.branch(), Some("390skdjuw"));
+        rt(v);
+        let l: Vec<_> = Via::parse_list("SIP  / 2.0  / TCP     spindle.example.com   ;   branch  =   z9hG4bK9ikj8  ,  SIP  /    2.0   / UDP  192.168.255.111   ; branch=  z9hG4bK30239")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].branch(), Some("z9hG4bK9ikj8"));
+        assert_eq!(l[0].host(), Host::Domain("spindle.example.com"));
+        assert_eq!(l[1].transport(), "UDP");
+        assert_eq!(l[1].branch(), Some("z9hG4bK30239"));
+        assert_eq!(
+            l[1].to_string(),
+            "SIP/2.0/UDP 192.168.255.111;branch=z9hG4bK30239"
+        );
+    }
+
+    #[test]
+    fn transports_and_misc() {
+        for (t, h) in [
+            ("UDP", "t1"),
+            ("SCTP", "t2"),
+            ("TLS", "t3"),
+            ("UNKNOWN", "t4"),
+            ("TCP", "t5"),
+        ] {
+            let s = format!("SIP/2.0/{t} {h}.example.com;branch=z9hG4bKkdjuw");
+            let v = Via::parse(&s).unwrap();
+            assert_eq!(v.transport(), t);
+            assert_eq!(v.host().domain(), Some(format!("{h}.example.com").as_str()));
+        }
+        let v =
+            p("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d87543-4dade06d0bdb11ee-1--d87543-;rport");
+        assert_eq!((v.port(), v.rport()), (Some(5070), Some(None)));
+        assert_eq!(p("SIP/2.0/UDP h;rport=5060").rport(), Some(Some(5060)));
+        assert_eq!(
+            p("SIP/2.0/TCP host1.example.com;branch=z9hG4bK-.!%66*_+`'~").branch(),
+            Some("z9hG4bK-.!%66*_+`'~")
+        );
+        assert_eq!(
+            p("SIP/2.0/TCP host.example.com;branch=z9hG4bK209%fzsnel234").branch(),
+            Some("z9hG4bK209%fzsnel234")
+        );
+        let v = p("SIP/2.0/UDP iftgw.example.com"); // inv2543: no branch
+        assert_eq!(v.branch(), None);
+        rt(v);
+        let v = p("SIP/2.0/UDP 192.0.2.1 : 5060 ;maddr=224.2.0.1;ttl=16;received=192.0.2.9");
+        assert_eq!(v.port(), Some(5060));
+        assert_eq!(v.maddr(), Some(Host::Ipv4(Ipv4Addr::new(224, 2, 0, 1))));
+        assert_eq!(v.ttl(), Some(16));
+        assert_eq!(v.received(), Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))));
+        rt(v);
+        assert_eq!(
+            p("sip/2.0/ws df7jal23ls0d.invalid;branch=z9hG4bK").transport(),
+            "ws"
+        );
+    }
+
+    #[test]
+    fn rfc5118() {
+        let v = p("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3");
+        assert_eq!(v.received(), Some("2001:db8::9:255".parse().unwrap()));
+        rt(v);
+        let v = p("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111");
+        assert_eq!(v.received(), Some("2001:db8::9:255".parse().unwrap()));
+        rt(v);
+        let v = p("SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111");
+        assert_eq!(
+            (v.host(), v.port()),
+            (Host::Ipv6("2001:db8::9:1".parse().unwrap()), Some(6050))
+        );
+        let v = p("SIP/2.0/TCP [2001:db8::9:255];branch=z9hG4bK451jj;received=192.0.2.200");
+        assert_eq!(v.received(), Some("192.0.2.200".parse().unwrap()));
+        let v = p("SIP/2.0/UDP [::ffff:192.0.2.10]:19823;branch=z9hG4bKbh19");
+        assert_eq!(v.port(), Some(19823));
+        rt(v);
+        assert_eq!(
+            e("SIP/2.0/UDP 2001:db8::9:1;branch=x"),
+            "ipv6 address needs brackets"
+        );
+    }
+
+    #[test]
+    fn negatives() {
+        assert_eq!(
+            e("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw"),
+            "unsupported sip version"
+        ); // badvers
+        assert_eq!(e("SIP/2.0/UDP 192.0.2.15;;"), "empty parameter"); // badinv01
+        let l: Vec<_> = Via::parse_list("SIP/2.0/UDP 192.0.2.15;;,;,,").collect();
+        assert!(l.iter().all(Result::is_err));
+        assert_eq!(
+            Via::parse_list("SIP/2.0/UDP a.com,,SIP/2.0/UDP b.com")
+                .nth(1)
+                .unwrap()
+                .unwrap_err()
+                .what,
+            "empty list element"
+        );
+        assert_eq!(
+            Via::parse_list("SIP/2.0/UDP a.com,")
+                .nth(1)
+                .unwrap()
+                .unwrap_err()
+                .what,
+            "empty list element"
+        );
+        assert_eq!(e("HTTP/2.0/UDP a.com"), "unsupported protocol");
+        assert_eq!(e("SIP/2.0 a.com"), "expected '/'");
+        assert_eq!(e("SIP/2.0/UDP"), "missing sent-by");
+        assert_eq!(e("SIP/2.0/UDP ;branch=x"), "invalid host");
+        assert_eq!(e("SIP/2.0/UDPa.com"), "missing sent-by");
+        assert_eq!(e("SIP/2.0/UDP a.com:99999"), "port out of range");
+        assert_eq!(e("SIP/2.0/UDP a.com;received=a.com"), "invalid received");
+        assert_eq!(e("SIP/2.0/UDP a.com;branch"), "invalid branch");
+        assert_eq!(e("SIP/2.0/UDP a.com;branch=\"x\""), "invalid branch");
+        assert_eq!(e("SIP/2.0/UDP a.com;ttl=256"), "invalid ttl");
+        assert_eq!(e("SIP/2.0/UDP a.com;rport=x"), "invalid rport");
+        assert_eq!(e("SIP/2.0/UDP a.com x"), "unexpected character in via");
+    }
+
+    #[test]
+    fn builder() {
+        let v = Via::new("TLS", "2001:db8::1", Some(5061), "z9hG4bK776")
+            .unwrap()
+            .with_params(";rport")
+            .unwrap();
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK776;rport"
+        );
+        assert_eq!(v.branch(), Some("z9hG4bK776"));
+        rt(v);
+        assert!(Via::new("U D P", "a.com", None, "b").is_err());
+        assert!(
+            Via::new("UDP", "a.com", None, "z9hG4bK1")
+                .unwrap()
+                .with_params(";branch=x")
+                .is_err()
+        );
+    }
+}
