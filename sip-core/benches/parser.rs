@@ -149,18 +149,27 @@ fn full_typed(b: &Bytes) -> usize {
     if let Some(ct) = h.get(HeaderName::ContentType) {
         n += ContentType::parse(ct).expect("content-type").subtype.len();
     }
-    for t in h.get_all(HeaderName::Supported).chain(h.get_all(HeaderName::Allow)) {
+    for t in h
+        .get_all(HeaderName::Supported)
+        .chain(h.get_all(HeaderName::Allow))
+    {
         n += sansip_core::message::parse_token_list(t).count();
     }
     if let Some(a) = h.get(HeaderName::Authorization) {
-        n += sansip_core::message::Credentials::parse(a).expect("auth").username.map_or(0, str::len);
+        n += sansip_core::message::Credentials::parse(a)
+            .expect("auth")
+            .username
+            .map_or(0, str::len);
     }
     n
 }
 
 fn transaction_ready_of(m: &Message) -> usize {
     let h = m.headers();
-    h.top_via().ok().and_then(|v| v.branch()).map_or(0, str::len)
+    h.top_via()
+        .ok()
+        .and_then(|v| v.branch())
+        .map_or(0, str::len)
         + h.call_id().map_or(0, str::len)
         + h.from().ok().and_then(|f| f.tag()).map_or(0, str::len)
 }
@@ -187,7 +196,10 @@ fn allocations(f: impl Fn() -> usize) -> usize {
 
 fn report_allocations() {
     println!("allocations per operation (counting allocator):");
-    println!("{:<15} {:>9} {:>18} {:>11} {:>6} {:>15}", "message", "floor", "transaction_ready", "full_typed", "write", "rsip_ready");
+    println!(
+        "{:<15} {:>9} {:>18} {:>11} {:>6} {:>15}",
+        "message", "floor", "transaction_ready", "full_typed", "write", "rsip_ready"
+    );
     for (name, text) in MESSAGES {
         let b = Bytes::from_static(text.as_bytes());
         let parsed = Message::parse(b.clone()).expect("valid");
@@ -213,10 +225,14 @@ fn parser(c: &mut Criterion) {
         g.bench_function("sansip/transaction_ready", |x| {
             x.iter(|| transaction_ready(black_box(&b)))
         });
-        g.bench_function("sansip/full_typed", |x| x.iter(|| full_typed(black_box(&b))));
+        g.bench_function("sansip/full_typed", |x| {
+            x.iter(|| full_typed(black_box(&b)))
+        });
         g.bench_function("sansip/write", |x| x.iter(|| black_box(&parsed).to_bytes()));
         g.bench_function("floor/memcpy", |x| x.iter(|| black_box(b.to_vec())));
-        g.bench_function("rsip/transaction_ready", |x| x.iter(|| rsip_ready(black_box(&b))));
+        g.bench_function("rsip/transaction_ready", |x| {
+            x.iter(|| rsip_ready(black_box(&b)))
+        });
         g.finish();
     }
 }

@@ -200,6 +200,10 @@ pub fn epoch() -> Instant {
     Instant::now()
 }
 
+/// Rounds of delivery at one instant before the simulator calls it a livelock (a node whose
+/// `poll_timeout` stays in the past, or two nodes answering each other forever).
+const SETTLE_LIMIT: usize = 100_000;
+
 /// The virtual clock plus the network.
 pub struct Sim {
     start: Instant,
@@ -241,25 +245,35 @@ impl Sim {
     }
 
     /// Settles everything due now (transmits, deliveries, timeouts), then advances the clock
-    /// to the next deadline. Returns `false` when nothing is pending anywhere.
+    /// to the next deadline and settles that. Returns `false` when nothing is pending anywhere.
     pub fn step(&mut self, nodes: &mut [&mut dyn Node]) -> bool {
+        self.step_capped(nodes, None)
+    }
+
+    /// Like [`Sim::step`], but never moves the clock past `cap`; when nothing is pending
+    /// the clock still moves to `cap`.
+    fn step_capped(&mut self, nodes: &mut [&mut dyn Node], cap: Option<Instant>) -> bool {
         self.settle(nodes);
         let next_node = nodes.iter().filter_map(|n| n.poll_timeout()).min();
         let next = match (next_node, self.net.poll_timeout()) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) {
-                Some(t) => t,
-                None => return false,
-            },
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        self.now = self.now.max(next);
+        let pending = next.is_some();
+        let target = match (next, cap) {
+            (Some(n), Some(c)) => n.min(c),
+            (Some(n), None) => n,
+            (None, Some(c)) => c,
+            (None, None) => return false,
+        };
+        self.now = self.now.max(target);
         self.steps += 1;
         self.settle(nodes);
-        true
+        pending
     }
 
-    /// Steps until `until` returns true, nothing is pending, or virtual time passes `limit`.
-    /// Returns whether `until` became true.
+    /// Steps until `until` returns true or virtual time reaches `limit` after the start
+    /// (the clock ends exactly there). Returns whether `until` became true.
     pub fn run_until(
         &mut self,
         nodes: &mut [&mut dyn Node],
@@ -271,9 +285,11 @@ impl Sim {
             if until(nodes) {
                 return true;
             }
-            if self.now >= deadline || !self.step(nodes) {
+            if self.now >= deadline {
+                self.settle(nodes);
                 return until(nodes);
             }
+            self.step_capped(nodes, Some(deadline));
         }
     }
 
@@ -291,7 +307,7 @@ impl Sim {
 
     fn settle(&mut self, nodes: &mut [&mut dyn Node]) {
         let now = self.now;
-        loop {
+        for _ in 0..SETTLE_LIMIT {
             let mut progressed = false;
             for n in nodes.iter_mut() {
                 if n.poll_timeout().is_some_and(|t| t <= now) {
@@ -312,8 +328,9 @@ impl Sim {
                 }
             }
             if !progressed {
-                break;
+                return;
             }
         }
+        panic!("simulation livelock: still busy after {SETTLE_LIMIT} rounds at one instant");
     }
 }
