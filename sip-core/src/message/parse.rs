@@ -245,6 +245,13 @@ fn parse_start_line(buf: &[u8], start: usize, end: usize) -> Result<StartLine, P
         });
     }
     check_version(version)?;
+    // The Request-URI grammar is ASCII only (non-ASCII must be %-escaped), so anything else
+    // is malformed rather than a URI to carry around.
+    if !rest[..sp2].iter().all(|c| (0x21..0x7f).contains(c)) {
+        return Err(ParseError::StartLine {
+            what: "invalid character in request-uri",
+        });
+    }
     Ok(StartLine::Request {
         method,
         uri_start: (start + sp1 + 1) as u32,
