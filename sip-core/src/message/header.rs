@@ -313,80 +313,24 @@ impl HeaderName {
     }
 
     /// Like [`HeaderName::from_name`], over bytes. This runs once per header line, so it
-    /// dispatches on length and first letter before comparing.
+    /// probes a table built at compile time instead of comparing against every name.
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
-        let first = name.first()?.to_ascii_lowercase();
+        let (&first, &last) = (name.first()?, name.last()?);
         if name.len() == 1 {
-            return Self::from_compact(first);
+            return Self::from_compact(first.to_ascii_lowercase());
         }
-        let candidates: &[HeaderName] = match (name.len(), first) {
-            (2, b't') => &[HeaderName::To],
-            (3, b'v') => &[HeaderName::Via],
-            (4, b'c') => &[HeaderName::CSeq],
-            (4, b'd') => &[HeaderName::Date],
-            (4, b'f') => &[HeaderName::From],
-            (4, b'p') => &[HeaderName::Path],
-            (4, b'r') => &[HeaderName::RAck, HeaderName::RSeq],
-            (5, b'a') => &[HeaderName::Allow],
-            (5, b'e') => &[HeaderName::Event],
-            (5, b'r') => &[HeaderName::Route],
-            (6, b'a') => &[HeaderName::Accept],
-            (6, b'm') => &[HeaderName::MinSe],
-            (6, b'r') => &[HeaderName::Reason],
-            (6, b's') => &[HeaderName::Server],
-            (7, b'c') => &[HeaderName::CallId, HeaderName::Contact],
-            (7, b'e') => &[HeaderName::Expires],
-            (7, b'p') => &[HeaderName::Privacy],
-            (7, b'r') => &[HeaderName::Require],
-            (7, b's') => &[HeaderName::Subject],
-            (7, b'w') => &[HeaderName::Warning],
-            (8, b'i') => &[HeaderName::Identity],
-            (8, b'p') => &[HeaderName::Priority],
-            (8, b'r') => &[
-                HeaderName::ReferTo,
-                HeaderName::Replaces,
-                HeaderName::ReplyTo,
-            ],
-            (8, b's') => &[HeaderName::SipETag],
-            (9, b'c') => &[HeaderName::CallInfo],
-            (9, b's') => &[HeaderName::Supported],
-            (9, b't') => &[HeaderName::Timestamp],
-            (10, b'a') => &[HeaderName::AlertInfo],
-            (10, b'e') => &[HeaderName::ErrorInfo],
-            (10, b'u') => &[HeaderName::UserAgent],
-            (11, b'i') => &[HeaderName::InReplyTo],
-            (11, b'm') => &[HeaderName::MinExpires],
-            (11, b'r') => &[HeaderName::ReferredBy, HeaderName::RetryAfter],
-            (11, b'u') => &[HeaderName::Unsupported],
-            (12, b'a') => &[HeaderName::AllowEvents],
-            (12, b'c') => &[HeaderName::ContentType],
-            (12, b'm') => &[HeaderName::MaxForwards, HeaderName::MimeVersion],
-            (12, b'o') => &[HeaderName::Organization],
-            (12, b'r') => &[HeaderName::RecordRoute],
-            (12, b's') => &[HeaderName::SipIfMatch],
-            (13, b'a') => &[HeaderName::Authorization],
-            (13, b'p') => &[HeaderName::ProxyRequire],
-            (14, b'a') => &[HeaderName::AcceptContact],
-            (14, b'c') => &[HeaderName::ContentLength],
-            (15, b'a') => &[HeaderName::AcceptEncoding, HeaderName::AcceptLanguage],
-            (15, b's') => &[HeaderName::SessionExpires],
-            (16, b'c') => &[HeaderName::ContentEncoding, HeaderName::ContentLanguage],
-            (16, b'w') => &[HeaderName::WwwAuthenticate],
-            (18, b'p') => &[HeaderName::ProxyAuthenticate],
-            (18, b's') => &[HeaderName::SubscriptionState],
-            (19, b'a') => &[HeaderName::AuthenticationInfo],
-            (19, b'c') => &[HeaderName::ContentDisposition],
-            (19, b'p') => &[
-                HeaderName::PAssertedIdentity,
-                HeaderName::ProxyAuthorization,
-            ],
-            (20, b'p') => &[HeaderName::PPreferredIdentity],
-            _ => return None,
-        };
-        candidates
-            .iter()
-            .copied()
-            .find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+        let mut slot = name_hash(name.len(), first, last);
+        loop {
+            let index = NAME_TABLE[slot];
+            if index == 0 {
+                return None;
+            }
+            let i = usize::from(index) - 1;
+            if NAME_TEXT[i].len() == name.len() && NAME_TEXT[i].eq_ignore_ascii_case(name) {
+                return Some(HeaderName::ALL[i]);
+            }
+            slot = (slot + 1) % NAME_SLOTS;
+        }
     }
 
     fn from_compact(c: u8) -> Option<HeaderName> {
@@ -426,6 +370,44 @@ impl HeaderName {
                 | HeaderName::To
         )
     }
+}
+
+/// Open-addressing table from [`name_hash`] to 1 + the index in [`HeaderName::ALL`]
+/// (0 = empty). Four times more slots than names keeps probe chains at one or two.
+const NAME_SLOTS: usize = 256;
+static NAME_TABLE: [u8; NAME_SLOTS] = build_name_table();
+/// The canonical spellings in [`HeaderName::ALL`] order, so a probe compares without a `match`.
+static NAME_TEXT: [&[u8]; HeaderName::ALL.len()] = {
+    let mut t: [&[u8]; HeaderName::ALL.len()] = [b""; HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = HeaderName::ALL[i].as_str().as_bytes();
+        i += 1;
+    }
+    t
+};
+
+/// Case-insensitive by construction: letters are folded with `| 0x20`, the same on both sides.
+const fn name_hash(len: usize, first: u8, last: u8) -> usize {
+    (len.wrapping_mul(7)
+        ^ ((first | 0x20) as usize).wrapping_mul(31)
+        ^ ((last | 0x20) as usize).wrapping_mul(131))
+        % NAME_SLOTS
+}
+
+const fn build_name_table() -> [u8; NAME_SLOTS] {
+    let mut table = [0u8; NAME_SLOTS];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let name = HeaderName::ALL[i].as_str().as_bytes();
+        let mut slot = name_hash(name.len(), name[0], name[name.len() - 1]);
+        while table[slot] != 0 {
+            slot = (slot + 1) % NAME_SLOTS;
+        }
+        table[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    table
 }
 
 impl fmt::Display for HeaderName {

@@ -2,6 +2,7 @@
 
 use crate::message::ValueError;
 use crate::message::lex::{at, err, scan_while, sub};
+use crate::message::syntax::is_hostname;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -70,60 +71,74 @@ pub(crate) fn scan_host(s: &str, i: usize) -> Result<(Host<'_>, usize), ValueErr
             .map_err(|_| err("invalid ipv6 address", i))?;
         return Ok((Host::Ipv6(a), i + close + 1));
     }
-    // RFC 5118 §4.2: say so when an unbracketed IPv6 address is what we see.
-    let v6end = scan_while(b, i, |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
-    let v6 = sub(s, i, v6end);
-    if v6.bytes().filter(|&c| c == b':').count() >= 2 && v6.parse::<Ipv6Addr>().is_ok() {
-        return Err(err("ipv6 address needs brackets", i));
-    }
-    let end = scan_while(b, i, |c| {
-        c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
-    });
+    let end = scan_while(b, i, is_hostname);
     let h = sub(s, i, end);
+    // RFC 5118 §4.2: say so when an unbracketed IPv6 address is what we see. Only a colon
+    // right after the host can start one, so the common case pays nothing.
+    if at(b, end) == Some(b':') {
+        let v6end = scan_while(b, i, |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+        let v6 = sub(s, i, v6end);
+        if v6.bytes().filter(|&c| c == b':').count() >= 2 && v6.parse::<Ipv6Addr>().is_ok() {
+            return Err(err("ipv6 address needs brackets", i));
+        }
+    }
     classify(h).map(|h| (h, end)).ok_or(err("invalid host", i))
 }
 
 /// hostname / IPv4address per RFC 3261 §25.1 (a toplabel starts with ALPHA,
-/// so an all-numeric name must be a valid IPv4 address).
+/// so an all-numeric name must be a valid IPv4 address). One pass, no splitting.
 pub(crate) fn classify(h: &str) -> Option<Host<'_>> {
-    if h.is_empty() {
+    let b = h.as_bytes();
+    if b.is_empty() {
         return None;
     }
-    if h.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return parse_ipv4(h).map(Host::Ipv4);
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return parse_ipv4(b).map(Host::Ipv4);
     }
-    let name = h.strip_suffix('.').unwrap_or(h);
-    let mut last = "";
-    for label in name.split('.') {
-        let lb = label.as_bytes();
-        let ok = matches!((lb.first(), lb.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
-            && lb.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
-        if !ok {
-            return None;
+    // A fully qualified name may end in one dot.
+    let name = b.strip_suffix(b".").unwrap_or(b);
+    let mut label_start = 0;
+    let mut top_first = 0u8;
+    for k in 0..=name.len() {
+        let c = name.get(k).copied();
+        if c.is_some_and(|c| c != b'.') {
+            if !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-') {
+                return None;
+            }
+            continue;
         }
-        last = label;
+        // A label ends here: non-empty, alphanumeric at both ends.
+        let label = name.get(label_start..k)?;
+        match (label.first(), label.last()) {
+            (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => {
+                top_first = *f;
+            }
+            _ => return None,
+        }
+        label_start = k + 1;
     }
-    if !last
-        .as_bytes()
-        .first()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-    {
-        return None;
-    }
-    Some(Host::Domain(h))
+    top_first.is_ascii_alphabetic().then_some(Host::Domain(h))
 }
 
 /// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
-fn parse_ipv4(h: &str) -> Option<Ipv4Addr> {
+fn parse_ipv4(h: &[u8]) -> Option<Ipv4Addr> {
     let mut o = [0u8; 4];
-    let mut n = 0;
-    for part in h.split('.') {
-        if part.is_empty() || part.len() > 3 {
-            return None;
+    let (mut n, mut digits, mut v) = (0usize, 0, 0u16);
+    for &c in h.iter().chain(std::iter::once(&b'.')) {
+        if c == b'.' {
+            if digits == 0 {
+                return None;
+            }
+            *o.get_mut(n)? = u8::try_from(v).ok()?;
+            n += 1;
+            (digits, v) = (0, 0);
+        } else {
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
         }
-        let v: u16 = part.parse().ok()?;
-        *o.get_mut(n)? = u8::try_from(v).ok()?;
-        n += 1;
     }
     (n == 4).then(|| Ipv4Addr::from(o))
 }

@@ -19,22 +19,7 @@ pub(crate) fn shift(e: ValueError, base: usize) -> ValueError {
 }
 
 /// RFC 3261 §25.1 `token` characters.
-pub(crate) fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
-}
-
-/// RFC 3261 §25.1 `unreserved` = alphanum / mark.
-pub(crate) fn is_unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
-}
+pub(crate) use crate::message::syntax::{is_token, is_unreserved};
 
 pub(crate) fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
