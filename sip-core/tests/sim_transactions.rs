@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use sansip_core::ids::IdGenerator;
 use sansip_core::message::{HeaderName, Message, Method, Request, Response, StatusCode};
 use sansip_core::sim::{LinkConfig, Network, Node, Sim};
 use sansip_core::transaction::{
@@ -55,7 +56,7 @@ struct Peer {
     events: Vec<(Duration, TxEvent)>,
     /// Client transactions: (id, started at).
     started: Vec<(TxId, Duration)>,
-    next_branch: u32,
+    ids: IdGenerator,
     now: Instant,
     /// 2xx responses to INVITE this UAS core retransmits until their ACK arrives
     /// (RFC 3261 §13.3.1.4): (Call-ID, bytes, next send, interval, give up at).
@@ -87,7 +88,7 @@ impl Peer {
             requests: Vec::new(),
             events: Vec::new(),
             started: Vec::new(),
-            next_branch: 0,
+            ids: IdGenerator::new(u64::from(port)),
             now: start,
             pending_2xx: Vec::new(),
         }
@@ -99,29 +100,21 @@ impl Peer {
 
     /// A request as a UAC core would build it (RFC 3261 §8.1.1).
     fn request(&mut self, method: Method, cseq: u32) -> Request {
-        self.next_branch += 1;
+        let (branch, tag, call_id) = (self.ids.branch(), self.ids.tag(), self.ids.call_id());
         let mut r = Request::new(method.clone(), "sip:bob@127.0.0.1");
         let h = r.headers_mut();
-        h.push(
-            HeaderName::Via,
-            &format!(
-                "SIP/2.0/{} {};branch=z9hG4bK{}x{}",
-                self.flow.transport,
-                self.addr,
-                self.addr.port(),
-                self.next_branch
-            ),
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch}",
+            self.flow.transport, self.addr
         );
+        h.push(HeaderName::Via, &via);
         h.push(HeaderName::MaxForwards, "70");
         h.push(
             HeaderName::From,
-            &format!("<sip:alice@127.0.0.1>;tag=a{}", self.addr.port()),
+            &format!("<sip:alice@127.0.0.1>;tag={tag}"),
         );
         h.push(HeaderName::To, "<sip:bob@127.0.0.1>");
-        h.push(
-            HeaderName::CallId,
-            &format!("call-{}-{}", self.addr.port(), self.next_branch),
-        );
+        h.push(HeaderName::CallId, &call_id);
         h.push(HeaderName::CSeq, &format!("{cseq} {method}"));
         r
     }
@@ -338,8 +331,10 @@ fn nothing_is_retransmitted_on_a_reliable_flow() {
 
 fn pair(transport: Transport, script: Script, link: LinkConfig, seed: u64) -> (Sim, Peer, Peer) {
     let sim = Sim::new(Network::new(seed, link));
-    let a = Peer::new(5060, 5070, transport, SILENT, sim.now());
-    let b = Peer::new(5070, 5060, transport, script, sim.now());
+    let mut a = Peer::new(5060, 5070, transport, SILENT, sim.now());
+    let mut b = Peer::new(5070, 5060, transport, script, sim.now());
+    a.ids = IdGenerator::new(seed);
+    b.ids = IdGenerator::new(!seed);
     (sim, a, b)
 }
 
