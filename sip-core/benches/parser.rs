@@ -4,7 +4,8 @@
 //! - `floor/line_scan`: memchr over every line plus the colon of each header — the least any
 //!   parser must do to find the headers;
 //! - `sansip/transaction_ready`: frame the message and read what the transaction layer keys
-//!   on: top Via branch, CSeq, Call-ID, From and To tags, body;
+//!   on: top Via (typed), CSeq, Call-ID, From and To tags (read with `tag_param`, which skips
+//!   the address), body;
 //! - `sansip/full_typed`: validate, then parse every header the dialog layer reads;
 //! - `sansip/write`: serialize the parsed message (unedited headers copied as received);
 //! - `rsip/transaction_ready`: rsip 0.4 parsing the same bytes and reading the same keys.
@@ -120,13 +121,13 @@ fn transaction_ready(b: &Bytes) -> usize {
     let h = m.headers();
     let via = h.top_via().expect("via");
     let cseq = h.cseq().expect("cseq");
-    let from = h.from().expect("from");
-    let to = h.to().expect("to");
+    let from_tag = h.from_tag().expect("from");
+    let to_tag = h.to_tag().expect("to");
     via.branch().map_or(0, str::len)
         + cseq.seq as usize
         + h.call_id().expect("call-id").len()
-        + from.tag().map_or(0, str::len)
-        + to.tag().map_or(0, str::len)
+        + from_tag.map_or(0, str::len)
+        + to_tag.map_or(0, str::len)
         + m.body().len()
 }
 

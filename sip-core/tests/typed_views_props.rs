@@ -43,6 +43,8 @@ fn exercise(s: &str) -> Result<(), TestCaseError> {
     }
     if let Ok(a) = NameAddr::parse(s) {
         let _ = (a.display_name(), a.tag(), a.expires(), a.q());
+        // The fast tag reader agrees with the full parse wherever the full parse succeeds.
+        prop_assert_eq!(tag_param(s), Ok(a.tag()), "{}", s);
         rt!(NameAddr::parse, a);
     }
     for a in NameAddr::parse_list(s).flatten() {

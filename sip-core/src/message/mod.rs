@@ -75,7 +75,7 @@ pub use event::{Event, SubscriptionState};
 pub use host::Host;
 pub use lists::parse_token_list;
 pub use media::ContentType;
-pub use name_addr::{Contact, NameAddr, ReferTo};
+pub use name_addr::{Contact, NameAddr, ReferTo, tag_param};
 pub use params::Params;
 pub use reason::Reason;
 pub use replaces::Replaces;

@@ -229,6 +229,47 @@ fn write_display(f: &mut fmt::Formatter<'_>, d: Display<'_>) -> fmt::Result {
     }
 }
 
+/// The `tag` parameter of a From or To value (RFC 3261 §19.3) without parsing the URI.
+///
+/// The transaction and dialog layers read tags on every message and the URI rarely, so this
+/// skips the address — the quoted display name and `<…>`, or for a bare addr-spec everything
+/// up to the first `;` (§20.10) — and reads only the header parameters. It accepts what
+/// [`NameAddr::parse`] accepts and gives the same tag; it checks less of the address, which
+/// [`Message::validate`](crate::message::Message::validate) does.
+pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
+    let b = s.as_bytes();
+    let mut in_quotes = false;
+    let mut i = 0;
+    let mut params_at = None;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' if in_quotes => i += 1,
+            b'"' => in_quotes = !in_quotes,
+            b'<' if !in_quotes => {
+                let close = memchr::memchr(b'>', b.get(i..).unwrap_or(&[]))
+                    .ok_or(err("expected '>'", s.len()))?;
+                params_at = Some(i + close + 1);
+                break;
+            }
+            b';' if !in_quotes => {
+                params_at = Some(i);
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if in_quotes {
+        return Err(err("unbalanced quote", i));
+    }
+    let Some(at) = params_at else {
+        return Ok(None);
+    };
+    let params =
+        Params::parse(sub(s, at, s.len())).map_err(|e| crate::message::lex::shift(e, at))?;
+    Ok(params.get("tag").flatten())
+}
+
 impl fmt::Display for NameAddr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = self.display {

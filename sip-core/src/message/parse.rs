@@ -62,8 +62,6 @@ pub(crate) fn parse_head(
     pos = first_end + 1;
 
     let mut index = IndexBuilder::new();
-    // Header text is almost always ASCII; only then can a line skip the UTF-8 check.
-    let ascii = buf.is_ascii();
     loop {
         let Some(lf) = memchr(b'\n', &buf[pos..]).map(|i| pos + i) else {
             return incomplete(buf.len(), limits, completeness);
@@ -109,7 +107,7 @@ pub(crate) fn parse_head(
                 limit: limits.max_headers,
             });
         }
-        push_header_line(&mut index, buf, pos, end, folded, ascii)?;
+        push_header_line(&mut index, buf, pos, end, folded)?;
         pos = next;
     }
 }
@@ -150,7 +148,6 @@ fn push_header_line(
     start: usize,
     end: usize,
     folded: bool,
-    ascii: bool,
 ) -> Result<(), ParseError> {
     let line = &buf[start..end];
     let bad_line = ParseError::HeaderLine { offset: start };
@@ -180,7 +177,9 @@ fn push_header_line(
         v_end -= 1;
     }
     let raw = &line[v_start..v_end];
-    let clean = if folded || (!ascii && std::str::from_utf8(raw).is_err()) {
+    // Header text is almost always ASCII, which is UTF-8 by definition; only other lines
+    // need the full check.
+    let clean = if folded || (!raw.is_ascii() && std::str::from_utf8(raw).is_err()) {
         Some(clean_value(raw))
     } else {
         None

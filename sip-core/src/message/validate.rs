@@ -10,7 +10,7 @@
 
 use super::{
     CSeq, Contact, ContentType, Date, Expires, HeaderName, Headers, MaxForwards, NameAddr,
-    ParseError, Request, Response, Uri, ValueError, Via, parse_call_id,
+    ParseError, Request, Response, Uri, ValueError, Via, parse_call_id, tag_param,
 };
 
 fn bad(name: HeaderName, error: ValueError) -> ParseError {
@@ -57,6 +57,16 @@ impl Headers {
     /// To.
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
         self.one(HeaderName::To, NameAddr::parse)
+    }
+
+    /// The From tag, read without parsing the address (see [`tag_param`]).
+    pub fn from_tag(&self) -> Result<Option<&str>, ParseError> {
+        self.one(HeaderName::From, tag_param)
+    }
+
+    /// The To tag, read without parsing the address (see [`tag_param`]).
+    pub fn to_tag(&self) -> Result<Option<&str>, ParseError> {
+        self.one(HeaderName::To, tag_param)
     }
 
     fn one<'a, T>(

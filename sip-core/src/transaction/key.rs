@@ -79,7 +79,7 @@ impl ServerKey {
                 let cseq = req.cseq()?;
                 Ok(ServerKey::Rfc2543 {
                     call_id: SmolStr::new(req.call_id()?),
-                    from_tag: SmolStr::new(req.from()?.tag().unwrap_or_default()),
+                    from_tag: SmolStr::new(req.headers().from_tag()?.unwrap_or_default()),
                     cseq: cseq.seq,
                     via: smol_str::format_smolstr!("{via}"),
                     method,
