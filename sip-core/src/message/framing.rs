@@ -2,8 +2,14 @@
 //!
 //! A stream carries messages back to back; the only way to find where one ends is the empty
 //! line after its headers plus Content-Length, which is therefore mandatory here. Reads may
-//! split a message anywhere or carry several. Between messages a peer may send `CRLF CRLF`
-//! (a keep-alive ping, which wants a `CRLF` pong back) or a lone `CRLF` (a pong).
+//! split a message anywhere or carry several.
+//!
+//! Between messages RFC 5626 §3.5.1 puts keep-alives: the side that opened the connection
+//! sends `CRLF CRLF` (a ping) and the accepting side answers `CRLF` (a pong). Which one a
+//! `CRLF` is depends on the role, so the framer is told its role: on a connection we opened,
+//! every `CRLF` is a pong; on one we accepted, `CRLF CRLF` is a ping and a lone `CRLF` is
+//! ignored as RFC 3261 §7.5 allows. Either way the events do not depend on how the bytes
+//! were split into reads.
 
 use bytes::{Buf, BytesMut};
 use memchr::memchr_iter;
@@ -19,9 +25,10 @@ use super::{Limits, Message, ParseError};
 pub enum StreamEvent {
     /// A whole message, framed but not validated (see [`Message::frame`]).
     Message(Message),
-    /// `CRLF CRLF` between messages: the peer asks for a `CRLF` pong (RFC 5626 §3.5.1).
+    /// `CRLF CRLF` between messages on an accepted connection: the peer asks for a `CRLF`
+    /// pong (RFC 5626 §3.5.1).
     Ping,
-    /// A lone `CRLF` between messages: the answer to our ping.
+    /// A `CRLF` between messages on a connection we opened: the answer to our ping.
     Pong,
 }
 
@@ -32,7 +39,7 @@ pub enum StreamEvent {
 ///
 /// ```
 /// use sansip_core::message::{StreamEvent, StreamFramer, Limits};
-/// let mut f = StreamFramer::new(Limits::default());
+/// let mut f = StreamFramer::accepted(Limits::default());
 /// f.push(b"\r\n\r\nOPTIONS sip:a@example.com SIP/2.0\r\nContent-Length: 4\r\n\r\nab");
 /// assert_eq!(f.poll(), Some(Ok(StreamEvent::Ping)));
 /// assert_eq!(f.poll(), None); // the body is not all here yet
@@ -44,17 +51,28 @@ pub enum StreamEvent {
 pub struct StreamFramer {
     buf: BytesMut,
     limits: Limits,
+    /// We accepted the connection: the peer pings us.
+    accepted: bool,
     /// A header section already read whose body is still arriving.
     pending: Option<(parse::Head, usize)>,
 }
 
 impl StreamFramer {
-    /// A framer enforcing `limits` on each message.
+    /// A framer for a connection we opened: `CRLF`s between messages are pongs.
     pub fn new(limits: Limits) -> Self {
         Self {
             buf: BytesMut::new(),
             limits,
+            accepted: false,
             pending: None,
+        }
+    }
+
+    /// A framer for a connection a peer opened to us: `CRLF CRLF` between messages is a ping.
+    pub fn accepted(limits: Limits) -> Self {
+        Self {
+            accepted: true,
+            ..Self::new(limits)
         }
     }
 
@@ -89,24 +107,26 @@ impl StreamFramer {
                 head, body,
             ))));
         }
-        if self.buf.starts_with(b"\r\n\r\n") {
-            self.buf.advance(4);
-            return Some(Ok(StreamEvent::Ping));
-        }
-        if self.buf.starts_with(b"\r\n") {
-            if self.buf.len() < 4 && b"\r\n\r\n".starts_with(&self.buf) {
-                // Could be the first half of a ping; a lone pong is told apart by what follows.
-                if self.buf.len() == 2 {
+        // Keep-alives and stray line ends between messages.
+        loop {
+            if self.buf.starts_with(b"\r\n") {
+                if !self.accepted {
                     self.buf.advance(2);
                     return Some(Ok(StreamEvent::Pong));
                 }
-                return None;
+                if self.buf.starts_with(b"\r\n\r\n") {
+                    self.buf.advance(4);
+                    return Some(Ok(StreamEvent::Ping));
+                }
+                if b"\r\n\r".starts_with(&self.buf) {
+                    return None; // the rest of a ping may still come
+                }
+                self.buf.advance(2);
+            } else if self.buf.first() == Some(&b'\n') {
+                self.buf.advance(1);
+            } else {
+                break;
             }
-            self.buf.advance(2);
-            return Some(Ok(StreamEvent::Pong));
-        }
-        while self.buf.first() == Some(&b'\n') {
-            self.buf.advance(1);
         }
         let Some(head_len) = head_end(&self.buf) else {
             if self.buf.len() > self.limits.max_message_size {
@@ -184,7 +204,7 @@ mod tests {
 
     #[test]
     fn several_messages_and_keepalives_in_one_read() {
-        let mut f = StreamFramer::new(Limits::default());
+        let mut f = StreamFramer::accepted(Limits::default());
         let mut data = MSG.to_vec();
         data.extend_from_slice(b"\r\n\r\n");
         data.extend_from_slice(MSG);
@@ -192,16 +212,46 @@ mod tests {
         data.extend_from_slice(MSG);
         f.push(&data);
         let got = drain(&mut f);
+        // On an accepted connection a lone CRLF is not a ping: it is skipped.
         assert!(matches!(
             got.as_slice(),
             [
                 StreamEvent::Message(_),
                 StreamEvent::Ping,
                 StreamEvent::Message(_),
-                StreamEvent::Pong,
                 StreamEvent::Message(_)
             ]
         ));
+    }
+
+    /// The events must not depend on how the stream was cut into reads (fuzz finding:
+    /// a ping split in two read as two pongs).
+    #[test]
+    fn keepalives_read_the_same_however_the_stream_is_split() {
+        for (accepted, stream, want) in [
+            (true, &b"\r\n\r\n"[..], vec![StreamEvent::Ping]),
+            (
+                false,
+                &b"\r\n\r\n"[..],
+                vec![StreamEvent::Pong, StreamEvent::Pong],
+            ),
+            (false, &b"\n\r\n"[..], vec![StreamEvent::Pong]),
+            (false, &b"\n\r\n\n"[..], vec![StreamEvent::Pong]),
+            (true, &b"\n\r\n\n\r\n\r\n"[..], vec![StreamEvent::Ping]),
+        ] {
+            for cut in 0..=stream.len() {
+                let mut f = if accepted {
+                    StreamFramer::accepted(Limits::default())
+                } else {
+                    StreamFramer::new(Limits::default())
+                };
+                f.push(&stream[..cut]);
+                let mut got = drain(&mut f);
+                f.push(&stream[cut..]);
+                got.extend(drain(&mut f));
+                assert_eq!(got, want, "{stream:?} cut at {cut}");
+            }
+        }
     }
 
     #[test]
