@@ -442,3 +442,39 @@ impl PartialEq for Response {
 }
 
 impl Eq for Response {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz finding (message_parse): a datagram may omit Content-Length; writing it back adds
+    /// exactly that header and changes nothing else.
+    #[test]
+    fn a_datagram_without_content_length_writes_back_with_one() {
+        let m = Message::frame(Bytes::from_static(b"E m SIP/2.0\n\n"), &Limits::default()).unwrap();
+        assert!(m.headers().is_empty());
+        assert_eq!(&m.to_bytes()[..], b"E m SIP/2.0\r\nContent-Length: 0\r\n\r\n");
+        let again = Message::frame(m.to_bytes(), &Limits::default()).unwrap();
+        assert_eq!(again.headers().get(HeaderName::ContentLength), Some("0"));
+        assert_eq!(again.headers().len(), 1);
+    }
+
+    #[test]
+    fn responses_copy_the_request_headers_rfc_3261_8_2_6() {
+        let wire = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\n\
+From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nTimestamp: 54\r\nSubject: x\r\nContent-Length: 0\r\n\r\n";
+        let Message::Request(req) = Message::parse(Bytes::from_static(wire.as_bytes())).unwrap() else {
+            panic!("a request")
+        };
+        let mut ok = Response::from_request(&req, StatusCode::new(200));
+        ok.set_to_tag("x9");
+        ok.set_to_tag("ignored: a tag is only added once");
+        let h = ok.headers();
+        assert_eq!(h.get_all(HeaderName::Via).count(), 2);
+        assert_eq!(h.get(HeaderName::To), Some("<sip:b@h>;tag=x9"));
+        assert!(!h.contains(HeaderName::Timestamp), "only a 100 echoes Timestamp");
+        assert!(!h.contains(HeaderName::Subject));
+        let trying = Response::from_request(&req, StatusCode::new(100));
+        assert_eq!(trying.headers().get(HeaderName::Timestamp), Some("54"));
+    }
+}
