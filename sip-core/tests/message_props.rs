@@ -173,9 +173,13 @@ fn reformat(wire: &[u8], choices: &[u8]) -> Vec<u8> {
             1 => " :\t",
             _ => ":",
         };
-        // Fold at a space inside the value, where LWS is allowed anyway.
+        // Fold at a lone space inside the value: a fold and the whitespace around it read as
+        // one space (RFC 3261 §7.3.1), so folding inside a run of spaces would change it.
         let value = if c / 12 % 3 == 0 {
-            match value.find(' ') {
+            let b = value.as_bytes();
+            let lone = (1..b.len().saturating_sub(1))
+                .find(|&i| b[i] == b' ' && b[i - 1] != b' ' && b[i + 1] != b' ');
+            match lone {
                 Some(sp) if !value.contains('"') => {
                     format!("{}{eol}   {}", &value[..sp], &value[sp + 1..])
                 }

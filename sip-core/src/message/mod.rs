@@ -223,6 +223,56 @@ impl Message {
     }
 }
 
+/// What requests and responses share: headers, body, and the typed getters the transaction
+/// and dialog layers use (each a shortcut for the same getter on [`Headers`]).
+macro_rules! common_accessors {
+    () => {
+        /// The header lines.
+        pub fn headers(&self) -> &Headers {
+            &self.headers
+        }
+
+        /// The header lines, for editing.
+        pub fn headers_mut(&mut self) -> &mut Headers {
+            &mut self.headers
+        }
+
+        /// The body.
+        pub fn body(&self) -> &Bytes {
+            &self.body
+        }
+
+        /// Sets the body and its Content-Type, and keeps Content-Length in step.
+        pub fn set_body(&mut self, content_type: &str, body: Bytes) {
+            set_body(&mut self.headers, &mut self.body, content_type, body);
+        }
+
+        /// The top Via.
+        pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+            self.headers.top_via()
+        }
+
+        /// CSeq.
+        pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
+            self.headers.cseq()
+        }
+
+        /// Call-ID.
+        pub fn call_id(&self) -> Result<&str, ParseError> {
+            self.headers.call_id()
+        }
+
+        /// From.
+        pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
+            self.headers.from()
+        }
+
+        /// To.
+        pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
+            self.headers.to()
+        }
+    };
+}
 impl Request {
     /// A request with no headers and no body. The caller adds the headers RFC 3261 §8.1.1
     /// requires; [`Request::to_bytes`] adds Content-Length when none is present.
@@ -260,25 +310,7 @@ impl Request {
         self.uri = Text::Extra(s, l);
     }
 
-    /// The header lines.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
-    /// The header lines, for editing.
-    pub fn headers_mut(&mut self) -> &mut Headers {
-        &mut self.headers
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// Sets the body and its Content-Type, and keeps Content-Length in step.
-    pub fn set_body(&mut self, content_type: &str, body: Bytes) {
-        set_body(&mut self.headers, &mut self.body, content_type, body);
-    }
+    common_accessors!();
 
     /// The request as wire bytes.
     pub fn to_bytes(&self) -> Bytes {
@@ -340,25 +372,7 @@ impl Response {
         &self.status
     }
 
-    /// The header lines.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
-    /// The header lines, for editing.
-    pub fn headers_mut(&mut self) -> &mut Headers {
-        &mut self.headers
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// Sets the body and its Content-Type, and keeps Content-Length in step.
-    pub fn set_body(&mut self, content_type: &str, body: Bytes) {
-        set_body(&mut self.headers, &mut self.body, content_type, body);
-    }
+    common_accessors!();
 
     /// The response as wire bytes.
     pub fn to_bytes(&self) -> Bytes {
@@ -453,7 +467,10 @@ mod tests {
     fn a_datagram_without_content_length_writes_back_with_one() {
         let m = Message::frame(Bytes::from_static(b"E m SIP/2.0\n\n"), &Limits::default()).unwrap();
         assert!(m.headers().is_empty());
-        assert_eq!(&m.to_bytes()[..], b"E m SIP/2.0\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            &m.to_bytes()[..],
+            b"E m SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+        );
         let again = Message::frame(m.to_bytes(), &Limits::default()).unwrap();
         assert_eq!(again.headers().get(HeaderName::ContentLength), Some("0"));
         assert_eq!(again.headers().len(), 1);
@@ -463,7 +480,8 @@ mod tests {
     fn responses_copy_the_request_headers_rfc_3261_8_2_6() {
         let wire = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\n\
 From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nTimestamp: 54\r\nSubject: x\r\nContent-Length: 0\r\n\r\n";
-        let Message::Request(req) = Message::parse(Bytes::from_static(wire.as_bytes())).unwrap() else {
+        let Message::Request(req) = Message::parse(Bytes::from_static(wire.as_bytes())).unwrap()
+        else {
             panic!("a request")
         };
         let mut ok = Response::from_request(&req, StatusCode::new(200));
@@ -472,7 +490,10 @@ From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nTimest
         let h = ok.headers();
         assert_eq!(h.get_all(HeaderName::Via).count(), 2);
         assert_eq!(h.get(HeaderName::To), Some("<sip:b@h>;tag=x9"));
-        assert!(!h.contains(HeaderName::Timestamp), "only a 100 echoes Timestamp");
+        assert!(
+            !h.contains(HeaderName::Timestamp),
+            "only a 100 echoes Timestamp"
+        );
         assert!(!h.contains(HeaderName::Subject));
         let trying = Response::from_request(&req, StatusCode::new(100));
         assert_eq!(trying.headers().get(HeaderName::Timestamp), Some("54"));

@@ -165,60 +165,8 @@ impl Request {
         Ok(())
     }
 
-    /// The top Via.
-    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        self.headers.top_via()
-    }
-
-    /// CSeq.
-    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
-        self.headers.cseq()
-    }
-
-    /// Call-ID.
-    pub fn call_id(&self) -> Result<&str, ParseError> {
-        self.headers.call_id()
-    }
-
-    /// From.
-    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.headers.from()
-    }
-
-    /// To.
-    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.headers.to()
-    }
-
     /// The Request-URI, parsed.
     pub fn parsed_uri(&self) -> Result<Uri<'_>, ParseError> {
         Uri::parse_request_uri(self.uri()).map_err(ParseError::RequestUri)
-    }
-}
-
-impl Response {
-    /// The top Via.
-    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        self.headers.top_via()
-    }
-
-    /// CSeq.
-    pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
-        self.headers.cseq()
-    }
-
-    /// Call-ID.
-    pub fn call_id(&self) -> Result<&str, ParseError> {
-        self.headers.call_id()
-    }
-
-    /// From.
-    pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.headers.from()
-    }
-
-    /// To.
-    pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
-        self.headers.to()
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::key::ClientKey;
 use super::layer::{ResponseOutcome, TransactionLayer, TxError, TxEvent, TxOutput, is_invite};
 use super::{TxId, TxKind, TxState, TxTimer};
-use crate::message::{HeaderName, Method, Request, Response};
+use crate::message::{HeaderName, Headers, Method, Request, Response};
 use crate::transport::Flow;
 
 impl TransactionLayer {
@@ -66,19 +66,7 @@ impl TransactionLayer {
         {
             return None;
         }
-        let inv = &t.request;
-        let mut c = Request::new(Method::Cancel, inv.uri());
-        let h = c.headers_mut();
-        let top_via = inv.top_via().ok()?.to_string();
-        h.push(HeaderName::Via, &top_via);
-        h.push(HeaderName::MaxForwards, "70");
-        h.copy_from(inv.headers(), HeaderName::Route);
-        h.copy_from(inv.headers(), HeaderName::From);
-        h.copy_from(inv.headers(), HeaderName::To);
-        h.copy_from(inv.headers(), HeaderName::CallId);
-        let seq = inv.cseq().ok()?.seq;
-        h.push(HeaderName::CSeq, &format!("{seq} CANCEL"));
-        Some(c)
+        derived_request(&t.request, Method::Cancel, t.request.headers())
     }
 
     /// Whether an INVITE client transaction has seen a provisional response, which RFC 3261
@@ -259,18 +247,25 @@ impl TransactionLayer {
     }
 }
 
-/// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): the INVITE's Request-URI, Call-ID,
-/// From, CSeq number, top Via and Route, with To taken from the response (it carries the tag).
+/// The ACK for a non-2xx final (RFC 3261 §17.1.1.3): like the INVITE, with To taken from
+/// the response (it carries the tag).
 fn build_ack(invite: &Request, response: &Response) -> Option<Request> {
-    let mut ack = Request::new(Method::Ack, invite.uri());
-    let h = ack.headers_mut();
+    derived_request(invite, Method::Ack, response.headers())
+}
+
+/// A request that rides on an INVITE's transaction, CANCEL (§9.1) or the ACK for a non-2xx
+/// (§17.1.1.3): the INVITE's Request-URI, Call-ID, From, Route, CSeq number and only its top
+/// Via, so the branch is shared; To comes from `to_source`.
+fn derived_request(invite: &Request, method: Method, to_source: &Headers) -> Option<Request> {
+    let mut r = Request::new(method.clone(), invite.uri());
+    let h = r.headers_mut();
     h.push(HeaderName::Via, &invite.top_via().ok()?.to_string());
     h.push(HeaderName::MaxForwards, "70");
     h.copy_from(invite.headers(), HeaderName::Route);
     h.copy_from(invite.headers(), HeaderName::From);
-    h.copy_from(response.headers(), HeaderName::To);
+    h.copy_from(to_source, HeaderName::To);
     h.copy_from(invite.headers(), HeaderName::CallId);
     let seq = invite.cseq().ok()?.seq;
-    h.push(HeaderName::CSeq, &format!("{seq} ACK"));
-    Some(ack)
+    h.push(HeaderName::CSeq, &format!("{seq} {method}"));
+    Some(r)
 }
