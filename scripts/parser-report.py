@@ -15,7 +15,7 @@ messages = ["invite_sdp", "ok_200", "register_auth", "bye"]
 
 
 def ns(message, bench):
-    path = os.path.join(root, message, *bench.split("/"), "new", "estimates.json")
+    path = os.path.join(root, message, bench.replace("/", "_"), "new", "estimates.json")
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"]
 
