@@ -208,26 +208,30 @@ fn parse_ip(v: &str) -> Option<IpAddr> {
 /// Validates the typed via-params (RFC 3261 §25.1 via-params).
 fn check_params(p: &Params<'_>) -> Result<(), &'static str> {
     for (n, v) in p.iter_raw() {
-        if n.eq_ignore_ascii_case("branch") && !v.is_some_and(is_token_str) {
-            return Err("invalid branch");
+        // Dispatch on the first letter: most parameters are none of these five.
+        let (name, what): (&str, &'static str) =
+            match n.as_bytes().first().map(u8::to_ascii_lowercase) {
+                Some(b'b') => ("branch", "invalid branch"),
+                Some(b'r') if n.len() == 8 => ("received", "invalid received"),
+                Some(b'r') => ("rport", "invalid rport"),
+                Some(b'm') => ("maddr", "invalid maddr"),
+                Some(b't') => ("ttl", "invalid ttl"),
+                _ => continue,
+            };
+        if !n.eq_ignore_ascii_case(name) {
+            continue;
         }
-        if n.eq_ignore_ascii_case("received") && v.and_then(parse_ip).is_none() {
-            return Err("invalid received");
-        }
-        if n.eq_ignore_ascii_case("rport")
-            && v.is_some_and(|p| {
-                p.parse::<u16>().is_err() || !p.bytes().all(|c| c.is_ascii_digit())
-            })
-        {
-            return Err("invalid rport");
-        }
-        if n.eq_ignore_ascii_case("maddr")
-            && v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_none()
-        {
-            return Err("invalid maddr");
-        }
-        if n.eq_ignore_ascii_case("ttl") && v.and_then(|t| t.parse::<u8>().ok()).is_none() {
-            return Err("invalid ttl");
+        let ok = match name {
+            "branch" => v.is_some_and(is_token_str),
+            "received" => v.and_then(parse_ip).is_some(),
+            "rport" => {
+                v.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|c| c.is_ascii_digit()))
+            }
+            "maddr" => v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_some(),
+            _ => v.and_then(|t| t.parse::<u8>().ok()).is_some(),
+        };
+        if !ok {
+            return Err(what);
         }
     }
     Ok(())

@@ -56,7 +56,6 @@ impl TransactionLayer {
             self.send_response(id, flow, &trying);
             Ok(RequestOutcome::New(id))
         } else {
-            let _ = now;
             Ok(RequestOutcome::New(self.new_server(
                 flow,
                 request,
