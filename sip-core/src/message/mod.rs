@@ -314,12 +314,18 @@ impl Request {
 
     /// The request as wire bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = Vec::with_capacity(64 + self.headers.written_len() + self.body.len());
+        let size = self.method.as_str().len()
+            + 1
+            + self.uri().len()
+            + 10
+            + rest_len(&self.headers, &self.body);
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.uri().as_bytes());
         out.extend_from_slice(b" SIP/2.0\r\n");
         write_rest(&self.headers, &self.body, &mut out);
+        debug_assert_eq!(out.len(), size, "rest_len must match write_rest");
         Bytes::from(out)
     }
 }
@@ -376,7 +382,8 @@ impl Response {
 
     /// The response as wire bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = Vec::with_capacity(64 + self.headers.written_len() + self.body.len());
+        let size = 12 + self.status.reason().len() + 2 + rest_len(&self.headers, &self.body);
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(b"SIP/2.0 ");
         let code = self.status.code();
         out.extend_from_slice(&[
@@ -388,6 +395,7 @@ impl Response {
         out.extend_from_slice(self.status.reason().as_bytes());
         out.extend_from_slice(b"\r\n");
         write_rest(&self.headers, &self.body, &mut out);
+        debug_assert_eq!(out.len(), size, "rest_len must match write_rest");
         Bytes::from(out)
     }
 }
@@ -404,6 +412,17 @@ fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: B
 
 fn itoa(n: usize) -> smol_str::SmolStr {
     smol_str::format_smolstr!("{n}")
+}
+
+/// The exact size [`write_rest`] writes. Sizing the buffer exactly lets `Bytes::from(Vec)`
+/// take it over without reallocating, so writing a message costs one allocation.
+fn rest_len(headers: &Headers, body: &Bytes) -> usize {
+    let content_length = if headers.contains(HeaderName::ContentLength) {
+        0
+    } else {
+        "Content-Length: \r\n".len() + itoa(body.len()).len()
+    };
+    headers.written_len() + content_length + 2 + body.len()
 }
 
 fn write_rest(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
