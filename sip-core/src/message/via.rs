@@ -20,8 +20,11 @@ pub struct Via<'a> {
     host: Host<'a>,
     port: Option<u16>,
     params: Params<'a>,
-    /// A branch given to the builder (parsed branches live in `params`).
-    new_branch: Option<&'a str>,
+    /// The branch, found once while the parameters are checked (the transaction layer reads
+    /// it for every message), or given to the builder.
+    branch: Option<&'a str>,
+    /// The branch came from the builder, so `params` does not hold it.
+    own_branch: bool,
 }
 
 impl<'a> Via<'a> {
@@ -85,13 +88,14 @@ impl<'a> Via<'a> {
             return Err(err("unexpected character in via", rest));
         }
         let params = Params::from_raw(sub(s, ps.min(pe), pe));
-        check_params(&params).map_err(|what| err(what, ps))?;
+        let branch = check_params(&params).map_err(|what| err(what, ps))?;
         Ok(Via {
             transport,
             host,
             port,
             params,
-            new_branch: None,
+            branch,
+            own_branch: false,
         })
     }
 
@@ -123,18 +127,28 @@ impl<'a> Via<'a> {
             host,
             port,
             params: Params::default(),
-            new_branch: Some(branch),
+            branch: Some(branch),
+            own_branch: true,
         })
     }
 
     /// Sets the parameters other than the builder's branch, e.g. `;rport`.
     pub fn with_params(self, params: &'a str) -> Result<Self, ValueError> {
         let params = Params::parse(params)?;
-        check_params(&params).map_err(|what| err(what, 0))?;
-        if self.new_branch.is_some() && params.contains("branch") {
+        let parsed_branch = check_params(&params).map_err(|what| err(what, 0))?;
+        if self.own_branch && parsed_branch.is_some() {
             return Err(err("duplicate branch", 0));
         }
-        Ok(Via { params, ..self })
+        let branch = if self.own_branch {
+            self.branch
+        } else {
+            parsed_branch
+        };
+        Ok(Via {
+            params,
+            branch,
+            ..self
+        })
     }
 
     /// Always `SIP/2.0`: any other version fails to parse.
@@ -164,8 +178,7 @@ impl<'a> Via<'a> {
 
     /// The `branch` parameter (RFC 3261 §8.1.1.7); may lack the magic cookie.
     pub fn branch(&self) -> Option<&'a str> {
-        self.new_branch
-            .or_else(|| self.params.get("branch").flatten())
+        self.branch
     }
 
     /// The `received` address, bracketed or not (RFC 5118 §4.5).
@@ -206,7 +219,9 @@ fn parse_ip(v: &str) -> Option<IpAddr> {
 }
 
 /// Validates the typed via-params (RFC 3261 §25.1 via-params).
-fn check_params(p: &Params<'_>) -> Result<(), &'static str> {
+/// Checks the parameters RFC 3261 and RFC 3581 give a syntax, and returns the branch.
+fn check_params<'a>(p: &Params<'a>) -> Result<Option<&'a str>, &'static str> {
+    let mut branch = None;
     for (n, v) in p.iter_raw() {
         // Dispatch on the first letter: most parameters are none of these five.
         let (name, what): (&str, &'static str) =
@@ -233,8 +248,11 @@ fn check_params(p: &Params<'_>) -> Result<(), &'static str> {
         if !ok {
             return Err(what);
         }
+        if name == "branch" && branch.is_none() {
+            branch = v;
+        }
     }
-    Ok(())
+    Ok(branch)
 }
 
 impl PartialEq for Via<'_> {
@@ -262,7 +280,7 @@ impl fmt::Display for Via<'_> {
         if let Some(p) = self.port {
             write!(f, ":{p}")?;
         }
-        if let Some(b) = self.new_branch {
+        if let (true, Some(b)) = (self.own_branch, self.branch) {
             write!(f, ";branch={b}")?;
         }
         write!(f, "{}", self.params)
