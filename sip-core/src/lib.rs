@@ -68,6 +68,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dialog;
 pub mod ids;
 pub mod message;
 pub mod transaction;
