@@ -326,7 +326,10 @@ impl HeaderName {
                 return None;
             }
             let i = usize::from(index) - 1;
-            if NAME_TEXT[i].len() == name.len() && NAME_TEXT[i].eq_ignore_ascii_case(name) {
+            // Peers almost always send the canonical spelling: an exact compare settles it,
+            // and folding case byte by byte is left for the rest.
+            let text = NAME_TEXT[i];
+            if text.len() == name.len() && (text == name || text.eq_ignore_ascii_case(name)) {
                 return Some(HeaderName::ALL[i]);
             }
             slot = (slot + 1) % NAME_SLOTS;
