@@ -71,6 +71,7 @@
 pub mod dialog;
 pub mod ids;
 pub mod message;
+pub mod registrar;
 pub mod transaction;
 pub mod transport;
 

@@ -1,0 +1,513 @@
+//! The location service: which contacts an address-of-record is bound to, until when
+//! (RFC 3261 §10.3), with RFC 5626 outbound bindings keyed by instance and reg-id.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use smol_str::SmolStr;
+
+use crate::message::{
+    Contact, Expires, HeaderName, NameAddr, ParseError, Request, Response, Scheme, StatusCode,
+};
+use crate::transport::FlowId;
+
+/// Expiry bounds of the registrar (RFC 3261 §10.3 step 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryPolicy {
+    /// Shorter requests get 423 Interval Too Brief with this as Min-Expires.
+    pub min: u32,
+    /// Longer requests are granted this much.
+    pub max: u32,
+    /// When neither the Contact nor the request says.
+    pub default: u32,
+}
+
+impl Default for ExpiryPolicy {
+    /// 60 s minimum, one day maximum, one hour by default.
+    fn default() -> Self {
+        Self {
+            min: 60,
+            max: 86_400,
+            default: 3600,
+        }
+    }
+}
+
+/// One registered contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The contact URI requests for the address-of-record are forwarded to.
+    pub uri: String,
+    /// When the binding lapses.
+    pub expires_at: Instant,
+    /// The Call-ID of the REGISTER that made or last refreshed it.
+    pub call_id: SmolStr,
+    /// Its CSeq number.
+    pub cseq: u32,
+    /// `q` in thousandths, when the contact gave one.
+    pub q: Option<u16>,
+    /// RFC 5626 `+sip.instance`, with its angle brackets and quotes removed.
+    pub instance: Option<SmolStr>,
+    /// RFC 5626 `reg-id`.
+    pub reg_id: Option<u32>,
+    /// The flow the REGISTER came in on: with outbound (or a client behind NAT) requests
+    /// for this contact go back over it.
+    pub flow: Option<FlowId>,
+}
+
+impl Binding {
+    /// Seconds left, rounded up, as written in a Contact's `expires`.
+    pub fn remaining(&self, now: Instant) -> u32 {
+        let left = self.expires_at.saturating_duration_since(now);
+        u32::try_from(left.as_secs() + u64::from(left.subsec_nanos() > 0)).unwrap_or(u32::MAX)
+    }
+}
+
+/// Why a REGISTER was refused, with the status to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// A header the registrar reads does not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The To URI is not a sip: or sips: address-of-record.
+    #[error("to is not a sip address-of-record")]
+    NotAnAor,
+    /// `Contact: *` must stand alone, with `Expires: 0` (§10.3 step 6).
+    #[error("contact * needs expires 0 and no other contact")]
+    BadWildcard,
+    /// An expiry below the minimum (§10.3 step 7): answer 423 with Min-Expires.
+    #[error("interval too brief (minimum {min} s)")]
+    TooBrief {
+        /// The Min-Expires to send.
+        min: u32,
+    },
+    /// A REGISTER older than the one that set the binding (same Call-ID, CSeq not higher).
+    #[error("out-of-order register")]
+    OutOfOrder,
+}
+
+impl RegisterError {
+    /// The status code to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RegisterError::TooBrief { .. } => 423,
+            RegisterError::OutOfOrder => 500,
+            RegisterError::NotAnAor => 404,
+            _ => 400,
+        }
+    }
+
+    /// The response to the REGISTER, Min-Expires included for 423.
+    pub fn response(&self, req: &Request) -> Response {
+        let status = StatusCode::with_reason(self.status(), &self.to_string())
+            .unwrap_or_else(|| StatusCode::new(self.status()));
+        let mut r = Response::from_request(req, status);
+        if let RegisterError::TooBrief { min } = self {
+            r.headers_mut()
+                .push(HeaderName::MinExpires, &min.to_string());
+        }
+        r
+    }
+}
+
+/// Every binding of every address-of-record, with their expiry.
+#[derive(Debug, Default)]
+pub struct LocationService {
+    policy: ExpiryPolicy,
+    bindings: HashMap<SmolStr, Vec<Binding>>,
+    /// Lazy expiry queue: an entry is stale when its binding was refreshed or removed.
+    expiry: BinaryHeap<Reverse<(Instant, SmolStr)>>,
+}
+
+impl LocationService {
+    /// An empty location service.
+    pub fn new(policy: ExpiryPolicy) -> Self {
+        Self {
+            policy,
+            ..Self::default()
+        }
+    }
+
+    /// The address-of-record key of a sip/sips URI: `user@host`, host lowercased (user
+    /// parts are case-sensitive, RFC 3261 §19.1.4).
+    pub fn aor_key(uri: &str) -> Option<SmolStr> {
+        let na = NameAddr::parse(uri).ok()?;
+        let u = na.uri();
+        if !matches!(u.scheme(), Scheme::Sip | Scheme::Sips) {
+            return None;
+        }
+        let host = u.host()?.to_string().to_ascii_lowercase();
+        Some(match u.user_unescaped() {
+            Some(user) => smol_str::format_smolstr!("{user}@{host}"),
+            None => SmolStr::new(host),
+        })
+    }
+
+    /// Applies a REGISTER (RFC 3261 §10.3 steps 5–7) and returns the address-of-record's key.
+    /// Without Contact it is a query and changes nothing.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        flow: Option<FlowId>,
+    ) -> Result<SmolStr, RegisterError> {
+        let h = req.headers();
+        let to = h
+            .get(HeaderName::To)
+            .ok_or(ParseError::Missing { name: "To" })?;
+        let aor = Self::aor_key(to).ok_or(RegisterError::NotAnAor)?;
+        let call_id = SmolStr::new(req.call_id()?);
+        let cseq = req.cseq()?.seq;
+        let header_expires = match h.get(HeaderName::Expires) {
+            Some(v) => Some(Expires::parse(v).map_err(|error| ParseError::Header {
+                name: HeaderName::Expires.as_str(),
+                error,
+            })?),
+            None => None,
+        };
+        let contacts: Vec<&str> = h.get_all(HeaderName::Contact).collect();
+        if contacts
+            .iter()
+            .any(|c| matches!(Contact::parse(c), Ok(Contact::Star)))
+        {
+            if contacts.len() != 1 || header_expires.map(|e| e.0) != Some(0) {
+                return Err(RegisterError::BadWildcard);
+            }
+            self.bindings.remove(&aor);
+            return Ok(aor);
+        }
+        // Validate everything before changing anything: a refused REGISTER changes nothing.
+        let mut updates = Vec::new();
+        for line in &contacts {
+            let parsed = Contact::parse(line).map_err(|error| ParseError::Header {
+                name: HeaderName::Contact.as_str(),
+                error,
+            })?;
+            for na in parsed.iter() {
+                let requested = na
+                    .expires()
+                    .or(header_expires.map(|e| e.0))
+                    .unwrap_or(self.policy.default);
+                if requested != 0 && requested < self.policy.min {
+                    return Err(RegisterError::TooBrief {
+                        min: self.policy.min,
+                    });
+                }
+                let params = na.params();
+                let instance = params
+                    .get("+sip.instance")
+                    .flatten()
+                    .map(|v| SmolStr::new(v.trim_matches(['"', '<', '>'])));
+                let reg_id = params.get("reg-id").flatten().and_then(|v| v.parse().ok());
+                updates.push((
+                    na.uri().to_string(),
+                    requested.min(self.policy.max),
+                    na.q(),
+                    instance,
+                    reg_id,
+                ));
+            }
+        }
+        let list = self.bindings.entry(aor.clone()).or_default();
+        for (uri, _, _, instance, reg_id) in &updates {
+            let same = |b: &Binding| match (instance, &b.instance) {
+                // RFC 5626 §6: one binding per instance and reg-id, whatever its URI.
+                (Some(i), Some(bi)) => i == bi && *reg_id == b.reg_id,
+                _ => b.uri == *uri,
+            };
+            if let Some(b) = list.iter().find(|b| same(b))
+                && b.call_id == call_id
+                && cseq <= b.cseq
+            {
+                return Err(RegisterError::OutOfOrder);
+            }
+        }
+        for (uri, expires, q, instance, reg_id) in updates {
+            list.retain(|b| match (&instance, &b.instance) {
+                (Some(i), Some(bi)) => !(*i == *bi && reg_id == b.reg_id),
+                _ => b.uri != uri,
+            });
+            if expires == 0 {
+                continue;
+            }
+            let expires_at = now + Duration::from_secs(u64::from(expires));
+            self.expiry.push(Reverse((expires_at, aor.clone())));
+            list.push(Binding {
+                uri,
+                expires_at,
+                call_id: call_id.clone(),
+                cseq,
+                q,
+                instance,
+                reg_id,
+                flow,
+            });
+        }
+        if list.is_empty() {
+            self.bindings.remove(&aor);
+        }
+        Ok(aor)
+    }
+
+    /// The live bindings of an address-of-record key.
+    pub fn lookup(&self, now: Instant, aor: &str) -> impl Iterator<Item = &Binding> + '_ {
+        self.bindings
+            .get(aor)
+            .into_iter()
+            .flatten()
+            .filter(move |b| b.expires_at > now)
+    }
+
+    /// The 200 OK for a REGISTER: every current binding as a Contact with its remaining
+    /// `expires` (§10.3 step 8).
+    pub fn ok_response(&self, now: Instant, req: &Request, aor: &str) -> Response {
+        let mut r = Response::from_request(req, StatusCode::new(200));
+        for b in self.lookup(now, aor) {
+            let mut value = format!("<{}>;expires={}", b.uri, b.remaining(now));
+            if let Some(i) = &b.instance {
+                value.push_str(&format!(";+sip.instance=\"<{i}>\""));
+            }
+            if let Some(id) = b.reg_id {
+                value.push_str(&format!(";reg-id={id}"));
+            }
+            r.headers_mut().push(HeaderName::Contact, &value);
+        }
+        r
+    }
+
+    /// Removes every binding that has lapsed by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, aor))) = self.expiry.peek() {
+            if *at > now {
+                break;
+            }
+            let aor = aor.clone();
+            self.expiry.pop();
+            if let Some(list) = self.bindings.get_mut(&aor) {
+                list.retain(|b| b.expires_at > now);
+                if list.is_empty() {
+                    self.bindings.remove(&aor);
+                }
+            }
+        }
+    }
+
+    /// When the next binding may lapse.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.expiry.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// How many addresses-of-record have at least one binding.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    /// Forgets every binding, as a restarted registrar would.
+    pub fn clear(&mut self) {
+        self.bindings.clear();
+        self.expiry.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Message, Method};
+
+    fn register(cseq: u32, call_id: &str, contacts: &[&str], expires: Option<u32>) -> Request {
+        let mut r = Request::new(Method::Register, "sip:example.com");
+        let h = r.headers_mut();
+        h.push(HeaderName::Via, "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1");
+        h.push(HeaderName::From, "<sip:alice@Example.COM>;tag=1");
+        h.push(HeaderName::To, "<sip:alice@Example.COM>");
+        h.push(HeaderName::CallId, call_id);
+        h.push(HeaderName::CSeq, &format!("{cseq} REGISTER"));
+        for c in contacts {
+            h.push(HeaderName::Contact, c);
+        }
+        if let Some(e) = expires {
+            h.push(HeaderName::Expires, &e.to_string());
+        }
+        // What goes on the wire must parse back.
+        match Message::parse(r.to_bytes()).unwrap() {
+            Message::Request(r) => r,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    /// Any instant works as the origin: the tests only add to it.
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn register_refresh_expire_and_remove() {
+        let now = start();
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        let aor = loc
+            .register(
+                now,
+                &register(1, "c1", &["<sip:alice@192.0.2.1:5060>"], Some(300)),
+                None,
+            )
+            .unwrap();
+        assert_eq!(aor, "alice@example.com", "host lowercased, user kept");
+        assert_eq!(loc.lookup(now, &aor).count(), 1);
+        let ok = loc.ok_response(now, &register(1, "c1", &[], None), &aor);
+        assert_eq!(
+            ok.headers().get(HeaderName::Contact),
+            Some("<sip:alice@192.0.2.1:5060>;expires=300")
+        );
+        // A refresh with a higher CSeq moves the expiry.
+        loc.register(
+            now + Duration::from_secs(200),
+            &register(2, "c1", &["<sip:alice@192.0.2.1:5060>"], Some(300)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(loc.lookup(now + Duration::from_secs(400), &aor).count(), 1);
+        // A replay of the older REGISTER is refused and changes nothing.
+        let err = loc
+            .register(
+                now,
+                &register(1, "c1", &["<sip:alice@192.0.2.1:5060>"], Some(300)),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.status(), 500);
+        // Expiry.
+        loc.handle_timeout(now + Duration::from_secs(500));
+        assert!(loc.is_empty());
+        assert_eq!(loc.poll_timeout(), None);
+    }
+
+    #[test]
+    fn too_brief_gets_423_with_min_expires_and_zero_removes() {
+        let now = start();
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        let req = register(1, "c1", &["<sip:alice@192.0.2.1>;expires=30"], None);
+        let err = loc.register(now, &req, None).unwrap_err();
+        assert_eq!(err, RegisterError::TooBrief { min: 60 });
+        let resp = err.response(&req);
+        assert_eq!(resp.status().code(), 423);
+        assert_eq!(resp.headers().get(HeaderName::MinExpires), Some("60"));
+        assert!(loc.is_empty());
+        loc.register(
+            now,
+            &register(
+                2,
+                "c1",
+                &["<sip:alice@192.0.2.1>", "<sip:alice@192.0.2.2>"],
+                Some(3600),
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(loc.lookup(now, "alice@example.com").count(), 2);
+        loc.register(
+            now,
+            &register(3, "c1", &["<sip:alice@192.0.2.1>;expires=0"], None),
+            None,
+        )
+        .unwrap();
+        let left: Vec<&str> = loc
+            .lookup(now, "alice@example.com")
+            .map(|b| b.uri.as_str())
+            .collect();
+        assert_eq!(left, ["sip:alice@192.0.2.2"]);
+        // Longer than the maximum is granted the maximum.
+        loc.register(
+            now,
+            &register(4, "c1", &["<sip:alice@192.0.2.3>"], Some(10_000_000)),
+            None,
+        )
+        .unwrap();
+        let b = loc
+            .lookup(now, "alice@example.com")
+            .find(|b| b.uri.ends_with(".3"))
+            .unwrap();
+        assert_eq!(b.remaining(now), 86_400);
+    }
+
+    #[test]
+    fn the_wildcard_removes_every_binding_only_with_expires_zero() {
+        let now = start();
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        loc.register(
+            now,
+            &register(1, "c1", &["<sip:alice@192.0.2.1>"], Some(600)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            loc.register(now, &register(2, "c1", &["*"], None), None)
+                .unwrap_err(),
+            RegisterError::BadWildcard
+        );
+        loc.register(now, &register(2, "c2", &["*"], Some(0)), None)
+            .unwrap();
+        assert!(loc.is_empty());
+    }
+
+    #[test]
+    fn an_outbound_instance_replaces_its_binding_across_addresses() {
+        let now = start();
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        let inst = ";+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1";
+        loc.register(
+            now,
+            &register(
+                1,
+                "c1",
+                &[&format!("<sip:alice@192.0.2.1>{inst}")],
+                Some(600),
+            ),
+            Some(FlowId(1)),
+        )
+        .unwrap();
+        // After a reconnect the same instance registers from a new address and flow.
+        loc.register(
+            now,
+            &register(
+                1,
+                "c2",
+                &[&format!("<sip:alice@198.51.100.9:5062>{inst}")],
+                Some(600),
+            ),
+            Some(FlowId(2)),
+        )
+        .unwrap();
+        let all: Vec<&Binding> = loc.lookup(now, "alice@example.com").collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].flow, Some(FlowId(2)));
+        assert_eq!(
+            all[0].instance.as_deref(),
+            Some("urn:uuid:00000000-0000-1000-8000-000A95A0E128")
+        );
+        assert_eq!(all[0].reg_id, Some(1));
+    }
+
+    #[test]
+    fn a_query_without_contact_changes_nothing() {
+        let now = start();
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        let aor = loc
+            .register(now, &register(1, "c1", &[], None), None)
+            .unwrap();
+        assert!(loc.is_empty());
+        assert_eq!(
+            loc.ok_response(now, &register(1, "c1", &[], None), &aor)
+                .headers()
+                .count(HeaderName::Contact),
+            0
+        );
+    }
+}
