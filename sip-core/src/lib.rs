@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 pub mod dialog;
+pub mod auth;
 pub mod ids;
 pub mod message;
 pub mod registrar;
