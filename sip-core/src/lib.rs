@@ -68,8 +68,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod dialog;
 pub mod auth;
+pub mod dialog;
 pub mod ids;
 pub mod message;
 pub mod registrar;
