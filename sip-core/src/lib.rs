@@ -73,6 +73,7 @@ pub mod dialog;
 pub mod ids;
 pub mod message;
 pub mod registrar;
+pub mod registration;
 pub mod transaction;
 pub mod transport;
 
