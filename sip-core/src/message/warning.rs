@@ -101,7 +101,8 @@ impl<'a> Warning<'a> {
 
 impl fmt::Display for Warning<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} \"{}\"", self.code, self.agent, self.text)
+        // warn-code is exactly three digits (RFC 3261 §25.1), so a parsed `002` stays `002`.
+        write!(f, "{:03} {} \"{}\"", self.code, self.agent, self.text)
     }
 }
 
@@ -135,5 +136,18 @@ mod tests {
         );
         assert!(Warning::new(370, "a", "bad \" quote").is_err());
         assert!(Warning::new(37, "a", "x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod regression {
+    use super::*;
+
+    /// Fuzz finding (header_views): `002` was written back as `2`, which does not parse.
+    #[test]
+    fn a_code_with_leading_zeros_writes_back_as_three_digits() {
+        let w = Warning::parse("002 em \"\"").unwrap();
+        assert_eq!(w.to_string(), "002 em \"\"");
+        assert_eq!(Warning::parse(&w.to_string()).unwrap(), w);
     }
 }
