@@ -6,11 +6,18 @@
 //! ```text
 //!   application                       commands ↓      ↑ events
 //!   ───────────────────────────────────────────────────────────────
+//!   registration (§10), auth (§22)    Registration, Authenticator
+//!   dialog layer       (§12)          Dialog: ids, route sets, CSeq, target refresh
 //!   transaction layer  (§17)          TransactionLayer: four machines, timers A–M
 //!   message layer      (§7, §20, §25) Message: framing, header index, typed views, writer
 //!   ───────────────────────────────────────────────────────────────
 //!   runtime (not here)                bytes in ↑      ↓ bytes out, on a FlowId
 //! ```
+//!
+//! Beside them: [`registrar`] (the location service of the embedded demo registrar),
+//! [`ids`] (seeded branches, tags and Call-IDs) and, behind the `sim` feature, the
+//! deterministic simulator. The `UserAgent` that ties the layers together is not written
+//! yet.
 //!
 //! ## The drive loop
 //!
@@ -63,7 +70,7 @@
 //!
 //! ## Crate features
 //!
-//! - `sim`: the deterministic simulator ([`sim`]) — a virtual clock and a seeded lossy
+//! - `sim`: the deterministic simulator (the `sim` module) — a virtual clock and a seeded lossy
 //!   network — for tests and benchmarks.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
