@@ -83,6 +83,7 @@ pub mod registrar;
 pub mod registration;
 pub mod transaction;
 pub mod transport;
+pub mod ua;
 
 #[cfg(feature = "sim")]
 pub mod sim;

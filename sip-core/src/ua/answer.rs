@@ -1,0 +1,125 @@
+//! What a user agent answers by itself (RFC 3261 §8.2, §11, RFC 4475 §3.3).
+
+use crate::message::{
+    ContentType, HeaderName, Method, Request, Scheme, StatusCode, Uri, parse_token_list,
+};
+
+/// Methods this UA accepts, for Allow (RFC 3261 §20.5).
+pub(super) const ALLOW: &str = "OPTIONS, MESSAGE";
+/// Bodies it understands, for Accept (RFC 3261 §20.1).
+pub(super) const ACCEPT: &str = "text/plain, application/sdp";
+/// Option tags it supports, for Supported.
+pub(super) const SUPPORTED: &str = "path, outbound, gruu";
+
+/// What to do with a new request.
+#[derive(Debug)]
+pub(super) enum Decision {
+    /// Answer with this status (extra headers from [`extra_headers`]).
+    Reply(StatusCode),
+    /// A MESSAGE for the application.
+    Message,
+}
+
+pub(super) fn status(code: u16) -> StatusCode {
+    StatusCode::new(code)
+}
+
+/// The checks of RFC 3261 §8.2.1–§8.2.3 in their order: method, Request-URI scheme (416),
+/// Require (420), then content (415), then Accept (406), then the method itself.
+pub(super) fn decide(req: &Request) -> Decision {
+    let m = req.method();
+    let known = matches!(
+        m,
+        Method::Options
+            | Method::Message
+            | Method::Invite
+            | Method::Bye
+            | Method::Cancel
+            | Method::Info
+            | Method::Update
+            | Method::Prack
+            | Method::Notify
+            | Method::Refer
+    );
+    if !known {
+        return Decision::Reply(status(405));
+    }
+    // §8.2.2.1: only URI schemes we can be reached at.
+    let scheme_ok = Uri::parse_request_uri(req.uri())
+        .is_ok_and(|u| matches!(u.scheme(), Scheme::Sip | Scheme::Sips | Scheme::Tel));
+    if !scheme_ok {
+        return Decision::Reply(status(416));
+    }
+    // §8.2.2.3: every Require option tag must be one we support.
+    if unsupported(req).next().is_some() {
+        return Decision::Reply(status(420));
+    }
+    // §8.2.2.2 would merge and loop-detect requests that arrive twice by different paths;
+    // without dialogs there is nothing to merge yet.
+    if !req.body().is_empty() {
+        let ok = req
+            .headers()
+            .get(HeaderName::ContentType)
+            .and_then(|v| ContentType::parse(v).ok())
+            .is_some_and(|ct| {
+                ct.is("application", "sdp") || ct.is("text", "plain") || *m == Method::Message
+            });
+        if !ok {
+            return Decision::Reply(status(415));
+        }
+    }
+    // §8.2.3 / RFC 4475 §3.3.15: an INVITE that accepts no session description we can send.
+    if *m == Method::Invite
+        && let Some(accept) = req.headers().get(HeaderName::Accept)
+        && !ContentType::parse_accept(accept)
+            .filter_map(Result::ok)
+            .any(|ct| ct.matches("application", "sdp"))
+    {
+        return Decision::Reply(status(406));
+    }
+    // An in-dialog request for a dialog we do not have (§12.2.2).
+    if req.headers().to_tag().ok().flatten().is_some() {
+        return Decision::Reply(status(481));
+    }
+    match m {
+        Method::Options => Decision::Reply(status(200)),
+        Method::Message => Decision::Message,
+        // No session can exist yet, so nothing to end or cancel.
+        Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::Prack => {
+            Decision::Reply(status(481))
+        }
+        // Sessions are not built yet: say so honestly rather than pretend to ring.
+        Method::Invite => Decision::Reply(status(480)),
+        _ => Decision::Reply(status(405)),
+    }
+}
+
+/// Require option tags we do not support.
+fn unsupported(req: &Request) -> impl Iterator<Item = &str> + '_ {
+    req.headers()
+        .get_all(HeaderName::Require)
+        .flat_map(parse_token_list)
+        .filter_map(Result::ok)
+        .filter(|tag| !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag)))
+}
+
+/// Headers a reply must carry: Allow with 405 and with 200 to OPTIONS, Unsupported with 420,
+/// Accept with 415 and 200 to OPTIONS (RFC 3261 §8.2.1–§8.2.3, §11.2).
+pub(super) fn extra_headers(req: &Request, status: &StatusCode) -> Vec<(HeaderName, String)> {
+    let mut h = Vec::new();
+    match status.code() {
+        405 => h.push((HeaderName::Allow, ALLOW.to_string())),
+        415 => h.push((HeaderName::Accept, ACCEPT.to_string())),
+        420 => {
+            let tags: Vec<&str> = unsupported(req).collect();
+            h.push((HeaderName::Unsupported, tags.join(", ")));
+        }
+        200 if *req.method() == Method::Options => {
+            h.push((HeaderName::Allow, ALLOW.to_string()));
+            h.push((HeaderName::Accept, ACCEPT.to_string()));
+            h.push((HeaderName::Supported, SUPPORTED.to_string()));
+        }
+        _ => {}
+    }
+    h
+}

@@ -1,0 +1,743 @@
+//! The user agent: one object that owns flows, transactions and registrations, answers what
+//! RFC 3261 says a UA answers by itself, and turns everything else into [`Event`]s.
+//!
+//! Driven like every machine in this crate (DESIGN.md §2): feed one [`Input`] or command,
+//! drain [`UserAgent::poll_output`] until `None`, then wake at [`UserAgent::poll_timeout`].
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::time::Instant;
+//! use sansip_core::ua::{FlowInfo, Output, UaConfig, UserAgent};
+//! use sansip_core::transport::Transport;
+//!
+//! # #[allow(clippy::disallowed_methods)]
+//! let now = Instant::now(); // the caller owns the clock
+//! let mut ua = UserAgent::new(UaConfig::new("sip:alice@example.com"), now, 42);
+//! // The runtime opened a UDP socket towards the server and tells the UA about it.
+//! let flow = ua.add_flow(FlowInfo {
+//!     transport: Transport::Udp,
+//!     local: "192.0.2.10:5060".parse().unwrap(),
+//!     remote: "192.0.2.1:5060".parse().unwrap(),
+//! });
+//! ua.set_outbound_flow(flow);
+//! let id = ua.message(now, "sip:bob@example.com", "text/plain", "hello", &[]).unwrap();
+//! while let Some(out) = ua.poll_output() {
+//!     if let Output::Transmit { flow, bytes } = out {
+//!         assert!(bytes.starts_with(b"MESSAGE sip:bob@example.com SIP/2.0\r\n"));
+//!     }
+//! }
+//! # let _ = id;
+//! ```
+//!
+//! Today the UA covers flows registered by the runtime, the automatic answers (OPTIONS, 400
+//! with the fault, 405, 415, 416, 420, 481, 505, 513), MESSAGE both ways, any out-of-dialog
+//! request with its final response as an event, and registration. INVITE sessions are not
+//! built yet: an incoming INVITE is answered 480 and no call can be placed.
+
+mod answer;
+mod event;
+
+pub use event::{Event, RequestId};
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::auth::DigestCredentials;
+use crate::dialog::Local;
+use crate::ids::IdGenerator;
+use crate::message::{
+    HeaderName, Limits, Message, Method, ParseError, Request, Response, StatusCode, StreamEvent,
+    StreamFramer, Uri,
+};
+use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
+use crate::transaction::{
+    RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
+};
+use crate::transport::{Flow, FlowId, Transport};
+
+/// Settings of one user agent.
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    /// Our address-of-record, e.g. `sip:alice@example.com`.
+    pub aor: String,
+    /// Display name for From.
+    pub display_name: Option<String>,
+    /// User name and password (or HA1) for digest challenges.
+    pub credentials: Option<DigestCredentials>,
+    /// The User-Agent header value, if any.
+    pub user_agent: Option<String>,
+    /// T1, T2, T4.
+    pub timers: TimerConfig,
+    /// Parser bounds.
+    pub limits: Limits,
+}
+
+impl UaConfig {
+    /// A UA for `aor` with default timers and limits and no credentials.
+    pub fn new(aor: impl Into<String>) -> Self {
+        Self {
+            aor: aor.into(),
+            display_name: None,
+            credentials: None,
+            user_agent: None,
+            timers: TimerConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the runtime knows about a flow it opened or accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// The transport.
+    pub transport: Transport,
+    /// Our address on it.
+    pub local: SocketAddr,
+    /// The peer's.
+    pub remote: SocketAddr,
+}
+
+/// Something that happened outside the UA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input {
+    /// Bytes arrived on a flow: one datagram or WebSocket frame, or a piece of a TCP/TLS
+    /// stream.
+    Received {
+        /// The flow.
+        flow: FlowId,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// The flow is gone; its transactions end with a transport error.
+    FlowClosed {
+        /// The flow.
+        flow: FlowId,
+    },
+}
+
+/// What the UA asks of its runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // events are drained at once; boxing would cost more
+pub enum Output {
+    /// Send these bytes on this flow: one message (or a keep-alive pong).
+    Transmit {
+        /// The flow.
+        flow: FlowId,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Something for the application.
+    Event(Event),
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UaError {
+    /// No outbound flow to send on: the runtime has not connected yet.
+    #[error("not connected")]
+    NotConnected,
+    /// The target is not a SIP URI, `user@domain`, a user name or a `tel:` URI.
+    #[error("invalid target {0:?}")]
+    InvalidTarget(String),
+    /// A header name or value given by the application is not usable.
+    #[error("invalid header {0:?}")]
+    InvalidHeader(String),
+    /// No registration is configured or running.
+    #[error("not registered")]
+    NotRegistered,
+}
+
+#[derive(Debug)]
+struct FlowState {
+    info: FlowInfo,
+    /// Stream transports need framing; datagram and WebSocket flows carry whole messages.
+    framer: Option<StreamFramer>,
+    /// RFC 7118 §5: WebSocket clients put a random `.invalid` host in Via and Contact.
+    invalid_host: Option<String>,
+}
+
+/// What a client transaction was started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Register,
+    Request(RequestId),
+}
+
+/// The user agent; see the [module docs](self).
+#[derive(Debug)]
+pub struct UserAgent {
+    config: UaConfig,
+    ids: IdGenerator,
+    tx: TransactionLayer,
+    flows: HashMap<FlowId, FlowState>,
+    next_flow: u64,
+    outbound: Option<FlowId>,
+    registration: Option<Registration>,
+    pending: HashMap<TxId, Purpose>,
+    next_request: u64,
+    out: VecDeque<Output>,
+    stats: UaStats,
+    now: Instant,
+}
+
+/// Counters of what the UA dropped or answered on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UaStats {
+    /// Responses that did not parse, dropped (RFC 3261 §18.1.2).
+    pub malformed_responses: u64,
+    /// Requests answered with an error by the UA itself.
+    pub rejected_requests: u64,
+    /// Bytes that could not be read at all (no headers to answer from).
+    pub unparseable: u64,
+}
+
+impl UserAgent {
+    /// A user agent whose identifiers all come from `seed`.
+    pub fn new(config: UaConfig, now: Instant, seed: u64) -> Self {
+        Self {
+            tx: TransactionLayer::new(config.timers),
+            config,
+            ids: IdGenerator::new(seed),
+            flows: HashMap::new(),
+            next_flow: 0,
+            outbound: None,
+            registration: None,
+            pending: HashMap::new(),
+            next_request: 0,
+            out: VecDeque::new(),
+            stats: UaStats::default(),
+            now,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> UaStats {
+        self.stats
+    }
+
+    /// Live transactions; zero once everything has settled.
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Tells the UA about a flow the runtime opened or accepted; returns its id.
+    pub fn add_flow(&mut self, info: FlowInfo) -> FlowId {
+        self.next_flow += 1;
+        let id = FlowId(self.next_flow);
+        let framer = info
+            .transport
+            .is_stream()
+            .then(|| StreamFramer::new(self.config.limits));
+        let invalid_host = matches!(info.transport, Transport::Ws | Transport::Wss)
+            .then(|| format!("{}.invalid", &self.ids.tag()[..12]));
+        self.flows.insert(
+            id,
+            FlowState {
+                info,
+                framer,
+                invalid_host,
+            },
+        );
+        id
+    }
+
+    /// The flow out-of-dialog requests (REGISTER, MESSAGE…) leave by: the connection to the
+    /// registrar or outbound proxy.
+    pub fn set_outbound_flow(&mut self, flow: FlowId) {
+        self.outbound = Some(flow);
+    }
+
+    /// Feeds one input.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Received { flow, bytes } => self.received(now, flow, bytes),
+            Input::FlowClosed { flow } => {
+                if let Some(state) = self.flows.remove(&flow) {
+                    self.tx.handle_flow_closed(Flow {
+                        id: flow,
+                        transport: state.info.transport,
+                    });
+                    self.drain_tx(now);
+                }
+                if self.outbound == Some(flow) {
+                    self.outbound = None;
+                }
+            }
+        }
+    }
+
+    /// Fires what is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.tx.handle_timeout(now);
+        self.drain_tx(now);
+        let local = self.local_for_outbound();
+        if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
+            && let Some(req) = reg.handle_timeout(now, &local, &mut self.ids)
+        {
+            self.send(now, req, Purpose::Register);
+        }
+        self.forward_registration_events();
+    }
+
+    /// The next thing to do; drain after every input and command.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The earliest deadline of anything inside.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let reg = self
+            .registration
+            .as_ref()
+            .and_then(Registration::poll_timeout);
+        match (self.tx.poll_timeout(), reg) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Registers our address-of-record at the registrar its domain names (RFC 3261 §10.2).
+    pub fn register(&mut self, now: Instant, expires: u32) -> Result<(), UaError> {
+        let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
+        let aor = self.config.aor.clone();
+        let uri = Uri::parse(&aor).map_err(|_| UaError::InvalidTarget(aor.clone()))?;
+        let host = uri.host().ok_or(UaError::InvalidTarget(aor.clone()))?;
+        let mut config = RegistrationConfig::new(format!("{}:{host}", uri.scheme().as_str()), aor);
+        config.expires = expires;
+        let mut reg = Registration::new(config, self.config.credentials.clone(), &mut self.ids);
+        let req = reg.register(&local, &mut self.ids);
+        self.registration = Some(reg);
+        self.send(now, req, Purpose::Register);
+        Ok(())
+    }
+
+    /// Removes our binding, or every binding of the address-of-record (`Contact: *`).
+    pub fn unregister(&mut self, now: Instant, all: bool) -> Result<(), UaError> {
+        let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
+        let reg = self.registration.as_mut().ok_or(UaError::NotRegistered)?;
+        let req = reg.unregister(all, &local, &mut self.ids);
+        self.send(now, req, Purpose::Register);
+        Ok(())
+    }
+
+    /// Whether the registration is live.
+    pub fn is_registered(&self) -> bool {
+        self.registration
+            .as_ref()
+            .is_some_and(|r| r.is_registered(self.now))
+    }
+
+    /// Sends a MESSAGE (RFC 3428) out of dialog; its final response comes as
+    /// [`Event::RequestCompleted`] with the returned id.
+    pub fn message(
+        &mut self,
+        now: Instant,
+        target: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<RequestId, UaError> {
+        self.request(
+            now,
+            Method::Message,
+            target,
+            Some((content_type, body.as_bytes())),
+            headers,
+        )
+    }
+
+    /// Sends any request out of dialog (the old SIP.js `UA.request()`); the final response
+    /// comes as [`Event::RequestCompleted`]. `target` may be a SIP URI, `user@domain`, a bare
+    /// user (our domain is added) or a `tel:` URI.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        method: Method,
+        target: &str,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
+    ) -> Result<RequestId, UaError> {
+        let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
+        let uri = self.target_uri(target)?;
+        let mut r = Request::new(method.clone(), &uri);
+        let h = r.headers_mut();
+        h.push(
+            HeaderName::Via,
+            &format!("{};branch={};rport", local.via, self.ids.branch()),
+        );
+        h.push(HeaderName::MaxForwards, "70");
+        h.push(HeaderName::To, &format!("<{uri}>"));
+        let from = match &self.config.display_name {
+            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), self.config.aor),
+            None => format!("<{}>", self.config.aor),
+        };
+        h.push(HeaderName::From, &format!("{from};tag={}", self.ids.tag()));
+        h.push(HeaderName::CallId, &self.ids.call_id());
+        h.push(
+            HeaderName::CSeq,
+            &format!("{} {method}", self.ids.initial_cseq()),
+        );
+        if let Some(ua) = &self.config.user_agent {
+            h.push(HeaderName::UserAgent, ua);
+        }
+        for (name, value) in headers {
+            h.push_named(name, value)
+                .map_err(|_| UaError::InvalidHeader((*name).to_string()))?;
+        }
+        if let Some((content_type, body)) = body {
+            r.set_body(content_type, Bytes::copy_from_slice(body));
+        }
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.send(now, r, Purpose::Request(id));
+        Ok(id)
+    }
+
+    /// A target as a Request-URI: full URIs as given, `user@domain` and bare users as `sip:`.
+    fn target_uri(&self, target: &str) -> Result<String, UaError> {
+        let target = target.trim();
+        let bad = || UaError::InvalidTarget(target.to_string());
+        let uri = if target.contains(':') {
+            target.to_string()
+        } else if target.contains('@') {
+            format!("sip:{target}")
+        } else {
+            let ours = Uri::parse(&self.config.aor).map_err(|_| bad())?;
+            format!("sip:{target}@{}", ours.host().ok_or_else(bad)?)
+        };
+        Uri::parse_request_uri(&uri).map_err(|_| bad())?;
+        Ok(uri)
+    }
+
+    fn local_for_outbound(&self) -> Option<Local> {
+        let flow = self.outbound?;
+        Some(self.local_for(flow))
+    }
+
+    /// Via sent-by and Contact for requests on `flow` (RFC 3261 §18.1.1, RFC 7118 §5).
+    fn local_for(&self, flow: FlowId) -> Local {
+        let Some(state) = self.flows.get(&flow) else {
+            return Local {
+                via: String::new(),
+                contact: String::new(),
+            };
+        };
+        let t = state.info.transport;
+        let host = match &state.invalid_host {
+            Some(h) => h.clone(),
+            None => state.info.local.to_string(),
+        };
+        let user = Uri::parse(&self.config.aor)
+            .ok()
+            .and_then(|u| u.user().map(str::to_string))
+            .unwrap_or_default();
+        let scheme = if t == Transport::Tls || t == Transport::Wss {
+            "sips"
+        } else {
+            "sip"
+        };
+        let param = match t {
+            Transport::Udp => String::new(),
+            other => format!(";transport={}", other.via_token().to_ascii_lowercase()),
+        };
+        Local {
+            via: format!("SIP/2.0/{t} {host}"),
+            contact: format!("<{scheme}:{user}@{host}{param}>"),
+        }
+    }
+
+    fn send(&mut self, now: Instant, req: Request, purpose: Purpose) {
+        let Some(flow) = self.outbound.and_then(|f| self.flow(f)) else {
+            self.fail_purpose(purpose, None, "not connected");
+            return;
+        };
+        match self.tx.send_request(now, flow, req) {
+            Ok(tx) => {
+                self.pending.insert(tx, purpose);
+            }
+            Err(e) => self.fail_purpose(purpose, None, &e.to_string()),
+        }
+        self.drain_tx(now);
+    }
+
+    fn flow(&self, id: FlowId) -> Option<Flow> {
+        self.flows.get(&id).map(|s| Flow {
+            id,
+            transport: s.info.transport,
+        })
+    }
+
+    fn received(&mut self, now: Instant, flow: FlowId, bytes: Bytes) {
+        let Some(state) = self.flows.get_mut(&flow) else {
+            return;
+        };
+        let transport = state.info.transport;
+        let Some(framer) = state.framer.as_mut() else {
+            self.message_bytes(
+                now,
+                Flow {
+                    id: flow,
+                    transport,
+                },
+                bytes,
+            );
+            return;
+        };
+        framer.push(&bytes);
+        let mut events = Vec::new();
+        while let Some(e) = framer.poll() {
+            events.push(e);
+        }
+        for e in events {
+            match e {
+                Ok(StreamEvent::Message(m)) => self.message_in(
+                    now,
+                    Flow {
+                        id: flow,
+                        transport,
+                    },
+                    m,
+                ),
+                Ok(StreamEvent::Ping) => self.out.push_back(Output::Transmit {
+                    flow,
+                    bytes: Bytes::from_static(b"\r\n"),
+                }),
+                Ok(StreamEvent::Pong) => {}
+                Err(_) => self.stats.unparseable += 1,
+            }
+        }
+    }
+
+    fn message_bytes(&mut self, now: Instant, flow: Flow, bytes: Bytes) {
+        match Message::frame(bytes, &self.config.limits) {
+            Ok(m) => self.message_in(now, flow, m),
+            Err(_) => self.stats.unparseable += 1,
+        }
+    }
+
+    fn message_in(&mut self, now: Instant, flow: Flow, m: Message) {
+        let valid = m.validate();
+        match m {
+            Message::Response(r) => {
+                if valid.is_err() {
+                    self.stats.malformed_responses += 1;
+                    return;
+                }
+                self.response(now, r);
+            }
+            Message::Request(r) => match valid.and_then(|()| r.check_required()) {
+                Ok(()) => self.request_in(now, flow, r),
+                Err(e) => self.reject_malformed(flow, &r, &e),
+            },
+        }
+    }
+
+    /// Answers a request that failed to parse, when it carries enough to route a response
+    /// (RFC 3261 §8.2: Via, From, To, Call-ID, CSeq); otherwise it is dropped.
+    fn reject_malformed(&mut self, flow: Flow, r: &Request, e: &ParseError) {
+        self.stats.rejected_requests += 1;
+        if *r.method() == Method::Ack || r.top_via().is_err() {
+            return;
+        }
+        let reason = e.to_string();
+        let status = StatusCode::with_reason(e.status(), &reason)
+            .unwrap_or_else(|| StatusCode::new(e.status()));
+        let mut resp = Response::from_request(r, status);
+        resp.set_to_tag(&self.ids.tag());
+        self.out.push_back(Output::Transmit {
+            flow: flow.id,
+            bytes: resp.to_bytes(),
+        });
+    }
+
+    fn request_in(&mut self, now: Instant, flow: Flow, req: Request) {
+        let outcome = match self.tx.handle_request(now, flow, req.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                self.reject_malformed(flow, &req, &e);
+                return;
+            }
+        };
+        let tx = match outcome {
+            RequestOutcome::New(tx) => tx,
+            RequestOutcome::Cancel { tx, .. } => {
+                // No INVITE server transactions of ours can be cancelled yet.
+                self.respond(now, tx, &req, answer::status(481));
+                return;
+            }
+            RequestOutcome::Ack | RequestOutcome::Absorbed => {
+                self.drain_tx(now);
+                return;
+            }
+        };
+        let decision = answer::decide(&req);
+        match decision {
+            answer::Decision::Reply(resp) => {
+                if resp.code() >= 300 {
+                    self.stats.rejected_requests += 1;
+                }
+                let extra = answer::extra_headers(&req, &resp);
+                self.respond_with(now, tx, &req, resp, &extra);
+            }
+            answer::Decision::Message => {
+                let from = req
+                    .headers()
+                    .get(HeaderName::From)
+                    .unwrap_or_default()
+                    .to_string();
+                let content_type = req
+                    .headers()
+                    .get(HeaderName::ContentType)
+                    .unwrap_or("text/plain")
+                    .to_string();
+                self.out.push_back(Output::Event(Event::MessageReceived {
+                    from,
+                    content_type,
+                    body: req.body().clone(),
+                }));
+                self.respond(now, tx, &req, answer::status(200));
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Instant, tx: TxId, req: &Request, status: StatusCode) {
+        self.respond_with(now, tx, req, status, &[]);
+    }
+
+    fn respond_with(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        status: StatusCode,
+        extra: &[(HeaderName, String)],
+    ) {
+        let mut resp = Response::from_request(req, status);
+        if resp.status().code() > 100 {
+            resp.set_to_tag(&self.ids.tag());
+        }
+        for (name, value) in extra {
+            resp.headers_mut().push(*name, value);
+        }
+        if let Some(ua) = &self.config.user_agent {
+            resp.headers_mut().push(HeaderName::Server, ua);
+        }
+        // The transaction may have ended already (e.g. its flow closed); nothing to send then.
+        let _ = self.tx.respond(now, tx, &resp);
+        self.drain_tx(now);
+    }
+
+    fn response(&mut self, now: Instant, resp: Response) {
+        match self.tx.handle_response(now, &resp) {
+            ResponseOutcome::Pass(tx) if resp.status().is_final() => {
+                let purpose = self.pending.remove(&tx);
+                self.drain_tx(now);
+                self.complete(now, purpose, &resp);
+            }
+            _ => self.drain_tx(now),
+        }
+    }
+
+    fn complete(&mut self, now: Instant, purpose: Option<Purpose>, resp: &Response) {
+        match purpose {
+            Some(Purpose::Register) => {
+                let Some(local) = self.local_for_outbound() else {
+                    return;
+                };
+                let retry = self
+                    .registration
+                    .as_mut()
+                    .and_then(|reg| reg.handle_response(now, resp, &local, &mut self.ids));
+                if let Some(req) = retry {
+                    self.send(now, req, Purpose::Register);
+                }
+                self.forward_registration_events();
+            }
+            Some(Purpose::Request(id)) => {
+                self.out.push_back(Output::Event(Event::RequestCompleted {
+                    id,
+                    status: resp.status().code(),
+                    reason: resp.status().reason().to_string(),
+                }));
+            }
+            None => {}
+        }
+    }
+
+    fn fail_purpose(&mut self, purpose: Purpose, timed_out: Option<bool>, reason: &str) {
+        match purpose {
+            Purpose::Register => {
+                if let Some(reg) = self.registration.as_mut() {
+                    reg.handle_failure(self.now, timed_out.unwrap_or(false), &mut self.ids);
+                }
+                self.forward_registration_events();
+            }
+            Purpose::Request(id) => {
+                let (status, reason) = match timed_out {
+                    Some(true) => (408, "Request Timeout".to_string()),
+                    Some(false) => (503, "Service Unavailable".to_string()),
+                    None => (503, reason.to_string()),
+                };
+                self.out.push_back(Output::Event(Event::RequestCompleted {
+                    id,
+                    status,
+                    reason,
+                }));
+            }
+        }
+    }
+
+    /// Moves the transaction layer's output into ours, reacting to its events.
+    fn drain_tx(&mut self, _now: Instant) {
+        while let Some(o) = self.tx.poll_output() {
+            match o {
+                TxOutput::Transmit { flow, bytes } => {
+                    self.out.push_back(Output::Transmit {
+                        flow: flow.id,
+                        bytes,
+                    });
+                }
+                TxOutput::Event(TxEvent::Timeout { tx, .. }) => {
+                    if let Some(p) = self.pending.remove(&tx) {
+                        self.fail_purpose(p, Some(true), "timeout");
+                    }
+                }
+                TxOutput::Event(TxEvent::TransportError { tx }) => {
+                    if let Some(p) = self.pending.remove(&tx) {
+                        self.fail_purpose(p, Some(false), "transport error");
+                    }
+                }
+            }
+        }
+    }
+
+    fn forward_registration_events(&mut self) {
+        let Some(reg) = self.registration.as_mut() else {
+            return;
+        };
+        while let Some(e) = reg.poll_event() {
+            self.out.push_back(Output::Event(match e {
+                RegistrationEvent::Registered { expires, gruu } => {
+                    Event::Registered { expires, gruu }
+                }
+                RegistrationEvent::Unregistered { cause } => Event::Unregistered { cause },
+                RegistrationEvent::Failed { cause, retry_in } => {
+                    Event::RegistrationFailed { cause, retry_in }
+                }
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
