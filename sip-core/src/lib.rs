@@ -14,10 +14,11 @@
 //!   runtime (not here)                bytes in ↑      ↓ bytes out, on a FlowId
 //! ```
 //!
-//! Beside them: [`registrar`] (the location service of the embedded demo registrar),
-//! [`ids`] (seeded branches, tags and Call-IDs) and, behind the `sim` feature, the
-//! deterministic simulator. The `UserAgent` that ties the layers together is not written
-//! yet.
+//! [`ua::UserAgent`] ties the layers together: it owns the flows, the transaction layer and
+//! the registration, answers what a UA answers by itself, and reports [`ua::Event`]s
+//! (INVITE sessions are not built yet). Beside them: [`registrar`] (the location service of
+//! the embedded demo registrar), [`ids`] (seeded branches, tags and Call-IDs) and, behind
+//! the `sim` feature, the deterministic simulator.
 //!
 //! ## The drive loop
 //!
