@@ -26,10 +26,16 @@ impl Headers {
         let line = self
             .get(HeaderName::Via)
             .ok_or(ParseError::Missing { name: "Via" })?;
-        Via::parse_list(line)
-            .next()
-            .unwrap_or(Err(ValueError::new("empty via", 0)))
-            .map_err(|e| bad(HeaderName::Via, e))
+        // Most Via lines hold one value: then the list split (a second pass that tracks
+        // quotes) is not needed.
+        let first = if memchr::memchr(b',', line.as_bytes()).is_none() {
+            Via::parse(line)
+        } else {
+            Via::parse_list(line)
+                .next()
+                .unwrap_or(Err(ValueError::new("empty via", 0)))
+        };
+        first.map_err(|e| bad(HeaderName::Via, e))
     }
 
     /// Every Via value in order, across lines and comma lists.
