@@ -78,6 +78,7 @@
 
 pub mod auth;
 pub mod dialog;
+mod flows;
 pub mod ids;
 pub mod message;
 pub mod registrar;

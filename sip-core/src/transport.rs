@@ -77,3 +77,14 @@ pub struct Flow {
     /// Over what.
     pub transport: Transport,
 }
+
+/// What the runtime knows about a flow it opened or accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// The transport.
+    pub transport: Transport,
+    /// Our address on it.
+    pub local: std::net::SocketAddr,
+    /// The peer's.
+    pub remote: std::net::SocketAddr,
+}

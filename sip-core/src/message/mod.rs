@@ -193,8 +193,8 @@ impl Message {
     /// Checks the headers the stack relies on; see the module docs.
     pub fn validate(&self) -> Result<(), ParseError> {
         match self {
-            Message::Request(r) => validate::request(r),
-            Message::Response(r) => validate::response(r),
+            Message::Request(r) => r.validate(),
+            Message::Response(r) => r.validate(),
         }
     }
 
@@ -245,6 +245,11 @@ macro_rules! common_accessors {
         /// Sets the body and its Content-Type, and keeps Content-Length in step.
         pub fn set_body(&mut self, content_type: &str, body: Bytes) {
             set_body(&mut self.headers, &mut self.body, content_type, body);
+        }
+
+        /// Checks the headers the stack relies on (see [`Message::validate`]).
+        pub fn validate(&self) -> Result<(), ParseError> {
+            validate::check(self)
         }
 
         /// The top Via.

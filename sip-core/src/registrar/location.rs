@@ -260,6 +260,15 @@ impl LocationService {
             .filter(move |b| b.expires_at > now)
     }
 
+    /// The live binding whose contact URI is `uri`, in any address-of-record: where an
+    /// in-dialog request addressed to a registered contact goes.
+    pub fn find_contact(&self, now: Instant, uri: &str) -> Option<&Binding> {
+        self.bindings
+            .values()
+            .flatten()
+            .find(|b| b.expires_at > now && b.uri == uri)
+    }
+
     /// The 200 OK for a REGISTER: every current binding as a Contact with its remaining
     /// `expires` (§10.3 step 8).
     pub fn ok_response(&self, now: Instant, req: &Request, aor: &str) -> Response {

@@ -1,9 +1,12 @@
 //! A small sans-IO registrar, for the embedded demo and for tests — never for production,
 //! where Kamailio, FreeSWITCH or Asterisk do this job (DESIGN.md §3).
 //!
-//! Today it holds the location service (RFC 3261 §10.3, RFC 5626 bindings); the digest
-//! challenges and the forwarding proxy build on it.
+//! [`Registrar`] challenges REGISTER with digest for a fixed user list, keeps bindings in the
+//! [`LocationService`] (RFC 3261 §10.3, RFC 5626), and forwards everything else statelessly
+//! between registered users, across flows and transports.
 
 mod location;
+mod proxy;
 
 pub use location::{Binding, ExpiryPolicy, LocationService, RegisterError};
+pub use proxy::{Registrar, RegistrarConfig, RegistrarStats};

@@ -37,20 +37,20 @@
 mod answer;
 mod event;
 
+pub use crate::transport::FlowInfo;
 pub use event::{Event, RequestId};
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::auth::DigestCredentials;
 use crate::dialog::Local;
+use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
-    HeaderName, Limits, Message, Method, ParseError, Request, Response, StatusCode, StreamEvent,
-    StreamFramer, Uri,
+    HeaderName, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
 };
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::transaction::{
@@ -87,17 +87,6 @@ impl UaConfig {
             limits: Limits::default(),
         }
     }
-}
-
-/// What the runtime knows about a flow it opened or accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlowInfo {
-    /// The transport.
-    pub transport: Transport,
-    /// Our address on it.
-    pub local: SocketAddr,
-    /// The peer's.
-    pub remote: SocketAddr,
 }
 
 /// Something that happened outside the UA.
@@ -153,15 +142,6 @@ pub enum UaError {
     NotRegistered,
 }
 
-#[derive(Debug)]
-struct FlowState {
-    info: FlowInfo,
-    /// Stream transports need framing; datagram and WebSocket flows carry whole messages.
-    framer: Option<StreamFramer>,
-    /// RFC 7118 §5: WebSocket clients put a random `.invalid` host in Via and Contact.
-    invalid_host: Option<String>,
-}
-
 /// What a client transaction was started for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -175,8 +155,7 @@ pub struct UserAgent {
     config: UaConfig,
     ids: IdGenerator,
     tx: TransactionLayer,
-    flows: HashMap<FlowId, FlowState>,
-    next_flow: u64,
+    flows: Flows,
     outbound: Option<FlowId>,
     registration: Option<Registration>,
     pending: HashMap<TxId, Purpose>,
@@ -200,12 +179,12 @@ pub struct UaStats {
 impl UserAgent {
     /// A user agent whose identifiers all come from `seed`.
     pub fn new(config: UaConfig, now: Instant, seed: u64) -> Self {
+        let limits = config.limits;
         Self {
             tx: TransactionLayer::new(config.timers),
             config,
             ids: IdGenerator::new(seed),
-            flows: HashMap::new(),
-            next_flow: 0,
+            flows: Flows::new(limits),
             outbound: None,
             registration: None,
             pending: HashMap::new(),
@@ -228,23 +207,9 @@ impl UserAgent {
 
     /// Tells the UA about a flow the runtime opened or accepted; returns its id.
     pub fn add_flow(&mut self, info: FlowInfo) -> FlowId {
-        self.next_flow += 1;
-        let id = FlowId(self.next_flow);
-        let framer = info
-            .transport
-            .is_stream()
-            .then(|| StreamFramer::new(self.config.limits));
         let invalid_host = matches!(info.transport, Transport::Ws | Transport::Wss)
             .then(|| format!("{}.invalid", &self.ids.tag()[..12]));
-        self.flows.insert(
-            id,
-            FlowState {
-                info,
-                framer,
-                invalid_host,
-            },
-        );
-        id
+        self.flows.add(info, false, invalid_host)
     }
 
     /// The flow out-of-dialog requests (REGISTER, MESSAGE…) leave by: the connection to the
@@ -259,7 +224,7 @@ impl UserAgent {
         match input {
             Input::Received { flow, bytes } => self.received(now, flow, bytes),
             Input::FlowClosed { flow } => {
-                if let Some(state) = self.flows.remove(&flow) {
+                if let Some(state) = self.flows.remove(flow) {
                     self.tx.handle_flow_closed(Flow {
                         id: flow,
                         transport: state.info.transport,
@@ -426,7 +391,7 @@ impl UserAgent {
 
     /// Via sent-by and Contact for requests on `flow` (RFC 3261 §18.1.1, RFC 7118 §5).
     fn local_for(&self, flow: FlowId) -> Local {
-        let Some(state) = self.flows.get(&flow) else {
+        let Some(state) = self.flows.get(flow) else {
             return Local {
                 via: String::new(),
                 contact: String::new(),
@@ -471,57 +436,22 @@ impl UserAgent {
     }
 
     fn flow(&self, id: FlowId) -> Option<Flow> {
-        self.flows.get(&id).map(|s| Flow {
-            id,
-            transport: s.info.transport,
-        })
+        self.flows.flow(id)
     }
 
     fn received(&mut self, now: Instant, flow: FlowId, bytes: Bytes) {
-        let Some(state) = self.flows.get_mut(&flow) else {
+        let Some(f) = self.flows.flow(flow) else {
             return;
         };
-        let transport = state.info.transport;
-        let Some(framer) = state.framer.as_mut() else {
-            self.message_bytes(
-                now,
-                Flow {
-                    id: flow,
-                    transport,
-                },
-                bytes,
-            );
-            return;
-        };
-        framer.push(&bytes);
-        let mut events = Vec::new();
-        while let Some(e) = framer.poll() {
-            events.push(e);
-        }
-        for e in events {
-            match e {
-                Ok(StreamEvent::Message(m)) => self.message_in(
-                    now,
-                    Flow {
-                        id: flow,
-                        transport,
-                    },
-                    m,
-                ),
-                Ok(StreamEvent::Ping) => self.out.push_back(Output::Transmit {
+        for arrival in self.flows.receive(flow, bytes) {
+            match arrival {
+                Arrival::Message(m) => self.message_in(now, f, m),
+                Arrival::Ping => self.out.push_back(Output::Transmit {
                     flow,
                     bytes: Bytes::from_static(b"\r\n"),
                 }),
-                Ok(StreamEvent::Pong) => {}
-                Err(_) => self.stats.unparseable += 1,
+                Arrival::Garbage => self.stats.unparseable += 1,
             }
-        }
-    }
-
-    fn message_bytes(&mut self, now: Instant, flow: Flow, bytes: Bytes) {
-        match Message::frame(bytes, &self.config.limits) {
-            Ok(m) => self.message_in(now, flow, m),
-            Err(_) => self.stats.unparseable += 1,
         }
     }
 
@@ -542,22 +472,14 @@ impl UserAgent {
         }
     }
 
-    /// Answers a request that failed to parse, when it carries enough to route a response
-    /// (RFC 3261 §8.2: Via, From, To, Call-ID, CSeq); otherwise it is dropped.
     fn reject_malformed(&mut self, flow: Flow, r: &Request, e: &ParseError) {
         self.stats.rejected_requests += 1;
-        if *r.method() == Method::Ack || r.top_via().is_err() {
-            return;
+        if let Some(resp) = reject_response(r, e, &self.ids.tag()) {
+            self.out.push_back(Output::Transmit {
+                flow: flow.id,
+                bytes: resp.to_bytes(),
+            });
         }
-        let reason = e.to_string();
-        let status = StatusCode::with_reason(e.status(), &reason)
-            .unwrap_or_else(|| StatusCode::new(e.status()));
-        let mut resp = Response::from_request(r, status);
-        resp.set_to_tag(&self.ids.tag());
-        self.out.push_back(Output::Transmit {
-            flow: flow.id,
-            bytes: resp.to_bytes(),
-        });
     }
 
     fn request_in(&mut self, now: Instant, flow: Flow, req: Request) {
@@ -737,6 +659,20 @@ impl UserAgent {
             }));
         }
     }
+}
+
+/// The answer to a request that failed to parse, when it carries enough to route one
+/// (RFC 3261 §8.2: a top Via); ACK is never answered. The reason phrase names the fault.
+pub(crate) fn reject_response(r: &Request, e: &ParseError, to_tag: &str) -> Option<Response> {
+    if *r.method() == Method::Ack || r.top_via().is_err() {
+        return None;
+    }
+    let reason = e.to_string();
+    let status =
+        StatusCode::with_reason(e.status(), &reason).unwrap_or_else(|| StatusCode::new(e.status()));
+    let mut resp = Response::from_request(r, status);
+    resp.set_to_tag(to_tag);
+    Some(resp)
 }
 
 #[cfg(test)]

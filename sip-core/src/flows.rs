@@ -1,0 +1,126 @@
+//! The flows a user agent or the registrar knows, and how bytes on each become messages:
+//! datagrams and WebSocket frames carry one message each (RFC 7118), byte streams are framed
+//! by Content-Length with RFC 5626 keep-alives between messages.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::message::{Limits, Message, StreamEvent, StreamFramer};
+use crate::transport::{Flow, FlowId, FlowInfo};
+
+/// What arrived on a flow.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a message is the common case; boxing it costs an allocation
+pub(crate) enum Arrival {
+    /// A framed (not yet validated) message.
+    Message(Message),
+    /// A keep-alive ping that wants a `CRLF` pong.
+    Ping,
+    /// Bytes that are not a message; on a stream the connection cannot be trusted after this.
+    Garbage,
+}
+
+#[derive(Debug)]
+pub(crate) struct FlowState {
+    pub(crate) info: FlowInfo,
+    framer: Option<StreamFramer>,
+    /// RFC 7118 §5: a WebSocket client writes a random `.invalid` host in Via and Contact.
+    pub(crate) invalid_host: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Flows {
+    map: HashMap<FlowId, FlowState>,
+    next: u64,
+    limits: Limits,
+}
+
+impl Flows {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            map: HashMap::new(),
+            next: 0,
+            limits,
+        }
+    }
+
+    /// Registers a flow. `accepted`: the peer opened it, so on a stream it is the peer that
+    /// pings (RFC 5626 §3.5.1).
+    pub(crate) fn add(
+        &mut self,
+        info: FlowInfo,
+        accepted: bool,
+        invalid_host: Option<String>,
+    ) -> FlowId {
+        self.next += 1;
+        let id = FlowId(self.next);
+        let framer = info.transport.is_stream().then(|| {
+            if accepted {
+                StreamFramer::accepted(self.limits)
+            } else {
+                StreamFramer::new(self.limits)
+            }
+        });
+        self.map.insert(
+            id,
+            FlowState {
+                info,
+                framer,
+                invalid_host,
+            },
+        );
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: FlowId) -> Option<FlowState> {
+        self.map.remove(&id)
+    }
+
+    pub(crate) fn get(&self, id: FlowId) -> Option<&FlowState> {
+        self.map.get(&id)
+    }
+
+    pub(crate) fn flow(&self, id: FlowId) -> Option<Flow> {
+        self.map.get(&id).map(|s| Flow {
+            id,
+            transport: s.info.transport,
+        })
+    }
+
+    /// The flow with this transport and remote address, if any.
+    pub(crate) fn find(&self, info: &FlowInfo) -> Option<FlowId> {
+        self.map
+            .iter()
+            .find(|(_, s)| s.info.transport == info.transport && s.info.remote == info.remote)
+            .map(|(id, _)| *id)
+    }
+
+    /// Whether any flow's local address satisfies `f` (is this Route URI us?).
+    pub(crate) fn any_local(&self, f: impl Fn(std::net::SocketAddr) -> bool) -> bool {
+        self.map.values().any(|s| f(s.info.local))
+    }
+
+    /// Turns received bytes into arrivals.
+    pub(crate) fn receive(&mut self, id: FlowId, bytes: Bytes) -> Vec<Arrival> {
+        let limits = self.limits;
+        let Some(state) = self.map.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(framer) = state.framer.as_mut() else {
+            return vec![match Message::frame(bytes, &limits) {
+                Ok(m) => Arrival::Message(m),
+                Err(_) => Arrival::Garbage,
+            }];
+        };
+        framer.push(&bytes);
+        std::iter::from_fn(|| framer.poll())
+            .filter_map(|e| match e {
+                Ok(StreamEvent::Message(m)) => Some(Arrival::Message(m)),
+                Ok(StreamEvent::Ping) => Some(Arrival::Ping),
+                Ok(StreamEvent::Pong) => None,
+                Err(_) => Some(Arrival::Garbage),
+            })
+            .collect()
+    }
+}

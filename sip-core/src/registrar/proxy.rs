@@ -1,0 +1,465 @@
+//! The embedded registrar and its stateless proxy (RFC 3261 §10.3, §16.11).
+//!
+//! REGISTER requests for our domain are challenged with digest (a fixed user list), then
+//! applied to the [`LocationService`]. Every other request is forwarded without transaction
+//! state: to the flow of the binding its Request-URI names (the address-of-record for an
+//! initial request, a registered contact for an in-dialog one), with our Via on top and, for
+//! dialog-creating requests, our Record-Route so the dialog's requests pass through us.
+//! Responses come back on our Via, whose branch names the flow the request came in on.
+//!
+//! Stateless forwarding is enough for a demo and for tests: retransmissions are forwarded
+//! again and the user agents' transactions absorb them. It is not a production proxy (no
+//! forking, no DNS, no authentication of requests other than REGISTER).
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+
+use super::{ExpiryPolicy, LocationService};
+use crate::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
+use crate::flows::{Arrival, Flows};
+use crate::ids::IdGenerator;
+use crate::message::{
+    Credentials, HeaderName, Headers, Limits, MaxForwards, Message, Method, NameAddr, Request,
+    Response, StatusCode, Uri, Via,
+};
+use crate::transaction::{RequestOutcome, TimerConfig, TransactionLayer, TxOutput};
+use crate::transport::{Flow, FlowId, FlowInfo};
+use crate::ua::{Input, Output};
+
+/// The registrar's domain, users and policies.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// The domain it serves, also the digest realm, e.g. `example.com`.
+    pub domain: String,
+    /// User names and passwords allowed to register.
+    pub users: Vec<(String, String)>,
+    /// Expiry bounds.
+    pub policy: ExpiryPolicy,
+    /// T1, T2, T4 for its REGISTER transactions.
+    pub timers: TimerConfig,
+    /// Parser bounds.
+    pub limits: Limits,
+}
+
+impl RegistrarConfig {
+    /// A registrar for `domain` with no users yet.
+    pub fn new(domain: impl Into<String>) -> Self {
+        Self {
+            domain: domain.into(),
+            users: Vec::new(),
+            policy: ExpiryPolicy::default(),
+            timers: TimerConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistrarStats {
+    /// Requests forwarded.
+    pub forwarded_requests: u64,
+    /// Responses forwarded.
+    pub forwarded_responses: u64,
+    /// Messages dropped: unparseable, not ours to route, or for a vanished flow.
+    pub dropped: u64,
+}
+
+/// The branch prefix of our Via: the flow number follows, then a hash of the request.
+const BRANCH_PREFIX: &str = "z9hG4bKsp";
+
+/// The registrar and proxy; see the [module docs](self).
+#[derive(Debug)]
+pub struct Registrar {
+    config: RegistrarConfig,
+    users: Vec<DigestCredentials>,
+    ids: IdGenerator,
+    tx: TransactionLayer,
+    loc: LocationService,
+    flows: Flows,
+    nonces: VecDeque<SmolStr>,
+    out: VecDeque<Output>,
+    stats: RegistrarStats,
+}
+
+/// Nonces issued and still honoured; older ones get a fresh challenge.
+const NONCES_KEPT: usize = 1024;
+
+impl Registrar {
+    /// A registrar whose nonces come from `seed`.
+    pub fn new(config: RegistrarConfig, seed: u64) -> Self {
+        let users = config
+            .users
+            .iter()
+            .map(|(u, p)| {
+                DigestCredentials::new(u.clone(), p.clone()).for_realm(config.domain.clone())
+            })
+            .collect();
+        Self {
+            users,
+            ids: IdGenerator::new(seed),
+            tx: TransactionLayer::new(config.timers),
+            loc: LocationService::new(config.policy),
+            flows: Flows::new(config.limits),
+            nonces: VecDeque::new(),
+            out: VecDeque::new(),
+            stats: RegistrarStats::default(),
+            config,
+        }
+    }
+
+    /// The flow for this transport and peer: the one already known, or a new one (a UDP
+    /// peer seen for the first time, an accepted connection).
+    pub fn flow_for(&mut self, info: FlowInfo) -> FlowId {
+        match self.flows.find(&info) {
+            Some(id) => id,
+            None => self.flows.add(info, true, None),
+        }
+    }
+
+    /// The location service, for inspection.
+    pub fn location(&self) -> &LocationService {
+        &self.loc
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RegistrarStats {
+        self.stats
+    }
+
+    /// Forgets every binding, as a restarted registrar would.
+    pub fn forget_bindings(&mut self) {
+        self.loc.clear();
+    }
+
+    /// Feeds one input.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Received { flow, bytes } => {
+                let Some(f) = self.flows.flow(flow) else {
+                    return;
+                };
+                for arrival in self.flows.receive(flow, bytes) {
+                    match arrival {
+                        Arrival::Message(Message::Request(r)) => self.request(now, f, r),
+                        Arrival::Message(Message::Response(r)) => self.response(r),
+                        Arrival::Ping => self.out.push_back(Output::Transmit {
+                            flow,
+                            bytes: Bytes::from_static(b"\r\n"),
+                        }),
+                        Arrival::Garbage => self.stats.dropped += 1,
+                    }
+                }
+            }
+            Input::FlowClosed { flow } => {
+                if let Some(state) = self.flows.remove(flow) {
+                    self.tx.handle_flow_closed(Flow {
+                        id: flow,
+                        transport: state.info.transport,
+                    });
+                    self.drain_tx();
+                }
+            }
+        }
+    }
+
+    /// Fires what is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        self.loc.handle_timeout(now);
+        self.drain_tx();
+    }
+
+    /// The next thing to do.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The earliest deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.tx.poll_timeout(), self.loc.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn request(&mut self, now: Instant, flow: Flow, req: Request) {
+        if let Err(e) = req.validate().and_then(|()| req.check_required()) {
+            if let Some(resp) = crate::ua::reject_response(&req, &e, &self.ids.tag()) {
+                self.transmit(flow.id, resp.to_bytes());
+            }
+            return;
+        }
+        if *req.method() == Method::Register && self.is_ours(&req) {
+            self.register(now, flow, req);
+        } else {
+            self.forward(now, flow, req);
+        }
+    }
+
+    /// A REGISTER addressed to our domain.
+    fn is_ours(&self, req: &Request) -> bool {
+        req.parsed_uri()
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_string()))
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.config.domain))
+    }
+
+    fn register(&mut self, now: Instant, flow: Flow, req: Request) {
+        let tx = match self.tx.handle_request(now, flow, req.clone()) {
+            Ok(RequestOutcome::New(tx)) => tx,
+            _ => {
+                self.drain_tx();
+                return;
+            }
+        };
+        let resp = if self.authorized(&req) {
+            match self.loc.register(now, &req, Some(flow.id)) {
+                Ok(aor) => self.loc.ok_response(now, &req, &aor),
+                Err(e) => e.response(&req),
+            }
+        } else {
+            let nonce = self.ids.cnonce();
+            self.nonces.push_back(nonce.clone());
+            if self.nonces.len() > NONCES_KEPT {
+                self.nonces.pop_front();
+            }
+            let mut r = Response::from_request(&req, StatusCode::new(401));
+            let value = challenge(
+                &self.config.domain,
+                &nonce,
+                DigestAlgorithm::MD5,
+                &[DigestQop::Auth],
+                None,
+                false,
+            );
+            r.headers_mut().push(HeaderName::WwwAuthenticate, &value);
+            r
+        };
+        let mut resp = resp;
+        resp.set_to_tag(&self.ids.tag());
+        let _ = self.tx.respond(now, tx, &resp);
+        self.drain_tx();
+    }
+
+    /// Digest credentials for one of our nonces and a known user (RFC 3261 §22.4).
+    fn authorized(&self, req: &Request) -> bool {
+        let Some(value) = req.headers().get(HeaderName::Authorization) else {
+            return false;
+        };
+        let Ok(c) = Credentials::parse(value) else {
+            return false;
+        };
+        let fresh = c.nonce.is_some_and(|n| self.nonces.iter().any(|k| k == n));
+        let Some(user) = self.users.iter().find(|u| Some(u.username()) == c.username) else {
+            return false;
+        };
+        fresh && verify(&c, req.method().as_str(), req.body(), user)
+    }
+
+    /// Stateless forwarding (RFC 3261 §16.6, §16.11).
+    fn forward(&mut self, now: Instant, inbound: Flow, mut req: Request) {
+        let max = req
+            .headers()
+            .get(HeaderName::MaxForwards)
+            .and_then(|v| MaxForwards::parse(v).ok())
+            .map_or(70, |m| m.0);
+        if max == 0 {
+            self.reply(inbound, &req, 483);
+            return;
+        }
+        // §16.4: a Route naming us has done its job.
+        let ours = req
+            .headers()
+            .get(HeaderName::Route)
+            .is_some_and(|r| self.is_our_route(r));
+        if ours {
+            remove_first_value(req.headers_mut(), HeaderName::Route, |line| {
+                NameAddr::parse_list(line)
+                    .skip(1)
+                    .filter_map(Result::ok)
+                    .map(|n| n.to_string())
+                    .collect()
+            });
+        }
+        let Some((target, out)) = self.target(now, &req) else {
+            let code = if *req.method() == Method::Ack {
+                0
+            } else {
+                self.unreachable_status(&req)
+            };
+            if code != 0 {
+                self.reply(inbound, &req, code);
+            }
+            self.stats.dropped += u64::from(code == 0);
+            return;
+        };
+        let Some(out_flow) = self.flows.get(out).map(|s| s.info) else {
+            self.reply(inbound, &req, 480);
+            return;
+        };
+        let branch = self.branch(inbound.id, &req);
+        let dialog_creating = matches!(
+            req.method(),
+            Method::Invite | Method::Subscribe | Method::Refer
+        );
+        req.headers_mut()
+            .set(HeaderName::MaxForwards, &(max - 1).to_string());
+        if dialog_creating {
+            let rr = format!("<sip:{};lr>", out_flow.local);
+            req.headers_mut().insert_first(HeaderName::RecordRoute, &rr);
+        }
+        if let Some(t) = target {
+            req.set_uri(&t);
+        }
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch}",
+            out_flow.transport, out_flow.local
+        );
+        req.headers_mut().insert_first(HeaderName::Via, &via);
+        self.stats.forwarded_requests += 1;
+        self.transmit(out, req.to_bytes());
+    }
+
+    /// Where a request goes: a new Request-URI (for an address-of-record) and the flow, or
+    /// just the flow (an in-dialog request to a registered contact).
+    fn target(&self, now: Instant, req: &Request) -> Option<(Option<String>, FlowId)> {
+        let uri = req.uri();
+        if let Some(aor) = LocationService::aor_key(uri) {
+            // The most recent binding wins: no forking here.
+            if let Some(b) = self
+                .loc
+                .lookup(now, &aor)
+                .filter(|b| b.flow.is_some())
+                .max_by_key(|b| b.expires_at)
+            {
+                return Some((Some(b.uri.clone()), b.flow?));
+            }
+        }
+        let contact = Uri::parse(uri).ok()?.to_string();
+        self.loc
+            .find_contact(now, &contact)
+            .and_then(|b| Some((None, b.flow?)))
+    }
+
+    /// 404 for a user we do not know, 480 for one who is not registered right now.
+    fn unreachable_status(&self, req: &Request) -> u16 {
+        let user = req
+            .parsed_uri()
+            .ok()
+            .and_then(|u| u.user().map(str::to_string));
+        match user {
+            Some(u) if self.users.iter().any(|c| c.username() == u) => 480,
+            _ => 404,
+        }
+    }
+
+    fn is_our_route(&self, route: &str) -> bool {
+        let Some(first) = NameAddr::parse_list(route).next().and_then(Result::ok) else {
+            return false;
+        };
+        let uri = first.uri();
+        let Some(host) = uri.host().map(|h| h.to_string()) else {
+            return false;
+        };
+        let hostport = match uri.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        host.eq_ignore_ascii_case(&self.config.domain)
+            || self.flows.any_local(|local| local.to_string() == hostport)
+    }
+
+    /// Our branch: the inbound flow, then a hash of the request's own branch so that a
+    /// retransmission, its CANCEL and the ACK for a non-2xx all get the same one (§16.11).
+    fn branch(&self, inbound: FlowId, req: &Request) -> String {
+        let theirs = req
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string))
+            .unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in theirs.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{BRANCH_PREFIX}{}x{h:016x}", inbound.0)
+    }
+
+    /// A response to something we forwarded: drop our Via and send it back on the flow its
+    /// branch names.
+    fn response(&mut self, mut resp: Response) {
+        if resp.validate().is_err() {
+            self.stats.dropped += 1;
+            return;
+        }
+        let flow = resp
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string))
+            .and_then(|b| {
+                let rest = b.strip_prefix(BRANCH_PREFIX)?;
+                rest.split('x').next()?.parse::<u64>().ok()
+            });
+        let Some(flow) = flow.map(FlowId) else {
+            // A response to our own REGISTER transaction? We send none, so it is stray.
+            self.stats.dropped += 1;
+            return;
+        };
+        remove_first_value(resp.headers_mut(), HeaderName::Via, |line| {
+            Via::parse_list(line)
+                .skip(1)
+                .filter_map(Result::ok)
+                .map(|v| v.to_string())
+                .collect()
+        });
+        self.stats.forwarded_responses += 1;
+        self.transmit(flow, resp.to_bytes());
+    }
+
+    fn reply(&mut self, flow: Flow, req: &Request, code: u16) {
+        if *req.method() == Method::Ack {
+            return;
+        }
+        let mut r = Response::from_request(req, StatusCode::new(code));
+        r.set_to_tag(&self.ids.tag());
+        self.transmit(flow.id, r.to_bytes());
+    }
+
+    fn transmit(&mut self, flow: FlowId, bytes: Bytes) {
+        if self.flows.get(flow).is_none() {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.out.push_back(Output::Transmit { flow, bytes });
+    }
+
+    fn drain_tx(&mut self) {
+        while let Some(o) = self.tx.poll_output() {
+            if let TxOutput::Transmit { flow, bytes } = o {
+                self.out.push_back(Output::Transmit {
+                    flow: flow.id,
+                    bytes,
+                });
+            }
+        }
+    }
+}
+
+/// Removes the first value of a list header whose first line may hold several (RFC 3261
+/// §7.3.1); `rest` lists the values of that line after the first.
+fn remove_first_value(h: &mut Headers, name: HeaderName, rest: impl Fn(&str) -> Vec<String>) {
+    let Some(line) = h.get(name).map(str::to_string) else {
+        return;
+    };
+    let rest = rest(&line);
+    h.remove_first(name);
+    if !rest.is_empty() {
+        h.insert_first(name, &rest.join(", "));
+    }
+}

@@ -1,0 +1,275 @@
+//! User agents and the embedded registrar in the simulator: digest registration, MESSAGE
+//! routed through the registrar both ways, unknown and unregistered targets, and the
+//! registrar losing its bindings — at 0 % and at 20 % loss with reordering.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sansip_core::auth::DigestCredentials;
+use sansip_core::registrar::{Registrar, RegistrarConfig};
+use sansip_core::sim::{LinkConfig, Network, Node, Sim};
+use sansip_core::transport::{FlowId, FlowInfo, Transport};
+use sansip_core::ua::{Event, Input, Output, UaConfig, UserAgent};
+
+const REGISTRAR: &str = "127.0.0.1:5060";
+
+struct UaNode {
+    addr: SocketAddr,
+    ua: UserAgent,
+    flow: FlowId,
+    events: Vec<(Duration, Event)>,
+    start: Instant,
+    pending: Vec<Bytes>,
+}
+
+impl UaNode {
+    fn new(user: &str, password: &str, port: u16, now: Instant, seed: u64) -> Self {
+        let mut config = UaConfig::new(format!("sip:{user}@example.com"));
+        config.credentials = Some(DigestCredentials::new(user, password));
+        let mut ua = UserAgent::new(config, now, seed);
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let flow = ua.add_flow(FlowInfo {
+            transport: Transport::Udp,
+            local: addr,
+            remote: REGISTRAR.parse().unwrap(),
+        });
+        ua.set_outbound_flow(flow);
+        Self {
+            addr,
+            ua,
+            flow,
+            events: Vec::new(),
+            start: now,
+            pending: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(o) = self.ua.poll_output() {
+            match o {
+                Output::Transmit { bytes, .. } => self.pending.push(bytes),
+                Output::Event(e) => self.events.push((now - self.start, e)),
+                _ => {}
+            }
+        }
+    }
+
+    fn saw(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(|(_, e)| f(e))
+    }
+}
+
+impl Node for UaNode {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, bytes: Bytes) {
+        self.ua.handle_input(
+            now,
+            Input::Received {
+                flow: self.flow,
+                bytes,
+            },
+        );
+        self.drain(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        self.drain(now);
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            Some((REGISTRAR.parse().unwrap(), self.pending.remove(0)))
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.ua.poll_timeout()
+    }
+}
+
+struct RegistrarNode {
+    addr: SocketAddr,
+    registrar: Registrar,
+    peers: HashMap<FlowId, SocketAddr>,
+    pending: Vec<(SocketAddr, Bytes)>,
+}
+
+impl RegistrarNode {
+    fn drain(&mut self) {
+        while let Some(o) = self.registrar.poll_output() {
+            if let Output::Transmit { flow, bytes } = o {
+                self.pending.push((self.peers[&flow], bytes));
+            }
+        }
+    }
+}
+
+impl Node for RegistrarNode {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
+        let flow = self.registrar.flow_for(FlowInfo {
+            transport: Transport::Udp,
+            local: self.addr,
+            remote: from,
+        });
+        self.peers.insert(flow, from);
+        self.registrar
+            .handle_input(now, Input::Received { flow, bytes });
+        self.drain();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.handle_timeout(now);
+        self.drain();
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.pending.remove(0))
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout()
+    }
+}
+
+fn world(seed: u64, loss: f32) -> (Sim, RegistrarNode, UaNode, UaNode) {
+    let link = LinkConfig {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(15),
+        loss,
+        duplicate: 0.0,
+    };
+    let sim = Sim::new(Network::new(seed, link));
+    let mut config = RegistrarConfig::new("example.com");
+    config.users = vec![
+        ("alice".into(), "alice-pw".into()),
+        ("bob".into(), "bob-pw".into()),
+        ("carol".into(), "carol-pw".into()),
+    ];
+    let registrar = RegistrarNode {
+        addr: REGISTRAR.parse().unwrap(),
+        registrar: Registrar::new(config, seed),
+        peers: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let alice = UaNode::new("alice", "alice-pw", 5071, sim.now(), seed ^ 1);
+    let bob = UaNode::new("bob", "bob-pw", 5072, sim.now(), seed ^ 2);
+    (sim, registrar, alice, bob)
+}
+
+fn scenario(seed: u64, loss: f32) {
+    let (mut sim, mut registrar, mut alice, mut bob) = world(seed, loss);
+    let now = sim.now();
+    alice.ua.register(now, 600).unwrap();
+    bob.ua.register(now, 600).unwrap();
+    alice.drain(now);
+    bob.drain(now);
+    let registered = sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut bob],
+        Duration::from_secs(120),
+        |_| false,
+    );
+    let _ = registered;
+    assert!(
+        alice.ua.is_registered() && bob.ua.is_registered(),
+        "seed {seed} loss {loss}: both registered"
+    );
+    assert_eq!(registrar.registrar.location().len(), 2);
+
+    // MESSAGE through the registrar, both ways.
+    let t = sim.now();
+    let to_bob = alice
+        .ua
+        .message(t, "bob", "text/plain", "hello bob", &[])
+        .unwrap();
+    let to_alice = bob
+        .ua
+        .message(t, "sip:alice@example.com", "text/plain", "hi alice", &[])
+        .unwrap();
+    let nobody = alice
+        .ua
+        .message(t, "nobody", "text/plain", "?", &[])
+        .unwrap();
+    let carol = alice
+        .ua
+        .message(t, "carol", "text/plain", "?", &[])
+        .unwrap();
+    alice.drain(t);
+    bob.drain(t);
+    sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut bob],
+        Duration::from_secs(200),
+        |_| false,
+    );
+    assert!(bob.saw(|e| matches!(e, Event::MessageReceived { body, from, .. } if &body[..] == b"hello bob" && from.contains("alice"))));
+    assert!(
+        alice.saw(|e| matches!(e, Event::MessageReceived { body, .. } if &body[..] == b"hi alice"))
+    );
+    let status = |n: &UaNode, id| {
+        n.events.iter().find_map(|(_, e)| match e {
+            Event::RequestCompleted { id: x, status, .. } if *x == id => Some(*status),
+            _ => None,
+        })
+    };
+    assert_eq!(status(&alice, to_bob), Some(200), "seed {seed} loss {loss}");
+    assert_eq!(status(&bob, to_alice), Some(200));
+    assert_eq!(status(&alice, nobody), Some(404), "unknown user");
+    assert_eq!(status(&alice, carol), Some(480), "known but not registered");
+
+    // The registrar restarts and forgets everyone: messages fail until the next refresh.
+    registrar.registrar.forget_bindings();
+    let t = sim.now();
+    let lost = bob
+        .ua
+        .message(t, "alice", "text/plain", "are you there?", &[])
+        .unwrap();
+    bob.drain(t);
+    // Refreshes fall at 50–70 % of 600 s after registering; by 500 s both have re-registered.
+    sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut bob],
+        Duration::from_secs(560),
+        |_| false,
+    );
+    assert_eq!(status(&bob, lost), Some(480));
+    assert_eq!(
+        registrar.registrar.location().len(),
+        2,
+        "the refresh registered both again"
+    );
+    let t = sim.now();
+    let again = bob
+        .ua
+        .message(t, "alice", "text/plain", "back?", &[])
+        .unwrap();
+    bob.drain(t);
+    sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut bob],
+        Duration::from_secs(700),
+        |_| false,
+    );
+    assert_eq!(status(&bob, again), Some(200));
+    assert!(
+        alice.saw(|e| matches!(e, Event::MessageReceived { body, .. } if &body[..] == b"back?"))
+    );
+}
+
+#[test]
+fn registration_and_messages_through_the_registrar_without_loss() {
+    scenario(1, 0.0);
+}
+
+#[test]
+fn registration_and_messages_through_the_registrar_with_20_percent_loss() {
+    for seed in 1..=20 {
+        scenario(seed, 0.2);
+    }
+}
