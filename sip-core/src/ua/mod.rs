@@ -111,7 +111,7 @@ pub enum Input {
 /// What the UA asks of its runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-#[allow(clippy::large_enum_variant)] // events are drained at once; boxing would cost more
+
 pub enum Output {
     /// Send these bytes on this flow: one message (or a keep-alive pong).
     Transmit {
