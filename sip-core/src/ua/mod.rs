@@ -111,7 +111,6 @@ pub enum Input {
 /// What the UA asks of its runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-
 pub enum Output {
     /// Send these bytes on this flow: one message (or a keep-alive pong).
     Transmit {
