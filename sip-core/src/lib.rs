@@ -83,6 +83,7 @@ pub mod ids;
 pub mod message;
 pub mod registrar;
 pub mod registration;
+pub mod session;
 pub mod transaction;
 pub mod transport;
 pub mod ua;

@@ -71,7 +71,7 @@ pub struct RegistrarStats {
 /// The branch prefix of our Via: the flow number follows, then a hash of the request.
 const BRANCH_PREFIX: &str = "z9hG4bKsp";
 
-/// The registrar and proxy; see the [module docs](self).
+/// The registrar and proxy; see the [module docs](crate::registrar).
 #[derive(Debug)]
 pub struct Registrar {
     config: RegistrarConfig,

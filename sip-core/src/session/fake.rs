@@ -1,0 +1,132 @@
+//! A session-description handler for the simulator: real SDP text with a version counter and
+//! directions, and no media behind it.
+
+use bytes::Bytes;
+
+use super::{Direction, SdpError, SdpHandler, sdp};
+
+/// A stand-in for real media in simulated calls. Offers are minimal valid SDP; it checks
+/// that what it receives is SDP with an audio section and refuses offers whose audio uses a
+/// profile other than `RTP/AVP` (so tests can provoke a 488). It remembers the directions
+/// negotiated so tests can check who may send.
+///
+/// ```
+/// use sansip_core::session::{Direction, FakeSdp, SdpHandler};
+/// let (mut a, mut b) = (FakeSdp::new("alice"), FakeSdp::new("bob"));
+/// let offer = a.create_offer(Direction::SendOnly).unwrap();
+/// let answer = b.accept_offer(&offer, Direction::SendRecv).unwrap();
+/// a.accept_answer(&answer).unwrap();
+/// assert_eq!(a.local_direction(), Some(Direction::SendOnly));
+/// assert_eq!(b.local_direction(), Some(Direction::RecvOnly));
+/// ```
+#[derive(Debug, Clone)]
+pub struct FakeSdp {
+    name: String,
+    version: u32,
+    /// Directions (ours, theirs) once a negotiation completed.
+    current: Option<(Direction, Direction)>,
+    /// Our offer in flight, and what `current` was before it.
+    pending: Option<(Direction, Option<(Direction, Direction)>)>,
+}
+
+impl FakeSdp {
+    /// A handler whose SDP names `name` as origin user.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: 0,
+            current: None,
+            pending: None,
+        }
+    }
+
+    /// The direction we last agreed to, from our side.
+    pub fn local_direction(&self) -> Option<Direction> {
+        self.current.map(|c| c.0)
+    }
+
+    /// The peer's direction in the last agreement.
+    pub fn remote_direction(&self) -> Option<Direction> {
+        self.current.map(|c| c.1)
+    }
+
+    fn body(&mut self, direction: Direction) -> Bytes {
+        self.version += 1;
+        Bytes::from(format!(
+            "v=0\r\no={} 1 {} IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n",
+            self.name, self.version, direction
+        ))
+    }
+
+    fn read(body: &[u8]) -> Result<Direction, SdpError> {
+        let text =
+            std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not utf-8".into()))?;
+        if !text.starts_with("v=0") {
+            return Err(SdpError::Malformed("no v=0 line".into()));
+        }
+        let audio = text
+            .lines()
+            .find(|l| l.starts_with("m=audio"))
+            .ok_or_else(|| SdpError::Incompatible("no audio".into()))?;
+        if audio.split_whitespace().nth(2) != Some("RTP/AVP") {
+            return Err(SdpError::Incompatible("only RTP/AVP audio".into()));
+        }
+        sdp::media_direction(text).ok_or_else(|| SdpError::Incompatible("audio rejected".into()))
+    }
+}
+
+impl SdpHandler for FakeSdp {
+    fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
+        self.pending = Some((direction, self.current));
+        Ok(self.body(direction))
+    }
+
+    fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
+        let theirs = Self::read(offer)?;
+        let ours = Direction::answer(theirs, direction);
+        self.current = Some((ours, theirs));
+        Ok(self.body(ours))
+    }
+
+    fn accept_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        let theirs = Self::read(answer)?;
+        let (ours, _) = self
+            .pending
+            .take()
+            .ok_or_else(|| SdpError::Malformed("an answer without an offer".into()))?;
+        self.current = Some((ours, theirs));
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if let Some((_, before)) = self.pending.take() {
+            self.current = before;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_hold_rolls_back_and_incompatible_offers_are_named() {
+        let (mut a, mut b) = (FakeSdp::new("a"), FakeSdp::new("b"));
+        let offer = a.create_offer(Direction::SendRecv).unwrap();
+        a.accept_answer(&b.accept_offer(&offer, Direction::SendRecv).unwrap())
+            .unwrap();
+        let _hold = a.create_offer(Direction::SendOnly).unwrap();
+        a.rollback();
+        assert_eq!(a.local_direction(), Some(Direction::SendRecv));
+        let savp = b"v=0\r\nm=audio 1 RTP/SAVP 0\r\n";
+        assert!(matches!(
+            b.accept_offer(savp, Direction::SendRecv),
+            Err(SdpError::Incompatible(_))
+        ));
+        assert!(matches!(
+            b.accept_offer(b"hello", Direction::SendRecv),
+            Err(SdpError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,53 @@
+//! INVITE sessions (RFC 3261 §13–15, RFC 3264, RFC 6337): the pieces built so far.
+//!
+//! The signalling core treats session descriptions as opaque bytes produced and consumed by
+//! an [`SdpHandler`] — in the spirit of SIP.js's SessionDescriptionHandler — except for the
+//! direction attributes, which the hold logic decides ([`HoldState`]) and can rewrite
+//! ([`sdp::rewrite_directions`]). `sansip-media` implements the handler over str0m; the
+//! simulator uses `FakeSdp` (feature `sim`).
+//!
+//! Not built yet: the INVITE session state machine itself (offer/answer with rollback,
+//! 100/180/183, CANCEL, BYE, re-INVITE and glare).
+
+mod direction;
+pub mod sdp;
+
+#[cfg(any(test, feature = "sim"))]
+mod fake;
+
+pub use direction::{Direction, HoldState};
+#[cfg(any(test, feature = "sim"))]
+pub use fake::FakeSdp;
+
+use bytes::Bytes;
+
+/// Why a session description could not be made or taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdpError {
+    /// The peer's description asks for what we cannot do (no common codec, plain RTP where
+    /// we need DTLS-SRTP, …): answer 488 with this as the Warning text (RFC 3261 §21.4.26).
+    #[error("incompatible sdp: {0}")]
+    Incompatible(String),
+    /// The body is not a session description.
+    #[error("malformed sdp: {0}")]
+    Malformed(String),
+}
+
+/// Produces and consumes session descriptions for one call (RFC 3264 offer/answer).
+///
+/// Calls come in offer/answer order: `create_offer` then `accept_answer` (or `rollback`
+/// when the offer was refused), or `accept_offer` alone. `direction` is what the hold logic
+/// decided for every active media section; the handler writes it and makes its media
+/// follow it, whatever its own defaults.
+pub trait SdpHandler {
+    /// Our offer for a new session or an update.
+    fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError>;
+    /// Takes the peer's offer and returns our answer.
+    fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError>;
+    /// Takes the peer's answer to our last offer.
+    fn accept_answer(&mut self, answer: &[u8]) -> Result<(), SdpError>;
+    /// Our last offer was refused (488, 491, a failed re-INVITE): return to the state
+    /// before it (RFC 3264 §8, RFC 6337 §3.3).
+    fn rollback(&mut self);
+}

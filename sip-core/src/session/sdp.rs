@@ -1,0 +1,116 @@
+//! The only SDP the signalling core reads or writes: direction attributes (RFC 4566 §6,
+//! RFC 3264 §5.1). Everything else in a body is the [`SdpHandler`](super::SdpHandler)'s.
+
+use super::Direction;
+
+/// One media section's direction: its own attribute, else the session-level one, else
+/// `sendrecv` (RFC 4566 §6). `None` for a rejected section (port 0).
+fn section_direction(session: Option<Direction>, lines: &[&str]) -> Option<Direction> {
+    let port_zero = lines
+        .first()
+        .and_then(|m| m.strip_prefix("m="))
+        .and_then(|m| m.split_whitespace().nth(1))
+        .is_some_and(|p| p == "0");
+    if port_zero {
+        return None;
+    }
+    let own = lines.iter().find_map(|l| attribute(l));
+    Some(own.or(session).unwrap_or(Direction::SendRecv))
+}
+
+fn attribute(line: &str) -> Option<Direction> {
+    Direction::from_attribute(line.trim_end().strip_prefix("a=")?)
+}
+
+/// Splits a body into the session part and one slice of lines per `m=` section.
+fn sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
+    let mut session = Vec::new();
+    let mut media: Vec<Vec<&str>> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            media.push(vec![line]);
+        } else if let Some(m) = media.last_mut() {
+            m.push(line);
+        } else {
+            session.push(line);
+        }
+    }
+    (session, media)
+}
+
+/// The direction of every media section in order (`None` for rejected ones).
+pub fn directions(sdp: &str) -> Vec<Option<Direction>> {
+    let (session, media) = sections(sdp);
+    let session_dir = session.iter().find_map(|l| attribute(l));
+    media
+        .iter()
+        .map(|m| section_direction(session_dir, m))
+        .collect()
+}
+
+/// The direction the hold logic reads: the first active media section's.
+pub fn media_direction(sdp: &str) -> Option<Direction> {
+    directions(sdp).into_iter().flatten().next()
+}
+
+/// Rewrites the direction of every active media section to `f(current)`, removes
+/// session-level direction lines (each section then says its own), and leaves every other
+/// line and the line-ending style as they were.
+pub fn rewrite_directions(sdp: &str, f: impl Fn(Direction) -> Direction) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let (session, media) = sections(sdp);
+    let session_dir = session.iter().find_map(|l| attribute(l));
+    let mut out = String::with_capacity(sdp.len() + 16);
+    for line in session.iter().filter(|l| attribute(l).is_none()) {
+        out.push_str(line);
+        out.push_str(eol);
+    }
+    for m in &media {
+        let Some(current) = section_direction(session_dir, m) else {
+            for line in m {
+                out.push_str(line);
+                out.push_str(eol);
+            }
+            continue;
+        };
+        for line in m.iter().filter(|l| attribute(l).is_none()) {
+            out.push_str(line);
+            out.push_str(eol);
+        }
+        out.push_str("a=");
+        out.push_str(f(current).as_str());
+        out.push_str(eol);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Direction::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+a=sendonly\r\nm=audio 49170 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=video 0 RTP/AVP 31\r\n\
+m=video 51372 RTP/AVP 31\r\na=recvonly\r\n";
+
+    #[test]
+    fn session_level_directions_apply_where_a_section_has_none() {
+        assert_eq!(directions(OFFER), [Some(SendOnly), None, Some(RecvOnly)]);
+        assert_eq!(media_direction(OFFER), Some(SendOnly));
+        assert_eq!(directions("v=0\nm=audio 1 RTP/AVP 0\n"), [Some(SendRecv)]);
+    }
+
+    #[test]
+    fn rewriting_keeps_everything_else_and_the_line_endings() {
+        let held = rewrite_directions(OFFER, |d| d.intersect(SendOnly));
+        assert_eq!(
+            held,
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\nm=video 0 RTP/AVP 31\r\n\
+m=video 51372 RTP/AVP 31\r\na=inactive\r\n"
+        );
+        assert_eq!(directions(&held), [Some(SendOnly), None, Some(Inactive)]);
+        let lf = rewrite_directions("v=0\nm=audio 1 RTP/AVP 0\n", |_| Inactive);
+        assert_eq!(lf, "v=0\nm=audio 1 RTP/AVP 0\na=inactive\n");
+    }
+}
