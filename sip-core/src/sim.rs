@@ -7,10 +7,11 @@
 //! reordering), one per direction, each seeded from the simulation seed and its endpoints.
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use sansip_core::sim::{LinkConfig, Network, Sim};
 //! let link = LinkConfig { latency: Duration::from_millis(20), loss: 0.3, ..LinkConfig::default() };
-//! let mut sim = Sim::new(Network::new(7, link));
+//! # #[allow(clippy::disallowed_methods)]
+//! let mut sim = Sim::new(Instant::now(), Network::new(7, link));
 //! assert_eq!(sim.elapsed(), Duration::ZERO);
 //! ```
 
@@ -194,12 +195,6 @@ pub trait Node {
     fn poll_timeout(&self) -> Option<Instant>;
 }
 
-/// The origin of virtual time. Any `Instant` would do: simulations only ever add to it.
-#[allow(clippy::disallowed_methods)]
-pub fn epoch() -> Instant {
-    Instant::now()
-}
-
 /// Rounds of delivery at one instant before the simulator calls it a livelock (a node whose
 /// `poll_timeout` stays in the past, or two nodes answering each other forever).
 const SETTLE_LIMIT: usize = 100_000;
@@ -214,13 +209,9 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A simulation starting at [`epoch`].
-    pub fn new(net: Network) -> Self {
-        Self::with_start(epoch(), net)
-    }
-
-    /// A simulation starting at a given instant.
-    pub fn with_start(start: Instant, net: Network) -> Self {
+    /// A simulation whose virtual clock starts at `start`. Any instant will do: the
+    /// simulation only ever adds to it, so the caller (a test) picks the origin.
+    pub fn new(start: Instant, net: Network) -> Self {
         Self {
             start,
             now: start,

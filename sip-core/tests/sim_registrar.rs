@@ -15,6 +15,12 @@ use sansip_core::sim::{LinkConfig, Network, Node, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, UaConfig, UserAgent};
 
+/// The origin of virtual time: any instant works, the simulation only adds to it.
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
 const REGISTRAR: &str = "127.0.0.1:5060";
 
 struct UaNode {
@@ -148,7 +154,7 @@ fn world(seed: u64, loss: f32) -> (Sim, RegistrarNode, UaNode, UaNode) {
         loss,
         duplicate: 0.0,
     };
-    let sim = Sim::new(Network::new(seed, link));
+    let sim = Sim::new(origin(), Network::new(seed, link));
     let mut config = RegistrarConfig::new("example.com");
     config.users = vec![
         ("alice".into(), "alice-pw".into()),

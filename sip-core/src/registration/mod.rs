@@ -529,6 +529,3 @@ fn bump(r: &mut Request, cseq: u32, ids: &mut IdGenerator) {
     h.set(HeaderName::Via, &via);
     h.set(HeaderName::CSeq, &format!("{cseq} REGISTER"));
 }
-
-#[cfg(test)]
-mod tests;

@@ -673,6 +673,3 @@ pub(crate) fn reject_response(r: &Request, e: &ParseError, to_tag: &str) -> Opti
     resp.set_to_tag(to_tag);
     Some(resp)
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,20 @@
 //! The registerer against a small registrar made of the real location service and digest
 //! verification, exchanging parsed wire bytes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
-use super::*;
-use crate::auth::{DigestAlgorithm, DigestQop, challenge, verify};
-use crate::message::{Credentials, Message, StatusCode};
-use crate::registrar::{ExpiryPolicy, LocationService};
+use sansip_core::auth::{
+    AuthError, DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify,
+};
+use sansip_core::dialog::Local;
+use sansip_core::ids::IdGenerator;
+use sansip_core::message::{Credentials, HeaderName, Message, Request, Response, StatusCode};
+use sansip_core::registrar::{ExpiryPolicy, LocationService};
+use sansip_core::registration::{
+    Registration, RegistrationCause, RegistrationConfig, RegistrationEvent,
+};
 
 const REALM: &str = "example.com";
 

@@ -1,13 +1,19 @@
 //! The UA's own answers, checked on the RFC 4475 §3.3 messages, and MESSAGE and REGISTER
 //! exchanged as wire bytes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::*;
-use crate::auth::{DigestAlgorithm, DigestQop, challenge, verify};
-use crate::message::Credentials;
-use crate::registrar::{ExpiryPolicy, LocationService};
+use bytes::Bytes;
+use sansip_core::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
+use sansip_core::message::{
+    Credentials, HeaderName, Limits, Message, Method, Request, Response, StatusCode,
+};
+use sansip_core::registrar::{ExpiryPolicy, LocationService};
+use sansip_core::transport::{FlowId, Transport};
+use sansip_core::ua::{Event, FlowInfo, Input, Output, UaConfig, UaError, UserAgent};
 
 /// Any instant works as the origin: the tests only add to it.
 #[allow(clippy::disallowed_methods)]
@@ -42,7 +48,7 @@ fn sent(outputs: &[Output]) -> Vec<Message> {
             Output::Transmit { bytes, .. } => {
                 Message::frame(bytes.clone(), &Limits::default()).ok()
             }
-            Output::Event(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -168,6 +174,7 @@ fn pump(a: &mut (UserAgent, FlowId), b: &mut (UserAgent, FlowId), now: Instant) 
                     moved = true;
                 }
                 Output::Event(e) => events.push(e),
+                _ => {}
             }
         }
         for o in drain(&mut b.0) {
@@ -177,6 +184,7 @@ fn pump(a: &mut (UserAgent, FlowId), b: &mut (UserAgent, FlowId), now: Instant) 
                     moved = true;
                 }
                 Output::Event(e) => events.push(e),
+                _ => {}
             }
         }
         if !moved {
@@ -267,7 +275,7 @@ fn an_unanswered_request_completes_with_408() {
         alice.handle_timeout(t);
         events.extend(drain(&mut alice).into_iter().filter_map(|o| match o {
             Output::Event(e) => Some(e),
-            Output::Transmit { .. } => None,
+            _ => None,
         }));
     }
     assert_eq!(t - now, Duration::from_secs(32), "timer F");
@@ -341,6 +349,7 @@ fn registers_with_digest_against_a_registrar_and_unregisters() {
                     );
                 }
                 Output::Event(e) => events.push(e),
+                _ => {}
             }
         }
     }
@@ -370,13 +379,14 @@ fn registers_with_digest_against_a_registrar_and_unregisters() {
                     );
                 }
                 Output::Event(e) => events.push(e),
+                _ => {}
             }
         }
     }
     assert_eq!(
         events,
         [Event::Unregistered {
-            cause: crate::registration::RegistrationCause::Unregistered
+            cause: sansip_core::registration::RegistrationCause::Unregistered
         }]
     );
 }
