@@ -96,6 +96,41 @@ pub struct Local {
     pub contact: String,
 }
 
+/// The headers every request starts with (RFC 3261 §8.1.1), in or out of a dialog.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: Method,
+    pub(crate) uri: &'a str,
+    /// Route values, first hop first.
+    pub(crate) routes: &'a [String],
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) call_id: &'a str,
+    pub(crate) cseq: u32,
+}
+
+impl RequestHead<'_> {
+    /// The request: our Via with a fresh branch and `rport` (RFC 3581), Max-Forwards 70,
+    /// Route, From, To, Call-ID and CSeq.
+    pub(crate) fn build(self, local: &Local, ids: &mut IdGenerator) -> Request {
+        let mut r = Request::new(self.method.clone(), self.uri);
+        let h = r.headers_mut();
+        h.push(
+            HeaderName::Via,
+            &format!("{};branch={};rport", local.via, ids.branch()),
+        );
+        h.push(HeaderName::MaxForwards, "70");
+        for route in self.routes {
+            h.push(HeaderName::Route, route);
+        }
+        h.push(HeaderName::From, self.from);
+        h.push(HeaderName::To, self.to);
+        h.push(HeaderName::CallId, self.call_id);
+        h.push(HeaderName::CSeq, &format!("{} {}", self.cseq, self.method));
+        r
+    }
+}
+
 /// One dialog, from one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dialog {
@@ -274,22 +309,19 @@ impl Dialog {
 
     fn build(&self, method: Method, seq: u32, local: &Local, ids: &mut IdGenerator) -> Request {
         let (uri, routes) = self.request_target();
-        let mut r = Request::new(method.clone(), &uri);
-        let h = r.headers_mut();
-        h.push(
-            HeaderName::Via,
-            &format!("{};branch={};rport", local.via, ids.branch()),
-        );
-        h.push(HeaderName::MaxForwards, "70");
-        for route in &routes {
-            h.push(HeaderName::Route, route);
+        let refresh = is_target_refresh(&method);
+        let mut r = RequestHead {
+            method,
+            uri: &uri,
+            routes: &routes,
+            from: &self.local,
+            to: &self.remote,
+            call_id: &self.id.call_id,
+            cseq: seq,
         }
-        h.push(HeaderName::From, &self.local);
-        h.push(HeaderName::To, &self.remote);
-        h.push(HeaderName::CallId, &self.id.call_id);
-        h.push(HeaderName::CSeq, &format!("{seq} {method}"));
-        if is_target_refresh(&method) {
-            h.push(HeaderName::Contact, &local.contact);
+        .build(local, ids);
+        if refresh {
+            r.headers_mut().push(HeaderName::Contact, &local.contact);
         }
         r
     }

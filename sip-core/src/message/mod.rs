@@ -247,11 +247,6 @@ macro_rules! common_accessors {
             set_body(&mut self.headers, &mut self.body, content_type, body);
         }
 
-        /// Checks the headers the stack relies on (see [`Message::validate`]).
-        pub fn validate(&self) -> Result<(), ParseError> {
-            validate::check(self)
-        }
-
         /// The top Via.
         pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
             self.headers.top_via()
@@ -279,6 +274,12 @@ macro_rules! common_accessors {
     };
 }
 impl Request {
+    /// Checks the headers the stack relies on, the Request-URI and the CSeq method (see
+    /// [`Message::validate`]).
+    pub fn validate(&self) -> Result<(), ParseError> {
+        validate::request(self)
+    }
+
     /// A request with no headers and no body. The caller adds the headers RFC 3261 §8.1.1
     /// requires; [`Request::to_bytes`] adds Content-Length when none is present.
     ///
@@ -336,6 +337,11 @@ impl Request {
 }
 
 impl Response {
+    /// Checks the headers the stack relies on (see [`Message::validate`]).
+    pub fn validate(&self) -> Result<(), ParseError> {
+        validate::response(self)
+    }
+
     /// A response with no headers and no body.
     pub fn new(status: StatusCode) -> Response {
         Response {

@@ -127,28 +127,7 @@ impl Headers {
     }
 }
 
-/// Validation by message kind, for [`Request::validate`] and [`Response::validate`].
-pub(super) trait Check {
-    fn check(&self) -> Result<(), ParseError>;
-}
-
-pub(super) fn check(m: &impl Check) -> Result<(), ParseError> {
-    m.check()
-}
-
-impl Check for Request {
-    fn check(&self) -> Result<(), ParseError> {
-        request(self)
-    }
-}
-
-impl Check for Response {
-    fn check(&self) -> Result<(), ParseError> {
-        response(self)
-    }
-}
-
-fn request(r: &Request) -> Result<(), ParseError> {
+pub(super) fn request(r: &Request) -> Result<(), ParseError> {
     Uri::parse_request_uri(r.uri()).map_err(ParseError::RequestUri)?;
     r.headers.check_present()?;
     if let Some(v) = r.headers.get(HeaderName::CSeq) {
@@ -160,7 +139,7 @@ fn request(r: &Request) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn response(r: &Response) -> Result<(), ParseError> {
+pub(super) fn response(r: &Response) -> Result<(), ParseError> {
     r.headers.check_present()
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use smol_str::SmolStr;
 
 use crate::auth::{AuthError, Authenticator, DigestCredentials};
-use crate::dialog::Local;
+use crate::dialog::{Local, RequestHead};
 use crate::ids::IdGenerator;
 use crate::message::{
     Contact, Expires, HeaderName, Method, NameAddr, Request, Response, RetryAfter,
@@ -280,20 +280,19 @@ impl Registration {
 
     fn build(&mut self, local: &Local, ids: &mut IdGenerator, expires: u32, all: bool) -> Request {
         self.cseq += 1;
-        let mut r = Request::new(Method::Register, &self.config.registrar);
+        let to = format!("<{}>", self.config.aor);
+        let from = format!("<{}>;tag={}", self.config.aor, self.from_tag);
+        let mut r = RequestHead {
+            method: Method::Register,
+            uri: &self.config.registrar,
+            routes: &[],
+            from: &from,
+            to: &to,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+        }
+        .build(local, ids);
         let h = r.headers_mut();
-        h.push(
-            HeaderName::Via,
-            &format!("{};branch={};rport", local.via, ids.branch()),
-        );
-        h.push(HeaderName::MaxForwards, "70");
-        h.push(HeaderName::To, &format!("<{}>", self.config.aor));
-        h.push(
-            HeaderName::From,
-            &format!("<{}>;tag={}", self.config.aor, self.from_tag),
-        );
-        h.push(HeaderName::CallId, &self.call_id);
-        h.push(HeaderName::CSeq, &format!("{} REGISTER", self.cseq));
         if all {
             h.push(HeaderName::Contact, "*");
         } else {

@@ -46,7 +46,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::auth::DigestCredentials;
-use crate::dialog::Local;
+use crate::dialog::{Local, RequestHead};
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
@@ -228,7 +228,7 @@ impl UserAgent {
                         id: flow,
                         transport: state.info.transport,
                     });
-                    self.drain_tx(now);
+                    self.drain_tx();
                 }
                 if self.outbound == Some(flow) {
                     self.outbound = None;
@@ -241,7 +241,7 @@ impl UserAgent {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         self.tx.handle_timeout(now);
-        self.drain_tx(now);
+        self.drain_tx();
         let local = self.local_for_outbound();
         if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
             && let Some(req) = reg.handle_timeout(now, &local, &mut self.ids)
@@ -333,24 +333,25 @@ impl UserAgent {
     ) -> Result<RequestId, UaError> {
         let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
         let uri = self.target_uri(target)?;
-        let mut r = Request::new(method.clone(), &uri);
-        let h = r.headers_mut();
-        h.push(
-            HeaderName::Via,
-            &format!("{};branch={};rport", local.via, self.ids.branch()),
-        );
-        h.push(HeaderName::MaxForwards, "70");
-        h.push(HeaderName::To, &format!("<{uri}>"));
         let from = match &self.config.display_name {
             Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), self.config.aor),
             None => format!("<{}>", self.config.aor),
         };
-        h.push(HeaderName::From, &format!("{from};tag={}", self.ids.tag()));
-        h.push(HeaderName::CallId, &self.ids.call_id());
-        h.push(
-            HeaderName::CSeq,
-            &format!("{} {method}", self.ids.initial_cseq()),
-        );
+        let from = format!("{from};tag={}", self.ids.tag());
+        let to = format!("<{uri}>");
+        let call_id = self.ids.call_id();
+        let cseq = self.ids.initial_cseq();
+        let mut r = RequestHead {
+            method,
+            uri: &uri,
+            routes: &[],
+            from: &from,
+            to: &to,
+            call_id: &call_id,
+            cseq,
+        }
+        .build(&local, &mut self.ids);
+        let h = r.headers_mut();
         if let Some(ua) = &self.config.user_agent {
             h.push(HeaderName::UserAgent, ua);
         }
@@ -431,7 +432,7 @@ impl UserAgent {
             }
             Err(e) => self.fail_purpose(purpose, None, &e.to_string()),
         }
-        self.drain_tx(now);
+        self.drain_tx();
     }
 
     fn flow(&self, id: FlowId) -> Option<Flow> {
@@ -497,7 +498,7 @@ impl UserAgent {
                 return;
             }
             RequestOutcome::Ack | RequestOutcome::Absorbed => {
-                self.drain_tx(now);
+                self.drain_tx();
                 return;
             }
         };
@@ -555,17 +556,17 @@ impl UserAgent {
         }
         // The transaction may have ended already (e.g. its flow closed); nothing to send then.
         let _ = self.tx.respond(now, tx, &resp);
-        self.drain_tx(now);
+        self.drain_tx();
     }
 
     fn response(&mut self, now: Instant, resp: Response) {
         match self.tx.handle_response(now, &resp) {
             ResponseOutcome::Pass(tx) if resp.status().is_final() => {
                 let purpose = self.pending.remove(&tx);
-                self.drain_tx(now);
+                self.drain_tx();
                 self.complete(now, purpose, &resp);
             }
-            _ => self.drain_tx(now),
+            _ => self.drain_tx(),
         }
     }
 
@@ -619,7 +620,7 @@ impl UserAgent {
     }
 
     /// Moves the transaction layer's output into ours, reacting to its events.
-    fn drain_tx(&mut self, _now: Instant) {
+    fn drain_tx(&mut self) {
         while let Some(o) = self.tx.poll_output() {
             match o {
                 TxOutput::Transmit { flow, bytes } => {
