@@ -208,7 +208,12 @@ impl Dialog {
             remote: h.get(HeaderName::From).unwrap_or_default().to_string(),
             local_seq,
             remote_seq: Some(request.cseq()?.seq),
-            remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
+            // RFC 2543 peers may leave Contact out; their From is where they are
+            // (RFC 4475 §3.4.1 asks us to keep talking to them).
+            remote_target: match contact_uri(h)? {
+                Some(uri) => uri,
+                None => request.from()?.uri().to_string(),
+            },
             route_set: record_route(h)?,
             secure: request
                 .parsed_uri()
@@ -249,6 +254,17 @@ impl Dialog {
     /// Whether the dialog was set up with a SIPS URI (§12.1.1).
     pub fn is_secure(&self) -> bool {
         self.secure
+    }
+
+    /// The callee sent its 2xx: the early dialog is confirmed (§12.1.1).
+    pub(crate) fn confirm(&mut self) {
+        self.state = DialogState::Confirmed;
+    }
+
+    /// Takes the next local CSeq for a request built elsewhere (an authenticated retry).
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.local_seq += 1;
+        self.local_seq
     }
 
     /// A 2xx confirms an early dialog and, like any target-refresh response, may carry a new
@@ -345,6 +361,34 @@ impl Dialog {
         routes.push(format!("<{}>", self.remote_target));
         (strict, routes)
     }
+}
+
+/// Turns a request into its own retry (after a 401/407, RFC 3261 §8.1.3.5, §22.2): a new
+/// top Via branch and CSeq `seq`, everything else unchanged.
+pub(crate) fn rebranch(r: &mut Request, seq: u32, ids: &mut IdGenerator) {
+    let via = r
+        .headers()
+        .top_via()
+        .ok()
+        .map(|v| {
+            let text = v.to_string();
+            match text.split_once(";branch=") {
+                Some((head, rest)) => {
+                    let tail = rest
+                        .split_once(';')
+                        .map(|(_, t)| format!(";{t}"))
+                        .unwrap_or_default();
+                    format!("{head};branch={}{tail}", ids.branch())
+                }
+                None => format!("{text};branch={}", ids.branch()),
+            }
+        })
+        .unwrap_or_default();
+    let method = r.method().clone();
+    let h = r.headers_mut();
+    h.remove_first(HeaderName::Via);
+    h.insert_first(HeaderName::Via, &via);
+    h.set(HeaderName::CSeq, &format!("{seq} {method}"));
 }
 
 /// Methods whose request and 2xx carry a new remote target (RFC 3261 §12.2, RFC 3311).

@@ -421,7 +421,7 @@ impl Registration {
             return None;
         };
         self.cseq += 1;
-        bump(&mut retry, self.cseq, ids);
+        crate::dialog::rebranch(&mut retry, self.cseq, ids);
         match auth.authorize(response, &mut retry, &ids.cnonce()) {
             Ok(()) => {
                 self.last = Some(retry.clone());
@@ -502,29 +502,4 @@ impl Registration {
         self.events
             .push_back(RegistrationEvent::Failed { cause, retry_in });
     }
-}
-
-/// A retry is a new transaction: new branch and the next CSeq (RFC 3261 §22.2).
-fn bump(r: &mut Request, cseq: u32, ids: &mut IdGenerator) {
-    let via = r
-        .headers()
-        .top_via()
-        .ok()
-        .map(|v| {
-            let text = v.to_string();
-            match text.split_once(";branch=") {
-                Some((head, rest)) => {
-                    let tail = rest
-                        .split_once(';')
-                        .map(|(_, t)| format!(";{t}"))
-                        .unwrap_or_default();
-                    format!("{head};branch={}{tail}", ids.branch())
-                }
-                None => format!("{text};branch={}", ids.branch()),
-            }
-        })
-        .unwrap_or_default();
-    let h = r.headers_mut();
-    h.set(HeaderName::Via, &via);
-    h.set(HeaderName::CSeq, &format!("{cseq} REGISTER"));
 }

@@ -1,4 +1,5 @@
-//! INVITE sessions (RFC 3261 §13–15, RFC 3264, RFC 6337): the pieces built so far.
+//! INVITE sessions (RFC 3261 §13–15, RFC 3264, RFC 6337): the pieces the user agent's
+//! calls are made of.
 //!
 //! The signalling core treats session descriptions as opaque bytes produced and consumed by
 //! an [`SdpHandler`] — in the spirit of SIP.js's SessionDescriptionHandler — except for the
@@ -6,20 +7,36 @@
 //! ([`sdp::rewrite_directions`]). `sansip-media` implements the handler over str0m; the
 //! simulator uses `FakeSdp` (feature `sim`).
 //!
-//! Not built yet: the INVITE session state machine itself (offer/answer with rollback,
-//! 100/180/183, CANCEL, BYE, re-INVITE and glare).
+//! The call state machine itself (offer/answer with rollback, 100/180/183, CANCEL, BYE,
+//! re-INVITE and glare) runs inside [`UserAgent`](crate::ua::UserAgent), which owns the
+//! transactions and flows every call uses; its commands are `call`, `answer`, `hold`….
 
+mod cause;
 mod direction;
+pub mod dtmf;
 pub mod sdp;
 
 #[cfg(any(test, feature = "sim"))]
 mod fake;
 
+pub use cause::{CallEnd, EndCause, Originator};
 pub use direction::{Direction, HoldState};
 #[cfg(any(test, feature = "sim"))]
 pub use fake::FakeSdp;
 
+use std::fmt;
+
 use bytes::Bytes;
+
+/// A call's handle, unique for the life of its [`UserAgent`](crate::ua::UserAgent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub(crate) u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call{}", self.0)
+    }
+}
 
 /// Why a session description could not be made or taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,4 +67,24 @@ pub trait SdpHandler {
     /// Our last offer was refused (488, 491, a failed re-INVITE): return to the state
     /// before it (RFC 3264 §8, RFC 6337 §3.3).
     fn rollback(&mut self);
+}
+
+/// The handler of a user agent without media: every offer it is asked for or given is
+/// refused as incompatible, so its calls fail with [`EndCause::IncompatibleSdp`] and
+/// incoming ones are best declined. For signalling-only use (MESSAGE bots, registration
+/// monitors), where calls are not the point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoMedia;
+
+impl SdpHandler for NoMedia {
+    fn create_offer(&mut self, _: Direction) -> Result<Bytes, SdpError> {
+        Err(SdpError::Incompatible("no media configured".into()))
+    }
+    fn accept_offer(&mut self, _: &[u8], _: Direction) -> Result<Bytes, SdpError> {
+        Err(SdpError::Incompatible("no media configured".into()))
+    }
+    fn accept_answer(&mut self, _: &[u8]) -> Result<(), SdpError> {
+        Err(SdpError::Incompatible("no media configured".into()))
+    }
+    fn rollback(&mut self) {}
 }

@@ -275,6 +275,13 @@ impl TransactionLayer {
         self.prune_timers();
     }
 
+    /// Forgets a transaction without a word: for an INVITE whose CANCEL drew no final
+    /// response within 64·T1 (RFC 3261 §9.1 lets the client consider it cancelled then).
+    pub fn abandon(&mut self, tx: TxId) {
+        self.terminate(tx);
+        self.prune_timers();
+    }
+
     pub(crate) fn alloc_id(&mut self) -> TxId {
         self.next_id += 1;
         TxId(self.next_id)

@@ -5,9 +5,9 @@ use crate::message::{
 };
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
-pub(super) const ALLOW: &str = "OPTIONS, MESSAGE";
+pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
-pub(super) const ACCEPT: &str = "text/plain, application/sdp";
+pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.
 pub(super) const SUPPORTED: &str = "path, outbound, gruu";
 
@@ -18,6 +18,10 @@ pub(super) enum Decision {
     Reply(StatusCode),
     /// A MESSAGE for the application.
     Message,
+    /// A new call.
+    Invite,
+    /// A request inside a dialog (it has a To tag): the dialog's, or 481 when there is none.
+    InDialog,
 }
 
 pub(super) fn status(code: u16) -> StatusCode {
@@ -54,15 +58,18 @@ pub(super) fn decide(req: &Request) -> Decision {
     if unsupported(req).next().is_some() {
         return Decision::Reply(status(420));
     }
-    // §8.2.2.2 would merge and loop-detect requests that arrive twice by different paths;
-    // without dialogs there is nothing to merge yet.
+    // §8.2.2.2 (merged requests, 482) needs the calls; the UA checks it for INVITE.
     if !req.body().is_empty() {
         let ok = req
             .headers()
             .get(HeaderName::ContentType)
             .and_then(|v| ContentType::parse(v).ok())
             .is_some_and(|ct| {
-                ct.is("application", "sdp") || ct.is("text", "plain") || *m == Method::Message
+                ct.is("application", "sdp")
+                    || ct.is("text", "plain")
+                    || *m == Method::Message
+                    || (*m == Method::Info
+                        && (ct.is("application", "dtmf-relay") || ct.is("application", "dtmf")))
             });
         if !ok {
             return Decision::Reply(status(415));
@@ -77,19 +84,17 @@ pub(super) fn decide(req: &Request) -> Decision {
     {
         return Decision::Reply(status(406));
     }
-    // An in-dialog request for a dialog we do not have (§12.2.2).
     if req.headers().to_tag().ok().flatten().is_some() {
-        return Decision::Reply(status(481));
+        return Decision::InDialog;
     }
     match m {
         Method::Options => Decision::Reply(status(200)),
         Method::Message => Decision::Message,
-        // No session can exist yet, so nothing to end or cancel.
+        Method::Invite => Decision::Invite,
+        // Requests that only make sense inside a dialog (§12.2.2).
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::Prack => {
             Decision::Reply(status(481))
         }
-        // Sessions are not built yet: say so honestly rather than pretend to ring.
-        Method::Invite => Decision::Reply(status(480)),
         _ => Decision::Reply(status(405)),
     }
 }

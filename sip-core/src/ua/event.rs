@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::registration::RegistrationCause;
+use crate::session::{CallEnd, CallId};
 
 /// The handle of an out-of-dialog request sent with
 /// [`UserAgent::request`](super::UserAgent::request) or
@@ -37,6 +38,8 @@ pub enum Event {
     },
     /// A MESSAGE arrived (it has been answered 200).
     MessageReceived {
+        /// The call it arrived in, or `None` out of dialog.
+        call: Option<CallId>,
         /// The From header as received.
         from: String,
         /// Its Content-Type.
@@ -53,5 +56,67 @@ pub enum Event {
         status: u16,
         /// Its reason phrase.
         reason: String,
+    },
+    /// A call arrived and is ringing (180 sent). Answer it with
+    /// [`answer`](super::UserAgent::answer) or refuse it with
+    /// [`decline`](super::UserAgent::decline); unanswered, it is refused with 480 after
+    /// [`UaConfig::no_answer_timeout`](super::UaConfig::no_answer_timeout).
+    IncomingCall {
+        /// Its handle.
+        call: CallId,
+        /// The From header as received.
+        from: String,
+        /// The To header as received.
+        to: String,
+        /// Every header of the INVITE, name and value as received.
+        headers: Vec<(String, String)>,
+    },
+    /// Our call is progressing: a provisional response other than 100.
+    CallProgress {
+        /// Which call.
+        call: CallId,
+        /// 180, 183…
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+        /// Whether it carried a session description (early media).
+        early_media: bool,
+    },
+    /// The call is established: we got (caller) or sent (callee) a 2xx.
+    CallAnswered {
+        /// Which call.
+        call: CallId,
+    },
+    /// The call is over; its handle is no longer valid.
+    CallEnded {
+        /// Which call.
+        call: CallId,
+        /// Why, who, and the SIP that said so.
+        end: CallEnd,
+    },
+    /// Who holds whom changed (RFC 6337): `local` when we hold, `remote` when the peer does.
+    HoldChanged {
+        /// Which call.
+        call: CallId,
+        /// We hold the peer.
+        local: bool,
+        /// The peer holds us.
+        remote: bool,
+    },
+    /// Our re-INVITE (a hold or unhold) was refused; the call goes on as it was before it.
+    RenegotiationFailed {
+        /// Which call.
+        call: CallId,
+        /// The refusing status.
+        status: u16,
+    },
+    /// A DTMF tone arrived in an INFO.
+    DtmfReceived {
+        /// Which call.
+        call: CallId,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        tone: char,
+        /// How long the tone lasts, if the sender said.
+        duration: Option<Duration>,
     },
 }

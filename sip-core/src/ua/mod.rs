@@ -29,34 +29,43 @@
 //! # let _ = id;
 //! ```
 //!
-//! Today the UA covers flows registered by the runtime, the automatic answers (OPTIONS, 400
-//! with the fault, 405, 415, 416, 420, 481, 505, 513), MESSAGE both ways, any out-of-dialog
-//! request with its final response as an event, and registration. INVITE sessions are not
-//! built yet: an incoming INVITE is answered 480 and no call can be placed.
+//! It covers flows registered by the runtime, the automatic answers (OPTIONS, 400 with the
+//! fault, 405, 415, 416, 420, 481, 482, 487, 505, 513), registration, MESSAGE both ways and
+//! in calls, any out-of-dialog request with its final response as an event, and calls:
+//! placing, answering, declining, cancelling and hanging up, hold and unhold by re-INVITE
+//! with glare handling, and DTMF by INFO. Session descriptions come from an
+//! [`SdpHandler`] per call: the UA is generic over it, and [`NoMedia`] (the default) refuses
+//! every offer, for signalling-only use.
 
 mod answer;
+mod call;
 mod event;
 
 pub use crate::transport::FlowInfo;
+pub use call::CallOptions;
 pub use event::{Event, RequestId};
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use smol_str::SmolStr;
 
-use crate::auth::DigestCredentials;
-use crate::dialog::{Local, RequestHead};
+use crate::auth::{Authenticator, DigestCredentials};
+use crate::dialog::{Local, RequestHead, rebranch};
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
     HeaderName, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
 };
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
+use crate::session::{CallId, NoMedia, SdpError, SdpHandler};
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
 use crate::transport::{Flow, FlowId, Transport};
+use call::{Call, CallRequest, CallTimer};
 
 /// Settings of one user agent.
 #[derive(Debug, Clone)]
@@ -73,6 +82,12 @@ pub struct UaConfig {
     pub timers: TimerConfig,
     /// Parser bounds.
     pub limits: Limits,
+    /// How long an incoming call rings before it is refused with 480 (default 60 s).
+    pub no_answer_timeout: Duration,
+    /// The Duration of each DTMF tone sent by INFO (default 100 ms).
+    pub dtmf_duration: Duration,
+    /// The pause after each DTMF INFO is answered before the next goes (default 500 ms).
+    pub dtmf_gap: Duration,
 }
 
 impl UaConfig {
@@ -85,6 +100,9 @@ impl UaConfig {
             user_agent: None,
             timers: TimerConfig::default(),
             limits: Limits::default(),
+            no_answer_timeout: Duration::from_secs(60),
+            dtmf_duration: Duration::from_millis(100),
+            dtmf_gap: Duration::from_millis(500),
         }
     }
 }
@@ -139,6 +157,25 @@ pub enum UaError {
     /// No registration is configured or running.
     #[error("not registered")]
     NotRegistered,
+    /// The call does not exist, or has ended.
+    #[error("no such call {0}")]
+    NoSuchCall(CallId),
+    /// The call is not in a state where this command applies.
+    #[error("invalid state: {0}")]
+    InvalidState(&'static str),
+    /// An offer/answer exchange is under way in the call; try again when it completes
+    /// (RFC 3261 §14.1).
+    #[error("request pending")]
+    RequestPending,
+    /// A DTMF string holds something other than tones and `,`.
+    #[error("invalid dtmf tone {0:?}")]
+    InvalidDtmf(char),
+    /// A status that does not fit the command (decline takes 3xx–6xx).
+    #[error("invalid status {0}")]
+    InvalidStatus(u16),
+    /// The session-description handler could not make or take a description.
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
 }
 
 /// What a client transaction was started for.
@@ -146,18 +183,37 @@ pub enum UaError {
 enum Purpose {
     Register,
     Request(RequestId),
+    Call(CallId, CallRequest),
+}
+
+/// A client transaction in flight: why, where, and the request (for an authenticated
+/// retry).
+#[derive(Debug)]
+struct Pending {
+    purpose: Purpose,
+    flow: FlowId,
+    request: Request,
 }
 
 /// The user agent; see the [module docs](self).
 #[derive(Debug)]
-pub struct UserAgent {
+pub struct UserAgent<S = NoMedia> {
     config: UaConfig,
     ids: IdGenerator,
     tx: TransactionLayer,
     flows: Flows,
     outbound: Option<FlowId>,
     registration: Option<Registration>,
-    pending: HashMap<TxId, Purpose>,
+    pending: HashMap<TxId, Pending>,
+    /// Digest state for out-of-dialog requests (calls keep their own).
+    auth: Option<Authenticator>,
+    calls: HashMap<CallId, Call<S>>,
+    /// Call-ID and our tag → the call.
+    dialogs: HashMap<(SmolStr, SmolStr), CallId>,
+    /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
+    incoming: HashMap<(SmolStr, SmolStr), CallId>,
+    call_timers: BinaryHeap<Reverse<(Instant, CallId, CallTimer)>>,
+    next_call: u64,
     next_request: u64,
     out: VecDeque<Output>,
     stats: UaStats,
@@ -175,7 +231,7 @@ pub struct UaStats {
     pub unparseable: u64,
 }
 
-impl UserAgent {
+impl<S: SdpHandler> UserAgent<S> {
     /// A user agent whose identifiers all come from `seed`.
     pub fn new(config: UaConfig, now: Instant, seed: u64) -> Self {
         let limits = config.limits;
@@ -187,6 +243,12 @@ impl UserAgent {
             outbound: None,
             registration: None,
             pending: HashMap::new(),
+            auth: None,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            incoming: HashMap::new(),
+            call_timers: BinaryHeap::new(),
+            next_call: 0,
             next_request: 0,
             out: VecDeque::new(),
             stats: UaStats::default(),
@@ -242,6 +304,7 @@ impl UserAgent {
         self.now = now;
         self.tx.handle_timeout(now);
         self.drain_tx();
+        self.fire_call_timers(now);
         let local = self.local_for_outbound();
         if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
             && let Some(req) = reg.handle_timeout(now, &local, &mut self.ids)
@@ -264,10 +327,10 @@ impl UserAgent {
             .registration
             .as_ref()
             .and_then(Registration::poll_timeout);
-        match (self.tx.poll_timeout(), reg) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.tx.poll_timeout(), reg, self.next_call_timer()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Registers our address-of-record at the registrar its domain names (RFC 3261 §10.2).
@@ -333,11 +396,7 @@ impl UserAgent {
     ) -> Result<RequestId, UaError> {
         let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
         let uri = self.target_uri(target)?;
-        let from = match &self.config.display_name {
-            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), self.config.aor),
-            None => format!("<{}>", self.config.aor),
-        };
-        let from = format!("{from};tag={}", self.ids.tag());
+        let from = format!("{};tag={}", self.our_from(None), self.ids.tag());
         let to = format!("<{uri}>");
         let call_id = self.ids.call_id();
         let cseq = self.ids.initial_cseq();
@@ -362,10 +421,25 @@ impl UserAgent {
         if let Some((content_type, body)) = body {
             r.set_body(content_type, Bytes::copy_from_slice(body));
         }
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
+        if let Some(auth) = self.auth.as_mut() {
+            let _ = auth.preauthorize(&mut r, &self.ids.cnonce());
+        }
+        let id = self.next_request_id();
         self.send(now, r, Purpose::Request(id));
         Ok(id)
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    /// Our From header value without the tag: `"Name" <aor>` or `<aor>`.
+    fn our_from(&self, display_name: Option<&str>) -> String {
+        match display_name.or(self.config.display_name.as_deref()) {
+            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), self.config.aor),
+            None => format!("<{}>", self.config.aor),
+        }
     }
 
     /// A target as a Request-URI: full URIs as given, `user@domain` and bare users as `sip:`.
@@ -422,17 +496,75 @@ impl UserAgent {
     }
 
     fn send(&mut self, now: Instant, req: Request, purpose: Purpose) {
-        let Some(flow) = self.outbound.and_then(|f| self.flow(f)) else {
+        match self.outbound {
+            Some(flow) => self.send_on(now, flow, req, purpose),
+            None => self.fail_purpose(purpose, None, "not connected"),
+        }
+    }
+
+    /// Starts a client transaction for `req` on `flow`; failures come back through the
+    /// purpose like any other.
+    fn send_on(&mut self, now: Instant, flow: FlowId, req: Request, purpose: Purpose) {
+        let Some(f) = self.flow(flow) else {
             self.fail_purpose(purpose, None, "not connected");
             return;
         };
-        match self.tx.send_request(now, flow, req) {
+        match self.tx.send_request(now, f, req.clone()) {
             Ok(tx) => {
-                self.pending.insert(tx, purpose);
+                self.pending.insert(
+                    tx,
+                    Pending {
+                        purpose,
+                        flow,
+                        request: req,
+                    },
+                );
+                if let Purpose::Call(id, what) = purpose {
+                    self.track(id, what, tx);
+                }
             }
             Err(e) => self.fail_purpose(purpose, None, &e.to_string()),
         }
         self.drain_tx();
+    }
+
+    /// Sends a challenged request again with credentials (RFC 3261 §22.2): same request,
+    /// next CSeq, new branch. False when there is nothing to answer with, or the
+    /// authenticator's loop guard says the credentials were refused.
+    fn retry_with_auth(&mut self, now: Instant, p: Pending, resp: &Response) -> bool {
+        let Some(credentials) = self.config.credentials.clone() else {
+            return false;
+        };
+        let mut req = p.request;
+        let old = req.cseq().map(|c| c.seq).unwrap_or_default();
+        let seq = match p.purpose {
+            Purpose::Register => return false,
+            Purpose::Call(id, what) if what != CallRequest::Invite => {
+                match self.calls.get_mut(&id).and_then(|c| c.dialog.as_mut()) {
+                    Some(d) => d.next_seq(),
+                    None => return false,
+                }
+            }
+            _ => old.wrapping_add(1),
+        };
+        rebranch(&mut req, seq, &mut self.ids);
+        let cnonce = self.ids.cnonce();
+        let auth = match p.purpose {
+            Purpose::Call(id, _) => match self.calls.get_mut(&id) {
+                Some(c) => &mut c.auth,
+                None => return false,
+            },
+            _ => &mut self.auth,
+        };
+        let auth = auth.get_or_insert_with(|| Authenticator::new(credentials));
+        if auth.authorize(resp, &mut req, &cnonce).is_err() {
+            return false;
+        }
+        if let Purpose::Call(id, CallRequest::Invite) = p.purpose {
+            self.call_invite_sent(id, &req);
+        }
+        self.send_on(now, p.flow, req, p.purpose);
+        true
     }
 
     fn flow(&self, id: FlowId) -> Option<Flow> {
@@ -492,12 +624,17 @@ impl UserAgent {
         };
         let tx = match outcome {
             RequestOutcome::New(tx) => tx,
-            RequestOutcome::Cancel { tx, .. } => {
-                // No INVITE server transactions of ours can be cancelled yet.
-                self.respond(now, tx, &req, answer::status(481));
+            RequestOutcome::Cancel { tx, invite } => {
+                self.drain_tx();
+                self.cancel_in(now, tx, invite, &req);
                 return;
             }
-            RequestOutcome::Ack | RequestOutcome::Absorbed => {
+            RequestOutcome::Ack => {
+                self.drain_tx();
+                self.ack_in(now, &req);
+                return;
+            }
+            RequestOutcome::Absorbed => {
                 self.drain_tx();
                 return;
             }
@@ -511,25 +648,26 @@ impl UserAgent {
                 let extra = answer::extra_headers(&req, &resp);
                 self.respond_with(now, tx, &req, resp, &extra);
             }
-            answer::Decision::Message => {
-                let from = req
-                    .headers()
-                    .get(HeaderName::From)
-                    .unwrap_or_default()
-                    .to_string();
-                let content_type = req
-                    .headers()
-                    .get(HeaderName::ContentType)
-                    .unwrap_or("text/plain")
-                    .to_string();
-                self.out.push_back(Output::Event(Event::MessageReceived {
-                    from,
-                    content_type,
-                    body: req.body().clone(),
-                }));
-                self.respond(now, tx, &req, answer::status(200));
-            }
+            answer::Decision::Message => self.message_received(now, tx, &req, None),
+            answer::Decision::Invite => self.invite_in(now, flow, tx, req),
+            answer::Decision::InDialog => self.in_dialog(now, tx, req),
         }
+    }
+
+    fn message_received(&mut self, now: Instant, tx: TxId, req: &Request, call: Option<CallId>) {
+        let h = req.headers();
+        let from = h.get(HeaderName::From).unwrap_or_default().to_string();
+        let content_type = h
+            .get(HeaderName::ContentType)
+            .unwrap_or("text/plain")
+            .to_string();
+        self.out.push_back(Output::Event(Event::MessageReceived {
+            call,
+            from,
+            content_type,
+            body: req.body().clone(),
+        }));
+        self.respond(now, tx, req, answer::status(200));
     }
 
     fn respond(&mut self, now: Instant, tx: TxId, req: &Request, status: StatusCode) {
@@ -560,19 +698,55 @@ impl UserAgent {
     }
 
     fn response(&mut self, now: Instant, resp: Response) {
+        let invite_2xx = resp.status().is_success()
+            && resp
+                .cseq()
+                .is_ok_and(|c| c.method == Method::Invite.as_str());
         match self.tx.handle_response(now, &resp) {
-            ResponseOutcome::Pass(tx) if resp.status().is_final() => {
-                let purpose = self.pending.remove(&tx);
+            ResponseOutcome::Pass(tx) => {
+                let pending = if resp.status().is_final() {
+                    self.pending.remove(&tx)
+                } else {
+                    None
+                };
+                let purpose = pending
+                    .as_ref()
+                    .map(|p| p.purpose)
+                    .or_else(|| self.pending.get(&tx).map(|p| p.purpose));
                 self.drain_tx();
-                self.complete(now, purpose, &resp);
+                match purpose {
+                    Some(Purpose::Call(id, what)) => {
+                        self.call_response(now, id, what, pending, &resp);
+                    }
+                    Some(_) if resp.status().is_final() => self.complete(now, pending, &resp),
+                    Some(_) => {}
+                    None if invite_2xx => self.stray_2xx(now, &resp),
+                    None => {}
+                }
+            }
+            ResponseOutcome::Stray if invite_2xx => {
+                self.drain_tx();
+                self.stray_2xx(now, &resp);
             }
             _ => self.drain_tx(),
         }
     }
 
-    fn complete(&mut self, now: Instant, purpose: Option<Purpose>, resp: &Response) {
-        match purpose {
-            Some(Purpose::Register) => {
+    fn complete(&mut self, now: Instant, pending: Option<Pending>, resp: &Response) {
+        let code = resp.status().code();
+        match pending {
+            Some(p) if matches!(p.purpose, Purpose::Request(_)) && (code == 401 || code == 407) => {
+                let Purpose::Request(id) = p.purpose else {
+                    return;
+                };
+                if !self.retry_with_auth(now, p, resp) {
+                    self.request_completed(id, resp);
+                }
+            }
+            Some(Pending {
+                purpose: Purpose::Register,
+                ..
+            }) => {
                 let Some(local) = self.local_for_outbound() else {
                     return;
                 };
@@ -585,19 +759,28 @@ impl UserAgent {
                 }
                 self.forward_registration_events();
             }
-            Some(Purpose::Request(id)) => {
-                self.out.push_back(Output::Event(Event::RequestCompleted {
-                    id,
-                    status: resp.status().code(),
-                    reason: resp.status().reason().to_string(),
-                }));
-            }
-            None => {}
+            Some(Pending {
+                purpose: Purpose::Request(id),
+                ..
+            }) => self.request_completed(id, resp),
+            _ => {}
         }
+    }
+
+    fn request_completed(&mut self, id: RequestId, resp: &Response) {
+        self.out.push_back(Output::Event(Event::RequestCompleted {
+            id,
+            status: resp.status().code(),
+            reason: resp.status().reason().to_string(),
+        }));
     }
 
     fn fail_purpose(&mut self, purpose: Purpose, timed_out: Option<bool>, reason: &str) {
         match purpose {
+            Purpose::Call(id, what) => {
+                let now = self.now;
+                self.call_request_failed(now, id, what, timed_out.unwrap_or(false));
+            }
             Purpose::Register => {
                 if let Some(reg) = self.registration.as_mut() {
                     reg.handle_failure(self.now, timed_out.unwrap_or(false), &mut self.ids);
@@ -631,12 +814,12 @@ impl UserAgent {
                 }
                 TxOutput::Event(TxEvent::Timeout { tx, .. }) => {
                     if let Some(p) = self.pending.remove(&tx) {
-                        self.fail_purpose(p, Some(true), "timeout");
+                        self.fail_purpose(p.purpose, Some(true), "timeout");
                     }
                 }
                 TxOutput::Event(TxEvent::TransportError { tx }) => {
                     if let Some(p) = self.pending.remove(&tx) {
-                        self.fail_purpose(p, Some(false), "transport error");
+                        self.fail_purpose(p.purpose, Some(false), "transport error");
                     }
                 }
             }
