@@ -27,6 +27,8 @@ pub struct FakeSdp {
     current: Option<(Direction, Direction)>,
     /// Our offer in flight, and what `current` was before it.
     pending: Option<(Direction, Option<(Direction, Direction)>)>,
+    /// Refuse this many of the peer's next offers as incompatible.
+    refuse: u32,
 }
 
 impl FakeSdp {
@@ -37,7 +39,14 @@ impl FakeSdp {
             version: 0,
             current: None,
             pending: None,
+            refuse: 0,
         }
+    }
+
+    /// Makes the next `n` offers from the peer fail as incompatible, as a real handler
+    /// does with a codec it lacks (tests use it to provoke a 488).
+    pub fn refuse_offers(&mut self, n: u32) {
+        self.refuse = n;
     }
 
     /// The direction we last agreed to, from our side.
@@ -83,6 +92,10 @@ impl SdpHandler for FakeSdp {
     }
 
     fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
+        if self.refuse > 0 {
+            self.refuse -= 1;
+            return Err(SdpError::Incompatible("refused by the test".into()));
+        }
         let theirs = Self::read(offer)?;
         let ours = Direction::answer(theirs, direction);
         self.current = Some((ours, theirs));

@@ -17,7 +17,7 @@ use smol_str::SmolStr;
 use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answer};
 use crate::auth::Authenticator;
 use crate::dialog::{Dialog, DialogId, DialogState, Local, RequestHead};
-use crate::message::{HeaderName, Method, Request, Response, StatusCode};
+use crate::message::{HeaderName, Method, Request, Response, RetryAfter, StatusCode};
 use crate::session::{
     CallEnd, CallId, Direction, EndCause, HoldState, Originator, SdpError, SdpHandler, dtmf, sdp,
 };
@@ -53,6 +53,10 @@ pub(super) enum CallTimer {
 }
 
 const TIMER_KINDS: usize = 6;
+
+/// The longest Retry-After (seconds) after which a refused re-INVITE is tried again by
+/// itself; a longer one fails the renegotiation instead.
+const MAX_RETRY_AFTER: u32 = 32;
 
 /// Options for [`UserAgent::call`].
 #[derive(Debug, Clone, Default)]
@@ -535,6 +539,13 @@ impl<S: SdpHandler> UserAgent<S> {
             self.event(Event::CallEnded { call: id, end });
         }
         if let Some(call) = self.calls.remove(&id) {
+            // A re-INVITE still out when the dialog ends may never get a final response
+            // (its 2xx was lost and the peer stopped resending on our BYE), and an INVITE
+            // client transaction past Calling has no timer of its own: end it here.
+            if let Some((Some(tx), _)) = call.reinvite {
+                self.tx.abandon(tx);
+                self.pending.remove(&tx);
+            }
             self.dialogs.remove(&call.key);
             if let Some(k) = &call.remote_key {
                 self.incoming.remove(k);
@@ -707,15 +718,11 @@ impl<S: SdpHandler> UserAgent<S> {
         if call.phase != Phase::Confirmed {
             return Err(UaError::InvalidState("hold needs an established call"));
         }
-        if call.want_hold == local && call.reinvite.is_none() {
-            return Ok(());
-        }
-        if call.offer_in_progress() {
-            return Err(UaError::RequestPending);
-        }
-        let waiting = call.timers[CallTimer::Glare as usize].is_some();
+        // While an offer is out (ours or the peer's) or a retry is scheduled, the wish is
+        // remembered and goes out when that exchange completes.
+        let busy = call.offer_in_progress() || call.timers[CallTimer::Glare as usize].is_some();
         self.call_mut(id).want_hold = local;
-        if !waiting {
+        if !busy && local != self.call_mut(id).hold.local {
             self.send_reinvite(now, id);
         }
         Ok(())
@@ -1089,8 +1096,19 @@ impl<S: SdpHandler> UserAgent<S> {
             if let Some(sdp) = call.sdp.as_mut() {
                 sdp.rollback();
             }
+            let retry_after = resp
+                .headers()
+                .get(HeaderName::RetryAfter)
+                .and_then(|v| RetryAfter::parse(v).ok())
+                .map(|r| r.seconds);
             match code {
                 491 => self.schedule_glare(now, id),
+                // §14.2: the peer was still busy with another INVITE; try once it is not.
+                500 | 503 if retry_after.is_some_and(|s| s <= MAX_RETRY_AFTER) => {
+                    let secs = u64::from(retry_after.unwrap_or_default());
+                    let at = now + Duration::from_secs(secs) + Duration::from_millis(1);
+                    self.set_timer(id, CallTimer::Glare, at);
+                }
                 408 | 481 => self.in_dialog_gone(now, id, code),
                 _ => {
                     call.want_hold = call.hold.local;

@@ -1,0 +1,870 @@
+//! Calls between our user agents through the embedded registrar/proxy, in the simulator:
+//! every scenario of issue 3 at 0 % loss and again at 20 % random loss with reordering
+//! (jitter) on UDP, plus a property test of random command interleavings.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sansip_core::auth::DigestCredentials;
+use sansip_core::registrar::{Registrar, RegistrarConfig};
+use sansip_core::session::{CallEnd, CallId, Direction, EndCause, FakeSdp, Originator};
+use sansip_core::sim::{LinkConfig, Network, Node, Sim};
+use sansip_core::transport::{FlowId, FlowInfo, Transport};
+use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
+
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+const REGISTRAR: &str = "127.0.0.1:5060";
+const ALICE: usize = 0;
+const BOB: usize = 1;
+const CAROL: usize = 2;
+const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+
+struct Phone {
+    addr: SocketAddr,
+    ua: UserAgent<FakeSdp>,
+    flow: FlowId,
+    events: Vec<Event>,
+    pending: VecDeque<Bytes>,
+    /// Every datagram this phone sent, for the determinism check.
+    log: Vec<Bytes>,
+}
+
+impl Phone {
+    fn new(i: usize, now: Instant, seed: u64, config: &dyn Fn(&mut UaConfig)) -> Self {
+        let name = NAMES[i];
+        let mut c = UaConfig::new(format!("sip:{name}@example.com"));
+        c.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
+        config(&mut c);
+        let mut ua = UserAgent::new(c, now, seed);
+        let addr: SocketAddr = format!("127.0.0.1:{}", 5071 + i).parse().unwrap();
+        let flow = ua.add_flow(FlowInfo {
+            transport: Transport::Udp,
+            local: addr,
+            remote: REGISTRAR.parse().unwrap(),
+        });
+        ua.set_outbound_flow(flow);
+        Self {
+            addr,
+            ua,
+            flow,
+            events: Vec::new(),
+            pending: VecDeque::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.ua.poll_output() {
+            match o {
+                Output::Transmit { bytes, .. } => {
+                    self.log.push(bytes.clone());
+                    self.pending.push_back(bytes);
+                }
+                Output::Event(e) => self.events.push(e),
+                _ => {}
+            }
+        }
+    }
+
+    fn incoming(&self) -> Vec<CallId> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::IncomingCall { call, .. } => Some(*call),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ended(&self, call: CallId) -> Vec<&CallEnd> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::CallEnded { call: c, end } if *c == call => Some(end),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn end(&self, call: CallId) -> Option<(EndCause, Originator, Option<u16>)> {
+        let ends = self.ended(call);
+        assert!(ends.len() <= 1, "one end per call: {ends:?}");
+        ends.first().map(|e| (e.cause, e.originator, e.status))
+    }
+
+    fn answered(&self, call: CallId) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, Event::CallAnswered { call: c } if *c == call))
+    }
+
+    fn sdp(&self, call: CallId) -> &FakeSdp {
+        self.ua.sdp_handler(call).unwrap()
+    }
+
+    fn directions(&self, call: CallId) -> Option<Direction> {
+        self.sdp(call).local_direction()
+    }
+
+    fn dtmf(&self, call: CallId) -> String {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::DtmfReceived { call: c, tone, .. } if *c == call => Some(*tone),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn saw(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(f)
+    }
+}
+
+impl Node for Phone {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, bytes: Bytes) {
+        let flow = self.flow;
+        self.ua.handle_input(now, Input::Received { flow, bytes });
+        self.drain();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        self.drain();
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        let b = self.pending.pop_front()?;
+        Some((REGISTRAR.parse().unwrap(), b))
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.ua.poll_timeout()
+    }
+}
+
+struct Proxy {
+    addr: SocketAddr,
+    registrar: Registrar,
+    peers: HashMap<FlowId, SocketAddr>,
+    pending: VecDeque<(SocketAddr, Bytes)>,
+}
+
+impl Node for Proxy {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
+        let flow = self.registrar.flow_for(FlowInfo {
+            transport: Transport::Udp,
+            local: self.addr,
+            remote: from,
+        });
+        self.peers.insert(flow, from);
+        self.registrar
+            .handle_input(now, Input::Received { flow, bytes });
+        self.drain();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.handle_timeout(now);
+        self.drain();
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        self.pending.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout()
+    }
+}
+
+impl Proxy {
+    fn drain(&mut self) {
+        while let Some(o) = self.registrar.poll_output() {
+            if let Output::Transmit { flow, bytes } = o {
+                self.pending.push_back((self.peers[&flow], bytes));
+            }
+        }
+    }
+}
+
+struct World {
+    sim: Sim,
+    proxy: Proxy,
+    phones: Vec<Phone>,
+    label: String,
+}
+
+impl World {
+    fn new(seed: u64, loss: f32) -> Self {
+        Self::with(seed, loss, &|_| {})
+    }
+
+    /// Three phones registered at the proxy; `config` adjusts each UA's settings.
+    fn with(seed: u64, loss: f32, config: &dyn Fn(&mut UaConfig)) -> Self {
+        let link = LinkConfig {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(15),
+            loss,
+            duplicate: 0.0,
+        };
+        let sim = Sim::new(origin(), Network::new(seed, link));
+        let mut rc = RegistrarConfig::new("example.com");
+        rc.users = NAMES
+            .iter()
+            .map(|n| (n.to_string(), format!("{n}-pw")))
+            .collect();
+        let proxy = Proxy {
+            addr: REGISTRAR.parse().unwrap(),
+            registrar: Registrar::new(rc, seed),
+            peers: HashMap::new(),
+            pending: VecDeque::new(),
+        };
+        let now = sim.now();
+        let phones = (0..3)
+            .map(|i| Phone::new(i, now, seed.wrapping_mul(31) ^ (i as u64 + 1), config))
+            .collect();
+        let mut w = World {
+            sim,
+            proxy,
+            phones,
+            label: format!("seed {seed} loss {loss}"),
+        };
+        for i in 0..3 {
+            w.act(i, |ua, now| ua.register(now, 3600)).unwrap();
+        }
+        assert!(
+            w.run_until(120, |w| w.phones.iter().all(|p| p.ua.is_registered())),
+            "{}: all registered",
+            w.label
+        );
+        w
+    }
+
+    /// Runs a command on phone `i` at the current virtual time.
+    fn act<R>(&mut self, i: usize, f: impl FnOnce(&mut UserAgent<FakeSdp>, Instant) -> R) -> R {
+        let now = self.sim.now();
+        let r = f(&mut self.phones[i].ua, now);
+        self.phones[i].drain();
+        r
+    }
+
+    fn step_to(&mut self, limit: Duration) {
+        let mut nodes: Vec<&mut dyn Node> = vec![&mut self.proxy];
+        nodes.extend(self.phones.iter_mut().map(|p| p as &mut dyn Node));
+        self.sim.run_until(&mut nodes, limit, |_| false);
+    }
+
+    /// Runs `secs` of virtual time.
+    fn run(&mut self, secs: u64) {
+        let limit = self.sim.elapsed() + Duration::from_secs(secs);
+        self.step_to(limit);
+    }
+
+    /// Runs until `done` holds (checked every 50 ms of virtual time) or `secs` pass.
+    fn run_until(&mut self, secs: u64, done: impl Fn(&World) -> bool) -> bool {
+        let limit = self.sim.elapsed() + Duration::from_secs(secs);
+        while self.sim.elapsed() < limit {
+            if done(self) {
+                return true;
+            }
+            let next = (self.sim.elapsed() + Duration::from_millis(50)).min(limit);
+            self.step_to(next);
+        }
+        done(self)
+    }
+
+    /// Calls `callee` from `caller` and waits for the callee to ring.
+    fn ring(&mut self, caller: usize, callee: usize) -> (CallId, CallId) {
+        let before = self.phones[callee].incoming().len();
+        let a = self
+            .act(caller, |ua, now| {
+                ua.call(
+                    now,
+                    NAMES[callee],
+                    CallOptions::default(),
+                    FakeSdp::new(NAMES[caller]),
+                )
+            })
+            .unwrap();
+        assert!(
+            self.run_until(60, |w| w.phones[callee].incoming().len() > before),
+            "{}: {} rings",
+            self.label,
+            NAMES[callee]
+        );
+        (a, self.phones[callee].incoming()[before])
+    }
+
+    /// A call from `caller` to `callee`, answered and confirmed on both sides.
+    fn connect(&mut self, caller: usize, callee: usize) -> (CallId, CallId) {
+        let (a, b) = self.ring(caller, callee);
+        self.act(callee, |ua, now| {
+            ua.answer(now, b, FakeSdp::new(NAMES[callee]))
+        })
+        .unwrap();
+        assert!(
+            self.run_until(60, |w| w.phones[caller].answered(a)
+                && w.phones[callee].answered(b)),
+            "{}: answered",
+            self.label
+        );
+        // Let the ACK land so the callee can start offers of its own.
+        self.run(5);
+        (a, b)
+    }
+
+    fn wait_ended(&mut self, pairs: &[(usize, CallId)]) {
+        let ok = self.run_until(90, |w| {
+            pairs.iter().all(|&(i, c)| !w.phones[i].ended(c).is_empty())
+        });
+        assert!(ok, "{}: calls {pairs:?} ended", self.label);
+    }
+
+    /// Every call, transaction and dialog is gone once the timers have run out.
+    /// 40 s covers the longest linger: a non-INVITE client transaction's timer F (32 s)
+    /// and K (5 s).
+    fn assert_settled(&mut self) {
+        self.run(40);
+        for (i, p) in self.phones.iter().enumerate() {
+            assert_eq!(
+                p.ua.call_states(),
+                0,
+                "{}: {} keeps calls",
+                self.label,
+                NAMES[i]
+            );
+            assert_eq!(
+                p.ua.transactions(),
+                0,
+                "{}: {} keeps transactions",
+                self.label,
+                NAMES[i]
+            );
+        }
+    }
+}
+
+fn for_each_network(scenario: impl Fn(u64, f32)) {
+    scenario(1, 0.0);
+    for seed in 1..=12 {
+        scenario(seed, 0.2);
+    }
+}
+
+#[test]
+fn answered_and_hung_up_by_the_caller_or_the_callee() {
+    for_each_network(|seed, loss| {
+        for caller_hangs_up in [true, false] {
+            let mut w = World::new(seed, loss);
+            let (a, b) = w.connect(ALICE, BOB);
+            assert_eq!(w.phones[ALICE].directions(a), Some(Direction::SendRecv));
+            assert_eq!(w.phones[BOB].directions(b), Some(Direction::SendRecv));
+            let (who, id, other, oid) = if caller_hangs_up {
+                (ALICE, a, BOB, b)
+            } else {
+                (BOB, b, ALICE, a)
+            };
+            w.act(who, |ua, now| ua.hangup(now, id)).unwrap();
+            w.wait_ended(&[(ALICE, a), (BOB, b)]);
+            assert_eq!(
+                w.phones[who].end(id),
+                Some((EndCause::Bye, Originator::Local, None))
+            );
+            assert_eq!(
+                w.phones[other].end(oid),
+                Some((EndCause::Bye, Originator::Remote, None)),
+                "{}",
+                w.label
+            );
+            assert_eq!(
+                w.act(who, |ua, now| ua.hangup(now, id)),
+                Err(UaError::NoSuchCall(id))
+            );
+            w.assert_settled();
+        }
+    });
+}
+
+#[test]
+fn declined_and_busy() {
+    for_each_network(|seed, loss| {
+        for (status, cause) in [(None, EndCause::Unavailable), (Some(486), EndCause::Busy)] {
+            let mut w = World::new(seed, loss);
+            let (a, b) = w.ring(ALICE, BOB);
+            w.act(BOB, |ua, now| ua.decline(now, b, status)).unwrap();
+            w.wait_ended(&[(ALICE, a), (BOB, b)]);
+            let code = status.unwrap_or(480);
+            assert_eq!(
+                w.phones[ALICE].end(a),
+                Some((cause, Originator::Remote, Some(code))),
+                "{}",
+                w.label
+            );
+            assert_eq!(
+                w.phones[BOB].end(b),
+                Some((EndCause::Rejected, Originator::Local, Some(code)))
+            );
+            w.assert_settled();
+        }
+    });
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        w.run(1);
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::Canceled, Originator::Local, None))
+        );
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Canceled, Originator::Remote, None)),
+            "{}",
+            w.label
+        );
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn cancel_crossing_the_200_still_ends_both_sides() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        w.run(1);
+        // Same instant: the CANCEL and the 200 cross in the network.
+        w.act(BOB, |ua, now| ua.answer(now, b, FakeSdp::new("bob")))
+            .unwrap();
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::Canceled, Originator::Local, None))
+        );
+        // The callee answered; the caller's ACK and BYE end its call.
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Bye, Originator::Remote, None)),
+            "{}",
+            w.label
+        );
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn no_answer_timeouts_on_either_side() {
+    for_each_network(|seed, loss| {
+        // The callee gives up after its configured ring time.
+        let mut w = World::with(seed, loss, &|c| {
+            c.no_answer_timeout = Duration::from_secs(8)
+        });
+        let (a, b) = w.ring(ALICE, BOB);
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::NoAnswer, Originator::System, Some(480)))
+        );
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::Unavailable, Originator::Remote, Some(480))),
+            "{}",
+            w.label
+        );
+        w.assert_settled();
+
+        // The caller gives up first.
+        let mut w = World::new(seed, loss);
+        let a = w
+            .act(ALICE, |ua, now| {
+                let options = CallOptions::default().no_answer_timeout(Duration::from_secs(5));
+                ua.call(now, "bob", options, FakeSdp::new("alice"))
+            })
+            .unwrap();
+        assert!(w.run_until(60, |w| !w.phones[BOB].incoming().is_empty()));
+        let b = w.phones[BOB].incoming()[0];
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::NoAnswer, Originator::System, None))
+        );
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Canceled, Originator::Remote, None))
+        );
+        w.assert_settled();
+    });
+}
+
+fn hold_flags(p: &Phone, call: CallId) -> (bool, bool) {
+    let h = p.ua.hold_state(call).unwrap();
+    (h.local, h.remote)
+}
+
+#[test]
+fn hold_and_unhold_from_each_side() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        for (holder, hid, peer, pid) in [(ALICE, a, BOB, b), (BOB, b, ALICE, a)] {
+            w.act(holder, |ua, now| ua.hold(now, hid)).unwrap();
+            assert!(
+                w.run_until(30, |w| hold_flags(&w.phones[peer], pid) == (false, true)
+                    && hold_flags(&w.phones[holder], hid) == (true, false)),
+                "{}",
+                w.label
+            );
+            assert!(w.phones[holder].ua.is_held(hid).unwrap());
+            assert_eq!(w.phones[holder].directions(hid), Some(Direction::SendOnly));
+            assert_eq!(w.phones[peer].directions(pid), Some(Direction::RecvOnly));
+            assert!(w.phones[peer].saw(|e| matches!(e, Event::HoldChanged { call, local: false, remote: true } if *call == pid)));
+            w.act(holder, |ua, now| ua.unhold(now, hid)).unwrap();
+            assert!(
+                w.run_until(30, |w| hold_flags(&w.phones[peer], pid) == (false, false)
+                    && hold_flags(&w.phones[holder], hid) == (false, false))
+            );
+            assert_eq!(w.phones[holder].directions(hid), Some(Direction::SendRecv));
+            assert_eq!(w.phones[peer].directions(pid), Some(Direction::SendRecv));
+        }
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn mutual_hold_and_resuming_while_the_peer_still_holds() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+        assert!(
+            w.run_until(30, |w| hold_flags(&w.phones[ALICE], a) == (true, false)
+                && hold_flags(&w.phones[BOB], b) == (false, true)),
+            "{}",
+            w.label
+        );
+        w.act(BOB, |ua, now| ua.hold(now, b)).unwrap();
+        // A hold while held is inactive on both sides (RFC 6337 §5.3).
+        assert!(
+            w.run_until(30, |w| hold_flags(&w.phones[BOB], b) == (true, true)
+                && hold_flags(&w.phones[ALICE], a) == (true, true)),
+            "{}",
+            w.label
+        );
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::Inactive));
+        assert_eq!(w.phones[BOB].directions(b), Some(Direction::Inactive));
+        // Alice resumes while Bob still holds her: recvonly, never sendrecv.
+        w.act(ALICE, |ua, now| ua.unhold(now, a)).unwrap();
+        assert!(
+            w.run_until(30, |w| hold_flags(&w.phones[ALICE], a) == (false, true)
+                && hold_flags(&w.phones[BOB], b) == (true, false))
+        );
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::RecvOnly));
+        assert_eq!(w.phones[BOB].directions(b), Some(Direction::SendOnly));
+        w.act(BOB, |ua, now| ua.unhold(now, b)).unwrap();
+        assert!(
+            w.run_until(30, |w| hold_flags(&w.phones[ALICE], a) == (false, false)
+                && hold_flags(&w.phones[BOB], b) == (false, false))
+        );
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::SendRecv));
+        assert_eq!(w.phones[BOB].directions(b), Some(Direction::SendRecv));
+        w.act(BOB, |ua, now| ua.hangup(now, b)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn a_refused_hold_rolls_back_and_keeps_the_call() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.phones[BOB]
+            .ua
+            .sdp_handler_mut(b)
+            .unwrap()
+            .refuse_offers(1);
+        w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+        assert!(
+            w.run_until(30, |w| w.phones[ALICE].saw(|e| matches!(
+                e,
+                Event::RenegotiationFailed { status: 488, .. }
+            ))),
+            "{}",
+            w.label
+        );
+        assert_eq!(hold_flags(&w.phones[ALICE], a), (false, false));
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::SendRecv));
+        assert_eq!(hold_flags(&w.phones[BOB], b), (false, false));
+        assert_eq!(w.phones[BOB].directions(b), Some(Direction::SendRecv));
+        // The call goes on: a second hold works.
+        w.run(3);
+        w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+        assert!(w.run_until(30, |w| hold_flags(&w.phones[BOB], b) == (false, true)));
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(w.phones[BOB].end(b).unwrap().0, EndCause::Bye);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn glare_on_simultaneous_holds_resolves_by_the_rfc_3261_timers() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+        w.act(BOB, |ua, now| ua.hold(now, b)).unwrap();
+        assert!(
+            w.run_until(60, |w| hold_flags(&w.phones[ALICE], a) == (true, true)
+                && hold_flags(&w.phones[BOB], b) == (true, true)),
+            "{}: both end up holding",
+            w.label
+        );
+        w.run(3);
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::Inactive));
+        assert_eq!(w.phones[BOB].directions(b), Some(Direction::Inactive));
+        if loss == 0.0 {
+            // Without loss the re-INVITEs surely crossed: both sides answered 491.
+            for p in [&w.phones[ALICE], &w.phones[BOB]] {
+                assert!(
+                    p.log.iter().any(|m| m.starts_with(b"SIP/2.0 491")),
+                    "a 491 was sent"
+                );
+            }
+        }
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn dtmf_and_messages_inside_the_call_and_outside() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.act(ALICE, |ua, now| ua.send_dtmf(now, a, "12,#"))
+            .unwrap();
+        w.act(BOB, |ua, now| ua.send_dtmf(now, b, "9*")).unwrap();
+        assert_eq!(
+            w.act(ALICE, |ua, now| ua.send_dtmf(now, a, "1x")),
+            Err(UaError::InvalidDtmf('x'))
+        );
+        assert!(
+            w.run_until(60, |w| w.phones[BOB].dtmf(b) == "12#"
+                && w.phones[ALICE].dtmf(a) == "9*"),
+            "{}: tones in order, got {:?} / {:?}",
+            w.label,
+            w.phones[BOB].dtmf(b),
+            w.phones[ALICE].dtmf(a)
+        );
+        let m = w
+            .act(ALICE, |ua, now| {
+                ua.call_message(now, a, "text/plain", "in call")
+            })
+            .unwrap();
+        w.act(BOB, |ua, now| ua.call_message(now, b, "text/plain", "back"))
+            .unwrap();
+        w.act(CAROL, |ua, now| {
+            ua.message(now, "alice", "text/plain", "outside", &[])
+        })
+        .unwrap();
+        assert!(w.run_until(60, |w| {
+            w.phones[BOB].saw(|e| matches!(e, Event::MessageReceived { call: Some(c), body, .. } if *c == b && &body[..] == b"in call"))
+                && w.phones[ALICE].saw(|e| matches!(e, Event::MessageReceived { call: Some(c), body, .. } if *c == a && &body[..] == b"back"))
+                && w.phones[ALICE].saw(|e| matches!(e, Event::MessageReceived { call: None, body, .. } if &body[..] == b"outside"))
+        }), "{}", w.label);
+        assert!(w.run_until(30, |w| w.phones[ALICE].saw(
+            |e| matches!(e, Event::RequestCompleted { id, status: 200, .. } if *id == m)
+        )));
+        w.act(BOB, |ua, now| ua.hangup(now, b)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn two_simultaneous_calls_on_one_user_agent() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b1) = w.connect(ALICE, BOB);
+        let (c, b2) = w.connect(CAROL, BOB);
+        assert_ne!(b1, b2);
+        assert_eq!(w.phones[BOB].ua.calls().count(), 2);
+        // Holding one leaves the other alone.
+        w.act(BOB, |ua, now| ua.hold(now, b1)).unwrap();
+        assert!(w.run_until(30, |w| hold_flags(&w.phones[ALICE], a) == (false, true)));
+        assert_eq!(hold_flags(&w.phones[CAROL], c), (false, false));
+        w.act(BOB, |ua, now| ua.send_dtmf(now, b2, "5")).unwrap();
+        assert!(w.run_until(30, |w| w.phones[CAROL].dtmf(c) == "5"));
+        assert_eq!(w.phones[ALICE].dtmf(a), "");
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b1)]);
+        assert!(
+            w.phones[BOB].ended(b2).is_empty(),
+            "the other call lives on"
+        );
+        w.act(BOB, |ua, now| ua.hangup(now, b2)).unwrap();
+        w.wait_ended(&[(CAROL, c), (BOB, b2)]);
+        w.assert_settled();
+    });
+}
+
+/// Everything a phone sent in a fixed scenario, for comparing runs.
+fn transcript(seed: u64) -> Vec<Vec<Bytes>> {
+    let mut w = World::new(seed, 0.2);
+    let (a, _) = w.connect(ALICE, BOB);
+    w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+    w.run(10);
+    w.act(ALICE, |ua, now| ua.send_dtmf(now, a, "42")).unwrap();
+    w.run(10);
+    w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+    w.run(40);
+    w.phones.into_iter().map(|p| p.log).collect()
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    assert_eq!(transcript(7), transcript(7));
+    assert_ne!(transcript(7), transcript(8));
+}
+
+/// A user command in the property test.
+#[derive(Debug, Clone)]
+enum Cmd {
+    Call,
+    Answer,
+    Decline,
+    Hold,
+    Unhold,
+    Dtmf,
+    Message,
+    Hangup,
+}
+
+fn cmd() -> impl Strategy<Value = Cmd> {
+    prop_oneof![
+        Just(Cmd::Call),
+        Just(Cmd::Answer),
+        Just(Cmd::Decline),
+        Just(Cmd::Hold),
+        Just(Cmd::Unhold),
+        Just(Cmd::Dtmf),
+        Just(Cmd::Message),
+        Just(Cmd::Hangup),
+    ]
+}
+
+/// Applies a command to some call of phone `i` (the `pick`-th, if it has several); errors
+/// are fine, the point is that nothing panics and everything ends.
+fn apply(w: &mut World, i: usize, c: &Cmd, pick: usize, placed: &mut Vec<(usize, CallId)>) {
+    let calls: Vec<CallId> = {
+        let mut v: Vec<CallId> = w.phones[i].ua.calls().collect();
+        v.sort();
+        v
+    };
+    let target = (!calls.is_empty()).then(|| calls[pick % calls.len()]);
+    let peer = NAMES[1 - i];
+    let _ = w.act(i, |ua, now| -> Result<(), UaError> {
+        match (c, target) {
+            (Cmd::Call, _) => ua
+                .call(now, peer, CallOptions::default(), FakeSdp::new(NAMES[i]))
+                .map(|id| placed.push((i, id))),
+            (_, None) => Ok(()),
+            (Cmd::Answer, Some(t)) => ua.answer(now, t, FakeSdp::new(NAMES[i])),
+            (Cmd::Decline, Some(t)) => ua.decline(now, t, Some(603)),
+            (Cmd::Hold, Some(t)) => ua.hold(now, t),
+            (Cmd::Unhold, Some(t)) => ua.unhold(now, t),
+            (Cmd::Dtmf, Some(t)) => ua.send_dtmf(now, t, "1#"),
+            (Cmd::Message, Some(t)) => ua.call_message(now, t, "text/plain", "hi").map(|_| ()),
+            (Cmd::Hangup, Some(t)) => ua.hangup(now, t),
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Random interleavings of user commands on both sides under random loss never panic;
+    /// every call ends on both sides, and no call, dialog or transaction is left alive.
+    #[test]
+    fn random_commands_always_end_cleanly(
+        seed in 1u64..10_000,
+        loss in prop_oneof![Just(0.0f32), 0.0f32..0.25],
+        script in prop::collection::vec((0usize..2, cmd(), 0usize..3, 0u64..3000), 1..25),
+    ) {
+        let mut w = World::new(seed, loss);
+        let mut placed = Vec::new();
+        for (who, c, pick, wait_ms) in &script {
+            apply(&mut w, *who, c, *pick, &mut placed);
+            let limit = w.sim.elapsed() + Duration::from_millis(*wait_ms);
+            w.step_to(limit);
+        }
+        // Hang up whatever is left, then let every timer run out.
+        w.run(5);
+        for i in [ALICE, BOB] {
+            let calls: Vec<CallId> = w.phones[i].ua.calls().collect();
+            for c in calls {
+                let _ = w.act(i, |ua, now| ua.hangup(now, c));
+            }
+        }
+        w.run(120);
+        for i in [ALICE, BOB] {
+            let p = &w.phones[i];
+            prop_assert_eq!(p.ua.calls().count(), 0, "{}: {} has live calls", w.label, NAMES[i]);
+            prop_assert_eq!(p.ua.call_states(), 0);
+            prop_assert_eq!(p.ua.transactions(), 0);
+            // Every call the phone knew of ended exactly once.
+            let mut started: Vec<CallId> = p.incoming();
+            let placed = p.events.iter().filter_map(|e| match e {
+                Event::CallEnded { call, .. } => Some(*call),
+                _ => None,
+            });
+            let mut ended: Vec<CallId> = placed.collect();
+            ended.sort();
+            let before = ended.len();
+            ended.dedup();
+            prop_assert_eq!(before, ended.len(), "a call ended twice");
+            started.retain(|c| !ended.contains(c));
+            prop_assert!(started.is_empty(), "incoming calls never ended: {:?}", started);
+        }
+        // Every call placed ended exactly once on its caller too, and a call the caller saw
+        // answered was answered by a callee.
+        for (i, id) in &placed {
+            prop_assert_eq!(w.phones[*i].ended(*id).len(), 1, "{}: placed call {} ended", w.label, id);
+        }
+        let answered = |p: &Phone, calls: &mut dyn Iterator<Item = CallId>| {
+            calls.filter(|c| p.answered(*c)).count()
+        };
+        for i in [ALICE, BOB] {
+            let callee = 1 - i;
+            let placed_answered = answered(
+                &w.phones[i],
+                &mut placed.iter().filter(|(who, _)| *who == i).map(|(_, c)| *c),
+            );
+            let incoming = w.phones[callee].incoming();
+            let callee_answered = answered(&w.phones[callee], &mut incoming.into_iter());
+            prop_assert!(
+                placed_answered <= callee_answered,
+                "{}: {} saw {} answers, {} gave {}",
+                w.label, NAMES[i], placed_answered, NAMES[callee], callee_answered
+            );
+        }
+    }
+}
