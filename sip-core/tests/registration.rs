@@ -199,7 +199,10 @@ fn registers_through_a_challenge_and_refreshes_without_one() {
     assert_eq!(registrar.challenges, challenges);
     assert!(matches!(
         c.events()[..],
-        [RegistrationEvent::Registered { expires: 600, .. }]
+        [
+            RegistrationEvent::Expiring { .. },
+            RegistrationEvent::Registered { expires: 600, .. }
+        ]
     ));
 }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use proptest::prelude::*;
 use sansip_core::auth::DigestCredentials;
+use sansip_core::message::{Message, Method};
 use sansip_core::registrar::{Registrar, RegistrarConfig};
+use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallId, Direction, EndCause, FakeSdp, Originator};
 use sansip_core::sim::{LinkConfig, Network, Node, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
@@ -210,6 +212,10 @@ impl World {
 
     /// Three phones registered at the proxy; `config` adjusts each UA's settings.
     fn with(seed: u64, loss: f32, config: &dyn Fn(&mut UaConfig)) -> Self {
+        Self::build(seed, loss, 3600, config)
+    }
+
+    fn build(seed: u64, loss: f32, expires: u32, config: &dyn Fn(&mut UaConfig)) -> Self {
         let link = LinkConfig {
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(15),
@@ -239,7 +245,7 @@ impl World {
             label: format!("seed {seed} loss {loss}"),
         };
         for i in 0..3 {
-            w.act(i, |ua, now| ua.register(now, 3600)).unwrap();
+            w.act(i, |ua, now| ua.register(now, expires)).unwrap();
         }
         assert!(
             w.run_until(120, |w| w.phones.iter().all(|p| p.ua.is_registered())),
@@ -723,6 +729,107 @@ fn two_simultaneous_calls_on_one_user_agent() {
         w.act(BOB, |ua, now| ua.hangup(now, b2)).unwrap();
         w.wait_ended(&[(CAROL, c), (BOB, b2)]);
         w.assert_settled();
+    });
+}
+
+/// The REGISTER requests a phone sent: (Call-ID, CSeq number).
+fn registers(p: &Phone) -> Vec<(String, u32)> {
+    p.log
+        .iter()
+        .filter_map(|b| match Message::parse(b.clone()) {
+            Ok(Message::Request(r)) if *r.method() == Method::Register => {
+                Some((r.call_id().unwrap().to_string(), r.cseq().unwrap().seq))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn registration_refresh_unregister_and_unregister_all() {
+    for_each_network(|seed, loss| {
+        let mut w = World::build(seed, loss, 60, &|_| {});
+        assert_eq!(w.proxy.registrar.location().len(), 3);
+        // Refreshes keep the binding through five expiry periods, one Call-ID, rising CSeq.
+        w.run(300);
+        for p in &w.phones {
+            assert!(p.ua.is_registered(), "{}", w.label);
+            let sent = registers(p);
+            assert!(sent.len() >= 5, "{}: {} REGISTERs", w.label, sent.len());
+            assert!(sent.windows(2).all(|x| x[0].0 == x[1].0), "one Call-ID");
+            let mut seqs: Vec<u32> = sent.iter().map(|r| r.1).collect();
+            seqs.dedup(); // retransmissions repeat a CSeq
+            assert!(seqs.windows(2).all(|x| x[0] < x[1]), "CSeq rises");
+            assert!(p.saw(|e| matches!(e, Event::RegistrationExpiring { .. })));
+        }
+        assert_eq!(w.proxy.registrar.location().len(), 3);
+        // Unregistering one binding: calls to alice now find nobody.
+        w.act(ALICE, |ua, now| ua.unregister(now, false)).unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].saw(|e| matches!(
+                e,
+                Event::Unregistered {
+                    cause: RegistrationCause::Unregistered
+                }
+            ))),
+            "{}",
+            w.label
+        );
+        assert!(!w.phones[ALICE].ua.is_registered());
+        assert_eq!(w.proxy.registrar.location().len(), 2);
+        let b = w
+            .act(BOB, |ua, now| {
+                ua.call(now, "alice", CallOptions::default(), FakeSdp::new("bob"))
+            })
+            .unwrap();
+        w.wait_ended(&[(BOB, b)]);
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Unavailable, Originator::Remote, Some(480)))
+        );
+        // Unregistering all of bob's bindings (Contact: *).
+        w.act(BOB, |ua, now| ua.unregister(now, true)).unwrap();
+        assert!(w.run_until(60, |w| w.proxy.registrar.location().len() == 1
+            && !w.phones[BOB].ua.is_registered()));
+        w.run(120);
+        assert_eq!(
+            w.proxy.registrar.location().len(),
+            1,
+            "no refresh after unregistering"
+        );
+    });
+}
+
+#[test]
+fn a_wrong_password_fails_once_and_never_loops() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let now = w.sim.now();
+        w.phones[CAROL] = Phone::new(CAROL, now, seed, &|c| {
+            c.credentials = Some(DigestCredentials::new("carol", "wrong"));
+        });
+        w.act(CAROL, |ua, now| ua.register(now, 600)).unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[CAROL].saw(|e| matches!(
+                e,
+                Event::RegistrationFailed {
+                    cause: RegistrationCause::Authentication(_),
+                    retry_in: None
+                }
+            ))),
+            "{}",
+            w.label
+        );
+        w.run(600);
+        let mut seqs: Vec<u32> = registers(&w.phones[CAROL]).iter().map(|r| r.1).collect();
+        seqs.dedup();
+        assert_eq!(
+            seqs.len(),
+            2,
+            "{}: one try, one answered challenge, no more",
+            w.label
+        );
+        assert!(!w.phones[CAROL].ua.is_registered());
     });
 }
 

@@ -159,11 +159,20 @@ impl Headers {
         self.entries.insert(0, e);
     }
 
-    /// Appends a header named by text; known names resolve to their variant.
-    pub fn push_named(&mut self, name: &str, value: &str) -> Result<(), InvalidHeaderName> {
-        if name.is_empty() || !name.bytes().all(super::syntax::is_token) {
+    /// Checks a header given as text: the name a token, the value free of line breaks (so
+    /// an application's value can never inject a header of its own).
+    pub fn check_named(name: &str, value: &str) -> Result<(), InvalidHeaderName> {
+        let name_ok = !name.is_empty() && name.bytes().all(super::syntax::is_token);
+        if !name_ok || value.contains(['\r', '\n']) {
             return Err(InvalidHeaderName(name.to_owned()));
         }
+        Ok(())
+    }
+
+    /// Appends a header named by text; known names resolve to their variant. Fails as
+    /// [`Headers::check_named`] does.
+    pub fn push_named(&mut self, name: &str, value: &str) -> Result<(), InvalidHeaderName> {
+        Self::check_named(name, value)?;
         let known = HeaderName::from_name(name);
         let e = match known {
             Some(k) => self.make_entry(Some(k), k.as_str(), value),

@@ -48,6 +48,9 @@ pub struct RegistrationConfig {
     pub reg_id: Option<u32>,
     /// Extra headers for every REGISTER, e.g. `X-Tenant: blue`.
     pub extra_headers: Vec<(String, String)>,
+    /// Extra Contact parameters, e.g. `+sip.ice` or `expires=300`, written as given after
+    /// a `;`.
+    pub contact_params: Vec<String>,
 }
 
 impl RegistrationConfig {
@@ -60,6 +63,7 @@ impl RegistrationConfig {
             instance_id: None,
             reg_id: None,
             extra_headers: Vec::new(),
+            contact_params: Vec::new(),
         }
     }
 }
@@ -102,6 +106,12 @@ pub enum RegistrationEvent {
     Unregistered {
         /// Why.
         cause: RegistrationCause,
+    },
+    /// The binding is due for its refresh, which is going out now; it lapses in
+    /// `expires_in` unless that refresh succeeds.
+    Expiring {
+        /// Time left on the current binding.
+        expires_in: Duration,
     },
     /// A REGISTER failed; `retry_in` says when it is tried again, if ever.
     Failed {
@@ -257,6 +267,13 @@ impl Registration {
             return None;
         }
         self.next_attempt = None;
+        if let Some(until) = self.registered_until
+            && until > now
+        {
+            self.events.push_back(RegistrationEvent::Expiring {
+                expires_in: until - now,
+            });
+        }
         self.phase = Phase::Registering;
         Some(self.build(local, ids, self.requested, false))
     }
@@ -305,9 +322,11 @@ impl Registration {
         }
         h.push(HeaderName::Supported, &supported);
         for (name, value) in &self.config.extra_headers {
-            // Names were checked when the application configured them; a bad one is skipped
-            // rather than sent.
-            let _ = h.push_named(name, value);
+            // A bad header is skipped rather than sent; the UA checks them when the
+            // application configures them, so only direct users of this type can get here.
+            if h.push_named(name, value).is_err() {
+                tracing::warn!(header = %name, "skipping an invalid REGISTER header");
+            }
         }
         if let Some(auth) = &mut self.auth {
             // Reuse the nonce of the last challenge so a refresh is not challenged again.
@@ -324,6 +343,10 @@ impl Registration {
         }
         if let Some(id) = self.config.reg_id {
             c.push_str(&format!(";reg-id={id}"));
+        }
+        for p in &self.config.contact_params {
+            c.push(';');
+            c.push_str(p);
         }
         c
     }

@@ -983,6 +983,8 @@ impl<S: SdpHandler> UserAgent<S> {
         if let Some(d) = &call.dialog
             && d.state() == DialogState::Confirmed
         {
+            // Only our own initial INVITE can fork; a callee's `invite` is the peer's.
+            let initial = call.caller && call.invite.cseq().is_ok_and(|c| c.seq == seq);
             if d.id().remote_tag == tag {
                 if let Some((ack_seq, bytes)) = &call.ack
                     && *ack_seq == seq
@@ -990,7 +992,7 @@ impl<S: SdpHandler> UserAgent<S> {
                     let (flow, bytes) = (call.flow, bytes.clone());
                     self.out.push_back(Output::Transmit { flow, bytes });
                 }
-            } else {
+            } else if initial {
                 self.ack_and_bye_fork(now, id, resp);
             }
             return;
@@ -1060,23 +1062,25 @@ impl<S: SdpHandler> UserAgent<S> {
         self.send_on(now, flow, bye, Purpose::Call(id, CallRequest::Bye));
     }
 
-    /// A 2xx to INVITE that no transaction claims (it outlived timer M, or came after we
-    /// forgot the attempt): ACK it again if it is the one we accepted.
-    pub(super) fn stray_2xx(&mut self, _now: Instant, resp: &Response) {
+    /// A 2xx to INVITE that no transaction claims any more (it outlived timer M, or the
+    /// first final already completed the transaction): a repeat to ACK again, or another
+    /// fork's answer to ACK and hang up.
+    pub(super) fn stray_2xx(&mut self, now: Instant, resp: &Response) {
         let h = resp.headers();
         let (Ok(call_id), Ok(Some(tag))) = (h.call_id(), h.from_tag()) else {
             return;
         };
         let key = (SmolStr::new(call_id), SmolStr::new(tag));
-        let Some(call) = self.dialogs.get(&key).and_then(|id| self.calls.get(id)) else {
+        let Some(&id) = self.dialogs.get(&key) else {
             return;
         };
-        let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();
-        if let Some((ack_seq, bytes)) = &call.ack
-            && *ack_seq == seq
-        {
-            let (flow, bytes) = (call.flow, bytes.clone());
-            self.out.push_back(Output::Transmit { flow, bytes });
+        let confirmed = self.calls.get(&id).is_some_and(|c| {
+            c.dialog
+                .as_ref()
+                .is_some_and(|d| d.state() == DialogState::Confirmed)
+        });
+        if confirmed {
+            self.invite_2xx(now, id, resp);
         }
     }
 

@@ -29,6 +29,12 @@ pub enum Event {
         /// Why.
         cause: RegistrationCause,
     },
+    /// The registration is due for its refresh, which goes out now (JsSIP's
+    /// `registrationExpiring`); it lapses in `expires_in` unless the refresh succeeds.
+    RegistrationExpiring {
+        /// Time left on the current binding.
+        expires_in: Duration,
+    },
     /// A REGISTER failed; `retry_in` says when it is tried again, if ever.
     RegistrationFailed {
         /// Why.

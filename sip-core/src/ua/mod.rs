@@ -41,6 +41,7 @@ mod answer;
 mod call;
 mod event;
 
+pub use crate::session::{CallEnd, CallId, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
 pub use call::CallOptions;
 pub use event::{Event, RequestId};
@@ -57,10 +58,10 @@ use crate::dialog::{Local, RequestHead, rebranch};
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
-    HeaderName, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
+    HeaderName, Headers, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
 };
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
-use crate::session::{CallId, NoMedia, SdpError, SdpHandler};
+use crate::session::{NoMedia, SdpError, SdpHandler};
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
@@ -104,6 +105,40 @@ impl UaConfig {
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(500),
         }
+    }
+}
+
+/// Options for [`UserAgent::register_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RegisterOptions {
+    /// Requested expiry in seconds.
+    pub expires: u32,
+    /// Extra headers for every REGISTER.
+    pub headers: Vec<(String, String)>,
+    /// Extra Contact parameters, e.g. `+sip.ice`.
+    pub contact_params: Vec<String>,
+    /// RFC 5626 instance id (`urn:uuid:…`), sent as `+sip.instance`.
+    pub instance_id: Option<String>,
+    /// RFC 5626 `reg-id`; with `instance_id` it asks for outbound.
+    pub reg_id: Option<u32>,
+}
+
+impl RegisterOptions {
+    /// Registering for `expires` seconds with nothing extra.
+    pub fn new(expires: u32) -> Self {
+        Self {
+            expires,
+            ..Self::default()
+        }
+    }
+
+    /// Asks for SIP outbound (RFC 5626) with this instance id and `reg-id`.
+    #[must_use]
+    pub fn outbound(mut self, instance_id: impl Into<String>, reg_id: u32) -> Self {
+        self.instance_id = Some(instance_id.into());
+        self.reg_id = Some(reg_id);
+        self
     }
 }
 
@@ -333,14 +368,29 @@ impl<S: SdpHandler> UserAgent<S> {
             .min()
     }
 
-    /// Registers our address-of-record at the registrar its domain names (RFC 3261 §10.2).
+    /// Registers our address-of-record at the registrar its domain names (RFC 3261 §10.2)
+    /// for `expires` seconds, refreshed by itself; see [`UserAgent::register_with`] for
+    /// headers, Contact parameters and outbound.
     pub fn register(&mut self, now: Instant, expires: u32) -> Result<(), UaError> {
+        self.register_with(now, RegisterOptions::new(expires))
+    }
+
+    /// Registers with options.
+    pub fn register_with(&mut self, now: Instant, options: RegisterOptions) -> Result<(), UaError> {
+        self.now = now;
         let local = self.local_for_outbound().ok_or(UaError::NotConnected)?;
         let aor = self.config.aor.clone();
         let uri = Uri::parse(&aor).map_err(|_| UaError::InvalidTarget(aor.clone()))?;
         let host = uri.host().ok_or(UaError::InvalidTarget(aor.clone()))?;
         let mut config = RegistrationConfig::new(format!("{}:{host}", uri.scheme().as_str()), aor);
-        config.expires = expires;
+        config.expires = options.expires;
+        for (name, value) in &options.headers {
+            Headers::check_named(name, value).map_err(|_| UaError::InvalidHeader(name.clone()))?;
+        }
+        config.extra_headers = options.headers;
+        config.contact_params = options.contact_params;
+        config.instance_id = options.instance_id;
+        config.reg_id = options.reg_id;
         let mut reg = Registration::new(config, self.config.credentials.clone(), &mut self.ids);
         let req = reg.register(&local, &mut self.ids);
         self.registration = Some(reg);
@@ -836,6 +886,9 @@ impl<S: SdpHandler> UserAgent<S> {
                     Event::Registered { expires, gruu }
                 }
                 RegistrationEvent::Unregistered { cause } => Event::Unregistered { cause },
+                RegistrationEvent::Expiring { expires_in } => {
+                    Event::RegistrationExpiring { expires_in }
+                }
                 RegistrationEvent::Failed { cause, retry_in } => {
                     Event::RegistrationFailed { cause, retry_in }
                 }

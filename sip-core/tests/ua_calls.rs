@@ -1,0 +1,475 @@
+//! Calls at the wire level: one user agent against hand-written peer messages, for what the
+//! simulator's well-behaved peers never send (forked and repeated 2xx, challenges, merged
+//! requests, odd INFO bodies, missing ACKs).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sansip_core::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
+use sansip_core::message::{
+    Credentials, HeaderName, Message, Method, Request, Response, StatusCode,
+};
+use sansip_core::session::FakeSdp;
+use sansip_core::transport::{FlowId, FlowInfo, Transport};
+use sansip_core::ua::{
+    CallId, CallOptions, EndCause, Event, Input, Originator, Output, UaConfig, UaError, UserAgent,
+};
+
+#[allow(clippy::disallowed_methods)]
+fn start() -> Instant {
+    Instant::now()
+}
+
+struct Harness {
+    ua: UserAgent<FakeSdp>,
+    flow: FlowId,
+    now: Instant,
+    sent: Vec<Message>,
+    events: Vec<Event>,
+}
+
+impl Harness {
+    fn new(config: UaConfig) -> Self {
+        let now = start();
+        let mut ua = UserAgent::new(config, now, 5);
+        let flow = ua.add_flow(FlowInfo {
+            transport: Transport::Udp,
+            local: "192.0.2.10:5060".parse().unwrap(),
+            remote: "192.0.2.1:5060".parse().unwrap(),
+        });
+        ua.set_outbound_flow(flow);
+        Self {
+            ua,
+            flow,
+            now,
+            sent: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn alice() -> Self {
+        let mut c = UaConfig::new("sip:alice@example.com");
+        c.credentials = Some(DigestCredentials::new("alice", "secret"));
+        Self::new(c)
+    }
+
+    /// Drains the UA; returns what it sent since the last call.
+    fn drain(&mut self) -> Vec<Message> {
+        let mut fresh = Vec::new();
+        while let Some(o) = self.ua.poll_output() {
+            match o {
+                Output::Transmit { bytes, .. } => fresh.push(Message::parse(bytes).unwrap()),
+                Output::Event(e) => self.events.push(e),
+                _ => {}
+            }
+        }
+        self.sent.extend(fresh.iter().cloned());
+        fresh
+    }
+
+    fn feed(&mut self, m: impl Into<Bytes>) -> Vec<Message> {
+        let flow = self.flow;
+        self.ua.handle_input(
+            self.now,
+            Input::Received {
+                flow,
+                bytes: m.into(),
+            },
+        );
+        self.drain()
+    }
+
+    fn feed_response(&mut self, r: &Response) -> Vec<Message> {
+        self.feed(r.to_bytes())
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Message> {
+        let until = self.now + d;
+        let mut out = Vec::new();
+        while let Some(t) = self.ua.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.ua.handle_timeout(self.now);
+            out.extend(self.drain());
+        }
+        self.now = until;
+        out
+    }
+
+    fn call(&mut self, target: &str, options: CallOptions) -> (CallId, Request) {
+        let now = self.now;
+        let id = self
+            .ua
+            .call(now, target, options, FakeSdp::new("alice"))
+            .unwrap();
+        let invite = requests(&self.drain()).remove(0);
+        (id, invite)
+    }
+
+    fn ended(&self, id: CallId) -> Option<&sansip_core::ua::CallEnd> {
+        self.events.iter().find_map(|e| match e {
+            Event::CallEnded { call, end } if *call == id => Some(end),
+            _ => None,
+        })
+    }
+}
+
+fn requests(msgs: &[Message]) -> Vec<Request> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some(r.clone()),
+            Message::Response(_) => None,
+        })
+        .collect()
+}
+
+fn responses(msgs: &[Message]) -> Vec<Response> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            Message::Response(r) => Some(r.clone()),
+            Message::Request(_) => None,
+        })
+        .collect()
+}
+
+/// A response from the callee with its tag, Contact and (for 2xx) an SDP answer.
+fn answer_from(invite: &Request, code: u16, tag: &str) -> Response {
+    let mut r = Response::from_request(invite, StatusCode::new(code));
+    r.set_to_tag(tag);
+    r.headers_mut()
+        .push(HeaderName::Contact, &format!("<sip:{tag}@192.0.2.77:5060>"));
+    if (200..300).contains(&code) {
+        let body = "v=0\r\no=bob 1 1 IN IP4 192.0.2.77\r\ns=-\r\nc=IN IP4 192.0.2.77\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+        r.set_body("application/sdp", Bytes::from_static(body.as_bytes()));
+    }
+    r
+}
+
+const OFFER: &str = "v=0\r\no=bob 1 1 IN IP4 192.0.2.77\r\ns=-\r\nc=IN IP4 192.0.2.77\r\n\
+t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+
+/// An INVITE from bob to alice, straight from bob's phone.
+fn incoming_invite(branch: &str, call_id: &str, body: &str) -> String {
+    format!(
+        "INVITE sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=bob1\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 10 INVITE\r\n\
+Contact: <sip:bob@192.0.2.77:5060>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn in_dialog(method: &str, seq: u32, alice_tag: &str, extra: &str, body: &str) -> String {
+    format!(
+        "{method} sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bK{method}{seq}x{}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=bob1\r\n\
+To: <sip:alice@example.com>;tag={alice_tag}\r\n\
+Call-ID: c1@bob\r\n\
+CSeq: {seq} {method}\r\n\
+Contact: <sip:bob@192.0.2.77:5060>\r\n\
+{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len(),
+        body.len()
+    )
+}
+
+#[test]
+fn the_invite_carries_what_the_options_ask() {
+    let mut h = Harness::alice();
+    let options = CallOptions::default()
+        .anonymous()
+        .header("X-Campaign", "spring");
+    let (_, invite) = h.call("tel:+15551234", options);
+    let hd = invite.headers();
+    assert_eq!(invite.uri(), "tel:+15551234");
+    assert!(
+        hd.get(HeaderName::From)
+            .unwrap()
+            .starts_with("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=")
+    );
+    assert_eq!(hd.get(HeaderName::Privacy), Some("id"));
+    assert_eq!(
+        hd.get_by_name("P-Preferred-Identity"),
+        Some("<sip:alice@example.com>")
+    );
+    assert_eq!(hd.get_by_name("X-Campaign"), Some("spring"));
+    assert_eq!(
+        hd.get(HeaderName::Contact),
+        Some("<sip:alice@192.0.2.10:5060>")
+    );
+    assert_eq!(hd.get(HeaderName::ContentType), Some("application/sdp"));
+    assert!(invite.body().starts_with(b"v=0"));
+
+    let (_, invite) = h.call("bob", CallOptions::default().display_name("Alice Q"));
+    assert_eq!(invite.uri(), "sip:bob@example.com");
+    assert!(
+        invite
+            .headers()
+            .get(HeaderName::From)
+            .unwrap()
+            .starts_with("\"Alice Q\" <sip:alice@example.com>;tag=")
+    );
+    for bad in [("Bad Name", "x"), ("X-Inject", "a\r\nVia: evil")] {
+        let now = h.now;
+        let r = h.ua.call(
+            now,
+            "bob",
+            CallOptions::default().header(bad.0, bad.1),
+            FakeSdp::new("a"),
+        );
+        assert_eq!(r, Err(UaError::InvalidHeader(bad.0.into())));
+    }
+    let now = h.now;
+    assert!(matches!(
+        h.ua.call(now, "sip:", CallOptions::default(), FakeSdp::new("a")),
+        Err(UaError::InvalidTarget(_))
+    ));
+}
+
+#[test]
+fn a_proxy_challenge_is_answered_once_and_a_refusal_ends_the_call() {
+    let mut h = Harness::alice();
+    let (id, invite) = h.call("bob", CallOptions::default());
+    let mut c407 = Response::from_request(&invite, StatusCode::new(407));
+    c407.set_to_tag("proxy");
+    let ch = challenge(
+        "example.com",
+        "n1",
+        DigestAlgorithm::SHA256,
+        &[DigestQop::Auth],
+        None,
+        false,
+    );
+    c407.headers_mut().push(HeaderName::ProxyAuthenticate, &ch);
+    let out = h.feed_response(&c407);
+    let reqs = requests(&out);
+    assert_eq!(reqs.len(), 2, "ACK for the 407, then the retry");
+    assert_eq!(*reqs[0].method(), Method::Ack);
+    let retry = &reqs[1];
+    assert_eq!(*retry.method(), Method::Invite);
+    assert_eq!(retry.cseq().unwrap().seq, invite.cseq().unwrap().seq + 1);
+    assert_eq!(retry.call_id().unwrap(), invite.call_id().unwrap());
+    assert_eq!(retry.from().unwrap().tag(), invite.from().unwrap().tag());
+    assert_ne!(
+        retry.top_via().unwrap().branch(),
+        invite.top_via().unwrap().branch()
+    );
+    let creds =
+        Credentials::parse(retry.headers().get(HeaderName::ProxyAuthorization).unwrap()).unwrap();
+    let user = DigestCredentials::new("alice", "secret").for_realm("example.com");
+    assert!(verify(&creds, "INVITE", retry.body(), &user));
+    assert_eq!(retry.body(), invite.body(), "the same offer");
+    // The proxy refuses the credentials: no third INVITE, the call fails.
+    let mut again = Response::from_request(retry, StatusCode::new(407));
+    again.set_to_tag("proxy");
+    again.headers_mut().push(HeaderName::ProxyAuthenticate, &ch);
+    let out = h.feed_response(&again);
+    assert!(requests(&out).iter().all(|r| *r.method() == Method::Ack));
+    let end = h.ended(id).unwrap();
+    assert_eq!(end.cause, EndCause::AuthenticationError);
+    assert_eq!(end.status, Some(407));
+    h.advance(Duration::from_secs(40));
+    assert_eq!(h.ua.transactions(), 0);
+    assert_eq!(h.ua.call_states(), 0);
+}
+
+#[test]
+fn repeated_and_forked_2xx_are_acked_and_a_second_fork_is_hung_up() {
+    let mut h = Harness::alice();
+    let (id, invite) = h.call("bob", CallOptions::default());
+    let ringing = answer_from(&invite, 180, "fork-a");
+    h.feed_response(&ringing);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::CallProgress {
+            status: 180,
+            early_media: false,
+            ..
+        }
+    )));
+    let ok = answer_from(&invite, 200, "fork-a");
+    let ack = requests(&h.feed_response(&ok)).remove(0);
+    assert_eq!(*ack.method(), Method::Ack);
+    assert_eq!(ack.uri(), "sip:fork-a@192.0.2.77:5060");
+    assert_eq!(ack.cseq().unwrap().seq, invite.cseq().unwrap().seq);
+    // The 2xx again (our ACK was lost): the same ACK again.
+    let again = requests(&h.feed_response(&ok));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].to_bytes(), ack.to_bytes());
+    // Another fork answers too: ACK it and hang it up (RFC 3261 §13.2.2.4).
+    let other = answer_from(&invite, 200, "fork-b");
+    let reqs = requests(&h.feed_response(&other));
+    let methods: Vec<&Method> = reqs.iter().map(|r| r.method()).collect();
+    assert_eq!(methods, [&Method::Ack, &Method::Bye]);
+    assert!(reqs.iter().all(|r| r.to().unwrap().tag() == Some("fork-b")));
+    let answered = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::CallAnswered { .. }))
+        .count();
+    assert_eq!(answered, 1);
+    assert!(
+        h.ua.calls().any(|c| c == id),
+        "the first fork's call lives on"
+    );
+}
+
+#[test]
+fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
+    let mut h = Harness::alice();
+    let first = h.feed(incoming_invite("z9hG4bKone", "m1@bob", OFFER));
+    assert_eq!(
+        responses(&first)
+            .iter()
+            .map(|r| r.status().code())
+            .collect::<Vec<_>>(),
+        [100, 180]
+    );
+    let second = h.feed(incoming_invite("z9hG4bKtwo", "m1@bob", OFFER));
+    let codes: Vec<u16> = responses(&second)
+        .iter()
+        .map(|r| r.status().code())
+        .collect();
+    assert_eq!(codes, [100, 482]);
+    let bye = h.feed(in_dialog("BYE", 11, "nosuchtag", "", ""));
+    assert_eq!(responses(&bye)[0].status().code(), 481);
+    assert_eq!(h.ua.calls().count(), 1, "the first call is undisturbed");
+}
+
+/// Bob calls alice, alice answers, bob ACKs: returns the call and alice's tag.
+fn answered_incoming(h: &mut Harness) -> (CallId, String) {
+    h.feed(incoming_invite("z9hG4bKinv", "c1@bob", OFFER));
+    let id = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    let now = h.now;
+    h.ua.answer(now, id, FakeSdp::new("alice")).unwrap();
+    let ok = responses(&h.drain()).remove(0);
+    assert_eq!(ok.status().code(), 200);
+    assert!(ok.body().starts_with(b"v=0"));
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    (id, tag)
+}
+
+#[test]
+fn in_dialog_info_options_and_out_of_order_cseq() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    let relay = in_dialog(
+        "INFO",
+        11,
+        &tag,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=5\r\nDuration=160\r\n",
+    );
+    assert_eq!(responses(&h.feed(relay))[0].status().code(), 200);
+    let plain = in_dialog("INFO", 12, &tag, "Content-Type: application/dtmf\r\n", "#");
+    assert_eq!(responses(&h.feed(plain))[0].status().code(), 200);
+    let tones: Vec<(char, Option<Duration>)> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtmfReceived {
+                call,
+                tone,
+                duration,
+            } if *call == id => Some((*tone, *duration)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tones,
+        [('5', Some(Duration::from_millis(160))), ('#', None)]
+    );
+    let other = in_dialog("INFO", 13, &tag, "Content-Type: application/json\r\n", "{}");
+    let r = responses(&h.feed(other)).remove(0);
+    assert_eq!(r.status().code(), 415);
+    assert!(r.headers().contains(HeaderName::Accept));
+    let options = in_dialog("OPTIONS", 14, &tag, "", "");
+    let r = responses(&h.feed(options)).remove(0);
+    assert_eq!(r.status().code(), 200);
+    assert!(
+        r.headers()
+            .get(HeaderName::Allow)
+            .unwrap()
+            .contains("INVITE")
+    );
+    let stale = in_dialog("INFO", 12, &tag, "", "");
+    assert_eq!(responses(&h.feed(stale))[0].status().code(), 500);
+    assert!(h.ua.calls().any(|c| c == id));
+}
+
+#[test]
+fn a_reinvite_before_the_ack_gets_500_with_retry_after_and_no_ack_ends_the_call() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    let reinvite = in_dialog(
+        "INVITE",
+        11,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        OFFER,
+    );
+    let r = responses(&h.feed(reinvite))
+        .into_iter()
+        .find(|r| r.status().code() >= 200)
+        .unwrap();
+    assert_eq!(r.status().code(), 500);
+    assert!(r.headers().contains(HeaderName::RetryAfter));
+    // No ACK ever: the 2xx is resent on T1 doubling to T2, then the call is given up.
+    let out = h.advance(Duration::from_secs(33));
+    let resent = responses(&out)
+        .iter()
+        .filter(|r| r.status().code() == 200)
+        .count();
+    assert!((7..=11).contains(&resent), "resent {resent} times");
+    assert!(requests(&out).iter().any(|r| *r.method() == Method::Bye));
+    let end = h.ended(id).unwrap();
+    assert_eq!(
+        (end.cause, end.originator),
+        (EndCause::NoAck, Originator::System)
+    );
+}
+
+#[test]
+fn an_offer_we_cannot_take_is_refused_with_488_and_a_warning() {
+    let mut h = Harness::alice();
+    let savp = OFFER.replace("RTP/AVP", "RTP/SAVP");
+    h.feed(incoming_invite("z9hG4bKs", "s1@bob", &savp));
+    let id = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    let now = h.now;
+    let err = h.ua.answer(now, id, FakeSdp::new("alice")).unwrap_err();
+    assert!(matches!(err, UaError::Sdp(_)));
+    let r = responses(&h.drain()).remove(0);
+    assert_eq!(r.status().code(), 488);
+    assert!(
+        r.headers()
+            .get(HeaderName::Warning)
+            .unwrap()
+            .starts_with("399 ")
+    );
+    assert_eq!(h.ended(id).unwrap().cause, EndCause::IncompatibleSdp);
+}
