@@ -12,7 +12,9 @@
 //!
 //! # #[allow(clippy::disallowed_methods)]
 //! let now = Instant::now(); // the caller owns the clock
-//! let mut ua = UserAgent::new(UaConfig::new("sip:alice@example.com"), now, 42);
+//! // `UserAgent` alone is the signalling-only agent (`UserAgent<NoMedia>`); a softphone
+//! // names its handler, e.g. `UserAgent<RtcSession>`.
+//! let mut ua: UserAgent = UserAgent::new(UaConfig::new("sip:alice@example.com"), now, 42);
 //! // The runtime opened a UDP socket towards the server and tells the UA about it.
 //! let flow = ua.add_flow(FlowInfo {
 //!     transport: Transport::Udp,
