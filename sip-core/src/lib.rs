@@ -14,11 +14,12 @@
 //!   runtime (not here)                bytes in ↑      ↓ bytes out, on a FlowId
 //! ```
 //!
-//! [`ua::UserAgent`] ties the layers together: it owns the flows, the transaction layer and
-//! the registration, answers what a UA answers by itself, and reports [`ua::Event`]s
-//! (INVITE sessions are not built yet). Beside them: [`registrar`] (the location service of
-//! the embedded demo registrar), [`ids`] (seeded branches, tags and Call-IDs) and, behind
-//! the `sim` feature, the deterministic simulator.
+//! [`ua::UserAgent`] ties the layers together: it owns the flows, the transaction layer,
+//! the registration and the calls ([`session`]: INVITE sessions with offer/answer through
+//! an [`session::SdpHandler`], hold, glare, DTMF), answers what a UA answers by itself, and
+//! reports [`ua::Event`]s. Beside them: [`registrar`] (the embedded demo registrar and
+//! proxy), [`ids`] (seeded branches, tags and Call-IDs) and, behind the `sim` feature, the
+//! deterministic simulator.
 //!
 //! ## The drive loop
 //!
