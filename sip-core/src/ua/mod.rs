@@ -200,10 +200,6 @@ pub enum UaError {
     /// The call is not in a state where this command applies.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
-    /// An offer/answer exchange is under way in the call; try again when it completes
-    /// (RFC 3261 §14.1).
-    #[error("request pending")]
-    RequestPending,
     /// A DTMF string holds something other than tones and `,`.
     #[error("invalid dtmf tone {0:?}")]
     InvalidDtmf(char),
