@@ -7,3 +7,5 @@
 #![deny(missing_docs)]
 
 pub use sansip_core as core;
+
+pub mod driver;

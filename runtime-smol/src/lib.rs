@@ -1,9 +1,96 @@
 //! Runs sansip on smol.
 //!
-//! This crate will hold the smol implementation of the runtime trait that the shared driver is
-//! generic over (DESIGN.md §5): sockets, the timer and spawning. Today it only re-exports the
-//! layers below it.
+//! [`SmolRuntime`] implements the driver's [`Runtime`] trait (clock, timer, spawning, UDP)
+//! with `async-io` and smol's global executor; the driver, the async [`Phone`] API and the
+//! registrar server are shared with `sansip-tokio` and live in `sansip_media::driver`.
+//!
+//! ```no_run
+//! use sansip_smol::core::session::FakeSdp;
+//! use sansip_smol::core::ua::UaConfig;
+//! use sansip_smol::PhoneConfig;
+//!
+//! smol::block_on(async {
+//!     let server = "127.0.0.1:5060".parse().unwrap();
+//!     let config = PhoneConfig::new(UaConfig::new("sip:alice@example.com"), server);
+//!     let phone = sansip_smol::phone::<FakeSdp>(config)?;
+//!     phone.register(600).await?;
+//!     Ok::<_, sansip_smol::PhoneError>(())
+//! })
+//! .unwrap();
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use sansip_media as media;
+pub use sansip_media::core;
+pub use sansip_media::driver::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime};
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use sansip_media::core::session::SdpHandler;
+use sansip_media::driver::{BoxFuture, UdpSocket};
+use smol::Async;
+
+/// The smol implementation of the driver's [`Runtime`]: tasks on smol's global executor,
+/// timers and sockets from `async-io`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmolRuntime;
+
+impl Runtime for SmolRuntime {
+    fn now(&self) -> Instant {
+        // The one clock read of the stack; the sans-IO layers get it as an argument.
+        #[allow(clippy::disallowed_methods)]
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(async move {
+            smol::Timer::at(deadline).await;
+        })
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        smol::spawn(future).detach();
+    }
+
+    fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>> {
+        Ok(Arc::new(SmolUdp(Async::new(socket)?)))
+    }
+}
+
+#[derive(Debug)]
+struct SmolUdp(Async<std::net::UdpSocket>);
+
+impl UdpSocket for SmolUdp {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.0.get_ref().send_to(buf, target)
+    }
+}
+
+/// Starts a [`Phone`] on smol.
+pub fn phone<S: SdpHandler + Send + 'static>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
+    Phone::start(Arc::new(SmolRuntime), config)
+}

@@ -1,9 +1,88 @@
 //! Runs sansip on tokio.
 //!
-//! This crate will hold the tokio implementation of the runtime trait that the shared driver is
-//! generic over (DESIGN.md §5): sockets, the timer and spawning. Today it only re-exports the
-//! layers below it.
+//! [`TokioRuntime`] implements the driver's [`Runtime`] trait (clock, timer, spawning, UDP);
+//! the driver, the async [`Phone`] API and the registrar server are shared with
+//! `sansip-smol` and live in `sansip_media::driver`. The `softphone` binary (feature `cli`,
+//! on by default) is the command-line phone and demo.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sansip_tokio::PhoneError> {
+//! use sansip_tokio::core::session::FakeSdp;
+//! use sansip_tokio::core::ua::UaConfig;
+//! use sansip_tokio::PhoneConfig;
+//!
+//! let server = "127.0.0.1:5060".parse().unwrap();
+//! let phone = sansip_tokio::phone::<FakeSdp>(PhoneConfig::new(UaConfig::new("sip:alice@example.com"), server))?;
+//! phone.register(600).await?;
+//! phone.message("bob", "text/plain", "hello").await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use sansip_media as media;
+pub use sansip_media::core;
+pub use sansip_media::driver::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime};
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use sansip_media::core::session::SdpHandler;
+use sansip_media::driver::{BoxFuture, UdpSocket};
+
+/// The tokio implementation of the driver's [`Runtime`]. Use it inside a tokio runtime
+/// with the I/O and time drivers enabled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl Runtime for TokioRuntime {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        tokio::spawn(future);
+    }
+
+    fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>> {
+        Ok(Arc::new(TokioUdp(tokio::net::UdpSocket::from_std(socket)?)))
+    }
+}
+
+#[derive(Debug)]
+struct TokioUdp(tokio::net::UdpSocket);
+
+impl UdpSocket for TokioUdp {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        match self.0.poll_recv_from(cx, &mut rb) {
+            Poll::Ready(Ok(from)) => Poll::Ready(Ok((rb.filled().len(), from))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.0.try_send_to(buf, target)
+    }
+}
+
+/// Starts a [`Phone`] on the current tokio runtime.
+pub fn phone<S: SdpHandler + Send + 'static>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
+    Phone::start(Arc::new(TokioRuntime), config)
+}

@@ -1,11 +1,13 @@
-//! A session-description handler for the simulator: real SDP text with a version counter and
-//! directions, and no media behind it.
+//! A session-description handler with no media behind it: real SDP text with a version
+//! counter and directions, for the simulator, tests, and signalling-only use until a media
+//! handler (`sansip-media`) is plugged in.
 
 use bytes::Bytes;
 
 use super::{Direction, SdpError, SdpHandler, sdp};
 
-/// A stand-in for real media in simulated calls. Offers are minimal valid SDP; it checks
+/// A stand-in for real media: it negotiates, but announces the documentation address
+/// 192.0.2.1 and sends nothing. Offers are minimal valid SDP; it checks
 /// that what it receives is SDP with an audio section and refuses offers whose audio uses a
 /// profile other than `RTP/AVP` (so tests can provoke a 488). It remembers the directions
 /// negotiated so tests can check who may send.

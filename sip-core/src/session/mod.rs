@@ -5,7 +5,8 @@
 //! an [`SdpHandler`] — in the spirit of SIP.js's SessionDescriptionHandler — except for the
 //! direction attributes, which the hold logic decides ([`HoldState`]) and can rewrite
 //! ([`sdp::rewrite_directions`]). `sansip-media` implements the handler over str0m; the
-//! simulator uses `FakeSdp` (feature `sim`).
+//! simulator, the tests and signalling-only programs use [`FakeSdp`], which negotiates
+//! honestly but has no media behind it.
 //!
 //! The call state machine itself (offer/answer with rollback, 100/180/183, CANCEL, BYE,
 //! re-INVITE and glare) runs inside [`UserAgent`](crate::ua::UserAgent), which owns the
@@ -16,12 +17,10 @@ mod direction;
 pub mod dtmf;
 pub mod sdp;
 
-#[cfg(any(test, feature = "sim"))]
 mod fake;
 
 pub use cause::{CallEnd, EndCause, Originator};
 pub use direction::{Direction, HoldState};
-#[cfg(any(test, feature = "sim"))]
 pub use fake::FakeSdp;
 
 use std::fmt;

@@ -362,6 +362,12 @@ impl<S: SdpHandler> UserAgent<S> {
         self.set_hold(now, id, false)
     }
 
+    /// Whether the call is established (answered, not ended).
+    pub fn is_established(&self, id: CallId) -> bool {
+        self.live_call(id)
+            .is_ok_and(|c| c.phase == Phase::Confirmed)
+    }
+
     /// Who holds whom in a call.
     pub fn hold_state(&self, id: CallId) -> Result<HoldState, UaError> {
         Ok(self.live_call(id)?.hold)

@@ -306,6 +306,15 @@ impl<S: SdpHandler> UserAgent<S> {
         self.flows.add(info, false, invalid_host)
     }
 
+    /// The flow for `info`, registering it first if the UA does not know it yet: how a
+    /// runtime maps a datagram from a new peer, or a new connection, to a flow.
+    pub fn flow_for(&mut self, info: FlowInfo) -> FlowId {
+        match self.flows.find(&info) {
+            Some(id) => id,
+            None => self.add_flow(info),
+        }
+    }
+
     /// The flow out-of-dialog requests (REGISTER, MESSAGE…) leave by: the connection to the
     /// registrar or outbound proxy.
     pub fn set_outbound_flow(&mut self, flow: FlowId) {

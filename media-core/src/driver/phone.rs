@@ -1,0 +1,536 @@
+//! The async API over the driver: [`Phone`] and [`Call`] in the shape SIP.js users know,
+//! and [`RegistrarServer`], the embedded registrar on a socket.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::channel::{mpsc, oneshot};
+use futures::lock::Mutex;
+use sansip_core::registrar::{Registrar, RegistrarConfig};
+use sansip_core::registration::RegistrationCause;
+use sansip_core::session::{CallEnd, CallId, HoldState, SdpHandler};
+use sansip_core::transport::{FlowInfo, Transport};
+use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
+
+use super::{Command, Driver, Runtime, Waiters, bind_udp};
+
+/// Why a phone command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhoneError {
+    /// The driver task is gone (the phone was shut down).
+    #[error("the phone has stopped")]
+    Stopped,
+    /// The user agent refused the command (no such call, wrong state, bad target…).
+    #[error(transparent)]
+    Ua(#[from] UaError),
+    /// The registrar did not take our registration.
+    #[error("registration failed: {0:?}")]
+    Registration(RegistrationCause),
+    /// A request was answered with a failure.
+    #[error("rejected: {status} {reason}")]
+    Rejected {
+        /// The final status.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+    /// The call ended before the awaited step happened.
+    #[error("call ended: {} ({:?})", .0.cause, .0.originator)]
+    Ended(CallEnd),
+    /// A renegotiation (hold, unhold) was refused; the call goes on as before.
+    #[error("renegotiation refused with {0}")]
+    Renegotiation(u16),
+    /// A socket could not be opened.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Settings of a [`Phone`].
+#[derive(Debug, Clone)]
+pub struct PhoneConfig {
+    /// The user agent's settings (AOR, credentials, timers…).
+    pub ua: UaConfig,
+    /// The registrar or outbound proxy, over UDP.
+    pub server: SocketAddr,
+    /// The local address to bind; port 0 picks one.
+    pub bind: SocketAddr,
+    /// The seed of every identifier; `None` draws one.
+    pub seed: Option<u64>,
+}
+
+impl PhoneConfig {
+    /// A phone for `ua` talking to `server`, bound to an ephemeral port on the matching
+    /// loopback or wildcard address.
+    pub fn new(ua: UaConfig, server: SocketAddr) -> Self {
+        let bind = if server.ip().is_loopback() {
+            SocketAddr::new(server.ip(), 0)
+        } else if server.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        Self {
+            ua,
+            server,
+            bind,
+            seed: None,
+        }
+    }
+}
+
+struct Shared<S: SdpHandler + Send + 'static> {
+    runtime: Arc<dyn Runtime>,
+    commands: mpsc::UnboundedSender<Command<UserAgent<S>>>,
+    events: Mutex<mpsc::UnboundedReceiver<Event>>,
+    local: SocketAddr,
+}
+
+/// A SIP phone on an async runtime: the [`UserAgent`] in a driver task, commanded through
+/// async methods. Cheap to clone; every clone commands the same phone, and the phone stops
+/// when the last clone is dropped.
+///
+/// `S` makes each call's session descriptions: `sansip_core::session::FakeSdp` negotiates
+/// without media (signalling only); `sansip-media`'s str0m handler carries real media.
+pub struct Phone<S: SdpHandler + Send + 'static> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: SdpHandler + Send + 'static> Clone for Phone<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Phone<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone")
+            .field("local", &self.shared.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SdpHandler + Send + 'static> Phone<S> {
+    /// Binds the socket and starts the driver task on `runtime`.
+    pub fn start(runtime: Arc<dyn Runtime>, config: PhoneConfig) -> Result<Self, PhoneError> {
+        let socket = bind_udp(runtime.as_ref(), config.bind)?;
+        let local = socket.local_addr()?;
+        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let mut ua = UserAgent::new(config.ua, runtime.now(), seed);
+        let flow = ua.add_flow(FlowInfo {
+            transport: Transport::Udp,
+            local,
+            remote: config.server,
+        });
+        ua.set_outbound_flow(flow);
+        let (commands, command_rx) = mpsc::unbounded();
+        let (event_tx, events) = mpsc::unbounded();
+        let driver = Driver {
+            runtime: runtime.clone(),
+            socket,
+            local,
+            engine: ua,
+            peers: HashMap::from([(flow, config.server)]),
+            commands: command_rx,
+            events: event_tx,
+        };
+        runtime.spawn(Box::pin(driver.run()));
+        Ok(Self {
+            shared: Arc::new(Shared {
+                runtime,
+                commands,
+                events: Mutex::new(events),
+                local,
+            }),
+        })
+    }
+
+    /// The local address of the phone's socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// The runtime the phone runs on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.shared.runtime
+    }
+
+    /// Runs `f` on the user agent inside the driver task and returns its result: the escape
+    /// hatch to every [`UserAgent`] command this API does not wrap.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut UserAgent<S>, Instant) -> R + Send + 'static,
+    ) -> Result<R, PhoneError> {
+        self.exec(move |ua, now, _| f(ua, now)).await
+    }
+
+    async fn exec<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut UserAgent<S>, Instant, &mut Waiters) -> R + Send + 'static,
+    ) -> Result<R, PhoneError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd: Command<UserAgent<S>> = Box::new(move |ua, now, w| {
+            let _ = tx.send(f(ua, now, w));
+        });
+        self.shared
+            .commands
+            .unbounded_send(cmd)
+            .map_err(|_| PhoneError::Stopped)?;
+        rx.await.map_err(|_| PhoneError::Stopped)
+    }
+
+    /// Runs `f`, which starts something and registers a waiter, then awaits that event.
+    async fn act_and_wait(
+        &self,
+        f: impl FnOnce(
+            &mut UserAgent<S>,
+            Instant,
+            &mut Waiters,
+        ) -> Result<oneshot::Receiver<Event>, UaError>
+        + Send
+        + 'static,
+    ) -> Result<Event, PhoneError> {
+        let rx = self.exec(f).await??;
+        rx.await.map_err(|_| PhoneError::Stopped)
+    }
+
+    /// The next event (every event, including those a method here also awaited). `None`
+    /// once the phone has stopped.
+    pub async fn next_event(&self) -> Option<Event> {
+        self.shared.events.lock().await.next().await
+    }
+
+    /// Registers for `expires` seconds and waits for the outcome; returns the granted
+    /// expiry. Refreshes happen by themselves afterwards.
+    pub async fn register(&self, expires: u32) -> Result<u32, PhoneError> {
+        let e = self
+            .act_and_wait(move |ua, now, w| {
+                ua.register(now, expires)?;
+                Ok(w.wait(|e| {
+                    matches!(
+                        e,
+                        Event::Registered { .. } | Event::RegistrationFailed { retry_in: None, .. }
+                    )
+                }))
+            })
+            .await?;
+        match e {
+            Event::Registered { expires, .. } => Ok(expires),
+            Event::RegistrationFailed { cause, .. } => Err(PhoneError::Registration(cause)),
+            _ => Err(PhoneError::Stopped),
+        }
+    }
+
+    /// Removes our binding (or all of the AOR's with `all`) and waits for the answer.
+    pub async fn unregister(&self, all: bool) -> Result<(), PhoneError> {
+        let e = self
+            .act_and_wait(move |ua, now, w| {
+                ua.unregister(now, all)?;
+                Ok(w.wait(|e| {
+                    matches!(
+                        e,
+                        Event::Unregistered { .. } | Event::RegistrationFailed { .. }
+                    )
+                }))
+            })
+            .await?;
+        match e {
+            Event::RegistrationFailed { cause, .. } => Err(PhoneError::Registration(cause)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the registration is live.
+    pub async fn is_registered(&self) -> Result<bool, PhoneError> {
+        self.with(|ua, _| ua.is_registered()).await
+    }
+
+    /// Places a call; the returned handle awaits its answer and end.
+    pub async fn call(
+        &self,
+        target: &str,
+        options: CallOptions,
+        sdp: S,
+    ) -> Result<Call<S>, PhoneError> {
+        let target = target.to_string();
+        let (id, ended) = self
+            .exec(move |ua, now, w| {
+                let id = ua.call(now, &target, options, sdp)?;
+                Ok::<_, UaError>((id, watch_end(w, id)))
+            })
+            .await??;
+        Ok(Call {
+            phone: self.clone(),
+            id,
+            ended,
+        })
+    }
+
+    /// A handle for a call the UA knows, e.g. from [`Event::IncomingCall`]. Fails with
+    /// [`UaError::NoSuchCall`] once the call has ended.
+    pub async fn call_handle(&self, id: CallId) -> Result<Call<S>, PhoneError> {
+        let ended = self
+            .exec(move |ua, _, w| {
+                if ua.calls().any(|c| c == id) {
+                    Ok(watch_end(w, id))
+                } else {
+                    Err(UaError::NoSuchCall(id))
+                }
+            })
+            .await??;
+        Ok(Call {
+            phone: self.clone(),
+            id,
+            ended,
+        })
+    }
+
+    /// Sends a MESSAGE out of dialog and waits for its final response (2xx is success).
+    pub async fn message(
+        &self,
+        target: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<(), PhoneError> {
+        let (target, ct, body) = (
+            target.to_string(),
+            content_type.to_string(),
+            body.to_string(),
+        );
+        let e = self
+            .act_and_wait(move |ua, now, w| {
+                let id = ua.message(now, &target, &ct, &body, &[])?;
+                Ok(wait_completed(w, id))
+            })
+            .await?;
+        completed(e)
+    }
+}
+
+fn watch_end(w: &mut Waiters, id: CallId) -> futures::future::Shared<oneshot::Receiver<Event>> {
+    use futures::FutureExt;
+    w.wait(move |e| matches!(e, Event::CallEnded { call, .. } if *call == id))
+        .shared()
+}
+
+fn wait_completed(w: &mut Waiters, id: RequestId) -> oneshot::Receiver<Event> {
+    w.wait(move |e| matches!(e, Event::RequestCompleted { id: x, .. } if *x == id))
+}
+
+fn completed(e: Event) -> Result<(), PhoneError> {
+    match e {
+        Event::RequestCompleted { status, .. } if (200..300).contains(&status) => Ok(()),
+        Event::RequestCompleted { status, reason, .. } => {
+            Err(PhoneError::Rejected { status, reason })
+        }
+        _ => Err(PhoneError::Stopped),
+    }
+}
+
+/// One call of a [`Phone`]. Dropping the handle leaves the call as it is.
+pub struct Call<S: SdpHandler + Send + 'static> {
+    phone: Phone<S>,
+    id: CallId,
+    ended: futures::future::Shared<oneshot::Receiver<Event>>,
+}
+
+impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Call<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SdpHandler + Send + 'static> Call<S> {
+    /// The call's id, as in its events.
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    /// Waits until the call is answered; fails with [`PhoneError::Ended`] if it ends first.
+    pub async fn answered(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        let e = self
+            .phone
+            .act_and_wait(move |ua, _, w| {
+                if ua.is_established(id) {
+                    return Ok(instant(Event::CallAnswered { call: id }));
+                }
+                if !ua.calls().any(|c| c == id) {
+                    return Err(UaError::NoSuchCall(id));
+                }
+                Ok(w.wait(move |e| {
+                    matches!(e, Event::CallAnswered { call } | Event::CallEnded { call, .. } if *call == id)
+                }))
+            })
+            .await;
+        match e {
+            Ok(Event::CallEnded { end, .. }) => Err(PhoneError::Ended(end)),
+            Ok(_) => Ok(()),
+            // It ended before we asked: say how.
+            Err(PhoneError::Ua(UaError::NoSuchCall(_))) => {
+                Err(PhoneError::Ended(self.ended().await?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the end of the call.
+    pub async fn ended(&self) -> Result<CallEnd, PhoneError> {
+        match self.ended.clone().await {
+            Ok(Event::CallEnded { end, .. }) => Ok(end),
+            _ => Err(PhoneError::Stopped),
+        }
+    }
+
+    /// Answers an incoming call.
+    pub async fn answer(&self, sdp: S) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.answer(now, id, sdp))
+            .await??)
+    }
+
+    /// Declines an incoming call (480 when `status` is `None`).
+    pub async fn decline(&self, status: Option<u16>) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.decline(now, id, status))
+            .await??)
+    }
+
+    /// Ends the call: CANCEL, decline or BYE as its state requires.
+    pub async fn hangup(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self.phone.with(move |ua, now| ua.hangup(now, id)).await??)
+    }
+
+    /// Holds the peer and waits until the re-INVITE is answered.
+    pub async fn hold(&self) -> Result<HoldState, PhoneError> {
+        self.renegotiate(true).await
+    }
+
+    /// Resumes the call and waits until the re-INVITE is answered.
+    pub async fn unhold(&self) -> Result<HoldState, PhoneError> {
+        self.renegotiate(false).await
+    }
+
+    async fn renegotiate(&self, hold: bool) -> Result<HoldState, PhoneError> {
+        let id = self.id;
+        let e = self
+            .phone
+            .act_and_wait(move |ua, now, w| {
+                if ua.hold_state(id)?.local == hold {
+                    return Ok(instant(Event::HoldChanged {
+                        call: id,
+                        local: hold,
+                        remote: ua.hold_state(id)?.remote,
+                    }));
+                }
+                let rx = w.wait(move |e| match e {
+                    Event::HoldChanged { call, local, .. } => *call == id && *local == hold,
+                    Event::RenegotiationFailed { call, .. } | Event::CallEnded { call, .. } => {
+                        *call == id
+                    }
+                    _ => false,
+                });
+                if hold {
+                    ua.hold(now, id)?;
+                } else {
+                    ua.unhold(now, id)?;
+                }
+                Ok(rx)
+            })
+            .await?;
+        match e {
+            Event::HoldChanged { local, remote, .. } => Ok(HoldState { local, remote }),
+            Event::RenegotiationFailed { status, .. } => Err(PhoneError::Renegotiation(status)),
+            Event::CallEnded { end, .. } => Err(PhoneError::Ended(end)),
+            _ => Err(PhoneError::Stopped),
+        }
+    }
+
+    /// Who holds whom.
+    pub async fn hold_state(&self) -> Result<HoldState, PhoneError> {
+        let id = self.id;
+        Ok(self.phone.with(move |ua, _| ua.hold_state(id)).await??)
+    }
+
+    /// Sends DTMF tones by INFO (see [`UserAgent::send_dtmf`]).
+    pub async fn send_dtmf(&self, tones: &str) -> Result<(), PhoneError> {
+        let (id, tones) = (self.id, tones.to_string());
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.send_dtmf(now, id, &tones))
+            .await??)
+    }
+
+    /// Sends a MESSAGE inside the call and waits for its final response.
+    pub async fn message(&self, content_type: &str, body: &str) -> Result<(), PhoneError> {
+        let (id, ct, body) = (self.id, content_type.to_string(), body.to_string());
+        let e = self
+            .phone
+            .act_and_wait(move |ua, now, w| {
+                let rid = ua.call_message(now, id, &ct, &body)?;
+                Ok(wait_completed(w, rid))
+            })
+            .await?;
+        completed(e)
+    }
+}
+
+/// A receiver that already holds `e`.
+fn instant(e: Event) -> oneshot::Receiver<Event> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(e);
+    rx
+}
+
+/// The embedded registrar and proxy (`sansip_core::registrar`) on a UDP socket: for the
+/// demo and for tests, never for production.
+#[derive(Debug)]
+pub struct RegistrarServer {
+    local: SocketAddr,
+    // Dropping the sender ends the driver task.
+    _stop: mpsc::UnboundedSender<Command<Registrar>>,
+}
+
+impl RegistrarServer {
+    /// Binds `bind` and serves `config` there.
+    pub fn start(
+        runtime: Arc<dyn Runtime>,
+        bind: SocketAddr,
+        config: RegistrarConfig,
+        seed: u64,
+    ) -> Result<Self, PhoneError> {
+        let socket = bind_udp(runtime.as_ref(), bind)?;
+        let local = socket.local_addr()?;
+        let (stop, commands) = mpsc::unbounded();
+        let (events, _) = mpsc::unbounded();
+        let driver = Driver {
+            runtime: runtime.clone(),
+            socket,
+            local,
+            engine: Registrar::new(config, seed),
+            peers: HashMap::new(),
+            commands,
+            events,
+        };
+        runtime.spawn(Box::pin(driver.run()));
+        Ok(Self { local, _stop: stop })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}

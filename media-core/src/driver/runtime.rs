@@ -1,0 +1,50 @@
+//! What the driver needs from an async runtime: a clock, a timer, spawning and UDP sockets.
+//! `sansip-tokio` and `sansip-smol` each implement it once; everything else is shared.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// A boxed future the driver can hold across runtimes.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// An async runtime, in the manner of quinn's `Runtime` trait: the small surface the driver
+/// uses, so one driver serves every runtime.
+pub trait Runtime: Send + Sync + fmt::Debug + 'static {
+    /// The current instant. The sans-IO layers never read the clock themselves; the driver
+    /// reads it here and passes it in.
+    fn now(&self) -> Instant;
+    /// A future that completes at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+    /// Runs `future` in the background.
+    fn spawn(&self, future: BoxFuture<()>);
+    /// Wraps a bound, non-blocking std socket for this runtime.
+    fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>>;
+}
+
+/// A UDP socket registered with a runtime.
+pub trait UdpSocket: Send + Sync + fmt::Debug {
+    /// The address it is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// Receives one datagram, or registers `cx` to be woken when one can be read.
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>>;
+    /// Sends one datagram without waiting; a full socket buffer drops it, as the network
+    /// may (SIP's retransmissions cover both).
+    fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize>;
+}
+
+/// Binds a UDP socket on `addr` for `runtime`.
+pub fn bind_udp(runtime: &dyn Runtime, addr: SocketAddr) -> io::Result<Arc<dyn UdpSocket>> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    runtime.wrap_udp(socket)
+}

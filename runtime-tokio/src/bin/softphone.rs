@@ -1,0 +1,740 @@
+//! `softphone`: the command-line phone, and the project's demo.
+//!
+//! ```text
+//! softphone demo [--json]
+//! softphone [OPTIONS] register [--expires SECS]
+//! softphone [OPTIONS] call TARGET [--for SECS] [--hold-after SECS] [--unhold-after SECS]
+//!                                 [--dtmf DIGITS] [--message TEXT] [--header "Name: value"]...
+//! softphone [OPTIONS] answer [--for SECS] [--calls N]
+//! softphone [OPTIONS] message TARGET TEXT
+//! ```
+//!
+//! Signalling runs for real on UDP; calls negotiate SDP without media until `sansip-media`
+//! lands (`--play`, `--record` and `console` say so and exit non-zero).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
+use sansip_media::core::auth::DigestCredentials;
+use sansip_media::core::registrar::RegistrarConfig;
+use sansip_media::core::session::{EndCause, FakeSdp, Originator};
+use sansip_media::core::ua::{CallOptions, Event, UaConfig};
+use sansip_media::driver::{Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime};
+use serde_json::{Value, json};
+
+type Ph = Phone<FakeSdp>;
+
+#[derive(Parser, Debug)]
+#[command(name = "softphone", version, about = "A SIP softphone on sansip")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Server: sip:host:port;transport=udp (tcp, tls, ws:// and wss:// are not built yet).
+    #[arg(long, global = true)]
+    server: Option<String>,
+    /// Our address-of-record, e.g. sip:alice@example.com.
+    #[arg(long, global = true)]
+    aor: Option<String>,
+    /// Digest user name (default: the AOR's user).
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// Digest password.
+    #[arg(long, global = true)]
+    password: Option<String>,
+    /// Async runtime to run on.
+    #[arg(long, global = true, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+    /// One JSON object per line on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log level for stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true)]
+    log: Option<String>,
+    /// Accept any TLS certificate (tests only).
+    #[arg(long, global = true)]
+    insecure_tls: bool,
+    /// Trust this CA or certificate file for TLS.
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum RuntimeKind {
+    Tokio,
+    Smol,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Two phones and the embedded registrar on loopback: register, call, hold, DTMF,
+    /// messages, hang up.
+    Demo,
+    /// Register and stay registered until stdin closes or a signal arrives.
+    Register {
+        /// Requested expiry in seconds.
+        #[arg(long, default_value_t = 600)]
+        expires: u32,
+    },
+    /// Place a call.
+    Call {
+        /// A SIP URI, user@domain, a user, or a tel: URI.
+        target: String,
+        /// Hang up after this many seconds of talk.
+        #[arg(long = "for", default_value_t = 10)]
+        duration: u64,
+        /// Hold after this many seconds from the answer.
+        #[arg(long)]
+        hold_after: Option<u64>,
+        /// Resume after this many seconds from the answer.
+        #[arg(long)]
+        unhold_after: Option<u64>,
+        /// DTMF digits to send after the answer.
+        #[arg(long)]
+        dtmf: Option<String>,
+        /// A MESSAGE to send inside the call after the answer.
+        #[arg(long)]
+        message: Option<String>,
+        /// Extra INVITE header, "Name: value"; repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Audio to send (needs media, not built yet).
+        #[arg(long)]
+        play: Option<String>,
+        /// Where to record received audio (needs media, not built yet).
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
+    /// Register and answer incoming calls.
+    Answer {
+        /// Keep each call this many seconds (or until the caller hangs up).
+        #[arg(long = "for", default_value_t = 10)]
+        duration: u64,
+        /// How many calls to answer before exiting.
+        #[arg(long, default_value_t = 1)]
+        calls: u32,
+        /// Audio to send (needs media, not built yet).
+        #[arg(long)]
+        play: Option<String>,
+        /// Where to record received audio (needs media, not built yet).
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
+    /// Send one MESSAGE.
+    Message {
+        /// Who to send to.
+        target: String,
+        /// The text.
+        text: String,
+    },
+    /// Interactive commands on stdin (not built yet).
+    Console,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = cli.log.clone().unwrap_or_else(|| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.runtime {
+        RuntimeKind::Tokio => match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(run(cli, Arc::new(sansip_tokio::TokioRuntime))),
+            Err(e) => Err(format!("cannot start tokio: {e}")),
+        },
+        RuntimeKind::Smol => smol::block_on(run(cli, Arc::new(sansip_smol::SmolRuntime))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("softphone: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints events and steps, as text or JSON lines.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn emit(&self, who: &str, mut v: Value) {
+        if let Value::Object(m) = &mut v {
+            m.insert("who".into(), json!(who));
+        }
+        if self.json {
+            println!("{v}");
+            return;
+        }
+        let Value::Object(m) = v else {
+            return;
+        };
+        let kind = m
+            .get("event")
+            .or(m.get("step"))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let rest: Vec<String> = m
+            .iter()
+            .filter(|(k, v)| !["event", "step", "who"].contains(&k.as_str()) && !v.is_null())
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        println!("{who:>6}: {kind} {}", rest.join(" "));
+    }
+
+    fn step(&self, who: &str, step: &str, detail: Value) {
+        let mut v = json!({ "step": step });
+        if let (Value::Object(m), Value::Object(d)) = (&mut v, detail) {
+            m.extend(d);
+        }
+        self.emit(who, v);
+    }
+
+    fn event(&self, who: &str, e: &Event) {
+        self.emit(who, event_json(e));
+    }
+}
+
+fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Registered { expires, gruu } => {
+            json!({"event": "registered", "expires": expires, "gruu": gruu})
+        }
+        Event::Unregistered { cause } => {
+            json!({"event": "unregistered", "cause": format!("{cause:?}")})
+        }
+        Event::RegistrationExpiring { expires_in } => {
+            json!({"event": "registration_expiring", "expires_in": expires_in.as_secs_f64()})
+        }
+        Event::RegistrationFailed { cause, retry_in } => json!({
+            "event": "registration_failed",
+            "cause": format!("{cause:?}"),
+            "retry_in": retry_in.map(|d| d.as_secs_f64()),
+        }),
+        Event::MessageReceived {
+            call,
+            from,
+            content_type,
+            body,
+        } => json!({
+            "event": "message",
+            "call": call.map(|c| c.to_string()),
+            "from": from,
+            "content_type": content_type,
+            "body": String::from_utf8_lossy(body),
+        }),
+        Event::RequestCompleted { id, status, reason } => json!({
+            "event": "request_completed", "id": format!("{id:?}"), "status": status, "reason": reason,
+        }),
+        Event::IncomingCall { call, from, to, .. } => json!({
+            "event": "incoming_call", "call": call.to_string(), "from": from, "to": to,
+        }),
+        Event::CallProgress {
+            call,
+            status,
+            reason,
+            early_media,
+        } => json!({
+            "event": "progress", "call": call.to_string(), "status": status, "reason": reason,
+            "early_media": early_media,
+        }),
+        Event::CallAnswered { call } => json!({"event": "answered", "call": call.to_string()}),
+        Event::CallEnded { call, end } => json!({
+            "event": "ended",
+            "call": call.to_string(),
+            "cause": end.cause.as_str(),
+            "originator": originator(end.originator),
+            "status": end.status,
+            "reason": end.reason,
+        }),
+        Event::HoldChanged {
+            call,
+            local,
+            remote,
+        } => json!({"event": "hold", "call": call.to_string(), "local": local, "remote": remote}),
+        Event::RenegotiationFailed { call, status } => {
+            json!({"event": "renegotiation_failed", "call": call.to_string(), "status": status})
+        }
+        Event::DtmfReceived {
+            call,
+            tone,
+            duration,
+        } => json!({
+            "event": "dtmf", "call": call.to_string(), "tone": tone.to_string(),
+            "duration_ms": duration.map(|d| d.as_millis() as u64),
+        }),
+        other => json!({"event": "other", "debug": format!("{other:?}")}),
+    }
+}
+
+fn originator(o: Originator) -> &'static str {
+    match o {
+        Originator::Local => "local",
+        Originator::Remote => "remote",
+        Originator::System => "system",
+    }
+}
+
+async fn sleep(rt: &Arc<dyn Runtime>, d: Duration) {
+    rt.sleep_until(rt.now() + d).await;
+}
+
+/// `fut`, or an error naming `what` after `secs` seconds.
+async fn within<T>(
+    rt: &Arc<dyn Runtime>,
+    secs: u64,
+    what: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    futures::select_biased! {
+        v = fut.fuse() => Ok(v),
+        () = sleep(rt, Duration::from_secs(secs)).fuse() => Err(format!("{what}: timed out after {secs} s")),
+    }
+}
+
+/// Prints every event of `phone` and forwards it to the returned receiver.
+fn watch(
+    rt: &Arc<dyn Runtime>,
+    phone: &Ph,
+    who: &'static str,
+    out: Out,
+) -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded();
+    let phone = phone.clone();
+    rt.spawn(Box::pin(async move {
+        while let Some(e) = phone.next_event().await {
+            out.event(who, &e);
+            let _ = tx.unbounded_send(e);
+        }
+    }));
+    rx
+}
+
+/// The next event `f` picks out, within `secs`.
+async fn expect<T>(
+    rt: &Arc<dyn Runtime>,
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+    secs: u64,
+    what: &str,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, String> {
+    within(rt, secs, what, async {
+        while let Some(e) = rx.next().await {
+            if let Some(v) = f(&e) {
+                return Ok(v);
+            }
+        }
+        Err(format!("{what}: the phone stopped"))
+    })
+    .await?
+}
+
+fn err(what: &str) -> impl Fn(PhoneError) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
+    let out = Out { json: cli.json };
+    if cli.insecure_tls || cli.ca.is_some() {
+        tracing::warn!("--insecure-tls and --ca apply to TLS transports, which are not built yet");
+    }
+    match &cli.command {
+        Command::Demo => demo(rt, out).await,
+        Command::Register { expires } => {
+            let phone = start(&cli, &rt)?;
+            let _events = watch(&rt, &phone, "me", out);
+            register(&rt, &phone, *expires).await?;
+            out.step("me", "registered", json!({}));
+            shutdown_signal().await;
+            phone.unregister(false).await.map_err(err("unregister"))?;
+            Ok(())
+        }
+        Command::Call {
+            target,
+            duration,
+            hold_after,
+            unhold_after,
+            dtmf,
+            message,
+            headers,
+            play,
+            record,
+        } => {
+            no_media(play.is_some() || record.is_some())?;
+            let phone = start(&cli, &rt)?;
+            let _events = watch(&rt, &phone, "me", out);
+            let mut options = CallOptions::default();
+            for h in headers {
+                let (name, value) = h
+                    .split_once(':')
+                    .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
+                options = options.header(name.trim(), value.trim());
+            }
+            let me = user_of(&cli)?;
+            let call = phone
+                .call(target, options, FakeSdp::new(me))
+                .await
+                .map_err(err("call"))?;
+            match within(&rt, 120, "answer", call.answered()).await? {
+                Ok(()) => {}
+                Err(PhoneError::Ended(end)) => {
+                    return Err(format!(
+                        "call not answered: {} (status {:?})",
+                        end.cause, end.status
+                    ));
+                }
+                Err(e) => return Err(format!("call: {e}")),
+            }
+            if let Some(d) = dtmf {
+                call.send_dtmf(d).await.map_err(err("dtmf"))?;
+            }
+            if let Some(m) = message {
+                call.message("text/plain", m)
+                    .await
+                    .map_err(err("message"))?;
+            }
+            let mut plan: Vec<(u64, &str)> = vec![(*duration, "hangup")];
+            plan.extend(hold_after.map(|t| (t, "hold")));
+            plan.extend(unhold_after.map(|t| (t, "unhold")));
+            plan.sort();
+            let answered_at = rt.now();
+            for (at, action) in plan {
+                let wait =
+                    (answered_at + Duration::from_secs(at)).saturating_duration_since(rt.now());
+                futures::select_biased! {
+                    end = call.ended().fuse() => {
+                        let end = end.map_err(err("call"))?;
+                        return if end.cause == EndCause::Bye { Ok(()) } else {
+                            Err(format!("call ended: {}", end.cause))
+                        };
+                    }
+                    () = sleep(&rt, wait).fuse() => {}
+                }
+                match action {
+                    "hold" => {
+                        call.hold().await.map_err(err("hold"))?;
+                    }
+                    "unhold" => {
+                        call.unhold().await.map_err(err("unhold"))?;
+                    }
+                    _ => call.hangup().await.map_err(err("hangup"))?,
+                }
+            }
+            let end = within(&rt, 40, "hangup", call.ended())
+                .await?
+                .map_err(err("call"))?;
+            if end.cause == EndCause::Bye {
+                Ok(())
+            } else {
+                Err(format!("call ended: {}", end.cause))
+            }
+        }
+        Command::Answer {
+            duration,
+            calls,
+            play,
+            record,
+        } => {
+            no_media(play.is_some() || record.is_some())?;
+            let phone = start(&cli, &rt)?;
+            let mut events = watch(&rt, &phone, "me", out);
+            register(&rt, &phone, 600).await?;
+            let me = user_of(&cli)?.to_string();
+            let (done_tx, mut done_rx) = mpsc::unbounded::<bool>();
+            let mut answered = 0;
+            let mut finished = 0;
+            let mut signal = Box::pin(shutdown_signal().fuse());
+            while finished < *calls {
+                futures::select_biased! {
+                    () = signal => break,
+                    ok = done_rx.next() => {
+                        finished += 1;
+                        if ok != Some(true) {
+                            return Err("a call did not end cleanly".into());
+                        }
+                    }
+                    e = events.next() => match e {
+                        Some(Event::IncomingCall { call, .. }) if answered < *calls => {
+                            let call = phone.call_handle(call).await.map_err(err("incoming call"))?;
+                            call.answer(FakeSdp::new(me.clone())).await.map_err(err("answer"))?;
+                            answered += 1;
+                            let (rt2, secs, tx) = (rt.clone(), *duration, done_tx.clone());
+                            rt.spawn(Box::pin(async move {
+                                let ok = hold_then_hang_up(&rt2, call, secs).await;
+                                let _ = tx.unbounded_send(ok);
+                            }));
+                        }
+                        Some(Event::IncomingCall { call, .. }) => {
+                            if let Ok(c) = phone.call_handle(call).await {
+                                let _ = c.decline(Some(486)).await;
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err("the phone stopped".into()),
+                    }
+                }
+            }
+            let _ = phone.unregister(false).await;
+            if answered >= *calls && finished >= *calls {
+                Ok(())
+            } else {
+                Err(format!("answered {answered} of {calls} calls"))
+            }
+        }
+        Command::Message { target, text } => {
+            let phone = start(&cli, &rt)?;
+            let _events = watch(&rt, &phone, "me", out);
+            within(
+                &rt,
+                40,
+                "message",
+                phone.message(target, "text/plain", text),
+            )
+            .await?
+            .map_err(err("message"))
+        }
+        Command::Console => Err("console is not built yet".into()),
+    }
+}
+
+/// Keeps an answered call `secs` seconds (or until the peer hangs up); whether it ended
+/// cleanly.
+async fn hold_then_hang_up(
+    rt: &Arc<dyn Runtime>,
+    call: sansip_media::driver::Call<FakeSdp>,
+    secs: u64,
+) -> bool {
+    futures::select_biased! {
+        end = call.ended().fuse() => return end.is_ok_and(|e| e.cause == EndCause::Bye),
+        () = sleep(rt, Duration::from_secs(secs)).fuse() => {}
+    }
+    if call.hangup().await.is_err() {
+        return false;
+    }
+    matches!(
+        within(rt, 40, "hangup", call.ended()).await,
+        Ok(Ok(e)) if e.cause == EndCause::Bye
+    )
+}
+
+fn no_media(asked: bool) -> Result<(), String> {
+    if asked {
+        Err("--play and --record need media, which is not built yet".into())
+    } else {
+        Ok(())
+    }
+}
+
+async fn register(rt: &Arc<dyn Runtime>, phone: &Ph, expires: u32) -> Result<u32, String> {
+    within(rt, 40, "register", phone.register(expires))
+        .await?
+        .map_err(err("register"))
+}
+
+fn user_of(cli: &Cli) -> Result<&str, String> {
+    if let Some(u) = &cli.user {
+        return Ok(u);
+    }
+    let aor = cli.aor.as_deref().ok_or("--aor is required")?;
+    let rest = aor
+        .strip_prefix("sip:")
+        .or_else(|| aor.strip_prefix("sips:"))
+        .unwrap_or(aor);
+    rest.split_once('@')
+        .map(|(u, _)| u)
+        .ok_or_else(|| format!("--aor {aor:?} has no user; give --user"))
+}
+
+fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
+    let server = cli.server.as_deref().ok_or("--server is required")?;
+    let server = server_addr(server)?;
+    let aor = cli.aor.clone().ok_or("--aor is required")?;
+    let mut ua = UaConfig::new(aor);
+    ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(pw) = &cli.password {
+        ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
+    }
+    Phone::start(rt.clone(), PhoneConfig::new(ua, server)).map_err(err("start"))
+}
+
+/// A server address from `sip:host[:port][;transport=udp]`.
+fn server_addr(s: &str) -> Result<SocketAddr, String> {
+    if s.starts_with("ws://") || s.starts_with("wss://") {
+        return Err(format!("{s}: WebSocket transports are not built yet"));
+    }
+    let rest = s
+        .strip_prefix("sip:")
+        .ok_or_else(|| format!("{s}: expected sip:host:port;transport=udp"))?;
+    let mut parts = rest.split(';');
+    let hostport = parts.next().unwrap_or_default();
+    for p in parts {
+        if let Some(t) = p.strip_prefix("transport=")
+            && !t.eq_ignore_ascii_case("udp")
+        {
+            return Err(format!("{s}: transport {t} is not built yet (udp is)"));
+        }
+    }
+    // With a port as given, else the default 5060 (RFC 3261 §19.1.2).
+    hostport
+        .to_socket_addrs()
+        .or_else(|_| format!("{hostport}:5060").to_socket_addrs())
+        .map_err(|e| format!("{s}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s}: no address"))
+}
+
+/// Resolves when stdin closes or SIGINT/SIGTERM arrives.
+async fn shutdown_signal() {
+    let (tx, mut rx) = mpsc::unbounded::<()>();
+    let on_signal = tx.clone();
+    // Only one handler per process; a second call fails harmlessly.
+    let _ = ctrlc::set_handler(move || {
+        let _ = on_signal.unbounded_send(());
+    });
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        let _ = tx.unbounded_send(());
+    });
+    let _ = rx.next().await;
+}
+
+/// Two phones and the embedded registrar on loopback, through every feature the signalling
+/// has: the project's main job.
+async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
+    let mut config = RegistrarConfig::new("example.com");
+    config.users = vec![
+        ("alice".into(), "alice-secret".into()),
+        ("bob".into(), "bob-secret".into()),
+    ];
+    let loopback: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    let registrar = RegistrarServer::start(rt.clone(), loopback, config, fastrand_seed())
+        .map_err(err("registrar"))?;
+    out.step(
+        "demo",
+        "registrar",
+        json!({"listening": registrar.local_addr().to_string()}),
+    );
+    let phone = |user: &str| -> Result<Ph, String> {
+        let mut ua = UaConfig::new(format!("sip:{user}@example.com"));
+        ua.credentials = Some(DigestCredentials::new(user, format!("{user}-secret")));
+        ua.user_agent = Some("sansip-demo".into());
+        Phone::start(rt.clone(), PhoneConfig::new(ua, registrar.local_addr())).map_err(err("phone"))
+    };
+    let (alice, bob) = (phone("alice")?, phone("bob")?);
+    let mut alice_events = watch(&rt, &alice, "alice", out);
+    let mut bob_events = watch(&rt, &bob, "bob", out);
+
+    register(&rt, &alice, 600).await?;
+    register(&rt, &bob, 600).await?;
+
+    let options = CallOptions::default().header("X-Demo", "sansip");
+    let call = alice
+        .call("bob", options, FakeSdp::new("alice"))
+        .await
+        .map_err(err("call"))?;
+    let incoming = expect(&rt, &mut bob_events, 10, "incoming call", |e| match e {
+        Event::IncomingCall { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await?;
+    let bob_call = bob.call_handle(incoming).await.map_err(err("incoming"))?;
+    bob_call
+        .answer(FakeSdp::new("bob"))
+        .await
+        .map_err(err("answer"))?;
+    within(&rt, 10, "answer", call.answered())
+        .await?
+        .map_err(err("answer"))?;
+
+    let held = within(&rt, 10, "hold", call.hold())
+        .await?
+        .map_err(err("hold"))?;
+    out.step(
+        "alice",
+        "held",
+        json!({"local": held.local, "remote": held.remote}),
+    );
+    let resumed = within(&rt, 10, "unhold", call.unhold())
+        .await?
+        .map_err(err("unhold"))?;
+    out.step(
+        "alice",
+        "resumed",
+        json!({"local": resumed.local, "remote": resumed.remote}),
+    );
+
+    call.send_dtmf("1234#").await.map_err(err("dtmf"))?;
+    let mut tones = String::new();
+    while tones.len() < 5 {
+        let t = expect(&rt, &mut bob_events, 15, "dtmf", |e| match e {
+            Event::DtmfReceived { tone, .. } => Some(*tone),
+            _ => None,
+        })
+        .await?;
+        tones.push(t);
+    }
+    if tones != "1234#" {
+        return Err(format!("dtmf arrived as {tones:?}"));
+    }
+
+    within(
+        &rt,
+        10,
+        "message",
+        call.message("text/plain", "hello from alice"),
+    )
+    .await?
+    .map_err(err("message in call"))?;
+    within(
+        &rt,
+        10,
+        "message",
+        bob.message("alice", "text/plain", "hi alice"),
+    )
+    .await?
+    .map_err(err("message"))?;
+    expect(&rt, &mut alice_events, 10, "message", |e| {
+        matches!(e, Event::MessageReceived { call: None, .. }).then_some(())
+    })
+    .await?;
+
+    bob_call.hangup().await.map_err(err("hangup"))?;
+    let end = within(&rt, 10, "hangup", call.ended())
+        .await?
+        .map_err(err("hangup"))?;
+    if (end.cause, end.originator) != (EndCause::Bye, Originator::Remote) {
+        return Err(format!(
+            "alice's call ended as {} {:?}",
+            end.cause, end.originator
+        ));
+    }
+    alice.unregister(false).await.map_err(err("unregister"))?;
+    bob.unregister(false).await.map_err(err("unregister"))?;
+    out.step("demo", "passed", json!({}));
+    Ok(())
+}
+
+fn fastrand_seed() -> u64 {
+    // The registrar's nonces and tags; any value works, a fresh one per run is nicer.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
