@@ -361,7 +361,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             let _events = watch(&rt, &phone, "me", out);
             register(&rt, &phone, *expires).await?;
             out.step("me", "registered", json!({}));
-            shutdown_signal().await;
+            shutdown_signal(true).await;
             phone.unregister(false).await.map_err(err("unregister"))?;
             Ok(())
         }
@@ -459,7 +459,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             let (done_tx, mut done_rx) = mpsc::unbounded::<bool>();
             let mut answered = 0;
             let mut finished = 0;
-            let mut signal = Box::pin(shutdown_signal().fuse());
+            let mut signal = Box::pin(shutdown_signal(false).fuse());
             while finished < *calls {
                 futures::select_biased! {
                     () = signal => break,
@@ -599,19 +599,21 @@ fn server_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s}: no address"))
 }
 
-/// Resolves when stdin closes or SIGINT/SIGTERM arrives.
-async fn shutdown_signal() {
+/// Resolves on SIGINT/SIGTERM, and when `stdin_eof`, also when stdin closes.
+async fn shutdown_signal(stdin_eof: bool) {
     let (tx, mut rx) = mpsc::unbounded::<()>();
     let on_signal = tx.clone();
     // Only one handler per process; a second call fails harmlessly.
     let _ = ctrlc::set_handler(move || {
         let _ = on_signal.unbounded_send(());
     });
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        let _ = tx.unbounded_send(());
-    });
+    if stdin_eof {
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            let _ = tx.unbounded_send(());
+        });
+    }
     let _ = rx.next().await;
 }
 

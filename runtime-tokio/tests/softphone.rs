@@ -1,0 +1,242 @@
+//! The `softphone` binary end to end on loopback: the demo on both runtimes, and separate
+//! processes registering, calling, answering and messaging through the embedded registrar.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sansip_tokio::core::registrar::RegistrarConfig;
+use sansip_tokio::{RegistrarServer, TokioRuntime};
+use serde_json::Value;
+
+fn softphone() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_softphone"))
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait(child: Child) -> Output {
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_demo_passes_on_tokio_and_on_smol() {
+    for runtime in ["tokio", "smol"] {
+        let out = softphone()
+            .args(["demo", "--json", "--runtime", runtime])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{runtime}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = json_lines(&out);
+        assert!(
+            lines.iter().any(|l| l["step"] == "passed"),
+            "{runtime}: the demo says it passed"
+        );
+        let tones: String = lines
+            .iter()
+            .filter(|l| l["event"] == "dtmf" && l["who"] == "bob")
+            .map(|l| l["tone"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(tones, "1234#");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["event"] == "hold" && l["who"] == "bob" && l["remote"] == true)
+        );
+    }
+}
+
+/// The embedded registrar, served on loopback by a tokio runtime the test keeps alive.
+fn registrar() -> (tokio::runtime::Runtime, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = RegistrarConfig::new("example.com");
+    config.users = ["alice", "bob", "carol"]
+        .iter()
+        .map(|u| (u.to_string(), format!("{u}-pw")))
+        .collect();
+    let server = rt.block_on(async {
+        RegistrarServer::start(
+            Arc::new(TokioRuntime),
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            7,
+        )
+        .unwrap()
+    });
+    let addr = server.local_addr();
+    // The server lives as long as its handle; park it in the runtime.
+    rt.spawn(async move {
+        let _keep = server;
+        std::future::pending::<()>().await;
+    });
+    (rt, addr)
+}
+
+fn user(addr: SocketAddr, name: &str, runtime: &str) -> Command {
+    let mut c = softphone();
+    c.args([
+        "--server",
+        &format!("sip:{addr};transport=udp"),
+        "--aor",
+        &format!("sip:{name}@example.com"),
+        "--password",
+        &format!("{name}-pw"),
+        "--runtime",
+        runtime,
+        "--json",
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn separate_processes_call_answer_hold_dtmf_and_message() {
+    let (_rt, addr) = registrar();
+    for (caller_rt, callee_rt) in [("tokio", "smol"), ("smol", "tokio")] {
+        let bob = user(addr, "bob", callee_rt)
+            .args(["answer", "--for", "30", "--calls", "1"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        let alice = user(addr, "alice", caller_rt)
+            .args([
+                "call",
+                "bob",
+                "--for",
+                "3",
+                "--hold-after",
+                "1",
+                "--unhold-after",
+                "2",
+                "--dtmf",
+                "42",
+                "--message",
+                "hi bob",
+                "--header",
+                "X-Test: yes",
+            ])
+            .output()
+            .unwrap();
+        let bob = wait(bob);
+        assert!(
+            alice.status.success(),
+            "alice ({caller_rt}): {}",
+            String::from_utf8_lossy(&alice.stderr)
+        );
+        assert!(
+            bob.status.success(),
+            "bob ({callee_rt}): {}",
+            String::from_utf8_lossy(&bob.stderr)
+        );
+        let bob_lines = json_lines(&bob);
+        let tones: String = bob_lines
+            .iter()
+            .filter(|l| l["event"] == "dtmf")
+            .map(|l| l["tone"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(tones, "42");
+        assert!(
+            bob_lines
+                .iter()
+                .any(|l| l["event"] == "message" && l["body"] == "hi bob")
+        );
+        let holds: Vec<bool> = bob_lines
+            .iter()
+            .filter(|l| l["event"] == "hold")
+            .map(|l| l["remote"].as_bool().unwrap())
+            .collect();
+        assert_eq!(holds, [true, false], "held, then resumed");
+        assert!(
+            bob_lines.iter().any(|l| l["event"] == "ended"
+                && l["cause"] == "bye"
+                && l["originator"] == "remote")
+        );
+    }
+}
+
+#[test]
+fn register_until_stdin_closes_and_receive_a_message() {
+    let (_rt, addr) = registrar();
+    let mut carol = user(addr, "carol", "tokio")
+        .arg("register")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = user(addr, "alice", "smol")
+        .args(["message", "carol", "hello carol"])
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    drop(carol.stdin.take()); // EOF on carol's stdin: unregister and exit
+    let carol = wait(carol);
+    assert!(
+        carol.status.success(),
+        "{}",
+        String::from_utf8_lossy(&carol.stderr)
+    );
+    let lines = json_lines(&carol);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "message" && l["body"] == "hello carol")
+    );
+    assert!(lines.iter().any(|l| l["event"] == "unregistered"));
+}
+
+#[test]
+fn failures_exit_non_zero_with_the_reason() {
+    let (_rt, addr) = registrar();
+    // Nobody is registered as bob: the registrar answers 480.
+    let out = user(addr, "alice", "tokio")
+        .args(["call", "bob", "--for", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unavailable") && err.contains("480"), "{err}");
+    // A wrong password fails registration, once.
+    let out = softphone()
+        .args([
+            "--server",
+            &format!("sip:{addr}"),
+            "--aor",
+            "sip:bob@example.com",
+            "--password",
+            "wrong",
+            "register",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("register"));
+    // Media options are refused honestly until media exists.
+    let out = user(addr, "alice", "tokio")
+        .args(["call", "bob", "--play", "tone:1000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
