@@ -473,3 +473,46 @@ fn an_offer_we_cannot_take_is_refused_with_488_and_a_warning() {
     );
     assert_eq!(h.ended(id).unwrap().cause, EndCause::IncompatibleSdp);
 }
+
+#[test]
+fn our_in_dialog_requests_go_one_at_a_time_so_no_proxy_can_reorder_them() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    let now = h.now;
+    h.ua.send_dtmf(now, id, "12").unwrap();
+    h.ua.call_message(now, id, "text/plain", "hi").unwrap();
+    h.ua.hold(now, id).unwrap();
+    let mut order = Vec::new();
+    let mut out = requests(&h.drain());
+    for _ in 0..8 {
+        assert!(out.len() <= 1, "one request at a time, got {}", out.len());
+        let Some(req) = out.pop() else {
+            // A DTMF gap: let the timer run.
+            out = requests(&h.advance(Duration::from_millis(600)));
+            if out.is_empty() {
+                break;
+            }
+            continue;
+        };
+        order.push((req.method().to_string(), req.cseq().unwrap().seq));
+        let mut ok = Response::from_request(&req, StatusCode::new(200));
+        if *req.method() == Method::Invite {
+            ok.headers_mut()
+                .push(HeaderName::Contact, "<sip:bob@192.0.2.77:5060>");
+            let answer = OFFER.replace("a=sendrecv", "a=recvonly");
+            ok.set_body("application/sdp", Bytes::from(answer));
+        }
+        out = requests(&h.feed_response(&ok))
+            .into_iter()
+            .filter(|r| *r.method() != Method::Ack)
+            .collect();
+    }
+    let methods: Vec<&str> = order.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["INFO", "INVITE", "MESSAGE", "INFO"]);
+    assert!(
+        order.windows(2).all(|w| w[0].1 < w[1].1),
+        "CSeq rises: {order:?}"
+    );
+    assert!(h.ua.is_held(id).unwrap());
+}

@@ -156,7 +156,13 @@ pub(super) struct Call<S> {
     ack: Option<(u32, Bytes)>,
     bye_after_ack: bool,
     dtmf: VecDeque<char>,
-    dtmf_tx: Option<TxId>,
+    /// MESSAGEs waiting for their turn.
+    messages: VecDeque<(RequestId, String, Bytes)>,
+    /// The one re-INVITE, INFO or MESSAGE of ours in flight. They go one at a time: sent
+    /// together, a proxy with several workers may reorder them, and the peer must refuse
+    /// a CSeq lower than one it saw (§12.2.2) — Kamailio did exactly that to a hold sent
+    /// while DTMF was in flight.
+    in_flight: Option<CallRequest>,
     pub(super) auth: Option<Authenticator>,
     timers: [Option<Instant>; TIMER_KINDS],
 }
@@ -182,7 +188,8 @@ impl<S> Call<S> {
             ack: None,
             bye_after_ack: false,
             dtmf: VecDeque::new(),
-            dtmf_tx: None,
+            messages: VecDeque::new(),
+            in_flight: None,
             auth: None,
             timers: [None; TIMER_KINDS],
         }
@@ -388,11 +395,8 @@ impl<S: SdpHandler> UserAgent<S> {
         if call.phase != Phase::Confirmed {
             return Err(UaError::InvalidState("dtmf needs an established call"));
         }
-        let idle = call.dtmf_tx.is_none() && call.timers[CallTimer::Dtmf as usize].is_none();
         self.call_mut(id).dtmf.extend(tones.chars());
-        if idle {
-            self.next_tone(now, id);
-        }
+        self.pump(now, id);
         Ok(())
     }
 
@@ -411,10 +415,11 @@ impl<S: SdpHandler> UserAgent<S> {
             return Err(UaError::InvalidState("messages need an established call"));
         }
         let rid = self.next_request_id();
-        let mut req = self.in_dialog_request(id, Method::Message);
-        req.set_body(content_type, Bytes::copy_from_slice(body.as_bytes()));
-        let flow = self.call_mut(id).flow;
-        self.send_on(now, flow, req, Purpose::Call(id, CallRequest::Message(rid)));
+        let body = Bytes::copy_from_slice(body.as_bytes());
+        self.call_mut(id)
+            .messages
+            .push_back((rid, content_type.to_string(), body));
+        self.pump(now, id);
         Ok(rid)
     }
 
@@ -528,8 +533,7 @@ impl<S: SdpHandler> UserAgent<S> {
                 self.send_bye(now, id);
                 self.end_call(id, (!ended).then_some(end));
             }
-            CallTimer::Glare => self.retry_reinvite(now, id),
-            CallTimer::Dtmf => self.next_tone(now, id),
+            CallTimer::Glare | CallTimer::Dtmf => self.pump(now, id),
             CallTimer::GiveUp => {
                 if let Some(tx) = call.invite_tx {
                     self.tx.abandon(tx);
@@ -724,25 +728,34 @@ impl<S: SdpHandler> UserAgent<S> {
         if call.phase != Phase::Confirmed {
             return Err(UaError::InvalidState("hold needs an established call"));
         }
-        // While an offer is out (ours or the peer's) or a retry is scheduled, the wish is
-        // remembered and goes out when that exchange completes.
-        let busy = call.offer_in_progress() || call.timers[CallTimer::Glare as usize].is_some();
+        // While an offer is out (ours or the peer's), another request of ours is in flight
+        // or a retry is scheduled, the wish is remembered and goes out after.
         self.call_mut(id).want_hold = local;
-        if !busy && local != self.call_mut(id).hold.local {
-            self.send_reinvite(now, id);
-        }
+        self.pump(now, id);
         Ok(())
     }
 
-    fn retry_reinvite(&mut self, now: Instant, id: CallId) {
-        let call = self.call_mut(id);
-        if call.phase != Phase::Confirmed || call.want_hold == call.hold.local {
+    /// Sends the next of our queued in-dialog requests when nothing of ours is in flight:
+    /// a wanted hold change first, then MESSAGEs, then DTMF tones (paced by their timer).
+    fn pump(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.phase != Phase::Confirmed || call.in_flight.is_some() {
             return;
         }
-        if call.offer_in_progress() {
-            self.schedule_glare(now, id);
-        } else {
+        let hold_due = call.want_hold != call.hold.local
+            && !call.offer_in_progress()
+            && call.timers[CallTimer::Glare as usize].is_none();
+        if hold_due {
             self.send_reinvite(now, id);
+        } else if let Some((rid, ct, body)) = call.messages.pop_front() {
+            let mut req = self.in_dialog_request(id, Method::Message);
+            req.set_body(&ct, body);
+            let flow = self.call_flow(id);
+            self.send_on(now, flow, req, Purpose::Call(id, CallRequest::Message(rid)));
+        } else if call.timers[CallTimer::Dtmf as usize].is_none() {
+            self.next_tone(now, id);
         }
     }
 
@@ -823,8 +836,13 @@ impl<S: SdpHandler> UserAgent<S> {
                     r.0 = Some(tx);
                 }
             }
-            CallRequest::Info => call.dtmf_tx = Some(tx),
             _ => {}
+        }
+        if matches!(
+            what,
+            CallRequest::Reinvite | CallRequest::Info | CallRequest::Message(_)
+        ) {
+            call.in_flight = Some(what);
         }
     }
 
@@ -846,6 +864,9 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         let end = CallEnd::new(cause, Originator::System).with_status(status);
         let ending = call.phase == Phase::Ending;
+        if call.in_flight == Some(what) {
+            call.in_flight = None;
+        }
         match what {
             CallRequest::Invite => self.end_call(id, (!ending).then_some(end)),
             CallRequest::Reinvite | CallRequest::Info if !ending => {
@@ -857,15 +878,18 @@ impl<S: SdpHandler> UserAgent<S> {
                 // RFC 3261 §12.2.1.2: no answer inside a dialog ends it.
                 self.bye(now, id, end);
             }
-            CallRequest::Message(rid) => self.event(Event::RequestCompleted {
-                id: rid,
-                status,
-                reason: if timed_out {
-                    "Request Timeout".into()
-                } else {
-                    "Service Unavailable".into()
-                },
-            }),
+            CallRequest::Message(rid) => {
+                self.event(Event::RequestCompleted {
+                    id: rid,
+                    status,
+                    reason: if timed_out {
+                        "Request Timeout".into()
+                    } else {
+                        "Service Unavailable".into()
+                    },
+                });
+                self.pump(now, id);
+            }
             _ => {}
         }
     }
@@ -886,6 +910,13 @@ impl<S: SdpHandler> UserAgent<S> {
             }
             return;
         }
+        let serialized = matches!(
+            what,
+            CallRequest::Reinvite | CallRequest::Info | CallRequest::Message(_)
+        );
+        if serialized && code >= 200 {
+            self.call_mut(id).in_flight = None;
+        }
         if (code == 401 || code == 407)
             && let Some(p) = pending
             && self.call_mut(id).phase != Phase::Ending
@@ -897,7 +928,6 @@ impl<S: SdpHandler> UserAgent<S> {
             CallRequest::Invite => self.invite_answered(now, id, resp),
             CallRequest::Reinvite => self.reinvite_answered(now, id, resp),
             CallRequest::Info if code >= 200 => {
-                self.call_mut(id).dtmf_tx = None;
                 if code == 481 || code == 408 {
                     self.in_dialog_gone(now, id, code);
                 } else {
@@ -913,6 +943,9 @@ impl<S: SdpHandler> UserAgent<S> {
                 });
             }
             _ => {}
+        }
+        if serialized && code >= 200 {
+            self.pump(now, id);
         }
     }
 
@@ -1163,10 +1196,6 @@ impl<S: SdpHandler> UserAgent<S> {
                 remote: hold.remote,
             });
         }
-        // The application may have changed its mind while this one was out.
-        if self.call_mut(id).want_hold != hold.local {
-            self.send_reinvite(now, id);
-        }
     }
 
     // ---- requests from the peer ------------------------------------------------------
@@ -1289,11 +1318,8 @@ impl<S: SdpHandler> UserAgent<S> {
                 return;
             }
         }
-        // A hold wanted while we were answering goes out now.
-        let call = self.call_mut(id);
-        if call.want_hold != call.hold.local && call.reinvite.is_none() {
-            self.send_reinvite(now, id);
-        }
+        // Whatever waited for this exchange (a hold wanted meanwhile) may go now.
+        self.pump(now, id);
     }
 
     fn dialog_of(&self, req: &Request) -> Option<CallId> {

@@ -1,0 +1,327 @@
+//! Interop with real peers on 127.0.0.1: Kamailio 5.6 as registrar and proxy with digest
+//! auth, and SIPp 3.6 as caller and callee. `#[ignore]`d in a plain `cargo test` (they need
+//! the Debian packages `kamailio` and `sip-tester`); `.ci/run` installs those and runs
+//! them with `--ignored`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// A port nobody uses right now on 127.0.0.1 (UDP).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kamailio with `tests/interop/kamailio.cfg`, killed on drop.
+struct Kamailio {
+    child: Child,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "sansip-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Kamailio {
+    fn start() -> Self {
+        let dir = TempDir::new("kamailio");
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(here().join("kamailio.cfg"))
+            .args(["-DD", "-E", "-m", "64", "-M", "8"])
+            .args(["-l", &format!("udp:{addr}")])
+            .arg("-w")
+            .arg(&dir.0)
+            .arg("-P")
+            .arg(dir.0.join("kamailio.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kamailio is installed (Debian package kamailio)");
+        let k = Kamailio {
+            child,
+            addr,
+            _dir: dir,
+        };
+        k.wait_ready();
+        k
+    }
+
+    /// Probes with OPTIONS until Kamailio answers anything.
+    fn wait_ready(&self) {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let local = probe.local_addr().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            let msg = format!(
+                "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKprobe{n}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=p\r\nTo: <sip:{addr}>\r\n\
+Call-ID: probe@{local}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                addr = self.addr,
+                n = start.elapsed().as_millis()
+            );
+            probe.send_to(msg.as_bytes(), self.addr).unwrap();
+            let mut buf = [0u8; 2048];
+            if probe.recv_from(&mut buf).is_ok() {
+                return;
+            }
+        }
+        panic!("kamailio did not start on {}", self.addr);
+    }
+
+    fn server(&self) -> String {
+        format!("sip:{};transport=udp", self.addr)
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn softphone(server: &str, user: &str, password: &str, runtime: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_softphone"));
+    c.args([
+        "--server",
+        server,
+        "--aor",
+        &format!("sip:{user}@example.com"),
+        "--password",
+        password,
+        "--runtime",
+        runtime,
+        "--json",
+    ]);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn ok(who: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{who} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Starts `softphone answer` and waits until it has registered.
+fn answering(k: &Kamailio, user: &str, runtime: &str, calls: u32) -> Child {
+    let child = softphone(&k.server(), user, &format!("{user}-pw"), runtime)
+        .args(["answer", "--for", "30", "--calls", &calls.to_string()])
+        .spawn()
+        .unwrap();
+    // Registration through the 401 takes a round trip or two on loopback.
+    std::thread::sleep(Duration::from_millis(1200));
+    child
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn softphones_call_through_kamailio_with_digest_auth() {
+    let k = Kamailio::start();
+    for (caller, callee) in [("tokio", "smol"), ("smol", "tokio")] {
+        let bob = answering(&k, "bob", callee, 1);
+        let alice = softphone(&k.server(), "alice", "alice-pw", caller)
+            .args([
+                "call",
+                "bob",
+                "--for",
+                "4",
+                "--hold-after",
+                "1",
+                "--unhold-after",
+                "2",
+                "--dtmf",
+                "159#",
+                "--message",
+                "through kamailio",
+            ])
+            .output()
+            .unwrap();
+        let bob = bob.wait_with_output().unwrap();
+        ok("alice", &alice);
+        ok("bob", &bob);
+        let bob = lines(&bob);
+        let tones: String = bob
+            .iter()
+            .filter(|l| l["event"] == "dtmf")
+            .filter_map(|l| l["tone"].as_str())
+            .collect();
+        assert_eq!(tones, "159#");
+        let holds: Vec<&Value> = bob
+            .iter()
+            .filter(|l| l["event"] == "hold")
+            .map(|l| &l["remote"])
+            .collect();
+        assert_eq!(holds, [&Value::Bool(true), &Value::Bool(false)]);
+        assert!(
+            bob.iter()
+                .any(|l| l["event"] == "message" && l["body"] == "through kamailio")
+        );
+        assert!(
+            bob.iter()
+                .any(|l| l["event"] == "ended" && l["cause"] == "bye")
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs kamailio and sipp (run by .ci/run)"]
+fn sipp_calls_a_softphone_registered_at_kamailio() {
+    let k = Kamailio::start();
+    let bob = answering(&k, "bob", "tokio", 1);
+    let port = free_port().to_string();
+    let sipp = Command::new("sipp")
+        .arg("-sf")
+        .arg(here().join("uac_rr.xml"))
+        .arg(k.addr.to_string())
+        .args(["-s", "bob", "-m", "1", "-i", "127.0.0.1", "-p", &port])
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp is installed (Debian package sip-tester)");
+    let bob = bob.wait_with_output().unwrap();
+    assert!(
+        sipp.status.success(),
+        "sipp: {}",
+        String::from_utf8_lossy(&sipp.stderr)
+    );
+    ok("bob", &bob);
+    let bob = lines(&bob);
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye" && l["originator"] == "remote")
+    );
+}
+
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn a_softphone_calls_sipp_as_callee() {
+    let port = free_port();
+    let sipp = Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+        ])
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let server = format!("sip:127.0.0.1:{port}");
+    let alice = softphone(&server, "alice", "unused", "tokio")
+        .args([
+            "call",
+            &format!("sip:service@127.0.0.1:{port}"),
+            "--for",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let sipp = sipp.wait_with_output().unwrap();
+    ok("alice", &alice);
+    assert!(
+        sipp.status.success(),
+        "sipp: {}",
+        String::from_utf8_lossy(&sipp.stderr)
+    );
+    let alice = lines(&alice);
+    assert!(alice.iter().any(|l| l["event"] == "answered"));
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn messages_and_a_wrong_password_at_kamailio() {
+    let k = Kamailio::start();
+    let carol = softphone(&k.server(), "carol", "carol-pw", "smol")
+        .arg("register")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let sent = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["message", "carol", "hello via kamailio"])
+        .output()
+        .unwrap();
+    ok("alice", &sent);
+    let mut carol = carol;
+    drop(carol.stdin.take());
+    let carol = carol.wait_with_output().unwrap();
+    ok("carol", &carol);
+    assert!(
+        lines(&carol)
+            .iter()
+            .any(|l| l["event"] == "message" && l["body"] == "hello via kamailio")
+    );
+    // Kamailio refuses a wrong password: one failure, no endless retry.
+    let wrong = softphone(&k.server(), "bob", "not-bobs", "tokio")
+        .arg("register")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("Authentication"));
+    // A message to someone not registered: Kamailio's 480 reaches the sender.
+    let nobody = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["message", "bob", "anyone?"])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("480"));
+}
