@@ -17,6 +17,8 @@ pub(crate) enum Arrival {
     Message(Message),
     /// A keep-alive ping that wants a `CRLF` pong.
     Ping,
+    /// The pong to a ping of ours (RFC 5626 §4.4.1).
+    Pong,
     /// Bytes that are not a message; on a stream the connection cannot be trusted after this.
     Garbage,
 }
@@ -108,18 +110,24 @@ impl Flows {
             return Vec::new();
         };
         let Some(framer) = state.framer.as_mut() else {
-            return vec![match Message::frame(bytes, &limits) {
-                Ok(m) => Arrival::Message(m),
-                Err(_) => Arrival::Garbage,
+            // A datagram or WebSocket message; keep-alives come as bare CRLFs here too
+            // (RFC 5626 §3.5.1 over UDP, SIP.js's habit over WebSocket).
+            return vec![match &bytes[..] {
+                b"\r\n\r\n" => Arrival::Ping,
+                b"\r\n" => Arrival::Pong,
+                _ => match Message::frame(bytes, &limits) {
+                    Ok(m) => Arrival::Message(m),
+                    Err(_) => Arrival::Garbage,
+                },
             }];
         };
         framer.push(&bytes);
         std::iter::from_fn(|| framer.poll())
-            .filter_map(|e| match e {
-                Ok(StreamEvent::Message(m)) => Some(Arrival::Message(m)),
-                Ok(StreamEvent::Ping) => Some(Arrival::Ping),
-                Ok(StreamEvent::Pong) => None,
-                Err(_) => Some(Arrival::Garbage),
+            .map(|e| match e {
+                Ok(StreamEvent::Message(m)) => Arrival::Message(m),
+                Ok(StreamEvent::Ping) => Arrival::Ping,
+                Ok(StreamEvent::Pong) => Arrival::Pong,
+                Err(_) => Arrival::Garbage,
             })
             .collect()
     }

@@ -150,6 +150,7 @@ impl Registrar {
                             flow,
                             bytes: Bytes::from_static(b"\r\n"),
                         }),
+                        Arrival::Pong => {}
                         Arrival::Garbage => self.stats.dropped += 1,
                     }
                 }
@@ -163,6 +164,8 @@ impl Registrar {
                     self.drain_tx();
                 }
             }
+            // The registrar opens no flows of its own: it answers on the ones it is given.
+            Input::FlowOpened { .. } | Input::ConnectFailed { .. } => {}
         }
     }
 

@@ -16,7 +16,7 @@ use smol_str::SmolStr;
 
 use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answer};
 use crate::auth::Authenticator;
-use crate::dialog::{Dialog, DialogId, DialogState, Local, RequestHead};
+use crate::dialog::{Dialog, DialogId, DialogState, RequestHead};
 use crate::message::{HeaderName, Method, Request, Response, RetryAfter, StatusCode};
 use crate::session::{
     CallEnd, CallId, Direction, EndCause, HoldState, Originator, SdpError, SdpHandler, dtmf, sdp,
@@ -578,11 +578,8 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     fn in_dialog_request(&mut self, id: CallId, method: Method) -> Request {
-        let flow = self.calls.get(&id).map(|c| c.flow);
-        let local = flow.map(|f| self.local_for(f)).unwrap_or_else(|| Local {
-            via: String::new(),
-            contact: String::new(),
-        });
+        // The call's flow may have been replaced by a reconnect: speak for the live one.
+        let local = self.local_for(self.call_flow(id));
         let dialog = self.calls.get_mut(&id).and_then(|c| c.dialog.as_mut());
         let mut req = match dialog {
             Some(d) => d.request(method, &local, &mut self.ids),

@@ -17,6 +17,18 @@ pub struct RequestId(pub(crate) u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// The connection to a server is up (after [`UserAgent::connect`](super::UserAgent::connect)
+    /// or a reconnect); the registration, if any, is being renewed on it.
+    Connected {
+        /// The flow now used for out-of-dialog requests.
+        flow: crate::transport::FlowId,
+    },
+    /// The connection failed or was lost; `retry_in` says when the next attempt goes out,
+    /// `None` when the reconnect policy gave up.
+    Disconnected {
+        /// Time to the next attempt.
+        retry_in: Option<Duration>,
+    },
     /// Registered for `expires` seconds (refreshed by itself before then).
     Registered {
         /// Granted expiry in seconds.

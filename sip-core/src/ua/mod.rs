@@ -41,11 +41,13 @@
 
 mod answer;
 mod call;
+mod connection;
 mod event;
 
 pub use crate::session::{CallEnd, CallId, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
 pub use call::CallOptions;
+pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
 
 use std::cmp::Reverse;
@@ -87,6 +89,14 @@ pub struct UaConfig {
     pub limits: Limits,
     /// How long an incoming call rings before it is refused with 480 (default 60 s).
     pub no_answer_timeout: Duration,
+    /// Servers to connect to with [`UserAgent::connect`], tried in order on failure. Leave
+    /// empty to manage flows by hand ([`UserAgent::add_flow`],
+    /// [`UserAgent::set_outbound_flow`]).
+    pub servers: Vec<Server>,
+    /// Backoff between connection attempts.
+    pub reconnect: ReconnectPolicy,
+    /// CRLF keep-alives on reliable flows to the server; `None` sends none.
+    pub keepalive: Option<KeepAlive>,
     /// The Duration of each DTMF tone sent by INFO (default 100 ms).
     pub dtmf_duration: Duration,
     /// The pause after each DTMF INFO is answered before the next goes (default 500 ms).
@@ -104,6 +114,9 @@ impl UaConfig {
             timers: TimerConfig::default(),
             limits: Limits::default(),
             no_answer_timeout: Duration::from_secs(60),
+            servers: Vec::new(),
+            reconnect: ReconnectPolicy::default(),
+            keepalive: Some(KeepAlive::default()),
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(500),
         }
@@ -156,10 +169,22 @@ pub enum Input {
         /// The bytes.
         bytes: Bytes,
     },
-    /// The flow is gone; its transactions end with a transport error.
+    /// The flow is gone; its transactions end with a transport error, and if it was the
+    /// connection to the server, reconnecting starts.
     FlowClosed {
         /// The flow.
         flow: FlowId,
+    },
+    /// The flow asked for by [`Output::OpenFlow`] is open; register it with
+    /// [`UserAgent::add_flow`] first.
+    FlowOpened {
+        /// The flow.
+        flow: FlowId,
+    },
+    /// The flow asked for by [`Output::OpenFlow`] could not be opened.
+    ConnectFailed {
+        /// The index of the server in [`UaConfig::servers`].
+        server: usize,
     },
 }
 
@@ -176,6 +201,20 @@ pub enum Output {
     },
     /// Something for the application.
     Event(Event),
+    /// Open a flow to `UaConfig::servers[server]`, then report [`Input::FlowOpened`] or
+    /// [`Input::ConnectFailed`].
+    OpenFlow {
+        /// The index of the server in [`UaConfig::servers`].
+        server: usize,
+        /// Its transport.
+        transport: Transport,
+    },
+    /// Close this flow (its keep-alive went unanswered, or the application disconnected);
+    /// no [`Input::FlowClosed`] is needed for it.
+    CloseFlow {
+        /// The flow.
+        flow: FlowId,
+    },
 }
 
 /// Why a command was refused.
@@ -246,6 +285,7 @@ pub struct UserAgent<S = NoMedia> {
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
     incoming: HashMap<(SmolStr, SmolStr), CallId>,
     call_timers: BinaryHeap<Reverse<(Instant, CallId, CallTimer)>>,
+    conn: connection::Connection,
     next_call: u64,
     next_request: u64,
     out: VecDeque<Output>,
@@ -281,6 +321,7 @@ impl<S: SdpHandler> UserAgent<S> {
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
             call_timers: BinaryHeap::new(),
+            conn: connection::Connection::new(),
             next_call: 0,
             next_request: 0,
             out: VecDeque::new(),
@@ -326,19 +367,25 @@ impl<S: SdpHandler> UserAgent<S> {
         self.now = now;
         match input {
             Input::Received { flow, bytes } => self.received(now, flow, bytes),
-            Input::FlowClosed { flow } => {
-                if let Some(state) = self.flows.remove(flow) {
-                    self.tx.handle_flow_closed(Flow {
-                        id: flow,
-                        transport: state.info.transport,
-                    });
-                    self.drain_tx();
-                }
-                if self.outbound == Some(flow) {
-                    self.outbound = None;
-                }
-            }
+            Input::FlowClosed { flow } => self.close_flow(now, flow),
+            Input::FlowOpened { flow } => self.flow_opened(now, flow),
+            Input::ConnectFailed { server } => self.connect_failed(now, server),
         }
+    }
+
+    /// Forgets a flow: its transactions fail, and the connection to the server is retried.
+    fn close_flow(&mut self, now: Instant, flow: FlowId) {
+        if let Some(state) = self.flows.remove(flow) {
+            self.tx.handle_flow_closed(Flow {
+                id: flow,
+                transport: state.info.transport,
+            });
+            self.drain_tx();
+        }
+        if self.outbound == Some(flow) {
+            self.outbound = None;
+        }
+        self.connection_lost(now, flow);
     }
 
     /// Fires what is due.
@@ -347,6 +394,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.tx.handle_timeout(now);
         self.drain_tx();
         self.fire_call_timers(now);
+        self.connection_timeout(now);
         let local = self.local_for_outbound();
         if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
             && let Some(req) = reg.handle_timeout(now, &local, &mut self.ids)
@@ -369,10 +417,15 @@ impl<S: SdpHandler> UserAgent<S> {
             .registration
             .as_ref()
             .and_then(Registration::poll_timeout);
-        [self.tx.poll_timeout(), reg, self.next_call_timer()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.tx.poll_timeout(),
+            reg,
+            self.next_call_timer(),
+            self.conn.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Registers our address-of-record at the registrar its domain names (RFC 3261 §10.2)
@@ -639,6 +692,7 @@ impl<S: SdpHandler> UserAgent<S> {
                     flow,
                     bytes: Bytes::from_static(b"\r\n"),
                 }),
+                Arrival::Pong => self.pong(flow),
                 Arrival::Garbage => self.stats.unparseable += 1,
             }
         }
