@@ -32,7 +32,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use sansip_media::core::session::SdpHandler;
-use sansip_media::driver::{BoxFuture, UdpSocket};
+use sansip_media::driver::{BoxFuture, Stream, UdpSocket};
 use smol::Async;
 
 /// The smol implementation of the driver's [`Runtime`]: tasks on smol's global executor,
@@ -59,6 +59,18 @@ impl Runtime for SmolRuntime {
 
     fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>> {
         Ok(Arc::new(SmolUdp(Async::new(socket)?)))
+    }
+
+    fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+    ) -> BoxFuture<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+        Box::pin(async move {
+            let stream = Async::<std::net::TcpStream>::connect(addr).await?;
+            stream.get_ref().set_nodelay(true)?;
+            let local = stream.get_ref().local_addr()?;
+            Ok((Box::new(stream) as Box<dyn Stream>, local))
+        })
     }
 }
 

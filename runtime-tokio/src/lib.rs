@@ -31,7 +31,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use sansip_media::core::session::SdpHandler;
-use sansip_media::driver::{BoxFuture, UdpSocket};
+use sansip_media::driver::{BoxFuture, Stream, UdpSocket};
+use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The tokio implementation of the driver's [`Runtime`]. Use it inside a tokio runtime
 /// with the I/O and time drivers enabled.
@@ -53,6 +54,19 @@ impl Runtime for TokioRuntime {
 
     fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>> {
         Ok(Arc::new(TokioUdp(tokio::net::UdpSocket::from_std(socket)?)))
+    }
+
+    fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+    ) -> BoxFuture<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let local = stream.local_addr()?;
+            // tokio's I/O traits to the futures-io ones the shared driver speaks.
+            Ok((Box::new(stream.compat()) as Box<dyn Stream>, local))
+        })
     }
 }
 

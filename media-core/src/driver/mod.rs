@@ -7,16 +7,18 @@
 //! `poll_output` and do what it asks, then wait for the earliest of {the engine's
 //! deadline, a datagram, a command}, feed that one input, repeat.
 //!
-//! Transports today: UDP. TCP, TLS and WebSocket flows, and the reconnection policy, are
-//! not built yet.
+//! Transports: UDP, TCP and WebSocket (`ws://`). The core decides when to connect and
+//! reconnect (`Output::OpenFlow`); the driver opens what it is asked for. TLS and `wss://`
+//! are not built yet.
 
 mod engine;
+mod links;
 mod phone;
 mod runtime;
 
 pub use engine::Engine;
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer};
-pub use runtime::{BoxFuture, Runtime, UdpSocket, bind_udp};
+pub use runtime::{BoxFuture, Runtime, Stream, UdpSocket, bind_udp};
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -29,7 +31,57 @@ use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
-use sansip_core::ua::{Event, Input, Output};
+use sansip_core::ua::{Event, Input, Output, Server};
+
+use links::NetEvent;
+
+/// A server, resolved: what the driver opens when the core asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// How to reach it.
+    pub transport: Transport,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The `ws://` URL, for WebSocket.
+    pub url: Option<String>,
+}
+
+impl Target {
+    /// A UDP server.
+    pub fn udp(addr: SocketAddr) -> Self {
+        Self {
+            transport: Transport::Udp,
+            addr,
+            url: None,
+        }
+    }
+
+    /// A TCP server.
+    pub fn tcp(addr: SocketAddr) -> Self {
+        Self {
+            transport: Transport::Tcp,
+            addr,
+            url: None,
+        }
+    }
+
+    /// A WebSocket server at `url` (`ws://host:port/path`), resolved to `addr`.
+    pub fn ws(url: impl Into<String>, addr: SocketAddr) -> Self {
+        Self {
+            transport: Transport::Ws,
+            addr,
+            url: Some(url.into()),
+        }
+    }
+
+    /// How the core names it.
+    pub fn server(&self) -> Server {
+        Server {
+            transport: self.transport,
+            address: self.url.clone().unwrap_or_else(|| self.addr.to_string()),
+        }
+    }
+}
 
 /// Something to run on the engine, inside the driver task.
 pub(crate) type Command<E> = Box<dyn FnOnce(&mut E, Instant, &mut Waiters) + Send>;
@@ -67,31 +119,60 @@ impl Waiters {
     }
 }
 
+/// How bytes for a flow leave.
+enum Link {
+    /// On the shared UDP socket, to this address.
+    Udp(SocketAddr),
+    /// To a connection's writer task.
+    Stream(mpsc::UnboundedSender<Bytes>),
+}
+
 /// The driver task's state.
 pub(crate) struct Driver<E> {
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) socket: Arc<dyn UdpSocket>,
     pub(crate) local: SocketAddr,
     pub(crate) engine: E,
-    /// Where each flow's datagrams go.
-    pub(crate) peers: HashMap<FlowId, SocketAddr>,
+    /// What `Output::OpenFlow { server }` opens.
+    pub(crate) targets: Vec<Target>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
 }
 
 impl<E: Engine> Driver<E> {
     /// Runs until every command sender is gone.
-    pub(crate) async fn run(mut self) {
-        let mut waiters = Waiters::default();
+    pub(crate) async fn run(self) {
+        let Driver {
+            runtime,
+            socket,
+            local,
+            engine,
+            targets,
+            mut commands,
+            events,
+        } = self;
+        let (net_tx, mut net_rx) = mpsc::unbounded();
+        let mut st = State {
+            runtime,
+            local,
+            engine,
+            targets,
+            links: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 0,
+            net: net_tx,
+            events,
+            waiters: Waiters::default(),
+        };
         let mut buf = vec![0u8; 65_535];
         loop {
-            self.flush(&mut waiters);
-            let timer = match self.engine.poll_timeout() {
-                Some(at) => self.runtime.sleep_until(at),
+            st.flush(&socket);
+            let timer = match st.engine.poll_timeout() {
+                Some(at) => st.runtime.sleep_until(at),
                 None => Box::pin(futures::future::pending()),
             };
-            let socket = self.socket.clone();
-            let recv = poll_fn(|cx| match socket.poll_recv_from(cx, &mut buf) {
+            let udp = socket.clone();
+            let recv = poll_fn(|cx| match udp.poll_recv_from(cx, &mut buf) {
                 Poll::Ready(Ok((n, from))) => {
                     Poll::Ready(Ok((Bytes::copy_from_slice(&buf[..n]), from)))
                 }
@@ -99,47 +180,142 @@ impl<E: Engine> Driver<E> {
                 Poll::Pending => Poll::Pending,
             });
             futures::select_biased! {
-                cmd = self.commands.next() => match cmd {
-                    Some(cmd) => cmd(&mut self.engine, self.runtime.now(), &mut waiters),
+                cmd = commands.next() => match cmd {
+                    Some(cmd) => cmd(&mut st.engine, st.runtime.now(), &mut st.waiters),
                     None => return,
                 },
+                ev = net_rx.next() => {
+                    if let Some(ev) = ev {
+                        st.net_event(ev);
+                    }
+                }
                 received = recv.fuse() => match received {
-                    Ok((bytes, from)) => self.received(bytes, from),
+                    Ok((bytes, from)) => st.datagram(bytes, from),
                     // ICMP port unreachable and the like: the transaction timers cover it.
                     Err(e) => tracing::debug!(error = %e, "udp receive failed"),
                 },
-                () = timer.fuse() => self.engine.handle_timeout(self.runtime.now()),
+                () = timer.fuse() => {
+                    let now = st.runtime.now();
+                    st.engine.handle_timeout(now);
+                }
             }
         }
     }
+}
 
-    fn received(&mut self, bytes: Bytes, from: SocketAddr) {
+struct State<E> {
+    runtime: Arc<dyn Runtime>,
+    local: SocketAddr,
+    engine: E,
+    targets: Vec<Target>,
+    links: HashMap<FlowId, Link>,
+    /// Connection task ids → their flows.
+    conns: HashMap<u64, FlowId>,
+    next_conn: u64,
+    net: mpsc::UnboundedSender<NetEvent>,
+    events: mpsc::UnboundedSender<Event>,
+    waiters: Waiters,
+}
+
+impl<E: Engine> State<E> {
+    fn datagram(&mut self, bytes: Bytes, from: SocketAddr) {
         let flow = self.engine.flow_for(FlowInfo {
             transport: Transport::Udp,
             local: self.local,
             remote: from,
         });
-        self.peers.insert(flow, from);
+        self.links.insert(flow, Link::Udp(from));
         let now = self.runtime.now();
         self.engine
             .handle_input(now, Input::Received { flow, bytes });
     }
 
-    fn flush(&mut self, waiters: &mut Waiters) {
+    fn net_event(&mut self, ev: NetEvent) {
+        let now = self.runtime.now();
+        match ev {
+            NetEvent::Connected {
+                server,
+                conn,
+                info,
+                writer,
+            } => {
+                let flow = self.engine.flow_for(info);
+                self.links.insert(flow, Link::Stream(writer));
+                self.conns.insert(conn, flow);
+                let _ = server;
+                self.engine.handle_input(now, Input::FlowOpened { flow });
+            }
+            NetEvent::ConnectFailed { server } => {
+                self.engine
+                    .handle_input(now, Input::ConnectFailed { server });
+            }
+            NetEvent::Data { conn, bytes } => {
+                if let Some(&flow) = self.conns.get(&conn) {
+                    self.engine
+                        .handle_input(now, Input::Received { flow, bytes });
+                }
+            }
+            NetEvent::Closed { conn } => {
+                if let Some(flow) = self.conns.remove(&conn) {
+                    self.links.remove(&flow);
+                    self.engine.handle_input(now, Input::FlowClosed { flow });
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, server: usize) {
+        let now = self.runtime.now();
+        let Some(target) = self.targets.get(server).cloned() else {
+            self.engine
+                .handle_input(now, Input::ConnectFailed { server });
+            return;
+        };
+        if target.transport == Transport::Udp {
+            let flow = self.engine.flow_for(FlowInfo {
+                transport: Transport::Udp,
+                local: self.local,
+                remote: target.addr,
+            });
+            self.links.insert(flow, Link::Udp(target.addr));
+            self.engine.handle_input(now, Input::FlowOpened { flow });
+            return;
+        }
+        self.next_conn += 1;
+        let task = links::open(
+            self.runtime.clone(),
+            target,
+            server,
+            self.next_conn,
+            self.net.clone(),
+        );
+        self.runtime.spawn(Box::pin(task));
+    }
+
+    fn flush(&mut self, socket: &Arc<dyn UdpSocket>) {
         while let Some(out) = self.engine.poll_output() {
             match out {
-                Output::Transmit { flow, bytes } => match self.peers.get(&flow) {
-                    Some(to) => {
-                        if let Err(e) = self.socket.try_send_to(&bytes, *to) {
+                Output::Transmit { flow, bytes } => match self.links.get(&flow) {
+                    Some(Link::Udp(to)) => {
+                        if let Err(e) = socket.try_send_to(&bytes, *to) {
                             tracing::debug!(error = %e, %to, "udp send failed");
                         }
+                    }
+                    Some(Link::Stream(writer)) => {
+                        // A closed writer means the connection is going; Closed follows.
+                        let _ = writer.unbounded_send(bytes);
                     }
                     None => tracing::debug!(?flow, "transmit on an unknown flow dropped"),
                 },
                 Output::Event(e) => {
-                    waiters.offer(&e);
+                    self.waiters.offer(&e);
                     // Nobody listening is fine: the application may not read events.
                     let _ = self.events.unbounded_send(e);
+                }
+                Output::OpenFlow { server, .. } => self.open(server),
+                // Dropping the writer closes the connection; its reader reports Closed.
+                Output::CloseFlow { flow } => {
+                    self.links.remove(&flow);
                 }
                 _ => {}
             }

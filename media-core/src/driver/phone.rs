@@ -1,7 +1,6 @@
 //! The async API over the driver: [`Phone`] and [`Call`] in the shape SIP.js users know,
 //! and [`RegistrarServer`], the embedded registrar on a socket.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +12,10 @@ use futures::lock::Mutex;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallId, HoldState, SdpHandler};
-use sansip_core::transport::{FlowInfo, Transport};
+
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
-use super::{Command, Driver, Runtime, Waiters, bind_udp};
+use super::{Command, Driver, Runtime, Target, Waiters, bind_udp};
 
 /// Why a phone command failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,35 +47,51 @@ pub enum PhoneError {
     /// A socket could not be opened.
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// The connection to the server failed; the next attempt is `retry_in` away (`None`:
+    /// no more attempts).
+    #[error("not connected (next attempt in {retry_in:?})")]
+    Disconnected {
+        /// Time to the next attempt.
+        retry_in: Option<std::time::Duration>,
+    },
 }
 
 /// Settings of a [`Phone`].
 #[derive(Debug, Clone)]
 pub struct PhoneConfig {
-    /// The user agent's settings (AOR, credentials, timers…).
+    /// The user agent's settings (AOR, credentials, timers, reconnect policy…). Its
+    /// `servers` are filled from `targets`.
     pub ua: UaConfig,
-    /// The registrar or outbound proxy, over UDP.
-    pub server: SocketAddr,
-    /// The local address to bind; port 0 picks one.
+    /// The registrar or outbound proxy, in order of preference (failover).
+    pub targets: Vec<Target>,
+    /// The local address of the UDP socket; port 0 picks one.
     pub bind: SocketAddr,
     /// The seed of every identifier; `None` draws one.
     pub seed: Option<u64>,
 }
 
 impl PhoneConfig {
-    /// A phone for `ua` talking to `server`, bound to an ephemeral port on the matching
-    /// loopback or wildcard address.
+    /// A phone for `ua` talking to `server` over UDP.
     pub fn new(ua: UaConfig, server: SocketAddr) -> Self {
-        let bind = if server.ip().is_loopback() {
-            SocketAddr::new(server.ip(), 0)
-        } else if server.is_ipv4() {
+        Self::with_targets(ua, vec![Target::udp(server)])
+    }
+
+    /// A phone for `ua` with these servers; the UDP socket is bound to an ephemeral port
+    /// on loopback when the first server is on loopback, else on the wildcard address.
+    pub fn with_targets(ua: UaConfig, targets: Vec<Target>) -> Self {
+        let first = targets
+            .first()
+            .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |t| t.addr);
+        let bind = if first.ip().is_loopback() {
+            SocketAddr::new(first.ip(), 0)
+        } else if first.is_ipv4() {
             SocketAddr::from(([0, 0, 0, 0], 0))
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
         Self {
             ua,
-            server,
+            targets,
             bind,
             seed: None,
         }
@@ -122,13 +137,11 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         let socket = bind_udp(runtime.as_ref(), config.bind)?;
         let local = socket.local_addr()?;
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
-        let mut ua = UserAgent::new(config.ua, runtime.now(), seed);
-        let flow = ua.add_flow(FlowInfo {
-            transport: Transport::Udp,
-            local,
-            remote: config.server,
-        });
-        ua.set_outbound_flow(flow);
+        let mut ua_config = config.ua;
+        ua_config.servers = config.targets.iter().map(Target::server).collect();
+        let now = runtime.now();
+        let mut ua = UserAgent::new(ua_config, now, seed);
+        ua.connect(now);
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, events) = mpsc::unbounded();
         let driver = Driver {
@@ -136,7 +149,7 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             socket,
             local,
             engine: ua,
-            peers: HashMap::from([(flow, config.server)]),
+            targets: config.targets,
             commands: command_rx,
             events: event_tx,
         };
@@ -204,6 +217,39 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     /// once the phone has stopped.
     pub async fn next_event(&self) -> Option<Event> {
         self.shared.events.lock().await.next().await
+    }
+
+    /// Waits until the connection to a server is up (the phone connects by itself when it
+    /// starts, and reconnects after losses). Fails with [`PhoneError::Disconnected`] when an
+    /// attempt fails first; attempts go on in the background.
+    pub async fn connect(&self) -> Result<(), PhoneError> {
+        let e = self
+            .act_and_wait(|ua, now, w| {
+                if ua.is_connected() {
+                    return Ok(instant(Event::Connected {
+                        flow: sansip_core::transport::FlowId(0),
+                    }));
+                }
+                let rx =
+                    w.wait(|e| matches!(e, Event::Connected { .. } | Event::Disconnected { .. }));
+                ua.connect(now);
+                Ok(rx)
+            })
+            .await?;
+        match e {
+            Event::Disconnected { retry_in } => Err(PhoneError::Disconnected { retry_in }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Closes the connection and stops reconnecting.
+    pub async fn disconnect(&self) -> Result<(), PhoneError> {
+        self.with(|ua, now| ua.disconnect(now)).await
+    }
+
+    /// Whether the connection to the server is up.
+    pub async fn is_connected(&self) -> Result<bool, PhoneError> {
+        self.with(|ua, _| ua.is_connected()).await
     }
 
     /// Registers for `expires` seconds and waits for the outcome; returns the granted
@@ -521,7 +567,7 @@ impl RegistrarServer {
             socket,
             local,
             engine: Registrar::new(config, seed),
-            peers: HashMap::new(),
+            targets: Vec::new(),
             commands,
             events,
         };

@@ -25,7 +25,19 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     fn spawn(&self, future: BoxFuture<()>);
     /// Wraps a bound, non-blocking std socket for this runtime.
     fn wrap_udp(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn UdpSocket>>;
+    /// Opens a TCP connection; returns the stream and its local address.
+    fn connect_tcp(&self, addr: SocketAddr)
+    -> BoxFuture<io::Result<(Box<dyn Stream>, SocketAddr)>>;
 }
+
+/// A byte stream (TCP, or TLS over it) in the `futures-io` traits, which async-tungstenite
+/// and futures-rustls build on whatever the runtime.
+pub trait Stream:
+    futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static
+{
+}
+
+impl<T: futures::io::AsyncRead + futures::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 /// A UDP socket registered with a runtime.
 pub trait UdpSocket: Send + Sync + fmt::Debug {

@@ -9,7 +9,7 @@
 //! softphone [OPTIONS] message TARGET TEXT
 //! ```
 //!
-//! Signalling runs for real on UDP; calls negotiate SDP without media until `sansip-media`
+//! Signalling runs for real on UDP, TCP and WebSocket; calls negotiate SDP without media until `sansip-media`
 //! lands (`--play`, `--record` and `console` say so and exit non-zero).
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,8 +24,9 @@ use futures::{FutureExt, StreamExt};
 use sansip_media::core::auth::DigestCredentials;
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
+use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
-use sansip_media::driver::{Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime};
+use sansip_media::driver::{Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target};
 use serde_json::{Value, json};
 
 type Ph = Phone<FakeSdp>;
@@ -35,7 +36,8 @@ type Ph = Phone<FakeSdp>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Server: sip:host:port;transport=udp (tcp, tls, ws:// and wss:// are not built yet).
+    /// Server: sip:host:port;transport=udp|tcp, or ws://host:port/path (tls and wss:// are
+    /// not built yet).
     #[arg(long, global = true)]
     server: Option<String>,
     /// Our address-of-record, e.g. sip:alice@example.com.
@@ -357,7 +359,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
     match &cli.command {
         Command::Demo => demo(rt, out).await,
         Command::Register { expires } => {
-            let phone = start(&cli, &rt)?;
+            let phone = connected(&cli, &rt).await?;
             let _events = watch(&rt, &phone, "me", out);
             register(&rt, &phone, *expires).await?;
             out.step("me", "registered", json!({}));
@@ -377,7 +379,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             record,
         } => {
             no_media(play.is_some() || record.is_some())?;
-            let phone = start(&cli, &rt)?;
+            let phone = connected(&cli, &rt).await?;
             let _events = watch(&rt, &phone, "me", out);
             let mut options = CallOptions::default();
             for h in headers {
@@ -452,7 +454,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             record,
         } => {
             no_media(play.is_some() || record.is_some())?;
-            let phone = start(&cli, &rt)?;
+            let phone = connected(&cli, &rt).await?;
             let mut events = watch(&rt, &phone, "me", out);
             register(&rt, &phone, 600).await?;
             let me = user_of(&cli)?.to_string();
@@ -498,7 +500,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             }
         }
         Command::Message { target, text } => {
-            let phone = start(&cli, &rt)?;
+            let phone = connected(&cli, &rt).await?;
             let _events = watch(&rt, &phone, "me", out);
             within(
                 &rt,
@@ -563,40 +565,67 @@ fn user_of(cli: &Cli) -> Result<&str, String> {
 
 fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     let server = cli.server.as_deref().ok_or("--server is required")?;
-    let server = server_addr(server)?;
+    let target = server_target(server)?;
     let aor = cli.aor.clone().ok_or("--aor is required")?;
     let mut ua = UaConfig::new(aor);
     ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
     if let Some(pw) = &cli.password {
         ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
     }
-    Phone::start(rt.clone(), PhoneConfig::new(ua, server)).map_err(err("start"))
+    Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target])).map_err(err("start"))
 }
 
-/// A server address from `sip:host[:port][;transport=udp]`.
-fn server_addr(s: &str) -> Result<SocketAddr, String> {
-    if s.starts_with("ws://") || s.starts_with("wss://") {
-        return Err(format!("{s}: WebSocket transports are not built yet"));
+/// Starts the phone and waits for its connection to the server.
+async fn connected(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
+    let phone = start(cli, rt)?;
+    within(rt, 10, "connect", phone.connect())
+        .await?
+        .map_err(err("connect"))?;
+    Ok(phone)
+}
+
+/// A server from `sip:host[:port][;transport=udp|tcp]` or `ws://host[:port]/path`.
+fn server_target(s: &str) -> Result<Target, String> {
+    let resolve = |hostport: &str, default: u16| -> Result<SocketAddr, String> {
+        // With a port as given, else the default (RFC 3261 §19.1.2, RFC 6455 §3).
+        hostport
+            .to_socket_addrs()
+            .or_else(|_| format!("{hostport}:{default}").to_socket_addrs())
+            .map_err(|e| format!("{s}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{s}: no address"))
+    };
+    if let Some(rest) = s.strip_prefix("ws://") {
+        let hostport = rest.split('/').next().unwrap_or_default();
+        return Ok(Target::ws(s, resolve(hostport, 80)?));
     }
-    let rest = s
-        .strip_prefix("sip:")
-        .ok_or_else(|| format!("{s}: expected sip:host:port;transport=udp"))?;
+    if s.starts_with("wss://") {
+        return Err(format!("{s}: secure WebSocket (wss) is not built yet"));
+    }
+    let rest = s.strip_prefix("sip:").ok_or_else(|| {
+        format!("{s}: expected sip:host:port;transport=udp|tcp or ws://host:port")
+    })?;
     let mut parts = rest.split(';');
     let hostport = parts.next().unwrap_or_default();
+    let mut transport = Transport::Udp;
     for p in parts {
-        if let Some(t) = p.strip_prefix("transport=")
-            && !t.eq_ignore_ascii_case("udp")
-        {
-            return Err(format!("{s}: transport {t} is not built yet (udp is)"));
+        if let Some(t) = p.strip_prefix("transport=") {
+            transport = match t.to_ascii_lowercase().as_str() {
+                "udp" => Transport::Udp,
+                "tcp" => Transport::Tcp,
+                other => {
+                    return Err(format!(
+                        "{s}: transport {other} is not built yet (udp, tcp and ws are)"
+                    ));
+                }
+            };
         }
     }
-    // With a port as given, else the default 5060 (RFC 3261 §19.1.2).
-    hostport
-        .to_socket_addrs()
-        .or_else(|_| format!("{hostport}:5060").to_socket_addrs())
-        .map_err(|e| format!("{s}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{s}: no address"))
+    let addr = resolve(hostport, 5060)?;
+    Ok(match transport {
+        Transport::Tcp => Target::tcp(addr),
+        _ => Target::udp(addr),
+    })
 }
 
 /// Resolves on SIGINT/SIGTERM, and when `stdin_eof`, also when stdin closes.
