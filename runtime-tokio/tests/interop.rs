@@ -1,5 +1,5 @@
 //! Interop with real peers on 127.0.0.1: Kamailio 5.6 as registrar and proxy with digest
-//! auth, and SIPp 3.6 as caller and callee. `#[ignore]`d in a plain `cargo test` (they need
+//! auth over UDP, TCP and WebSocket, and SIPp 3.6 as caller and callee. `#[ignore]`d in a plain `cargo test` (they need
 //! the Debian packages `kamailio` and `sip-tester`); `.ci/run` installs those and runs
 //! them with `--ignored`.
 
@@ -16,20 +16,25 @@ fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// A port nobody uses right now on 127.0.0.1 (UDP).
+/// A port nobody uses right now on 127.0.0.1, for UDP and TCP both.
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Kamailio with `tests/interop/kamailio.cfg`, killed on drop.
 struct Kamailio {
     child: Child,
+    /// UDP and TCP.
     addr: SocketAddr,
-    _dir: TempDir,
+    /// WebSocket (HTTP upgrade).
+    ws: SocketAddr,
+    dir: TempDir,
 }
 
 struct TempDir(PathBuf);
@@ -55,13 +60,27 @@ impl Drop for TempDir {
 impl Kamailio {
     fn start() -> Self {
         let dir = TempDir::new("kamailio");
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new("kamailio")
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let ws: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = Self::spawn(addr, ws, &dir);
+        let k = Kamailio {
+            child,
+            addr,
+            ws,
+            dir,
+        };
+        k.wait_ready();
+        k
+    }
+
+    fn spawn(addr: SocketAddr, ws: SocketAddr, dir: &TempDir) -> Child {
+        Command::new("kamailio")
             .arg("-f")
             .arg(here().join("kamailio.cfg"))
             .args(["-DD", "-E", "-m", "64", "-M", "8"])
             .args(["-l", &format!("udp:{addr}")])
+            .args(["-l", &format!("tcp:{addr}")])
+            .args(["-l", &format!("tcp:{ws}")])
             .arg("-w")
             .arg(&dir.0)
             .arg("-P")
@@ -69,14 +88,15 @@ impl Kamailio {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("kamailio is installed (Debian package kamailio)");
-        let k = Kamailio {
-            child,
-            addr,
-            _dir: dir,
-        };
-        k.wait_ready();
-        k
+            .expect("kamailio is installed (Debian package kamailio)")
+    }
+
+    /// Kills Kamailio and starts it again on the same ports: every binding and
+    /// connection is lost.
+    fn restart(&mut self) {
+        stop(&mut self.child);
+        self.child = Self::spawn(self.addr, self.ws, &self.dir);
+        self.wait_ready();
     }
 
     /// Probes with OPTIONS until Kamailio answers anything.
@@ -107,13 +127,36 @@ Call-ID: probe@{local}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
     fn server(&self) -> String {
         format!("sip:{};transport=udp", self.addr)
     }
+
+    fn server_on(&self, transport: &str) -> String {
+        match transport {
+            "ws" => format!("ws://{}/", self.ws),
+            t => format!("sip:{};transport={t}", self.addr),
+        }
+    }
 }
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Stops Kamailio with SIGTERM, which makes the main process take its forked workers down
+/// too (SIGKILL would leave them holding the sockets).
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn softphone(server: &str, user: &str, password: &str, runtime: &str) -> Command {
@@ -153,10 +196,19 @@ fn ok(who: &str, out: &Output) {
 
 /// Starts `softphone answer` and waits until it has registered.
 fn answering(k: &Kamailio, user: &str, runtime: &str, calls: u32) -> Child {
-    let child = softphone(&k.server(), user, &format!("{user}-pw"), runtime)
-        .args(["answer", "--for", "30", "--calls", &calls.to_string()])
-        .spawn()
-        .unwrap();
+    answering_on(k, "udp", user, runtime, calls)
+}
+
+fn answering_on(k: &Kamailio, transport: &str, user: &str, runtime: &str, calls: u32) -> Child {
+    let child = softphone(
+        &k.server_on(transport),
+        user,
+        &format!("{user}-pw"),
+        runtime,
+    )
+    .args(["answer", "--for", "30", "--calls", &calls.to_string()])
+    .spawn()
+    .unwrap();
     // Registration through the 401 takes a round trip or two on loopback.
     std::thread::sleep(Duration::from_millis(1200));
     child
@@ -324,4 +376,88 @@ fn messages_and_a_wrong_password_at_kamailio() {
         .unwrap();
     assert!(!nobody.status.success());
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("480"));
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn calls_across_tcp_and_websocket_through_kamailio() {
+    let k = Kamailio::start();
+    for (caller, callee, runtime) in [
+        ("ws", "tcp", "tokio"),
+        ("tcp", "ws", "smol"),
+        ("ws", "udp", "smol"),
+    ] {
+        let bob = answering_on(&k, callee, "bob", runtime, 1);
+        let alice = softphone(&k.server_on(caller), "alice", "alice-pw", runtime)
+            .args([
+                "call",
+                "bob",
+                "--for",
+                "3",
+                "--hold-after",
+                "1",
+                "--unhold-after",
+                "2",
+            ])
+            .args(["--dtmf", "7", "--message", "over streams"])
+            .output()
+            .unwrap();
+        let bob = bob.wait_with_output().unwrap();
+        ok(&format!("alice on {caller}"), &alice);
+        ok(&format!("bob on {callee}"), &bob);
+        let bob = lines(&bob);
+        assert!(
+            bob.iter().any(|l| l["event"] == "dtmf" && l["tone"] == "7"),
+            "{caller}→{callee}"
+        );
+        assert!(
+            bob.iter()
+                .any(|l| l["event"] == "message" && l["body"] == "over streams")
+        );
+        assert_eq!(
+            bob.iter().filter(|l| l["event"] == "hold").count(),
+            2,
+            "{caller}→{callee}: held and resumed"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn a_websocket_phone_reconnects_and_registers_again_after_a_server_restart() {
+    let mut k = Kamailio::start();
+    let carol = softphone(&k.server_on("ws"), "carol", "carol-pw", "tokio")
+        .arg("register")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    k.restart();
+    // The reconnect backoff starts at 1–2 s; give it the first attempt and a register.
+    let start = Instant::now();
+    let mut delivered = false;
+    while start.elapsed() < Duration::from_secs(20) && !delivered {
+        std::thread::sleep(Duration::from_millis(1000));
+        let sent = softphone(&k.server(), "alice", "alice-pw", "tokio")
+            .args(["message", "carol", "after the restart"])
+            .output()
+            .unwrap();
+        delivered = sent.status.success();
+    }
+    let mut carol = carol;
+    drop(carol.stdin.take());
+    let carol = carol.wait_with_output().unwrap();
+    ok("carol", &carol);
+    let carol = lines(&carol);
+    assert!(
+        delivered,
+        "the message reached carol after the restart: {carol:?}"
+    );
+    assert!(carol.iter().any(|l| l["event"] == "disconnected"));
+    assert!(carol.iter().filter(|l| l["event"] == "registered").count() >= 2);
+    assert!(
+        carol
+            .iter()
+            .any(|l| l["event"] == "message" && l["body"] == "after the restart")
+    );
 }

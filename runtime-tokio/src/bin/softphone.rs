@@ -215,6 +215,11 @@ impl Out {
 
 fn event_json(e: &Event) -> Value {
     match e {
+        Event::Connected { .. } => json!({"event": "connected"}),
+        Event::Disconnected { retry_in } => json!({
+            "event": "disconnected",
+            "retry_in": retry_in.map(|d| d.as_secs_f64()),
+        }),
         Event::Registered { expires, gruu } => {
             json!({"event": "registered", "expires": expires, "gruu": gruu})
         }
