@@ -101,7 +101,7 @@ impl PhoneConfig {
 struct Shared<S: SdpHandler + Send + 'static> {
     runtime: Arc<dyn Runtime>,
     commands: mpsc::UnboundedSender<Command<UserAgent<S>>>,
-    events: Mutex<mpsc::UnboundedReceiver<Event>>,
+    events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
     local: SocketAddr,
 }
 
@@ -158,7 +158,7 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             shared: Arc::new(Shared {
                 runtime,
                 commands,
-                events: Mutex::new(events),
+                events: Mutex::new(Some(events)),
                 local,
             }),
         })
@@ -213,10 +213,20 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         rx.await.map_err(|_| PhoneError::Stopped)
     }
 
+    /// Takes the event stream out of the phone, e.g. for a task that must end when the
+    /// phone does (the stream ends once every clone of the phone is dropped and the
+    /// driver has stopped). [`Phone::next_event`] returns `None` afterwards.
+    pub async fn take_events(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        self.shared.events.lock().await.take()
+    }
+
     /// The next event (every event, including those a method here also awaited). `None`
-    /// once the phone has stopped.
+    /// once the phone has stopped, or its events were taken.
     pub async fn next_event(&self) -> Option<Event> {
-        self.shared.events.lock().await.next().await
+        match self.shared.events.lock().await.as_mut() {
+            Some(rx) => rx.next().await,
+            None => None,
+        }
     }
 
     /// Waits until the connection to a server is up (the phone connects by itself when it

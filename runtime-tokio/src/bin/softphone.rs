@@ -315,22 +315,39 @@ async fn within<T>(
     }
 }
 
-/// Prints every event of `phone` and forwards it to the returned receiver.
-fn watch(
+/// Prints every event of `phone` and forwards it to the returned receiver; the returned
+/// `Printed` completes once the phone has stopped and every event is printed.
+async fn watch(
     rt: &Arc<dyn Runtime>,
     phone: &Ph,
     who: &'static str,
     out: Out,
-) -> mpsc::UnboundedReceiver<Event> {
+) -> (mpsc::UnboundedReceiver<Event>, Printed) {
     let (tx, rx) = mpsc::unbounded();
-    let phone = phone.clone();
+    let (done_tx, done) = futures::channel::oneshot::channel();
+    let mut events = phone.take_events().await;
     rt.spawn(Box::pin(async move {
-        while let Some(e) = phone.next_event().await {
-            out.event(who, &e);
-            let _ = tx.unbounded_send(e);
+        if let Some(events) = events.as_mut() {
+            while let Some(e) = events.next().await {
+                out.event(who, &e);
+                let _ = tx.unbounded_send(e);
+            }
         }
+        let _ = done_tx.send(());
     }));
-    rx
+    (rx, Printed(done))
+}
+
+/// Completes when a phone's events are all printed.
+struct Printed(futures::channel::oneshot::Receiver<()>);
+
+impl Printed {
+    /// Stops `phone` and waits for the last of its events to be printed, so a command's
+    /// output is complete when it exits.
+    async fn finish(self, rt: &Arc<dyn Runtime>, phone: Ph) {
+        drop(phone);
+        let _ = within(rt, 5, "stop", self.0).await;
+    }
 }
 
 /// The next event `f` picks out, within `secs`.
@@ -365,12 +382,12 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         Command::Demo => demo(rt, out).await,
         Command::Register { expires } => {
             let phone = connected(&cli, &rt).await?;
-            let _events = watch(&rt, &phone, "me", out);
+            let (_events, printed) = watch(&rt, &phone, "me", out).await;
             register(&rt, &phone, *expires).await?;
-            out.step("me", "registered", json!({}));
             shutdown_signal(true).await;
-            phone.unregister(false).await.map_err(err("unregister"))?;
-            Ok(())
+            let result = phone.unregister(false).await.map_err(err("unregister"));
+            printed.finish(&rt, phone).await;
+            result
         }
         Command::Call {
             target,
@@ -385,72 +402,77 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         } => {
             no_media(play.is_some() || record.is_some())?;
             let phone = connected(&cli, &rt).await?;
-            let _events = watch(&rt, &phone, "me", out);
-            let mut options = CallOptions::default();
-            for h in headers {
-                let (name, value) = h
-                    .split_once(':')
-                    .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
-                options = options.header(name.trim(), value.trim());
-            }
-            let me = user_of(&cli)?;
-            let call = phone
-                .call(target, options, FakeSdp::new(me))
-                .await
-                .map_err(err("call"))?;
-            match within(&rt, 120, "answer", call.answered()).await? {
-                Ok(()) => {}
-                Err(PhoneError::Ended(end)) => {
-                    return Err(format!(
-                        "call not answered: {} (status {:?})",
-                        end.cause, end.status
-                    ));
+            let (_events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = async {
+                let mut options = CallOptions::default();
+                for h in headers {
+                    let (name, value) = h
+                        .split_once(':')
+                        .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
+                    options = options.header(name.trim(), value.trim());
                 }
-                Err(e) => return Err(format!("call: {e}")),
-            }
-            if let Some(d) = dtmf {
-                call.send_dtmf(d).await.map_err(err("dtmf"))?;
-            }
-            if let Some(m) = message {
-                call.message("text/plain", m)
+                let me = user_of(&cli)?;
+                let call = phone
+                    .call(target, options, FakeSdp::new(me))
                     .await
-                    .map_err(err("message"))?;
-            }
-            let mut plan: Vec<(u64, &str)> = vec![(*duration, "hangup")];
-            plan.extend(hold_after.map(|t| (t, "hold")));
-            plan.extend(unhold_after.map(|t| (t, "unhold")));
-            plan.sort();
-            let answered_at = rt.now();
-            for (at, action) in plan {
-                let wait =
-                    (answered_at + Duration::from_secs(at)).saturating_duration_since(rt.now());
-                futures::select_biased! {
-                    end = call.ended().fuse() => {
-                        let end = end.map_err(err("call"))?;
-                        return if end.cause == EndCause::Bye { Ok(()) } else {
-                            Err(format!("call ended: {}", end.cause))
-                        };
+                    .map_err(err("call"))?;
+                match within(&rt, 120, "answer", call.answered()).await? {
+                    Ok(()) => {}
+                    Err(PhoneError::Ended(end)) => {
+                        return Err(format!(
+                            "call not answered: {} (status {:?})",
+                            end.cause, end.status
+                        ));
                     }
-                    () = sleep(&rt, wait).fuse() => {}
+                    Err(e) => return Err(format!("call: {e}")),
                 }
-                match action {
-                    "hold" => {
-                        call.hold().await.map_err(err("hold"))?;
+                if let Some(d) = dtmf {
+                    call.send_dtmf(d).await.map_err(err("dtmf"))?;
+                }
+                if let Some(m) = message {
+                    call.message("text/plain", m)
+                        .await
+                        .map_err(err("message"))?;
+                }
+                let mut plan: Vec<(u64, &str)> = vec![(*duration, "hangup")];
+                plan.extend(hold_after.map(|t| (t, "hold")));
+                plan.extend(unhold_after.map(|t| (t, "unhold")));
+                plan.sort();
+                let answered_at = rt.now();
+                for (at, action) in plan {
+                    let wait =
+                        (answered_at + Duration::from_secs(at)).saturating_duration_since(rt.now());
+                    futures::select_biased! {
+                        end = call.ended().fuse() => {
+                            let end = end.map_err(err("call"))?;
+                            return if end.cause == EndCause::Bye { Ok(()) } else {
+                                Err(format!("call ended: {}", end.cause))
+                            };
+                        }
+                        () = sleep(&rt, wait).fuse() => {}
                     }
-                    "unhold" => {
-                        call.unhold().await.map_err(err("unhold"))?;
+                    match action {
+                        "hold" => {
+                            call.hold().await.map_err(err("hold"))?;
+                        }
+                        "unhold" => {
+                            call.unhold().await.map_err(err("unhold"))?;
+                        }
+                        _ => call.hangup().await.map_err(err("hangup"))?,
                     }
-                    _ => call.hangup().await.map_err(err("hangup"))?,
+                }
+                let end = within(&rt, 40, "hangup", call.ended())
+                    .await?
+                    .map_err(err("call"))?;
+                if end.cause == EndCause::Bye {
+                    Ok(())
+                } else {
+                    Err(format!("call ended: {}", end.cause))
                 }
             }
-            let end = within(&rt, 40, "hangup", call.ended())
-                .await?
-                .map_err(err("call"))?;
-            if end.cause == EndCause::Bye {
-                Ok(())
-            } else {
-                Err(format!("call ended: {}", end.cause))
-            }
+            .await;
+            printed.finish(&rt, phone).await;
+            result
         }
         Command::Answer {
             duration,
@@ -460,7 +482,8 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         } => {
             no_media(play.is_some() || record.is_some())?;
             let phone = connected(&cli, &rt).await?;
-            let mut events = watch(&rt, &phone, "me", out);
+            let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = async {
             register(&rt, &phone, 600).await?;
             let me = user_of(&cli)?.to_string();
             let (done_tx, mut done_rx) = mpsc::unbounded::<bool>();
@@ -503,18 +526,24 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             } else {
                 Err(format!("answered {answered} of {calls} calls"))
             }
+            }
+            .await;
+            printed.finish(&rt, phone).await;
+            result
         }
         Command::Message { target, text } => {
             let phone = connected(&cli, &rt).await?;
-            let _events = watch(&rt, &phone, "me", out);
-            within(
+            let (_events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = within(
                 &rt,
                 40,
                 "message",
                 phone.message(target, "text/plain", text),
             )
-            .await?
-            .map_err(err("message"))
+            .await
+            .and_then(|r| r.map_err(err("message")));
+            printed.finish(&rt, phone).await;
+            result
         }
         Command::Console => Err("console is not built yet".into()),
     }
@@ -674,97 +703,104 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         Phone::start(rt.clone(), PhoneConfig::new(ua, registrar.local_addr())).map_err(err("phone"))
     };
     let (alice, bob) = (phone("alice")?, phone("bob")?);
-    let mut alice_events = watch(&rt, &alice, "alice", out);
-    let mut bob_events = watch(&rt, &bob, "bob", out);
+    let (mut alice_events, alice_printed) = watch(&rt, &alice, "alice", out).await;
+    let (mut bob_events, bob_printed) = watch(&rt, &bob, "bob", out).await;
+    let result = async {
+        register(&rt, &alice, 600).await?;
+        register(&rt, &bob, 600).await?;
 
-    register(&rt, &alice, 600).await?;
-    register(&rt, &bob, 600).await?;
-
-    let options = CallOptions::default().header("X-Demo", "sansip");
-    let call = alice
-        .call("bob", options, FakeSdp::new("alice"))
-        .await
-        .map_err(err("call"))?;
-    let incoming = expect(&rt, &mut bob_events, 10, "incoming call", |e| match e {
-        Event::IncomingCall { call, .. } => Some(*call),
-        _ => None,
-    })
-    .await?;
-    let bob_call = bob.call_handle(incoming).await.map_err(err("incoming"))?;
-    bob_call
-        .answer(FakeSdp::new("bob"))
-        .await
-        .map_err(err("answer"))?;
-    within(&rt, 10, "answer", call.answered())
-        .await?
-        .map_err(err("answer"))?;
-
-    let held = within(&rt, 10, "hold", call.hold())
-        .await?
-        .map_err(err("hold"))?;
-    out.step(
-        "alice",
-        "held",
-        json!({"local": held.local, "remote": held.remote}),
-    );
-    let resumed = within(&rt, 10, "unhold", call.unhold())
-        .await?
-        .map_err(err("unhold"))?;
-    out.step(
-        "alice",
-        "resumed",
-        json!({"local": resumed.local, "remote": resumed.remote}),
-    );
-
-    call.send_dtmf("1234#").await.map_err(err("dtmf"))?;
-    let mut tones = String::new();
-    while tones.len() < 5 {
-        let t = expect(&rt, &mut bob_events, 15, "dtmf", |e| match e {
-            Event::DtmfReceived { tone, .. } => Some(*tone),
+        let options = CallOptions::default().header("X-Demo", "sansip");
+        let call = alice
+            .call("bob", options, FakeSdp::new("alice"))
+            .await
+            .map_err(err("call"))?;
+        let incoming = expect(&rt, &mut bob_events, 10, "incoming call", |e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
             _ => None,
         })
         .await?;
-        tones.push(t);
-    }
-    if tones != "1234#" {
-        return Err(format!("dtmf arrived as {tones:?}"));
-    }
+        let bob_call = bob.call_handle(incoming).await.map_err(err("incoming"))?;
+        bob_call
+            .answer(FakeSdp::new("bob"))
+            .await
+            .map_err(err("answer"))?;
+        within(&rt, 10, "answer", call.answered())
+            .await?
+            .map_err(err("answer"))?;
 
-    within(
-        &rt,
-        10,
-        "message",
-        call.message("text/plain", "hello from alice"),
-    )
-    .await?
-    .map_err(err("message in call"))?;
-    within(
-        &rt,
-        10,
-        "message",
-        bob.message("alice", "text/plain", "hi alice"),
-    )
-    .await?
-    .map_err(err("message"))?;
-    expect(&rt, &mut alice_events, 10, "message", |e| {
-        matches!(e, Event::MessageReceived { call: None, .. }).then_some(())
-    })
-    .await?;
+        let held = within(&rt, 10, "hold", call.hold())
+            .await?
+            .map_err(err("hold"))?;
+        out.step(
+            "alice",
+            "held",
+            json!({"local": held.local, "remote": held.remote}),
+        );
+        let resumed = within(&rt, 10, "unhold", call.unhold())
+            .await?
+            .map_err(err("unhold"))?;
+        out.step(
+            "alice",
+            "resumed",
+            json!({"local": resumed.local, "remote": resumed.remote}),
+        );
 
-    bob_call.hangup().await.map_err(err("hangup"))?;
-    let end = within(&rt, 10, "hangup", call.ended())
+        call.send_dtmf("1234#").await.map_err(err("dtmf"))?;
+        let mut tones = String::new();
+        while tones.len() < 5 {
+            let t = expect(&rt, &mut bob_events, 15, "dtmf", |e| match e {
+                Event::DtmfReceived { tone, .. } => Some(*tone),
+                _ => None,
+            })
+            .await?;
+            tones.push(t);
+        }
+        if tones != "1234#" {
+            return Err(format!("dtmf arrived as {tones:?}"));
+        }
+
+        within(
+            &rt,
+            10,
+            "message",
+            call.message("text/plain", "hello from alice"),
+        )
         .await?
-        .map_err(err("hangup"))?;
-    if (end.cause, end.originator) != (EndCause::Bye, Originator::Remote) {
-        return Err(format!(
-            "alice's call ended as {} {:?}",
-            end.cause, end.originator
-        ));
+        .map_err(err("message in call"))?;
+        within(
+            &rt,
+            10,
+            "message",
+            bob.message("alice", "text/plain", "hi alice"),
+        )
+        .await?
+        .map_err(err("message"))?;
+        expect(&rt, &mut alice_events, 10, "message", |e| {
+            matches!(e, Event::MessageReceived { call: None, .. }).then_some(())
+        })
+        .await?;
+
+        bob_call.hangup().await.map_err(err("hangup"))?;
+        let end = within(&rt, 10, "hangup", call.ended())
+            .await?
+            .map_err(err("hangup"))?;
+        if (end.cause, end.originator) != (EndCause::Bye, Originator::Remote) {
+            return Err(format!(
+                "alice's call ended as {} {:?}",
+                end.cause, end.originator
+            ));
+        }
+        alice.unregister(false).await.map_err(err("unregister"))?;
+        bob.unregister(false).await.map_err(err("unregister"))?;
+        Ok::<(), String>(())
     }
-    alice.unregister(false).await.map_err(err("unregister"))?;
-    bob.unregister(false).await.map_err(err("unregister"))?;
-    out.step("demo", "passed", json!({}));
-    Ok(())
+    .await;
+    alice_printed.finish(&rt, alice).await;
+    bob_printed.finish(&rt, bob).await;
+    if result.is_ok() {
+        out.step("demo", "passed", json!({}));
+    }
+    result
 }
 
 fn fastrand_seed() -> u64 {
