@@ -47,7 +47,7 @@ fn open(ua: &mut UserAgent, now: Instant, transport: Transport, port: u16) -> Fl
 
 fn retry_in(out: &[Output]) -> Option<Duration> {
     out.iter().find_map(|o| match o {
-        Output::Event(Event::Disconnected { retry_in }) => *retry_in,
+        Output::Event(Event::Disconnected { retry_in, .. }) => *retry_in,
         _ => None,
     })
 }
@@ -95,7 +95,13 @@ fn reconnects_with_backoff_across_servers_and_registers_again() {
     // Failed attempts fail over to the next server, doubling the delay up to 30 s.
     let mut delays = Vec::new();
     for n in 0..6 {
-        ua.handle_input(now, Input::ConnectFailed { server: n % 2 });
+        ua.handle_input(
+            now,
+            Input::ConnectFailed {
+                server: n % 2,
+                reason: "refused".into(),
+            },
+        );
         let d = retry_in(&drain(&mut ua)).unwrap();
         delays.push(d);
         now += d;

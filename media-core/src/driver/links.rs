@@ -1,4 +1,5 @@
-//! Connection-oriented links: opening a TCP or WebSocket connection for the driver, and
+//! Connection-oriented links: opening a TCP, TLS, WebSocket or secure WebSocket connection
+//! for the driver, and
 //! the two tasks that move its bytes (a reader feeding the driver, a writer fed by it).
 
 use std::io;
@@ -13,21 +14,21 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{FutureExt, StreamExt};
+use futures_rustls::rustls::ClientConfig;
 use sansip_core::transport::{FlowInfo, Transport};
 
 use super::{Runtime, Stream, Target};
 
 /// What connection tasks tell the driver.
 pub(crate) enum NetEvent {
-    /// Connection `conn` to `server` is up; send on `writer`.
+    /// Connection `conn` is up; send on `writer`.
     Connected {
-        server: usize,
         conn: u64,
         info: FlowInfo,
         writer: mpsc::UnboundedSender<Bytes>,
     },
     /// Connecting to `server` failed or timed out.
-    ConnectFailed { server: usize },
+    ConnectFailed { server: usize, reason: String },
     /// Bytes (a stream piece, or one WebSocket message) arrived on `conn`.
     Data { conn: u64, bytes: Bytes },
     /// `conn` is closed.
@@ -40,13 +41,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens `target` and runs its reader until the connection ends.
 pub(crate) async fn open(
     runtime: Arc<dyn Runtime>,
+    tls: Option<Arc<ClientConfig>>,
     target: Target,
     server: usize,
     conn: u64,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let deadline = runtime.now() + CONNECT_TIMEOUT;
-    let attempt = connect(runtime.clone(), &target);
+    let attempt = connect(runtime.clone(), tls, &target);
     let link = futures::select_biased! {
         r = attempt.fuse() => r,
         () = runtime.sleep_until(deadline).fuse() => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
@@ -54,11 +56,11 @@ pub(crate) async fn open(
     match link {
         Ok(Link::Tcp(stream, local)) => {
             let info = FlowInfo {
-                transport: Transport::Tcp,
+                transport: target.transport,
                 local,
                 remote: target.addr,
             };
-            run_tcp(runtime, stream, info, server, conn, net).await;
+            run_tcp(runtime, stream, info, conn, net).await;
         }
         Ok(Link::Ws(ws, local)) => {
             let ws = *ws;
@@ -67,11 +69,12 @@ pub(crate) async fn open(
                 local,
                 remote: target.addr,
             };
-            run_ws(runtime, ws, info, server, conn, net).await;
+            run_ws(runtime, ws, info, conn, net).await;
         }
         Err(e) => {
             tracing::debug!(error = %e, addr = %target.addr, "connect failed");
-            let _ = net.unbounded_send(NetEvent::ConnectFailed { server });
+            let reason = e.to_string();
+            let _ = net.unbounded_send(NetEvent::ConnectFailed { server, reason });
         }
     }
 }
@@ -85,11 +88,24 @@ enum Link {
     ),
 }
 
-async fn connect(runtime: Arc<dyn Runtime>, target: &Target) -> io::Result<Link> {
-    let (stream, local) = runtime.connect_tcp(target.addr).await?;
+async fn connect(
+    runtime: Arc<dyn Runtime>,
+    tls: Option<Arc<ClientConfig>>,
+    target: &Target,
+) -> io::Result<Link> {
+    let (mut stream, local) = runtime.connect_tcp(target.addr).await?;
+    if matches!(target.transport, Transport::Tls | Transport::Wss) {
+        let config =
+            tls.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no TLS configuration"))?;
+        let host = target
+            .host
+            .clone()
+            .unwrap_or_else(|| target.addr.ip().to_string());
+        stream = super::tls::wrap(config, &host, stream).await?;
+    }
     match target.transport {
-        Transport::Tcp => Ok(Link::Tcp(stream, local)),
-        Transport::Ws => {
+        Transport::Tcp | Transport::Tls => Ok(Link::Tcp(stream, local)),
+        Transport::Ws | Transport::Wss => {
             let url = target.url.as_deref().unwrap_or_default();
             let mut request = url
                 .into_client_request()
@@ -104,8 +120,8 @@ async fn connect(runtime: Arc<dyn Runtime>, target: &Target) -> io::Result<Link>
             Ok(Link::Ws(Box::new(ws), local))
         }
         other => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{other} is not built yet"),
+            io::ErrorKind::InvalidInput,
+            format!("{other} is not a connection"),
         )),
     }
 }
@@ -114,14 +130,12 @@ async fn run_tcp(
     runtime: Arc<dyn Runtime>,
     stream: Box<dyn Stream>,
     info: FlowInfo,
-    server: usize,
     conn: u64,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut reader, mut writer) = stream.split();
     let (tx, mut rx) = mpsc::unbounded::<Bytes>();
     let _ = net.unbounded_send(NetEvent::Connected {
-        server,
         conn,
         info,
         writer: tx,
@@ -154,14 +168,12 @@ async fn run_ws(
     runtime: Arc<dyn Runtime>,
     ws: async_tungstenite::WebSocketStream<Box<dyn Stream>>,
     info: FlowInfo,
-    server: usize,
     conn: u64,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded::<Bytes>();
     let _ = net.unbounded_send(NetEvent::Connected {
-        server,
         conn,
         info,
         writer: tx,

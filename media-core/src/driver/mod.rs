@@ -7,18 +7,20 @@
 //! `poll_output` and do what it asks, then wait for the earliest of {the engine's
 //! deadline, a datagram, a command}, feed that one input, repeat.
 //!
-//! Transports: UDP, TCP and WebSocket (`ws://`). The core decides when to connect and
-//! reconnect (`Output::OpenFlow`); the driver opens what it is asked for. TLS and `wss://`
-//! are not built yet.
+//! Transports: UDP, TCP, TLS, WebSocket (`ws://`) and secure WebSocket (`wss://`). The
+//! core decides when to connect and reconnect (`Output::OpenFlow`); the driver opens what
+//! it is asked for.
 
 mod engine;
 mod links;
 mod phone;
 mod runtime;
+mod tls;
 
 pub use engine::Engine;
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer};
 pub use runtime::{BoxFuture, Runtime, Stream, UdpSocket, bind_udp};
+pub use tls::TlsOptions;
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -42,8 +44,10 @@ pub struct Target {
     pub transport: Transport,
     /// Its address.
     pub addr: SocketAddr,
-    /// The `ws://` URL, for WebSocket.
+    /// The `ws://` or `wss://` URL, for WebSocket.
     pub url: Option<String>,
+    /// The host name TLS verifies the certificate for (an IP address works too).
+    pub host: Option<String>,
 }
 
 impl Target {
@@ -53,6 +57,7 @@ impl Target {
             transport: Transport::Udp,
             addr,
             url: None,
+            host: None,
         }
     }
 
@@ -62,15 +67,42 @@ impl Target {
             transport: Transport::Tcp,
             addr,
             url: None,
+            host: None,
         }
     }
 
-    /// A WebSocket server at `url` (`ws://host:port/path`), resolved to `addr`.
-    pub fn ws(url: impl Into<String>, addr: SocketAddr) -> Self {
+    /// A TLS server named `host` (for the certificate), resolved to `addr`.
+    pub fn tls(host: impl Into<String>, addr: SocketAddr) -> Self {
         Self {
-            transport: Transport::Ws,
+            transport: Transport::Tls,
             addr,
-            url: Some(url.into()),
+            url: None,
+            host: Some(host.into()),
+        }
+    }
+
+    /// A WebSocket server at `url` (`ws://host:port/path`, or `wss://` for TLS), resolved
+    /// to `addr`.
+    pub fn ws(url: impl Into<String>, addr: SocketAddr) -> Self {
+        let url = url.into();
+        let secure = url.starts_with("wss://");
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+            .map(|hostport| match hostport.rsplit_once(':') {
+                Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+                _ => hostport,
+            })
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+        Self {
+            transport: if secure {
+                Transport::Wss
+            } else {
+                Transport::Ws
+            },
+            addr,
+            url: Some(url),
+            host,
         }
     }
 
@@ -135,6 +167,8 @@ pub(crate) struct Driver<E> {
     pub(crate) engine: E,
     /// What `Output::OpenFlow { server }` opens.
     pub(crate) targets: Vec<Target>,
+    /// For TLS and WSS targets.
+    pub(crate) tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
 }
@@ -148,6 +182,7 @@ impl<E: Engine> Driver<E> {
             local,
             engine,
             targets,
+            tls,
             mut commands,
             events,
         } = self;
@@ -157,6 +192,7 @@ impl<E: Engine> Driver<E> {
             local,
             engine,
             targets,
+            tls,
             links: HashMap::new(),
             conns: HashMap::new(),
             next_conn: 0,
@@ -208,6 +244,7 @@ struct State<E> {
     local: SocketAddr,
     engine: E,
     targets: Vec<Target>,
+    tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     links: HashMap<FlowId, Link>,
     /// Connection task ids → their flows.
     conns: HashMap<u64, FlowId>,
@@ -233,21 +270,15 @@ impl<E: Engine> State<E> {
     fn net_event(&mut self, ev: NetEvent) {
         let now = self.runtime.now();
         match ev {
-            NetEvent::Connected {
-                server,
-                conn,
-                info,
-                writer,
-            } => {
+            NetEvent::Connected { conn, info, writer } => {
                 let flow = self.engine.flow_for(info);
                 self.links.insert(flow, Link::Stream(writer));
                 self.conns.insert(conn, flow);
-                let _ = server;
                 self.engine.handle_input(now, Input::FlowOpened { flow });
             }
-            NetEvent::ConnectFailed { server } => {
+            NetEvent::ConnectFailed { server, reason } => {
                 self.engine
-                    .handle_input(now, Input::ConnectFailed { server });
+                    .handle_input(now, Input::ConnectFailed { server, reason });
             }
             NetEvent::Data { conn, bytes } => {
                 if let Some(&flow) = self.conns.get(&conn) {
@@ -267,8 +298,13 @@ impl<E: Engine> State<E> {
     fn open(&mut self, server: usize) {
         let now = self.runtime.now();
         let Some(target) = self.targets.get(server).cloned() else {
-            self.engine
-                .handle_input(now, Input::ConnectFailed { server });
+            self.engine.handle_input(
+                now,
+                Input::ConnectFailed {
+                    server,
+                    reason: "no such server".into(),
+                },
+            );
             return;
         };
         if target.transport == Transport::Udp {
@@ -284,6 +320,7 @@ impl<E: Engine> State<E> {
         self.next_conn += 1;
         let task = links::open(
             self.runtime.clone(),
+            self.tls.clone(),
             target,
             server,
             self.next_conn,

@@ -15,7 +15,8 @@ use sansip_core::session::{CallEnd, CallId, HoldState, SdpHandler};
 
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
-use super::{Command, Driver, Runtime, Target, Waiters, bind_udp};
+use super::{Command, Driver, Runtime, Target, TlsOptions, Waiters, bind_udp};
+use sansip_core::transport::Transport;
 
 /// Why a phone command failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +50,12 @@ pub enum PhoneError {
     Io(#[from] io::Error),
     /// The connection to the server failed; the next attempt is `retry_in` away (`None`:
     /// no more attempts).
-    #[error("not connected (next attempt in {retry_in:?})")]
+    #[error("not connected: {reason} (next attempt in {retry_in:?})")]
     Disconnected {
         /// Time to the next attempt.
         retry_in: Option<std::time::Duration>,
+        /// What failed.
+        reason: String,
     },
 }
 
@@ -68,6 +71,8 @@ pub struct PhoneConfig {
     pub bind: SocketAddr,
     /// The seed of every identifier; `None` draws one.
     pub seed: Option<u64>,
+    /// Certificates trusted by TLS and WSS targets.
+    pub tls: TlsOptions,
 }
 
 impl PhoneConfig {
@@ -94,6 +99,7 @@ impl PhoneConfig {
             targets,
             bind,
             seed: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -136,6 +142,15 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     pub fn start(runtime: Arc<dyn Runtime>, config: PhoneConfig) -> Result<Self, PhoneError> {
         let socket = bind_udp(runtime.as_ref(), config.bind)?;
         let local = socket.local_addr()?;
+        let secure = config
+            .targets
+            .iter()
+            .any(|t| matches!(t.transport, Transport::Tls | Transport::Wss));
+        let tls = if secure {
+            Some(super::tls::client_config(&config.tls)?)
+        } else {
+            None
+        };
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let mut ua_config = config.ua;
         ua_config.servers = config.targets.iter().map(Target::server).collect();
@@ -150,6 +165,7 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             local,
             engine: ua,
             targets: config.targets,
+            tls,
             commands: command_rx,
             events: event_tx,
         };
@@ -247,7 +263,9 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             })
             .await?;
         match e {
-            Event::Disconnected { retry_in } => Err(PhoneError::Disconnected { retry_in }),
+            Event::Disconnected { retry_in, reason } => {
+                Err(PhoneError::Disconnected { retry_in, reason })
+            }
             _ => Ok(()),
         }
     }
@@ -578,6 +596,7 @@ impl RegistrarServer {
             local,
             engine: Registrar::new(config, seed),
             targets: Vec::new(),
+            tls: None,
             commands,
             events,
         };

@@ -9,7 +9,7 @@
 //! softphone [OPTIONS] message TARGET TEXT
 //! ```
 //!
-//! Signalling runs for real on UDP, TCP and WebSocket; calls negotiate SDP without media until `sansip-media`
+//! Signalling runs for real on UDP, TCP, TLS, WebSocket and secure WebSocket; calls negotiate SDP without media until `sansip-media`
 //! lands (`--play`, `--record` and `console` say so and exit non-zero).
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -26,7 +26,9 @@ use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
-use sansip_media::driver::{Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target};
+use sansip_media::driver::{
+    Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
+};
 use serde_json::{Value, json};
 
 type Ph = Phone<FakeSdp>;
@@ -36,8 +38,7 @@ type Ph = Phone<FakeSdp>;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Server: sip:host:port;transport=udp|tcp, or ws://host:port/path (tls and wss:// are
-    /// not built yet).
+    /// Server: sip:host:port;transport=udp|tcp|tls, or ws://host:port/path, wss://….
     #[arg(long, global = true)]
     server: Option<String>,
     /// Our address-of-record, e.g. sip:alice@example.com.
@@ -216,8 +217,9 @@ impl Out {
 fn event_json(e: &Event) -> Value {
     match e {
         Event::Connected { .. } => json!({"event": "connected"}),
-        Event::Disconnected { retry_in } => json!({
+        Event::Disconnected { retry_in, reason } => json!({
             "event": "disconnected",
+            "reason": reason,
             "retry_in": retry_in.map(|d| d.as_secs_f64()),
         }),
         Event::Registered { expires, gruu } => {
@@ -375,9 +377,6 @@ fn err(what: &str) -> impl Fn(PhoneError) -> String + '_ {
 
 async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
     let out = Out { json: cli.json };
-    if cli.insecure_tls || cli.ca.is_some() {
-        tracing::warn!("--insecure-tls and --ca apply to TLS transports, which are not built yet");
-    }
     match &cli.command {
         Command::Demo => demo(rt, out).await,
         Command::Register { expires } => {
@@ -606,7 +605,12 @@ fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     if let Some(pw) = &cli.password {
         ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
     }
-    Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target])).map_err(err("start"))
+    let mut config = PhoneConfig::with_targets(ua, vec![target]);
+    config.tls = TlsOptions {
+        ca_files: cli.ca.iter().cloned().collect(),
+        insecure: cli.insecure_tls,
+    };
+    Phone::start(rt.clone(), config).map_err(err("start"))
 }
 
 /// Starts the phone and waits for its connection to the server.
@@ -629,12 +633,11 @@ fn server_target(s: &str) -> Result<Target, String> {
             .next()
             .ok_or_else(|| format!("{s}: no address"))
     };
-    if let Some(rest) = s.strip_prefix("ws://") {
-        let hostport = rest.split('/').next().unwrap_or_default();
-        return Ok(Target::ws(s, resolve(hostport, 80)?));
-    }
-    if s.starts_with("wss://") {
-        return Err(format!("{s}: secure WebSocket (wss) is not built yet"));
+    for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
+        if let Some(rest) = s.strip_prefix(scheme) {
+            let hostport = rest.split(['/', '?']).next().unwrap_or_default();
+            return Ok(Target::ws(s, resolve(hostport, port)?));
+        }
     }
     let rest = s.strip_prefix("sip:").ok_or_else(|| {
         format!("{s}: expected sip:host:port;transport=udp|tcp or ws://host:port")
@@ -647,17 +650,26 @@ fn server_target(s: &str) -> Result<Target, String> {
             transport = match t.to_ascii_lowercase().as_str() {
                 "udp" => Transport::Udp,
                 "tcp" => Transport::Tcp,
-                other => {
-                    return Err(format!(
-                        "{s}: transport {other} is not built yet (udp, tcp and ws are)"
-                    ));
-                }
+                "tls" => Transport::Tls,
+                other => return Err(format!("{s}: unknown transport {other}")),
             };
         }
     }
-    let addr = resolve(hostport, 5060)?;
+    let default_port = if transport == Transport::Tls {
+        5061
+    } else {
+        5060
+    };
+    let addr = resolve(hostport, default_port)?;
     Ok(match transport {
         Transport::Tcp => Target::tcp(addr),
+        Transport::Tls => {
+            let host = match hostport.rsplit_once(':') {
+                Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+                _ => hostport,
+            };
+            Target::tls(host.trim_start_matches('[').trim_end_matches(']'), addr)
+        }
         _ => Target::udp(addr),
     })
 }

@@ -184,12 +184,12 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// The runtime could not open the flow to `server`.
-    pub(super) fn connect_failed(&mut self, now: Instant, server: usize) {
+    pub(super) fn connect_failed(&mut self, now: Instant, server: usize, reason: String) {
         if self.conn.state != State::Connecting(server) {
             return;
         }
         self.conn.next = server + 1;
-        self.schedule_reconnect(now);
+        self.schedule_reconnect(now, reason);
     }
 
     /// A flow closed; the outbound one is reconnected.
@@ -199,16 +199,18 @@ impl<S: SdpHandler> UserAgent<S> {
         }
         self.conn.ping_at = None;
         self.conn.pong_by = None;
-        self.schedule_reconnect(now);
+        self.schedule_reconnect(now, "connection lost".into());
     }
 
-    fn schedule_reconnect(&mut self, now: Instant) {
+    fn schedule_reconnect(&mut self, now: Instant, reason: String) {
         self.conn.failures += 1;
         let policy = self.config.reconnect;
         if policy.max_attempts.is_some_and(|m| self.conn.failures > m) {
             self.conn.state = State::GaveUp;
-            self.out
-                .push_back(Output::Event(Event::Disconnected { retry_in: None }));
+            self.out.push_back(Output::Event(Event::Disconnected {
+                retry_in: None,
+                reason,
+            }));
             return;
         }
         let exp = self.conn.failures.saturating_sub(1).min(16);
@@ -220,6 +222,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.conn.state = State::Waiting(now + delay);
         self.out.push_back(Output::Event(Event::Disconnected {
             retry_in: Some(delay),
+            reason,
         }));
     }
 

@@ -28,6 +28,8 @@ pub enum Event {
     Disconnected {
         /// Time to the next attempt.
         retry_in: Option<Duration>,
+        /// What failed: the runtime's reason for a failed attempt, or "connection lost".
+        reason: String,
     },
     /// Registered for `expires` seconds (refreshed by itself before then).
     Registered {

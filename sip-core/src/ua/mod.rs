@@ -185,6 +185,8 @@ pub enum Input {
     ConnectFailed {
         /// The index of the server in [`UaConfig::servers`].
         server: usize,
+        /// Why, for the application (e.g. a certificate that does not verify).
+        reason: String,
     },
 }
 
@@ -369,7 +371,7 @@ impl<S: SdpHandler> UserAgent<S> {
             Input::Received { flow, bytes } => self.received(now, flow, bytes),
             Input::FlowClosed { flow } => self.close_flow(now, flow),
             Input::FlowOpened { flow } => self.flow_opened(now, flow),
-            Input::ConnectFailed { server } => self.connect_failed(now, server),
+            Input::ConnectFailed { server, reason } => self.connect_failed(now, server, reason),
         }
     }
 
