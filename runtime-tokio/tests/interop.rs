@@ -1,5 +1,6 @@
 //! Interop with real peers on 127.0.0.1: Kamailio 5.6 as registrar and proxy with digest
-//! auth over UDP, TCP and WebSocket, and SIPp 3.6 as caller and callee. `#[ignore]`d in a plain `cargo test` (they need
+//! auth over UDP, TCP, TLS, WebSocket and secure WebSocket, SIPp 3.6 as caller and callee,
+//! and JsSIP 3.13.8 in Node over WebSocket. `#[ignore]`d in a plain `cargo test` (they need
 //! the Debian packages `kamailio` and `sip-tester`); `.ci/run` installs those and runs
 //! them with `--ignored`.
 
@@ -580,4 +581,59 @@ fn calls_over_tls_and_secure_websocket_verify_the_server() {
         .unwrap();
     let err = String::from_utf8_lossy(&insecure.stderr);
     assert!(err.contains("480"), "{err}");
+}
+
+#[test]
+#[ignore = "needs kamailio, node and `npm install` in tests/interop/node (run by .ci/run)"]
+fn jssip_and_a_softphone_exchange_messages_through_kamailio() {
+    let node_dir = here().join("node");
+    assert!(
+        node_dir.join("node_modules/jssip").exists(),
+        "run `npm install` in {}",
+        node_dir.display()
+    );
+    let k = Kamailio::start();
+    let bob = softphone(&k.server(), "bob", "bob-pw", "tokio")
+        .arg("register")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let jssip = Command::new("node")
+        .arg("jssip_messages.mjs")
+        .arg(format!("ws://{}/", k.ws))
+        .args(["carol", "carol-pw", "bob", "from jssip"])
+        .current_dir(&node_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is installed");
+    // JsSIP registers, sends its MESSAGE, then waits for ours.
+    let start = Instant::now();
+    let mut sent = false;
+    while !sent && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(500));
+        let out = softphone(&k.server(), "bob", "bob-pw", "smol")
+            .args(["message", "carol", "from sansip"])
+            .output()
+            .unwrap();
+        sent = out.status.success();
+    }
+    let jssip = jssip.wait_with_output().unwrap();
+    let mut bob = bob;
+    drop(bob.stdin.take());
+    let bob = bob.wait_with_output().unwrap();
+    ok("jssip", &jssip);
+    ok("bob", &bob);
+    assert!(sent, "our MESSAGE reached JsSIP");
+    assert!(
+        lines(&jssip)
+            .iter()
+            .any(|l| l["event"] == "message" && l["body"] == "from sansip")
+    );
+    assert!(
+        lines(&bob)
+            .iter()
+            .any(|l| l["event"] == "message" && l["body"] == "from jssip")
+    );
 }
