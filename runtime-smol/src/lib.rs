@@ -23,7 +23,10 @@
 
 pub use sansip_media as media;
 pub use sansip_media::core;
-pub use sansip_media::driver::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime};
+pub use sansip_media::driver::{
+    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, SimpleUser, SimpleUserDelegate,
+    Target, TlsOptions,
+};
 
 use std::io;
 use std::net::SocketAddr;

@@ -15,11 +15,13 @@ mod engine;
 mod links;
 mod phone;
 mod runtime;
+mod simple;
 mod tls;
 
 pub use engine::Engine;
-pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer};
+pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
 pub use runtime::{BoxFuture, Runtime, Stream, UdpSocket, bind_udp};
+pub use simple::{SimpleUser, SimpleUserDelegate};
 pub use tls::TlsOptions;
 
 use std::collections::HashMap;

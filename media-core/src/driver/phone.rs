@@ -121,6 +121,18 @@ pub struct Phone<S: SdpHandler + Send + 'static> {
     shared: Arc<Shared<S>>,
 }
 
+/// A [`Phone`] reference that does not keep the phone running.
+pub struct WeakPhone<S: SdpHandler + Send + 'static> {
+    shared: std::sync::Weak<Shared<S>>,
+}
+
+impl<S: SdpHandler + Send + 'static> WeakPhone<S> {
+    /// The phone, while some [`Phone`] clone still exists.
+    pub fn upgrade(&self) -> Option<Phone<S>> {
+        self.shared.upgrade().map(|shared| Phone { shared })
+    }
+}
+
 impl<S: SdpHandler + Send + 'static> Clone for Phone<S> {
     fn clone(&self) -> Self {
         Self {
@@ -178,6 +190,13 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
                 local,
             }),
         })
+    }
+
+    /// A reference that does not keep the phone running.
+    pub fn downgrade(&self) -> WeakPhone<S> {
+        WeakPhone {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// The local address of the phone's socket.
@@ -537,6 +556,31 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
     pub async fn hold_state(&self) -> Result<HoldState, PhoneError> {
         let id = self.id;
         Ok(self.phone.with(move |ua, _| ua.hold_state(id)).await??)
+    }
+
+    /// Stops sending our audio (media keeps flowing the other way; nothing is signalled).
+    /// Until `sansip-media` carries audio, this only sets the flag.
+    pub async fn mute(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, _| ua.set_muted(id, true))
+            .await??)
+    }
+
+    /// Resumes sending our audio.
+    pub async fn unmute(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, _| ua.set_muted(id, false))
+            .await??)
+    }
+
+    /// Whether our audio is muted.
+    pub async fn is_muted(&self) -> Result<bool, PhoneError> {
+        let id = self.id;
+        Ok(self.phone.with(move |ua, _| ua.is_muted(id)).await??)
     }
 
     /// Sends DTMF tones by INFO (see [`UserAgent::send_dtmf`]).

@@ -165,6 +165,7 @@ pub(super) struct Call<S> {
     in_flight: Option<CallRequest>,
     pub(super) auth: Option<Authenticator>,
     timers: [Option<Instant>; TIMER_KINDS],
+    muted: bool,
 }
 
 impl<S> Call<S> {
@@ -192,6 +193,7 @@ impl<S> Call<S> {
             in_flight: None,
             auth: None,
             timers: [None; TIMER_KINDS],
+            muted: false,
         }
     }
 
@@ -367,6 +369,20 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Takes the peer off hold: `sendrecv`, or `recvonly` while the peer still holds us.
     pub fn unhold(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
         self.set_hold(now, id, false)
+    }
+
+    /// Mutes or unmutes our side of a call. Signalling does not change (mute is not hold);
+    /// the flag is for the media layer, which stops sending audio while it is set. A UA
+    /// without media (`NoMedia`, `FakeSdp`) only records it.
+    pub fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+        self.live_call(id)?;
+        self.call_mut(id).muted = muted;
+        Ok(())
+    }
+
+    /// Whether our side of the call is muted.
+    pub fn is_muted(&self, id: CallId) -> Result<bool, UaError> {
+        Ok(self.live_call(id)?.muted)
     }
 
     /// Whether the call is established (answered, not ended).
