@@ -240,3 +240,79 @@ fn failures_exit_non_zero_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }
+
+#[test]
+fn the_console_drives_a_call_line_by_line() {
+    use std::io::Write;
+    let (_rt, addr) = registrar();
+    let bob = user(addr, "bob", "tokio")
+        .args(["answer", "--for", "30", "--calls", "1"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let mut alice = user(addr, "alice", "smol")
+        .arg("console")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = alice.stdin.take().unwrap();
+    for (line, pause) in [
+        ("register 300", 600),
+        ("call bob", 1500),
+        ("hold", 800),
+        ("unhold", 800),
+        ("dtmf 7", 1200),
+        ("mute", 100),
+        ("bogus", 100),
+        ("hangup", 1000),
+        ("quit", 0),
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    drop(stdin);
+    let alice = wait(alice);
+    let bob = wait(bob);
+    assert!(
+        alice.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alice.stderr)
+    );
+    assert!(
+        bob.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bob.stderr)
+    );
+    let lines = json_lines(&alice);
+    let results: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["step"] == "ok" || l["step"] == "error")
+        .map(|l| {
+            (
+                l["command"].as_str().unwrap().to_string(),
+                l["step"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("register", "ok"),
+        ("call", "ok"),
+        ("hold", "ok"),
+        ("unhold", "ok"),
+        ("dtmf", "ok"),
+        ("mute", "ok"),
+        ("bogus", "error"),
+        ("hangup", "ok"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(results, expected);
+    let bob = json_lines(&bob);
+    assert!(bob.iter().any(|l| l["event"] == "dtmf" && l["tone"] == "7"));
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye")
+    );
+}

@@ -7,10 +7,11 @@
 //!                                 [--dtmf DIGITS] [--message TEXT] [--header "Name: value"]...
 //! softphone [OPTIONS] answer [--for SECS] [--calls N]
 //! softphone [OPTIONS] message TARGET TEXT
+//! softphone [OPTIONS] console
 //! ```
 //!
 //! Signalling runs for real on UDP, TCP, TLS, WebSocket and secure WebSocket; calls negotiate SDP without media until `sansip-media`
-//! lands (`--play`, `--record` and `console` say so and exit non-zero).
+//! lands (`--play` and `--record` say so and exit non-zero).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -135,7 +136,7 @@ enum Command {
         /// The text.
         text: String,
     },
-    /// Interactive commands on stdin (not built yet).
+    /// Interactive commands on stdin, one per line (`help` lists them).
     Console,
 }
 
@@ -544,7 +545,14 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             printed.finish(&rt, phone).await;
             result
         }
-        Command::Console => Err("console is not built yet".into()),
+        Command::Console => {
+            let phone = connected(&cli, &rt).await?;
+            let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            let me = user_of(&cli)?.to_string();
+            let result = console(&phone, &mut events, &me, out).await;
+            printed.finish(&rt, phone).await;
+            result
+        }
     }
 }
 
@@ -821,4 +829,118 @@ fn fastrand_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
+}
+
+const CONSOLE_HELP: &str = "commands: register [SECS] | unregister | call TARGET | answer | decline | \
+hangup | hold | unhold | mute | unmute | dtmf DIGITS | message TARGET TEXT | status | quit";
+
+/// The interactive console: one command per line on stdin; each prints `ok` or `error`,
+/// events print as they come. Ends at `quit` or the end of stdin.
+async fn console(
+    phone: &Ph,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    me: &str,
+    out: Out,
+) -> Result<(), String> {
+    let (tx, mut lines) = mpsc::unbounded::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.unbounded_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut current: Option<sansip_media::driver::Call<FakeSdp>> = None;
+    loop {
+        futures::select_biased! {
+            e = events.next() => match e {
+                Some(Event::IncomingCall { call, .. }) if current.is_none() => {
+                    current = phone.call_handle(call).await.ok();
+                }
+                Some(Event::CallEnded { call, .. }) if current.as_ref().is_some_and(|c| c.id() == call) => {
+                    current = None;
+                }
+                Some(_) => {}
+                None => return Err("the phone stopped".into()),
+            },
+            line = lines.next() => {
+                let Some(line) = line else { break };
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let Some((&cmd, args)) = words.split_first() else { continue };
+                if cmd == "quit" {
+                    break;
+                }
+                let result = console_command(phone, &mut current, me, cmd, args).await;
+                match result {
+                    Ok(()) => out.step("me", "ok", json!({"command": cmd})),
+                    Err(e) => out.step("me", "error", json!({"command": cmd, "error": e})),
+                }
+            }
+        }
+    }
+    if phone.is_registered().await.unwrap_or(false) {
+        let _ = phone.unregister(false).await;
+    }
+    Ok(())
+}
+
+async fn console_command(
+    phone: &Ph,
+    current: &mut Option<sansip_media::driver::Call<FakeSdp>>,
+    me: &str,
+    cmd: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    let call = || current.as_ref().ok_or_else(|| "no call".to_string());
+    let e = |e: PhoneError| e.to_string();
+    match (cmd, args) {
+        ("help", _) => {
+            println!("{CONSOLE_HELP}");
+            Ok(())
+        }
+        ("register", rest) => {
+            let secs = rest
+                .first()
+                .map_or(Ok(600), |s| s.parse().map_err(|_| "expires: a number"))?;
+            phone.register(secs).await.map(|_| ()).map_err(e)
+        }
+        ("unregister", _) => phone.unregister(false).await.map_err(e),
+        ("call", [target]) => {
+            if current.is_some() {
+                return Err("a call is already up".into());
+            }
+            *current = Some(
+                phone
+                    .call(target, CallOptions::default(), FakeSdp::new(me))
+                    .await
+                    .map_err(e)?,
+            );
+            Ok(())
+        }
+        ("answer", _) => call()?.answer(FakeSdp::new(me)).await.map_err(e),
+        ("decline", _) => call()?.decline(None).await.map_err(e),
+        ("hangup", _) => call()?.hangup().await.map_err(e),
+        ("hold", _) => call()?.hold().await.map(|_| ()).map_err(e),
+        ("unhold", _) => call()?.unhold().await.map(|_| ()).map_err(e),
+        ("mute", _) => call()?.mute().await.map_err(e),
+        ("unmute", _) => call()?.unmute().await.map_err(e),
+        ("dtmf", [digits]) => call()?.send_dtmf(digits).await.map_err(e),
+        ("message", [target, text @ ..]) if !text.is_empty() => phone
+            .message(target, "text/plain", &text.join(" "))
+            .await
+            .map_err(e),
+        ("status", _) => {
+            let registered = phone.is_registered().await.map_err(e)?;
+            let connected = phone.is_connected().await.map_err(e)?;
+            println!(
+                "connected={connected} registered={registered} call={}",
+                current
+                    .as_ref()
+                    .map_or("none".into(), |c| c.id().to_string())
+            );
+            Ok(())
+        }
+        _ => Err(format!("unknown or incomplete command; {CONSOLE_HELP}")),
+    }
 }
