@@ -22,8 +22,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use sansip_media::core::auth::DigestCredentials;
+use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
+use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
@@ -186,8 +187,8 @@ impl Out {
             return;
         };
         let kind = m
-            .get("event")
-            .or(m.get("step"))
+            .get("step")
+            .or(m.get("event"))
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string();
@@ -203,7 +204,8 @@ impl Out {
     }
 
     fn step(&self, who: &str, step: &str, detail: Value) {
-        let mut v = json!({ "step": step });
+        // Steps are events too for scripts reading `--json`: `"event": "step"`.
+        let mut v = json!({ "event": "step", "step": step });
         if let (Value::Object(m), Value::Object(d)) = (&mut v, detail) {
             m.extend(d);
         }
@@ -232,11 +234,21 @@ fn event_json(e: &Event) -> Value {
         Event::RegistrationExpiring { expires_in } => {
             json!({"event": "registration_expiring", "expires_in": expires_in.as_secs_f64()})
         }
-        Event::RegistrationFailed { cause, retry_in } => json!({
-            "event": "registration_failed",
-            "cause": format!("{cause:?}"),
-            "retry_in": retry_in.map(|d| d.as_secs_f64()),
-        }),
+        Event::RegistrationFailed { cause, retry_in } => {
+            let (status, reason) = match cause {
+                RegistrationCause::Rejected { status, reason } => (Some(*status), reason.clone()),
+                RegistrationCause::Authentication(e) => (auth_status(e), e.to_string()),
+                RegistrationCause::RequestTimeout => (Some(408), "request timeout".into()),
+                RegistrationCause::ConnectionError => (None, "connection error".into()),
+                other => (None, format!("{other:?}")),
+            };
+            json!({
+                "event": "registration_failed",
+                "status": status,
+                "reason": reason,
+                "retry_in": retry_in.map(|d| d.as_secs_f64()),
+            })
+        }
         Event::MessageReceived {
             call,
             from,
@@ -290,6 +302,14 @@ fn event_json(e: &Event) -> Value {
             "duration_ms": duration.map(|d| d.as_millis() as u64),
         }),
         other => json!({"event": "other", "debug": format!("{other:?}")}),
+    }
+}
+
+/// The status of a refused digest exchange, when the error names one.
+fn auth_status(e: &AuthError) -> Option<u16> {
+    match e {
+        AuthError::Rejected { status, .. } | AuthError::NoChallenge { status } => Some(*status),
+        _ => None,
     }
 }
 
