@@ -35,7 +35,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use sansip_media::core::session::SdpHandler;
-use sansip_media::driver::{BoxFuture, Stream, UdpSocket};
+use sansip_media::driver::{BoxFuture, Listener, Stream, UdpSocket};
 use smol::Async;
 
 /// The smol implementation of the driver's [`Runtime`]: tasks on smol's global executor,
@@ -74,6 +74,36 @@ impl Runtime for SmolRuntime {
             let local = stream.get_ref().local_addr()?;
             Ok((Box::new(stream) as Box<dyn Stream>, local))
         })
+    }
+
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Arc<dyn Listener>> {
+        Ok(Arc::new(SmolListener(
+            Async::<std::net::TcpListener>::bind(addr)?,
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct SmolListener(Async<std::net::TcpListener>);
+
+impl Listener for SmolListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    stream.set_nodelay(true)?;
+                    return Poll::Ready(Ok((Box::new(Async::new(stream)?), peer)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 

@@ -58,3 +58,50 @@ fn a_call_on_smol() {
         );
     });
 }
+
+#[test]
+fn a_phone_listening_on_tcp_takes_a_direct_call() {
+    smol::block_on(async {
+        // Bob listens for TCP; alice uses bob's listener as her "server" and calls him
+        // directly, with no registrar in between.
+        // Bob has no server of his own (the discard port stands in); he only listens.
+        let mut bob_config = PhoneConfig::new(
+            UaConfig::new("sip:bob@127.0.0.1"),
+            "127.0.0.1:9".parse().unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        bob_config.listen_tcp = Some(format!("127.0.0.1:{port}").parse().unwrap());
+        let bob: Phone<FakeSdp> = sansip_smol::phone(bob_config).unwrap();
+        let target = sansip_smol::Target::tcp(format!("127.0.0.1:{port}").parse().unwrap());
+        let alice: Phone<FakeSdp> = sansip_smol::phone(PhoneConfig::with_targets(
+            UaConfig::new("sip:alice@127.0.0.1"),
+            vec![target],
+        ))
+        .unwrap();
+        alice.connect().await.unwrap();
+        let call = alice
+            .call(
+                &format!("sip:bob@127.0.0.1:{port};transport=tcp"),
+                CallOptions::default(),
+                FakeSdp::new("alice"),
+            )
+            .await
+            .unwrap();
+        let incoming = loop {
+            if let Some(Event::IncomingCall { call, .. }) = bob.next_event().await {
+                break call;
+            }
+        };
+        let theirs = bob.call_handle(incoming).await.unwrap();
+        theirs.answer(FakeSdp::new("bob")).await.unwrap();
+        call.answered().await.unwrap();
+        theirs.hangup().await.unwrap();
+        let end = call.ended().await.unwrap();
+        assert_eq!(
+            (end.cause, end.originator),
+            (EndCause::Bye, Originator::Remote)
+        );
+    });
+}

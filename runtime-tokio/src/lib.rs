@@ -34,7 +34,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use sansip_media::core::session::SdpHandler;
-use sansip_media::driver::{BoxFuture, Stream, UdpSocket};
+use sansip_media::driver::{BoxFuture, Listener, Stream, UdpSocket};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The tokio implementation of the driver's [`Runtime`]. Use it inside a tokio runtime
@@ -70,6 +70,34 @@ impl Runtime for TokioRuntime {
             // tokio's I/O traits to the futures-io ones the shared driver speaks.
             Ok((Box::new(stream.compat()) as Box<dyn Stream>, local))
         })
+    }
+
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Arc<dyn Listener>> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(Arc::new(TokioListener(tokio::net::TcpListener::from_std(
+            listener,
+        )?)))
+    }
+}
+
+#[derive(Debug)]
+struct TokioListener(tokio::net::TcpListener);
+
+impl Listener for TokioListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+        match self.0.poll_accept(cx) {
+            Poll::Ready(Ok((stream, peer))) => {
+                stream.set_nodelay(true)?;
+                Poll::Ready(Ok((Box::new(stream.compat()), peer)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use sansip_core::ua::{Input, Output, UserAgent};
 pub trait Engine: Send + 'static {
     /// The flow for a datagram or connection described by `info`.
     fn flow_for(&mut self, info: FlowInfo) -> FlowId;
+    /// A flow for a connection a peer opened to us.
+    fn accept_flow(&mut self, info: FlowInfo) -> FlowId;
     /// Feeds one input.
     fn handle_input(&mut self, now: Instant, input: Input);
     /// Fires what is due.
@@ -25,6 +27,9 @@ pub trait Engine: Send + 'static {
 impl<S: SdpHandler + Send + 'static> Engine for UserAgent<S> {
     fn flow_for(&mut self, info: FlowInfo) -> FlowId {
         UserAgent::flow_for(self, info)
+    }
+    fn accept_flow(&mut self, info: FlowInfo) -> FlowId {
+        UserAgent::add_accepted_flow(self, info)
     }
     fn handle_input(&mut self, now: Instant, input: Input) {
         UserAgent::handle_input(self, now, input);
@@ -42,6 +47,10 @@ impl<S: SdpHandler + Send + 'static> Engine for UserAgent<S> {
 
 impl Engine for Registrar {
     fn flow_for(&mut self, info: FlowInfo) -> FlowId {
+        Registrar::flow_for(self, info)
+    }
+    fn accept_flow(&mut self, info: FlowInfo) -> FlowId {
+        // Every flow of the registrar is one a peer opened.
         Registrar::flow_for(self, info)
     }
     fn handle_input(&mut self, now: Instant, input: Input) {

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
@@ -17,13 +18,15 @@ use futures::{FutureExt, StreamExt};
 use futures_rustls::rustls::ClientConfig;
 use sansip_core::transport::{FlowInfo, Transport};
 
-use super::{Runtime, Stream, Target};
+use super::{Listener, Runtime, Stream, Target};
 
 /// What connection tasks tell the driver.
 pub(crate) enum NetEvent {
-    /// Connection `conn` is up; send on `writer`.
+    /// Connection `conn` is up (`accepted`: a peer opened it to our listener); send on
+    /// `writer`.
     Connected {
         conn: u64,
+        accepted: bool,
         info: FlowInfo,
         writer: mpsc::UnboundedSender<Bytes>,
     },
@@ -60,7 +63,7 @@ pub(crate) async fn open(
                 local,
                 remote: target.addr,
             };
-            run_tcp(runtime, stream, info, conn, net).await;
+            run_tcp(runtime, stream, info, conn, false, net).await;
         }
         Ok(Link::Ws(ws, local)) => {
             let ws = *ws;
@@ -69,7 +72,7 @@ pub(crate) async fn open(
                 local,
                 remote: target.addr,
             };
-            run_ws(runtime, ws, info, conn, net).await;
+            run_ws(runtime, ws, info, conn, false, net).await;
         }
         Err(e) => {
             tracing::debug!(error = %e, addr = %target.addr, "connect failed");
@@ -131,12 +134,14 @@ async fn run_tcp(
     stream: Box<dyn Stream>,
     info: FlowInfo,
     conn: u64,
+    accepted: bool,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut reader, mut writer) = stream.split();
     let (tx, mut rx) = mpsc::unbounded::<Bytes>();
     let _ = net.unbounded_send(NetEvent::Connected {
         conn,
+        accepted,
         info,
         writer: tx,
     });
@@ -169,12 +174,14 @@ async fn run_ws(
     ws: async_tungstenite::WebSocketStream<Box<dyn Stream>>,
     info: FlowInfo,
     conn: u64,
+    accepted: bool,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded::<Bytes>();
     let _ = net.unbounded_send(NetEvent::Connected {
         conn,
+        accepted,
         info,
         writer: tx,
     });
@@ -203,4 +210,78 @@ async fn run_ws(
         }
     }
     let _ = net.unbounded_send(NetEvent::Closed { conn });
+}
+
+/// Accepts connections on `listener` for as long as the driver runs, each becoming a flow
+/// of `transport` (TCP, or WebSocket after the upgrade).
+pub(crate) async fn serve(
+    runtime: Arc<dyn Runtime>,
+    listener: Arc<dyn Listener>,
+    transport: Transport,
+    ids: Arc<AtomicU64>,
+    net: mpsc::UnboundedSender<NetEvent>,
+) {
+    let Ok(local) = listener.local_addr() else {
+        return;
+    };
+    loop {
+        let accepted = std::future::poll_fn(|cx| listener.poll_accept(cx)).await;
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        if net.is_closed() {
+            return;
+        }
+        let conn = ids.fetch_add(1, Ordering::Relaxed);
+        let info = FlowInfo {
+            transport,
+            local,
+            remote,
+        };
+        let (rt, net) = (runtime.clone(), net.clone());
+        runtime.spawn(Box::pin(async move {
+            match transport {
+                Transport::Ws => match async_tungstenite::accept_hdr_async(stream, SipSubprotocol)
+                    .await
+                {
+                    Ok(ws) => run_ws(rt, ws, info, conn, true, net).await,
+                    Err(e) => tracing::debug!(error = %e, %remote, "websocket handshake failed"),
+                },
+                _ => run_tcp(rt, stream, info, conn, true, net).await,
+            }
+        }));
+    }
+}
+
+/// Answers the WebSocket handshake with the `sip` subprotocol when the client asks for it
+/// (RFC 7118 §4).
+struct SipSubprotocol;
+
+impl async_tungstenite::tungstenite::handshake::server::Callback for SipSubprotocol {
+    fn on_request(
+        self,
+        request: &async_tungstenite::tungstenite::handshake::server::Request,
+        mut response: async_tungstenite::tungstenite::handshake::server::Response,
+    ) -> Result<
+        async_tungstenite::tungstenite::handshake::server::Response,
+        async_tungstenite::tungstenite::handshake::server::ErrorResponse,
+    > {
+        let asks_sip = request
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("sip"));
+        if asks_sip {
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
+        }
+        Ok(response)
+    }
 }

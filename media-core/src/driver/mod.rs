@@ -20,7 +20,7 @@ mod tls;
 
 pub use engine::Engine;
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
-pub use runtime::{BoxFuture, Runtime, Stream, UdpSocket, bind_udp};
+pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{SimpleUser, SimpleUserDelegate};
 pub use tls::TlsOptions;
 
@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Instant;
 
@@ -171,6 +172,8 @@ pub(crate) struct Driver<E> {
     pub(crate) targets: Vec<Target>,
     /// For TLS and WSS targets.
     pub(crate) tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
+    /// Listeners for connections peers open to us, with the transport each serves.
+    pub(crate) listeners: Vec<(Arc<dyn Listener>, Transport)>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
 }
@@ -185,10 +188,22 @@ impl<E: Engine> Driver<E> {
             engine,
             targets,
             tls,
+            listeners,
             mut commands,
             events,
         } = self;
         let (net_tx, mut net_rx) = mpsc::unbounded();
+        let conn_ids = Arc::new(AtomicU64::new(1));
+        for (listener, transport) in listeners {
+            let task = links::serve(
+                runtime.clone(),
+                listener,
+                transport,
+                conn_ids.clone(),
+                net_tx.clone(),
+            );
+            runtime.spawn(Box::pin(task));
+        }
         let mut st = State {
             runtime,
             local,
@@ -197,7 +212,7 @@ impl<E: Engine> Driver<E> {
             tls,
             links: HashMap::new(),
             conns: HashMap::new(),
-            next_conn: 0,
+            conn_ids,
             net: net_tx,
             events,
             waiters: Waiters::default(),
@@ -250,7 +265,8 @@ struct State<E> {
     links: HashMap<FlowId, Link>,
     /// Connection task ids → their flows.
     conns: HashMap<u64, FlowId>,
-    next_conn: u64,
+    /// Shared with the listener tasks, which number the connections they accept.
+    conn_ids: Arc<AtomicU64>,
     net: mpsc::UnboundedSender<NetEvent>,
     events: mpsc::UnboundedSender<Event>,
     waiters: Waiters,
@@ -272,11 +288,22 @@ impl<E: Engine> State<E> {
     fn net_event(&mut self, ev: NetEvent) {
         let now = self.runtime.now();
         match ev {
-            NetEvent::Connected { conn, info, writer } => {
-                let flow = self.engine.flow_for(info);
+            NetEvent::Connected {
+                conn,
+                accepted,
+                info,
+                writer,
+            } => {
+                let flow = if accepted {
+                    self.engine.accept_flow(info)
+                } else {
+                    self.engine.flow_for(info)
+                };
                 self.links.insert(flow, Link::Stream(writer));
                 self.conns.insert(conn, flow);
-                self.engine.handle_input(now, Input::FlowOpened { flow });
+                if !accepted {
+                    self.engine.handle_input(now, Input::FlowOpened { flow });
+                }
             }
             NetEvent::ConnectFailed { server, reason } => {
                 self.engine
@@ -319,13 +346,13 @@ impl<E: Engine> State<E> {
             self.engine.handle_input(now, Input::FlowOpened { flow });
             return;
         }
-        self.next_conn += 1;
+        let conn = self.conn_ids.fetch_add(1, Ordering::Relaxed);
         let task = links::open(
             self.runtime.clone(),
             self.tls.clone(),
             target,
             server,
-            self.next_conn,
+            conn,
             self.net.clone(),
         );
         self.runtime.spawn(Box::pin(task));

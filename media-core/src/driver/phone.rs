@@ -73,6 +73,9 @@ pub struct PhoneConfig {
     pub seed: Option<u64>,
     /// Certificates trusted by TLS and WSS targets.
     pub tls: TlsOptions,
+    /// Also accept TCP connections here, for peers that reach us directly (port 0 picks
+    /// one).
+    pub listen_tcp: Option<SocketAddr>,
 }
 
 impl PhoneConfig {
@@ -100,6 +103,7 @@ impl PhoneConfig {
             bind,
             seed: None,
             tls: TlsOptions::default(),
+            listen_tcp: None,
         }
     }
 }
@@ -163,6 +167,10 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         } else {
             None
         };
+        let listeners = match config.listen_tcp {
+            Some(addr) => vec![(runtime.bind_tcp(addr)?, Transport::Tcp)],
+            None => Vec::new(),
+        };
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let mut ua_config = config.ua;
         ua_config.servers = config.targets.iter().map(Target::server).collect();
@@ -178,6 +186,7 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             engine: ua,
             targets: config.targets,
             tls,
+            listeners,
             commands: command_rx,
             events: event_tx,
         };
@@ -618,20 +627,40 @@ fn instant(e: Event) -> oneshot::Receiver<Event> {
 #[derive(Debug)]
 pub struct RegistrarServer {
     local: SocketAddr,
+    streams: Vec<(SocketAddr, Transport)>,
     // Dropping the sender ends the driver task.
     _stop: mpsc::UnboundedSender<Command<Registrar>>,
 }
 
 impl RegistrarServer {
-    /// Binds `bind` and serves `config` there.
+    /// Binds `bind` (UDP) and serves `config` there.
     pub fn start(
         runtime: Arc<dyn Runtime>,
         bind: SocketAddr,
         config: RegistrarConfig,
         seed: u64,
     ) -> Result<Self, PhoneError> {
-        let socket = bind_udp(runtime.as_ref(), bind)?;
+        Self::start_with(runtime, bind, &[], config, seed)
+    }
+
+    /// Binds `udp`, and listens for TCP or WebSocket connections on each of `streams`
+    /// (port 0 picks one; [`RegistrarServer::listener`] tells which).
+    pub fn start_with(
+        runtime: Arc<dyn Runtime>,
+        udp: SocketAddr,
+        streams: &[(SocketAddr, Transport)],
+        config: RegistrarConfig,
+        seed: u64,
+    ) -> Result<Self, PhoneError> {
+        let socket = bind_udp(runtime.as_ref(), udp)?;
         let local = socket.local_addr()?;
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for &(addr, transport) in streams {
+            let l = runtime.bind_tcp(addr)?;
+            bound.push((l.local_addr()?, transport));
+            listeners.push((l, transport));
+        }
         let (stop, commands) = mpsc::unbounded();
         let (events, _) = mpsc::unbounded();
         let driver = Driver {
@@ -641,15 +670,28 @@ impl RegistrarServer {
             engine: Registrar::new(config, seed),
             targets: Vec::new(),
             tls: None,
+            listeners,
             commands,
             events,
         };
         runtime.spawn(Box::pin(driver.run()));
-        Ok(Self { local, _stop: stop })
+        Ok(Self {
+            local,
+            streams: bound,
+            _stop: stop,
+        })
     }
 
-    /// Where it listens.
+    /// Where it listens for UDP.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Where it listens for `transport` connections, if it does.
+    pub fn listener(&self, transport: Transport) -> Option<SocketAddr> {
+        self.streams
+            .iter()
+            .find(|(_, t)| *t == transport)
+            .map(|(a, _)| *a)
     }
 }

@@ -28,6 +28,17 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
     /// Opens a TCP connection; returns the stream and its local address.
     fn connect_tcp(&self, addr: SocketAddr)
     -> BoxFuture<io::Result<(Box<dyn Stream>, SocketAddr)>>;
+    /// Listens for TCP connections on `addr`.
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Arc<dyn Listener>>;
+}
+
+/// A TCP listener registered with a runtime.
+pub trait Listener: Send + Sync + fmt::Debug {
+    /// The address it listens on.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// Accepts one connection (the stream and the peer's address), or registers `cx` to be
+    /// woken when one is waiting.
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>>;
 }
 
 /// A byte stream (TCP, or TLS over it) in the `futures-io` traits, which async-tungstenite

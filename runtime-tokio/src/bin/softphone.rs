@@ -729,23 +729,40 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         ("bob".into(), "bob-secret".into()),
     ];
     let loopback: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
-    let registrar = RegistrarServer::start(rt.clone(), loopback, config, fastrand_seed())
-        .map_err(err("registrar"))?;
+    let registrar = RegistrarServer::start_with(
+        rt.clone(),
+        loopback,
+        &[(loopback, Transport::Ws)],
+        config,
+        fastrand_seed(),
+    )
+    .map_err(err("registrar"))?;
+    let ws = registrar
+        .listener(Transport::Ws)
+        .ok_or("the registrar has no WebSocket listener")?;
+    let ws_url = format!("ws://{ws}/");
     out.step(
         "demo",
         "registrar",
-        json!({"listening": registrar.local_addr().to_string()}),
+        json!({"udp": registrar.local_addr().to_string(), "ws": ws_url}),
     );
-    let phone = |user: &str| -> Result<Ph, String> {
+    // alice is a browser-style phone on WebSocket, bob a desk phone on UDP.
+    let phone = |user: &str, target: Target| -> Result<Ph, String> {
         let mut ua = UaConfig::new(format!("sip:{user}@example.com"));
         ua.credentials = Some(DigestCredentials::new(user, format!("{user}-secret")));
         ua.user_agent = Some("sansip-demo".into());
-        Phone::start(rt.clone(), PhoneConfig::new(ua, registrar.local_addr())).map_err(err("phone"))
+        Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target])).map_err(err("phone"))
     };
-    let (alice, bob) = (phone("alice")?, phone("bob")?);
+    let alice = phone("alice", Target::ws(ws_url.clone(), ws))?;
+    let bob = phone("bob", Target::udp(registrar.local_addr()))?;
     let (mut alice_events, alice_printed) = watch(&rt, &alice, "alice", out).await;
     let (mut bob_events, bob_printed) = watch(&rt, &bob, "bob", out).await;
     let result = async {
+        for p in [&alice, &bob] {
+            within(&rt, 10, "connect", p.connect())
+                .await?
+                .map_err(err("connect"))?;
+        }
         register(&rt, &alice, 600).await?;
         register(&rt, &bob, 600).await?;
 

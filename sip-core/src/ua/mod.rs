@@ -349,6 +349,12 @@ impl<S: SdpHandler> UserAgent<S> {
         self.flows.add(info, false, invalid_host)
     }
 
+    /// Tells the UA about a connection a peer opened to it (TCP, TLS or WebSocket): the
+    /// keep-alive roles are reversed from [`UserAgent::add_flow`] (RFC 5626 §3.5.1).
+    pub fn add_accepted_flow(&mut self, info: FlowInfo) -> FlowId {
+        self.flows.add(info, true, None)
+    }
+
     /// The flow for `info`, registering it first if the UA does not know it yet: how a
     /// runtime maps a datagram from a new peer, or a new connection, to a flow.
     pub fn flow_for(&mut self, info: FlowInfo) -> FlowId {
