@@ -495,18 +495,31 @@ fn messages_and_a_wrong_password_at_kamailio() {
 #[ignore = "needs kamailio (run by .ci/run)"]
 fn calls_across_tcp_and_websocket_through_kamailio() {
     let k = Kamailio::start();
-    for (caller, callee, runtime) in [
-        ("ws", "tcp", "tokio"),
-        ("tcp", "ws", "smol"),
-        ("ws", "udp", "smol"),
+    // (caller's transport, callee's, runtime, who hangs up)
+    for (caller, callee, runtime, callee_hangs_up) in [
+        ("ws", "tcp", "tokio", false),
+        ("tcp", "ws", "smol", true),
+        ("ws", "udp", "smol", false),
+        ("udp", "ws", "tokio", true),
     ] {
-        let bob = answering_on(&k, callee, "bob", runtime, 1);
+        let label = format!("{caller}→{callee}");
+        let (talk, keep) = if callee_hangs_up {
+            ("20", "4")
+        } else {
+            ("4", "30")
+        };
+        let bob = softphone(&k.server_on(callee), "bob", "bob-pw", runtime)
+            .args(["--ca", &k.ca()])
+            .args(["answer", "--for", keep, "--calls", "1"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
         let alice = softphone(&k.server_on(caller), "alice", "alice-pw", runtime)
             .args([
                 "call",
                 "bob",
                 "--for",
-                "3",
+                talk,
                 "--hold-after",
                 "1",
                 "--unhold-after",
@@ -521,16 +534,24 @@ fn calls_across_tcp_and_websocket_through_kamailio() {
         let bob = lines(&bob);
         assert!(
             bob.iter().any(|l| l["event"] == "dtmf" && l["tone"] == "7"),
-            "{caller}→{callee}"
+            "{label}"
         );
         assert!(
             bob.iter()
-                .any(|l| l["event"] == "message" && l["body"] == "over streams")
+                .any(|l| l["event"] == "message" && l["body"] == "over streams"),
+            "{label}"
         );
         assert_eq!(
             bob.iter().filter(|l| l["event"] == "hold").count(),
             2,
-            "{caller}→{callee}: held and resumed"
+            "{label}: held and resumed"
+        );
+        let originator = if callee_hangs_up { "local" } else { "remote" };
+        assert!(
+            bob.iter().any(|l| l["event"] == "ended"
+                && l["cause"] == "bye"
+                && l["originator"] == originator),
+            "{label}: bob's call ended by {originator} BYE"
         );
     }
 }
