@@ -50,13 +50,20 @@ pub enum PhoneError {
     Io(#[from] io::Error),
     /// The connection to the server failed; the next attempt is `retry_in` away (`None`:
     /// no more attempts).
-    #[error("not connected: {reason} (next attempt in {retry_in:?})")]
+    #[error("not connected: {reason}{}", retry_note(*.retry_in))]
     Disconnected {
         /// Time to the next attempt.
         retry_in: Option<std::time::Duration>,
         /// What failed.
         reason: String,
     },
+}
+
+fn retry_note(retry_in: Option<std::time::Duration>) -> String {
+    match retry_in {
+        Some(d) => format!(" (next attempt in {:.1} s)", d.as_secs_f64()),
+        None => " (no more attempts)".into(),
+    }
 }
 
 /// Settings of a [`Phone`].
@@ -559,6 +566,11 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
             Event::CallEnded { end, .. } => Err(PhoneError::Ended(end)),
             _ => Err(PhoneError::Stopped),
         }
+    }
+
+    /// Whether we hold the peer.
+    pub async fn is_held(&self) -> Result<bool, PhoneError> {
+        Ok(self.hold_state().await?.local)
     }
 
     /// Who holds whom.

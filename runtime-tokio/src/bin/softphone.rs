@@ -628,6 +628,14 @@ fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     let server = cli.server.as_deref().ok_or("--server is required")?;
     let target = server_target(server)?;
     let aor = cli.aor.clone().ok_or("--aor is required")?;
+    match sansip_media::core::message::Uri::parse(&aor) {
+        Ok(u) if u.user().is_some() && u.host().is_some() => {}
+        _ => {
+            return Err(format!(
+                "--aor {aor:?}: expected a SIP URI like sip:alice@example.com"
+            ));
+        }
+    }
     let mut ua = UaConfig::new(aor);
     ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
     if let Some(pw) = &cli.password {
@@ -668,7 +676,7 @@ fn server_target(s: &str) -> Result<Target, String> {
         }
     }
     let rest = s.strip_prefix("sip:").ok_or_else(|| {
-        format!("{s}: expected sip:host:port;transport=udp|tcp or ws://host:port")
+        format!("{s}: expected sip:host[:port][;transport=udp|tcp|tls] or ws(s)://host[:port]/path")
     })?;
     let mut parts = rest.split(';');
     let hostport = parts.next().unwrap_or_default();
