@@ -732,3 +732,50 @@ fn a_call_over_udp_survives_a_kamailio_restart() {
         .collect();
     assert_eq!(holds, [true, false]);
 }
+
+#[test]
+#[ignore = "needs kamailio and dnsmasq (run by .ci/run)"]
+fn a_server_named_only_by_its_domain_is_found_by_naptr_and_srv() {
+    let k = Kamailio::start();
+    let port = free_port();
+    // DNS for the test domain: NAPTR → SRV over TCP → Kamailio on 127.0.0.1.
+    let mut dns = Command::new("dnsmasq")
+        .args([
+            "--no-daemon",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .args([
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--user=root",
+        ])
+        .arg(format!(
+            "--pid-file={}",
+            k.dir.0.join("dnsmasq.pid").display()
+        ))
+        .arg("--naptr-record=sip.test,10,10,s,SIP+D2T,,_sip._tcp.sip.test")
+        .arg(format!(
+            "--srv-host=_sip._tcp.sip.test,proxy.sip.test,{},0,5",
+            k.addr.port()
+        ))
+        .arg("--host-record=proxy.sip.test,127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq is installed (Debian package dnsmasq-base)");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = softphone("sip:sip.test", "alice", "alice-pw", "tokio")
+        .args(["--dns", &format!("127.0.0.1:{port}")])
+        .args(["message", "alice", "am I here?"])
+        .output()
+        .unwrap();
+    let _ = dns.kill();
+    let _ = dns.wait();
+    // Nobody is registered as alice, so Kamailio answers the MESSAGE 480: which proves the
+    // phone found Kamailio (over TCP) through NAPTR and SRV, and authenticated there.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("480"), "{err}");
+}

@@ -11,6 +11,7 @@
 //! core decides when to connect and reconnect (`Output::OpenFlow`); the driver opens what
 //! it is asked for.
 
+pub mod dns;
 mod engine;
 mod links;
 mod phone;

@@ -67,6 +67,10 @@ struct Cli {
     /// Trust this CA or certificate file for TLS.
     #[arg(long, global = true)]
     ca: Option<PathBuf>,
+    /// DNS server (IP:PORT) for locating `sip:domain` servers by NAPTR/SRV (RFC 3263);
+    /// default: the first nameserver of /etc/resolv.conf.
+    #[arg(long, global = true)]
+    dns: Option<SocketAddr>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -624,9 +628,9 @@ fn user_of(cli: &Cli) -> Result<&str, String> {
         .ok_or_else(|| format!("--aor {aor:?} has no user; give --user"))
 }
 
-fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
+async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     let server = cli.server.as_deref().ok_or("--server is required")?;
-    let target = server_target(server)?;
+    let targets = server_targets(server, cli.dns).await?;
     let aor = cli.aor.clone().ok_or("--aor is required")?;
     match sansip_media::core::message::Uri::parse(&aor) {
         Ok(u) if u.user().is_some() && u.host().is_some() => {}
@@ -641,7 +645,7 @@ fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     if let Some(pw) = &cli.password {
         ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
     }
-    let mut config = PhoneConfig::with_targets(ua, vec![target]);
+    let mut config = PhoneConfig::with_targets(ua, targets);
     config.tls = TlsOptions {
         ca_files: cli.ca.iter().cloned().collect(),
         insecure: cli.insecure_tls,
@@ -651,63 +655,40 @@ fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
 
 /// Starts the phone and waits for its connection to the server.
 async fn connected(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
-    let phone = start(cli, rt)?;
+    let phone = start(cli, rt).await?;
     within(rt, 10, "connect", phone.connect())
         .await?
         .map_err(err("connect"))?;
     Ok(phone)
 }
 
-/// A server from `sip:host[:port][;transport=udp|tcp]` or `ws://host[:port]/path`.
-fn server_target(s: &str) -> Result<Target, String> {
-    let resolve = |hostport: &str, default: u16| -> Result<SocketAddr, String> {
-        // With a port as given, else the default (RFC 3261 §19.1.2, RFC 6455 §3).
-        hostport
-            .to_socket_addrs()
-            .or_else(|_| format!("{hostport}:{default}").to_socket_addrs())
-            .map_err(|e| format!("{s}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{s}: no address"))
-    };
+/// The servers for `--server`: `ws://` and `wss://` URLs by A/AAAA, `sip:`/`sips:` URIs as
+/// RFC 3263 says (NAPTR, SRV, then A/AAAA when the URI names only a domain), best first.
+async fn server_targets(s: &str, dns: Option<SocketAddr>) -> Result<Vec<Target>, String> {
     for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
         if let Some(rest) = s.strip_prefix(scheme) {
             let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-            return Ok(Target::ws(s, resolve(hostport, port)?));
+            let addr = hostport
+                .to_socket_addrs()
+                .or_else(|_| format!("{hostport}:{port}").to_socket_addrs())
+                .map_err(|e| format!("{s}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{s}: no address"))?;
+            return Ok(vec![Target::ws(s, addr)]);
         }
     }
-    let rest = s.strip_prefix("sip:").ok_or_else(|| {
-        format!("{s}: expected sip:host[:port][;transport=udp|tcp|tls] or ws(s)://host[:port]/path")
-    })?;
-    let mut parts = rest.split(';');
-    let hostport = parts.next().unwrap_or_default();
-    let mut transport = Transport::Udp;
-    for p in parts {
-        if let Some(t) = p.strip_prefix("transport=") {
-            transport = match t.to_ascii_lowercase().as_str() {
-                "udp" => Transport::Udp,
-                "tcp" => Transport::Tcp,
-                "tls" => Transport::Tls,
-                other => return Err(format!("{s}: unknown transport {other}")),
-            };
-        }
+    if !s.starts_with("sip:") && !s.starts_with("sips:") {
+        return Err(format!(
+            "{s}: expected sip:host[:port][;transport=udp|tcp|tls] or ws(s)://host[:port]/path"
+        ));
     }
-    let default_port = if transport == Transport::Tls {
-        5061
-    } else {
-        5060
-    };
-    let addr = resolve(hostport, default_port)?;
-    Ok(match transport {
-        Transport::Tcp => Target::tcp(addr),
-        Transport::Tls => {
-            let host = match hostport.rsplit_once(':') {
-                Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-                _ => hostport,
-            };
-            Target::tls(host.trim_start_matches('[').trim_end_matches(']'), addr)
-        }
-        _ => Target::udp(addr),
-    })
+    let targets = sansip_media::driver::dns::resolve_async(s, dns)
+        .await
+        .map_err(|e| format!("{s}: {e}"))?;
+    if targets.is_empty() {
+        return Err(format!("{s}: no server found"));
+    }
+    Ok(targets)
 }
 
 /// Resolves on SIGINT/SIGTERM, and when `stdin_eof`, also when stdin closes.
