@@ -42,6 +42,9 @@ pub enum PhoneError {
     /// The call ended before the awaited step happened.
     #[error("call ended: {} ({:?})", .0.cause, .0.originator)]
     Ended(CallEnd),
+    /// The request got no response in time (its transaction timed out, or a 408).
+    #[error("timed out")]
+    TimedOut,
     /// A renegotiation (hold, unhold) was refused; the call goes on as before.
     #[error("renegotiation refused with {0}")]
     Renegotiation(u16),
@@ -331,6 +334,10 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             .await?;
         match e {
             Event::Registered { expires, .. } => Ok(expires),
+            Event::RegistrationFailed {
+                cause: RegistrationCause::RequestTimeout,
+                ..
+            } => Err(PhoneError::TimedOut),
             Event::RegistrationFailed { cause, .. } => Err(PhoneError::Registration(cause)),
             _ => Err(PhoneError::Stopped),
         }
@@ -350,6 +357,10 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             })
             .await?;
         match e {
+            Event::RegistrationFailed {
+                cause: RegistrationCause::RequestTimeout,
+                ..
+            } => Err(PhoneError::TimedOut),
             Event::RegistrationFailed { cause, .. } => Err(PhoneError::Registration(cause)),
             _ => Ok(()),
         }
@@ -435,6 +446,8 @@ fn wait_completed(w: &mut Waiters, id: RequestId) -> oneshot::Receiver<Event> {
 fn completed(e: Event) -> Result<(), PhoneError> {
     match e {
         Event::RequestCompleted { status, .. } if (200..300).contains(&status) => Ok(()),
+        // The UA reports a transaction that got no answer as 408 (RFC 3261 §8.1.3.1).
+        Event::RequestCompleted { status: 408, .. } => Err(PhoneError::TimedOut),
         Event::RequestCompleted { status, reason, .. } => {
             Err(PhoneError::Rejected { status, reason })
         }
