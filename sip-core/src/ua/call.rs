@@ -962,6 +962,22 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
+    /// Hands the peer's answer to our offer to the handler; an answer it cannot take ends
+    /// the call (RFC 3261 §13.2.2.4 leaves nothing else once the ACK is out). Returns
+    /// whether the call goes on.
+    fn take_answer(&mut self, now: Instant, id: CallId, answer: &[u8]) -> bool {
+        let taken = self
+            .call_mut(id)
+            .sdp
+            .as_mut()
+            .is_some_and(|s| s.accept_answer(answer).is_ok());
+        if !taken {
+            let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
+            self.bye(now, id, end);
+        }
+        taken
+    }
+
     /// RFC 3261 §12.2.1.2: a 481 or 408 to a request inside the dialog ends it.
     fn in_dialog_gone(&mut self, now: Instant, id: CallId, code: u16) {
         if self.call_mut(id).phase == Phase::Ending {
@@ -1188,17 +1204,11 @@ impl<S: SdpHandler> UserAgent<S> {
             flow,
             bytes: ack.clone(),
         });
-        let call = self.call_mut(id);
-        call.ack = Some((seq, ack));
-        let taken = call
-            .sdp
-            .as_mut()
-            .is_some_and(|s| s.accept_answer(resp.body()).is_ok());
-        if !taken {
-            let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
-            self.bye(now, id, end);
+        self.call_mut(id).ack = Some((seq, ack));
+        if !self.take_answer(now, id, resp.body()) {
             return;
         }
+        let call = self.call_mut(id);
         let before = call.hold;
         call.hold.local = target.local;
         let hold = call.hold;
@@ -1320,16 +1330,8 @@ impl<S: SdpHandler> UserAgent<S> {
             self.end_call(id, None);
             return;
         }
-        if accepting.offer_in_2xx {
-            let taken = call
-                .sdp
-                .as_mut()
-                .is_some_and(|s| s.accept_answer(req.body()).is_ok());
-            if !taken {
-                let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
-                self.bye(now, id, end);
-                return;
-            }
+        if accepting.offer_in_2xx && !self.take_answer(now, id, req.body()) {
+            return;
         }
         // Whatever waited for this exchange (a hold wanted meanwhile) may go now.
         self.pump(now, id);
