@@ -24,7 +24,8 @@ fn origin() -> Instant {
 }
 
 fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)))
 }
 
 /// Moves every transmit of `from` into `to` on `to_flow`; returns the events `from` gave.
@@ -40,7 +41,13 @@ fn hand_over<A, B>(
     while let Some(o) = poll(from) {
         match o {
             Output::Transmit { bytes, .. } => {
-                feed(to, Input::Received { flow: to_flow, bytes });
+                feed(
+                    to,
+                    Input::Received {
+                        flow: to_flow,
+                        bytes,
+                    },
+                );
                 moved = true;
             }
             Output::Event(e) => events.push(e),

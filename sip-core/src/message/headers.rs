@@ -249,9 +249,15 @@ impl Headers {
         self.extra.push_str(": ");
         let value_start = self.extra.len();
         // A CR or LF would end the line early and let the value forge headers.
-        for c in value.trim().chars() {
-            self.extra
-                .push(if c == '\r' || c == '\n' { ' ' } else { c });
+        let value = value.trim();
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            self.extra.extend(
+                value
+                    .chars()
+                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+            );
+        } else {
+            self.extra.push_str(value);
         }
         let end = self.extra.len();
         Entry {

@@ -288,6 +288,8 @@ pub struct UserAgent<S = NoMedia> {
     incoming: HashMap<(SmolStr, SmolStr), CallId>,
     call_timers: BinaryHeap<Reverse<(Instant, CallId, CallTimer)>>,
     conn: connection::Connection,
+    /// Via and Contact per flow, computed when the flow is added.
+    locals: HashMap<FlowId, Local>,
     next_call: u64,
     next_request: u64,
     out: VecDeque<Output>,
@@ -324,6 +326,7 @@ impl<S: SdpHandler> UserAgent<S> {
             incoming: HashMap::new(),
             call_timers: BinaryHeap::new(),
             conn: connection::Connection::new(),
+            locals: HashMap::new(),
             next_call: 0,
             next_request: 0,
             out: VecDeque::new(),
@@ -346,13 +349,17 @@ impl<S: SdpHandler> UserAgent<S> {
     pub fn add_flow(&mut self, info: FlowInfo) -> FlowId {
         let invalid_host = matches!(info.transport, Transport::Ws | Transport::Wss)
             .then(|| format!("{}.invalid", &self.ids.tag()[..12]));
-        self.flows.add(info, false, invalid_host)
+        let flow = self.flows.add(info, false, invalid_host);
+        self.remember_local(flow);
+        flow
     }
 
     /// Tells the UA about a connection a peer opened to it (TCP, TLS or WebSocket): the
     /// keep-alive roles are reversed from [`UserAgent::add_flow`] (RFC 5626 §3.5.1).
     pub fn add_accepted_flow(&mut self, info: FlowInfo) -> FlowId {
-        self.flows.add(info, true, None)
+        let flow = self.flows.add(info, true, None);
+        self.remember_local(flow);
+        flow
     }
 
     /// The flow for `info`, registering it first if the UA does not know it yet: how a
@@ -383,6 +390,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Forgets a flow: its transactions fail, and the connection to the server is retried.
     fn close_flow(&mut self, now: Instant, flow: FlowId) {
+        self.locals.remove(&flow);
         if let Some(state) = self.flows.remove(flow) {
             self.tx.handle_flow_closed(Flow {
                 id: flow,
@@ -583,11 +591,16 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Via sent-by and Contact for requests on `flow` (RFC 3261 §18.1.1, RFC 7118 §5).
     fn local_for(&self, flow: FlowId) -> Local {
+        self.locals.get(&flow).cloned().unwrap_or(Local {
+            via: String::new(),
+            contact: String::new(),
+        })
+    }
+
+    /// Computes a flow's Via and Contact once, when the flow is added.
+    fn remember_local(&mut self, flow: FlowId) {
         let Some(state) = self.flows.get(flow) else {
-            return Local {
-                via: String::new(),
-                contact: String::new(),
-            };
+            return;
         };
         let t = state.info.transport;
         let host = match &state.invalid_host {
@@ -607,10 +620,11 @@ impl<S: SdpHandler> UserAgent<S> {
             Transport::Udp => String::new(),
             other => format!(";transport={}", other.via_token().to_ascii_lowercase()),
         };
-        Local {
+        let local = Local {
             via: format!("SIP/2.0/{t} {host}"),
             contact: format!("<{scheme}:{user}@{host}{param}>"),
-        }
+        };
+        self.locals.insert(flow, local);
     }
 
     fn send(&mut self, now: Instant, req: Request, purpose: Purpose) {
