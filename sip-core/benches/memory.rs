@@ -1,0 +1,238 @@
+//! Heap per unit of state (issue 6, part 3), counted by a counting allocator: bytes per
+//! registration binding in the location service (with its indexes and expiry timers) at
+//! 100 000 and 1 000 000 bindings, bytes per confirmed call dialog on a UA, and bytes per
+//! in-flight INVITE on a UA. Aims: ≤ 512 B, ≤ 2 KiB, ≤ 4 KiB.
+//!
+//! `cargo bench -p sansip-core --bench memory` (add `-- --quick` for 10 000 units only, as
+//! CI does). Prints one Markdown table.
+
+use std::alloc::System;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sansip_core::message::{Message, Request};
+use sansip_core::registrar::{ExpiryPolicy, LocationService};
+use sansip_core::session::FakeSdp;
+use sansip_core::transport::{FlowId, FlowInfo, Transport};
+use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UserAgent};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+/// Net heap growth while `f` runs (what it allocated and kept).
+fn kept<T>(f: impl FnOnce() -> T) -> (T, i64) {
+    let region = Region::new(GLOBAL);
+    let out = f();
+    let s = region.change();
+    let net = s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64;
+    (out, net)
+}
+
+fn register_request(i: usize) -> Option<Request> {
+    let text = format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.{}.{}.{}:5060;branch=z9hG4bK{i:x}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:user{i}@example.com>;tag={i:x}\r\n\
+To: <sip:user{i}@example.com>\r\n\
+Call-ID: reg{i}@10.0.0.1\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:user{i}@10.{}.{}.{}:5060>\r\n\
+Expires: 3600\r\n\
+Content-Length: 0\r\n\r\n",
+        (i >> 16) & 255,
+        (i >> 8) & 255,
+        i & 255,
+        (i >> 16) & 255,
+        (i >> 8) & 255,
+        i & 255,
+    );
+    match Message::parse(Bytes::from(text)) {
+        Ok(Message::Request(r)) => Some(r),
+        _ => None,
+    }
+}
+
+fn bindings(n: usize) -> f64 {
+    let now = origin();
+    // Parse first: the request bytes are the input, not the binding's cost.
+    let requests: Vec<Request> = (0..n).filter_map(register_request).collect();
+    let (loc, bytes) = kept(|| {
+        let mut loc = LocationService::new(ExpiryPolicy::default());
+        for (i, r) in requests.iter().enumerate() {
+            let _ = loc.register(now, r, Some(FlowId(i as u64)));
+        }
+        loc
+    });
+    assert_eq!(loc.len(), n);
+    black_box(&loc);
+    bytes as f64 / n as f64
+}
+
+/// Two UAs on a reliable flow, messages handed over directly.
+struct Pair {
+    alice: UserAgent<FakeSdp>,
+    bob: UserAgent<FakeSdp>,
+    a_flow: FlowId,
+    b_flow: FlowId,
+    now: Instant,
+}
+
+impl Pair {
+    fn new() -> Self {
+        let now = origin();
+        let a: SocketAddr = ([127, 0, 0, 1], 40000).into();
+        let b: SocketAddr = ([127, 0, 0, 1], 5062).into();
+        let mut alice = UserAgent::new(UaConfig::new("sip:alice@127.0.0.1"), now, 1);
+        let a_flow = alice.add_flow(FlowInfo {
+            transport: Transport::Tcp,
+            local: a,
+            remote: b,
+        });
+        alice.set_outbound_flow(a_flow);
+        let mut bob = UserAgent::new(UaConfig::new("sip:bob@127.0.0.1"), now, 2);
+        let b_flow = bob.add_accepted_flow(FlowInfo {
+            transport: Transport::Tcp,
+            local: b,
+            remote: a,
+        });
+        Self {
+            alice,
+            bob,
+            a_flow,
+            b_flow,
+            now,
+        }
+    }
+
+    fn pump(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.alice.poll_output() {
+                match o {
+                    Output::Transmit { bytes, .. } => {
+                        let flow = self.b_flow;
+                        self.bob
+                            .handle_input(self.now, Input::Received { flow, bytes });
+                        moved = true;
+                    }
+                    Output::Event(e) => events.push(e),
+                    _ => {}
+                }
+            }
+            while let Some(o) = self.bob.poll_output() {
+                match o {
+                    Output::Transmit { bytes, .. } => {
+                        let flow = self.a_flow;
+                        self.alice
+                            .handle_input(self.now, Input::Received { flow, bytes });
+                        moved = true;
+                    }
+                    Output::Event(e) => events.push(e),
+                    _ => {}
+                }
+            }
+            if !moved {
+                return events;
+            }
+        }
+    }
+}
+
+/// Bytes per confirmed dialog, averaged over both ends of `n` established calls (the
+/// INVITE transactions have expired: only call state remains).
+fn dialogs(n: usize) -> f64 {
+    let mut p = Pair::new();
+    let (_, bytes) = kept(|| {
+        for _ in 0..n {
+            let now = p.now;
+            let _ = p.alice.call(
+                now,
+                "sip:bob@127.0.0.1:5062",
+                CallOptions::default(),
+                FakeSdp::new("a"),
+            );
+            let incoming: Vec<_> = p
+                .pump()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::IncomingCall { call, .. } => Some(call),
+                    _ => None,
+                })
+                .collect();
+            for c in incoming {
+                let _ = p.bob.answer(now, c, FakeSdp::new("b"));
+            }
+            drop(p.pump());
+        }
+        // Past 64·T1, when RFC 6026 lets the INVITE transactions go.
+        p.now += Duration::from_secs(40);
+        p.alice.handle_timeout(p.now);
+        p.bob.handle_timeout(p.now);
+        drop(p.pump());
+    });
+    assert_eq!(p.alice.calls().count(), n, "every call established");
+    assert_eq!(p.alice.transactions() + p.bob.transactions(), 0);
+    bytes as f64 / (2 * n) as f64
+}
+
+/// Bytes per INVITE we sent that has no answer yet (call state, transaction, the request
+/// kept for retransmission and authentication).
+fn in_flight_invites(n: usize) -> f64 {
+    let mut p = Pair::new();
+    let (_, bytes) = kept(|| {
+        for _ in 0..n {
+            let now = p.now;
+            let _ = p.alice.call(
+                now,
+                "sip:bob@127.0.0.1:5062",
+                CallOptions::default(),
+                FakeSdp::new("a"),
+            );
+            // The INVITE is on the wire; nobody answers.
+            while p.alice.poll_output().is_some() {}
+        }
+    });
+    assert_eq!(p.alice.transactions(), n);
+    bytes as f64 / n as f64
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick" || a == "--test");
+    let big = if quick { 10_000 } else { 1_000_000 };
+    let mid = if quick { 10_000 } else { 100_000 };
+    let calls = if quick { 2_000 } else { 20_000 };
+    println!("| state | units | bytes per unit | aim | within aim |");
+    println!("|---|---:|---:|---:|---|");
+    let row = |what: &str, n: usize, per: f64, aim: f64| {
+        println!(
+            "| {what} | {n} | {per:.0} | {aim:.0} | {} |",
+            if per <= aim { "yes" } else { "no" }
+        );
+    };
+    row("registration binding", mid, bindings(mid), 512.0);
+    if !quick {
+        row("registration binding", big, bindings(big), 512.0);
+    }
+    row(
+        "confirmed call dialog (per UA)",
+        calls,
+        dialogs(calls),
+        2048.0,
+    );
+    row(
+        "in-flight INVITE (per UA)",
+        calls,
+        in_flight_invites(calls),
+        4096.0,
+    );
+}
