@@ -210,7 +210,11 @@ impl LocationService {
                 ));
             }
         }
-        let list = self.bindings.entry(aor.clone()).or_default();
+        // Most AORs have one contact; a default Vec would reserve four on the first push.
+        let list = self
+            .bindings
+            .entry(aor.clone())
+            .or_insert_with(|| Vec::with_capacity(1));
         for (uri, _, _, instance, reg_id) in &updates {
             let same = |b: &Binding| match (instance, &b.instance) {
                 // RFC 5626 §6: one binding per instance and reg-id, whatever its URI.

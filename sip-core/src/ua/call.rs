@@ -264,7 +264,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let mut call = Call::new(true, Phase::Calling, Some(sdp), flow, req.clone());
         call.key = (call_id, tag);
         self.dialogs.insert(call.key.clone(), id);
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         if let Some(after) = options.no_answer_timeout {
             self.set_timer(id, CallTimer::NoAnswer, now + after);
         }
@@ -468,6 +468,7 @@ impl<S: SdpHandler> UserAgent<S> {
     fn live_call(&self, id: CallId) -> Result<&Call<S>, UaError> {
         self.calls
             .get(&id)
+            .map(|c| &**c)
             .filter(|c| c.phase != Phase::Ending)
             .ok_or(UaError::NoSuchCall(id))
     }
@@ -1268,7 +1269,7 @@ impl<S: SdpHandler> UserAgent<S> {
         call.dialog = Some(dialog);
         self.dialogs.insert(call.key.clone(), id);
         self.incoming.insert(remote_key, id);
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         if let Some((tx, resp)) = self.invite_response(id, StatusCode::new(180)) {
             let _ = self.tx.respond(now, tx, &resp);
             self.drain_tx();

@@ -281,7 +281,8 @@ pub struct UserAgent<S = NoMedia> {
     pending: HashMap<TxId, Pending>,
     /// Digest state for out-of-dialog requests (calls keep their own).
     auth: Option<Authenticator>,
-    calls: HashMap<CallId, Call<S>>,
+    /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
+    calls: HashMap<CallId, Box<Call<S>>>,
     /// Call-ID and our tag → the call.
     dialogs: HashMap<(SmolStr, SmolStr), CallId>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
