@@ -1073,8 +1073,8 @@ impl<S: SdpHandler> UserAgent<S> {
             _ => Dialog::uac(&call.invite, resp),
         };
         let Ok(dialog) = dialog else {
-            let end =
-                CallEnd::new(EndCause::SipFailure, Originator::System).with_status(code_of(resp));
+            let end = CallEnd::new(EndCause::SipFailure, Originator::System)
+                .with_status(resp.status().code());
             let ending = call.phase == Phase::Ending;
             self.end_call(id, (!ending).then_some(end));
             return;
@@ -1479,8 +1479,4 @@ impl<S: SdpHandler> UserAgent<S> {
             }
         }
     }
-}
-
-fn code_of(resp: &Response) -> u16 {
-    resp.status().code()
 }
