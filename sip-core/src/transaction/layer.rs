@@ -207,6 +207,14 @@ impl TransactionLayer {
         self.txs.get(&tx).map(|t| &t.request)
     }
 
+    /// A client transaction's request as sent (the bytes its retransmissions repeat).
+    pub fn request_bytes(&self, tx: TxId) -> Option<&Bytes> {
+        self.txs
+            .get(&tx)
+            .filter(|t| t.kind.is_client())
+            .and_then(|t| t.last.as_ref())
+    }
+
     /// The flow a transaction runs on.
     #[must_use]
     pub fn flow(&self, tx: TxId) -> Option<Flow> {

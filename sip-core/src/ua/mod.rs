@@ -260,13 +260,14 @@ enum Purpose {
     Call(CallId, CallRequest),
 }
 
-/// A client transaction in flight: why, where, and the request (for an authenticated
-/// retry).
+/// A client transaction in flight: why, where, and the request as sent, for an
+/// authenticated retry. The bytes are shared with the transaction's own copy; the rare
+/// challenge pays for parsing them again.
 #[derive(Debug)]
 struct Pending {
     purpose: Purpose,
     flow: FlowId,
-    request: Request,
+    request: Bytes,
 }
 
 /// The user agent; see the [module docs](self).
@@ -642,14 +643,15 @@ impl<S: SdpHandler> UserAgent<S> {
             self.fail_purpose(purpose, None, "not connected");
             return;
         };
-        match self.tx.send_request(now, f, req.clone()) {
+        match self.tx.send_request(now, f, req) {
             Ok(tx) => {
+                let request = self.tx.request_bytes(tx).cloned().unwrap_or_default();
                 self.pending.insert(
                     tx,
                     Pending {
                         purpose,
                         flow,
-                        request: req,
+                        request,
                     },
                 );
                 if let Purpose::Call(id, what) = purpose {
@@ -668,7 +670,9 @@ impl<S: SdpHandler> UserAgent<S> {
         let Some(credentials) = self.config.credentials.clone() else {
             return false;
         };
-        let mut req = p.request;
+        let Ok(Message::Request(mut req)) = Message::parse(p.request) else {
+            return false;
+        };
         let old = req.cseq().map(|c| c.seq).unwrap_or_default();
         let seq = match p.purpose {
             Purpose::Register => return false,
