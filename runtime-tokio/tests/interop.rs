@@ -766,7 +766,16 @@ fn a_server_named_only_by_its_domain_is_found_by_naptr_and_srv() {
         .stderr(Stdio::null())
         .spawn()
         .expect("dnsmasq is installed (Debian package dnsmasq-base)");
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until dnsmasq answers.
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..50 {
+        if sansip_tokio::media::driver::dns::resolve("sip:sip.test", Some(server))
+            .is_ok_and(|t| !t.is_empty())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = softphone("sip:sip.test", "alice", "alice-pw", "tokio")
         .args(["--dns", &format!("127.0.0.1:{port}")])
         .args(["message", "alice", "am I here?"])

@@ -17,8 +17,10 @@ use sansip_core::transport::Transport;
 
 use super::Target;
 
-/// How long one DNS query may take.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for an answer before asking again, and how many times to ask
+/// (UDP loses queries too; RFC 1035 §4.2.1 leaves retransmission to the client).
+const QUERY_TIMEOUT: Duration = Duration::from_millis(700);
+const QUERY_TRIES: usize = 3;
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
@@ -160,19 +162,32 @@ impl Lookup {
         };
         let socket = UdpSocket::bind(bind)?;
         socket.set_read_timeout(Some(QUERY_TIMEOUT))?;
-        socket.send_to(&bytes, dns)?;
         let mut buf = [0u8; 4096];
-        loop {
-            let (n, from) = socket.recv_from(&mut buf)?;
-            if from != dns {
-                continue;
+        let mut last = io::Error::new(io::ErrorKind::TimedOut, "no answer");
+        for _ in 0..QUERY_TRIES {
+            socket.send_to(&bytes, dns)?;
+            loop {
+                let (n, from) = match socket.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                };
+                if from != dns {
+                    continue;
+                }
+                let reply = Message::from_vec(&buf[..n]).map_err(invalid)?;
+                if reply.metadata.id != id {
+                    continue;
+                }
+                return Ok(reply.answers.into_iter().map(|r| r.data).collect());
             }
-            let reply = Message::from_vec(&buf[..n]).map_err(invalid)?;
-            if reply.metadata.id != id {
-                continue;
-            }
-            return Ok(reply.answers.into_iter().map(|r| r.data).collect());
         }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer from the DNS server {dns}: {last}"),
+        ))
     }
 
     /// (order, preference, transport, SRV name) for the SIP services we can use.
