@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::Running;
+
 fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
@@ -275,24 +278,22 @@ fn ok(who: &str, out: &Output) {
 }
 
 /// Starts `softphone answer` and waits until it has registered.
-fn answering(k: &Kamailio, user: &str, runtime: &str, calls: u32) -> Child {
+fn answering(k: &Kamailio, user: &str, runtime: &str, calls: u32) -> Running {
     answering_on(k, "udp", user, runtime, calls)
 }
 
-fn answering_on(k: &Kamailio, transport: &str, user: &str, runtime: &str, calls: u32) -> Child {
-    let child = softphone(
-        &k.server_on(transport),
-        user,
-        &format!("{user}-pw"),
-        runtime,
+fn answering_on(k: &Kamailio, transport: &str, user: &str, runtime: &str, calls: u32) -> Running {
+    Running::spawn(
+        softphone(
+            &k.server_on(transport),
+            user,
+            &format!("{user}-pw"),
+            runtime,
+        )
+        .args(["--ca", &k.ca()])
+        .args(["answer", "--for", "30", "--calls", &calls.to_string()]),
     )
-    .args(["--ca", &k.ca()])
-    .args(["answer", "--for", "30", "--calls", &calls.to_string()])
-    .spawn()
-    .unwrap();
-    // Registration through the 401 takes a round trip or two on loopback.
-    std::thread::sleep(Duration::from_millis(1200));
-    child
+    .registered()
 }
 
 #[test]
@@ -318,7 +319,7 @@ fn softphones_call_through_kamailio_with_digest_auth() {
             ])
             .output()
             .unwrap();
-        let bob = bob.wait_with_output().unwrap();
+        let bob = bob.wait_with_output();
         ok("alice", &alice);
         ok("bob", &bob);
         let bob = lines(&bob);
@@ -362,7 +363,7 @@ fn sipp_calls_a_softphone_registered_at_kamailio() {
         .stderr(Stdio::piped())
         .output()
         .expect("sipp is installed (Debian package sip-tester)");
-    let bob = bob.wait_with_output().unwrap();
+    let bob = bob.wait_with_output();
     assert!(
         sipp.status.success(),
         "sipp: {}",
@@ -455,20 +456,20 @@ fn sipp_registers_through_kamailio_and_takes_our_call() {
 #[ignore = "needs kamailio (run by .ci/run)"]
 fn messages_and_a_wrong_password_at_kamailio() {
     let k = Kamailio::start();
-    let carol = softphone(&k.server(), "carol", "carol-pw", "smol")
-        .arg("register")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    let carol = Running::spawn(
+        softphone(&k.server(), "carol", "carol-pw", "smol")
+            .arg("register")
+            .stdin(Stdio::piped()),
+    )
+    .registered();
     let sent = softphone(&k.server(), "alice", "alice-pw", "tokio")
         .args(["message", "carol", "hello via kamailio"])
         .output()
         .unwrap();
     ok("alice", &sent);
     let mut carol = carol;
-    drop(carol.stdin.take());
-    let carol = carol.wait_with_output().unwrap();
+    drop(carol.take_stdin());
+    let carol = carol.wait_with_output();
     ok("carol", &carol);
     assert!(
         lines(&carol)
@@ -508,12 +509,12 @@ fn calls_across_tcp_and_websocket_through_kamailio() {
         } else {
             ("4", "30")
         };
-        let bob = softphone(&k.server_on(callee), "bob", "bob-pw", runtime)
-            .args(["--ca", &k.ca()])
-            .args(["answer", "--for", keep, "--calls", "1"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(1200));
+        let bob = Running::spawn(
+            softphone(&k.server_on(callee), "bob", "bob-pw", runtime)
+                .args(["--ca", &k.ca()])
+                .args(["answer", "--for", keep, "--calls", "1"]),
+        )
+        .registered();
         let alice = softphone(&k.server_on(caller), "alice", "alice-pw", runtime)
             .args([
                 "call",
@@ -528,7 +529,7 @@ fn calls_across_tcp_and_websocket_through_kamailio() {
             .args(["--dtmf", "7", "--message", "over streams"])
             .output()
             .unwrap();
-        let bob = bob.wait_with_output().unwrap();
+        let bob = bob.wait_with_output();
         ok(&format!("alice on {caller}"), &alice);
         ok(&format!("bob on {callee}"), &bob);
         let bob = lines(&bob);
@@ -560,12 +561,12 @@ fn calls_across_tcp_and_websocket_through_kamailio() {
 #[ignore = "needs kamailio (run by .ci/run)"]
 fn a_websocket_phone_reconnects_and_registers_again_after_a_server_restart() {
     let mut k = Kamailio::start();
-    let carol = softphone(&k.server_on("ws"), "carol", "carol-pw", "tokio")
-        .arg("register")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    let carol = Running::spawn(
+        softphone(&k.server_on("ws"), "carol", "carol-pw", "tokio")
+            .arg("register")
+            .stdin(Stdio::piped()),
+    )
+    .registered();
     k.restart();
     // The reconnect backoff starts at 1–2 s; give it the first attempt and a register.
     let start = Instant::now();
@@ -579,8 +580,8 @@ fn a_websocket_phone_reconnects_and_registers_again_after_a_server_restart() {
         delivered = sent.status.success();
     }
     let mut carol = carol;
-    drop(carol.stdin.take());
-    let carol = carol.wait_with_output().unwrap();
+    drop(carol.take_stdin());
+    let carol = carol.wait_with_output();
     ok("carol", &carol);
     let carol = lines(&carol);
     assert!(
@@ -616,7 +617,7 @@ fn calls_over_tls_and_secure_websocket_verify_the_server() {
             ])
             .output()
             .unwrap();
-        let bob = bob.wait_with_output().unwrap();
+        let bob = bob.wait_with_output();
         ok(&format!("alice on {caller}"), &alice);
         ok(&format!("bob on {callee}"), &bob);
         let bob = lines(&bob);
@@ -654,12 +655,12 @@ fn jssip_and_a_softphone_exchange_messages_through_kamailio() {
         node_dir.display()
     );
     let k = Kamailio::start();
-    let bob = softphone(&k.server(), "bob", "bob-pw", "tokio")
-        .arg("register")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    let bob = Running::spawn(
+        softphone(&k.server(), "bob", "bob-pw", "tokio")
+            .arg("register")
+            .stdin(Stdio::piped()),
+    )
+    .registered();
     let jssip = Command::new("node")
         .arg("jssip_messages.mjs")
         .arg(format!("ws://{}/", k.ws))
@@ -682,8 +683,8 @@ fn jssip_and_a_softphone_exchange_messages_through_kamailio() {
     }
     let jssip = jssip.wait_with_output().unwrap();
     let mut bob = bob;
-    drop(bob.stdin.take());
-    let bob = bob.wait_with_output().unwrap();
+    drop(bob.take_stdin());
+    let bob = bob.wait_with_output();
     ok("jssip", &jssip);
     ok("bob", &bob);
     assert!(sent, "our MESSAGE reached JsSIP");
@@ -722,7 +723,7 @@ fn a_call_over_udp_survives_a_kamailio_restart() {
     // stateless, so the hold, resume and BYE after the restart still get through.
     k.restart();
     let alice = alice.wait_with_output().unwrap();
-    let bob = bob.wait_with_output().unwrap();
+    let bob = bob.wait_with_output();
     ok("alice", &alice);
     ok("bob", &bob);
     let holds: Vec<bool> = lines(&bob)

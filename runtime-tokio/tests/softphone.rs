@@ -12,6 +12,9 @@ use sansip_tokio::core::registrar::RegistrarConfig;
 use sansip_tokio::{RegistrarServer, TokioRuntime};
 use serde_json::Value;
 
+mod common;
+use common::Running;
+
 fn softphone() -> Command {
     Command::new(env!("CARGO_BIN_EXE_softphone"))
 }
@@ -109,12 +112,12 @@ fn user(addr: SocketAddr, name: &str, runtime: &str) -> Command {
 fn separate_processes_call_answer_hold_dtmf_and_message() {
     let (_rt, addr) = registrar();
     for (caller_rt, callee_rt) in [("tokio", "smol"), ("smol", "tokio")] {
-        let bob = user(addr, "bob", callee_rt)
-            .args(["answer", "--for", "30", "--calls", "1"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(800));
+        let bob = Running::spawn(
+            user(addr, "bob", callee_rt)
+                .args(["answer", "--for", "30", "--calls", "1"])
+                .stdin(Stdio::null()),
+        )
+        .registered();
         let alice = user(addr, "alice", caller_rt)
             .args([
                 "call",
@@ -134,7 +137,7 @@ fn separate_processes_call_answer_hold_dtmf_and_message() {
             ])
             .output()
             .unwrap();
-        let bob = wait(bob);
+        let bob = bob.wait_with_output();
         assert!(
             alice.status.success(),
             "alice ({caller_rt}): {}",
@@ -174,12 +177,12 @@ fn separate_processes_call_answer_hold_dtmf_and_message() {
 #[test]
 fn register_until_stdin_closes_and_receive_a_message() {
     let (_rt, addr) = registrar();
-    let mut carol = user(addr, "carol", "tokio")
-        .arg("register")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let mut carol = Running::spawn(
+        user(addr, "carol", "tokio")
+            .arg("register")
+            .stdin(Stdio::piped()),
+    )
+    .registered();
     let sent = user(addr, "alice", "smol")
         .args(["message", "carol", "hello carol"])
         .output()
@@ -189,8 +192,8 @@ fn register_until_stdin_closes_and_receive_a_message() {
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    drop(carol.stdin.take()); // EOF on carol's stdin: unregister and exit
-    let carol = wait(carol);
+    drop(carol.take_stdin()); // EOF on carol's stdin: unregister and exit
+    let carol = carol.wait_with_output();
     assert!(
         carol.status.success(),
         "{}",
@@ -245,12 +248,12 @@ fn failures_exit_non_zero_with_the_reason() {
 fn the_console_drives_a_call_line_by_line() {
     use std::io::Write;
     let (_rt, addr) = registrar();
-    let bob = user(addr, "bob", "tokio")
-        .args(["answer", "--for", "30", "--calls", "1"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let bob = Running::spawn(
+        user(addr, "bob", "tokio")
+            .args(["answer", "--for", "30", "--calls", "1"])
+            .stdin(Stdio::null()),
+    )
+    .registered();
     let mut alice = user(addr, "alice", "smol")
         .arg("console")
         .stdin(Stdio::piped())
@@ -273,7 +276,7 @@ fn the_console_drives_a_call_line_by_line() {
     }
     drop(stdin);
     let alice = wait(alice);
-    let bob = wait(bob);
+    let bob = bob.wait_with_output();
     assert!(
         alice.status.success(),
         "{}",
