@@ -133,9 +133,12 @@ pub(super) struct Call<S> {
     sdp: Option<S>,
     flow: FlowId,
     /// Caller: the INVITE as last sent (it changes on an authenticated retry). Callee: the
-    /// peer's INVITE.
+    /// peer's INVITE, until its ACK (then it is no longer needed and is let go).
     invite: Request,
     invite_tx: Option<TxId>,
+    /// The peer's re-INVITE we are answering, until its ACK (boxed: rare, and a request
+    /// is large).
+    peer_reinvite: Option<Box<(TxId, Request)>>,
     /// Call-ID and our tag: how responses and in-dialog requests find the call.
     key: (SmolStr, SmolStr),
     /// Callee: the peer's From tag too, for CANCEL and merged requests.
@@ -177,6 +180,7 @@ impl<S> Call<S> {
             flow,
             invite,
             invite_tx: None,
+            peer_reinvite: None,
             key: (SmolStr::default(), SmolStr::default()),
             remote_key: None,
             dialog: None,
@@ -663,13 +667,16 @@ impl<S: SdpHandler> UserAgent<S> {
     /// dialog was built from (§12.1.1).
     fn invite_response(&self, id: CallId, status: StatusCode) -> Option<(TxId, Response)> {
         let call = self.calls.get(&id)?;
-        let tx = call.invite_tx?;
-        let mut resp = Response::from_request(&call.invite, status);
+        let (tx, invite) = match call.peer_reinvite.as_deref() {
+            Some((tx, req)) => (*tx, req),
+            None => (call.invite_tx?, &call.invite),
+        };
+        let mut resp = Response::from_request(invite, status);
         resp.set_to_tag(&call.key.1);
         let code = resp.status().code();
         if code < 300 {
             let h = resp.headers_mut();
-            h.copy_from(call.invite.headers(), HeaderName::RecordRoute);
+            h.copy_from(invite.headers(), HeaderName::RecordRoute);
             h.push(HeaderName::Contact, &self.local_for(call.flow).contact);
         }
         if let Some(ua) = &self.config.user_agent {
@@ -724,8 +731,12 @@ impl<S: SdpHandler> UserAgent<S> {
             .get(flow)
             .is_some_and(|f| f.info.transport.is_reliable());
         let call = self.call_mut(id);
+        let answered = match call.peer_reinvite.as_deref() {
+            Some((_, req)) => req,
+            None => &call.invite,
+        };
         call.accepting = Some(Accepting {
-            cseq: call.invite.cseq().map(|c| c.seq).unwrap_or_default(),
+            cseq: answered.cseq().map(|c| c.seq).unwrap_or_default(),
             bytes: resp.to_bytes(),
             interval: t1,
             offer_in_2xx,
@@ -1326,6 +1337,10 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         call.timers[CallTimer::Retransmit2xx as usize] = None;
         call.timers[CallTimer::AckWait as usize] = None;
+        // The INVITE this ACK completes is answered for good: let it go.
+        if call.peer_reinvite.take().is_none() && !call.caller {
+            call.invite = Request::new(Method::Invite, "");
+        }
         if call.bye_after_ack {
             self.send_bye(now, id);
             self.end_call(id, None);
@@ -1441,8 +1456,7 @@ impl<S: SdpHandler> UserAgent<S> {
                 return;
             }
         };
-        call.invite = req.clone();
-        call.invite_tx = Some(tx);
+        call.peer_reinvite = Some(Box::new((tx, req.clone())));
         call.hold = new_hold;
         self.accept_invite(now, id, body, offer.is_empty());
         if new_hold != hold {
