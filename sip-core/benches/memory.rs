@@ -8,24 +8,24 @@
 
 use std::alloc::System;
 use std::hint::black_box;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use sansip_core::message::{Message, Request};
 use sansip_core::registrar::{ExpiryPolicy, LocationService};
 use sansip_core::session::FakeSdp;
-use sansip_core::transport::{FlowId, FlowInfo, Transport};
-use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UserAgent};
+use sansip_core::transport::FlowId;
+use sansip_core::ua::CallOptions;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-#[allow(clippy::disallowed_methods)]
-fn origin() -> Instant {
-    Instant::now()
-}
+#[path = "support/pair.rs"]
+mod pair;
+
+use pair::{BOB, CallPair, origin};
 
 /// Net heap growth while `f` runs (what it allocated and kept).
 fn kept<T>(f: impl FnOnce() -> T) -> (T, i64) {
@@ -77,83 +77,12 @@ fn bindings(n: usize) -> f64 {
     bytes as f64 / n as f64
 }
 
-/// Two UAs on a reliable flow, messages handed over directly.
-struct Pair {
-    alice: UserAgent<FakeSdp>,
-    bob: UserAgent<FakeSdp>,
-    a_flow: FlowId,
-    b_flow: FlowId,
-    now: Instant,
-}
-
-impl Pair {
-    fn new() -> Self {
-        let now = origin();
-        let a: SocketAddr = ([127, 0, 0, 1], 40000).into();
-        let b: SocketAddr = ([127, 0, 0, 1], 5062).into();
-        let mut alice = UserAgent::new(UaConfig::new("sip:alice@127.0.0.1"), now, 1);
-        let a_flow = alice.add_flow(FlowInfo {
-            transport: Transport::Tcp,
-            local: a,
-            remote: b,
-        });
-        alice.set_outbound_flow(a_flow);
-        let mut bob = UserAgent::new(UaConfig::new("sip:bob@127.0.0.1"), now, 2);
-        let b_flow = bob.add_accepted_flow(FlowInfo {
-            transport: Transport::Tcp,
-            local: b,
-            remote: a,
-        });
-        Self {
-            alice,
-            bob,
-            a_flow,
-            b_flow,
-            now,
-        }
-    }
-
-    fn pump(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        loop {
-            let mut moved = false;
-            while let Some(o) = self.alice.poll_output() {
-                match o {
-                    Output::Transmit { bytes, .. } => {
-                        let flow = self.b_flow;
-                        self.bob
-                            .handle_input(self.now, Input::Received { flow, bytes });
-                        moved = true;
-                    }
-                    Output::Event(e) => events.push(e),
-                    _ => {}
-                }
-            }
-            while let Some(o) = self.bob.poll_output() {
-                match o {
-                    Output::Transmit { bytes, .. } => {
-                        let flow = self.a_flow;
-                        self.alice
-                            .handle_input(self.now, Input::Received { flow, bytes });
-                        moved = true;
-                    }
-                    Output::Event(e) => events.push(e),
-                    _ => {}
-                }
-            }
-            if !moved {
-                return events;
-            }
-        }
-    }
-}
-
 /// Bytes per confirmed dialog, averaged over both ends of `n` established calls, once
 /// their INVITE transactions have expired (only call state remains). A first batch of `n`
 /// calls warms the transaction layer's tables up, so their high-water mark (the INVITE
 /// transactions RFC 6026 keeps for 32 s) is not charged to the dialogs measured after.
 fn dialogs(n: usize) -> f64 {
-    let mut p = Pair::new();
+    let mut p = CallPair::new();
     establish(&mut p, n);
     let (_, bytes) = kept(|| establish(&mut p, n));
     assert_eq!(p.alice.calls().count(), 2 * n, "every call established");
@@ -162,26 +91,13 @@ fn dialogs(n: usize) -> f64 {
 }
 
 /// Places and answers `n` calls, then lets their INVITE transactions expire.
-fn establish(p: &mut Pair, n: usize) {
+fn establish(p: &mut CallPair, n: usize) {
     for _ in 0..n {
-        let now = p.now;
-        let _ = p.alice.call(
-            now,
-            "sip:bob@127.0.0.1:5062",
-            CallOptions::default(),
-            FakeSdp::new("a"),
-        );
-        let incoming: Vec<_> = p
-            .pump()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::IncomingCall { call, .. } => Some(call),
-                _ => None,
-            })
-            .collect();
-        for c in incoming {
-            let _ = p.bob.answer(now, c, FakeSdp::new("b"));
-        }
+        let _ = p
+            .alice
+            .call(p.now, BOB, CallOptions::default(), FakeSdp::new("a"));
+        let events = p.pump();
+        p.answer_all(&events);
         drop(p.pump());
     }
     // Past 64·T1, when RFC 6026 lets the INVITE transactions go.
@@ -194,16 +110,13 @@ fn establish(p: &mut Pair, n: usize) {
 /// Bytes per INVITE we sent that has no answer yet (call state, transaction, the request
 /// kept for retransmission and authentication).
 fn in_flight_invites(n: usize) -> f64 {
-    let mut p = Pair::new();
+    let mut p = CallPair::new();
     let (_, bytes) = kept(|| {
         for _ in 0..n {
             let now = p.now;
-            let _ = p.alice.call(
-                now,
-                "sip:bob@127.0.0.1:5062",
-                CallOptions::default(),
-                FakeSdp::new("a"),
-            );
+            let _ = p
+                .alice
+                .call(now, BOB, CallOptions::default(), FakeSdp::new("a"));
             // The INVITE is on the wire; nobody answers.
             while p.alice.poll_output().is_some() {}
         }
