@@ -15,12 +15,16 @@
 //! assert_eq!(sim.elapsed(), Duration::ZERO);
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use str0m_netem::{Input, Netem, NetemConfig, Probability, RandomLoss, WithLen};
+
+use crate::registrar::Registrar;
+use crate::transport::{FlowId, FlowInfo, Transport};
+use crate::ua;
 
 /// One datagram in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +197,66 @@ pub trait Node {
     fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)>;
     /// The node's next deadline.
     fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// The embedded registrar and proxy as a party on the simulated network, over UDP: each
+/// peer address becomes a flow of its own.
+#[derive(Debug)]
+pub struct RegistrarNode {
+    addr: SocketAddr,
+    /// The registrar, for inspection (bindings, stats) and for tests that disturb it.
+    pub registrar: Registrar,
+    peers: HashMap<FlowId, SocketAddr>,
+    pending: VecDeque<(SocketAddr, Bytes)>,
+}
+
+impl RegistrarNode {
+    /// `registrar` listening at `addr`.
+    pub fn new(addr: SocketAddr, registrar: Registrar) -> Self {
+        Self {
+            addr,
+            registrar,
+            peers: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.registrar.poll_output() {
+            if let ua::Output::Transmit { flow, bytes } = o
+                && let Some(to) = self.peers.get(&flow)
+            {
+                self.pending.push_back((*to, bytes));
+            }
+        }
+    }
+}
+
+impl Node for RegistrarNode {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
+        let flow = self.registrar.flow_for(FlowInfo {
+            transport: Transport::Udp,
+            local: self.addr,
+            remote: from,
+        });
+        self.peers.insert(flow, from);
+        self.registrar
+            .handle_input(now, ua::Input::Received { flow, bytes });
+        self.drain();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.handle_timeout(now);
+        self.drain();
+    }
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        self.pending.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout()
+    }
 }
 
 /// Rounds of delivery at one instant before the simulator calls it a livelock (a node whose

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use sansip_core::message::{Message, Method};
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallId, Direction, EndCause, FakeSdp, Originator};
-use sansip_core::sim::{LinkConfig, Network, Node, Sim};
+use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
 
@@ -154,53 +154,9 @@ impl Node for Phone {
     }
 }
 
-struct Proxy {
-    addr: SocketAddr,
-    registrar: Registrar,
-    peers: HashMap<FlowId, SocketAddr>,
-    pending: VecDeque<(SocketAddr, Bytes)>,
-}
-
-impl Node for Proxy {
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
-        let flow = self.registrar.flow_for(FlowInfo {
-            transport: Transport::Udp,
-            local: self.addr,
-            remote: from,
-        });
-        self.peers.insert(flow, from);
-        self.registrar
-            .handle_input(now, Input::Received { flow, bytes });
-        self.drain();
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.registrar.handle_timeout(now);
-        self.drain();
-    }
-    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
-        self.pending.pop_front()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.registrar.poll_timeout()
-    }
-}
-
-impl Proxy {
-    fn drain(&mut self) {
-        while let Some(o) = self.registrar.poll_output() {
-            if let Output::Transmit { flow, bytes } = o {
-                self.pending.push_back((self.peers[&flow], bytes));
-            }
-        }
-    }
-}
-
 struct World {
     sim: Sim,
-    proxy: Proxy,
+    proxy: RegistrarNode,
     phones: Vec<Phone>,
     label: String,
 }
@@ -228,12 +184,7 @@ impl World {
             .iter()
             .map(|n| (n.to_string(), format!("{n}-pw")))
             .collect();
-        let proxy = Proxy {
-            addr: REGISTRAR.parse().unwrap(),
-            registrar: Registrar::new(rc, seed),
-            peers: HashMap::new(),
-            pending: VecDeque::new(),
-        };
+        let proxy = RegistrarNode::new(REGISTRAR.parse().unwrap(), Registrar::new(rc, seed));
         let now = sim.now();
         let phones = (0..3)
             .map(|i| Phone::new(i, now, seed.wrapping_mul(31) ^ (i as u64 + 1), config))

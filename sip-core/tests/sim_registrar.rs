@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sansip_core::auth::DigestCredentials;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
-use sansip_core::sim::{LinkConfig, Network, Node, Sim};
+use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, UaConfig, UserAgent};
 
@@ -99,54 +98,6 @@ impl Node for UaNode {
     }
 }
 
-struct RegistrarNode {
-    addr: SocketAddr,
-    registrar: Registrar,
-    peers: HashMap<FlowId, SocketAddr>,
-    pending: Vec<(SocketAddr, Bytes)>,
-}
-
-impl RegistrarNode {
-    fn drain(&mut self) {
-        while let Some(o) = self.registrar.poll_output() {
-            if let Output::Transmit { flow, bytes } = o {
-                self.pending.push((self.peers[&flow], bytes));
-            }
-        }
-    }
-}
-
-impl Node for RegistrarNode {
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
-        let flow = self.registrar.flow_for(FlowInfo {
-            transport: Transport::Udp,
-            local: self.addr,
-            remote: from,
-        });
-        self.peers.insert(flow, from);
-        self.registrar
-            .handle_input(now, Input::Received { flow, bytes });
-        self.drain();
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.registrar.handle_timeout(now);
-        self.drain();
-    }
-    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
-        if self.pending.is_empty() {
-            None
-        } else {
-            Some(self.pending.remove(0))
-        }
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.registrar.poll_timeout()
-    }
-}
-
 fn world(seed: u64, loss: f32) -> (Sim, RegistrarNode, UaNode, UaNode) {
     let link = LinkConfig {
         latency: Duration::from_millis(20),
@@ -161,12 +112,7 @@ fn world(seed: u64, loss: f32) -> (Sim, RegistrarNode, UaNode, UaNode) {
         ("bob".into(), "bob-pw".into()),
         ("carol".into(), "carol-pw".into()),
     ];
-    let registrar = RegistrarNode {
-        addr: REGISTRAR.parse().unwrap(),
-        registrar: Registrar::new(config, seed),
-        peers: HashMap::new(),
-        pending: Vec::new(),
-    };
+    let registrar = RegistrarNode::new(REGISTRAR.parse().unwrap(), Registrar::new(config, seed));
     let alice = UaNode::new("alice", "alice-pw", 5071, sim.now(), seed ^ 1);
     let bob = UaNode::new("bob", "bob-pw", 5072, sim.now(), seed ^ 2);
     (sim, registrar, alice, bob)
