@@ -129,6 +129,23 @@ async fn connect(
     }
 }
 
+/// Tells the driver connection `conn` is up; returns what it will send on it.
+fn announce(
+    net: &mpsc::UnboundedSender<NetEvent>,
+    conn: u64,
+    accepted: bool,
+    info: FlowInfo,
+) -> mpsc::UnboundedReceiver<Bytes> {
+    let (writer, rx) = mpsc::unbounded();
+    let _ = net.unbounded_send(NetEvent::Connected {
+        conn,
+        accepted,
+        info,
+        writer,
+    });
+    rx
+}
+
 async fn run_tcp(
     runtime: Arc<dyn Runtime>,
     stream: Box<dyn Stream>,
@@ -138,13 +155,7 @@ async fn run_tcp(
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut reader, mut writer) = stream.split();
-    let (tx, mut rx) = mpsc::unbounded::<Bytes>();
-    let _ = net.unbounded_send(NetEvent::Connected {
-        conn,
-        accepted,
-        info,
-        writer: tx,
-    });
+    let mut rx = announce(&net, conn, accepted, info);
     runtime.spawn(Box::pin(async move {
         while let Some(bytes) = rx.next().await {
             if writer.write_all(&bytes).await.is_err() {
@@ -178,13 +189,7 @@ async fn run_ws(
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded::<Bytes>();
-    let _ = net.unbounded_send(NetEvent::Connected {
-        conn,
-        accepted,
-        info,
-        writer: tx,
-    });
+    let mut rx = announce(&net, conn, accepted, info);
     runtime.spawn(Box::pin(async move {
         while let Some(bytes) = rx.next().await {
             // SIP over WebSocket is text in practice (RFC 7118 §5.1 allows both).

@@ -723,7 +723,7 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         loopback,
         &[(loopback, Transport::Ws)],
         config,
-        fastrand_seed(),
+        fresh_seed(),
     )
     .map_err(err("registrar"))?;
     let ws = registrar
@@ -849,7 +849,7 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
     result
 }
 
-fn fastrand_seed() -> u64 {
+fn fresh_seed() -> u64 {
     // The registrar's nonces and tags; any value works, a fresh one per run is nicer.
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
