@@ -1,12 +1,35 @@
 //! WebRTC media for sansip calls.
 //!
-//! Today it holds [`driver`]: the one runtime-independent driver loop, its transports, and the
-//! async `Phone`/`Call`/`SimpleUser` API that `sansip-tokio` and `sansip-smol` share. The
-//! str0m-backed `RtcSession` (sip-core's SDP handler), the SDP glue and the sans-IO media
-//! `Phone` of DESIGN.md §4 are still to come; until then calls negotiate without media.
+//! - [`Phone`] (feature `rtc`, on by default): the sans-IO composite of a
+//!   [`UserAgent`](sansip_core::ua::UserAgent) and one str0m [`RtcSession`] per call —
+//!   ICE, DTLS-SRTP, RTP — with audio (G.711 written here, Opus through libopus), RFC 4733
+//!   DTMF, statistics, and video as pre-encoded frames.
+//! - [`sdp`]: the glue that makes real SIP peers' SDP fit str0m and str0m's answers fit
+//!   RFC 3264.
+//! - [`audio`] and [`video`]: frames, codecs, sources and sinks (tones, WAV, IVF).
+//! - [`driver`]: the one runtime-independent driver loop, its transports, and the async
+//!   `Phone`/`Call`/`SimpleUser` API that `sansip-tokio` and `sansip-smol` share.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use sansip_core as core;
 
+pub mod audio;
+mod config;
 pub mod driver;
+pub mod sdp;
+mod stats;
+pub mod video;
+
+#[cfg(feature = "rtc")]
+mod phone;
+#[cfg(feature = "rtc")]
+mod session;
+
+pub use config::{DtmfMethod, MediaConfig};
+pub use stats::{MediaEvent, MediaStats, MediaTransmit, is_media};
+
+#[cfg(feature = "rtc")]
+pub use phone::Phone;
+#[cfg(feature = "rtc")]
+pub use session::{MediaError, RtcSession, SessionTemplate};

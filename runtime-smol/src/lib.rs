@@ -24,8 +24,8 @@
 pub use sansip_media as media;
 pub use sansip_media::core;
 pub use sansip_media::driver::{
-    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, SimpleUser, SimpleUserDelegate,
-    Target, TlsOptions,
+    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Session, SimpleUser,
+    SimpleUserDelegate, Target, TlsOptions,
 };
 
 use std::io;
@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use sansip_media::core::session::SdpHandler;
 use sansip_media::driver::{BoxFuture, Listener, Stream, UdpSocket};
 use smol::Async;
 
@@ -136,6 +135,6 @@ impl UdpSocket for SmolUdp {
 }
 
 /// Starts a [`Phone`] on smol.
-pub fn phone<S: SdpHandler + Send + 'static>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
+pub fn phone<S: Session>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
     Phone::start(Arc::new(SmolRuntime), config)
 }

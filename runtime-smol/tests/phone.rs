@@ -37,17 +37,14 @@ fn a_call_on_smol() {
         bob.connect().await.unwrap();
         assert_eq!(alice.register(300).await.unwrap(), 300);
         bob.register(300).await.unwrap();
-        let call = alice
-            .call("bob", CallOptions::default(), FakeSdp::new("alice"))
-            .await
-            .unwrap();
+        let call = alice.call("bob", CallOptions::default()).await.unwrap();
         let incoming = loop {
             if let Some(Event::IncomingCall { call, .. }) = bob.next_event().await {
                 break call;
             }
         };
         let theirs = bob.call_handle(incoming).await.unwrap();
-        theirs.answer(FakeSdp::new("bob")).await.unwrap();
+        theirs.answer().await.unwrap();
         call.answered().await.unwrap();
         assert!(call.hold().await.unwrap().local);
         call.hangup().await.unwrap();
@@ -85,7 +82,6 @@ fn a_phone_listening_on_tcp_takes_a_direct_call() {
             .call(
                 &format!("sip:bob@127.0.0.1:{port};transport=tcp"),
                 CallOptions::default(),
-                FakeSdp::new("alice"),
             )
             .await
             .unwrap();
@@ -95,7 +91,7 @@ fn a_phone_listening_on_tcp_takes_a_direct_call() {
             }
         };
         let theirs = bob.call_handle(incoming).await.unwrap();
-        theirs.answer(FakeSdp::new("bob")).await.unwrap();
+        theirs.answer().await.unwrap();
         call.answered().await.unwrap();
         theirs.hangup().await.unwrap();
         let end = call.ended().await.unwrap();

@@ -23,8 +23,8 @@
 pub use sansip_media as media;
 pub use sansip_media::core;
 pub use sansip_media::driver::{
-    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, SimpleUser, SimpleUserDelegate,
-    Target, TlsOptions,
+    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Session, SimpleUser,
+    SimpleUserDelegate, Target, TlsOptions,
 };
 
 use std::io;
@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use sansip_media::core::session::SdpHandler;
 use sansip_media::driver::{BoxFuture, Listener, Stream, UdpSocket};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
@@ -128,6 +127,6 @@ impl UdpSocket for TokioUdp {
 }
 
 /// Starts a [`Phone`] on the current tokio runtime.
-pub fn phone<S: SdpHandler + Send + 'static>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
+pub fn phone<S: Session>(config: PhoneConfig) -> Result<Phone<S>, PhoneError> {
     Phone::start(Arc::new(TokioRuntime), config)
 }

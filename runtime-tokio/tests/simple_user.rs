@@ -74,15 +74,9 @@ async fn user(server: &RegistrarServer, name: &str, log: &Log) -> SimpleUser<Fak
     let mut ua = UaConfig::new(format!("sip:{name}@example.com"));
     ua.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
     let config = PhoneConfig::new(ua, server.local_addr());
-    let owner = name.to_string();
-    let u = SimpleUser::start(
-        Arc::new(TokioRuntime),
-        config,
-        move || FakeSdp::new(owner.clone()),
-        log.clone(),
-    )
-    .await
-    .unwrap();
+    let u = SimpleUser::start(Arc::new(TokioRuntime), config, log.clone())
+        .await
+        .unwrap();
     u.connect().await.unwrap();
     u.register(600).await.unwrap();
     u

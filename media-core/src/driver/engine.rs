@@ -1,12 +1,15 @@
-//! The sans-IO machines the driver can run: a user agent (signalling only, or later a
-//! `Phone` with media) or the embedded registrar.
+//! The sans-IO machines the driver can run: a user agent (signalling only), a media
+//! [`crate::Phone`], or the embedded registrar.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use sansip_core::registrar::Registrar;
-use sansip_core::session::SdpHandler;
+use sansip_core::session::{CallId, FakeSdp, NoMedia, SdpHandler};
 use sansip_core::transport::{FlowId, FlowInfo};
-use sansip_core::ua::{Input, Output, UserAgent};
+use sansip_core::ua::{CallOptions, Input, Output, UaError, UserAgent};
+
+use crate::stats::{MediaEvent, MediaTransmit};
 
 /// One sans-IO machine driven by the driver loop (DESIGN.md §2).
 pub trait Engine: Send + 'static {
@@ -22,6 +25,181 @@ pub trait Engine: Send + 'static {
     fn poll_output(&mut self) -> Option<Output>;
     /// The next deadline.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Feeds a datagram that arrived on the media socket.
+    fn handle_media(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, data: &[u8]) {
+        let _ = (now, source, local, data);
+    }
+    /// The next media datagram to send.
+    fn poll_media(&mut self) -> Option<MediaTransmit> {
+        None
+    }
+    /// The next media event.
+    fn poll_media_event(&mut self) -> Option<MediaEvent> {
+        None
+    }
+}
+
+/// An engine built around a [`UserAgent`]: what the async [`Phone`](super::Phone) commands.
+pub trait UaEngine: Engine {
+    /// The calls' session-description handler.
+    type Sdp: SdpHandler + Send + 'static;
+    /// The user agent.
+    fn ua(&self) -> &UserAgent<Self::Sdp>;
+    /// The user agent, mutably.
+    fn ua_mut(&mut self) -> &mut UserAgent<Self::Sdp>;
+    /// Places a call with a fresh session.
+    fn call(&mut self, now: Instant, target: &str, options: CallOptions)
+    -> Result<CallId, UaError>;
+    /// Answers a call with a fresh session.
+    fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError>;
+    /// Sends DTMF (by INFO unless the engine has a better way).
+    fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+        self.ua_mut().send_dtmf(now, id, tones)
+    }
+    /// Mutes or unmutes a call's audio.
+    fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+        self.ua_mut().set_muted(id, muted)
+    }
+}
+
+/// A kind of call session the async phone can run, and the engine that carries it:
+/// [`FakeSdp`] and [`NoMedia`] run on a bare [`UserAgent`] (signalling only);
+/// `RtcSession` runs on a media [`crate::Phone`] with its own UDP socket.
+pub trait Session: SdpHandler + Send + Sized + 'static {
+    /// The engine.
+    type Engine: UaEngine<Sdp = Self>;
+    /// Whether the engine needs a media socket.
+    const MEDIA_SOCKET: bool;
+    /// Builds the engine around `ua`; `media` is the media socket's address when
+    /// [`Session::MEDIA_SOCKET`] asked for one.
+    fn engine(
+        ua: UserAgent<Self>,
+        config: &super::PhoneConfig,
+        media: Option<SocketAddr>,
+    ) -> Result<Self::Engine, super::PhoneError>;
+}
+
+/// Sessions a bare user agent can make by itself.
+pub trait DefaultSession: SdpHandler + Default + Send + 'static {}
+
+impl DefaultSession for FakeSdp {}
+impl DefaultSession for NoMedia {}
+
+impl<S: DefaultSession> UaEngine for UserAgent<S> {
+    type Sdp = S;
+    fn ua(&self) -> &UserAgent<S> {
+        self
+    }
+    fn ua_mut(&mut self) -> &mut UserAgent<S> {
+        self
+    }
+    fn call(
+        &mut self,
+        now: Instant,
+        target: &str,
+        options: CallOptions,
+    ) -> Result<CallId, UaError> {
+        UserAgent::call(self, now, target, options, S::default())
+    }
+    fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+        UserAgent::answer(self, now, id, S::default())
+    }
+}
+
+impl<S: DefaultSession> Session for S {
+    type Engine = UserAgent<S>;
+    const MEDIA_SOCKET: bool = false;
+    fn engine(
+        ua: UserAgent<S>,
+        _: &super::PhoneConfig,
+        _: Option<SocketAddr>,
+    ) -> Result<UserAgent<S>, super::PhoneError> {
+        Ok(ua)
+    }
+}
+
+#[cfg(feature = "rtc")]
+mod media {
+    use super::*;
+    use crate::{Phone, RtcSession, SessionTemplate};
+
+    impl Engine for Phone {
+        fn flow_for(&mut self, info: FlowInfo) -> FlowId {
+            self.ua_mut().flow_for(info)
+        }
+        fn accept_flow(&mut self, info: FlowInfo) -> FlowId {
+            self.ua_mut().add_accepted_flow(info)
+        }
+        fn handle_input(&mut self, now: Instant, input: Input) {
+            Phone::handle_input(self, now, input);
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            Phone::handle_timeout(self, now);
+        }
+        fn poll_output(&mut self) -> Option<Output> {
+            Phone::poll_output(self)
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            Phone::poll_timeout(self)
+        }
+        fn handle_media(
+            &mut self,
+            now: Instant,
+            source: SocketAddr,
+            local: SocketAddr,
+            data: &[u8],
+        ) {
+            Phone::handle_media(self, now, source, local, data);
+        }
+        fn poll_media(&mut self) -> Option<MediaTransmit> {
+            Phone::poll_media(self)
+        }
+        fn poll_media_event(&mut self) -> Option<MediaEvent> {
+            Phone::poll_media_event(self)
+        }
+    }
+
+    impl UaEngine for Phone {
+        type Sdp = RtcSession;
+        fn ua(&self) -> &UserAgent<RtcSession> {
+            Phone::ua(self)
+        }
+        fn ua_mut(&mut self) -> &mut UserAgent<RtcSession> {
+            Phone::ua_mut(self)
+        }
+        fn call(
+            &mut self,
+            now: Instant,
+            target: &str,
+            options: CallOptions,
+        ) -> Result<CallId, UaError> {
+            Phone::call(self, now, target, options)
+        }
+        fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+            Phone::answer(self, now, id)
+        }
+        fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+            Phone::send_dtmf(self, now, id, tones)
+        }
+        fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+            Phone::set_muted(self, id, muted)
+        }
+    }
+
+    impl Session for RtcSession {
+        type Engine = Phone;
+        const MEDIA_SOCKET: bool = true;
+        fn engine(
+            ua: UserAgent<RtcSession>,
+            config: &super::super::PhoneConfig,
+            media: Option<SocketAddr>,
+        ) -> Result<Phone, super::super::PhoneError> {
+            let addrs = media.into_iter().collect();
+            let template = SessionTemplate::new(config.media.clone(), addrs)
+                .map_err(|e| super::super::PhoneError::Io(std::io::Error::other(e)))?;
+            Ok(Phone::with_agent(ua, template))
+        }
+    }
 }
 
 impl<S: SdpHandler + Send + 'static> Engine for UserAgent<S> {

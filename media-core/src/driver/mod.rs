@@ -19,7 +19,7 @@ mod runtime;
 mod simple;
 mod tls;
 
-pub use engine::Engine;
+pub use engine::{DefaultSession, Engine, Session, UaEngine};
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{SimpleUser, SimpleUserDelegate};
@@ -39,6 +39,7 @@ use futures::{FutureExt, StreamExt};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, Server};
 
+use crate::stats::MediaEvent;
 use links::NetEvent;
 
 /// A server, resolved: what the driver opens when the core asks for it.
@@ -177,6 +178,9 @@ pub(crate) struct Driver<E> {
     pub(crate) listeners: Vec<(Arc<dyn Listener>, Transport)>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
+    /// The media socket, for engines that carry media.
+    pub(crate) media: Option<Arc<dyn UdpSocket>>,
+    pub(crate) media_events: mpsc::UnboundedSender<MediaEvent>,
 }
 
 impl<E: Engine> Driver<E> {
@@ -192,7 +196,10 @@ impl<E: Engine> Driver<E> {
             listeners,
             mut commands,
             events,
+            media,
+            media_events,
         } = self;
+        let media_local = media.as_ref().and_then(|m| m.local_addr().ok());
         let (net_tx, mut net_rx) = mpsc::unbounded();
         let conn_ids = Arc::new(AtomicU64::new(1));
         for (listener, transport) in listeners {
@@ -216,11 +223,13 @@ impl<E: Engine> Driver<E> {
             conn_ids,
             net: net_tx,
             events,
+            media_events,
             waiters: Waiters::default(),
         };
         let mut buf = vec![0u8; 65_535];
+        let mut media_buf = vec![0u8; 2_048];
         loop {
-            st.flush(&socket);
+            st.flush(&socket, media.as_ref());
             let timer = match st.engine.poll_timeout() {
                 Some(at) => st.runtime.sleep_until(at),
                 None => Box::pin(futures::future::pending()),
@@ -233,6 +242,12 @@ impl<E: Engine> Driver<E> {
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,
             });
+            let media_recv = poll_fn(|cx| match &media {
+                Some(m) => m
+                    .poll_recv_from(cx, &mut media_buf)
+                    .map_ok(|(n, from)| (n, from)),
+                None => Poll::Pending,
+            });
             futures::select_biased! {
                 cmd = commands.next() => match cmd {
                     Some(cmd) => cmd(&mut st.engine, st.runtime.now(), &mut st.waiters),
@@ -243,6 +258,14 @@ impl<E: Engine> Driver<E> {
                         st.net_event(ev);
                     }
                 }
+                received = media_recv.fuse() => match (received, media_local) {
+                    (Ok((n, from)), Some(local)) => {
+                        let now = st.runtime.now();
+                        st.engine.handle_media(now, from, local, &media_buf[..n]);
+                    }
+                    (Err(e), _) => tracing::debug!(error = %e, "media receive failed"),
+                    _ => {}
+                },
                 received = recv.fuse() => match received {
                     Ok((bytes, from)) => st.datagram(bytes, from),
                     // ICMP port unreachable and the like: the transaction timers cover it.
@@ -270,6 +293,7 @@ struct State<E> {
     conn_ids: Arc<AtomicU64>,
     net: mpsc::UnboundedSender<NetEvent>,
     events: mpsc::UnboundedSender<Event>,
+    media_events: mpsc::UnboundedSender<MediaEvent>,
     waiters: Waiters,
 }
 
@@ -359,7 +383,7 @@ impl<E: Engine> State<E> {
         self.runtime.spawn(Box::pin(task));
     }
 
-    fn flush(&mut self, socket: &Arc<dyn UdpSocket>) {
+    fn flush(&mut self, socket: &Arc<dyn UdpSocket>, media: Option<&Arc<dyn UdpSocket>>) {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Transmit { flow, bytes } => match self.links.get(&flow) {
@@ -386,6 +410,16 @@ impl<E: Engine> State<E> {
                 }
                 _ => {}
             }
+        }
+        if let Some(media) = media {
+            while let Some(t) = self.engine.poll_media() {
+                if let Err(e) = media.try_send_to(&t.contents, t.destination) {
+                    tracing::trace!(error = %e, to = %t.destination, "media send failed");
+                }
+            }
+        }
+        while let Some(e) = self.engine.poll_media_event() {
+            let _ = self.media_events.unbounded_send(e);
         }
     }
 }

@@ -11,11 +11,13 @@ use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
-use sansip_core::session::{CallEnd, CallId, HoldState, SdpHandler};
+use sansip_core::session::{CallEnd, CallId, HoldState};
 
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
-use super::{Command, Driver, Runtime, Target, TlsOptions, Waiters, bind_udp};
+use super::{Command, Driver, Runtime, Session, Target, TlsOptions, UaEngine, Waiters, bind_udp};
+use crate::config::MediaConfig;
+use crate::stats::{MediaEvent, MediaStats};
 use sansip_core::transport::Transport;
 
 /// Why a phone command failed.
@@ -86,6 +88,11 @@ pub struct PhoneConfig {
     /// Also accept TCP connections here, for peers that reach us directly (port 0 picks
     /// one).
     pub listen_tcp: Option<SocketAddr>,
+    /// The media side (codecs, video, DTMF method), for phones whose calls carry media.
+    pub media: MediaConfig,
+    /// Where the media socket binds; `None` picks an ephemeral port on the address SIP
+    /// uses towards the first server.
+    pub media_bind: Option<SocketAddr>,
 }
 
 impl PhoneConfig {
@@ -114,40 +121,45 @@ impl PhoneConfig {
             seed: None,
             tls: TlsOptions::default(),
             listen_tcp: None,
+            media: MediaConfig::default(),
+            media_bind: None,
         }
     }
 }
 
-struct Shared<S: SdpHandler + Send + 'static> {
+struct Shared<S: Session> {
     runtime: Arc<dyn Runtime>,
-    commands: mpsc::UnboundedSender<Command<UserAgent<S>>>,
+    commands: mpsc::UnboundedSender<Command<S::Engine>>,
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
+    media_events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
     local: SocketAddr,
+    media_local: Option<SocketAddr>,
 }
 
 /// A SIP phone on an async runtime: the [`UserAgent`] in a driver task, commanded through
 /// async methods. Cheap to clone; every clone commands the same phone, and the phone stops
 /// when the last clone is dropped.
 ///
-/// `S` makes each call's session descriptions: `sansip_core::session::FakeSdp` negotiates
-/// without media (signalling only); `sansip-media`'s str0m handler carries real media.
-pub struct Phone<S: SdpHandler + Send + 'static> {
+/// `S` is the kind of call session: `sansip_core::session::FakeSdp` negotiates without
+/// media (signalling only), `NoMedia` refuses calls, and [`crate::RtcSession`] carries
+/// real media (ICE, DTLS-SRTP, audio, DTMF, video) on a second UDP socket.
+pub struct Phone<S: Session> {
     shared: Arc<Shared<S>>,
 }
 
 /// A [`Phone`] reference that does not keep the phone running.
-pub struct WeakPhone<S: SdpHandler + Send + 'static> {
+pub struct WeakPhone<S: Session> {
     shared: std::sync::Weak<Shared<S>>,
 }
 
-impl<S: SdpHandler + Send + 'static> WeakPhone<S> {
+impl<S: Session> WeakPhone<S> {
     /// The phone, while some [`Phone`] clone still exists.
     pub fn upgrade(&self) -> Option<Phone<S>> {
         self.shared.upgrade().map(|shared| Phone { shared })
     }
 }
 
-impl<S: SdpHandler + Send + 'static> Clone for Phone<S> {
+impl<S: Session> Clone for Phone<S> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -155,7 +167,7 @@ impl<S: SdpHandler + Send + 'static> Clone for Phone<S> {
     }
 }
 
-impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Phone<S> {
+impl<S: Session> std::fmt::Debug for Phone<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Phone")
             .field("local", &self.shared.local)
@@ -163,7 +175,7 @@ impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Phone<S> {
     }
 }
 
-impl<S: SdpHandler + Send + 'static> Phone<S> {
+impl<S: Session> Phone<S> {
     /// Binds the socket and starts the driver task on `runtime`.
     pub fn start(runtime: Arc<dyn Runtime>, config: PhoneConfig) -> Result<Self, PhoneError> {
         let socket = bind_udp(runtime.as_ref(), config.bind)?;
@@ -181,24 +193,38 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             Some(addr) => vec![(runtime.bind_tcp(addr)?, Transport::Tcp)],
             None => Vec::new(),
         };
+        let media = if S::MEDIA_SOCKET {
+            let bind = match config.media_bind {
+                Some(b) => b,
+                None => SocketAddr::new(media_ip(local, &config.targets)?, 0),
+            };
+            Some(bind_udp(runtime.as_ref(), bind)?)
+        } else {
+            None
+        };
+        let media_local = media.as_ref().map(|m| m.local_addr()).transpose()?;
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
-        let mut ua_config = config.ua;
+        let mut ua_config = config.ua.clone();
         ua_config.servers = config.targets.iter().map(Target::server).collect();
         let now = runtime.now();
         let mut ua = UserAgent::new(ua_config, now, seed);
         ua.connect(now);
+        let engine = S::engine(ua, &config, media_local)?;
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, events) = mpsc::unbounded();
+        let (media_tx, media_events) = mpsc::unbounded();
         let driver = Driver {
             runtime: runtime.clone(),
             socket,
             local,
-            engine: ua,
+            engine,
             targets: config.targets,
             tls,
             listeners,
             commands: command_rx,
             events: event_tx,
+            media,
+            media_events: media_tx,
         };
         runtime.spawn(Box::pin(driver.run()));
         Ok(Self {
@@ -206,7 +232,9 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
                 runtime,
                 commands,
                 events: Mutex::new(Some(events)),
+                media_events: Mutex::new(Some(media_events)),
                 local,
+                media_local,
             }),
         })
     }
@@ -223,6 +251,11 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         self.shared.local
     }
 
+    /// The local address of the media socket, for phones with media.
+    pub fn media_addr(&self) -> Option<SocketAddr> {
+        self.shared.media_local
+    }
+
     /// The runtime the phone runs on.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.shared.runtime
@@ -234,15 +267,23 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         &self,
         f: impl FnOnce(&mut UserAgent<S>, Instant) -> R + Send + 'static,
     ) -> Result<R, PhoneError> {
-        self.exec(move |ua, now, _| f(ua, now)).await
+        self.exec(move |e, now, _| f(e.ua_mut(), now)).await
+    }
+
+    /// Runs `f` on the whole engine (for a media phone, the sans-IO [`crate::Phone`]).
+    pub async fn with_engine<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut S::Engine, Instant) -> R + Send + 'static,
+    ) -> Result<R, PhoneError> {
+        self.exec(move |e, now, _| f(e, now)).await
     }
 
     async fn exec<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut UserAgent<S>, Instant, &mut Waiters) -> R + Send + 'static,
+        f: impl FnOnce(&mut S::Engine, Instant, &mut Waiters) -> R + Send + 'static,
     ) -> Result<R, PhoneError> {
         let (tx, rx) = oneshot::channel();
-        let cmd: Command<UserAgent<S>> = Box::new(move |ua, now, w| {
+        let cmd: Command<S::Engine> = Box::new(move |ua, now, w| {
             let _ = tx.send(f(ua, now, w));
         });
         self.shared
@@ -256,7 +297,7 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     async fn act_and_wait(
         &self,
         f: impl FnOnce(
-            &mut UserAgent<S>,
+            &mut S::Engine,
             Instant,
             &mut Waiters,
         ) -> Result<oneshot::Receiver<Event>, UaError>
@@ -274,6 +315,15 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
         self.shared.events.lock().await.take()
     }
 
+    /// The next media event (connected, disconnected, a call's totals at its end). `None`
+    /// once the phone has stopped; never anything for a phone without media.
+    pub async fn next_media_event(&self) -> Option<MediaEvent> {
+        match self.shared.media_events.lock().await.as_mut() {
+            Some(rx) => rx.next().await,
+            None => None,
+        }
+    }
+
     /// The next event (every event, including those a method here also awaited). `None`
     /// once the phone has stopped, or its events were taken.
     pub async fn next_event(&self) -> Option<Event> {
@@ -288,7 +338,8 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     /// attempt fails first; attempts go on in the background.
     pub async fn connect(&self) -> Result<(), PhoneError> {
         let e = self
-            .act_and_wait(|ua, now, w| {
+            .act_and_wait(|e, now, w| {
+                let ua = e.ua_mut();
                 if ua.is_connected() {
                     return Ok(instant(Event::Connected {
                         flow: sansip_core::transport::FlowId(0),
@@ -322,7 +373,8 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     /// expiry. Refreshes happen by themselves afterwards.
     pub async fn register(&self, expires: u32) -> Result<u32, PhoneError> {
         let e = self
-            .act_and_wait(move |ua, now, w| {
+            .act_and_wait(move |e, now, w| {
+                let ua = e.ua_mut();
                 ua.register(now, expires)?;
                 Ok(w.wait(|e| {
                     matches!(
@@ -346,7 +398,8 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     /// Removes our binding (or all of the AOR's with `all`) and waits for the answer.
     pub async fn unregister(&self, all: bool) -> Result<(), PhoneError> {
         let e = self
-            .act_and_wait(move |ua, now, w| {
+            .act_and_wait(move |e, now, w| {
+                let ua = e.ua_mut();
                 ua.unregister(now, all)?;
                 Ok(w.wait(|e| {
                     matches!(
@@ -372,16 +425,11 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     }
 
     /// Places a call; the returned handle awaits its answer and end.
-    pub async fn call(
-        &self,
-        target: &str,
-        options: CallOptions,
-        sdp: S,
-    ) -> Result<Call<S>, PhoneError> {
+    pub async fn call(&self, target: &str, options: CallOptions) -> Result<Call<S>, PhoneError> {
         let target = target.to_string();
         let (id, ended) = self
-            .exec(move |ua, now, w| {
-                let id = ua.call(now, &target, options, sdp)?;
+            .exec(move |e, now, w| {
+                let id = e.call(now, &target, options)?;
                 Ok::<_, UaError>((id, watch_end(w, id)))
             })
             .await??;
@@ -396,7 +444,8 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
     /// [`UaError::NoSuchCall`] once the call has ended.
     pub async fn call_handle(&self, id: CallId) -> Result<Call<S>, PhoneError> {
         let ended = self
-            .exec(move |ua, _, w| {
+            .exec(move |e, _, w| {
+                let ua = e.ua_mut();
                 if ua.calls().any(|c| c == id) {
                     Ok(watch_end(w, id))
                 } else {
@@ -424,7 +473,8 @@ impl<S: SdpHandler + Send + 'static> Phone<S> {
             body.to_string(),
         );
         let e = self
-            .act_and_wait(move |ua, now, w| {
+            .act_and_wait(move |e, now, w| {
+                let ua = e.ua_mut();
                 let id = ua.message(now, &target, &ct, &body, &[])?;
                 Ok(wait_completed(w, id))
             })
@@ -456,13 +506,13 @@ fn completed(e: Event) -> Result<(), PhoneError> {
 }
 
 /// One call of a [`Phone`]. Dropping the handle leaves the call as it is.
-pub struct Call<S: SdpHandler + Send + 'static> {
+pub struct Call<S: Session> {
     phone: Phone<S>,
     id: CallId,
     ended: futures::future::Shared<oneshot::Receiver<Event>>,
 }
 
-impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Call<S> {
+impl<S: Session> std::fmt::Debug for Call<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
             .field("id", &self.id)
@@ -470,7 +520,7 @@ impl<S: SdpHandler + Send + 'static> std::fmt::Debug for Call<S> {
     }
 }
 
-impl<S: SdpHandler + Send + 'static> Call<S> {
+impl<S: Session> Call<S> {
     /// The call's id, as in its events.
     pub fn id(&self) -> CallId {
         self.id
@@ -481,7 +531,8 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         let id = self.id;
         let e = self
             .phone
-            .act_and_wait(move |ua, _, w| {
+            .act_and_wait(move |e, _, w| {
+                let ua = e.ua_mut();
                 if ua.is_established(id) {
                     return Ok(instant(Event::CallAnswered { call: id }));
                 }
@@ -513,11 +564,11 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
     }
 
     /// Answers an incoming call.
-    pub async fn answer(&self, sdp: S) -> Result<(), PhoneError> {
+    pub async fn answer(&self) -> Result<(), PhoneError> {
         let id = self.id;
         Ok(self
             .phone
-            .with(move |ua, now| ua.answer(now, id, sdp))
+            .with_engine(move |e, now| e.answer(now, id))
             .await??)
     }
 
@@ -550,7 +601,8 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         let id = self.id;
         let e = self
             .phone
-            .act_and_wait(move |ua, now, w| {
+            .act_and_wait(move |e, now, w| {
+                let ua = e.ua_mut();
                 if ua.hold_state(id)?.local == hold {
                     return Ok(instant(Event::HoldChanged {
                         call: id,
@@ -592,13 +644,13 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         Ok(self.phone.with(move |ua, _| ua.hold_state(id)).await??)
     }
 
-    /// Stops sending our audio (media keeps flowing the other way; nothing is signalled).
-    /// Until `sansip-media` carries audio, this only sets the flag.
+    /// Stops sending our audio: silence goes out instead (media keeps flowing the other
+    /// way; nothing is signalled). Without media, this only sets the flag.
     pub async fn mute(&self) -> Result<(), PhoneError> {
         let id = self.id;
         Ok(self
             .phone
-            .with(move |ua, _| ua.set_muted(id, true))
+            .with_engine(move |e, _| e.set_muted(id, true))
             .await??)
     }
 
@@ -607,7 +659,7 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         let id = self.id;
         Ok(self
             .phone
-            .with(move |ua, _| ua.set_muted(id, false))
+            .with_engine(move |e, _| e.set_muted(id, false))
             .await??)
     }
 
@@ -617,12 +669,13 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         Ok(self.phone.with(move |ua, _| ua.is_muted(id)).await??)
     }
 
-    /// Sends DTMF tones by INFO (see [`UserAgent::send_dtmf`]).
+    /// Sends DTMF tones: by SIP INFO (see [`UserAgent::send_dtmf`]), or for a media phone
+    /// the way its [`crate::DtmfMethod`] says (RFC 4733 when negotiated, by default).
     pub async fn send_dtmf(&self, tones: &str) -> Result<(), PhoneError> {
         let (id, tones) = (self.id, tones.to_string());
         Ok(self
             .phone
-            .with(move |ua, now| ua.send_dtmf(now, id, &tones))
+            .with_engine(move |e, now| e.send_dtmf(now, id, &tones))
             .await??)
     }
 
@@ -631,7 +684,8 @@ impl<S: SdpHandler + Send + 'static> Call<S> {
         let (id, ct, body) = (self.id, content_type.to_string(), body.to_string());
         let e = self
             .phone
-            .act_and_wait(move |ua, now, w| {
+            .act_and_wait(move |e, now, w| {
+                let ua = e.ua_mut();
                 let rid = ua.call_message(now, id, &ct, &body)?;
                 Ok(wait_completed(w, rid))
             })
@@ -688,6 +742,7 @@ impl RegistrarServer {
         }
         let (stop, commands) = mpsc::unbounded();
         let (events, _) = mpsc::unbounded();
+        let (media_events, _) = mpsc::unbounded();
         let driver = Driver {
             runtime: runtime.clone(),
             socket,
@@ -698,6 +753,8 @@ impl RegistrarServer {
             listeners,
             commands,
             events,
+            media: None,
+            media_events,
         };
         runtime.spawn(Box::pin(driver.run()));
         Ok(Self {
@@ -718,5 +775,90 @@ impl RegistrarServer {
             .iter()
             .find(|(_, t)| *t == transport)
             .map(|(a, _)| *a)
+    }
+}
+
+/// The address the media socket binds to: the SIP socket's, or when that is a wildcard the
+/// local address the system routes towards the first server (found with a connected UDP
+/// socket, which sends nothing), since an ICE candidate must be a concrete address.
+fn media_ip(sip_local: SocketAddr, targets: &[Target]) -> io::Result<std::net::IpAddr> {
+    if !sip_local.ip().is_unspecified() {
+        return Ok(sip_local.ip());
+    }
+    let towards = targets
+        .first()
+        .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |t| t.addr);
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(sip_local.ip(), 0))?;
+    probe.connect(towards)?;
+    Ok(probe.local_addr()?.ip())
+}
+
+#[cfg(feature = "rtc")]
+mod media {
+    use super::*;
+    use crate::RtcSession;
+    use crate::audio::{AudioSink, AudioSource};
+    use crate::video::{VideoFrame, VideoSink};
+
+    /// Media commands of a call with real media.
+    impl Call<RtcSession> {
+        /// Plays `source` into the call from the next 20 ms frame on (a tone, a WAV file,
+        /// a [`crate::audio::FrameQueue`] the application feeds…).
+        pub async fn play(&self, source: impl AudioSource + 'static) -> Result<(), PhoneError> {
+            let id = self.id;
+            let source: Box<dyn AudioSource> = Box::new(source);
+            Ok(self
+                .phone
+                .with_engine(move |p, _| p.set_source(id, source))
+                .await??)
+        }
+
+        /// Sends the call's decoded audio to `sink` (a WAV file, a
+        /// [`crate::audio::Recorder`], a channel…).
+        pub async fn record(&self, sink: impl AudioSink + 'static) -> Result<(), PhoneError> {
+            let id = self.id;
+            let sink: Box<dyn AudioSink> = Box::new(sink);
+            Ok(self
+                .phone
+                .with_engine(move |p, _| p.set_sink(id, sink))
+                .await??)
+        }
+
+        /// Sends the call's received video frames to `sink` (e.g. an
+        /// [`crate::video::IvfWriter`]).
+        pub async fn record_video(&self, sink: impl VideoSink + 'static) -> Result<(), PhoneError> {
+            let id = self.id;
+            let sink: Box<dyn VideoSink> = Box::new(sink);
+            Ok(self
+                .phone
+                .with_engine(move |p, _| p.set_video_sink(id, sink))
+                .await??)
+        }
+
+        /// Sends one encoded video frame; `false` when the call has no video to send on.
+        pub async fn send_video(&self, frame: VideoFrame) -> Result<bool, PhoneError> {
+            let id = self.id;
+            Ok(self
+                .phone
+                .with_engine(move |p, now| p.send_video(now, id, &frame))
+                .await??)
+        }
+
+        /// The call's media statistics (its totals once it has ended).
+        pub async fn media_stats(&self) -> Result<MediaStats, PhoneError> {
+            let id = self.id;
+            self.phone
+                .with_engine(move |p, _| p.media_stats(id))
+                .await?
+                .ok_or(PhoneError::Ua(UaError::NoSuchCall(id)))
+        }
+
+        /// Whether ICE and DTLS are up.
+        pub async fn is_media_connected(&self) -> Result<bool, PhoneError> {
+            let id = self.id;
+            self.phone
+                .with_engine(move |p, _| p.is_media_connected(id))
+                .await
+        }
     }
 }

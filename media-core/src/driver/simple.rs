@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use sansip_core::session::{CallEnd, CallId, HoldState, SdpHandler};
+use sansip_core::session::{CallEnd, CallId, HoldState};
 use sansip_core::ua::{CallOptions, Event, UaError};
 
-use super::{Call, Phone, PhoneConfig, PhoneError, Runtime, WeakPhone};
+use super::{Call, Phone, PhoneConfig, PhoneError, Runtime, Session, UaEngine, WeakPhone};
 
 /// Callbacks of a [`SimpleUser`]; every method has an empty default. They run on the
 /// driver's event task: keep them short, and send work elsewhere.
@@ -41,14 +41,13 @@ pub trait SimpleUserDelegate: Send + 'static {
 
 /// A phone with one call at a time and delegate callbacks, like SIP.js's `SimpleUser`.
 /// A second incoming call while one is up is refused with 486 Busy Here.
-pub struct SimpleUser<S: SdpHandler + Send + 'static> {
+pub struct SimpleUser<S: Session> {
     phone: Phone<S>,
     current: Arc<Mutex<Option<CallId>>>,
     delegate: Arc<Mutex<dyn SimpleUserDelegate>>,
-    sdp: Arc<dyn Fn() -> S + Send + Sync>,
 }
 
-impl<S: SdpHandler + Send + 'static> std::fmt::Debug for SimpleUser<S> {
+impl<S: Session> std::fmt::Debug for SimpleUser<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimpleUser")
             .field("phone", &self.phone)
@@ -56,13 +55,11 @@ impl<S: SdpHandler + Send + 'static> std::fmt::Debug for SimpleUser<S> {
     }
 }
 
-impl<S: SdpHandler + Send + 'static> SimpleUser<S> {
-    /// Starts the phone, with `sdp` making each call's session-description handler and
-    /// `delegate` receiving the callbacks.
+impl<S: Session> SimpleUser<S> {
+    /// Starts the phone, with `delegate` receiving the callbacks.
     pub async fn start(
         runtime: Arc<dyn Runtime>,
         config: PhoneConfig,
-        sdp: impl Fn() -> S + Send + Sync + 'static,
         delegate: impl SimpleUserDelegate,
     ) -> Result<Self, PhoneError> {
         let phone = Phone::start(runtime.clone(), config)?;
@@ -75,7 +72,6 @@ impl<S: SdpHandler + Send + 'static> SimpleUser<S> {
             phone,
             current,
             delegate,
-            sdp: Arc::new(sdp),
         })
     }
 
@@ -111,15 +107,15 @@ impl<S: SdpHandler + Send + 'static> SimpleUser<S> {
 
     /// Calls `target`; fails with [`UaError::InvalidState`] while a call is up.
     pub async fn call(&self, target: &str) -> Result<(), PhoneError> {
-        let (target, sdp, current) = (target.to_string(), (self.sdp)(), self.current.clone());
+        let (target, current) = (target.to_string(), self.current.clone());
         self.phone
-            .with(move |ua, now| {
+            .with_engine(move |e, now| {
                 let mut slot = lock(&current);
                 if slot.is_some() {
                     return Err(UaError::InvalidState("a call is already up"));
                 }
                 // Set in the same step as the INVITE, so its first event finds it.
-                *slot = Some(ua.call(now, &target, CallOptions::default(), sdp)?);
+                *slot = Some(e.call(now, &target, CallOptions::default())?);
                 Ok(())
             })
             .await??;
@@ -129,7 +125,7 @@ impl<S: SdpHandler + Send + 'static> SimpleUser<S> {
 
     /// Answers the ringing call.
     pub async fn answer(&self) -> Result<(), PhoneError> {
-        self.call_handle().await?.answer((self.sdp)()).await
+        self.call_handle().await?.answer().await
     }
 
     /// Declines the ringing call (480).
@@ -208,7 +204,7 @@ fn delegate(
 
 /// Turns the phone's events into callbacks. It holds the phone weakly (it only needs it
 /// to refuse a second call), so dropping the `SimpleUser` stops everything.
-async fn dispatch<S: SdpHandler + Send + 'static>(
+async fn dispatch<S: Session>(
     phone: WeakPhone<S>,
     current: Arc<Mutex<Option<CallId>>>,
     events: Option<futures::channel::mpsc::UnboundedReceiver<Event>>,

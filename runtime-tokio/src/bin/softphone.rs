@@ -436,10 +436,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     options = options.header(name.trim(), value.trim());
                 }
                 let me = user_of(&cli)?;
-                let call = phone
-                    .call(target, options, FakeSdp::new(me))
-                    .await
-                    .map_err(err("call"))?;
+                let call = phone.call(target, options).await.map_err(err("call"))?;
                 match within(&rt, 120, "answer", call.answered()).await? {
                     Ok(()) => {}
                     Err(PhoneError::Ended(end)) => {
@@ -526,7 +523,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     e = events.next() => match e {
                         Some(Event::IncomingCall { call, .. }) if answered < *calls => {
                             let call = phone.call_handle(call).await.map_err(err("incoming call"))?;
-                            call.answer(FakeSdp::new(me.clone())).await.map_err(err("answer"))?;
+                            call.answer().await.map_err(err("answer"))?;
                             answered += 1;
                             let (rt2, secs, tx) = (rt.clone(), *duration, done_tx.clone());
                             rt.spawn(Box::pin(async move {
@@ -756,20 +753,14 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         register(&rt, &bob, 600).await?;
 
         let options = CallOptions::default().header("X-Demo", "sansip");
-        let call = alice
-            .call("bob", options, FakeSdp::new("alice"))
-            .await
-            .map_err(err("call"))?;
+        let call = alice.call("bob", options).await.map_err(err("call"))?;
         let incoming = expect(&rt, &mut bob_events, 10, "incoming call", |e| match e {
             Event::IncomingCall { call, .. } => Some(*call),
             _ => None,
         })
         .await?;
         let bob_call = bob.call_handle(incoming).await.map_err(err("incoming"))?;
-        bob_call
-            .answer(FakeSdp::new("bob"))
-            .await
-            .map_err(err("answer"))?;
+        bob_call.answer().await.map_err(err("answer"))?;
         within(&rt, 10, "answer", call.answered())
             .await?
             .map_err(err("answer"))?;
@@ -938,13 +929,13 @@ async fn console_command(
             }
             *current = Some(
                 phone
-                    .call(target, CallOptions::default(), FakeSdp::new(me))
+                    .call(target, CallOptions::default())
                     .await
                     .map_err(e)?,
             );
             Ok(())
         }
-        ("answer", _) => call()?.answer(FakeSdp::new(me)).await.map_err(e),
+        ("answer", _) => call()?.answer().await.map_err(e),
         ("decline", _) => call()?.decline(None).await.map_err(e),
         ("hangup", _) => call()?.hangup().await.map_err(e),
         ("hold", _) => call()?.hold().await.map(|_| ()).map_err(e),

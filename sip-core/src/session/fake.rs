@@ -33,6 +33,13 @@ pub struct FakeSdp {
     refuse: u32,
 }
 
+impl Default for FakeSdp {
+    /// A handler whose SDP names `sansip` as origin user.
+    fn default() -> Self {
+        Self::new("sansip")
+    }
+}
+
 impl FakeSdp {
     /// A handler whose SDP names `name` as origin user.
     pub fn new(name: impl Into<String>) -> Self {

@@ -1,0 +1,154 @@
+//! Built-in sources: a sine tone, silence, and a queue the application pushes frames into.
+
+use std::collections::VecDeque;
+use std::f64::consts::TAU;
+
+use super::{AudioFrame, AudioSource, resample};
+
+/// A sine tone at a fixed frequency and level, endless (or for a set number of samples'
+/// worth of time).
+#[derive(Debug, Clone)]
+pub struct Tone {
+    hz: f64,
+    amplitude: f64,
+    phase: f64,
+}
+
+impl Tone {
+    /// A tone of `hz` at about -10 dBFS, loud enough to hear and far from clipping.
+    pub fn new(hz: f64) -> Self {
+        Self::with_amplitude(hz, 10_000.0)
+    }
+
+    /// A tone of `hz` with peak `amplitude` (at most 32767).
+    pub fn with_amplitude(hz: f64, amplitude: f64) -> Self {
+        Self {
+            hz,
+            amplitude: amplitude.clamp(0.0, 32_767.0),
+            phase: 0.0,
+        }
+    }
+}
+
+impl AudioSource for Tone {
+    fn fill(&mut self, rate: u32, out: &mut [i16]) -> bool {
+        let step = TAU * self.hz / f64::from(rate.max(1));
+        for s in out {
+            *s = (self.phase.sin() * self.amplitude) as i16;
+            // Keeping the phase small keeps the sine exact over hours.
+            self.phase = (self.phase + step) % TAU;
+        }
+        true
+    }
+}
+
+/// Silence, forever.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silence;
+
+impl AudioSource for Silence {
+    fn fill(&mut self, _rate: u32, out: &mut [i16]) -> bool {
+        out.fill(0);
+        true
+    }
+}
+
+/// Frames pushed by the application, played in order; silence while it is empty. This is the
+/// "send PCM frames into a call" half of the frames API.
+#[derive(Debug, Default)]
+pub struct FrameQueue {
+    pending: VecDeque<i16>,
+    rate: u32,
+    /// Frames beyond this many samples are dropped (the application is ahead of real time).
+    limit: usize,
+}
+
+impl FrameQueue {
+    /// An empty queue holding at most `seconds` of audio.
+    pub fn new(seconds: u32) -> Self {
+        Self {
+            pending: VecDeque::new(),
+            rate: 0,
+            limit: (48_000 * seconds.max(1)) as usize,
+        }
+    }
+
+    /// Queues `frame`; returns `false` (and drops it) when the queue is full.
+    pub fn push(&mut self, frame: &AudioFrame) -> bool {
+        if self.pending.len() + frame.samples.len() > self.limit {
+            return false;
+        }
+        if self.rate != 0 && self.rate != frame.rate && !self.pending.is_empty() {
+            let old: Vec<i16> = self.pending.drain(..).collect();
+            self.pending.extend(resample(&old, self.rate, frame.rate));
+        }
+        self.rate = frame.rate;
+        self.pending.extend(frame.samples.iter().copied());
+        true
+    }
+
+    /// Samples queued.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+impl AudioSource for FrameQueue {
+    fn fill(&mut self, rate: u32, out: &mut [i16]) -> bool {
+        if self.rate == rate || self.pending.is_empty() {
+            for s in out.iter_mut() {
+                *s = self.pending.pop_front().unwrap_or(0);
+            }
+        } else {
+            // Take the input-rate span that covers `out`, then convert it.
+            let need = (out.len() as u64 * u64::from(self.rate) / u64::from(rate.max(1))) as usize;
+            let span: Vec<i16> = (0..need)
+                .map(|_| self.pending.pop_front().unwrap_or(0))
+                .collect();
+            let conv = resample(&span, self.rate, rate);
+            for (i, s) in out.iter_mut().enumerate() {
+                *s = conv.get(i).copied().unwrap_or(0);
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::analysis::dominant_frequency;
+
+    #[test]
+    fn tone_is_at_its_frequency_at_every_rate() {
+        for rate in [8_000, 16_000, 48_000] {
+            let mut t = Tone::new(1_000.0);
+            let mut buf = vec![0i16; rate as usize / 2];
+            assert!(t.fill(rate, &mut buf));
+            let f = dominant_frequency(&buf, rate).unwrap();
+            assert!((f - 1_000.0).abs() < 20.0, "{rate}: {f}");
+        }
+    }
+
+    #[test]
+    fn queue_plays_pushed_frames_then_silence() {
+        let mut q = FrameQueue::new(1);
+        assert!(q.push(&AudioFrame {
+            rate: 8_000,
+            samples: vec![7; 160],
+        }));
+        let mut out = vec![1i16; 200];
+        q.fill(8_000, &mut out);
+        assert!(out[..160].iter().all(|&s| s == 7));
+        assert!(out[160..].iter().all(|&s| s == 0));
+        assert!(!q.push(&AudioFrame {
+            rate: 8_000,
+            samples: vec![0; 48_001],
+        }));
+    }
+}

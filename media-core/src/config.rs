@@ -1,0 +1,51 @@
+//! What a phone's media offers and how it behaves.
+
+use std::time::Duration;
+
+use crate::audio::AudioCodec;
+
+/// How DTMF goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfMethod {
+    /// RFC 4733 telephone-events in the RTP stream when the call negotiated them, else SIP
+    /// INFO.
+    #[default]
+    Auto,
+    /// Always RFC 4733 (tones fail with an error when the call did not negotiate it).
+    Rfc4733,
+    /// Always SIP INFO (`application/dtmf-relay`), which every PBX and SIP.js understand.
+    Info,
+}
+
+/// The media side of a phone: codecs, video, DTMF, statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaConfig {
+    /// Audio codecs in order of preference. Codecs this build lacks are skipped.
+    pub audio_codecs: Vec<AudioCodec>,
+    /// Offer and accept RFC 4733 telephone-events (0-16).
+    pub telephone_event: bool,
+    /// Offer and accept video (VP8, H264) as pre-encoded frames.
+    pub video: bool,
+    /// How [`crate::Phone::send_dtmf`] sends.
+    pub dtmf: DtmfMethod,
+    /// How long each RFC 4733 tone lasts.
+    pub dtmf_duration: Duration,
+    /// The pause between RFC 4733 tones (at least 50 ms, RFC 4733 §2.5.1.4).
+    pub dtmf_gap: Duration,
+    /// How often str0m reports RTCP statistics.
+    pub stats_interval: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            audio_codecs: vec![AudioCodec::Opus, AudioCodec::Pcmu, AudioCodec::Pcma],
+            telephone_event: true,
+            video: false,
+            dtmf: DtmfMethod::Auto,
+            dtmf_duration: Duration::from_millis(100),
+            dtmf_gap: Duration::from_millis(100),
+            stats_interval: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The sans-IO `Phone`: a [`UserAgent`] whose calls carry real media (DESIGN.md §4).
+//!
+//! One object, driven like the user agent: SIP bytes and flow events through
+//! [`Phone::handle_input`], media datagrams through [`Phone::handle_media`], time through
+//! [`Phone::handle_timeout`]; out come SIP outputs ([`Phone::poll_output`]), media datagrams
+//! ([`Phone::poll_media`]) and media events ([`Phone::poll_media_event`]), and one deadline
+//! for everything ([`Phone::poll_timeout`]). Media datagrams are matched to their call here,
+//! once: by the sender's address when it is known, else by asking each call's ICE agent.
+//!
+//! ```
+//! # use std::time::Instant;
+//! use sansip_media::{MediaConfig, Phone};
+//! use sansip_media::core::ua::UaConfig;
+//!
+//! let now = Instant::now();
+//! let media = vec!["127.0.0.1:40000".parse().unwrap()];
+//! let mut phone = Phone::new(UaConfig::new("sip:alice@example.com"), MediaConfig::default(), media, now, 7)?;
+//! while let Some(out) = phone.poll_output() { /* send SIP, show events */ }
+//! while let Some(t) = phone.poll_media() { /* send t.contents from t.source to t.destination */ }
+//! let _next = phone.poll_timeout();
+//! # Ok::<(), sansip_media::MediaError>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sansip_core::session::{CallId, dtmf};
+use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
+
+use crate::audio::{AudioSink, AudioSource};
+use crate::config::{DtmfMethod, MediaConfig};
+use crate::session::{MediaError, RtcSession, SessionTemplate};
+use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
+use crate::video::{VideoFrame, VideoSink};
+
+/// A SIP phone with media: see the module docs.
+pub struct Phone {
+    ua: UserAgent<RtcSession>,
+    template: SessionTemplate,
+    transmits: VecDeque<MediaTransmit>,
+    /// DTMF heard in-band, surfaced as the user agent's own event.
+    extra: VecDeque<Output>,
+    media_events: VecDeque<MediaEvent>,
+    /// The latest totals of each live call, for its `Ended` event (the user agent drops the
+    /// session with the call).
+    stats: HashMap<CallId, MediaStats>,
+    /// Media senders already matched to a call.
+    routes: HashMap<SocketAddr, CallId>,
+    /// The totals of the calls that ended last (bounded), for late readers.
+    finished: VecDeque<(CallId, MediaStats)>,
+    /// Reused list of live calls.
+    ids: Vec<CallId>,
+    /// The user agent was handed out mutably: its sessions may have output to collect.
+    dirty: bool,
+}
+
+/// How many ended calls' totals [`Phone::media_stats`] still knows.
+const FINISHED_KEPT: usize = 64;
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone")
+            .field("template", &self.template)
+            .field("calls", &self.stats.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Phone {
+    /// A phone for `ua`, with media at `media_addrs` (the addresses of the sockets its
+    /// media is sent from and received on; each becomes an ICE host candidate).
+    pub fn new(
+        ua: UaConfig,
+        media: MediaConfig,
+        media_addrs: Vec<SocketAddr>,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Self, MediaError> {
+        Ok(Self::with_agent(
+            UserAgent::new(ua, now, seed),
+            SessionTemplate::new(media, media_addrs)?,
+        ))
+    }
+
+    /// A phone over an existing user agent and session template.
+    pub fn with_agent(ua: UserAgent<RtcSession>, template: SessionTemplate) -> Self {
+        Self {
+            ua,
+            template,
+            transmits: VecDeque::new(),
+            extra: VecDeque::new(),
+            media_events: VecDeque::new(),
+            stats: HashMap::new(),
+            routes: HashMap::new(),
+            finished: VecDeque::new(),
+            ids: Vec::new(),
+            dirty: false,
+        }
+    }
+
+    /// The user agent, for reading.
+    pub fn ua(&self) -> &UserAgent<RtcSession> {
+        &self.ua
+    }
+
+    /// The user agent, for every command this type does not wrap (register, message, hold,
+    /// hangup…). Media follows on the next `poll_*` call.
+    pub fn ua_mut(&mut self) -> &mut UserAgent<RtcSession> {
+        self.dirty = true;
+        &mut self.ua
+    }
+
+    /// A new media session with this phone's settings, for [`UserAgent::call`] or
+    /// [`UserAgent::answer`].
+    pub fn new_session(&self, now: Instant) -> RtcSession {
+        RtcSession::new(now, &self.template)
+    }
+
+    /// The media configuration.
+    pub fn media_config(&self) -> &MediaConfig {
+        self.template.config()
+    }
+
+    /// Places a call with media.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        target: &str,
+        options: CallOptions,
+    ) -> Result<CallId, UaError> {
+        let session = self.new_session(now);
+        let id = self.ua.call(now, target, options, session)?;
+        self.sync_all();
+        Ok(id)
+    }
+
+    /// Answers an incoming call with media.
+    pub fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+        let session = self.new_session(now);
+        self.ua.answer(now, id, session)?;
+        self.sync_all();
+        Ok(())
+    }
+
+    /// Sends DTMF the configured way ([`DtmfMethod`]): RFC 4733 events in the media when
+    /// the call negotiated them (or always, with `Rfc4733`), else SIP INFO.
+    pub fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+        dtmf::check(tones).map_err(UaError::InvalidDtmf)?;
+        let method = self.template.config().dtmf;
+        let rfc4733 = method != DtmfMethod::Info
+            && self
+                .ua
+                .sdp_handler_mut(id)
+                .is_some_and(|s| s.has_telephone_events());
+        match (method, rfc4733) {
+            (_, true) => {
+                if !self.ua.is_established(id) {
+                    return Err(UaError::InvalidState("dtmf needs an established call"));
+                }
+                if let Some(s) = self.ua.sdp_handler_mut(id) {
+                    s.queue_dtmf(tones);
+                }
+                Ok(())
+            }
+            (DtmfMethod::Rfc4733, false) => Err(UaError::InvalidState(
+                "the call did not negotiate telephone-events",
+            )),
+            _ => {
+                self.ua.send_dtmf(now, id, tones)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Mutes or unmutes our audio (silence is sent meanwhile; nothing is signalled).
+    pub fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+        self.ua.set_muted(id, muted)?;
+        if let Some(s) = self.ua.sdp_handler_mut(id) {
+            s.set_muted(muted);
+        }
+        Ok(())
+    }
+
+    /// Plays `source` into call `id`.
+    pub fn set_source(&mut self, id: CallId, source: Box<dyn AudioSource>) -> Result<(), UaError> {
+        self.session(id)?.set_source(source);
+        Ok(())
+    }
+
+    /// Sends call `id`'s decoded audio to `sink`.
+    pub fn set_sink(&mut self, id: CallId, sink: Box<dyn AudioSink>) -> Result<(), UaError> {
+        self.session(id)?.set_sink(sink);
+        Ok(())
+    }
+
+    /// Sends call `id`'s received video frames to `sink`.
+    pub fn set_video_sink(&mut self, id: CallId, sink: Box<dyn VideoSink>) -> Result<(), UaError> {
+        self.session(id)?.set_video_sink(sink);
+        Ok(())
+    }
+
+    /// Sends one encoded video frame on call `id`; `false` when the call has no video
+    /// (not negotiated, not connected, or held).
+    pub fn send_video(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        frame: &VideoFrame,
+    ) -> Result<bool, UaError> {
+        let sent = self.session(id)?.send_video(now, frame);
+        self.sync_call(id);
+        Ok(sent)
+    }
+
+    /// Call `id`'s media statistics so far, or its totals if it ended recently.
+    pub fn media_stats(&self, id: CallId) -> Option<MediaStats> {
+        self.ua.sdp_handler(id).map(RtcSession::stats).or_else(|| {
+            self.finished
+                .iter()
+                .find(|(c, _)| *c == id)
+                .map(|(_, s)| *s)
+        })
+    }
+
+    /// Whether call `id`'s media is connected (ICE and DTLS up).
+    pub fn is_media_connected(&self, id: CallId) -> bool {
+        self.ua
+            .sdp_handler(id)
+            .is_some_and(RtcSession::is_connected)
+    }
+
+    fn session(&mut self, id: CallId) -> Result<&mut RtcSession, UaError> {
+        self.ua.sdp_handler_mut(id).ok_or(UaError::NoSuchCall(id))
+    }
+
+    /// Feeds SIP input (bytes on a flow, flow events).
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.ua.handle_input(now, input);
+        self.sync_all();
+    }
+
+    /// Feeds one media datagram that arrived from `source` on our `destination`.
+    pub fn handle_media(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let known = self.routes.get(&source).copied().filter(|&id| {
+            self.ua
+                .sdp_handler(id)
+                .is_some_and(|s| s.accepts(now, source, destination, datagram))
+        });
+        let id = known.or_else(|| {
+            self.live_calls();
+            self.ids.iter().copied().find(|&id| {
+                self.ua
+                    .sdp_handler(id)
+                    .is_some_and(|s| s.accepts(now, source, destination, datagram))
+            })
+        });
+        let Some(id) = id else {
+            tracing::trace!(%source, "media datagram for no call dropped");
+            return;
+        };
+        self.routes.insert(source, id);
+        if let Some(s) = self.ua.sdp_handler_mut(id) {
+            s.handle_receive(now, source, destination, datagram);
+        }
+        self.sync_call(id);
+    }
+
+    /// Fires every timer that is due: the user agent's, each call's media and audio clocks.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ua.poll_timeout().is_some_and(|t| t <= now) {
+            self.ua.handle_timeout(now);
+        }
+        self.live_calls();
+        for i in 0..self.ids.len() {
+            let id = self.ids[i];
+            if let Some(s) = self.ua.sdp_handler_mut(id)
+                && s.poll_timeout() <= now
+            {
+                s.handle_timeout(now);
+            }
+        }
+        self.sync_all();
+    }
+
+    /// The next SIP output: bytes to send, flows to open or close, events.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if std::mem::take(&mut self.dirty) {
+            self.sync_all();
+        }
+        if let Some(o) = self.extra.pop_front() {
+            return Some(o);
+        }
+        let out = self.ua.poll_output()?;
+        if let Output::Event(Event::CallEnded { call, .. }) = &out {
+            let stats = self.stats.remove(call).unwrap_or_default();
+            self.routes.retain(|_, c| c != call);
+            if self.finished.len() == FINISHED_KEPT {
+                self.finished.pop_front();
+            }
+            self.finished.push_back((*call, stats));
+            self.media_events
+                .push_back(MediaEvent::Ended { call: *call, stats });
+        }
+        Some(out)
+    }
+
+    /// The next media datagram to send.
+    pub fn poll_media(&mut self) -> Option<MediaTransmit> {
+        if std::mem::take(&mut self.dirty) {
+            self.sync_all();
+        }
+        self.transmits.pop_front()
+    }
+
+    /// The next media event.
+    pub fn poll_media_event(&mut self) -> Option<MediaEvent> {
+        self.media_events.pop_front()
+    }
+
+    /// The earliest deadline of the user agent and every call's media.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let media = self
+            .ua
+            .calls()
+            .filter_map(|id| self.ua.sdp_handler(id))
+            .map(RtcSession::poll_timeout)
+            .min();
+        match (self.ua.poll_timeout(), media) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn live_calls(&mut self) {
+        self.ids.clear();
+        self.ids.extend(self.ua.calls());
+    }
+
+    fn sync_all(&mut self) {
+        self.live_calls();
+        for i in 0..self.ids.len() {
+            self.sync_call(self.ids[i]);
+        }
+    }
+
+    /// Moves a session's output into the phone's queues.
+    fn sync_call(&mut self, id: CallId) {
+        let muted = self.ua.is_muted(id).unwrap_or(false);
+        let Some(s) = self.ua.sdp_handler_mut(id) else {
+            return;
+        };
+        s.set_muted(muted);
+        while let Some(t) = s.poll_transmit() {
+            self.transmits.push_back(MediaTransmit {
+                source: t.source,
+                destination: t.destination,
+                contents: Bytes::copy_from_slice(&t.contents),
+            });
+        }
+        while let Some((tone, duration)) = s.poll_dtmf() {
+            self.extra.push_back(Output::Event(Event::DtmfReceived {
+                call: id,
+                tone,
+                duration: Some(duration),
+            }));
+        }
+        while let Some(up) = s.poll_connection_change() {
+            self.media_events.push_back(if up {
+                MediaEvent::Connected { call: id }
+            } else {
+                MediaEvent::Disconnected { call: id }
+            });
+        }
+        self.stats.insert(id, s.stats());
+    }
+}

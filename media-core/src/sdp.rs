@@ -1,0 +1,350 @@
+//! SDP glue between SIP peers and str0m (DESIGN.md §4).
+//!
+//! str0m takes only WebRTC-profile SDP: `UDP/TLS/RTP/SAVPF` m-lines, ICE and DTLS
+//! attributes, an `a=mid` on every m-line, an `a=group:BUNDLE` listing them in order, and an
+//! explicit direction per m-line. SIP peers that do DTLS-SRTP vary around that: baresip
+//! sends `a=mid` without a BUNDLE group, Asterisk- and FreeSWITCH-style offers put the
+//! direction or the ICE and fingerprint attributes at session level or leave out `a=mid`,
+//! some write `UDP/TLS/RTP/SAVP` or `RTP/SAVPF` for the same thing, and offers carry m-lines
+//! str0m does not take (data channels, BFCP, rejected port-0 lines).
+//!
+//! [`normalize_offer`] turns such an offer into what str0m takes, and remembers every
+//! original m-line; [`RemoteOffer::fix_answer`] then puts str0m's answer back in the shape
+//! RFC 3264 §6 demands: one m-line per offered one, same order, the ones we did not take
+//! rejected with port 0, the offered transport protocol echoed. Offers with no DTLS-SRTP
+//! stream at all (plain `RTP/AVP`, SDES `RTP/SAVP` with `a=crypto`) are refused with a
+//! reason fit for a 488's Warning header.
+
+use sansip_core::session::SdpError;
+use sansip_core::session::sdp::rewrite_directions;
+
+/// The transport str0m speaks for media.
+const SAVPF: &str = "UDP/TLS/RTP/SAVPF";
+
+/// One m-line of the peer's offer, as offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offered {
+    media: String,
+    proto: String,
+    /// The first format, for a rejected line (RFC 3264 §6 wants at least one).
+    fmt: String,
+    mid: String,
+    /// Whether the offer said `a=mid` itself (else we made one up).
+    had_mid: bool,
+    /// Whether str0m sees it.
+    kept: bool,
+}
+
+/// A peer's offer, made fit for str0m, and what is needed to answer the original.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteOffer {
+    /// The offer as str0m should read it.
+    pub normalized: String,
+    sections: Vec<Offered>,
+}
+
+/// What media an offer may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accept {
+    /// Take video m-lines (else they are rejected with port 0).
+    pub video: bool,
+}
+
+struct Section<'a> {
+    mline: &'a str,
+    lines: Vec<&'a str>,
+}
+
+fn split(sdp: &str) -> (Vec<&str>, Vec<Section<'_>>) {
+    let mut session = Vec::new();
+    let mut media: Vec<Section<'_>> = Vec::new();
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("m=") {
+            media.push(Section {
+                mline: line,
+                lines: Vec::new(),
+            });
+        } else if let Some(m) = media.last_mut() {
+            m.lines.push(line);
+        } else {
+            session.push(line);
+        }
+    }
+    (session, media)
+}
+
+fn attr<'a>(lines: &[&'a str], name: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| {
+        let rest = l.strip_prefix("a=")?.strip_prefix(name)?;
+        if rest.is_empty() {
+            Some(rest)
+        } else {
+            rest.strip_prefix(':')
+        }
+    })
+}
+
+/// Session-level attributes RFC 8839 and RFC 8122 allow there, which str0m reads per
+/// m-line: copied into each m-line that lacks them.
+const PUSHED_DOWN: &[&str] = &[
+    "ice-ufrag",
+    "ice-pwd",
+    "fingerprint",
+    "setup",
+    "ice-options",
+];
+
+/// Makes the peer's offer fit for str0m; see the module docs. Fails with
+/// [`SdpError::Incompatible`] (answer 488 with its text as the Warning) when no m-line
+/// can be taken, and with [`SdpError::Malformed`] when the body is not SDP.
+pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpError> {
+    let text = std::str::from_utf8(sdp).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+    if !text.trim_start().starts_with("v=0") {
+        return Err(SdpError::Malformed("no v=0 line".into()));
+    }
+    // Session-level directions move into the m-lines first (RFC 4566 §6).
+    let text = rewrite_directions(text, |d| d);
+    let (session, media) = split(&text);
+    if media.is_empty() {
+        return Err(SdpError::Incompatible("no media lines".into()));
+    }
+    let mut sections = Vec::with_capacity(media.len());
+    let mut refusal = None;
+    for (i, m) in media.iter().enumerate() {
+        let mut words = m.mline["m=".len()..].split_whitespace();
+        let kind = words.next().unwrap_or_default();
+        let port = words.next().unwrap_or_default();
+        let proto = words.next().unwrap_or_default();
+        let fmt = words.next().unwrap_or("0");
+        let own_mid = attr(&m.lines, "mid");
+        let has = |name| {
+            attr(&m.lines, name)
+                .or_else(|| attr(&session, name))
+                .is_some()
+        };
+        let dtls = has("fingerprint");
+        let srtp_profile = matches!(
+            proto,
+            "UDP/TLS/RTP/SAVPF" | "UDP/TLS/RTP/SAVP" | "RTP/SAVPF"
+        );
+        let wanted = match kind {
+            "audio" => true,
+            "video" => accept.video,
+            _ => false,
+        };
+        let kept = port != "0" && wanted && srtp_profile && dtls && has("ice-ufrag");
+        if !kept && port != "0" && wanted {
+            refusal.get_or_insert(match (proto, dtls) {
+                ("RTP/AVP" | "RTP/AVPF", _) => {
+                    format!("plain {proto} offered; DTLS-SRTP ({SAVPF}) with ICE is required")
+                }
+                (_, false) if attr(&m.lines, "crypto").is_some() => {
+                    "SDES-SRTP (a=crypto) is not supported; DTLS-SRTP with ICE is required".into()
+                }
+                (_, false) => "no a=fingerprint: DTLS-SRTP with ICE is required".into(),
+                _ if !srtp_profile => format!("transport {proto} is not supported"),
+                _ => "no ICE credentials (a=ice-ufrag): ICE is required".into(),
+            });
+        }
+        sections.push(Offered {
+            media: kind.to_string(),
+            proto: proto.to_string(),
+            fmt: fmt.to_string(),
+            mid: own_mid.map_or_else(|| i.to_string(), str::to_string),
+            had_mid: own_mid.is_some(),
+            kept,
+        });
+    }
+    // A made-up mid must not collide with a real one.
+    for i in 0..sections.len() {
+        if !sections[i].had_mid {
+            let mut candidate = sections[i].mid.clone();
+            while sections
+                .iter()
+                .enumerate()
+                .any(|(j, s)| j != i && s.mid == candidate)
+            {
+                candidate.push('x');
+            }
+            sections[i].mid = candidate;
+        }
+    }
+    if !sections.iter().any(|s| s.kept) {
+        return Err(SdpError::Incompatible(
+            refusal.unwrap_or_else(|| "no audio or video stream to accept".into()),
+        ));
+    }
+
+    let mut out = String::with_capacity(text.len() + 128);
+    for line in &session {
+        if line.starts_with("a=group:BUNDLE") {
+            continue;
+        }
+        push(&mut out, line);
+    }
+    let bundle: Vec<&str> = sections
+        .iter()
+        .filter(|s| s.kept)
+        .map(|s| s.mid.as_str())
+        .collect();
+    push(&mut out, &format!("a=group:BUNDLE {}", bundle.join(" ")));
+    for (m, s) in media.iter().zip(&sections) {
+        if !s.kept {
+            continue;
+        }
+        let mline = m.mline.replacen(&s.proto, SAVPF, 1);
+        push(&mut out, &mline);
+        for line in &m.lines {
+            push(&mut out, line);
+        }
+        if !s.had_mid {
+            push(&mut out, &format!("a=mid:{}", s.mid));
+        }
+        for name in PUSHED_DOWN {
+            if attr(&m.lines, name).is_none()
+                && let Some(v) = attr(&session, name)
+            {
+                push(&mut out, &format!("a={name}:{v}"));
+            }
+        }
+    }
+    Ok(RemoteOffer {
+        normalized: out,
+        sections,
+    })
+}
+
+impl RemoteOffer {
+    /// Puts str0m's `answer` to [`RemoteOffer::normalized`] back in the shape of the
+    /// original offer: same m-line count and order, rejected lines with port 0, the
+    /// offered transport echoed.
+    pub fn fix_answer(&self, answer: &str) -> String {
+        let (session, media) = split(answer);
+        let mut out = String::with_capacity(answer.len() + 64);
+        for line in &session {
+            push(&mut out, line);
+        }
+        for s in &self.sections {
+            let found = s
+                .kept
+                .then(|| {
+                    media
+                        .iter()
+                        .find(|m| attr(&m.lines, "mid") == Some(s.mid.as_str()))
+                })
+                .flatten()
+                .filter(|m| m.mline.split_whitespace().nth(1) != Some("0"));
+            match found {
+                Some(m) => {
+                    push(&mut out, &m.mline.replacen(SAVPF, &s.proto, 1));
+                    for line in &m.lines {
+                        push(&mut out, line);
+                    }
+                }
+                None => {
+                    push(&mut out, &format!("m={} 0 {} {}", s.media, s.proto, s.fmt));
+                    if s.had_mid {
+                        push(&mut out, &format!("a=mid:{}", s.mid));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// How many m-lines the offer had.
+    pub fn len(&self) -> usize {
+        self.sections.len()
+    }
+
+    /// Whether the offer had no m-line (never true for an accepted offer).
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+}
+
+/// Makes a peer's answer to our offer fit for str0m: directions per m-line, a BUNDLE group,
+/// `a=mid` where the answerer left it out (taken from our offer by position).
+pub fn normalize_answer(sdp: &[u8], our_offer: &str) -> Result<String, SdpError> {
+    let text = std::str::from_utf8(sdp).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+    if !text.trim_start().starts_with("v=0") {
+        return Err(SdpError::Malformed("no v=0 line".into()));
+    }
+    let text = rewrite_directions(text, |d| d);
+    let (session, media) = split(&text);
+    let (_, ours) = split(our_offer);
+    if media.len() != ours.len() {
+        return Err(SdpError::Incompatible(format!(
+            "answer has {} m-lines, the offer {}",
+            media.len(),
+            ours.len()
+        )));
+    }
+    let mut mids = Vec::with_capacity(media.len());
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in session.iter().filter(|l| !l.starts_with("a=group:BUNDLE")) {
+        push(&mut out, line);
+    }
+    for (m, o) in media.iter().zip(&ours) {
+        let mid = attr(&m.lines, "mid")
+            .or_else(|| attr(&o.lines, "mid"))
+            .unwrap_or_default();
+        let active = m.mline.split_whitespace().nth(1) != Some("0");
+        if active {
+            mids.push(mid.to_string());
+        }
+    }
+    push(&mut out, &format!("a=group:BUNDLE {}", mids.join(" ")));
+    for (m, o) in media.iter().zip(&ours) {
+        let mut words = m.mline.split_whitespace().skip(1);
+        let (port, proto) = (words.next(), words.next());
+        let mline = match proto {
+            Some(p) if p != SAVPF && port != Some("0") => m.mline.replacen(p, SAVPF, 1),
+            _ => m.mline.to_string(),
+        };
+        push(&mut out, &mline);
+        for line in &m.lines {
+            push(&mut out, line);
+        }
+        if attr(&m.lines, "mid").is_none()
+            && let Some(mid) = attr(&o.lines, "mid")
+        {
+            push(&mut out, &format!("a=mid:{mid}"));
+        }
+        for name in PUSHED_DOWN {
+            if attr(&m.lines, name).is_none()
+                && let Some(v) = attr(&session, name)
+            {
+                push(&mut out, &format!("a={name}:{v}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sets the version in the `o=` line (RFC 3264 §8: each new description we send has the
+/// previous version plus one), keeping everything else.
+pub fn set_origin_version(sdp: &str, version: u64) -> String {
+    let mut out = String::with_capacity(sdp.len() + 8);
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(rest) = line.strip_prefix("o=") {
+            let mut f: Vec<&str> = rest.split(' ').collect();
+            let v = version.to_string();
+            if f.len() >= 3 {
+                f[2] = &v;
+                push(&mut out, &format!("o={}", f.join(" ")));
+                continue;
+            }
+        }
+        push(&mut out, line);
+    }
+    out
+}
+
+fn push(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push_str("\r\n");
+}

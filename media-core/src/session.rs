@@ -1,0 +1,763 @@
+//! `RtcSession`: one call's media, a str0m [`Rtc`] behind sip-core's [`SdpHandler`] seam.
+//!
+//! The session speaks SDP through the glue in [`crate::sdp`], keeps str0m's single-mutation
+//! rule (every change is followed by draining `poll_output` into the session's own queues),
+//! and owns the call's audio: a source asked for a frame every 20 ms, an encoder, decoders
+//! per incoming codec, a sink, RFC 4733 tones both ways, and statistics.
+//!
+//! Hold: sip-core decides each offer's and answer's direction; the session writes it into
+//! the SDP it hands out and gates its own sending and receiving on the negotiated result.
+//! str0m is never asked to change direction, so its habit of answering a `sendrecv`
+//! re-offer with `sendrecv` cannot undo a hold. Our own re-offers (hold, unhold) reuse the
+//! last description we sent with the new direction and the next `o=` version: they change
+//! nothing else, so str0m has nothing to renegotiate.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sansip_core::session::sdp::{media_direction, rewrite_directions};
+use sansip_core::session::{Direction, SdpError, SdpHandler};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::crypto::CryptoProvider;
+use str0m::format::{Codec, CodecExtra, FormatParams};
+use str0m::media::{Frequency, MediaData, MediaKind, MediaTime, Mid, Pt, TelephoneEvent};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::audio::{
+    AudioCodec, AudioFrame, AudioSink, AudioSource, Decoder, Encoder, FRAME, Silence, frame_samples,
+};
+use crate::config::MediaConfig;
+use crate::sdp::{Accept, normalize_answer, normalize_offer, set_origin_version};
+use crate::stats::MediaStats;
+use crate::video::{VideoCodec, VideoFrame, VideoSink};
+
+/// What every session of one phone shares: its configuration, its local addresses, and one
+/// DTLS certificate (generating a key per call would cost more than the rest of call setup).
+#[derive(Clone)]
+pub struct SessionTemplate {
+    pub(crate) config: Arc<MediaConfig>,
+    pub(crate) candidates: Vec<SocketAddr>,
+    pub(crate) crypto: Arc<CryptoProvider>,
+    pub(crate) cert: str0m::config::DtlsCert,
+}
+
+impl std::fmt::Debug for SessionTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTemplate")
+            .field("config", &self.config)
+            .field("candidates", &self.candidates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a media session could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The DTLS certificate could not be generated.
+    #[error("dtls certificate: {0}")]
+    Certificate(String),
+    /// A local address cannot be an ICE candidate (unspecified, multicast…).
+    #[error("bad local media address {0}")]
+    Candidate(SocketAddr),
+}
+
+impl SessionTemplate {
+    /// A template for sessions with `config`, reachable at `candidates` (the phone's media
+    /// socket addresses; each becomes an ICE host candidate).
+    pub fn new(config: MediaConfig, candidates: Vec<SocketAddr>) -> Result<Self, MediaError> {
+        for &c in &candidates {
+            Candidate::host(c, "udp").map_err(|_| MediaError::Candidate(c))?;
+        }
+        let crypto = str0m::crypto::from_feature_flags();
+        let cert = crypto
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| MediaError::Certificate("generation failed".into()))?;
+        Ok(Self {
+            config: Arc::new(config),
+            candidates,
+            crypto: Arc::new(crypto),
+            cert,
+        })
+    }
+
+    /// The media configuration.
+    pub fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+}
+
+/// The audio half of a session, once negotiated.
+struct Audio {
+    mid: Mid,
+    /// The payload type and codec we send with (the first the peer accepted).
+    send: Option<(Pt, AudioCodec)>,
+    encoder: Option<Encoder>,
+    decoders: HashMap<AudioCodec, Decoder>,
+    /// RTP time of the next frame, at the send codec's rate.
+    rtp_time: u64,
+    payload: Vec<u8>,
+    pcm: Vec<i16>,
+    frame: Vec<i16>,
+}
+
+/// One call's media: a str0m `Rtc` with audio (and optionally video), driven through
+/// sip-core's [`SdpHandler`]. Made by [`crate::Phone`]; applications reach it through the
+/// phone's per-call methods.
+pub struct RtcSession {
+    rtc: Rtc,
+    config: Arc<MediaConfig>,
+    /// Our str0m offer waiting for its answer (the first offer of a call we place).
+    pending: Option<(SdpPendingOffer, String)>,
+    /// The last description we sent, and the one before (for rollback).
+    local_sdp: Option<String>,
+    previous_sdp: Option<String>,
+    /// The direction of our outstanding offer.
+    offered: Option<Direction>,
+    version: u64,
+    /// The negotiated direction, from our side: whether we may send and receive.
+    direction: Direction,
+    audio: Option<Audio>,
+    video: Option<Mid>,
+    connected: bool,
+    /// The latest instant we were told of.
+    now: Instant,
+    // Queues filled by `drain`, emptied by the phone.
+    transmits: VecDeque<Transmit>,
+    dtmf_in: VecDeque<(char, Duration)>,
+    connection_changes: VecDeque<bool>,
+    timeout: Instant,
+    // Audio plumbing.
+    source: Box<dyn AudioSource>,
+    sink: Option<Box<dyn AudioSink>>,
+    video_sink: Option<Box<dyn VideoSink>>,
+    next_frame: Option<Instant>,
+    muted: bool,
+    dtmf_out: VecDeque<char>,
+    dtmf_next: Option<Instant>,
+    /// RTP time of the last RFC 4733 event reported (its retransmissions are not new).
+    last_tele: Option<u64>,
+    stats: MediaStats,
+}
+
+impl std::fmt::Debug for RtcSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtcSession")
+            .field("direction", &self.direction)
+            .field("connected", &self.connected)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+const TELE_PT_8K: u8 = 101;
+const TELE_PT_48K: u8 = 110;
+
+impl RtcSession {
+    /// A session for one call, starting at `now`.
+    pub fn new(now: Instant, template: &SessionTemplate) -> Self {
+        let config = template.config.clone();
+        let mut builder: RtcConfig = Rtc::builder()
+            .clear_codecs()
+            .set_crypto_provider(template.crypto.clone())
+            .set_dtls_cert(template.cert.clone())
+            .set_stats_interval(Some(config.stats_interval));
+        let codecs = builder.codec_config();
+        for codec in config.audio_codecs.iter().filter(|c| c.available()) {
+            match codec {
+                AudioCodec::Opus => codecs.enable_opus(true, false),
+                AudioCodec::Pcmu => codecs.enable_pcmu(true, false),
+                AudioCodec::Pcma => codecs.enable_pcma(true, false),
+            }
+        }
+        if config.telephone_event {
+            for (pt, rate) in [
+                (TELE_PT_48K, Frequency::FORTY_EIGHT_KHZ),
+                (TELE_PT_8K, Frequency::EIGHT_KHZ),
+            ] {
+                let format = FormatParams::parse_line("0-16");
+                codecs.add_config(pt.into(), None, Codec::Tele, rate, None, format);
+            }
+        }
+        if config.video {
+            codecs.enable_vp8(true);
+            codecs.enable_h264(true);
+        }
+        let mut rtc = builder.build(now);
+        for &addr in &template.candidates {
+            if let Ok(c) = Candidate::host(addr, "udp") {
+                rtc.add_local_candidate(c);
+            }
+        }
+        let mut s = Self {
+            rtc,
+            config,
+            pending: None,
+            local_sdp: None,
+            previous_sdp: None,
+            offered: None,
+            version: 0,
+            direction: Direction::SendRecv,
+            audio: None,
+            video: None,
+            connected: false,
+            now,
+            transmits: VecDeque::new(),
+            dtmf_in: VecDeque::new(),
+            connection_changes: VecDeque::new(),
+            timeout: now,
+            source: Box::new(Silence),
+            sink: None,
+            video_sink: None,
+            next_frame: None,
+            muted: false,
+            dtmf_out: VecDeque::new(),
+            dtmf_next: None,
+            last_tele: None,
+            stats: MediaStats::default(),
+        };
+        s.drain();
+        s
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The negotiated direction, from our side.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The statistics so far.
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+    }
+
+    /// Plays `source` into the call from the next frame on.
+    pub fn set_source(&mut self, source: Box<dyn AudioSource>) {
+        self.source = source;
+    }
+
+    /// Sends the call's decoded audio to `sink` (replacing, and finishing, the previous one).
+    pub fn set_sink(&mut self, sink: Box<dyn AudioSink>) {
+        if let Some(mut old) = self.sink.replace(sink) {
+            let _ = old.finish();
+        }
+    }
+
+    /// Sends the call's received video frames to `sink`.
+    pub fn set_video_sink(&mut self, sink: Box<dyn VideoSink>) {
+        if let Some(mut old) = self.video_sink.replace(sink) {
+            let _ = old.finish();
+        }
+    }
+
+    /// Sends silence instead of the source (the call and its packets go on).
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+    }
+
+    /// Whether RFC 4733 telephone-events were negotiated at our send rate.
+    pub fn has_telephone_events(&mut self) -> bool {
+        self.tele_pt().is_some()
+    }
+
+    /// Queues DTMF tones (`0`-`9`, `*`, `#`, `A`-`D`; `,` pauses 2 s) as RFC 4733 events.
+    pub(crate) fn queue_dtmf(&mut self, tones: &str) {
+        self.dtmf_out.extend(tones.chars());
+    }
+
+    /// The next instant the session needs [`RtcSession::handle_timeout`].
+    pub fn poll_timeout(&self) -> Instant {
+        match self.next_frame {
+            Some(f) if f < self.timeout => f,
+            _ => self.timeout,
+        }
+    }
+
+    /// Whether `source` (a datagram's sender) belongs to this session: its nominated peer,
+    /// a STUN request with our credentials, or one of its remote candidates.
+    pub(crate) fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        dest: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
+        match Receive::new(Protocol::Udp, source, dest, bytes) {
+            Ok(r) => self.rtc.accepts(&Input::Receive(now, r)),
+            Err(_) => false,
+        }
+    }
+
+    /// Feeds one media datagram.
+    pub(crate) fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        dest: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.now = self.now.max(now);
+        let Ok(r) = Receive::new(Protocol::Udp, source, dest, bytes) else {
+            return;
+        };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+            tracing::debug!(error = %e, "media datagram refused");
+        }
+        self.drain();
+    }
+
+    /// Fires what is due: str0m's timers and the 20 ms audio clock.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if now >= self.timeout {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(error = %e, "media timeout failed");
+            }
+            self.drain();
+        }
+        if let Some(at) = self.next_frame
+            && now >= at
+        {
+            self.send_frame(now);
+        }
+    }
+
+    /// The next datagram to send.
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub(crate) fn poll_dtmf(&mut self) -> Option<(char, Duration)> {
+        self.dtmf_in.pop_front()
+    }
+
+    pub(crate) fn poll_connection_change(&mut self) -> Option<bool> {
+        self.connection_changes.pop_front()
+    }
+
+    /// Sends one pre-encoded video frame (no-op without negotiated video).
+    pub fn send_video(&mut self, now: Instant, frame: &VideoFrame) -> bool {
+        let Some(mid) = self.video else {
+            return false;
+        };
+        self.now = self.now.max(now);
+        if !self.connected || !self.direction.sends() {
+            return false;
+        }
+        let want = match frame.codec {
+            VideoCodec::Vp8 => Codec::Vp8,
+            VideoCodec::H264 => Codec::H264,
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == want)
+            .map(|p| p.pt())
+        else {
+            return false;
+        };
+        let ok = writer
+            .write(
+                pt,
+                now,
+                MediaTime::from_90khz(frame.rtp_time),
+                frame.data.clone(),
+            )
+            .is_ok();
+        if ok {
+            self.stats.video_frames_sent += 1;
+        }
+        self.drain();
+        ok
+    }
+
+    fn tele_pt(&mut self) -> Option<Pt> {
+        let audio = self.audio.as_ref()?;
+        let (_, codec) = audio.send?;
+        let rate = codec.rate();
+        let writer = self.rtc.writer(audio.mid)?;
+        writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Tele && p.spec().clock_rate.get() == rate)
+            .map(|p| p.pt())
+    }
+
+    /// Picks the send codec after a negotiation: the first audio payload the peer took.
+    fn negotiated(&mut self) {
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        let Some(writer) = self.rtc.writer(audio.mid) else {
+            return;
+        };
+        let send = writer.payload_params().find_map(|p| {
+            let codec = match p.spec().codec {
+                Codec::Opus => AudioCodec::Opus,
+                Codec::PCMU => AudioCodec::Pcmu,
+                Codec::PCMA => AudioCodec::Pcma,
+                _ => return None,
+            };
+            codec.available().then_some((p.pt(), codec))
+        });
+        if send.map(|s| s.1) != audio.send.map(|s| s.1) {
+            audio.encoder = send.and_then(|(_, c)| Encoder::new(c).ok());
+            audio.rtp_time = 0;
+        }
+        audio.send = send;
+        self.stats.codec = send.map(|s| s.1);
+    }
+
+    fn send_frame(&mut self, now: Instant) {
+        let Some(at) = self.next_frame else {
+            return;
+        };
+        // Late by more than a few frames (a stalled runtime): skip ahead rather than burst.
+        self.next_frame = Some(if now.saturating_duration_since(at) > FRAME * 5 {
+            now + FRAME
+        } else {
+            at + FRAME
+        });
+        let tele = if self.dtmf_next.is_none_or(|t| now >= t) {
+            self.next_tone(now)
+        } else {
+            None
+        };
+        let sends = self.direction.sends() && self.connected;
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        let Some((pt, codec)) = audio.send else {
+            return;
+        };
+        let n = frame_samples(codec.rate());
+        audio.frame.resize(n, 0);
+        if !self.source.fill(codec.rate(), &mut audio.frame) {
+            // The source ended: silence from now on.
+            self.source = Box::new(Silence);
+        }
+        if self.muted {
+            audio.frame.fill(0);
+        }
+        let rtp_time = audio.rtp_time;
+        audio.rtp_time += n as u64;
+        if !sends {
+            return;
+        }
+        let Some(encoder) = audio.encoder.as_mut() else {
+            return;
+        };
+        if encoder.encode(&audio.frame, &mut audio.payload).is_err() {
+            return;
+        }
+        let payload: Arc<[u8]> = audio.payload.as_slice().into();
+        let len = payload.len() as u64;
+        let mid = audio.mid;
+        let Some(mut writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        if let Some(ev) = tele {
+            writer = writer.telephone_event(ev);
+        }
+        let time = MediaTime::new(
+            rtp_time,
+            Frequency::new(codec.rate()).unwrap_or(Frequency::EIGHT_KHZ),
+        );
+        match writer.write(pt, now, time, payload) {
+            Ok(()) => {
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += len;
+                if tele.is_some() {
+                    self.stats.dtmf_sent += 1;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "audio write failed"),
+        }
+        self.drain();
+    }
+
+    /// The next RFC 4733 event to start now, if one is queued and negotiated.
+    fn next_tone(&mut self, now: Instant) -> Option<TelephoneEvent> {
+        let tone = *self.dtmf_out.front()?;
+        if tone == ',' {
+            self.dtmf_out.pop_front();
+            self.dtmf_next = Some(now + Duration::from_secs(2));
+            return None;
+        }
+        self.tele_pt()?;
+        self.dtmf_out.pop_front();
+        let event = match tone {
+            '0'..='9' => tone as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            'A'..='D' => tone as u8 - b'A' + 12,
+            'a'..='d' => tone as u8 - b'a' + 12,
+            _ => return None,
+        };
+        let duration = self.config.dtmf_duration;
+        self.dtmf_next = Some(now + duration + self.config.dtmf_gap.max(Duration::from_millis(50)));
+        Some(TelephoneEvent {
+            event,
+            end: true,
+            volume: 10,
+            duration,
+        })
+    }
+
+    /// Empties str0m's output into our queues (the single-mutation rule).
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(Output::Event(e)) => self.on_event(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "media session failed");
+                    // Nothing more will come; wake up rarely.
+                    self.timeout = self.now + Duration::from_secs(3600);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Connected => {
+                self.connected = true;
+                self.connection_changes.push_back(true);
+                if self.next_frame.is_none() {
+                    self.next_frame = Some(self.now);
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if self.connected {
+                    self.connected = false;
+                    self.connection_changes.push_back(false);
+                }
+            }
+            Event::MediaAdded(m) => match m.kind {
+                MediaKind::Audio => self.add_audio(m.mid),
+                MediaKind::Video => self.video = self.video.or(Some(m.mid)),
+            },
+            Event::MediaData(d) => self.on_media(d),
+            Event::MediaIngressStats(s) => {
+                self.stats.loss = s.loss.or(self.stats.loss);
+                let rate = self.stats.codec.map_or(8_000, AudioCodec::rate);
+                self.stats.jitter = Some(Duration::from_secs_f64(
+                    f64::from(s.jitter) / f64::from(rate),
+                ));
+                self.stats.rtt = s.rtt.or(self.stats.rtt);
+            }
+            Event::MediaEgressStats(s) => {
+                self.stats.remote_loss = s.loss.or(self.stats.remote_loss);
+                self.stats.rtt = s.rtt.or(self.stats.rtt);
+            }
+            Event::PeerStats(s) => self.stats.rtt = s.rtt.or(self.stats.rtt),
+            _ => {}
+        }
+    }
+
+    fn on_media(&mut self, d: MediaData) {
+        if Some(d.mid) == self.video {
+            if self.direction.receives()
+                && let Some(sink) = self.video_sink.as_mut()
+            {
+                let codec = match d.params.spec().codec {
+                    Codec::Vp8 => VideoCodec::Vp8,
+                    Codec::H264 => VideoCodec::H264,
+                    _ => return,
+                };
+                sink.write(&VideoFrame {
+                    codec,
+                    rtp_time: d.time.rebase(Frequency::NINETY_KHZ).numer(),
+                    data: d.data.to_vec(),
+                });
+            }
+            self.stats.video_frames_received += 1;
+            return;
+        }
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        if d.mid != audio.mid {
+            return;
+        }
+        if let CodecExtra::Tele(ev) = d.codec_extra {
+            let start = d.time.numer();
+            if ev.end && self.last_tele != Some(start) {
+                self.last_tele = Some(start);
+                if let Some(tone) = tone_of(ev.event) {
+                    self.stats.dtmf_received += 1;
+                    self.dtmf_in.push_back((tone, ev.duration));
+                }
+            }
+            return;
+        }
+        if !self.direction.receives() {
+            return;
+        }
+        let codec = match d.params.spec().codec {
+            Codec::Opus => AudioCodec::Opus,
+            Codec::PCMU => AudioCodec::Pcmu,
+            Codec::PCMA => AudioCodec::Pcma,
+            _ => return,
+        };
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += d.data.len() as u64;
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let decoder = match audio.decoders.entry(codec) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => match Decoder::new(codec) {
+                Ok(dec) => v.insert(dec),
+                Err(_) => return,
+            },
+        };
+        if decoder.decode(&d.data, &mut audio.pcm).is_ok() {
+            let frame = AudioFrame {
+                rate: codec.rate(),
+                samples: std::mem::take(&mut audio.pcm),
+            };
+            sink.write(&frame);
+            audio.pcm = frame.samples;
+        }
+    }
+
+    /// The call's first audio m-line carries its audio.
+    fn add_audio(&mut self, mid: Mid) {
+        if self.audio.is_none() {
+            self.audio = Some(Audio {
+                mid,
+                send: None,
+                encoder: None,
+                decoders: HashMap::new(),
+                rtp_time: 0,
+                payload: Vec::with_capacity(256),
+                pcm: Vec::with_capacity(960),
+                frame: Vec::with_capacity(960),
+            });
+        }
+    }
+
+    fn finish_local(&mut self, sdp: String, direction: Direction) -> Bytes {
+        self.version += 1;
+        let sdp = set_origin_version(&rewrite_directions(&sdp, |_| direction), self.version);
+        self.previous_sdp = self.local_sdp.replace(sdp.clone());
+        Bytes::from(sdp)
+    }
+}
+
+fn tone_of(event: u8) -> Option<char> {
+    Some(match event {
+        0..=9 => (b'0' + event) as char,
+        10 => '*',
+        11 => '#',
+        12..=15 => (b'A' + event - 12) as char,
+        _ => return None,
+    })
+}
+
+fn incompatible(e: impl std::fmt::Display) -> SdpError {
+    SdpError::Incompatible(e.to_string())
+}
+
+impl SdpHandler for RtcSession {
+    fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
+        let sdp = match &self.local_sdp {
+            Some(last) => last.clone(),
+            None => {
+                let sendrecv = str0m::media::Direction::SendRecv;
+                let mut api = self.rtc.sdp_api();
+                let audio = api.add_media(MediaKind::Audio, sendrecv, None, None, None);
+                let video = self
+                    .config
+                    .video
+                    .then(|| api.add_media(MediaKind::Video, sendrecv, None, None, None));
+                let applied = api.apply();
+                self.drain();
+                let Some((offer, pending)) = applied else {
+                    return Err(incompatible("nothing to offer"));
+                };
+                self.add_audio(audio);
+                self.video = self.video.or(video);
+                let text = offer.to_sdp_string();
+                self.pending = Some((pending, text.clone()));
+                text
+            }
+        };
+        self.offered = Some(direction);
+        Ok(self.finish_local(sdp, direction))
+    }
+
+    fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
+        let remote = normalize_offer(
+            offer,
+            Accept {
+                video: self.config.video,
+            },
+        )?;
+        let parsed = SdpOffer::from_sdp_string(&remote.normalized).map_err(incompatible)?;
+        let answer = self.rtc.sdp_api().accept_offer(parsed);
+        // Whatever happened, str0m may have output to give.
+        self.drain();
+        let answer = answer.map_err(incompatible)?;
+        self.pending = None;
+        self.offered = None;
+        let text = remote.fix_answer(&answer.to_sdp_string());
+        self.direction = direction;
+        self.negotiated();
+        Ok(self.finish_local(text, direction))
+    }
+
+    fn accept_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        if let Some((pending, our_offer)) = self.pending.take() {
+            let text = normalize_answer(answer, &our_offer)?;
+            let parsed = SdpAnswer::from_sdp_string(&text).map_err(incompatible)?;
+            let r = self.rtc.sdp_api().accept_answer(pending, parsed);
+            self.drain();
+            r.map_err(incompatible)?;
+        }
+        let text =
+            std::str::from_utf8(answer).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+        let theirs = media_direction(text).unwrap_or(Direction::Inactive);
+        let ours = self.offered.take().unwrap_or(self.direction);
+        self.direction = ours.intersect(theirs.reversed());
+        self.negotiated();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.offered = None;
+        if self.pending.take().is_some() {
+            self.local_sdp = None;
+        } else if let Some(prev) = self.previous_sdp.take() {
+            self.local_sdp = Some(prev);
+        }
+    }
+}
+
+impl Drop for RtcSession {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.sink.take() {
+            let _ = s.finish();
+        }
+        if let Some(mut s) = self.video_sink.take() {
+            let _ = s.finish();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Per-call media statistics and media events.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use sansip_core::session::CallId;
+
+use crate::audio::AudioCodec;
+
+/// What a call's media did, counted by us (packets and bytes) and reported by RTCP (loss,
+/// jitter, round-trip time).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MediaStats {
+    /// Audio RTP packets we sent.
+    pub packets_sent: u64,
+    /// Their payload bytes.
+    pub bytes_sent: u64,
+    /// Audio RTP packets we received and decoded.
+    pub packets_received: u64,
+    /// Their payload bytes.
+    pub bytes_received: u64,
+    /// Video frames sent and received.
+    pub video_frames_sent: u64,
+    /// Video frames received.
+    pub video_frames_received: u64,
+    /// RFC 4733 tones sent and received.
+    pub dtmf_sent: u64,
+    /// RFC 4733 tones received.
+    pub dtmf_received: u64,
+    /// Fraction of the peer's packets lost on the way to us, from our RTCP receiver
+    /// reports.
+    pub loss: Option<f32>,
+    /// Fraction of our packets lost on the way to the peer, from its receiver reports.
+    pub remote_loss: Option<f32>,
+    /// Interarrival jitter of what we receive.
+    pub jitter: Option<Duration>,
+    /// Round-trip time, from RTCP.
+    pub rtt: Option<Duration>,
+    /// The codec we send with.
+    pub codec: Option<AudioCodec>,
+}
+
+/// Something a call's media did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// ICE and DTLS are up: media flows from now on.
+    Connected {
+        /// Which call.
+        call: CallId,
+    },
+    /// ICE lost the peer (or never found it).
+    Disconnected {
+        /// Which call.
+        call: CallId,
+    },
+    /// A call ended; its media's totals.
+    Ended {
+        /// Which call.
+        call: CallId,
+        /// The totals.
+        stats: MediaStats,
+    },
+}
+
+/// A media datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTransmit {
+    /// The local address to send from (one of the phone's media addresses).
+    pub source: SocketAddr,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The datagram (STUN, DTLS, SRTP or SRTCP).
+    pub contents: Bytes,
+}
+
+/// Whether a datagram is media (STUN, DTLS, RTP, RTCP) rather than SIP: RFC 7983's first
+/// byte ranges, none of which a SIP message or keep-alive starts with. For sharing one
+/// socket between SIP and media.
+pub fn is_media(datagram: &[u8]) -> bool {
+    matches!(datagram.first(), Some(0..=3 | 20..=63 | 128..=191))
+}
