@@ -433,6 +433,10 @@ impl RtcSession {
         } else {
             None
         };
+        if self.audio.as_ref().is_some_and(|a| a.send.is_none()) {
+            // The answerer learns its audio m-line only after the answer went out.
+            self.negotiated();
+        }
         let sends = self.direction.sends() && self.connected;
         let Some(audio) = self.audio.as_mut() else {
             return;

@@ -76,6 +76,21 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
     }
 }
 
+/// A sink shared with the application, which reads it while the call runs.
+impl<S: AudioSink> AudioSink for std::sync::Arc<std::sync::Mutex<S>> {
+    fn write(&mut self, frame: &AudioFrame) {
+        if let Ok(mut s) = self.lock() {
+            s.write(frame);
+        }
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self.lock() {
+            Ok(mut s) => s.finish(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
 /// A sink that keeps every frame in memory: for tests and analysis.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {

@@ -512,6 +512,16 @@ pub struct Call<S: Session> {
     ended: futures::future::Shared<oneshot::Receiver<Event>>,
 }
 
+impl<S: Session> Clone for Call<S> {
+    fn clone(&self) -> Self {
+        Self {
+            phone: self.phone.clone(),
+            id: self.id,
+            ended: self.ended.clone(),
+        }
+    }
+}
+
 impl<S: Session> std::fmt::Debug for Call<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")

@@ -10,8 +10,11 @@
 //! softphone [OPTIONS] console
 //! ```
 //!
-//! Signalling runs for real on UDP, TCP, TLS, WebSocket and secure WebSocket; calls negotiate SDP without media until `sansip-media`
-//! lands (`--play` and `--record` say so and exit non-zero).
+//! Signalling runs on UDP, TCP, TLS, WebSocket and secure WebSocket; calls carry real
+//! WebRTC media (ICE, DTLS-SRTP; Opus, G.711; RFC 4733 DTMF) on a second UDP socket.
+//! `call` and `answer` take `--play tone:HZ|FILE.wav`, `--record FILE.wav`,
+//! `--play-video FILE.ivf` and `--record-video FILE.ivf`; a `media` event with the call's
+//! statistics is printed when each call ends.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -22,18 +25,22 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
+use sansip_media::audio::{AudioSource, Recorder, Tone, WavSink, WavSource, analysis};
 use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
-use sansip_media::core::session::{EndCause, FakeSdp, Originator};
+use sansip_media::core::session::{EndCause, Originator};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
 use sansip_media::driver::{
     Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
 };
+use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
+use sansip_media::{DtmfMethod, MediaStats, RtcSession};
 use serde_json::{Value, json};
 
-type Ph = Phone<FakeSdp>;
+type Ph = Phone<RtcSession>;
+type PhCall = sansip_media::driver::Call<RtcSession>;
 
 #[derive(Parser, Debug)]
 #[command(name = "softphone", version, about = "A SIP softphone on sansip")]
@@ -71,6 +78,40 @@ struct Cli {
     /// default: the first nameserver of /etc/resolv.conf.
     #[arg(long, global = true)]
     dns: Option<SocketAddr>,
+    /// How DTMF is sent: RFC 4733 in the media when negotiated (auto), always RFC 4733,
+    /// or SIP INFO.
+    #[arg(long, global = true, value_enum, default_value_t = DtmfArg::Auto)]
+    dtmf_method: DtmfArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum DtmfArg {
+    Auto,
+    Rfc4733,
+    Info,
+}
+
+/// What a call plays and records.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct MediaArgs {
+    /// Audio to send: `tone:HZ` or a 16-bit WAV file.
+    #[arg(long)]
+    play: Option<String>,
+    /// Record received audio to this WAV file (16 kHz mono).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Send VP8 frames from this IVF file (offers video).
+    #[arg(long)]
+    play_video: Option<PathBuf>,
+    /// Record received VP8 video to this IVF file (offers video).
+    #[arg(long)]
+    record_video: Option<PathBuf>,
+}
+
+impl MediaArgs {
+    fn video(&self) -> bool {
+        self.play_video.is_some() || self.record_video.is_some()
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +122,8 @@ enum RuntimeKind {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Two phones and the embedded registrar on loopback: register, call, hold, DTMF,
-    /// messages, hang up.
+    /// Two phones and the embedded registrar on loopback: register, call with audio both
+    /// ways, hold, DTMF, messages, hang up, media statistics.
     Demo,
     /// Register and stay registered until stdin closes or a signal arrives.
     Register {
@@ -112,12 +153,8 @@ enum Command {
         /// Extra INVITE header, "Name: value"; repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
-        /// Audio to send (needs media, not built yet).
-        #[arg(long)]
-        play: Option<String>,
-        /// Where to record received audio (needs media, not built yet).
-        #[arg(long)]
-        record: Option<PathBuf>,
+        #[command(flatten)]
+        media: MediaArgs,
     },
     /// Register and answer incoming calls.
     Answer {
@@ -127,12 +164,17 @@ enum Command {
         /// How many calls to answer before exiting.
         #[arg(long, default_value_t = 1)]
         calls: u32,
-        /// Audio to send (needs media, not built yet).
+        /// Hold after this many seconds from the answer.
         #[arg(long)]
-        play: Option<String>,
-        /// Where to record received audio (needs media, not built yet).
+        hold_after: Option<u64>,
+        /// Resume after this many seconds from the answer.
         #[arg(long)]
-        record: Option<PathBuf>,
+        unhold_after: Option<u64>,
+        /// DTMF digits to send after the answer.
+        #[arg(long)]
+        dtmf: Option<String>,
+        #[command(flatten)]
+        media: MediaArgs,
     },
     /// Send one MESSAGE.
     Message {
@@ -421,10 +463,8 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             dtmf,
             message,
             headers,
-            play,
-            record,
+            media,
         } => {
-            no_media(play.is_some() || record.is_some())?;
             let phone = connected(&cli, &rt).await?;
             let (_events, printed) = watch(&rt, &phone, "me", out).await;
             let result = async {
@@ -435,8 +475,8 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                         .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
                     options = options.header(name.trim(), value.trim());
                 }
-                let me = user_of(&cli)?;
                 let call = phone.call(target, options).await.map_err(err("call"))?;
+                attach_media(&rt, &call, media).await?;
                 match within(&rt, 120, "answer", call.answered()).await? {
                     Ok(()) => {}
                     Err(PhoneError::Ended(end)) => {
@@ -447,49 +487,14 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     }
                     Err(e) => return Err(format!("call: {e}")),
                 }
-                if let Some(d) = dtmf {
-                    call.send_dtmf(d).await.map_err(err("dtmf"))?;
-                }
-                if let Some(m) = message {
-                    call.message("text/plain", m)
-                        .await
-                        .map_err(err("message"))?;
-                }
-                let mut plan: Vec<(u64, &str)> = vec![(*duration, "hangup")];
-                plan.extend(hold_after.map(|t| (t, "hold")));
-                plan.extend(unhold_after.map(|t| (t, "unhold")));
-                plan.sort();
-                let answered_at = rt.now();
-                for (at, action) in plan {
-                    let wait =
-                        (answered_at + Duration::from_secs(at)).saturating_duration_since(rt.now());
-                    futures::select_biased! {
-                        end = call.ended().fuse() => {
-                            let end = end.map_err(err("call"))?;
-                            return if end.cause == EndCause::Bye { Ok(()) } else {
-                                Err(format!("call ended: {}", end.cause))
-                            };
-                        }
-                        () = sleep(&rt, wait).fuse() => {}
-                    }
-                    match action {
-                        "hold" => {
-                            call.hold().await.map_err(err("hold"))?;
-                        }
-                        "unhold" => {
-                            call.unhold().await.map_err(err("unhold"))?;
-                        }
-                        _ => call.hangup().await.map_err(err("hangup"))?,
-                    }
-                }
-                let end = within(&rt, 40, "hangup", call.ended())
-                    .await?
-                    .map_err(err("call"))?;
-                if end.cause == EndCause::Bye {
-                    Ok(())
-                } else {
-                    Err(format!("call ended: {}", end.cause))
-                }
+                let script = Script {
+                    duration: *duration,
+                    hold_after: *hold_after,
+                    unhold_after: *unhold_after,
+                    dtmf: dtmf.clone(),
+                    message: message.clone(),
+                };
+                talk(&rt, out, &call, &script).await
             }
             .await;
             printed.finish(&rt, phone).await;
@@ -498,37 +503,45 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         Command::Answer {
             duration,
             calls,
-            play,
-            record,
+            hold_after,
+            unhold_after,
+            dtmf,
+            media,
         } => {
-            no_media(play.is_some() || record.is_some())?;
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            let script = Script {
+                duration: *duration,
+                hold_after: *hold_after,
+                unhold_after: *unhold_after,
+                dtmf: dtmf.clone(),
+                message: None,
+            };
             let result = async {
             register(&rt, &phone, 600).await?;
-            let me = user_of(&cli)?.to_string();
-            let (done_tx, mut done_rx) = mpsc::unbounded::<bool>();
+            let (done_tx, mut done_rx) = mpsc::unbounded::<Result<(), String>>();
             let mut answered = 0;
             let mut finished = 0;
             let mut signal = Box::pin(shutdown_signal(false).fuse());
             while finished < *calls {
                 futures::select_biased! {
                     () = signal => break,
-                    ok = done_rx.next() => {
+                    done = done_rx.next() => {
                         finished += 1;
-                        if ok != Some(true) {
-                            return Err("a call did not end cleanly".into());
+                        if let Some(Err(e)) = done {
+                            return Err(format!("a call did not end cleanly: {e}"));
                         }
                     }
                     e = events.next() => match e {
                         Some(Event::IncomingCall { call, .. }) if answered < *calls => {
                             let call = phone.call_handle(call).await.map_err(err("incoming call"))?;
                             call.answer().await.map_err(err("answer"))?;
+                            attach_media(&rt, &call, media).await?;
                             answered += 1;
-                            let (rt2, secs, tx) = (rt.clone(), *duration, done_tx.clone());
+                            let (rt2, script, tx) = (rt.clone(), script.clone(), done_tx.clone());
                             rt.spawn(Box::pin(async move {
-                                let ok = hold_then_hang_up(&rt2, call, secs).await;
-                                let _ = tx.unbounded_send(ok);
+                                let done = talk(&rt2, out, &call, &script).await;
+                                let _ = tx.unbounded_send(done);
                             }));
                         }
                         Some(Event::IncomingCall { call, .. }) => {
@@ -569,40 +582,160 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         Command::Console => {
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
-            let me = user_of(&cli)?.to_string();
-            let result = console(&phone, &mut events, &me, out).await;
+            let result = console(&phone, &mut events, out).await;
             printed.finish(&rt, phone).await;
             result
         }
     }
 }
 
-/// Keeps an answered call `secs` seconds (or until the peer hangs up); whether it ended
-/// cleanly.
-async fn hold_then_hang_up(
-    rt: &Arc<dyn Runtime>,
-    call: sansip_media::driver::Call<FakeSdp>,
-    secs: u64,
-) -> bool {
-    futures::select_biased! {
-        end = call.ended().fuse() => return end.is_ok_and(|e| e.cause == EndCause::Bye),
-        () = sleep(rt, Duration::from_secs(secs)).fuse() => {}
-    }
-    if call.hangup().await.is_err() {
-        return false;
-    }
-    matches!(
-        within(rt, 40, "hangup", call.ended()).await,
-        Ok(Ok(e)) if e.cause == EndCause::Bye
-    )
+/// What to do in an answered call, in seconds from the answer.
+#[derive(Debug, Clone)]
+struct Script {
+    duration: u64,
+    hold_after: Option<u64>,
+    unhold_after: Option<u64>,
+    dtmf: Option<String>,
+    message: Option<String>,
 }
 
-fn no_media(asked: bool) -> Result<(), String> {
-    if asked {
-        Err("--play and --record need media, which is not built yet".into())
-    } else {
-        Ok(())
+/// Runs `script` on an answered call until it hangs up or the peer does; prints the
+/// call's media statistics at the end. Ok when the call ended with a BYE from either side.
+async fn talk(
+    rt: &Arc<dyn Runtime>,
+    out: Out,
+    call: &PhCall,
+    script: &Script,
+) -> Result<(), String> {
+    let result = async {
+        if let Some(d) = &script.dtmf {
+            call.send_dtmf(d).await.map_err(err("dtmf"))?;
+        }
+        if let Some(m) = &script.message {
+            call.message("text/plain", m)
+                .await
+                .map_err(err("message"))?;
+        }
+        let mut plan: Vec<(u64, &str)> = vec![(script.duration, "hangup")];
+        plan.extend(script.hold_after.map(|t| (t, "hold")));
+        plan.extend(script.unhold_after.map(|t| (t, "unhold")));
+        plan.sort();
+        let answered_at = rt.now();
+        for (at, action) in plan {
+            let wait = (answered_at + Duration::from_secs(at)).saturating_duration_since(rt.now());
+            futures::select_biased! {
+                end = call.ended().fuse() => {
+                    let end = end.map_err(err("call"))?;
+                    return if end.cause == EndCause::Bye { Ok(()) } else {
+                        Err(format!("call ended: {}", end.cause))
+                    };
+                }
+                () = sleep(rt, wait).fuse() => {}
+            }
+            match action {
+                "hold" => {
+                    call.hold().await.map_err(err("hold"))?;
+                }
+                "unhold" => {
+                    call.unhold().await.map_err(err("unhold"))?;
+                }
+                _ => call.hangup().await.map_err(err("hangup"))?,
+            }
+        }
+        let end = within(rt, 40, "hangup", call.ended())
+            .await?
+            .map_err(err("call"))?;
+        if end.cause == EndCause::Bye {
+            Ok(())
+        } else {
+            Err(format!("call ended: {}", end.cause))
+        }
     }
+    .await;
+    if let Ok(stats) = call.media_stats().await {
+        out.emit("me", media_json(call.id(), &stats));
+    }
+    result
+}
+
+/// The rate recordings are written at: wideband, whatever the codec.
+const RECORD_RATE: u32 = 16_000;
+
+/// `tone:HZ` or a WAV file.
+fn source(spec: &str) -> Result<Box<dyn AudioSource>, String> {
+    if let Some(hz) = spec.strip_prefix("tone:") {
+        let hz: f64 = hz
+            .parse()
+            .ok()
+            .filter(|h: &f64| *h > 0.0 && *h < 24_000.0)
+            .ok_or_else(|| format!("--play {spec}: expected tone:HZ"))?;
+        return Ok(Box::new(Tone::new(hz)));
+    }
+    WavSource::open(spec)
+        .map(|w| Box::new(w) as Box<dyn AudioSource>)
+        .map_err(|e| format!("--play {spec}: {e}"))
+}
+
+/// Starts what `media` asks for on `call`: a source, a WAV recording, video in and out.
+async fn attach_media(
+    rt: &Arc<dyn Runtime>,
+    call: &PhCall,
+    media: &MediaArgs,
+) -> Result<(), String> {
+    if let Some(spec) = &media.play {
+        call.play(source(spec)?).await.map_err(err("play"))?;
+    }
+    if let Some(path) = &media.record {
+        let sink = WavSink::create(path, RECORD_RATE)
+            .map_err(|e| format!("--record {}: {e}", path.display()))?;
+        call.record(sink).await.map_err(err("record"))?;
+    }
+    if let Some(path) = &media.record_video {
+        let sink = IvfWriter::create(path, VideoCodec::Vp8, 640, 480)
+            .map_err(|e| format!("--record-video {}: {e}", path.display()))?;
+        call.record_video(sink).await.map_err(err("record video"))?;
+    }
+    if let Some(path) = &media.play_video {
+        let mut reader =
+            IvfReader::open(path).map_err(|e| format!("--play-video {}: {e}", path.display()))?;
+        let (rt2, call2) = (rt.clone(), call.clone());
+        rt.spawn(Box::pin(async move {
+            // Frames go out at their own pace once the media is up, until the file ends
+            // or the call does.
+            while !call2.is_media_connected().await.unwrap_or(true) {
+                sleep(&rt2, Duration::from_millis(50)).await;
+            }
+            let start = rt2.now();
+            while let Ok(Some(frame)) = reader.next_frame() {
+                let at = start + Duration::from_micros(frame.rtp_time * 1_000 / 90);
+                rt2.sleep_until(at).await;
+                if call2.send_video(frame).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    Ok(())
+}
+
+fn media_json(call: sansip_media::core::session::CallId, s: &MediaStats) -> Value {
+    json!({
+        "event": "media",
+        "call": call.to_string(),
+        "codec": s.codec.map(|c| c.to_string()),
+        "packets_sent": s.packets_sent,
+        "bytes_sent": s.bytes_sent,
+        "packets_received": s.packets_received,
+        "bytes_received": s.bytes_received,
+        "dtmf_sent": s.dtmf_sent,
+        "dtmf_received": s.dtmf_received,
+        "video_frames_sent": s.video_frames_sent,
+        "video_frames_received": s.video_frames_received,
+        "loss": s.loss,
+        "remote_loss": s.remote_loss,
+        "jitter_ms": s.jitter.map(|d| d.as_secs_f64() * 1e3),
+        "rtt_ms": s.rtt.map(|d| d.as_secs_f64() * 1e3),
+    })
 }
 
 async fn register(rt: &Arc<dyn Runtime>, phone: &Ph, expires: u32) -> Result<u32, String> {
@@ -643,6 +776,15 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
     }
     let mut config = PhoneConfig::with_targets(ua, targets);
+    config.media.dtmf = match cli.dtmf_method {
+        DtmfArg::Auto => DtmfMethod::Auto,
+        DtmfArg::Rfc4733 => DtmfMethod::Rfc4733,
+        DtmfArg::Info => DtmfMethod::Info,
+    };
+    config.media.video = match &cli.command {
+        Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
+        _ => false,
+    };
     config.tls = TlsOptions {
         ca_files: cli.ca.iter().cloned().collect(),
         insecure: cli.insecure_tls,
@@ -765,22 +907,62 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
             .await?
             .map_err(err("answer"))?;
 
+        // Audio both ways: alice plays 1 kHz, bob 600 Hz; each records what it hears.
+        let alice_hears = Arc::new(std::sync::Mutex::new(Recorder::default()));
+        let bob_hears = Arc::new(std::sync::Mutex::new(Recorder::default()));
+        call.play(Tone::new(1_000.0)).await.map_err(err("play"))?;
+        bob_call.play(Tone::new(600.0)).await.map_err(err("play"))?;
+        call.record(alice_hears.clone()).await.map_err(err("record"))?;
+        bob_call.record(bob_hears.clone()).await.map_err(err("record"))?;
+        sleep(&rt, Duration::from_secs(2)).await;
+        for (who, heard, expected) in [("alice", &alice_hears, 600.0), ("bob", &bob_hears, 1_000.0)] {
+            let (rate, samples) = heard.lock().map_err(|_| "recorder")?.samples();
+            // The last second: past the codec's and the connection's start.
+            let tail = &samples[samples.len().saturating_sub(rate as usize)..];
+            let hz = analysis::dominant_frequency(tail, rate);
+            out.step(who, "heard", json!({
+                "hz": hz,
+                "rms": analysis::rms(tail).round(),
+                "rate": rate,
+                "seconds": samples.len() as f64 / f64::from(rate.max(1)),
+            }));
+            match hz {
+                Some(f) if (f - expected).abs() < 20.0 => {}
+                other => return Err(format!("{who} heard {other:?} Hz, expected {expected}")),
+            }
+        }
+
         let held = within(&rt, 10, "hold", call.hold())
             .await?
             .map_err(err("hold"))?;
+        // While alice holds, bob must not send: her received count stands still.
+        sleep(&rt, Duration::from_millis(300)).await;
+        let before = call.media_stats().await.map_err(err("stats"))?.packets_received;
+        sleep(&rt, Duration::from_secs(1)).await;
+        let during = call.media_stats().await.map_err(err("stats"))?.packets_received - before;
         out.step(
             "alice",
             "held",
-            json!({"local": held.local, "remote": held.remote}),
+            json!({"local": held.local, "remote": held.remote, "packets_received_while_held": during}),
         );
+        if during > 0 {
+            return Err(format!("bob sent {during} packets to alice while held"));
+        }
         let resumed = within(&rt, 10, "unhold", call.unhold())
             .await?
             .map_err(err("unhold"))?;
+        sleep(&rt, Duration::from_millis(300)).await;
+        let before = call.media_stats().await.map_err(err("stats"))?.packets_received;
+        sleep(&rt, Duration::from_secs(1)).await;
+        let after = call.media_stats().await.map_err(err("stats"))?.packets_received - before;
         out.step(
             "alice",
             "resumed",
-            json!({"local": resumed.local, "remote": resumed.remote}),
+            json!({"local": resumed.local, "remote": resumed.remote, "packets_received_per_second": after}),
         );
+        if after < 25 {
+            return Err(format!("after unhold alice got only {after} packets in a second"));
+        }
 
         call.send_dtmf("1234#").await.map_err(err("dtmf"))?;
         let mut tones = String::new();
@@ -821,6 +1003,10 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         let end = within(&rt, 10, "hangup", call.ended())
             .await?
             .map_err(err("hangup"))?;
+        for (who, c) in [("alice", &call), ("bob", &bob_call)] {
+            let stats = c.media_stats().await.map_err(err("stats"))?;
+            out.emit(who, media_json(c.id(), &stats));
+        }
         if (end.cause, end.originator) != (EndCause::Bye, Originator::Remote) {
             return Err(format!(
                 "alice's call ended as {} {:?}",
@@ -849,14 +1035,14 @@ fn fresh_seed() -> u64 {
 }
 
 const CONSOLE_HELP: &str = "commands: register [SECS] | unregister | call TARGET | answer | decline | \
-hangup | hold | unhold | mute | unmute | dtmf DIGITS | message TARGET TEXT | status | quit";
+hangup | hold | unhold | mute | unmute | dtmf DIGITS | play tone:HZ|FILE.wav | record FILE.wav | \
+stats | message TARGET TEXT | status | quit";
 
 /// The interactive console: one command per line on stdin; each prints `ok` or `error`,
 /// events print as they come. Ends at `quit` or the end of stdin.
 async fn console(
     phone: &Ph,
     events: &mut mpsc::UnboundedReceiver<Event>,
-    me: &str,
     out: Out,
 ) -> Result<(), String> {
     let (tx, mut lines) = mpsc::unbounded::<String>();
@@ -868,7 +1054,7 @@ async fn console(
             }
         }
     });
-    let mut current: Option<sansip_media::driver::Call<FakeSdp>> = None;
+    let mut current: Option<PhCall> = None;
     loop {
         futures::select_biased! {
             e = events.next() => match e {
@@ -888,7 +1074,7 @@ async fn console(
                 if cmd == "quit" {
                     break;
                 }
-                let result = console_command(phone, &mut current, me, cmd, args).await;
+                let result = console_command(phone, &mut current, cmd, args, out).await;
                 match result {
                     Ok(()) => out.step("me", "ok", json!({"command": cmd})),
                     Err(e) => out.step("me", "error", json!({"command": cmd, "error": e})),
@@ -904,10 +1090,10 @@ async fn console(
 
 async fn console_command(
     phone: &Ph,
-    current: &mut Option<sansip_media::driver::Call<FakeSdp>>,
-    me: &str,
+    current: &mut Option<PhCall>,
     cmd: &str,
     args: &[&str],
+    out: Out,
 ) -> Result<(), String> {
     let call = || current.as_ref().ok_or_else(|| "no call".to_string());
     let e = |e: PhoneError| e.to_string();
@@ -943,6 +1129,16 @@ async fn console_command(
         ("mute", _) => call()?.mute().await.map_err(e),
         ("unmute", _) => call()?.unmute().await.map_err(e),
         ("dtmf", [digits]) => call()?.send_dtmf(digits).await.map_err(e),
+        ("play", [src]) => call()?.play(source(src)?).await.map_err(e),
+        ("record", [path]) => {
+            let sink = WavSink::create(path, RECORD_RATE).map_err(|x| format!("{path}: {x}"))?;
+            call()?.record(sink).await.map_err(e)
+        }
+        ("stats", _) => {
+            let stats = call()?.media_stats().await.map_err(e)?;
+            out.emit("me", media_json(call()?.id(), &stats));
+            Ok(())
+        }
         ("message", [target, text @ ..]) if !text.is_empty() => phone
             .message(target, "text/plain", &text.join(" "))
             .await

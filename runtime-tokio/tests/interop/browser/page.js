@@ -356,9 +356,12 @@ async function run(c) {
     case "register":
       await register();
       return null;
-    case "unregister":
-      await within(10000, "unregister", simpleUser.unregister());
+    case "unregister": {
+      const { outcome, requestDelegate } = finalResponse();
+      await within(10000, "unregister", simpleUser.unregister({ requestDelegate }));
+      await within(10000, "unregister response", outcome);
       return null;
+    }
     case "call":
       if (!c.target) throw new Error("call needs a target");
       await call(c.target);
