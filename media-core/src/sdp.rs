@@ -87,6 +87,65 @@ fn attr<'a>(lines: &[&'a str], name: &str) -> Option<&'a str> {
     })
 }
 
+/// RFC 3551's static payload types, which peers may list without an `a=rtpmap` (str0m needs
+/// one for every payload type).
+fn static_rtpmap(pt: u8) -> Option<&'static str> {
+    Some(match pt {
+        0 => "PCMU/8000",
+        3 => "GSM/8000",
+        4 => "G723/8000",
+        5 => "DVI4/8000",
+        6 => "DVI4/16000",
+        7 => "LPC/8000",
+        8 => "PCMA/8000",
+        9 => "G722/8000",
+        10 => "L16/44100/2",
+        11 => "L16/44100",
+        12 => "QCELP/8000",
+        13 => "CN/8000",
+        14 => "MPA/90000",
+        15 => "G728/8000",
+        16 => "DVI4/11025",
+        17 => "DVI4/22050",
+        18 => "G729/8000",
+        25 => "CelB/90000",
+        26 => "JPEG/90000",
+        28 => "nv/90000",
+        31 => "H261/90000",
+        32 => "MPV/90000",
+        33 => "MP2T/90000",
+        34 => "H263/90000",
+        _ => return None,
+    })
+}
+
+/// The section's payload types with their encoding names (lowercase), completing static
+/// ones from RFC 3551; payload types with neither are left out.
+fn payload_map(formats: &[&str], lines: &[&str]) -> Vec<(u8, String, bool)> {
+    formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .filter_map(|pt| {
+            let own = lines.iter().find_map(|l| {
+                let rest = l.strip_prefix("a=rtpmap:")?;
+                let (p, enc) = rest.split_once(' ')?;
+                (p.parse::<u8>().ok()? == pt).then(|| enc.trim().to_string())
+            });
+            match own {
+                Some(enc) => Some((pt, enc, true)),
+                None => static_rtpmap(pt).map(|enc| (pt, enc.to_string(), false)),
+            }
+        })
+        .collect()
+}
+
+fn encoding_name(enc: &str) -> String {
+    enc.split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
 /// Session-level attributes RFC 8839 and RFC 8122 allow there, which str0m reads per
 /// m-line: copied into each m-line that lacks them.
 const PUSHED_DOWN: &[&str] = &[
@@ -113,12 +172,18 @@ pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpErr
     }
     let mut sections = Vec::with_capacity(media.len());
     let mut refusal = None;
+    let mut maps: Vec<Vec<(u8, String, bool)>> = Vec::with_capacity(media.len());
+    // Payload types already bound in kept sections: one m-line's PT 96 being opus and
+    // another's VP8 is legal SDP, but str0m's single payload space cannot take it.
+    let mut bound: Vec<(u8, String)> = Vec::new();
     for (i, m) in media.iter().enumerate() {
         let mut words = m.mline["m=".len()..].split_whitespace();
         let kind = words.next().unwrap_or_default();
         let port = words.next().unwrap_or_default();
         let proto = words.next().unwrap_or_default();
-        let fmt = words.next().unwrap_or("0");
+        let formats: Vec<&str> = words.collect();
+        let fmt = formats.first().copied().unwrap_or("0");
+        let map = payload_map(&formats, &m.lines);
         let own_mid = attr(&m.lines, "mid");
         let has = |name| {
             attr(&m.lines, name)
@@ -135,7 +200,22 @@ pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpErr
             "video" => accept.video,
             _ => false,
         };
-        let kept = port != "0" && wanted && srtp_profile && dtls && has("ice-ufrag");
+        let clash = map.iter().find_map(|(pt, enc, _)| {
+            bound
+                .iter()
+                .find(|(b, e)| b == pt && *e != encoding_name(enc))
+                .map(|(_, e)| (*pt, e.clone(), encoding_name(enc)))
+        });
+        let usable = port != "0" && wanted && srtp_profile && dtls && has("ice-ufrag");
+        let kept = usable && !map.is_empty() && clash.is_none();
+        if kept {
+            bound.extend(map.iter().map(|(pt, enc, _)| (*pt, encoding_name(enc))));
+        } else if let Some((pt, a, b)) = clash.filter(|_| usable) {
+            refusal.get_or_insert(format!(
+                "payload type {pt} is {a} in one m-line and {b} in another"
+            ));
+        }
+        maps.push(map);
         if !kept && port != "0" && wanted {
             refusal.get_or_insert(match (proto, dtls) {
                 ("RTP/AVP" | "RTP/AVPF", _) => {
@@ -191,14 +271,24 @@ pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpErr
         .map(|s| s.mid.as_str())
         .collect();
     push(&mut out, &format!("a=group:BUNDLE {}", bundle.join(" ")));
-    for (m, s) in media.iter().zip(&sections) {
+    for ((m, s), map) in media.iter().zip(&sections).zip(&maps) {
         if !s.kept {
             continue;
         }
-        let mline = m.mline.replacen(&s.proto, SAVPF, 1);
-        push(&mut out, &mline);
+        // The m-line lists only payload types we can name.
+        let head: Vec<&str> = m.mline.split_whitespace().take(2).collect();
+        let pts: Vec<String> = map.iter().map(|(pt, _, _)| pt.to_string()).collect();
+        push(
+            &mut out,
+            &format!("{} {} {SAVPF} {}", head[0], head[1], pts.join(" ")),
+        );
         for line in &m.lines {
             push(&mut out, line);
+        }
+        for (pt, enc, own) in map {
+            if !own {
+                push(&mut out, &format!("a=rtpmap:{pt} {enc}"));
+            }
         }
         if !s.had_mid {
             push(&mut out, &format!("a=mid:{}", s.mid));

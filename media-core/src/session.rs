@@ -547,11 +547,9 @@ impl RtcSession {
                     self.next_frame = Some(self.now);
                 }
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                if self.connected {
-                    self.connected = false;
-                    self.connection_changes.push_back(false);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) if self.connected => {
+                self.connected = false;
+                self.connection_changes.push_back(false);
             }
             Event::MediaAdded(m) => match m.kind {
                 MediaKind::Audio => self.add_audio(m.mid),
@@ -680,6 +678,16 @@ fn incompatible(e: impl std::fmt::Display) -> SdpError {
     SdpError::Incompatible(e.to_string())
 }
 
+/// Runs one of str0m's negotiation steps so that an assertion inside it (which the glue
+/// tries to rule out beforehand) refuses the description instead of taking the process
+/// down: a peer's SDP must never crash the phone.
+fn guarded<T>(f: impl FnOnce() -> Result<T, str0m::RtcError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the media engine could not take this description".into()),
+    }
+}
+
 impl SdpHandler for RtcSession {
     fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
         let sdp = match &self.local_sdp {
@@ -716,7 +724,7 @@ impl SdpHandler for RtcSession {
             },
         )?;
         let parsed = SdpOffer::from_sdp_string(&remote.normalized).map_err(incompatible)?;
-        let answer = self.rtc.sdp_api().accept_offer(parsed);
+        let answer = guarded(|| self.rtc.sdp_api().accept_offer(parsed));
         // Whatever happened, str0m may have output to give.
         self.drain();
         let answer = answer.map_err(incompatible)?;
@@ -732,7 +740,7 @@ impl SdpHandler for RtcSession {
         if let Some((pending, our_offer)) = self.pending.take() {
             let text = normalize_answer(answer, &our_offer)?;
             let parsed = SdpAnswer::from_sdp_string(&text).map_err(incompatible)?;
-            let r = self.rtc.sdp_api().accept_answer(pending, parsed);
+            let r = guarded(|| self.rtc.sdp_api().accept_answer(pending, parsed));
             self.drain();
             r.map_err(incompatible)?;
         }
