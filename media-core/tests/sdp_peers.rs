@@ -3,6 +3,7 @@
 //! offered transport echoed and rejected lines at port 0; plain RTP and SDES offers are
 //! refused with a reason fit for a 488's Warning.
 #![cfg(feature = "rtc")]
+#![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
 
