@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use sansip_tokio::media::audio::analysis;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
@@ -174,6 +175,68 @@ fn separate_processes_call_answer_hold_dtmf_and_message() {
     }
 }
 
+/// End to end on loopback with real sockets: alice plays a 1 kHz tone, bob records; the
+/// recording's dominant frequency is 1 kHz and it is not silence. Both runtimes, each way.
+#[test]
+fn a_tone_crosses_loopback_and_is_recorded() {
+    let (_rt, addr) = registrar();
+    let dir = std::env::temp_dir().join(format!("sansip-tone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (caller_rt, callee_rt) in [("tokio", "smol"), ("smol", "tokio")] {
+        let wav = dir.join(format!("{callee_rt}.wav"));
+        let bob = Running::spawn(
+            user(addr, "bob", callee_rt)
+                .args(["answer", "--for", "30", "--calls", "1", "--record"])
+                .arg(&wav)
+                .stdin(Stdio::null()),
+        )
+        .registered();
+        let alice = user(addr, "alice", caller_rt)
+            .args(["call", "bob", "--for", "3", "--play", "tone:1000"])
+            .output()
+            .unwrap();
+        let bob = bob.wait_with_output();
+        assert!(
+            alice.status.success(),
+            "{}",
+            String::from_utf8_lossy(&alice.stderr)
+        );
+        assert!(
+            bob.status.success(),
+            "{}",
+            String::from_utf8_lossy(&bob.stderr)
+        );
+        let mut reader = hound::WavReader::open(&wav).unwrap();
+        let rate = reader.spec().sample_rate;
+        let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        assert!(
+            samples.len() as u32 > rate,
+            "at least a second recorded: {}",
+            samples.len()
+        );
+        // The middle second, away from the start of media and the hang-up.
+        let mid = samples.len() / 2;
+        let second = &samples[mid - rate as usize / 2..mid + rate as usize / 2];
+        let hz = analysis::dominant_frequency(second, rate);
+        let level = analysis::rms(second);
+        eprintln!(
+            "{caller_rt} -> {callee_rt}: recorded {:.2} s, dominant {hz:?} Hz, rms {level:.0}",
+            samples.len() as f64 / f64::from(rate)
+        );
+        assert!(
+            hz.is_some_and(|f| (f - 1_000.0).abs() < 10.0),
+            "heard {hz:?} Hz"
+        );
+        assert!(level > 1_000.0, "the recording is silent: rms {level}");
+        let media = json_lines(&bob)
+            .into_iter()
+            .find(|l| l["event"] == "media")
+            .expect("a media event at hang-up");
+        assert!(media["packets_received"].as_u64().unwrap() > 100, "{media}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn register_until_stdin_closes_and_receive_a_message() {
     let (_rt, addr) = registrar();
@@ -235,13 +298,21 @@ fn failures_exit_non_zero_with_the_reason() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("register"));
-    // Media options are refused honestly until media exists.
-    let out = user(addr, "alice", "tokio")
-        .args(["call", "bob", "--play", "tone:1000"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    // A bad audio source is refused before anything is sent.
+    for (play, says) in [
+        ("tone:loud", "expected tone:HZ"),
+        ("/nonexistent.wav", "nonexistent"),
+    ] {
+        let out = user(addr, "alice", "tokio")
+            .args(["call", "bob", "--play", play])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{play}"
+        );
+    }
 }
 
 #[test]

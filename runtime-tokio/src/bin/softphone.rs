@@ -109,6 +109,14 @@ struct MediaArgs {
 }
 
 impl MediaArgs {
+    /// Fails on a source that cannot play, before any call is placed.
+    fn check(&self) -> Result<(), String> {
+        match &self.play {
+            Some(spec) => source(spec).map(drop),
+            None => Ok(()),
+        }
+    }
+
     fn video(&self) -> bool {
         self.play_video.is_some() || self.record_video.is_some()
     }
@@ -465,6 +473,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             headers,
             media,
         } => {
+            media.check()?;
             let phone = connected(&cli, &rt).await?;
             let (_events, printed) = watch(&rt, &phone, "me", out).await;
             let result = async {
@@ -508,6 +517,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             dtmf,
             media,
         } => {
+            media.check()?;
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
             let script = Script {

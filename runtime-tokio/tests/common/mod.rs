@@ -67,6 +67,11 @@ impl Running {
         self
     }
 
+    /// Every line printed so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
     /// The child's stdin, when it was piped.
     pub(crate) fn take_stdin(&mut self) -> Option<ChildStdin> {
         self.child.stdin.take()

@@ -766,7 +766,10 @@ impl<S: SdpHandler> UserAgent<S> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.phase != Phase::Confirmed || call.in_flight.is_some() {
+        // A callee's requests wait for the ACK of its 2xx: a peer may not know the dialog
+        // before it has ACKed (SIP.js leaves such an INFO unanswered, which would hold up
+        // every later request for 32 s). The ACK pumps again.
+        if call.phase != Phase::Confirmed || call.in_flight.is_some() || call.accepting.is_some() {
             return;
         }
         let hold_due = call.want_hold != call.hold.local
