@@ -43,11 +43,23 @@ pub struct RemoteOffer {
     sections: Vec<Offered>,
 }
 
-/// What media an offer may keep.
+/// What media an offer may keep, and what the session already knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accept {
+pub struct Accept<'a> {
     /// Take video m-lines (else they are rejected with port 0).
     pub video: bool,
+    /// The description we sent last, for a re-offer: an m-line the peer left without
+    /// `a=mid` keeps the mid its position had (str0m matches m-lines by mid).
+    pub current: Option<&'a str>,
+}
+
+/// The `a=mid` of each m-line of `sdp`, by position (`None` where there is none).
+pub fn mids(sdp: &str) -> Vec<Option<String>> {
+    split(sdp)
+        .1
+        .iter()
+        .map(|m| attr(&m.lines, "mid").map(str::to_string))
+        .collect()
 }
 
 struct Section<'a> {
@@ -170,6 +182,7 @@ pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpErr
     if media.is_empty() {
         return Err(SdpError::Incompatible("no media lines".into()));
     }
+    let known = accept.current.map(mids).unwrap_or_default();
     let mut sections = Vec::with_capacity(media.len());
     let mut refusal = None;
     let mut maps: Vec<Vec<(u8, String, bool)>> = Vec::with_capacity(media.len());
@@ -233,7 +246,10 @@ pub fn normalize_offer(sdp: &[u8], accept: Accept) -> Result<RemoteOffer, SdpErr
             media: kind.to_string(),
             proto: proto.to_string(),
             fmt: fmt.to_string(),
-            mid: own_mid.map_or_else(|| i.to_string(), str::to_string),
+            mid: own_mid
+                .map(str::to_string)
+                .or_else(|| known.get(i).cloned().flatten())
+                .unwrap_or_else(|| i.to_string()),
             had_mid: own_mid.is_some(),
             kept,
         });

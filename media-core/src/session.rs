@@ -717,12 +717,11 @@ impl SdpHandler for RtcSession {
     }
 
     fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
-        let remote = normalize_offer(
-            offer,
-            Accept {
-                video: self.config.video,
-            },
-        )?;
+        let accept = Accept {
+            video: self.config.video,
+            current: self.local_sdp.as_deref(),
+        };
+        let remote = normalize_offer(offer, accept)?;
         let parsed = SdpOffer::from_sdp_string(&remote.normalized).map_err(incompatible)?;
         let answer = guarded(|| self.rtc.sdp_api().accept_offer(parsed));
         // Whatever happened, str0m may have output to give.

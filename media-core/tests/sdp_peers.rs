@@ -239,3 +239,30 @@ fn our_offer_is_taken_by_our_answerer_and_hold_round_trips() {
     a.rollback();
     assert_eq!(a.direction(), Direction::SendOnly);
 }
+
+#[test]
+fn a_re_offer_without_mid_keeps_the_mid_of_its_position() {
+    // SIPp-style: the peer's re-INVITE (a hold) says neither a=mid nor BUNDLE, while our
+    // first offer named its m-line with str0m's own mid.
+    let (mut a, mut b) = (session(false), session(false));
+    let offer = a.create_offer(Direction::SendRecv).unwrap();
+    let answer = b.accept_offer(&offer, Direction::SendRecv).unwrap();
+    a.accept_answer(&answer).unwrap();
+    let reoffer: String = String::from_utf8(answer.to_vec())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("a=mid:") && !l.starts_with("a=group:"))
+        .map(|l| match l {
+            "a=sendrecv" => "a=sendonly\r\n".to_string(),
+            l if l.starts_with("a=setup:") => "a=setup:actpass\r\n".to_string(),
+            l => format!("{l}\r\n"),
+        })
+        .collect();
+    let reanswer = a
+        .accept_offer(reoffer.as_bytes(), Direction::RecvOnly)
+        .unwrap();
+    assert_eq!(
+        directions(std::str::from_utf8(&reanswer).unwrap()),
+        [Some(Direction::RecvOnly)]
+    );
+}
