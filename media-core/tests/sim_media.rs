@@ -17,6 +17,7 @@ use sansip_media::core::session::CallId;
 use sansip_media::core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
+use sansip_media::video::{VideoCodec, VideoFrame, VideoSink};
 use sansip_media::{MediaConfig, MediaEvent, Phone, is_media};
 
 const REGISTRAR: &str = "127.0.0.1:5060";
@@ -39,10 +40,14 @@ struct MediaNode {
 
 impl MediaNode {
     fn new(name: &str, port: u16, now: Instant, seed: u64) -> Self {
+        Self::with(name, port, now, seed, MediaConfig::default())
+    }
+
+    fn with(name: &str, port: u16, now: Instant, seed: u64, media: MediaConfig) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = UaConfig::new(format!("sip:{name}@example.com"));
         c.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
-        let mut phone = Phone::new(c, MediaConfig::default(), vec![addr], now, seed).unwrap();
+        let mut phone = Phone::new(c, media, vec![addr], now, seed).unwrap();
         let flow = phone.ua_mut().add_flow(FlowInfo {
             transport: Transport::Udp,
             local: addr,
@@ -140,6 +145,10 @@ struct World {
 
 impl World {
     fn new(seed: u64, loss: f32) -> Self {
+        Self::with(seed, loss, MediaConfig::default())
+    }
+
+    fn with(seed: u64, loss: f32, media: MediaConfig) -> Self {
         let link = LinkConfig {
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(2),
@@ -157,8 +166,8 @@ impl World {
         Self {
             sim,
             proxy,
-            alice: MediaNode::new("alice", 5071, now, seed ^ 1),
-            bob: MediaNode::new("bob", 5072, now, seed ^ 2),
+            alice: MediaNode::with("alice", 5071, now, seed ^ 1, media.clone()),
+            bob: MediaNode::with("bob", 5072, now, seed ^ 2, media),
             label: format!("seed {seed} loss {loss}"),
         }
     }
@@ -354,4 +363,89 @@ fn media_flows_holds_and_carries_dtmf_at_5_percent_loss() {
     for seed in 1..=3 {
         call_with_media(seed, 0.05);
     }
+}
+
+/// Collects received video frames.
+#[derive(Clone, Default)]
+struct Frames(Arc<Mutex<Vec<VideoFrame>>>);
+
+impl VideoSink for Frames {
+    fn write(&mut self, frame: &VideoFrame) {
+        self.0.lock().unwrap().push(frame.clone());
+    }
+}
+
+#[test]
+fn vp8_frames_cross_when_both_phones_take_video() {
+    let media = MediaConfig {
+        video: true,
+        ..MediaConfig::default()
+    };
+    let mut w = World::with(7, 0.0, media);
+    let now = w.sim.now();
+    w.alice.phone.ua_mut().register(now, 3600).unwrap();
+    w.bob.phone.ua_mut().register(now, 3600).unwrap();
+    w.alice.drain();
+    w.bob.drain();
+    w.wait(30, "registration", |a, b| {
+        a.phone.ua().is_registered() && b.phone.ua().is_registered()
+    });
+    let now = w.sim.now();
+    let call = w
+        .alice
+        .phone
+        .call(now, "bob", CallOptions::default())
+        .unwrap();
+    w.alice.drain();
+    w.wait(30, "the incoming call", |_, b| {
+        b.events
+            .iter()
+            .any(|e| matches!(e, Event::IncomingCall { .. }))
+    });
+    let theirs = w
+        .bob
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    let now = w.sim.now();
+    w.bob.phone.answer(now, theirs).unwrap();
+    let seen = Frames::default();
+    w.bob
+        .phone
+        .set_video_sink(theirs, Box::new(seen.clone()))
+        .unwrap();
+    w.bob.drain();
+    w.wait(30, "ICE and DTLS", |a, _| a.phone.is_media_connected(call));
+    // Ten frames at 30 fps: a VP8 key frame's first bytes, then filler.
+    for i in 0..10u64 {
+        let mut data = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+        data.extend((0..1_500).map(|k| (k as u64 * 7 + i) as u8));
+        let frame = VideoFrame {
+            codec: VideoCodec::Vp8,
+            rtp_time: i * 3_000,
+            data,
+        };
+        let now = w.sim.now();
+        assert!(
+            w.alice.phone.send_video(now, call, &frame).unwrap(),
+            "frame {i} not sent"
+        );
+        w.alice.drain();
+        w.pass(Duration::from_millis(33));
+    }
+    w.pass(Duration::from_millis(500));
+    let got = seen.0.lock().unwrap();
+    assert!(got.len() >= 9, "bob got {} of 10 frames", got.len());
+    assert!(
+        got.iter()
+            .all(|f| f.codec == VideoCodec::Vp8 && f.data.len() == 1_510)
+    );
+    assert_eq!(
+        w.alice.phone.media_stats(call).unwrap().video_frames_sent,
+        10
+    );
 }
