@@ -39,10 +39,6 @@ struct MediaNode {
 }
 
 impl MediaNode {
-    fn new(name: &str, port: u16, now: Instant, seed: u64) -> Self {
-        Self::with(name, port, now, seed, MediaConfig::default())
-    }
-
     fn with(name: &str, port: u16, now: Instant, seed: u64, media: MediaConfig) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = UaConfig::new(format!("sip:{name}@example.com"));
