@@ -48,6 +48,10 @@ pub struct Phone {
     stats: HashMap<CallId, MediaStats>,
     /// Media senders already matched to a call.
     routes: HashMap<SocketAddr, CallId>,
+    /// Media addresses no call holds.
+    free: Vec<SocketAddr>,
+    /// Each call's own media address.
+    ports: HashMap<SocketAddr, CallId>,
     /// The totals of the calls that ended last (bounded), for late readers.
     finished: VecDeque<(CallId, MediaStats)>,
     /// Reused list of live calls.
@@ -86,6 +90,7 @@ impl Phone {
 
     /// A phone over an existing user agent and session template.
     pub fn with_agent(ua: UserAgent<RtcSession>, template: SessionTemplate) -> Self {
+        let free = template.addresses().iter().rev().copied().collect();
         Self {
             ua,
             template,
@@ -94,6 +99,8 @@ impl Phone {
             media_events: VecDeque::new(),
             stats: HashMap::new(),
             routes: HashMap::new(),
+            free,
+            ports: HashMap::new(),
             finished: VecDeque::new(),
             ids: Vec::new(),
             dirty: false,
@@ -124,24 +131,56 @@ impl Phone {
     }
 
     /// Places a call with media.
+    ///
+    /// Each call gets a media address of its own while the phone has a free one; beyond
+    /// that, calls share every address and are told apart by their peers' addresses.
     pub fn call(
         &mut self,
         now: Instant,
         target: &str,
         options: CallOptions,
     ) -> Result<CallId, UaError> {
-        let session = self.new_session(now);
-        let id = self.ua.call(now, target, options, session)?;
+        let (session, port) = self.own_session(now);
+        let result = self.ua.call(now, target, options, session);
+        let id = self.took(port, result)?;
         self.sync_all();
         Ok(id)
     }
 
-    /// Answers an incoming call with media.
+    /// Answers an incoming call with media (a media address of its own, as for `call`).
     pub fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
-        let session = self.new_session(now);
-        self.ua.answer(now, id, session)?;
+        let (session, port) = self.own_session(now);
+        let result = self.ua.answer(now, id, session).map(|()| id);
+        self.took(port, result)?;
         self.sync_all();
         Ok(())
+    }
+
+    fn own_session(&mut self, now: Instant) -> (RtcSession, Option<SocketAddr>) {
+        match self.free.pop() {
+            Some(addr) => (
+                RtcSession::with_address(now, &self.template, addr),
+                Some(addr),
+            ),
+            None => (self.new_session(now), None),
+        }
+    }
+
+    /// Books `port` for the call `result` names, or frees it again.
+    fn took(
+        &mut self,
+        port: Option<SocketAddr>,
+        result: Result<CallId, UaError>,
+    ) -> Result<CallId, UaError> {
+        if let Some(addr) = port {
+            match &result {
+                Ok(id) => {
+                    self.ports.insert(addr, *id);
+                }
+                Err(_) => self.free.push(addr),
+            }
+        }
+        result
     }
 
     /// Sends DTMF the configured way ([`DtmfMethod`]): RFC 4733 events in the media when
@@ -249,6 +288,17 @@ impl Phone {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
+        // A call's own port names it, unless calls beyond the pool share the addresses too
+        // (then its ICE agent must recognise the sender).
+        let shared = self.stats.len() > self.ports.len();
+        if let Some(&id) = self.ports.get(&destination)
+            && let Some(s) = self.ua.sdp_handler_mut(id)
+            && (!shared || s.accepts(now, source, destination, datagram))
+        {
+            s.handle_receive(now, source, destination, datagram);
+            self.sync_call(id);
+            return;
+        }
         let known = self.routes.get(&source).copied().filter(|&id| {
             self.ua
                 .sdp_handler(id)
@@ -302,6 +352,14 @@ impl Phone {
         if let Output::Event(Event::CallEnded { call, .. }) = &out {
             let stats = self.stats.remove(call).unwrap_or_default();
             self.routes.retain(|_, c| c != call);
+            let free = &mut self.free;
+            self.ports.retain(|addr, c| {
+                let keep = c != call;
+                if !keep {
+                    free.push(*addr);
+                }
+                keep
+            });
             if self.finished.len() == FINISHED_KEPT {
                 self.finished.pop_front();
             }

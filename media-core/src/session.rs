@@ -90,6 +90,11 @@ impl SessionTemplate {
     pub fn config(&self) -> &MediaConfig {
         &self.config
     }
+
+    /// The media addresses sessions are reachable at.
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.candidates
+    }
 }
 
 /// The audio half of a session, once negotiated.
@@ -159,8 +164,19 @@ const TELE_PT_8K: u8 = 101;
 const TELE_PT_48K: u8 = 110;
 
 impl RtcSession {
-    /// A session for one call, starting at `now`.
+    /// A session for one call, starting at `now`, reachable at every address of the
+    /// template.
     pub fn new(now: Instant, template: &SessionTemplate) -> Self {
+        Self::build(now, template, &template.candidates)
+    }
+
+    /// A session reachable at `addr` only (a media port of its own, as desk phones give
+    /// every call: then its datagrams are told from other calls' by where they arrive).
+    pub fn with_address(now: Instant, template: &SessionTemplate, addr: SocketAddr) -> Self {
+        Self::build(now, template, &[addr])
+    }
+
+    fn build(now: Instant, template: &SessionTemplate, addrs: &[SocketAddr]) -> Self {
         let config = template.config.clone();
         let mut builder: RtcConfig = Rtc::builder()
             .clear_codecs()
@@ -189,7 +205,7 @@ impl RtcSession {
             codecs.enable_h264(true);
         }
         let mut rtc = builder.build(now);
-        for &addr in &template.candidates {
+        for &addr in addrs {
             if let Ok(c) = Candidate::host(addr, "udp") {
                 rtc.add_local_candidate(c);
             }

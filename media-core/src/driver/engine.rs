@@ -70,12 +70,12 @@ pub trait Session: SdpHandler + Send + Sized + 'static {
     type Engine: UaEngine<Sdp = Self>;
     /// Whether the engine needs a media socket.
     const MEDIA_SOCKET: bool;
-    /// Builds the engine around `ua`; `media` is the media socket's address when
-    /// [`Session::MEDIA_SOCKET`] asked for one.
+    /// Builds the engine around `ua`; `media` are the media sockets' addresses when
+    /// [`Session::MEDIA_SOCKET`] asked for them.
     fn engine(
         ua: UserAgent<Self>,
         config: &super::PhoneConfig,
-        media: Option<SocketAddr>,
+        media: &[SocketAddr],
     ) -> Result<Self::Engine, super::PhoneError>;
 }
 
@@ -112,7 +112,7 @@ impl<S: DefaultSession> Session for S {
     fn engine(
         ua: UserAgent<S>,
         _: &super::PhoneConfig,
-        _: Option<SocketAddr>,
+        _: &[SocketAddr],
     ) -> Result<UserAgent<S>, super::PhoneError> {
         Ok(ua)
     }
@@ -192,10 +192,9 @@ mod media {
         fn engine(
             ua: UserAgent<RtcSession>,
             config: &super::super::PhoneConfig,
-            media: Option<SocketAddr>,
+            media: &[SocketAddr],
         ) -> Result<Phone, super::super::PhoneError> {
-            let addrs = media.into_iter().collect();
-            let template = SessionTemplate::new(config.media.clone(), addrs)
+            let template = SessionTemplate::new(config.media.clone(), media.to_vec())
                 .map_err(|e| super::super::PhoneError::Io(std::io::Error::other(e)))?;
             Ok(Phone::with_agent(ua, template))
         }

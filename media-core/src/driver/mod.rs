@@ -178,8 +178,8 @@ pub(crate) struct Driver<E> {
     pub(crate) listeners: Vec<(Arc<dyn Listener>, Transport)>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
     pub(crate) events: mpsc::UnboundedSender<Event>,
-    /// The media socket, for engines that carry media.
-    pub(crate) media: Option<Arc<dyn UdpSocket>>,
+    /// The media sockets, for engines that carry media.
+    pub(crate) media: Vec<Arc<dyn UdpSocket>>,
     pub(crate) media_events: mpsc::UnboundedSender<MediaEvent>,
 }
 
@@ -199,7 +199,13 @@ impl<E: Engine> Driver<E> {
             media,
             media_events,
         } = self;
-        let media_local = media.as_ref().and_then(|m| m.local_addr().ok());
+        let media_local: Vec<SocketAddr> = media
+            .iter()
+            .map(|m| {
+                m.local_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+            })
+            .collect();
         let (net_tx, mut net_rx) = mpsc::unbounded();
         let conn_ids = Arc::new(AtomicU64::new(1));
         for (listener, transport) in listeners {
@@ -229,7 +235,7 @@ impl<E: Engine> Driver<E> {
         let mut buf = vec![0u8; 65_535];
         let mut media_buf = vec![0u8; 2_048];
         loop {
-            st.flush(&socket, media.as_ref());
+            st.flush(&socket, &media, &media_local);
             let timer = match st.engine.poll_timeout() {
                 Some(at) => st.runtime.sleep_until(at),
                 None => Box::pin(futures::future::pending()),
@@ -242,11 +248,14 @@ impl<E: Engine> Driver<E> {
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,
             });
-            let media_recv = poll_fn(|cx| match &media {
-                Some(m) => m
-                    .poll_recv_from(cx, &mut media_buf)
-                    .map_ok(|(n, from)| (n, from)),
-                None => Poll::Pending,
+            // Every media socket registers for wake-up; the first with a datagram wins.
+            let media_recv = poll_fn(|cx| {
+                for (i, m) in media.iter().enumerate() {
+                    if let Poll::Ready(r) = m.poll_recv_from(cx, &mut media_buf) {
+                        return Poll::Ready(r.map(|(n, from)| (i, n, from)));
+                    }
+                }
+                Poll::Pending
             });
             futures::select_biased! {
                 cmd = commands.next() => match cmd {
@@ -258,13 +267,12 @@ impl<E: Engine> Driver<E> {
                         st.net_event(ev);
                     }
                 }
-                received = media_recv.fuse() => match (received, media_local) {
-                    (Ok((n, from)), Some(local)) => {
+                received = media_recv.fuse() => match received {
+                    Ok((i, n, from)) => {
                         let now = st.runtime.now();
-                        st.engine.handle_media(now, from, local, &media_buf[..n]);
+                        st.engine.handle_media(now, from, media_local[i], &media_buf[..n]);
                     }
-                    (Err(e), _) => tracing::debug!(error = %e, "media receive failed"),
-                    _ => {}
+                    Err(e) => tracing::debug!(error = %e, "media receive failed"),
                 },
                 received = recv.fuse() => match received {
                     Ok((bytes, from)) => st.datagram(bytes, from),
@@ -383,7 +391,12 @@ impl<E: Engine> State<E> {
         self.runtime.spawn(Box::pin(task));
     }
 
-    fn flush(&mut self, socket: &Arc<dyn UdpSocket>, media: Option<&Arc<dyn UdpSocket>>) {
+    fn flush(
+        &mut self,
+        socket: &Arc<dyn UdpSocket>,
+        media: &[Arc<dyn UdpSocket>],
+        media_local: &[SocketAddr],
+    ) {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Transmit { flow, bytes } => match self.links.get(&flow) {
@@ -411,11 +424,18 @@ impl<E: Engine> State<E> {
                 _ => {}
             }
         }
-        if let Some(media) = media {
-            while let Some(t) = self.engine.poll_media() {
-                if let Err(e) = media.try_send_to(&t.contents, t.destination) {
-                    tracing::trace!(error = %e, to = %t.destination, "media send failed");
-                }
+        while let Some(t) = self.engine.poll_media() {
+            // From the socket the session named as its source.
+            let Some(m) = media_local
+                .iter()
+                .position(|a| *a == t.source)
+                .and_then(|i| media.get(i))
+                .or(media.first())
+            else {
+                continue;
+            };
+            if let Err(e) = m.try_send_to(&t.contents, t.destination) {
+                tracing::trace!(error = %e, to = %t.destination, "media send failed");
             }
         }
         while let Some(e) = self.engine.poll_media_event() {

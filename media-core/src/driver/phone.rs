@@ -90,9 +90,13 @@ pub struct PhoneConfig {
     pub listen_tcp: Option<SocketAddr>,
     /// The media side (codecs, video, DTMF method), for phones whose calls carry media.
     pub media: MediaConfig,
-    /// Where the media socket binds; `None` picks an ephemeral port on the address SIP
-    /// uses towards the first server.
+    /// Where the media sockets bind: `None` picks ephemeral ports on the address SIP uses
+    /// towards the first server; a port other than 0 is the first of
+    /// [`PhoneConfig::media_ports`] consecutive ones.
     pub media_bind: Option<SocketAddr>,
+    /// How many media sockets (ports) to bind. Each call holds one of its own while one is
+    /// free, as desk phones do; calls beyond that share them.
+    pub media_ports: u16,
 }
 
 impl PhoneConfig {
@@ -123,6 +127,7 @@ impl PhoneConfig {
             listen_tcp: None,
             media: MediaConfig::default(),
             media_bind: None,
+            media_ports: 8,
         }
     }
 }
@@ -133,7 +138,7 @@ struct Shared<S: Session> {
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
     media_events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
     local: SocketAddr,
-    media_local: Option<SocketAddr>,
+    media_local: Vec<SocketAddr>,
 }
 
 /// A SIP phone on an async runtime: the [`UserAgent`] in a driver task, commanded through
@@ -193,23 +198,36 @@ impl<S: Session> Phone<S> {
             Some(addr) => vec![(runtime.bind_tcp(addr)?, Transport::Tcp)],
             None => Vec::new(),
         };
-        let media = if S::MEDIA_SOCKET {
-            let bind = match config.media_bind {
+        let mut media = Vec::new();
+        if S::MEDIA_SOCKET {
+            let first = match config.media_bind {
                 Some(b) => b,
                 None => SocketAddr::new(media_ip(local, &config.targets)?, 0),
             };
-            Some(bind_udp(runtime.as_ref(), bind)?)
-        } else {
-            None
-        };
-        let media_local = media.as_ref().map(|m| m.local_addr()).transpose()?;
+            for i in 0..config.media_ports.max(1) {
+                let port = match first.port() {
+                    0 => 0,
+                    p => p
+                        .checked_add(i)
+                        .ok_or_else(|| io::Error::other("media ports overflow"))?,
+                };
+                media.push(bind_udp(
+                    runtime.as_ref(),
+                    SocketAddr::new(first.ip(), port),
+                )?);
+            }
+        }
+        let media_local = media
+            .iter()
+            .map(|m| m.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let mut ua_config = config.ua.clone();
         ua_config.servers = config.targets.iter().map(Target::server).collect();
         let now = runtime.now();
         let mut ua = UserAgent::new(ua_config, now, seed);
         ua.connect(now);
-        let engine = S::engine(ua, &config, media_local)?;
+        let engine = S::engine(ua, &config, &media_local)?;
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, events) = mpsc::unbounded();
         let (media_tx, media_events) = mpsc::unbounded();
@@ -251,9 +269,9 @@ impl<S: Session> Phone<S> {
         self.shared.local
     }
 
-    /// The local address of the media socket, for phones with media.
-    pub fn media_addr(&self) -> Option<SocketAddr> {
-        self.shared.media_local
+    /// The local addresses of the media sockets (none for a phone without media).
+    pub fn media_addrs(&self) -> &[SocketAddr] {
+        &self.shared.media_local
     }
 
     /// The runtime the phone runs on.
@@ -763,7 +781,7 @@ impl RegistrarServer {
             listeners,
             commands,
             events,
-            media: None,
+            media: Vec::new(),
             media_events,
         };
         runtime.spawn(Box::pin(driver.run()));
