@@ -27,9 +27,13 @@ async fn two_calls_between_the_same_phones_keep_their_audio_apart() {
         ("alice".into(), "alice-pw".into()),
         ("bob".into(), "bob-pw".into()),
     ];
-    let server =
-        RegistrarServer::start(Arc::new(TokioRuntime), "127.0.0.1:0".parse().unwrap(), rc, 3)
-            .unwrap();
+    let server = RegistrarServer::start(
+        Arc::new(TokioRuntime),
+        "127.0.0.1:0".parse().unwrap(),
+        rc,
+        3,
+    )
+    .unwrap();
     let (alice, bob) = (phone(&server, "alice"), phone(&server, "bob"));
     for p in [&alice, &bob] {
         p.connect().await.unwrap();
