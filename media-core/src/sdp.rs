@@ -360,16 +360,6 @@ impl RemoteOffer {
         }
         out
     }
-
-    /// How many m-lines the offer had.
-    pub fn len(&self) -> usize {
-        self.sections.len()
-    }
-
-    /// Whether the offer had no m-line (never true for an accepted offer).
-    pub fn is_empty(&self) -> bool {
-        self.sections.is_empty()
-    }
 }
 
 /// Makes a peer's answer to our offer fit for str0m: directions per m-line, a BUNDLE group,

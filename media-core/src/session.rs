@@ -516,14 +516,7 @@ impl RtcSession {
         }
         self.tele_pt()?;
         self.dtmf_out.pop_front();
-        let event = match tone {
-            '0'..='9' => tone as u8 - b'0',
-            '*' => 10,
-            '#' => 11,
-            'A'..='D' => tone as u8 - b'A' + 12,
-            'a'..='d' => tone as u8 - b'a' + 12,
-            _ => return None,
-        };
+        let event = event_of(tone)?;
         let duration = self.config.dtmf_duration;
         self.dtmf_next = Some(now + duration + self.config.dtmf_gap.max(Duration::from_millis(50)));
         Some(TelephoneEvent {
@@ -678,6 +671,17 @@ impl RtcSession {
         self.previous_sdp = self.local_sdp.replace(sdp.clone());
         Bytes::from(sdp)
     }
+}
+
+/// RFC 4733 §3.2: the event code of a DTMF tone, and back.
+fn event_of(tone: char) -> Option<u8> {
+    Some(match tone.to_ascii_uppercase() {
+        '0'..='9' => tone as u8 - b'0',
+        '*' => 10,
+        '#' => 11,
+        t @ 'A'..='D' => t as u8 - b'A' + 12,
+        _ => return None,
+    })
 }
 
 fn tone_of(event: u8) -> Option<char> {

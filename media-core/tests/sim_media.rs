@@ -194,25 +194,41 @@ impl World {
     fn pass(&mut self, d: Duration) {
         self.run(d, |_, _| false);
     }
+
+    /// Both register; alice calls bob, who answers: the two ends of the call.
+    fn answered_call(&mut self) -> (CallId, CallId) {
+        let now = self.sim.now();
+        self.alice.phone.ua_mut().register(now, 3600).unwrap();
+        self.bob.phone.ua_mut().register(now, 3600).unwrap();
+        self.alice.drain();
+        self.bob.drain();
+        self.wait(30, "registration", |a, b| {
+            a.phone.ua().is_registered() && b.phone.ua().is_registered()
+        });
+        let now = self.sim.now();
+        let call = self
+            .alice
+            .phone
+            .call(now, "bob", CallOptions::default())
+            .unwrap();
+        self.alice.drain();
+        let incoming = |b: &MediaNode| {
+            b.events.iter().find_map(|e| match e {
+                Event::IncomingCall { call, .. } => Some(*call),
+                _ => None,
+            })
+        };
+        self.wait(30, "the incoming call", |_, b| incoming(b).is_some());
+        let theirs = incoming(&self.bob).unwrap();
+        let now = self.sim.now();
+        self.bob.phone.answer(now, theirs).unwrap();
+        (call, theirs)
+    }
 }
 
 fn call_with_media(seed: u64, loss: f32) {
     let mut w = World::new(seed, loss);
-    let now = w.sim.now();
-    w.alice.phone.ua_mut().register(now, 3600).unwrap();
-    w.bob.phone.ua_mut().register(now, 3600).unwrap();
-    w.alice.drain();
-    w.bob.drain();
-    w.wait(30, "registration", |a, b| {
-        a.phone.ua().is_registered() && b.phone.ua().is_registered()
-    });
-
-    let now = w.sim.now();
-    let call = w
-        .alice
-        .phone
-        .call(now, "bob", CallOptions::default())
-        .unwrap();
+    let (call, theirs) = w.answered_call();
     w.alice
         .phone
         .set_source(call, Box::new(Tone::new(1_000.0)))
@@ -222,22 +238,6 @@ fn call_with_media(seed: u64, loss: f32) {
         .set_sink(call, Box::new(w.alice.heard.clone()))
         .unwrap();
     w.alice.drain();
-    w.wait(30, "the incoming call", |_, b| {
-        b.events
-            .iter()
-            .any(|e| matches!(e, Event::IncomingCall { .. }))
-    });
-    let theirs = w
-        .bob
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
-    let now = w.sim.now();
-    w.bob.phone.answer(now, theirs).unwrap();
     w.bob
         .phone
         .set_source(theirs, Box::new(Tone::new(600.0)))
@@ -378,37 +378,7 @@ fn vp8_frames_cross_when_both_phones_take_video() {
         ..MediaConfig::default()
     };
     let mut w = World::with(7, 0.0, media);
-    let now = w.sim.now();
-    w.alice.phone.ua_mut().register(now, 3600).unwrap();
-    w.bob.phone.ua_mut().register(now, 3600).unwrap();
-    w.alice.drain();
-    w.bob.drain();
-    w.wait(30, "registration", |a, b| {
-        a.phone.ua().is_registered() && b.phone.ua().is_registered()
-    });
-    let now = w.sim.now();
-    let call = w
-        .alice
-        .phone
-        .call(now, "bob", CallOptions::default())
-        .unwrap();
-    w.alice.drain();
-    w.wait(30, "the incoming call", |_, b| {
-        b.events
-            .iter()
-            .any(|e| matches!(e, Event::IncomingCall { .. }))
-    });
-    let theirs = w
-        .bob
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
-    let now = w.sim.now();
-    w.bob.phone.answer(now, theirs).unwrap();
+    let (call, theirs) = w.answered_call();
     let seen = Frames::default();
     w.bob
         .phone

@@ -946,10 +946,7 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
             .await?
             .map_err(err("hold"))?;
         // While alice holds, bob must not send: her received count stands still.
-        sleep(&rt, Duration::from_millis(300)).await;
-        let before = call.media_stats().await.map_err(err("stats"))?.packets_received;
-        sleep(&rt, Duration::from_secs(1)).await;
-        let during = call.media_stats().await.map_err(err("stats"))?.packets_received - before;
+        let during = received_in_a_second(&rt, &call).await?;
         out.step(
             "alice",
             "held",
@@ -961,10 +958,7 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         let resumed = within(&rt, 10, "unhold", call.unhold())
             .await?
             .map_err(err("unhold"))?;
-        sleep(&rt, Duration::from_millis(300)).await;
-        let before = call.media_stats().await.map_err(err("stats"))?.packets_received;
-        sleep(&rt, Duration::from_secs(1)).await;
-        let after = call.media_stats().await.map_err(err("stats"))?.packets_received - before;
+        let after = received_in_a_second(&rt, &call).await?;
         out.step(
             "alice",
             "resumed",
@@ -1034,6 +1028,23 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         out.step("demo", "passed", json!({}));
     }
     result
+}
+
+/// Audio packets `call` receives in one second, once a renegotiation has settled.
+async fn received_in_a_second(rt: &Arc<dyn Runtime>, call: &PhCall) -> Result<u64, String> {
+    sleep(rt, Duration::from_millis(300)).await;
+    let before = call
+        .media_stats()
+        .await
+        .map_err(err("stats"))?
+        .packets_received;
+    sleep(rt, Duration::from_secs(1)).await;
+    Ok(call
+        .media_stats()
+        .await
+        .map_err(err("stats"))?
+        .packets_received
+        - before)
 }
 
 fn fresh_seed() -> u64 {
