@@ -543,6 +543,7 @@ impl<S: SdpHandler> UserAgent<S> {
                 let bytes = a.bytes.clone();
                 a.interval = (a.interval * 2).min(t2);
                 let next = now + a.interval;
+                self.stats.retransmissions += 1;
                 self.out.push_back(Output::Transmit { flow, bytes });
                 self.set_timer(id, CallTimer::Retransmit2xx, next);
             }

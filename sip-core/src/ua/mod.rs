@@ -308,6 +308,10 @@ pub struct UaStats {
     pub rejected_requests: u64,
     /// Bytes that could not be read at all (no headers to answer from).
     pub unparseable: u64,
+    /// Requests and responses sent again because no answer or ACK came: the transaction
+    /// timers A, E and G, and a callee's 2xx resent until its ACK (§13.3.1.4). Zero on a
+    /// network that loses nothing and a peer that keeps up.
+    pub retransmissions: u64,
 }
 
 impl<S: SdpHandler> UserAgent<S> {
@@ -339,7 +343,16 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Counters.
     pub fn stats(&self) -> UaStats {
-        self.stats
+        UaStats {
+            retransmissions: self.stats.retransmissions + self.tx.stats().retransmissions,
+            ..self.stats
+        }
+    }
+
+    /// Requests we sent that have no final response yet. A program that wants to exit
+    /// cleanly waits for zero, so its last BYE is answered rather than resent.
+    pub fn requests_in_flight(&self) -> usize {
+        self.pending.len()
     }
 
     /// Live transactions; zero once everything has settled.

@@ -8,6 +8,8 @@
 //! softphone [OPTIONS] answer [--for SECS] [--calls N]
 //! softphone [OPTIONS] message TARGET TEXT
 //! softphone [OPTIONS] console
+//! softphone load call TARGET [--rate CPS] [--calls N] [--hold-ms MS]
+//! softphone load answer [--bind IP:PORT] [--calls N]
 //! ```
 //!
 //! Signalling runs on UDP, TCP, TLS, WebSocket and secure WebSocket; calls carry real
@@ -38,6 +40,8 @@ use sansip_media::driver::{
 use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
 use sansip_media::{DtmfMethod, MediaStats, RtcSession};
 use serde_json::{Value, json};
+
+mod load;
 
 type Ph = Phone<RtcSession>;
 type PhCall = sansip_media::driver::Call<RtcSession>;
@@ -193,6 +197,10 @@ enum Command {
     },
     /// Interactive commands on stdin, one per line (`help` lists them).
     Console,
+    /// Signalling-only calls per second over UDP, SIPp style, on the sans-IO user agent
+    /// with no async runtime; prints one JSON report.
+    #[command(subcommand)]
+    Load(load::Load),
 }
 
 fn main() -> ExitCode {
@@ -202,8 +210,9 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.runtime {
-        RuntimeKind::Tokio => match tokio::runtime::Builder::new_multi_thread()
+    let result = match (&cli.command, cli.runtime) {
+        (Command::Load(l), _) => load::run(l),
+        (_, RuntimeKind::Tokio) => match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
@@ -211,7 +220,7 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(run(cli, Arc::new(sansip_tokio::TokioRuntime))),
             Err(e) => Err(format!("cannot start tokio: {e}")),
         },
-        RuntimeKind::Smol => smol::block_on(run(cli, Arc::new(sansip_smol::SmolRuntime))),
+        (_, RuntimeKind::Smol) => smol::block_on(run(cli, Arc::new(sansip_smol::SmolRuntime))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -589,6 +598,8 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             printed.finish(&rt, phone).await;
             result
         }
+        // `main` runs it before any runtime starts; it never needs one.
+        Command::Load(load) => load::run(load),
         Command::Console => {
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;

@@ -1,0 +1,438 @@
+//! `softphone load call|answer`: calls per second over UDP, for the loopback benchmark
+//! (`scripts/loopback-bench.py`) and for anyone who wants a SIPp-style load generator.
+//!
+//! Both sides run the sans-IO [`UserAgent`] on one blocking UDP socket with no async
+//! runtime: the deployment a load generator or a gateway would pick, and the one that
+//! shows what the stack itself costs. Calls are signalling only (SDP from [`FakeSdp`], no
+//! media), like SIPp's built-in `uac` and `uas` scenarios, so either side can face SIPp.
+//!
+//! Every run is bounded by a call count and a time limit, and ends with one JSON report:
+//! calls completed and failed, retransmissions sent, and CPU per call from `getrusage`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::socket::{setsockopt, sockopt};
+use sansip_media::core::session::{EndCause, FakeSdp, Originator};
+use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
+use sansip_media::core::ua::{CallId, CallOptions, Event, Input, Output, UaConfig, UserAgent};
+use serde_json::{Value, json};
+
+/// Socket buffer size asked for, as SIPp's `-buff_size 8388608`.
+const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
+
+/// What `softphone load` does.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub(crate) enum Load {
+    /// Place calls at a steady rate; each is hung up once answered (after `--hold-ms`).
+    Call {
+        /// Who to call, e.g. sip:load@127.0.0.1:5070 (its host and port are where the
+        /// INVITEs go).
+        target: String,
+        /// Calls started per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// How many calls to place.
+        #[arg(long, default_value_t = 1000)]
+        calls: u64,
+        /// How long each call lasts once answered, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// Local address to send from.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        /// Give up after this many seconds, whatever is left.
+        #[arg(long, default_value_t = 60)]
+        max_seconds: u64,
+    },
+    /// Answer every call at once and count those the caller ends with BYE.
+    Answer {
+        /// Local address to listen on.
+        #[arg(long, default_value = "127.0.0.1:5070")]
+        bind: SocketAddr,
+        /// Exit once this many calls have ended.
+        #[arg(long, default_value_t = 1000)]
+        calls: u64,
+        /// Give up after this many seconds, whatever is left.
+        #[arg(long, default_value_t = 60)]
+        max_seconds: u64,
+    },
+}
+
+/// Runs a load command to its end and prints its report as one JSON line.
+pub(crate) fn run(load: &Load) -> Result<(), String> {
+    let report = match load {
+        Load::Call {
+            target,
+            rate,
+            calls,
+            hold_ms,
+            bind,
+            max_seconds,
+        } => {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(format!("--rate must be a positive number, not {rate}"));
+            }
+            let remote = target_address(target)?;
+            let mut caller = Caller {
+                target: target.clone(),
+                interval: Duration::from_secs_f64(1.0 / rate),
+                calls: *calls,
+                hold: Duration::from_millis(*hold_ms),
+                placed: 0,
+                start: None,
+                hangups: BinaryHeap::new(),
+            };
+            let mut report = drive(&mut caller, *bind, Some(remote), *calls, *max_seconds)?;
+            report["rate"] = json!(rate);
+            report["placed"] = json!(caller.placed);
+            report
+        }
+        Load::Answer {
+            bind,
+            calls,
+            max_seconds,
+        } => drive(&mut Callee, *bind, None, *calls, *max_seconds)?,
+    };
+    println!("{report}");
+    Ok(())
+}
+
+/// The host and port of a `sip:` target: where the INVITEs go.
+fn target_address(target: &str) -> Result<SocketAddr, String> {
+    let rest = target
+        .strip_prefix("sip:")
+        .ok_or_else(|| format!("{target:?}: the load target must be a sip: URI"))?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split([';', '?']).next().unwrap_or(host);
+    host.parse()
+        .map_err(|_| format!("{target:?}: the load target needs an IP:port host"))
+}
+
+/// One side of the load: what to do when the clock or an event comes.
+trait Role {
+    const NAME: &'static str;
+    /// The next instant this role wants the clock for, beyond the UA's own timers.
+    fn next_wake(&self) -> Option<Instant>;
+    /// Does what is due at `now` (place calls, hang up).
+    fn tick(&mut self, ua: &mut UserAgent<FakeSdp>, now: Instant);
+    /// Reacts to one event; returns whether it ended a call well (`Some(true)`) or badly.
+    fn on_event(&mut self, ua: &mut UserAgent<FakeSdp>, now: Instant, event: Event)
+    -> Option<bool>;
+}
+
+struct Caller {
+    target: String,
+    interval: Duration,
+    calls: u64,
+    hold: Duration,
+    placed: u64,
+    /// When the first call went out; the others are paced from it.
+    start: Option<Instant>,
+    /// Answered calls and when to hang each up.
+    hangups: BinaryHeap<Reverse<(Instant, CallId)>>,
+}
+
+impl Caller {
+    /// When the next call is due.
+    fn due(&self) -> Option<Instant> {
+        let start = self.start?;
+        (self.placed < self.calls).then(|| start + self.interval.mul_f64(self.placed as f64))
+    }
+}
+
+impl Role for Caller {
+    const NAME: &'static str = "caller";
+
+    fn next_wake(&self) -> Option<Instant> {
+        let hangup = self.hangups.peek().map(|Reverse((at, _))| *at);
+        [self.due(), hangup].into_iter().flatten().min()
+    }
+
+    fn tick(&mut self, ua: &mut UserAgent<FakeSdp>, now: Instant) {
+        self.start.get_or_insert(now);
+        while self.due().is_some_and(|at| at <= now) {
+            self.placed += 1;
+            // The target was checked up front, so a refusal here cannot happen; it would
+            // show in the report as an unfinished call.
+            let _ = ua.call(
+                now,
+                &self.target,
+                CallOptions::default(),
+                FakeSdp::new("load"),
+            );
+        }
+        while let Some(Reverse((at, call))) = self.hangups.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.hangups.pop();
+            let _ = ua.hangup(now, call);
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        ua: &mut UserAgent<FakeSdp>,
+        now: Instant,
+        event: Event,
+    ) -> Option<bool> {
+        match event {
+            Event::CallAnswered { call } if self.hold.is_zero() => {
+                let _ = ua.hangup(now, call);
+                None
+            }
+            Event::CallAnswered { call } => {
+                self.hangups.push(Reverse((now + self.hold, call)));
+                None
+            }
+            Event::CallEnded { end, .. } => {
+                Some(end.cause == EndCause::Bye && end.originator == Originator::Local)
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Callee;
+
+impl Role for Callee {
+    const NAME: &'static str = "callee";
+
+    fn next_wake(&self) -> Option<Instant> {
+        None
+    }
+
+    fn tick(&mut self, _: &mut UserAgent<FakeSdp>, _: Instant) {}
+
+    fn on_event(
+        &mut self,
+        ua: &mut UserAgent<FakeSdp>,
+        now: Instant,
+        event: Event,
+    ) -> Option<bool> {
+        match event {
+            Event::IncomingCall { call, .. } => {
+                let _ = ua.answer(now, call, FakeSdp::new("load"));
+                None
+            }
+            Event::CallEnded { end, .. } => {
+                Some(end.cause == EndCause::Bye && end.originator == Originator::Remote)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The socket and the flows on it: one per peer address.
+struct Udp {
+    socket: UdpSocket,
+    local: SocketAddr,
+    by_addr: HashMap<SocketAddr, FlowId>,
+    by_flow: HashMap<FlowId, SocketAddr>,
+    buf: Vec<u8>,
+}
+
+impl Udp {
+    fn flow(&mut self, ua: &mut UserAgent<FakeSdp>, remote: SocketAddr) -> FlowId {
+        if let Some(flow) = self.by_addr.get(&remote) {
+            return *flow;
+        }
+        let flow = ua.add_accepted_flow(FlowInfo {
+            transport: Transport::Udp,
+            local: self.local,
+            remote,
+        });
+        self.by_addr.insert(remote, flow);
+        self.by_flow.insert(flow, remote);
+        flow
+    }
+
+    /// Hands every datagram waiting on the socket to the UA, up to a batch; returns how
+    /// many there were. Draining before the next wait is what keeps a busy load cheap:
+    /// one wake-up serves many messages.
+    fn drain(&mut self, ua: &mut UserAgent<FakeSdp>) -> Result<usize, String> {
+        const BATCH: usize = 256;
+        let mut got = 0;
+        while got < BATCH {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    got += 1;
+                    let flow = self.flow(ua, from);
+                    let bytes = Bytes::copy_from_slice(&self.buf[..n]);
+                    ua.handle_input(clock(), Input::Received { flow, bytes });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // ICMP port unreachable from a peer that is not up yet: the transaction
+                // layer's retransmissions take care of it.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(format!("receive: {e}")),
+            }
+        }
+        Ok(got)
+    }
+
+    /// Sleeps until a datagram arrives or `deadline` passes. Rounded up to the next
+    /// millisecond, so the loop never spins; calls due meanwhile go out together.
+    fn wait(&self, deadline: Instant) -> Result<(), String> {
+        let wait = deadline.saturating_duration_since(clock());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(format!("poll: {e}")),
+        }
+    }
+}
+
+/// Tallies for the report.
+#[derive(Default)]
+struct Tally {
+    completed: u64,
+    failed: u64,
+    failures: HashMap<String, u64>,
+}
+
+/// The wall clock: this is the I/O side of the stack, where time comes from.
+#[allow(clippy::disallowed_methods)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+/// Runs one role until `calls` calls ended or `max_seconds` passed, then reports.
+fn drive<R: Role>(
+    role: &mut R,
+    bind: SocketAddr,
+    remote: Option<SocketAddr>,
+    calls: u64,
+    max_seconds: u64,
+) -> Result<Value, String> {
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("bind {bind}: {e}"))?;
+    let local = socket.local_addr().map_err(|e| format!("socket: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("socket: {e}"))?;
+    // What SIPp's -buff_size does: bursts wait in the kernel instead of being dropped.
+    // The kernel caps the size at net.core.[rw]mem_max; a refusal leaves the default.
+    let _ = setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
+    let _ = setsockopt(&socket, sockopt::SndBuf, &SOCKET_BUFFER);
+    let start = clock();
+    let cpu_start = cpu_time();
+    let mut config = UaConfig::new(format!("sip:load@{}", local.ip()));
+    config.user_agent = Some("sansip-load".into());
+    let mut ua = UserAgent::<FakeSdp>::new(config, start, u64::from(local.port()));
+    let mut udp = Udp {
+        socket,
+        local,
+        by_addr: HashMap::new(),
+        by_flow: HashMap::new(),
+        buf: vec![0; 65_536],
+    };
+    if let Some(remote) = remote {
+        let flow = udp.flow(&mut ua, remote);
+        ua.set_outbound_flow(flow);
+    }
+    let give_up = start + Duration::from_secs(max_seconds);
+    let mut tally = Tally::default();
+    let mut first_call: Option<Instant> = None;
+    let mut last_end = start;
+    loop {
+        let now = clock();
+        role.tick(&mut ua, now);
+        if ua.poll_timeout().is_some_and(|t| t <= now) {
+            ua.handle_timeout(now);
+        }
+        while let Some(output) = ua.poll_output() {
+            match output {
+                Output::Transmit { flow, bytes } => {
+                    if let Some(to) = udp.by_flow.get(&flow) {
+                        // A full socket buffer loses the datagram, as the network would;
+                        // retransmission covers it and the report counts it.
+                        let _ = udp.socket.send_to(&bytes, to);
+                    }
+                }
+                Output::Event(event) => {
+                    if matches!(
+                        event,
+                        Event::IncomingCall { .. } | Event::CallAnswered { .. }
+                    ) {
+                        first_call.get_or_insert(now);
+                    }
+                    let failure = match &event {
+                        Event::CallEnded { end, .. } => Some(end.cause.as_str().to_string()),
+                        _ => None,
+                    };
+                    match role.on_event(&mut ua, now, event) {
+                        Some(true) => tally.completed += 1,
+                        Some(false) => {
+                            tally.failed += 1;
+                            *tally
+                                .failures
+                                .entry(failure.unwrap_or_default())
+                                .or_default() += 1;
+                        }
+                        None => {}
+                    }
+                    if tally.completed + tally.failed > 0 {
+                        last_end = now;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ended = tally.completed + tally.failed >= calls;
+        // The caller waits for its BYEs' answers, or the callee would see them resent.
+        if (ended && ua.requests_in_flight() == 0) || now >= give_up {
+            break;
+        }
+        if udp.drain(&mut ua)? == 0 {
+            let deadline = [role.next_wake(), ua.poll_timeout(), Some(give_up)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(give_up);
+            udp.wait(deadline)?;
+        }
+    }
+    let cpu = cpu_time().saturating_sub(cpu_start);
+    let stats = ua.stats();
+    let busy = last_end.saturating_duration_since(first_call.unwrap_or(start));
+    let settled = tally.completed + tally.failed;
+    Ok(json!({
+        "load": R::NAME,
+        "local": local.to_string(),
+        "calls": calls,
+        "completed": tally.completed,
+        "failed": tally.failed,
+        "unfinished": calls.saturating_sub(settled),
+        "failures": tally.failures,
+        "retransmissions": stats.retransmissions,
+        "elapsed_s": busy.as_secs_f64(),
+        "calls_per_s": if busy.is_zero() { 0.0 } else { settled as f64 / busy.as_secs_f64() },
+        "cpu_s": cpu.as_secs_f64(),
+        "cpu_us_per_call": if settled == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / settled as f64 },
+    }))
+}
