@@ -30,10 +30,17 @@ for m in messages:
         sys.exit(f"missing benchmark output ({e.filename}); run the parser bench first")
     rows.append((m, floor, ready, full, write, memcpy, rsip))
 
-print("| message | line-scan floor | transaction-ready | ×floor | full typed | ×floor "
-      "| write | ×memcpy | rsip ready | rsip ÷ ours |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| message | line-scan floor | transaction-ready | ×floor (≤ 4) | full typed | ×floor (≤ 11) "
+      "| write | ×memcpy (≤ 10) | rsip ready | rsip ÷ ours (≥ 10) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def mark(ok):
+    return "" if ok else " ✗"
+
+
 for m, floor, ready, full, write, memcpy, rsip in rows:
-    print(f"| {m} | {floor:.0f} ns | {ready:.0f} ns | {ready / floor:.1f} | {full:.0f} ns "
-          f"| {full / floor:.1f} | {write:.0f} ns | {write / memcpy:.1f} | {rsip:.0f} ns "
-          f"| {rsip / ready:.1f} |")
+    print(f"| {m} | {floor:.0f} ns | {ready:.0f} ns | {ready / floor:.1f}{mark(ready / floor <= 4)} "
+          f"| {full:.0f} ns | {full / floor:.1f}{mark(full / floor <= 11)} | {write:.0f} ns "
+          f"| {write / memcpy:.1f}{mark(write / memcpy <= 10)} | {rsip:.0f} ns "
+          f"| {rsip / ready:.1f}{mark(rsip / ready >= 10)} |")

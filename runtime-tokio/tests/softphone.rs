@@ -272,6 +272,43 @@ fn register_until_stdin_closes_and_receive_a_message() {
 }
 
 #[test]
+fn the_load_pair_completes_every_call_and_reports_it() {
+    use std::io::{BufRead, BufReader};
+    let mut callee = softphone()
+        .args(["load", "answer", "--bind", "127.0.0.1:0", "--calls", "200"])
+        .args(["--max-seconds", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(callee.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let at = first["listening"].as_str().unwrap().to_string();
+    let caller = softphone()
+        .args(["load", "call", &format!("sip:load@{at}"), "--rate", "400"])
+        .args(["--calls", "200", "--hold-ms", "20", "--max-seconds", "30"])
+        .output()
+        .unwrap();
+    assert!(caller.status.success(), "{caller:?}");
+    let report = &json_lines(&caller)[0];
+    let callee_report: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(callee.wait().unwrap().success());
+    for r in [report, &callee_report] {
+        assert_eq!(r["completed"], 200, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        assert!(r["cpu_us_per_call"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(report["load"], "caller");
+    assert_eq!(callee_report["load"], "callee");
+    // A target the load cannot send to is refused up front.
+    let out = softphone()
+        .args(["load", "call", "sip:example.com", "--calls", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IP:port"));
+}
+
+#[test]
 fn failures_exit_non_zero_with_the_reason() {
     let (_rt, addr) = registrar();
     // Nobody is registered as bob: the registrar answers 480.

@@ -11,7 +11,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -103,6 +103,15 @@ pub(crate) fn run(load: &Load) -> Result<(), String> {
         } => drive(&mut Callee, *bind, None, *calls, *max_seconds)?,
     };
     println!("{report}");
+    // As SIPp does: a run with calls that did not complete exits non-zero.
+    let completed = report["completed"].as_u64().unwrap_or(0);
+    let calls = report["calls"].as_u64().unwrap_or(0);
+    if completed < calls {
+        return Err(format!(
+            "{} of {calls} calls did not complete",
+            calls - completed
+        ));
+    }
     Ok(())
 }
 
@@ -354,6 +363,14 @@ fn drive<R: Role>(
     if let Some(remote) = remote {
         let flow = udp.flow(&mut ua, remote);
         ua.set_outbound_flow(flow);
+    }
+    if remote.is_none() {
+        // Whoever starts the caller may have asked for port 0: say where we are.
+        println!(
+            "{}",
+            json!({ "load": R::NAME, "listening": local.to_string() })
+        );
+        let _ = std::io::stdout().flush();
     }
     let give_up = start + Duration::from_secs(max_seconds);
     let mut tally = Tally::default();

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Runs every sansip benchmark and writes one Markdown report (issue 6, part 6).
+
+    python3 scripts/bench-report.py                  # full run, writes BENCHMARKS.md and
+                                                     # the README's report section
+    python3 scripts/bench-report.py --quick --out F  # CI: every step, minimal times, to F
+
+Each figure stands beside a floor or a peer measured in the same run (the line-scan and
+memcpy floors and rsip for the parser, bare str0m for media, SIPp for loopback calls), or
+beside its aim where the issue sets an absolute one (transactions and calls per second,
+bytes per unit). The machine is shared and noisy: compare ratios, not times.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+START, END = "<!-- bench-report:start -->", "<!-- bench-report:end -->"
+
+
+def sh(argv, **kw):
+    print("+", " ".join(argv), file=sys.stderr, flush=True)
+    out = subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True, **kw)
+    return out.stdout
+
+
+def criterion_args(quick):
+    # Short but real measurements in quick mode, so every table is still produced.
+    if quick:
+        return ["--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]
+    return ["--warm-up-time", "2", "--measurement-time", "5"]
+
+
+def estimate_ns(group, bench):
+    path = os.path.join(TARGET, "criterion", group, bench, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"]
+
+
+def table_lines(text):
+    """The Markdown table rows a bench printed, without criterion's own output."""
+    return "\n".join(l for l in text.splitlines() if l.startswith("|"))
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True).stdout.strip()
+    sipp = subprocess.run(["sipp", "-v"], capture_output=True, text=True)
+    sipp = next((l.strip() for l in (sipp.stdout + sipp.stderr).splitlines() if "SIPp v" in l),
+                "SIPp not found")
+    distro = ""
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            m = re.search(r'PRETTY_NAME="([^"]+)"', f.read())
+            distro = m.group(1) if m else ""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return (f"{model}, {os.cpu_count()} CPUs, {mem}; {distro}, Linux {platform.release()}; "
+            f"{rustc}; {sipp}; commit {commit}; "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def parser(quick):
+    out = sh(["cargo", "bench", "-q", "-p", "sansip-core", "--bench", "parser", "--",
+              *criterion_args(quick)])
+    lines = out[out.index("allocations per operation"):].splitlines()[1:]
+    allocs = "\n".join(lines[:1] + [l for l in lines[1:6] if re.match(r"^\w+\s+\d", l)])
+    table = sh([sys.executable, "scripts/parser-report.py"])
+    return (
+        "### Parser (criterion, `sansip-core` bench `parser`)\n\n"
+        "Median time per message; ratios against the line-scan floor (memchr over the "
+        "lines) and memcpy, and rsip 0.4 doing the transaction-ready parse. ✗ marks a "
+        "ratio outside its aim.\n\n" + table.strip() + "\n\n"
+        "Allocations per operation (counting allocator; rsip is the peer):\n\n```text\n" + allocs + "\n```\n")
+
+
+def throughput(quick):
+    sh(["cargo", "bench", "-q", "-p", "sansip-core", "--bench", "throughput", "--",
+        *criterion_args(quick)])
+    tx = 2 / (estimate_ns("sans-io", "register_digest_transactions") * 1e-9)
+    calls = 1 / (estimate_ns("sans-io", "calls") * 1e-9)
+    rows = [("digest registrations, transactions/s", tx, 400_000),
+            ("full calls (INVITE…BYE 200), calls/s", calls, 100_000)]
+    lines = ["### Sans-IO throughput (criterion, one thread, no sockets)", "",
+             "The issue sets absolute aims here; the ratio is figure ÷ aim.", "",
+             "| what | figure | aim | ratio |", "|---|---:|---:|---:|"]
+    for what, v, aim in rows:
+        lines.append(f"| {what} | {v:,.0f} | {aim:,} | {v / aim:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def memory(quick):
+    out = sh(["cargo", "bench", "-q", "-p", "sansip-core", "--bench", "memory", "--"]
+             + (["--quick"] if quick else []))
+    return ("### Memory (counting allocator, `sansip-core` bench `memory`)\n\n"
+            + table_lines(out) + "\n")
+
+
+def media(quick):
+    out = sh(["cargo", "bench", "-q", "-p", "sansip-media", "--bench", "media", "--"]
+             + (["--quick"] if quick else criterion_args(False)))
+    table = table_lines(out)
+    crit = ""
+    if not quick:
+        phone = estimate_ns("media_frame", "sansip_phone")
+        bare = estimate_ns("media_frame", "bare_str0m")
+        crit = (f"\nCriterion, the same packet both ways (median per frame): sansip Phone "
+                f"{phone / 1000:.2f} µs, bare str0m {bare / 1000:.2f} µs, "
+                f"ratio {phone / bare:.2f}× (aim ≤ 1.10×).\n")
+    return ("### Media (`sansip-media` bench `media`: the Phone's media path against a bare "
+            "str0m pair, PCMU, one thread, no sockets)\n\n" + table + "\n" + crit)
+
+
+def loopback(quick):
+    sh(["cargo", "build", "-q", "--release", "--bin", "softphone"])
+    softphone = os.path.join(TARGET, "release", "softphone")
+    out = sh([sys.executable, "scripts/loopback-bench.py", "--softphone", softphone]
+             + (["--quick"] if quick else []))
+    return ("### Calls per second over loopback UDP (`scripts/loopback-bench.py`: "
+            "`softphone load` against SIPp 3.6 built-in uac/uas)\n\n" + out.strip() + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="minimal times (CI)")
+    ap.add_argument("--out", help="report file (default: BENCHMARKS.md, and the README)")
+    args = ap.parse_args()
+    sections = [parser(args.quick), throughput(args.quick), memory(args.quick),
+                media(args.quick), loopback(args.quick)]
+    report = ("## Benchmark report\n\n"
+              f"Machine: {machine()}.\n\n"
+              "Produced by `python3 scripts/bench-report.py`"
+              + (" in quick mode (figures not meaningful)" if args.quick else "") + ".\n\n"
+              + "\n".join(sections))
+    out = args.out or os.path.join(ROOT, "BENCHMARKS.md")
+    with open(out, "w") as f:
+        f.write(report)
+    print(report)
+    if args.out is None:
+        readme = os.path.join(ROOT, "README.md")
+        with open(readme) as f:
+            text = f.read()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            body = report.replace("## Benchmark report", "### Latest benchmark report", 1)
+            body = body.replace("\n### ", "\n#### ")
+            with open(readme, "w") as f:
+                f.write(head + START + "\n" + body + "\n" + END + tail)
+
+
+if __name__ == "__main__":
+    main()
