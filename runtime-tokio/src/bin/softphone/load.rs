@@ -29,6 +29,10 @@ use serde_json::{Value, json};
 /// Socket buffer size asked for, as SIPp's `-buff_size 8388608`.
 const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 
+/// How long the callee keeps answering once its calls are done and the line is quiet:
+/// twice T1, so a BYE resent once still gets its 200.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// What `softphone load` does.
 #[derive(clap::Subcommand, Debug, Clone)]
 pub(crate) enum Load {
@@ -376,6 +380,7 @@ fn drive<R: Role>(
     let mut tally = Tally::default();
     let mut first_call: Option<Instant> = None;
     let mut last_end = start;
+    let mut last_heard = start;
     loop {
         let now = clock();
         role.tick(&mut ua, now);
@@ -421,11 +426,19 @@ fn drive<R: Role>(
             }
         }
         let ended = tally.completed + tally.failed >= calls;
-        // The caller waits for its BYEs' answers, or the callee would see them resent.
-        if (ended && ua.requests_in_flight() == 0) || now >= give_up {
+        // The caller waits for its BYEs' answers. The callee stays a little longer, as
+        // SIPp's uas does: if its 200 to the last BYE was lost, the caller resends the BYE
+        // after T1, and an exited callee would leave it to time out.
+        let done = match remote {
+            Some(_) => ua.requests_in_flight() == 0,
+            None => now.saturating_duration_since(last_heard) >= LINGER,
+        };
+        if (ended && done) || now >= give_up {
             break;
         }
-        if udp.drain(&mut ua)? == 0 {
+        if udp.drain(&mut ua)? > 0 {
+            last_heard = now;
+        } else {
             let deadline = [role.next_wake(), ua.poll_timeout(), Some(give_up)]
                 .into_iter()
                 .flatten()
