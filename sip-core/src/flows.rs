@@ -2,7 +2,7 @@
 //! datagrams and WebSocket frames carry one message each (RFC 7118), byte streams are framed
 //! by Content-Length with RFC 5626 keep-alives between messages.
 
-use std::collections::HashMap;
+use crate::handles::{HandleMap, handle_map};
 
 use bytes::Bytes;
 
@@ -33,7 +33,7 @@ pub(crate) struct FlowState {
 
 #[derive(Debug)]
 pub(crate) struct Flows {
-    map: HashMap<FlowId, FlowState>,
+    map: HandleMap<FlowId, FlowState>,
     next: u64,
     limits: Limits,
 }
@@ -41,7 +41,7 @@ pub(crate) struct Flows {
 impl Flows {
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
-            map: HashMap::new(),
+            map: handle_map(),
             next: 0,
             limits,
         }

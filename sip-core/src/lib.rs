@@ -80,6 +80,7 @@
 pub mod auth;
 pub mod dialog;
 mod flows;
+mod handles;
 pub mod ids;
 pub mod message;
 pub mod registrar;

@@ -1,5 +1,6 @@
 //! The layer that owns every transaction, its keys and its timers.
 
+use crate::handles::{HandleMap, handle_map};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -142,7 +143,7 @@ pub(crate) struct Tx {
 #[derive(Debug)]
 pub struct TransactionLayer {
     pub(crate) config: TimerConfig,
-    pub(crate) txs: HashMap<TxId, Tx>,
+    pub(crate) txs: HandleMap<TxId, Tx>,
     pub(crate) clients: HashMap<ClientKey, TxId>,
     pub(crate) servers: HashMap<ServerKey, TxId>,
     pub(crate) queue: TimerQueue,
@@ -156,7 +157,7 @@ impl TransactionLayer {
     pub fn new(config: TimerConfig) -> Self {
         Self {
             config,
-            txs: HashMap::new(),
+            txs: handle_map(),
             clients: HashMap::new(),
             servers: HashMap::new(),
             queue: TimerQueue::default(),

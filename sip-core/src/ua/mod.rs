@@ -50,6 +50,7 @@ pub use call::CallOptions;
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
 
+use crate::handles::{HandleMap, handle_map};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -279,11 +280,11 @@ pub struct UserAgent<S = NoMedia> {
     flows: Flows,
     outbound: Option<FlowId>,
     registration: Option<Registration>,
-    pending: HashMap<TxId, Pending>,
+    pending: HandleMap<TxId, Pending>,
     /// Digest state for out-of-dialog requests (calls keep their own).
     auth: Option<Authenticator>,
     /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
-    calls: HashMap<CallId, Box<Call<S>>>,
+    calls: HandleMap<CallId, Box<Call<S>>>,
     /// Call-ID and our tag → the call.
     dialogs: HashMap<(SmolStr, SmolStr), CallId>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
@@ -291,7 +292,7 @@ pub struct UserAgent<S = NoMedia> {
     call_timers: BinaryHeap<Reverse<(Instant, CallId, CallTimer)>>,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
-    locals: HashMap<FlowId, Local>,
+    locals: HandleMap<FlowId, Local>,
     next_call: u64,
     next_request: u64,
     out: VecDeque<Output>,
@@ -325,14 +326,14 @@ impl<S: SdpHandler> UserAgent<S> {
             flows: Flows::new(limits),
             outbound: None,
             registration: None,
-            pending: HashMap::new(),
+            pending: handle_map(),
             auth: None,
-            calls: HashMap::new(),
+            calls: handle_map(),
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
             call_timers: BinaryHeap::new(),
             conn: connection::Connection::new(),
-            locals: HashMap::new(),
+            locals: handle_map(),
             next_call: 0,
             next_request: 0,
             out: VecDeque::new(),
