@@ -1,7 +1,7 @@
 //! `softphone load call|answer`: calls per second over UDP, for the loopback benchmark
 //! (`scripts/loopback-bench.py`) and for anyone who wants a SIPp-style load generator.
 //!
-//! Both sides run the sans-IO [`UserAgent`] on one blocking UDP socket with no async
+//! Both sides run the sans-IO [`UserAgent`] on one UDP socket and `poll(2)`, with no async
 //! runtime: the deployment a load generator or a gateway would pick, and the one that
 //! shows what the stack itself costs. Calls are signalling only (SDP from [`FakeSdp`], no
 //! media), like SIPp's built-in `uac` and `uas` scenarios, so either side can face SIPp.
