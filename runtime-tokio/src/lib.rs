@@ -2,8 +2,13 @@
 //!
 //! [`TokioRuntime`] implements the driver's [`Runtime`] trait (clock, timer, spawning, UDP);
 //! the driver, the async [`Phone`] API and the registrar server are shared with
-//! `sansip-smol` and live in `sansip_media::driver`. The `softphone` binary (feature `cli`,
-//! on by default) is the command-line phone and demo.
+//! `sansip-smol` and live in `sansip_media::driver`.
+//!
+//! Features: `media` (default) gives calls real WebRTC media (str0m, Opus in pure Rust,
+//! G.711); without it the crate is signalling only and compiles no str0m, aws-lc or codec.
+//! `tls-ring` adds TLS links to a signalling-only build; `libopus` swaps in the system
+//! libopus. The `softphone` command line is a package of its own (`sansip-softphone`), so
+//! none of its dependencies reach a library user.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sansip_tokio::PhoneError> {

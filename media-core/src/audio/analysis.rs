@@ -55,6 +55,31 @@ pub fn dominant_frequency(samples: &[i16], rate: u32) -> Option<f64> {
     ))
 }
 
+/// How faithfully `received` carries `reference`: the signal-to-noise ratio in dB at the
+/// delay (0 to `max_delay` samples) where the two line up best, and that delay. A codec's
+/// look-ahead delays its output; this finds it instead of assuming it. `None` when there is
+/// too little of `received` to compare.
+pub fn aligned_snr(reference: &[i16], received: &[i16], max_delay: usize) -> Option<(f64, usize)> {
+    let len = reference.len().min(received.len().checked_sub(max_delay)?);
+    if len == 0 {
+        return None;
+    }
+    let signal: f64 = reference[..len].iter().map(|&r| f64::from(r).powi(2)).sum();
+    (0..=max_delay)
+        .map(|delay| {
+            let noise: f64 = reference[..len]
+                .iter()
+                .zip(&received[delay..delay + len])
+                .map(|(&r, &g)| (f64::from(r) - f64::from(g)).powi(2))
+                .sum();
+            (
+                10.0 * (signal / noise.max(f64::MIN_POSITIVE)).log10(),
+                delay,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +93,23 @@ mod tests {
         let f = dominant_frequency(&buf, 8_000).unwrap();
         assert!((f - 440.0).abs() <= 2.0, "{f}");
         assert!(rms(&buf) > 6_000.0);
+    }
+
+    #[test]
+    fn snr_finds_the_delay_and_the_noise() {
+        let mut x = vec![0i16; 2_000];
+        crate::audio::SpeechNoise::new(7).fill(8_000, &mut x);
+        let mut late = vec![0i16; 30];
+        late.extend_from_slice(&x);
+        let (snr, delay) = aligned_snr(&x, &late, 50).unwrap();
+        assert_eq!(delay, 30);
+        assert!(snr > 100.0, "{snr}");
+        let noisy: Vec<i16> = late
+            .iter()
+            .map(|&s| s.saturating_add(if s % 2 == 0 { 20 } else { -20 }))
+            .collect();
+        let (snr, _) = aligned_snr(&x, &noisy, 50).unwrap();
+        assert!((10.0..60.0).contains(&snr), "{snr}");
+        assert_eq!(aligned_snr(&x, &x[..10], 50), None);
     }
 }

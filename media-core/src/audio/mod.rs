@@ -9,13 +9,17 @@
 pub mod analysis;
 mod codec;
 pub mod g711;
+#[cfg(feature = "opus")]
+mod opus;
 mod resample;
 mod sources;
 mod wav;
 
 pub use codec::{AudioCodec, CodecError, Decoder, Encoder};
+#[cfg(feature = "opus")]
+pub use opus::OPUS_BACKEND;
 pub use resample::resample;
-pub use sources::{FrameQueue, Silence, Tone};
+pub use sources::{FrameQueue, Silence, SpeechNoise, Tone};
 pub use wav::{WavSink, WavSource};
 
 use std::time::Duration;

@@ -17,7 +17,7 @@ use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgen
 
 use super::{Command, Driver, Runtime, Session, Target, TlsOptions, UaEngine, Waiters, bind_udp};
 use crate::config::MediaConfig;
-use crate::stats::{MediaEvent, MediaStats};
+use crate::stats::MediaEvent;
 use sansip_core::transport::Transport;
 
 /// Why a phone command failed.
@@ -31,7 +31,7 @@ pub enum PhoneError {
     #[error(transparent)]
     Ua(#[from] UaError),
     /// The registrar did not take our registration.
-    #[error("registration failed: {0:?}")]
+    #[error("registration failed: {0}")]
     Registration(RegistrationCause),
     /// A request was answered with a failure.
     #[error("rejected: {status} {reason}")]
@@ -42,7 +42,7 @@ pub enum PhoneError {
         reason: String,
     },
     /// The call ended before the awaited step happened.
-    #[error("call ended: {} ({:?})", .0.cause, .0.originator)]
+    #[error("call ended: {} ({})", .0.cause, .0.originator)]
     Ended(CallEnd),
     /// The request got no response in time (its transaction timed out, or a 408).
     #[error("timed out")]
@@ -81,7 +81,8 @@ pub struct PhoneConfig {
     pub targets: Vec<Target>,
     /// The local address of the UDP socket; port 0 picks one.
     pub bind: SocketAddr,
-    /// The seed of every identifier; `None` draws one.
+    /// The seed of every identifier (tags, Call-IDs, branches, cnonces); `None`, the default,
+    /// draws one from the operating system's CSPRNG. Set it only for reproducible tests.
     pub seed: Option<u64>,
     /// Certificates trusted by TLS and WSS targets.
     pub tls: TlsOptions,
@@ -221,7 +222,12 @@ impl<S: Session> Phone<S> {
             .iter()
             .map(|m| m.local_addr())
             .collect::<io::Result<Vec<_>>>()?;
-        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let seed = match config.seed {
+            Some(seed) => seed,
+            None => {
+                getrandom::u64().map_err(|e| io::Error::other(format!("no OS randomness: {e}")))?
+            }
+        };
         let mut ua_config = config.ua.clone();
         ua_config.servers = config.targets.iter().map(Target::server).collect();
         let now = runtime.now();
@@ -387,8 +393,13 @@ impl<S: Session> Phone<S> {
         self.with(|ua, _| ua.is_connected()).await
     }
 
-    /// Registers for `expires` seconds and waits for the outcome; returns the granted
-    /// expiry. Refreshes happen by themselves afterwards.
+    /// Registers for `expires` seconds and resolves on the first outcome: `Ok` with the
+    /// granted expiry on a 2xx; `Err` when the registrar refuses (403, 404, 5xx, credentials
+    /// it keeps rejecting: [`PhoneError::Registration`]), when nothing answers within the
+    /// transaction timeout (64 × T1, 32 s by default: [`PhoneError::TimedOut`]), or when the
+    /// connection to the server fails first ([`PhoneError::Disconnected`]). The phone goes on
+    /// retrying in the background where the failure allows it, and keeps a binding fresh
+    /// once it has one; [`Phone::next_event`] reports both.
     pub async fn register(&self, expires: u32) -> Result<u32, PhoneError> {
         let e = self
             .act_and_wait(move |e, now, w| {
@@ -397,7 +408,9 @@ impl<S: Session> Phone<S> {
                 Ok(w.wait(|e| {
                     matches!(
                         e,
-                        Event::Registered { .. } | Event::RegistrationFailed { retry_in: None, .. }
+                        Event::Registered { .. }
+                            | Event::RegistrationFailed { .. }
+                            | Event::Disconnected { .. }
                     )
                 }))
             })
@@ -409,6 +422,9 @@ impl<S: Session> Phone<S> {
                 ..
             } => Err(PhoneError::TimedOut),
             Event::RegistrationFailed { cause, .. } => Err(PhoneError::Registration(cause)),
+            Event::Disconnected { retry_in, reason } => {
+                Err(PhoneError::Disconnected { retry_in, reason })
+            }
             _ => Err(PhoneError::Stopped),
         }
     }
@@ -826,6 +842,7 @@ mod media {
     use super::*;
     use crate::RtcSession;
     use crate::audio::{AudioSink, AudioSource};
+    use crate::stats::MediaStats;
     use crate::video::{VideoFrame, VideoSink};
 
     /// Media commands of a call with real media.

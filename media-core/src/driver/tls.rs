@@ -1,6 +1,9 @@
-//! TLS for `transport=tls` and `wss://` links: rustls through futures-rustls (the `ring`
-//! provider), trusting the system roots plus any CA files the application names, or —
-//! for tests only — anything.
+//! TLS for `transport=tls` and `wss://` links: rustls through futures-rustls, trusting the
+//! system roots plus any CA files the application names, or — for tests only — anything.
+//!
+//! The crypto provider is aws-lc-rs when the `aws-lc-rs` feature is on (it is with `rtc`, so
+//! DTLS-SRTP and TLS share one provider), else ring (feature `ring`); a build with neither
+//! has no TLS links and says so when one is asked for.
 
 use std::io;
 use std::path::PathBuf;
@@ -32,7 +35,7 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 
 /// The rustls client configuration for `options`.
 pub(crate) fn client_config(options: &TlsOptions) -> io::Result<Arc<ClientConfig>> {
-    let provider = Arc::new(crypto::ring::default_provider());
+    let provider = Arc::new(provider()?);
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(invalid)?;
@@ -65,6 +68,24 @@ pub(crate) fn client_config(options: &TlsOptions) -> io::Result<Arc<ClientConfig
     }
     Ok(Arc::new(
         builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn provider() -> io::Result<CryptoProvider> {
+    Ok(crypto::aws_lc_rs::default_provider())
+}
+
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+fn provider() -> io::Result<CryptoProvider> {
+    Ok(crypto::ring::default_provider())
+}
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+fn provider() -> io::Result<CryptoProvider> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "TLS links need a crypto provider: build sansip-media with the `rtc`, `aws-lc-rs` or `ring` feature",
     ))
 }
 

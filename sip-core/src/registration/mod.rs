@@ -90,6 +90,18 @@ pub enum RegistrationCause {
     Unregistered,
 }
 
+impl std::fmt::Display for RegistrationCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistrationCause::Rejected { status, reason } => write!(f, "{status} {reason}"),
+            RegistrationCause::Authentication(e) => write!(f, "authentication failed: {e}"),
+            RegistrationCause::RequestTimeout => f.write_str("no response from the registrar"),
+            RegistrationCause::ConnectionError => f.write_str("the connection failed"),
+            RegistrationCause::Unregistered => f.write_str("unregistered"),
+        }
+    }
+}
+
 /// News for the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -13,6 +13,16 @@ pub enum Originator {
     System,
 }
 
+impl std::fmt::Display for Originator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Originator::Local => "local",
+            Originator::Remote => "remote",
+            Originator::System => "system",
+        })
+    }
+}
+
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
