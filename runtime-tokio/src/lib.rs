@@ -28,9 +28,15 @@
 pub use sansip_media as media;
 pub use sansip_media::core;
 pub use sansip_media::driver::{
-    Call, Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Session, SimpleUser,
-    SimpleUserDelegate, Target, TlsOptions,
+    Call, CallMedia, EventStream, Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer,
+    Runtime, Session, SimpleUser, SimpleUserDelegate, Target, TlsOptions,
 };
+
+/// Everything the quick start needs: `use sansip_tokio::prelude::*;`.
+pub mod prelude {
+    pub use crate::{TokioRuntime, builder};
+    pub use sansip_media::driver::prelude::*;
+}
 
 use std::io;
 use std::net::SocketAddr;
@@ -129,6 +135,22 @@ impl UdpSocket for TokioUdp {
     fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.0.try_send_to(buf, target)
     }
+}
+
+/// A [`PhoneBuilder`] whose phone runs on tokio: the shortest way to a phone.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sansip_tokio::PhoneError> {
+/// let phone = sansip_tokio::builder("sip:alice@example.com")
+///     .password("secret")
+///     .server("sip:sip.example.com;transport=tcp")
+///     .start()
+///     .await?;
+/// phone.register(600).await?;
+/// # Ok(()) }
+/// ```
+pub fn builder(aor: impl Into<String>) -> PhoneBuilder {
+    PhoneBuilder::new(aor).runtime(Arc::new(TokioRuntime))
 }
 
 /// Starts a [`Phone`] on the current tokio runtime.

@@ -86,6 +86,7 @@ pub mod message;
 pub mod registrar;
 pub mod registration;
 pub mod session;
+pub mod trace;
 pub mod transaction;
 pub mod transport;
 pub mod ua;

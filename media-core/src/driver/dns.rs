@@ -112,6 +112,25 @@ pub async fn resolve_async(uri: &str, dns: Option<SocketAddr>) -> io::Result<Vec
         .unwrap_or_else(|_| Err(io::Error::other("the DNS thread died")))
 }
 
+/// The first address of `host` (A, then AAAA, then the hosts file), on a thread of its own.
+/// `dns` overrides the system's name server.
+pub async fn lookup_host(host: &str, port: u16, dns: Option<SocketAddr>) -> io::Result<SocketAddr> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let host = host.to_string();
+    std::thread::spawn(move || {
+        let found = Lookup { dns }
+            .addresses(&host, port, Transport::Tcp)
+            .and_then(|t| {
+                t.first().map(|t| t.addr).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+                })
+            });
+        let _ = tx.send(found);
+    });
+    rx.await
+        .unwrap_or_else(|_| Err(io::Error::other("the DNS thread died")))
+}
+
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
 fn split_host_port(s: &str) -> io::Result<(String, Option<u16>)> {
     if let Some(rest) = s.strip_prefix('[') {

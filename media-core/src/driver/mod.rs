@@ -11,15 +11,20 @@
 //! core decides when to connect and reconnect (`Output::OpenFlow`); the driver opens what
 //! it is asked for.
 
+mod builder;
 pub mod dns;
 mod engine;
+mod events;
 mod links;
 mod phone;
+pub mod prelude;
 mod runtime;
 mod simple;
 mod tls;
 
+pub use builder::{CallMedia, PhoneBuilder, locate};
 pub use engine::{DefaultSession, Engine, Session, UaEngine};
+pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{SimpleUser, SimpleUserDelegate};
@@ -36,6 +41,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
+use sansip_core::session::CallId;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, Server};
 
@@ -124,10 +130,11 @@ impl Target {
 pub(crate) type Command<E> = Box<dyn FnOnce(&mut E, Instant, &mut Waiters) + Send>;
 
 /// Who is waiting for which event: a command registers its waiter in the same step that
-/// acts, so no event can slip between the two.
+/// acts, so no event can slip between the two. Calls' own event streams are here too.
 #[derive(Default)]
 pub(crate) struct Waiters {
     list: Vec<(Matcher, oneshot::Sender<Event>)>,
+    calls: Vec<(CallId, events::EventSender<Event>)>,
 }
 
 type Matcher = Box<dyn Fn(&Event) -> bool + Send>;
@@ -143,7 +150,22 @@ impl Waiters {
         rx
     }
 
+    /// Sends every later event about `call` to `tx`, until the call ends.
+    pub(crate) fn follow(&mut self, call: CallId, tx: events::EventSender<Event>) {
+        self.calls.push((call, tx));
+    }
+
     fn offer(&mut self, e: &Event) {
+        if let Some(call) = e.call() {
+            let ended = matches!(e, Event::CallEnded { .. });
+            // Ending the call drops its senders, which ends its streams once read.
+            self.calls.retain(|(c, tx)| {
+                if *c != call {
+                    return !tx.is_abandoned();
+                }
+                tx.push(e.clone()) && !ended
+            });
+        }
         let mut i = 0;
         while i < self.list.len() {
             if (self.list[i].0)(e) {
@@ -177,10 +199,10 @@ pub(crate) struct Driver<E> {
     /// Listeners for connections peers open to us, with the transport each serves.
     pub(crate) listeners: Vec<(Arc<dyn Listener>, Transport)>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command<E>>,
-    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) events: events::EventSender<Event>,
     /// The media sockets, for engines that carry media.
     pub(crate) media: Vec<Arc<dyn UdpSocket>>,
-    pub(crate) media_events: mpsc::UnboundedSender<MediaEvent>,
+    pub(crate) media_events: events::EventSender<MediaEvent>,
 }
 
 impl<E: Engine> Driver<E> {
@@ -300,8 +322,8 @@ struct State<E> {
     /// Shared with the listener tasks, which number the connections they accept.
     conn_ids: Arc<AtomicU64>,
     net: mpsc::UnboundedSender<NetEvent>,
-    events: mpsc::UnboundedSender<Event>,
-    media_events: mpsc::UnboundedSender<MediaEvent>,
+    events: events::EventSender<Event>,
+    media_events: events::EventSender<MediaEvent>,
     waiters: Waiters,
 }
 
@@ -414,7 +436,7 @@ impl<E: Engine> State<E> {
                 Output::Event(e) => {
                     self.waiters.offer(&e);
                     // Nobody listening is fine: the application may not read events.
-                    let _ = self.events.unbounded_send(e);
+                    self.events.push(e);
                 }
                 Output::OpenFlow { server, .. } => self.open(server),
                 // Dropping the writer closes the connection; its reader reports Closed.
@@ -439,7 +461,7 @@ impl<E: Engine> State<E> {
             }
         }
         while let Some(e) = self.engine.poll_media_event() {
-            let _ = self.media_events.unbounded_send(e);
+            self.media_events.push(e);
         }
     }
 }

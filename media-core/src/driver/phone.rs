@@ -15,6 +15,7 @@ use sansip_core::session::{CallEnd, CallId, HoldState};
 
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
+use super::events::{self, EventStream};
 use super::{Command, Driver, Runtime, Session, Target, TlsOptions, UaEngine, Waiters, bind_udp};
 use crate::config::MediaConfig;
 use crate::stats::MediaEvent;
@@ -53,6 +54,18 @@ pub enum PhoneError {
     /// A socket could not be opened.
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// The configuration cannot work (an AOR that is not a SIP URI, a server that is not a
+    /// URI or domain, no runtime); the message says which.
+    #[error("{0}")]
+    Config(String),
+    /// A DNS lookup failed: for the server's name, or RFC 3263's NAPTR/SRV/A queries.
+    #[error("DNS lookup of {name} failed: {reason}")]
+    Lookup {
+        /// The name or URI looked up.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The connection to the server failed; the next attempt is `retry_in` away (`None`:
     /// no more attempts).
     #[error("not connected: {reason}{}", retry_note(*.retry_in))]
@@ -98,6 +111,9 @@ pub struct PhoneConfig {
     /// How many media sockets (ports) to bind. Each call holds one of its own while one is
     /// free, as desk phones do; calls beyond that share them.
     pub media_ports: u16,
+    /// How many events the phone's event stream (and each call's) holds before it drops the
+    /// oldest ([`EventStream`]); [`super::DEFAULT_EVENT_CAPACITY`] by default.
+    pub event_capacity: usize,
 }
 
 impl PhoneConfig {
@@ -129,6 +145,7 @@ impl PhoneConfig {
             media: MediaConfig::default(),
             media_bind: None,
             media_ports: 8,
+            event_capacity: super::DEFAULT_EVENT_CAPACITY,
         }
     }
 }
@@ -136,8 +153,9 @@ impl PhoneConfig {
 struct Shared<S: Session> {
     runtime: Arc<dyn Runtime>,
     commands: mpsc::UnboundedSender<Command<S::Engine>>,
-    events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
-    media_events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
+    events: Mutex<Option<EventStream<Event>>>,
+    media_events: Mutex<Option<EventStream<MediaEvent>>>,
+    event_capacity: usize,
     local: SocketAddr,
     media_local: Vec<SocketAddr>,
 }
@@ -235,8 +253,8 @@ impl<S: Session> Phone<S> {
         ua.connect(now);
         let engine = S::engine(ua, &config, &media_local)?;
         let (commands, command_rx) = mpsc::unbounded();
-        let (event_tx, events) = mpsc::unbounded();
-        let (media_tx, media_events) = mpsc::unbounded();
+        let (event_tx, events) = events::channel(config.event_capacity);
+        let (media_tx, media_events) = events::channel(config.event_capacity);
         let driver = Driver {
             runtime: runtime.clone(),
             socket,
@@ -257,6 +275,7 @@ impl<S: Session> Phone<S> {
                 commands,
                 events: Mutex::new(Some(events)),
                 media_events: Mutex::new(Some(media_events)),
+                event_capacity: config.event_capacity,
                 local,
                 media_local,
             }),
@@ -334,8 +353,9 @@ impl<S: Session> Phone<S> {
 
     /// Takes the event stream out of the phone, e.g. for a task that must end when the
     /// phone does (the stream ends once every clone of the phone is dropped and the
-    /// driver has stopped). [`Phone::next_event`] returns `None` afterwards.
-    pub async fn take_events(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+    /// driver has stopped). [`Phone::next_event`] returns `None` afterwards. Dropping the
+    /// stream tells the phone to stop queueing events.
+    pub async fn take_events(&self) -> Option<EventStream<Event>> {
         self.shared.events.lock().await.take()
     }
 
@@ -453,6 +473,51 @@ impl<S: Session> Phone<S> {
         }
     }
 
+    /// Ends the phone cleanly, as a desk phone does when it is switched off: hangs up every
+    /// call (BYE, CANCEL or a decline, as each call's state requires), removes our
+    /// registration, closes the connection and stops the phone. It waits at most `bound`
+    /// for the calls' ends and the un-REGISTER's answer (a server that does not answer
+    /// cannot hold it up), and returns how many calls it ended. Every clone of the phone
+    /// is stopped; their commands fail with [`PhoneError::Stopped`] afterwards.
+    pub async fn shutdown(&self, bound: std::time::Duration) -> Result<usize, PhoneError> {
+        let waits = self
+            .exec(|e, now, w| {
+                let ua = e.ua_mut();
+                let calls: Vec<CallId> = ua.calls().collect();
+                let mut waits = Vec::new();
+                for &id in &calls {
+                    waits.push(
+                        w.wait(move |e| matches!(e, Event::CallEnded { call, .. } if *call == id)),
+                    );
+                    if let Err(e) = ua.hangup(now, id) {
+                        tracing::debug!(call = ?id, error = %e, "shutdown: hangup refused");
+                    }
+                }
+                if ua.is_registered() && ua.unregister(now, false).is_ok() {
+                    waits.push(w.wait(|e| {
+                        matches!(
+                            e,
+                            Event::Unregistered { .. } | Event::RegistrationFailed { .. }
+                        )
+                    }));
+                }
+                (calls.len(), waits)
+            })
+            .await;
+        let (ended, waits) = waits?;
+        let deadline = self.shared.runtime.now() + bound;
+        let all = futures::future::join_all(waits);
+        let timer = self.shared.runtime.sleep_until(deadline);
+        futures::pin_mut!(all);
+        if let futures::future::Either::Right(_) = futures::future::select(all, timer).await {
+            tracing::debug!("shutdown: bound reached before every call and the registration ended");
+        }
+        // Send the disconnect's output, then let the driver return.
+        let _ = self.with(|ua, now| ua.disconnect(now)).await;
+        self.shared.commands.close_channel();
+        Ok(ended)
+    }
+
     /// Whether the registration is live.
     pub async fn is_registered(&self) -> Result<bool, PhoneError> {
         self.with(|ua, _| ua.is_registered()).await
@@ -568,6 +633,22 @@ impl<S: Session> Call<S> {
     /// The call's id, as in its events.
     pub fn id(&self) -> CallId {
         self.id
+    }
+
+    /// A stream of this call's events from now on (progress, answer, hold, DTMF, messages
+    /// in the call, its end), bounded like the phone's ([`EventStream`]). It ends after the
+    /// call's [`Event::CallEnded`]; for a call that has already ended it is empty.
+    pub async fn events(&self) -> Result<EventStream<Event>, PhoneError> {
+        let (id, capacity) = (self.id, self.phone.shared.event_capacity);
+        self.phone
+            .exec(move |e, _, w| {
+                let (tx, rx) = events::channel(capacity);
+                if e.ua_mut().calls().any(|c| c == id) {
+                    w.follow(id, tx);
+                }
+                rx
+            })
+            .await
     }
 
     /// Waits until the call is answered; fails with [`PhoneError::Ended`] if it ends first.
@@ -785,8 +866,9 @@ impl RegistrarServer {
             listeners.push((l, transport));
         }
         let (stop, commands) = mpsc::unbounded();
-        let (events, _) = mpsc::unbounded();
-        let (media_events, _) = mpsc::unbounded();
+        // Nobody reads a registrar's events: streams dropped at once take nothing.
+        let (events, _) = events::channel(1);
+        let (media_events, _) = events::channel(1);
         let driver = Driver {
             runtime: runtime.clone(),
             socket,

@@ -207,7 +207,7 @@ fn delegate(
 async fn dispatch<S: Session>(
     phone: WeakPhone<S>,
     current: Arc<Mutex<Option<CallId>>>,
-    events: Option<futures::channel::mpsc::UnboundedReceiver<Event>>,
+    events: Option<super::EventStream<Event>>,
     delegate_cell: Arc<Mutex<dyn SimpleUserDelegate>>,
 ) {
     let Some(mut events) = events else {

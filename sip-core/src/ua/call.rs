@@ -1417,6 +1417,32 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The peer's re-INVITE: hold, unhold, or a refresh (RFC 6337, RFC 3261 §14.2).
     fn reinvite_in(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+        // §14.2 asks for a 500 only while the previous INVITE has no final response. A 2xx
+        // of ours still waiting for its ACK does not count: the peer may not start an INVITE
+        // while its previous one is in progress (§14.1), and a timed-out re-INVITE ends the
+        // dialog, so this re-INVITE proves our 2xx arrived and stands in for an ACK that was
+        // lost or is late. Not when our 2xx carried an offer: its answer is in that ACK, so
+        // the 500 stays until the ACK comes.
+        let call = self.call_mut(id);
+        let implied_ack = call.phase == Phase::Confirmed
+            && call.accepting.as_ref().is_some_and(|a| !a.offer_in_2xx);
+        if implied_ack {
+            call.accepting = None;
+            call.timers[CallTimer::Retransmit2xx as usize] = None;
+            call.timers[CallTimer::AckWait as usize] = None;
+            if call.peer_reinvite.take().is_none() && !call.caller {
+                call.invite = Request::new(Method::Invite, "");
+            }
+        }
+        self.answer_reinvite(now, id, tx, req);
+        if implied_ack {
+            // As after an ACK: what waited for the exchange may go, unless the new one
+            // is under way (then its ACK pumps).
+            self.pump(now, id);
+        }
+    }
+
+    fn answer_reinvite(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
         let call = self.call_mut(id);
         if call.phase != Phase::Confirmed || call.accepting.is_some() {
             // §14.2: still answering the previous INVITE.

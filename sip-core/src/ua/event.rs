@@ -140,3 +140,20 @@ pub enum Event {
         duration: Option<Duration>,
     },
 }
+
+impl Event {
+    /// The call the event is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Event::IncomingCall { call, .. }
+            | Event::CallProgress { call, .. }
+            | Event::CallAnswered { call }
+            | Event::CallEnded { call, .. }
+            | Event::HoldChanged { call, .. }
+            | Event::RenegotiationFailed { call, .. }
+            | Event::DtmfReceived { call, .. } => Some(*call),
+            Event::MessageReceived { call, .. } => *call,
+            _ => None,
+        }
+    }
+}

@@ -439,7 +439,15 @@ impl<S: SdpHandler> UserAgent<S> {
     /// The next thing to do; drain after every input and command.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let out = self.out.pop_front();
+        if let Some(Output::Transmit { flow, bytes }) = &out {
+            // Bare CRLFs are keep-alives, not messages.
+            if bytes.len() > 4 && crate::trace::enabled() {
+                let info = self.flows.get(*flow).map(|f| f.info);
+                crate::trace::message(crate::trace::Direction::Sent, *flow, info, bytes);
+            }
+        }
+        out
     }
 
     /// The earliest deadline of anything inside.
@@ -728,7 +736,19 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         for arrival in self.flows.receive(flow, bytes) {
             match arrival {
-                Arrival::Message(m) => self.message_in(now, f, m),
+                Arrival::Message(m) => {
+                    if crate::trace::enabled() {
+                        let info = self.flows.get(flow).map(|f| f.info);
+                        let bytes = m.to_bytes();
+                        crate::trace::message(
+                            crate::trace::Direction::Received,
+                            flow,
+                            info,
+                            &bytes,
+                        );
+                    }
+                    self.message_in(now, f, m)
+                }
                 Arrival::Ping => self.out.push_back(Output::Transmit {
                     flow,
                     bytes: Bytes::from_static(b"\r\n"),

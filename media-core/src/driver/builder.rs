@@ -1,0 +1,248 @@
+//! [`PhoneBuilder`]: a phone from what a person has — an address of record, a password, and
+//! a server written the way SIP.js, JsSIP or a desk phone takes it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sansip_core::auth::DigestCredentials;
+use sansip_core::message::Uri;
+use sansip_core::ua::UaConfig;
+
+use super::{Phone, PhoneConfig, PhoneError, Runtime, Session, Target, TlsOptions, dns};
+
+/// The call session a [`PhoneBuilder`] starts phones with: real media when this build has it
+/// (feature `rtc`), else none (incoming calls are refused, outgoing ones cannot be placed).
+#[cfg(feature = "rtc")]
+pub type CallMedia = crate::RtcSession;
+/// The call session a [`PhoneBuilder`] starts phones with: real media when this build has it
+/// (feature `rtc`), else none (incoming calls are refused, outgoing ones cannot be placed).
+#[cfg(not(feature = "rtc"))]
+pub type CallMedia = sansip_core::session::NoMedia;
+
+/// Builds and starts a [`Phone`].
+///
+/// ```no_run
+/// # async fn run(runtime: std::sync::Arc<dyn sansip_media::driver::Runtime>) -> Result<(), sansip_media::driver::PhoneError> {
+/// use sansip_media::driver::PhoneBuilder;
+///
+/// let phone = PhoneBuilder::new("sip:alice@example.com")
+///     .password("secret")
+///     .server("wss://sip.example.com/ws") // or "sip:example.com;transport=tcp", or "example.com"
+///     .runtime(runtime)
+///     .start()
+///     .await?;
+/// phone.register(600).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until started"]
+pub struct PhoneBuilder {
+    aor: String,
+    username: Option<String>,
+    password: Option<String>,
+    credentials: Option<DigestCredentials>,
+    display_name: Option<String>,
+    server: Option<String>,
+    dns: Option<SocketAddr>,
+    tls: TlsOptions,
+    runtime: Option<Arc<dyn Runtime>>,
+    tweak: Option<Tweak>,
+}
+
+/// A last adjustment of the configuration, from [`PhoneBuilder::configure`].
+type Tweak = Arc<dyn Fn(&mut PhoneConfig) + Send + Sync>;
+
+impl std::fmt::Debug for PhoneBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("PhoneBuilder")
+            .field("aor", &self.aor)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PhoneBuilder {
+    /// A phone for the address of record `aor` (`sip:alice@example.com`).
+    pub fn new(aor: impl Into<String>) -> Self {
+        Self {
+            aor: aor.into(),
+            username: None,
+            password: None,
+            credentials: None,
+            display_name: None,
+            server: None,
+            dns: None,
+            tls: TlsOptions::default(),
+            runtime: None,
+            tweak: None,
+        }
+    }
+
+    /// The digest password. The user name is the AOR's user part unless
+    /// [`username`](Self::username) says otherwise.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The user name for digest authentication, when it is not the AOR's user part.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Credentials of any other kind (an HA1 instead of the password, a realm binding).
+    pub fn credentials(mut self, credentials: DigestCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The display name in From and Contact.
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// The registrar or outbound proxy: a WebSocket URL (`wss://host/path`), a SIP URI
+    /// (`sip:host[:port][;transport=udp|tcp|tls]`, `sips:host`), or a bare domain or
+    /// address. SIP URIs and domains are located by RFC 3263 (NAPTR, SRV, A/AAAA), which
+    /// can yield several servers to fail over across. Without a server, the AOR's domain is
+    /// located the same way.
+    pub fn server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+
+    /// The DNS server for RFC 3263 lookups, instead of the system's.
+    pub fn dns_server(mut self, dns: SocketAddr) -> Self {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// Which certificates TLS and WSS servers may present.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The runtime the phone runs on (`sansip_tokio` and `sansip_smol` set theirs).
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Adjusts the full [`PhoneConfig`] just before the phone starts: timers, media
+    /// settings, ports, event capacity, everything the builder has no method for.
+    pub fn configure(mut self, f: impl Fn(&mut PhoneConfig) + Send + Sync + 'static) -> Self {
+        self.tweak = Some(Arc::new(f));
+        self
+    }
+
+    /// The configuration this builder describes, with the server located. Fails with
+    /// [`PhoneError::Config`] for an AOR or server that cannot work and
+    /// [`PhoneError::Io`] when the server cannot be found.
+    pub async fn config(&self) -> Result<PhoneConfig, PhoneError> {
+        let aor = Uri::parse(&self.aor).map_err(|_| bad_aor(&self.aor))?;
+        let (Some(user), Some(host)) = (aor.user(), aor.host()) else {
+            return Err(bad_aor(&self.aor));
+        };
+        let server = match &self.server {
+            Some(s) => s.clone(),
+            None => format!("sip:{host}"),
+        };
+        let targets = locate(&server, self.dns).await?;
+        let mut ua = UaConfig::new(self.aor.clone());
+        ua.display_name = self.display_name.clone();
+        ua.credentials = match (&self.credentials, &self.password) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(pw)) => Some(DigestCredentials::new(
+                self.username.as_deref().unwrap_or(user),
+                pw.clone(),
+            )),
+            (None, None) => None,
+        };
+        let mut config = PhoneConfig::with_targets(ua, targets);
+        config.tls = self.tls.clone();
+        if let Some(tweak) = &self.tweak {
+            tweak(&mut config);
+        }
+        Ok(config)
+    }
+
+    /// Locates the server and starts the phone with media ([`CallMedia`]); it connects by
+    /// itself. Register with [`Phone::register`].
+    pub async fn start(self) -> Result<Phone<CallMedia>, PhoneError> {
+        self.start_with::<CallMedia>().await
+    }
+
+    /// [`start`](Self::start) with another kind of call session, e.g.
+    /// `sansip_core::session::FakeSdp` for signalling-only tests.
+    pub async fn start_with<S: Session>(self) -> Result<Phone<S>, PhoneError> {
+        let runtime = self.runtime.clone().ok_or_else(|| {
+            PhoneError::Config(
+                "no runtime: use sansip_tokio or sansip_smol, or call .runtime()".into(),
+            )
+        })?;
+        let config = self.config().await?;
+        Phone::start(runtime, config)
+    }
+}
+
+fn bad_aor(aor: &str) -> PhoneError {
+    PhoneError::Config(format!(
+        "{aor:?} is not an address of record: expected a SIP URI like sip:alice@example.com"
+    ))
+}
+
+/// The servers `server` names, best first: a `ws://`/`wss://` URL by its host's address, a
+/// `sip:`/`sips:` URI or a bare host by RFC 3263.
+pub async fn locate(
+    server: &str,
+    dns_server: Option<SocketAddr>,
+) -> Result<Vec<Target>, PhoneError> {
+    for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
+        if let Some(rest) = server.strip_prefix(scheme) {
+            let hostport = rest.split(['/', '?']).next().unwrap_or_default();
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => match p.parse() {
+                    Ok(p) => (h, p),
+                    Err(_) => {
+                        return Err(PhoneError::Config(format!("{server}: bad port {p:?}")));
+                    }
+                },
+                _ => (hostport, port),
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let addr = dns::lookup_host(host, port, dns_server)
+                .await
+                .map_err(|e| PhoneError::Lookup {
+                    name: host.to_string(),
+                    reason: e.to_string(),
+                })?;
+            return Ok(vec![Target::ws(server, addr)]);
+        }
+    }
+    let uri = if server.starts_with("sip:") || server.starts_with("sips:") {
+        server.to_string()
+    } else if server.contains("://") {
+        return Err(PhoneError::Config(format!(
+            "{server}: expected sip:host[:port][;transport=udp|tcp|tls], sips:host, ws(s)://host[:port]/path or a domain"
+        )));
+    } else {
+        format!("sip:{server}")
+    };
+    let targets = dns::resolve_async(&uri, dns_server)
+        .await
+        .map_err(|e| PhoneError::Lookup {
+            name: uri.clone(),
+            reason: e.to_string(),
+        })?;
+    if targets.is_empty() {
+        return Err(PhoneError::Lookup {
+            name: uri,
+            reason: "no server found".into(),
+        });
+    }
+    Ok(targets)
+}
