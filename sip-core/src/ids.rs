@@ -2,12 +2,14 @@
 //! client nonces (RFC 3261 §8.1.1.4–7, §19.3; RFC 7616 §3.4 for cnonce).
 //!
 //! All of them come from one generator seeded at construction, so a scenario with the same
-//! seed and inputs produces the same bytes (DESIGN.md §2). The generator is not a CSPRNG:
-//! SIP identifiers must be unique and hard to guess for loop and replay detection, not
-//! secret; digest nonces are chosen by the server.
+//! seed and inputs produces the same bytes (DESIGN.md §2). The generator is ChaCha12: one
+//! identifier says nothing about the next, so a peer that sees our tags cannot forge the
+//! next dialog's. Outside tests the runtime seeds it from the operating system's CSPRNG.
 
 use std::fmt::Write;
 
+use rand_chacha::ChaCha12Rng;
+use rand_core::{RngCore, SeedableRng};
 use smol_str::SmolStr;
 
 use crate::transaction::MAGIC_COOKIE;
@@ -25,14 +27,14 @@ use crate::transaction::MAGIC_COOKIE;
 /// ```
 #[derive(Debug, Clone)]
 pub struct IdGenerator {
-    rng: fastrand::Rng,
+    rng: ChaCha12Rng,
 }
 
 impl IdGenerator {
     /// A generator whose whole output is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
-            rng: fastrand::Rng::with_seed(seed),
+            rng: ChaCha12Rng::seed_from_u64(seed),
         }
     }
 
@@ -60,13 +62,18 @@ impl IdGenerator {
     /// The first CSeq number of a dialog or registration: below 2³¹ as RFC 3261 §8.1.1.5
     /// requires, and low enough that a long dialog never wraps.
     pub fn initial_cseq(&mut self) -> u32 {
-        self.rng.u32(1..1 << 30)
+        1 + (self.rng.next_u32() % ((1 << 30) - 1))
     }
 
     /// A uniformly random value in `0..max`, for jitter and backoff (RFC 3261 §14.1 glare
     /// timers, registration refresh).
     pub fn below(&mut self, max: u64) -> u64 {
-        if max == 0 { 0 } else { self.rng.u64(0..max) }
+        // Widening multiplication maps 64 random bits onto 0..max with a bias below 2⁻³².
+        if max == 0 {
+            0
+        } else {
+            ((u128::from(self.rng.next_u64()) * u128::from(max)) >> 64) as u64
+        }
     }
 
     fn hex(&mut self, prefix: &str, words: usize) -> SmolStr {
@@ -74,7 +81,7 @@ impl IdGenerator {
         s.push_str(prefix);
         for _ in 0..words {
             // Writing to a String cannot fail.
-            let _ = write!(s, "{:016x}", self.rng.u64(..));
+            let _ = write!(s, "{:016x}", self.rng.next_u64());
         }
         SmolStr::new(s)
     }

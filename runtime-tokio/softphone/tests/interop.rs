@@ -1043,6 +1043,8 @@ fn sipjs_in_chromium_calls_our_softphone() {
             .iter()
             .any(|l| l["event"] == "ended" && l["originator"] == "remote")
     );
+    let media = bob_lines.iter().find(|l| l["event"] == "media").unwrap();
+    assert_eq!(media["codec"], "opus", "{media}");
     let (hz, level, secs) = analyse(&wav);
     eprintln!("(a) our recording: {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
     assert!(
@@ -1131,6 +1133,8 @@ fn our_softphone_calls_sipjs_in_chromium() {
     assert_eq!(tones_of(&alice_lines), "48", "the browser's RFC 4733 DTMF");
     let media = alice_lines.iter().find(|l| l["event"] == "media").unwrap();
     eprintln!("(b) our media totals: {media}");
+    // Chromium offers Opus first: this is the pure-Rust codec against libwebrtc's.
+    assert_eq!(media["codec"], "opus", "{media}");
     let (hz, level, secs) = analyse(&wav);
     eprintln!("(b) our recording: {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
     assert!(
