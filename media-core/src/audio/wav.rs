@@ -41,6 +41,11 @@ impl WavSource {
         })
     }
 
+    /// How long the file plays.
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.samples.len() as f64 / f64::from(self.rate.max(1)))
+    }
+
     /// Starts over at the end instead of ending.
     pub fn looping(mut self, yes: bool) -> Self {
         self.looping = yes;

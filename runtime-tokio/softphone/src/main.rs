@@ -69,7 +69,12 @@ struct Cli {
     /// One JSON object per line on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Log level for stderr (error, warn, info, debug, trace).
+    /// Print every SIP message sent and received on stderr (credentials redacted), as
+    /// SIP.js's traceSip does.
+    #[arg(long, global = true)]
+    sip_trace: bool,
+    /// Log level for stderr (error, warn, info, debug, trace, or a RUST_LOG-style filter);
+    /// default: RUST_LOG, else warn.
     #[arg(long, global = true)]
     log: Option<String>,
     /// Accept any TLS certificate (tests only).
@@ -205,10 +210,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = cli.log.clone().unwrap_or_else(|| "warn".into());
+    // --log wins, then RUST_LOG, then warnings only; --sip-trace adds the message trace.
+    let mut filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "warn".into());
+    if cli.sip_trace {
+        filter = format!("{filter},{}=debug", sansip_media::core::trace::TARGET);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match (&cli.command, cli.runtime) {
         (Command::Load(l), _) => load::run(l),

@@ -309,6 +309,37 @@ fn the_load_pair_completes_every_call_and_reports_it() {
 }
 
 #[test]
+fn the_sip_trace_shows_every_message_and_no_credentials() {
+    let (_rt, addr) = registrar();
+    let out = user(addr, "alice", "tokio")
+        .args(["--sip-trace", "register"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The challenge and the authenticated retry, each way, plus the un-REGISTER at the end.
+    assert!(
+        err.matches("REGISTER sip:example.com SIP/2.0").count() >= 3,
+        "{err}"
+    );
+    assert!(err.contains("SIP/2.0 401"), "{err}");
+    assert!(err.contains("SIP/2.0 200"), "{err}");
+    assert!(err.contains("Authorization: Digest <redacted>"), "{err}");
+    assert!(
+        !err.contains("response=") && !err.contains("alice-pw"),
+        "{err}"
+    );
+    assert!(
+        err.contains("direction") && err.contains("transport"),
+        "{err}"
+    );
+    // stderr is not a terminal: no colour escapes.
+    assert!(!err.contains('\u{1b}'), "{err}");
+}
+
+#[test]
 fn failures_exit_non_zero_with_the_reason() {
     let (_rt, addr) = registrar();
     // Nobody is registered as bob: the registrar answers 480.
