@@ -120,10 +120,10 @@ def media(quick):
     if not quick:
         phone = estimate_ns("media_frame", "sansip_phone")
         bare = estimate_ns("media_frame", "bare_str0m")
-        crit = (f"\nCriterion, the same packet both ways (median per frame): sansip Phone "
+        crit = (f"\nCriterion, the same packet both ways (median per frame): sansip MediaAgent "
                 f"{phone / 1000:.2f} µs, bare str0m {bare / 1000:.2f} µs, "
                 f"ratio {phone / bare:.2f}× (aim ≤ 1.10×).\n")
-    return ("### Media (`sansip-media` bench `media`: the Phone's media path against a bare "
+    return ("### Media (`sansip-media` bench `media`: the MediaAgent's media path against a bare "
             "str0m pair, PCMU, one thread, no sockets)\n\n" + table + "\n" + crit)
 
 

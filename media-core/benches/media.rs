@@ -2,7 +2,7 @@
 //!
 //! Two calls' worth of media is pushed 20 ms at a time: in the *bare* setting two str0m
 //! `Rtc`s negotiated directly exchange PCMU packets (write, packetize, SRTP, deliver,
-//! unprotect, depacketize); in the *phone* setting two sansip media `Phone`s, which
+//! unprotect, depacketize); in the *phone* setting two sansip media `MediaAgent`s, which
 //! negotiated the same call over SIP, do the same through the whole stack (the audio
 //! clock, G.711 encoding and decoding into a sink, demultiplexing, the output queues).
 //! Reported: CPU per audio packet for each and the phone's overhead as a ratio; concurrent
@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use sansip_media::audio::{AudioCodec, AudioFrame, AudioSink, Silence};
-use sansip_media::core::session::CallId;
+use sansip_media::core::session::CallHandle;
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
-use sansip_media::{MediaConfig, Phone};
+use sansip_media::{MediaAgent, MediaConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
@@ -174,7 +174,7 @@ impl Bare {
     }
 }
 
-// ---------- two sansip Phones ----------
+// ---------- two sansip MediaAgents ----------
 
 struct Discard;
 
@@ -185,24 +185,24 @@ impl AudioSink for Discard {
 }
 
 struct Phones {
-    a: Phone,
-    b: Phone,
+    a: MediaAgent,
+    b: MediaAgent,
     a_addr: SocketAddr,
     b_addr: SocketAddr,
     a_flow: FlowId,
     b_flow: FlowId,
     now: Instant,
-    calls: Vec<(CallId, CallId)>,
+    calls: Vec<(CallHandle, CallHandle)>,
     events: Vec<Event>,
 }
 
-fn phone(name: &str, addr: SocketAddr, now: Instant, seed: u64) -> Phone {
+fn phone(name: &str, addr: SocketAddr, now: Instant, seed: u64) -> MediaAgent {
     let media = MediaConfig {
         audio_codecs: vec![AudioCodec::Pcmu],
         telephone_event: false,
         ..MediaConfig::default()
     };
-    Phone::new(
+    MediaAgent::new(
         UaConfig::new(format!("sip:{name}@{addr}")),
         media,
         vec![addr],
@@ -406,7 +406,7 @@ fn main() {
 
     // Setup and heap per call: `calls` more pairs of phones with one call each (one media
     // socket per phone: two calls between the same two addresses cannot be told apart, see
-    // the note in `Phone`), minus what the phones cost before their call.
+    // the note in `MediaAgent`), minus what the phones cost before their call.
     let (bare_phones, phones_heap) = heap(|| (0..calls).map(|_| Phones::new()).collect::<Vec<_>>());
     let start = origin();
     let (with_calls, all_heap) = heap(|| {
@@ -432,7 +432,7 @@ fn main() {
     // A packet's cost here is its send on one phone plus its receipt on the other. One
     // phone with a 50 packet/s call sends 50 and receives 50 a second: 50 such costs.
     let calls_per_core = |cost: f64| 1.0 / (cost * 50.0);
-    println!("\n| media (one thread, no sockets) | sansip Phone | bare str0m | ratio | aim |");
+    println!("\n| media (one thread, no sockets) | sansip MediaAgent | bare str0m | ratio | aim |");
     println!("|---|---:|---:|---:|---|");
     println!(
         "| CPU per audio packet (send + receive) | {:.2} µs | {:.2} µs | {:.2}× | ≤ 1.10× |",

@@ -26,7 +26,7 @@ pub struct MediaConfig {
     pub telephone_event: bool,
     /// Offer and accept video (VP8, H264) as pre-encoded frames.
     pub video: bool,
-    /// How [`crate::Phone::send_dtmf`] sends.
+    /// How [`crate::MediaAgent::send_dtmf`] sends.
     pub dtmf: DtmfMethod,
     /// How long each RFC 4733 tone lasts.
     pub dtmf_duration: Duration,

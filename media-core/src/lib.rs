@@ -1,6 +1,6 @@
 //! WebRTC media for sansip calls.
 //!
-//! - [`Phone`] (feature `rtc`, on by default): the sans-IO composite of a
+//! - [`MediaAgent`] (feature `rtc`, on by default): the sans-IO composite of a
 //!   [`UserAgent`](sansip_core::ua::UserAgent) and one str0m [`RtcSession`] per call —
 //!   ICE, DTLS-SRTP, RTP — with audio (G.711 written here, Opus through libopus), RFC 4733
 //!   DTMF, statistics, and video as pre-encoded frames.
@@ -22,7 +22,7 @@ mod stats;
 pub mod video;
 
 #[cfg(feature = "rtc")]
-mod phone;
+mod agent;
 #[cfg(feature = "rtc")]
 mod session;
 
@@ -30,6 +30,6 @@ pub use config::{DtmfMethod, MediaConfig};
 pub use stats::{MediaEvent, MediaStats, MediaTransmit, is_media};
 
 #[cfg(feature = "rtc")]
-pub use phone::Phone;
+pub use agent::MediaAgent;
 #[cfg(feature = "rtc")]
 pub use session::{MediaError, RtcSession, SessionTemplate};

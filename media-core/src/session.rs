@@ -112,7 +112,7 @@ struct Audio {
 }
 
 /// One call's media: a str0m `Rtc` with audio (and optionally video), driven through
-/// sip-core's [`SdpHandler`]. Made by [`crate::Phone`]; applications reach it through the
+/// sip-core's [`SdpHandler`]. Made by [`crate::MediaAgent`]; applications reach it through the
 /// phone's per-call methods.
 pub struct RtcSession {
     rtc: Rtc,

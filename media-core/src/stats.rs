@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use sansip_core::session::CallId;
+use sansip_core::session::CallHandle;
 
 use crate::audio::AudioCodec;
 
@@ -49,17 +49,17 @@ pub enum MediaEvent {
     /// ICE and DTLS are up: media flows from now on.
     Connected {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
     },
     /// ICE lost the peer (or never found it).
     Disconnected {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
     },
     /// A call ended; its media's totals.
     Ended {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// The totals.
         stats: MediaStats,
     },

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use sansip_media::audio::{Recorder, Tone, analysis};
 use sansip_media::core::auth::DigestCredentials;
 use sansip_media::core::registrar::{Registrar, RegistrarConfig};
-use sansip_media::core::session::CallId;
+use sansip_media::core::session::CallHandle;
 use sansip_media::core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
 use sansip_media::video::{VideoCodec, VideoFrame, VideoSink};
-use sansip_media::{MediaConfig, MediaEvent, Phone, is_media};
+use sansip_media::{MediaAgent, MediaConfig, MediaEvent, is_media};
 
 const REGISTRAR: &str = "127.0.0.1:5060";
 
@@ -30,7 +30,7 @@ fn origin() -> Instant {
 /// A phone whose SIP and media share one address (told apart by the first byte).
 struct MediaNode {
     addr: SocketAddr,
-    phone: Phone,
+    phone: MediaAgent,
     flow: FlowId,
     events: Vec<Event>,
     media_events: Vec<MediaEvent>,
@@ -43,7 +43,7 @@ impl MediaNode {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = UaConfig::new(format!("sip:{name}@example.com"));
         c.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
-        let mut phone = Phone::new(c, media, vec![addr], now, seed).unwrap();
+        let mut phone = MediaAgent::new(c, media, vec![addr], now, seed).unwrap();
         let flow = phone.ua_mut().add_flow(FlowInfo {
             transport: Transport::Udp,
             local: addr,
@@ -80,7 +80,7 @@ impl MediaNode {
         }
     }
 
-    fn received(&self, call: CallId) -> u64 {
+    fn received(&self, call: CallHandle) -> u64 {
         self.phone.media_stats(call).unwrap().packets_received
     }
 
@@ -196,7 +196,7 @@ impl World {
     }
 
     /// Both register; alice calls bob, who answers: the two ends of the call.
-    fn answered_call(&mut self) -> (CallId, CallId) {
+    fn answered_call(&mut self) -> (CallHandle, CallHandle) {
         let now = self.sim.now();
         self.alice.phone.ua_mut().register(now, 3600).unwrap();
         self.bob.phone.ua_mut().register(now, 3600).unwrap();

@@ -14,7 +14,7 @@ use sansip_core::auth::DigestCredentials;
 use sansip_core::message::{Message, Method};
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
-use sansip_core::session::{CallEnd, CallId, Direction, EndCause, FakeSdp, Originator};
+use sansip_core::session::{CallEnd, CallHandle, Direction, EndCause, FakeSdp, Originator};
 use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
@@ -77,7 +77,7 @@ impl Phone {
         }
     }
 
-    fn incoming(&self) -> Vec<CallId> {
+    fn incoming(&self) -> Vec<CallHandle> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -87,7 +87,7 @@ impl Phone {
             .collect()
     }
 
-    fn ended(&self, call: CallId) -> Vec<&CallEnd> {
+    fn ended(&self, call: CallHandle) -> Vec<&CallEnd> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -97,27 +97,27 @@ impl Phone {
             .collect()
     }
 
-    fn end(&self, call: CallId) -> Option<(EndCause, Originator, Option<u16>)> {
+    fn end(&self, call: CallHandle) -> Option<(EndCause, Originator, Option<u16>)> {
         let ends = self.ended(call);
         assert!(ends.len() <= 1, "one end per call: {ends:?}");
         ends.first().map(|e| (e.cause, e.originator, e.status))
     }
 
-    fn answered(&self, call: CallId) -> bool {
+    fn answered(&self, call: CallHandle) -> bool {
         self.events
             .iter()
             .any(|e| matches!(e, Event::CallAnswered { call: c } if *c == call))
     }
 
-    fn sdp(&self, call: CallId) -> &FakeSdp {
+    fn sdp(&self, call: CallHandle) -> &FakeSdp {
         self.ua.sdp_handler(call).unwrap()
     }
 
-    fn directions(&self, call: CallId) -> Option<Direction> {
+    fn directions(&self, call: CallHandle) -> Option<Direction> {
         self.sdp(call).local_direction()
     }
 
-    fn dtmf(&self, call: CallId) -> String {
+    fn dtmf(&self, call: CallHandle) -> String {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -240,7 +240,7 @@ impl World {
     }
 
     /// Calls `callee` from `caller` and waits for the callee to ring.
-    fn ring(&mut self, caller: usize, callee: usize) -> (CallId, CallId) {
+    fn ring(&mut self, caller: usize, callee: usize) -> (CallHandle, CallHandle) {
         let before = self.phones[callee].incoming().len();
         let a = self
             .act(caller, |ua, now| {
@@ -262,7 +262,7 @@ impl World {
     }
 
     /// A call from `caller` to `callee`, answered and confirmed on both sides.
-    fn connect(&mut self, caller: usize, callee: usize) -> (CallId, CallId) {
+    fn connect(&mut self, caller: usize, callee: usize) -> (CallHandle, CallHandle) {
         let (a, b) = self.ring(caller, callee);
         self.act(callee, |ua, now| {
             ua.answer(now, b, FakeSdp::new(NAMES[callee]))
@@ -279,7 +279,7 @@ impl World {
         (a, b)
     }
 
-    fn wait_ended(&mut self, pairs: &[(usize, CallId)]) {
+    fn wait_ended(&mut self, pairs: &[(usize, CallHandle)]) {
         let ok = self.run_until(90, |w| {
             pairs.iter().all(|&(i, c)| !w.phones[i].ended(c).is_empty())
         });
@@ -467,7 +467,7 @@ fn no_answer_timeouts_on_either_side() {
     });
 }
 
-fn hold_flags(p: &Phone, call: CallId) -> (bool, bool) {
+fn hold_flags(p: &Phone, call: CallHandle) -> (bool, bool) {
     let h = p.ua.hold_state(call).unwrap();
     (h.local, h.remote)
 }
@@ -831,9 +831,9 @@ fn cmd() -> impl Strategy<Value = Cmd> {
 
 /// Applies a command to some call of phone `i` (the `pick`-th, if it has several); errors
 /// are fine, the point is that nothing panics and everything ends.
-fn apply(w: &mut World, i: usize, c: &Cmd, pick: usize, placed: &mut Vec<(usize, CallId)>) {
-    let calls: Vec<CallId> = {
-        let mut v: Vec<CallId> = w.phones[i].ua.calls().collect();
+fn apply(w: &mut World, i: usize, c: &Cmd, pick: usize, placed: &mut Vec<(usize, CallHandle)>) {
+    let calls: Vec<CallHandle> = {
+        let mut v: Vec<CallHandle> = w.phones[i].ua.calls().collect();
         v.sort();
         v
     };
@@ -877,7 +877,7 @@ proptest! {
         // Hang up whatever is left, then let every timer run out.
         w.run(5);
         for i in [ALICE, BOB] {
-            let calls: Vec<CallId> = w.phones[i].ua.calls().collect();
+            let calls: Vec<CallHandle> = w.phones[i].ua.calls().collect();
             for c in calls {
                 let _ = w.act(i, |ua, now| ua.hangup(now, c));
             }
@@ -889,12 +889,12 @@ proptest! {
             prop_assert_eq!(p.ua.call_states(), 0);
             prop_assert_eq!(p.ua.transactions(), 0);
             // Every call the phone knew of ended exactly once.
-            let mut started: Vec<CallId> = p.incoming();
+            let mut started: Vec<CallHandle> = p.incoming();
             let placed = p.events.iter().filter_map(|e| match e {
                 Event::CallEnded { call, .. } => Some(*call),
                 _ => None,
             });
-            let mut ended: Vec<CallId> = placed.collect();
+            let mut ended: Vec<CallHandle> = placed.collect();
             ended.sort();
             let before = ended.len();
             ended.dedup();
@@ -907,7 +907,7 @@ proptest! {
         for (i, id) in &placed {
             prop_assert_eq!(w.phones[*i].ended(*id).len(), 1, "{}: placed call {} ended", w.label, id);
         }
-        let answered = |p: &Phone, calls: &mut dyn Iterator<Item = CallId>| {
+        let answered = |p: &Phone, calls: &mut dyn Iterator<Item = CallHandle>| {
             calls.filter(|c| p.answered(*c)).count()
         };
         for i in [ALICE, BOB] {

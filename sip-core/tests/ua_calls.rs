@@ -14,7 +14,8 @@ use sansip_core::message::{
 use sansip_core::session::FakeSdp;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{
-    CallId, CallOptions, EndCause, Event, Input, Originator, Output, UaConfig, UaError, UserAgent,
+    CallHandle, CallOptions, EndCause, Event, Input, Originator, Output, UaConfig, UaError,
+    UserAgent,
 };
 
 #[allow(clippy::disallowed_methods)]
@@ -97,7 +98,7 @@ impl Harness {
         out
     }
 
-    fn call(&mut self, target: &str, options: CallOptions) -> (CallId, Request) {
+    fn call(&mut self, target: &str, options: CallOptions) -> (CallHandle, Request) {
         let now = self.now;
         let id = self
             .ua
@@ -107,7 +108,7 @@ impl Harness {
         (id, invite)
     }
 
-    fn ended(&self, id: CallId) -> Option<&sansip_core::ua::CallEnd> {
+    fn ended(&self, id: CallHandle) -> Option<&sansip_core::ua::CallEnd> {
         self.events.iter().find_map(|e| match e {
             Event::CallEnded { call, end } if *call == id => Some(end),
             _ => None,
@@ -347,7 +348,7 @@ fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
 }
 
 /// Bob calls alice, alice answers, bob ACKs: returns the call and alice's tag.
-fn answered_incoming(h: &mut Harness) -> (CallId, String) {
+fn answered_incoming(h: &mut Harness) -> (CallHandle, String) {
     h.feed(incoming_invite("z9hG4bKinv", "c1@bob", OFFER));
     let id = h
         .events

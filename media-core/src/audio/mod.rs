@@ -80,6 +80,17 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
     }
 }
 
+/// A source shared with the application, which feeds it while the call runs (a
+/// [`FrameQueue`] pushed into from another task).
+impl<S: AudioSource> AudioSource for std::sync::Arc<std::sync::Mutex<S>> {
+    fn fill(&mut self, rate: u32, out: &mut [i16]) -> bool {
+        match self.lock() {
+            Ok(mut s) => s.fill(rate, out),
+            Err(_) => false,
+        }
+    }
+}
+
 /// A sink shared with the application, which reads it while the call runs.
 impl<S: AudioSink> AudioSink for std::sync::Arc<std::sync::Mutex<S>> {
     fn write(&mut self, frame: &AudioFrame) {

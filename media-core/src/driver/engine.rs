@@ -1,11 +1,13 @@
 //! The sans-IO machines the driver can run: a user agent (signalling only), a media
-//! [`crate::Phone`], or the embedded registrar.
+//! [`crate::MediaAgent`], or the embedded registrar.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use sansip_core::registrar::Registrar;
-use sansip_core::session::{CallId, FakeSdp, NoMedia, SdpHandler};
+use sansip_core::session::{CallHandle, FakeSdp, NoMedia, SdpHandler};
+
+use crate::audio::{AudioSink, AudioSource};
 use sansip_core::transport::{FlowId, FlowInfo};
 use sansip_core::ua::{CallOptions, Input, Output, UaError, UserAgent};
 
@@ -48,23 +50,38 @@ pub trait UaEngine: Engine {
     /// The user agent, mutably.
     fn ua_mut(&mut self) -> &mut UserAgent<Self::Sdp>;
     /// Places a call with a fresh session.
-    fn call(&mut self, now: Instant, target: &str, options: CallOptions)
-    -> Result<CallId, UaError>;
+    fn call(
+        &mut self,
+        now: Instant,
+        target: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError>;
     /// Answers a call with a fresh session.
-    fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError>;
+    fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError>;
     /// Sends DTMF (by INFO unless the engine has a better way).
-    fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+    fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
         self.ua_mut().send_dtmf(now, id, tones)
     }
     /// Mutes or unmutes a call's audio.
-    fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+    fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
         self.ua_mut().set_muted(id, muted)
+    }
+    /// Gives a call the audio it plays and the sink for what it hears; `Ok(false)` when the
+    /// engine carries no media (the call goes on without).
+    fn set_audio(
+        &mut self,
+        id: CallHandle,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn AudioSink>>,
+    ) -> Result<bool, UaError> {
+        let _ = (source, sink);
+        self.ua().hold_state(id).map(|_| false)
     }
 }
 
 /// A kind of call session the async phone can run, and the engine that carries it:
 /// [`FakeSdp`] and [`NoMedia`] run on a bare [`UserAgent`] (signalling only);
-/// `RtcSession` runs on a media [`crate::Phone`] with its own UDP socket.
+/// `RtcSession` runs on a media [`crate::MediaAgent`] with its own UDP socket.
 pub trait Session: SdpHandler + Send + Sized + 'static {
     /// The engine.
     type Engine: UaEngine<Sdp = Self>;
@@ -98,10 +115,10 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
         now: Instant,
         target: &str,
         options: CallOptions,
-    ) -> Result<CallId, UaError> {
+    ) -> Result<CallHandle, UaError> {
         UserAgent::call(self, now, target, options, S::default())
     }
-    fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+    fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         UserAgent::answer(self, now, id, S::default())
     }
 }
@@ -121,9 +138,9 @@ impl<S: DefaultSession> Session for S {
 #[cfg(feature = "rtc")]
 mod media {
     use super::*;
-    use crate::{Phone, RtcSession, SessionTemplate};
+    use crate::{MediaAgent, RtcSession, SessionTemplate};
 
-    impl Engine for Phone {
+    impl Engine for MediaAgent {
         fn flow_for(&mut self, info: FlowInfo) -> FlowId {
             self.ua_mut().flow_for(info)
         }
@@ -131,16 +148,16 @@ mod media {
             self.ua_mut().add_accepted_flow(info)
         }
         fn handle_input(&mut self, now: Instant, input: Input) {
-            Phone::handle_input(self, now, input);
+            MediaAgent::handle_input(self, now, input);
         }
         fn handle_timeout(&mut self, now: Instant) {
-            Phone::handle_timeout(self, now);
+            MediaAgent::handle_timeout(self, now);
         }
         fn poll_output(&mut self) -> Option<Output> {
-            Phone::poll_output(self)
+            MediaAgent::poll_output(self)
         }
         fn poll_timeout(&self) -> Option<Instant> {
-            Phone::poll_timeout(self)
+            MediaAgent::poll_timeout(self)
         }
         fn handle_media(
             &mut self,
@@ -149,54 +166,68 @@ mod media {
             local: SocketAddr,
             data: &[u8],
         ) {
-            Phone::handle_media(self, now, source, local, data);
+            MediaAgent::handle_media(self, now, source, local, data);
         }
         fn poll_media(&mut self) -> Option<MediaTransmit> {
-            Phone::poll_media(self)
+            MediaAgent::poll_media(self)
         }
         fn poll_media_event(&mut self) -> Option<MediaEvent> {
-            Phone::poll_media_event(self)
+            MediaAgent::poll_media_event(self)
         }
     }
 
-    impl UaEngine for Phone {
+    impl UaEngine for MediaAgent {
         type Sdp = RtcSession;
         fn ua(&self) -> &UserAgent<RtcSession> {
-            Phone::ua(self)
+            MediaAgent::ua(self)
         }
         fn ua_mut(&mut self) -> &mut UserAgent<RtcSession> {
-            Phone::ua_mut(self)
+            MediaAgent::ua_mut(self)
         }
         fn call(
             &mut self,
             now: Instant,
             target: &str,
             options: CallOptions,
-        ) -> Result<CallId, UaError> {
-            Phone::call(self, now, target, options)
+        ) -> Result<CallHandle, UaError> {
+            MediaAgent::call(self, now, target, options)
         }
-        fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
-            Phone::answer(self, now, id)
+        fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+            MediaAgent::answer(self, now, id)
         }
-        fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
-            Phone::send_dtmf(self, now, id, tones)
+        fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
+            MediaAgent::send_dtmf(self, now, id, tones)
         }
-        fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
-            Phone::set_muted(self, id, muted)
+        fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
+            MediaAgent::set_muted(self, id, muted)
+        }
+        fn set_audio(
+            &mut self,
+            id: CallHandle,
+            source: Option<Box<dyn AudioSource>>,
+            sink: Option<Box<dyn AudioSink>>,
+        ) -> Result<bool, UaError> {
+            if let Some(source) = source {
+                self.set_source(id, source)?;
+            }
+            if let Some(sink) = sink {
+                self.set_sink(id, sink)?;
+            }
+            Ok(true)
         }
     }
 
     impl Session for RtcSession {
-        type Engine = Phone;
+        type Engine = MediaAgent;
         const MEDIA_SOCKET: bool = true;
         fn engine(
             ua: UserAgent<RtcSession>,
             config: &super::super::PhoneConfig,
             media: &[SocketAddr],
-        ) -> Result<Phone, super::super::PhoneError> {
+        ) -> Result<MediaAgent, super::super::PhoneError> {
             let template = SessionTemplate::new(config.media.clone(), media.to_vec())
                 .map_err(|e| super::super::PhoneError::Io(std::io::Error::other(e)))?;
-            Ok(Phone::with_agent(ua, template))
+            Ok(MediaAgent::with_agent(ua, template))
         }
     }
 }

@@ -27,7 +27,7 @@ pub use engine::{DefaultSession, Engine, Session, UaEngine};
 pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
-pub use simple::{SimpleUser, SimpleUserDelegate};
+pub use simple::{IncomingAction, SimpleMedia, SimpleUser, SimpleUserDelegate};
 pub use tls::TlsOptions;
 
 use std::collections::HashMap;
@@ -41,7 +41,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
-use sansip_core::session::CallId;
+use sansip_core::session::CallHandle;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, Server};
 
@@ -134,7 +134,7 @@ pub(crate) type Command<E> = Box<dyn FnOnce(&mut E, Instant, &mut Waiters) + Sen
 #[derive(Default)]
 pub(crate) struct Waiters {
     list: Vec<(Matcher, oneshot::Sender<Event>)>,
-    calls: Vec<(CallId, events::EventSender<Event>)>,
+    calls: Vec<(CallHandle, events::EventSender<Event>)>,
 }
 
 type Matcher = Box<dyn Fn(&Event) -> bool + Send>;
@@ -151,7 +151,7 @@ impl Waiters {
     }
 
     /// Sends every later event about `call` to `tx`, until the call ends.
-    pub(crate) fn follow(&mut self, call: CallId, tx: events::EventSender<Event>) {
+    pub(crate) fn follow(&mut self, call: CallHandle, tx: events::EventSender<Event>) {
         self.calls.push((call, tx));
     }
 

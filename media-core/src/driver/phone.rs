@@ -11,7 +11,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
-use sansip_core::session::{CallEnd, CallId, HoldState};
+use sansip_core::session::{CallEnd, CallHandle, HoldState};
 
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
@@ -313,7 +313,7 @@ impl<S: Session> Phone<S> {
         self.exec(move |e, now, _| f(e.ua_mut(), now)).await
     }
 
-    /// Runs `f` on the whole engine (for a media phone, the sans-IO [`crate::Phone`]).
+    /// Runs `f` on the whole engine (for a media phone, the sans-IO [`crate::MediaAgent`]).
     pub async fn with_engine<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut S::Engine, Instant) -> R + Send + 'static,
@@ -483,7 +483,7 @@ impl<S: Session> Phone<S> {
         let waits = self
             .exec(|e, now, w| {
                 let ua = e.ua_mut();
-                let calls: Vec<CallId> = ua.calls().collect();
+                let calls: Vec<CallHandle> = ua.calls().collect();
                 let mut waits = Vec::new();
                 for &id in &calls {
                     waits.push(
@@ -541,7 +541,7 @@ impl<S: Session> Phone<S> {
 
     /// A handle for a call the UA knows, e.g. from [`Event::IncomingCall`]. Fails with
     /// [`UaError::NoSuchCall`] once the call has ended.
-    pub async fn call_handle(&self, id: CallId) -> Result<Call<S>, PhoneError> {
+    pub async fn call_handle(&self, id: CallHandle) -> Result<Call<S>, PhoneError> {
         let ended = self
             .exec(move |e, _, w| {
                 let ua = e.ua_mut();
@@ -582,7 +582,7 @@ impl<S: Session> Phone<S> {
     }
 }
 
-fn watch_end(w: &mut Waiters, id: CallId) -> futures::future::Shared<oneshot::Receiver<Event>> {
+fn watch_end(w: &mut Waiters, id: CallHandle) -> futures::future::Shared<oneshot::Receiver<Event>> {
     use futures::FutureExt;
     w.wait(move |e| matches!(e, Event::CallEnded { call, .. } if *call == id))
         .shared()
@@ -607,7 +607,7 @@ fn completed(e: Event) -> Result<(), PhoneError> {
 /// One call of a [`Phone`]. Dropping the handle leaves the call as it is.
 pub struct Call<S: Session> {
     phone: Phone<S>,
-    id: CallId,
+    id: CallHandle,
     ended: futures::future::Shared<oneshot::Receiver<Event>>,
 }
 
@@ -631,7 +631,7 @@ impl<S: Session> std::fmt::Debug for Call<S> {
 
 impl<S: Session> Call<S> {
     /// The call's id, as in its events.
-    pub fn id(&self) -> CallId {
+    pub fn id(&self) -> CallHandle {
         self.id
     }
 

@@ -2,7 +2,8 @@
 //! `sansip_smol::prelude` re-export it with their runtime's `builder`.
 
 pub use super::{
-    Call, CallMedia, EventStream, Phone, PhoneBuilder, PhoneError, SimpleUser, SimpleUserDelegate,
+    Call, CallMedia, EventStream, IncomingAction, Phone, PhoneBuilder, PhoneError, SimpleMedia,
+    SimpleUser, SimpleUserDelegate,
 };
 #[cfg(feature = "rtc")]
 pub use crate::audio::{AudioSink, AudioSource, FrameQueue, Recorder, Tone, WavSink, WavSource};

@@ -1,20 +1,105 @@
 //! `SimpleUser`: one call at a time, driven by delegate callbacks — the shape of SIP.js's
-//! `SimpleUser`, plus the progress and end-reason callbacks it lacks.
+//! `SimpleUser`, plus the progress and end-reason callbacks it lacks, a delegate that can
+//! answer or decline from its callback, and audio wired to every call ([`SimpleMedia`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use sansip_core::session::{CallEnd, CallId, HoldState};
+use sansip_core::session::{CallEnd, CallHandle, HoldState};
 use sansip_core::ua::{CallOptions, Event, UaError};
 
 use super::{Call, Phone, PhoneConfig, PhoneError, Runtime, Session, UaEngine, WeakPhone};
+use crate::audio::{AudioSink, AudioSource};
+
+/// What to do with a call that rings, returned by
+/// [`SimpleUserDelegate::on_call_received`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IncomingAction {
+    /// Let it ring; answer or decline later through the [`SimpleUser`].
+    #[default]
+    Ring,
+    /// Answer it now.
+    Answer,
+    /// Decline it with this status (486 busy, 603 decline…).
+    Decline(u16),
+}
+
+type SourceFactory = Box<dyn FnMut() -> Box<dyn AudioSource> + Send>;
+type SinkFactory = Box<dyn FnMut() -> Box<dyn AudioSink> + Send>;
+/// One call's source and sink, when the application gave them.
+type CallAudio = (Option<Box<dyn AudioSource>>, Option<Box<dyn AudioSink>>);
+
+/// The audio of a [`SimpleUser`]'s calls: what each call plays and where what it hears
+/// goes, made afresh for every call (as SIP.js's `SimpleUser` takes a local stream and a
+/// remote audio element). Without media in the build, calls go on silent.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use sansip_media::audio::{FrameQueue, Recorder, Tone};
+/// use sansip_media::driver::SimpleMedia;
+///
+/// let heard = Arc::new(Mutex::new(Recorder::default()));
+/// let speaker = heard.clone();
+/// let media = SimpleMedia::new()
+///     .play(|| Box::new(Tone::new(440.0)))
+///     .record(move || Box::new(speaker.clone()));
+/// // Or feed frames from another task: a shared queue plays what is pushed into it.
+/// let queue = Arc::new(Mutex::new(FrameQueue::new(2)));
+/// let feeder = queue.clone();
+/// let media = media.play(move || Box::new(feeder.clone()));
+/// ```
+#[derive(Default)]
+pub struct SimpleMedia {
+    source: Option<SourceFactory>,
+    sink: Option<SinkFactory>,
+}
+
+impl std::fmt::Debug for SimpleMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimpleMedia")
+            .field("plays", &self.source.is_some())
+            .field("records", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl SimpleMedia {
+    /// No audio: calls send silence and drop what they hear.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Each call plays what `source` makes (a tone, a WAV file, a shared frame queue).
+    pub fn play(mut self, source: impl FnMut() -> Box<dyn AudioSource> + Send + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Each call sends what it hears to what `sink` makes (a WAV file, a recorder).
+    pub fn record(mut self, sink: impl FnMut() -> Box<dyn AudioSink> + Send + 'static) -> Self {
+        self.sink = Some(Box::new(sink));
+        self
+    }
+
+    fn for_call(&mut self) -> CallAudio {
+        (
+            self.source.as_mut().map(|f| f()),
+            self.sink.as_mut().map(|f| f()),
+        )
+    }
+}
 
 /// Callbacks of a [`SimpleUser`]; every method has an empty default. They run on the
 /// driver's event task: keep them short, and send work elsewhere.
 pub trait SimpleUserDelegate: Send + 'static {
-    /// An incoming call rings; answer with [`SimpleUser::answer`].
-    fn on_call_received(&mut self, _from: &str) {}
+    /// An incoming call rings. Return [`IncomingAction::Answer`] or
+    /// [`IncomingAction::Decline`] to act at once, or let it ring (the default) and answer
+    /// later with [`SimpleUser::answer`].
+    fn on_call_received(&mut self, _from: &str) -> IncomingAction {
+        IncomingAction::Ring
+    }
     /// Our outgoing call was created (the INVITE went out).
     fn on_call_created(&mut self) {}
     /// A provisional response: 180 ringing, 183 progress (`early_media` with SDP).
@@ -43,8 +128,9 @@ pub trait SimpleUserDelegate: Send + 'static {
 /// A second incoming call while one is up is refused with 486 Busy Here.
 pub struct SimpleUser<S: Session> {
     phone: Phone<S>,
-    current: Arc<Mutex<Option<CallId>>>,
+    current: Arc<Mutex<Option<CallHandle>>>,
     delegate: Arc<Mutex<dyn SimpleUserDelegate>>,
+    media: Arc<Mutex<SimpleMedia>>,
 }
 
 impl<S: Session> std::fmt::Debug for SimpleUser<S> {
@@ -65,14 +151,36 @@ impl<S: Session> SimpleUser<S> {
         let phone = Phone::start(runtime.clone(), config)?;
         let current = Arc::new(Mutex::new(None));
         let delegate: Arc<Mutex<dyn SimpleUserDelegate>> = Arc::new(Mutex::new(delegate));
+        let media = Arc::new(Mutex::new(SimpleMedia::new()));
         let events = phone.take_events().await;
-        let task = dispatch(phone.downgrade(), current.clone(), events, delegate.clone());
+        let task = dispatch(
+            phone.downgrade(),
+            Shared {
+                current: current.clone(),
+                delegate: delegate.clone(),
+                media: media.clone(),
+            },
+            events,
+        );
         runtime.spawn(Box::pin(task));
         Ok(Self {
             phone,
             current,
             delegate,
+            media,
         })
+    }
+
+    /// Sets the audio of the calls from now on (see [`SimpleMedia`]); a call already up
+    /// keeps what it has.
+    pub fn set_media(&self, media: SimpleMedia) {
+        *lock(&self.media) = media;
+    }
+
+    /// The call that is up or ringing, if any.
+    pub async fn current_call(&self) -> Option<Call<S>> {
+        let id = (*lock(&self.current))?;
+        self.phone.call_handle(id).await.ok()
     }
 
     /// The phone underneath, for everything this facade does not wrap.
@@ -178,21 +286,22 @@ impl<S: Session> SimpleUser<S> {
         self.phone.message(target, "text/plain", text).await
     }
 
-    fn current_call(&self) -> Option<CallId> {
-        *lock(&self.current)
-    }
-
     async fn call_handle(&self) -> Result<Call<S>, PhoneError> {
-        let id = self
-            .current_call()
-            .ok_or(UaError::InvalidState("no call"))?;
+        let id = (*lock(&self.current)).ok_or(UaError::InvalidState("no call"))?;
         self.phone.call_handle(id).await
     }
 }
 
-/// The lock holds only an `Option<CallId>`, so a panic elsewhere cannot leave it torn.
-fn lock(m: &Mutex<Option<CallId>>) -> std::sync::MutexGuard<'_, Option<CallId>> {
+/// What the locks hold is replaced whole, so a panic elsewhere cannot leave it torn.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the dispatch task shares with the [`SimpleUser`].
+struct Shared {
+    current: Arc<Mutex<Option<CallHandle>>>,
+    delegate: Arc<Mutex<dyn SimpleUserDelegate>>,
+    media: Arc<Mutex<SimpleMedia>>,
 }
 
 /// A panicking callback must not silence every later one.
@@ -203,32 +312,51 @@ fn delegate(
 }
 
 /// Turns the phone's events into callbacks. It holds the phone weakly (it only needs it
-/// to refuse a second call), so dropping the `SimpleUser` stops everything.
+/// to act on calls), so dropping the `SimpleUser` stops everything.
 async fn dispatch<S: Session>(
     phone: WeakPhone<S>,
-    current: Arc<Mutex<Option<CallId>>>,
+    shared: Shared,
     events: Option<super::EventStream<Event>>,
-    delegate_cell: Arc<Mutex<dyn SimpleUserDelegate>>,
 ) {
     let Some(mut events) = events else {
         return;
     };
+    let Shared {
+        current,
+        delegate: delegate_cell,
+        media,
+    } = shared;
     while let Some(e) = events.next().await {
-        let mut d = delegate(&delegate_cell);
-        let mine = |call: &CallId| *lock(&current) == Some(*call);
+        let mine = |call: &CallHandle| *lock(&current) == Some(*call);
+        // The delegate's lock is never held across an await.
+        let act =
+            |f: &mut dyn FnMut(&mut dyn SimpleUserDelegate)| f(&mut *delegate(&delegate_cell));
         match &e {
             Event::IncomingCall { call, from, .. } => {
+                let id = *call;
                 let busy = lock(&current).is_some();
-                if busy {
-                    drop(d);
-                    if let Some(p) = phone.upgrade() {
-                        let id = *call;
-                        let _ = p.with(move |ua, now| ua.decline(now, id, Some(486))).await;
-                    }
-                    continue;
+                let action = if busy {
+                    IncomingAction::Decline(486)
                 } else {
-                    *lock(&current) = Some(*call);
-                    d.on_call_received(from);
+                    *lock(&current) = Some(id);
+                    let mut action = IncomingAction::Ring;
+                    act(&mut |d| action = d.on_call_received(from));
+                    action
+                };
+                let Some(p) = phone.upgrade() else { return };
+                let done = match action {
+                    IncomingAction::Ring => Ok(()),
+                    IncomingAction::Answer => p
+                        .with_engine(move |e, now| e.answer(now, id))
+                        .await
+                        .and_then(|r| Ok(r?)),
+                    IncomingAction::Decline(status) => p
+                        .with(move |ua, now| ua.decline(now, id, Some(status)))
+                        .await
+                        .and_then(|r| Ok(r?)),
+                };
+                if let Err(e) = done {
+                    tracing::debug!(call = %id, error = %e, "the delegate's answer could not be carried out");
                 }
             }
             Event::CallProgress {
@@ -236,31 +364,45 @@ async fn dispatch<S: Session>(
                 status: status @ (180 | 183),
                 early_media,
                 ..
-            } if mine(call) => d.on_call_progress(*status, *early_media),
-            Event::CallAnswered { call } if mine(call) => d.on_call_answered(),
+            } if mine(call) => act(&mut |d| d.on_call_progress(*status, *early_media)),
+            Event::CallAnswered { call } if mine(call) => {
+                let id = *call;
+                let (source, sink) = lock(&media).for_call();
+                if (source.is_some() || sink.is_some())
+                    && let Some(p) = phone.upgrade()
+                {
+                    let attached = p
+                        .with_engine(move |e, _| e.set_audio(id, source, sink))
+                        .await;
+                    if !matches!(attached, Ok(Ok(_))) {
+                        tracing::debug!(call = %id, "the call's audio could not be attached");
+                    }
+                }
+                act(&mut |d| d.on_call_answered());
+            }
             Event::CallEnded { call, end } if mine(call) => {
                 *lock(&current) = None;
-                d.on_call_hangup(end);
+                act(&mut |d| d.on_call_hangup(end));
             }
             Event::HoldChanged {
                 call,
                 local,
                 remote,
-            } if mine(call) => d.on_call_hold(*local, *remote),
+            } if mine(call) => act(&mut |d| d.on_call_hold(*local, *remote)),
             Event::DtmfReceived {
                 call,
                 tone,
                 duration,
-            } if mine(call) => d.on_call_dtmf_received(*tone, *duration),
+            } if mine(call) => act(&mut |d| d.on_call_dtmf_received(*tone, *duration)),
             Event::MessageReceived { from, body, .. } => {
-                d.on_message_received(from, &String::from_utf8_lossy(body));
+                act(&mut |d| d.on_message_received(from, &String::from_utf8_lossy(body)));
             }
-            Event::Registered { .. } => d.on_registered(),
+            Event::Registered { .. } => act(&mut |d| d.on_registered()),
             Event::Unregistered { .. } | Event::RegistrationFailed { retry_in: None, .. } => {
-                d.on_unregistered();
+                act(&mut |d| d.on_unregistered());
             }
-            Event::Connected { .. } => d.on_server_connect(),
-            Event::Disconnected { reason, .. } => d.on_server_disconnect(reason),
+            Event::Connected { .. } => act(&mut |d| d.on_server_connect()),
+            Event::Disconnected { reason, .. } => act(&mut |d| d.on_server_disconnect(reason)),
             _ => {}
         }
     }

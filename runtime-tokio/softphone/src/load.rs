@@ -23,7 +23,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::socket::{setsockopt, sockopt};
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
-use sansip_media::core::ua::{CallId, CallOptions, Event, Input, Output, UaConfig, UserAgent};
+use sansip_media::core::ua::{CallHandle, CallOptions, Event, Input, Output, UaConfig, UserAgent};
 use serde_json::{Value, json};
 
 /// Socket buffer size asked for, as SIPp's `-buff_size 8388608`.
@@ -151,7 +151,7 @@ struct Caller {
     /// When the first call went out; the others are paced from it.
     start: Option<Instant>,
     /// Answered calls and when to hang each up.
-    hangups: BinaryHeap<Reverse<(Instant, CallId)>>,
+    hangups: BinaryHeap<Reverse<(Instant, CallHandle)>>,
 }
 
 impl Caller {

@@ -18,7 +18,7 @@
 //! `--play-video FILE.ivf` and `--record-video FILE.ivf`; a `media` event with the call's
 //! statistics is printed when each call ends.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -753,7 +753,7 @@ async fn attach_media(
     Ok(())
 }
 
-fn media_json(call: sansip_media::core::session::CallId, s: &MediaStats) -> Value {
+fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> Value {
     json!({
         "event": "media",
         "call": call.to_string(),
@@ -795,7 +795,9 @@ fn user_of(cli: &Cli) -> Result<&str, String> {
 
 async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     let server = cli.server.as_deref().ok_or("--server is required")?;
-    let targets = server_targets(server, cli.dns).await?;
+    let targets = sansip_media::driver::locate(server, cli.dns)
+        .await
+        .map_err(|e| e.to_string())?;
     let aor = cli.aor.clone().ok_or("--aor is required")?;
     match sansip_media::core::message::Uri::parse(&aor) {
         Ok(u) if u.user().is_some() && u.host().is_some() => {}
@@ -834,35 +836,6 @@ async fn connected(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         .await?
         .map_err(err("connect"))?;
     Ok(phone)
-}
-
-/// The servers for `--server`: `ws://` and `wss://` URLs by A/AAAA, `sip:`/`sips:` URIs as
-/// RFC 3263 says (NAPTR, SRV, then A/AAAA when the URI names only a domain), best first.
-async fn server_targets(s: &str, dns: Option<SocketAddr>) -> Result<Vec<Target>, String> {
-    for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
-        if let Some(rest) = s.strip_prefix(scheme) {
-            let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-            let addr = hostport
-                .to_socket_addrs()
-                .or_else(|_| format!("{hostport}:{port}").to_socket_addrs())
-                .map_err(|e| format!("{s}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{s}: no address"))?;
-            return Ok(vec![Target::ws(s, addr)]);
-        }
-    }
-    if !s.starts_with("sip:") && !s.starts_with("sips:") {
-        return Err(format!(
-            "{s}: expected sip:host[:port][;transport=udp|tcp|tls] or ws(s)://host[:port]/path"
-        ));
-    }
-    let targets = sansip_media::driver::dns::resolve_async(s, dns)
-        .await
-        .map_err(|e| format!("{s}: {e}"))?;
-    if targets.is_empty() {
-        return Err(format!("{s}: no server found"));
-    }
-    Ok(targets)
 }
 
 /// Resolves on SIGINT/SIGTERM, and when `stdin_eof`, also when stdin closes.

@@ -29,9 +29,9 @@ use bytes::Bytes;
 
 /// A call's handle, unique for the life of its [`UserAgent`](crate::ua::UserAgent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub(crate) u64);
+pub struct CallHandle(pub(crate) u64);
 
-impl fmt::Display for CallId {
+impl fmt::Display for CallHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "call{}", self.0)
     }

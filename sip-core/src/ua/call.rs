@@ -19,7 +19,8 @@ use crate::auth::Authenticator;
 use crate::dialog::{Dialog, DialogId, DialogState, RequestHead};
 use crate::message::{HeaderName, Method, Request, Response, RetryAfter, StatusCode};
 use crate::session::{
-    CallEnd, CallId, Direction, EndCause, HoldState, Originator, SdpError, SdpHandler, dtmf, sdp,
+    CallEnd, CallHandle, Direction, EndCause, HoldState, Originator, SdpError, SdpHandler, dtmf,
+    sdp,
 };
 use crate::transaction::TxId;
 use crate::transport::{Flow, FlowId};
@@ -222,7 +223,7 @@ impl<S: SdpHandler> UserAgent<S> {
         target: &str,
         options: CallOptions,
         mut sdp: S,
-    ) -> Result<CallId, UaError> {
+    ) -> Result<CallHandle, UaError> {
         self.now = now;
         let flow = self.outbound.ok_or(UaError::NotConnected)?;
         let local = self.local_for(flow);
@@ -264,7 +265,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
         req.set_body("application/sdp", offer);
         self.next_call += 1;
-        let id = CallId(self.next_call);
+        let id = CallHandle(self.next_call);
         let mut call = Call::new(true, Phase::Calling, Some(sdp), flow, req.clone());
         call.key = (call_id, tag);
         self.dialogs.insert(call.key.clone(), id);
@@ -279,7 +280,7 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Answers an incoming call with `sdp` producing our answer (or our offer, when the
     /// INVITE had none). If the peer's offer cannot be taken the call is refused with 488
     /// and ends with [`EndCause::IncompatibleSdp`]; the error says why.
-    pub fn answer(&mut self, now: Instant, id: CallId, mut sdp: S) -> Result<(), UaError> {
+    pub fn answer(&mut self, now: Instant, id: CallHandle, mut sdp: S) -> Result<(), UaError> {
         self.now = now;
         let call = self.live_call(id)?;
         if call.caller || call.phase != Phase::Ringing {
@@ -325,7 +326,7 @@ impl<S: SdpHandler> UserAgent<S> {
     pub fn decline(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         status: Option<u16>,
     ) -> Result<(), UaError> {
         self.now = now;
@@ -347,7 +348,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Ends a call whatever its state: CANCEL while our call rings, 480 for an incoming call
     /// not yet answered, BYE once established.
-    pub fn hangup(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+    pub fn hangup(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         self.now = now;
         let call = self.live_call(id)?;
         match (call.caller, call.phase) {
@@ -366,49 +367,49 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Puts the peer on hold (RFC 6337): a re-INVITE offering `sendonly`, or `inactive`
     /// when the peer holds us already. [`Event::HoldChanged`] follows its acceptance;
     /// [`Event::RenegotiationFailed`] a refusal, which leaves the call as it was.
-    pub fn hold(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+    pub fn hold(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         self.set_hold(now, id, true)
     }
 
     /// Takes the peer off hold: `sendrecv`, or `recvonly` while the peer still holds us.
-    pub fn unhold(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+    pub fn unhold(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         self.set_hold(now, id, false)
     }
 
     /// Mutes or unmutes our side of a call. Signalling does not change (mute is not hold);
     /// the flag is for the media layer, which stops sending audio while it is set. A UA
     /// without media (`NoMedia`, `FakeSdp`) only records it.
-    pub fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+    pub fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
         self.live_call(id)?;
         self.call_mut(id).muted = muted;
         Ok(())
     }
 
     /// Whether our side of the call is muted.
-    pub fn is_muted(&self, id: CallId) -> Result<bool, UaError> {
+    pub fn is_muted(&self, id: CallHandle) -> Result<bool, UaError> {
         Ok(self.live_call(id)?.muted)
     }
 
     /// Whether the call is established (answered, not ended).
-    pub fn is_established(&self, id: CallId) -> bool {
+    pub fn is_established(&self, id: CallHandle) -> bool {
         self.live_call(id)
             .is_ok_and(|c| c.phase == Phase::Confirmed)
     }
 
     /// Who holds whom in a call.
-    pub fn hold_state(&self, id: CallId) -> Result<HoldState, UaError> {
+    pub fn hold_state(&self, id: CallHandle) -> Result<HoldState, UaError> {
         Ok(self.live_call(id)?.hold)
     }
 
     /// Whether we hold the peer.
-    pub fn is_held(&self, id: CallId) -> Result<bool, UaError> {
+    pub fn is_held(&self, id: CallHandle) -> Result<bool, UaError> {
         Ok(self.live_call(id)?.hold.local)
     }
 
     /// Sends DTMF tones (`0`–`9`, `*`, `#`, `A`–`D`; `,` pauses two seconds) as SIP INFO
     /// `application/dtmf-relay`, one at a time, each after the previous one's response and
     /// the configured gap.
-    pub fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+    pub fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
         self.now = now;
         dtmf::check(tones).map_err(UaError::InvalidDtmf)?;
         let call = self.live_call(id)?;
@@ -425,7 +426,7 @@ impl<S: SdpHandler> UserAgent<S> {
     pub fn call_message(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         content_type: &str,
         body: &str,
     ) -> Result<RequestId, UaError> {
@@ -444,17 +445,17 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// The session-description handler of a call, e.g. to reach its media.
-    pub fn sdp_handler(&self, id: CallId) -> Option<&S> {
+    pub fn sdp_handler(&self, id: CallHandle) -> Option<&S> {
         self.calls.get(&id)?.sdp.as_ref()
     }
 
     /// The session-description handler of a call, mutably.
-    pub fn sdp_handler_mut(&mut self, id: CallId) -> Option<&mut S> {
+    pub fn sdp_handler_mut(&mut self, id: CallHandle) -> Option<&mut S> {
         self.calls.get_mut(&id)?.sdp.as_mut()
     }
 
     /// Calls the application can still act on.
-    pub fn calls(&self) -> impl Iterator<Item = CallId> + '_ {
+    pub fn calls(&self) -> impl Iterator<Item = CallHandle> + '_ {
         self.calls
             .iter()
             .filter(|(_, c)| c.phase != Phase::Ending)
@@ -469,7 +470,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     // ---- internals -------------------------------------------------------------------
 
-    fn live_call(&self, id: CallId) -> Result<&Call<S>, UaError> {
+    fn live_call(&self, id: CallHandle) -> Result<&Call<S>, UaError> {
         self.calls
             .get(&id)
             .map(|c| &**c)
@@ -478,7 +479,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// A call known to exist; callers check first.
-    fn call_mut(&mut self, id: CallId) -> &mut Call<S> {
+    fn call_mut(&mut self, id: CallHandle) -> &mut Call<S> {
         #[allow(clippy::expect_used)]
         self.calls.get_mut(&id).expect("call checked by the caller")
     }
@@ -487,7 +488,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.out.push_back(Output::Event(e));
     }
 
-    fn set_timer(&mut self, id: CallId, kind: CallTimer, at: Instant) {
+    fn set_timer(&mut self, id: CallHandle, kind: CallTimer, at: Instant) {
         if let Some(c) = self.calls.get_mut(&id) {
             c.timers[kind as usize] = Some(at);
             self.call_timers.push(Reverse((at, id, kind)));
@@ -516,7 +517,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn call_timer(&mut self, now: Instant, id: CallId, kind: CallTimer) {
+    fn call_timer(&mut self, now: Instant, id: CallHandle, kind: CallTimer) {
         let call = self.call_mut(id);
         match kind {
             CallTimer::NoAnswer => match call.phase {
@@ -566,7 +567,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// Tells the application (when `end` is given) and forgets the call.
-    fn end_call(&mut self, id: CallId, end: Option<CallEnd>) {
+    fn end_call(&mut self, id: CallHandle, end: Option<CallEnd>) {
         if let Some(end) = end {
             self.event(Event::CallEnded { call: id, end });
         }
@@ -586,7 +587,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// Tells the application now, and keeps the call until the RFC is satisfied.
-    fn linger(&mut self, id: CallId, end: CallEnd) {
+    fn linger(&mut self, id: CallHandle, end: CallEnd) {
         self.call_mut(id).phase = Phase::Ending;
         self.event(Event::CallEnded { call: id, end });
     }
@@ -599,7 +600,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn in_dialog_request(&mut self, id: CallId, method: Method) -> Request {
+    fn in_dialog_request(&mut self, id: CallHandle, method: Method) -> Request {
         // The call's flow may have been replaced by a reconnect: speak for the live one.
         let local = self.local_for(self.call_flow(id));
         let dialog = self.calls.get_mut(&id).and_then(|c| c.dialog.as_mut());
@@ -615,7 +616,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The flow a call's requests leave by: its own while it lives, else the outbound one
     /// (the runtime reconnected).
-    fn call_flow(&self, id: CallId) -> FlowId {
+    fn call_flow(&self, id: CallHandle) -> FlowId {
         let own = self.calls.get(&id).map(|c| c.flow);
         match own {
             Some(f) if self.flows.get(f).is_some() => f,
@@ -623,7 +624,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn send_bye(&mut self, now: Instant, id: CallId) {
+    fn send_bye(&mut self, now: Instant, id: CallHandle) {
         if self.calls.get(&id).is_none_or(|c| c.dialog.is_none()) {
             return;
         }
@@ -633,7 +634,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// BYE now, or after the ACK when our 2xx is still unacknowledged (§15).
-    fn bye(&mut self, now: Instant, id: CallId, end: CallEnd) {
+    fn bye(&mut self, now: Instant, id: CallHandle, end: CallEnd) {
         let call = self.call_mut(id);
         if !call.caller && call.phase == Phase::Confirmed && call.accepting.is_some() {
             call.bye_after_ack = true;
@@ -645,7 +646,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// CANCEL our INVITE, at once if a provisional came, else when one does (§9.1).
-    fn cancel(&mut self, now: Instant, id: CallId, end: CallEnd) {
+    fn cancel(&mut self, now: Instant, id: CallHandle, end: CallEnd) {
         let tx = self.call_mut(id).invite_tx;
         self.linger(id, end);
         match tx {
@@ -656,7 +657,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.set_timer(id, CallTimer::GiveUp, give_up);
     }
 
-    fn send_cancel(&mut self, now: Instant, id: CallId, tx: TxId) {
+    fn send_cancel(&mut self, now: Instant, id: CallHandle, tx: TxId) {
         self.call_mut(id).cancel_pending = false;
         if let Some(cancel) = self.tx.cancel_request(tx) {
             let flow = self.call_flow(id);
@@ -666,7 +667,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The UAS answer to a call's INVITE, with our tag, Contact and the Record-Route the
     /// dialog was built from (§12.1.1).
-    fn invite_response(&self, id: CallId, status: StatusCode) -> Option<(TxId, Response)> {
+    fn invite_response(&self, id: CallHandle, status: StatusCode) -> Option<(TxId, Response)> {
         let call = self.calls.get(&id)?;
         let (tx, invite) = match call.peer_reinvite.as_deref() {
             Some((tx, req)) => (*tx, req),
@@ -689,7 +690,7 @@ impl<S: SdpHandler> UserAgent<S> {
     fn reject_invite(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         status: StatusCode,
         extra: &[(HeaderName, String)],
     ) {
@@ -703,7 +704,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// 488 with a Warning naming what was wrong (RFC 3261 §21.4.26, §20.43).
-    fn refuse_offer(&mut self, now: Instant, id: CallId, e: &SdpError) {
+    fn refuse_offer(&mut self, now: Instant, id: CallHandle, e: &SdpError) {
         let text = e.to_string().replace(['"', '\\'], "'");
         let warning = format!("399 sansip \"{text}\"");
         self.reject_invite(
@@ -716,7 +717,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Sends our 2xx to the call's INVITE (initial or re-INVITE, whichever `invite_tx` is)
     /// and resends it until the ACK comes.
-    fn accept_invite(&mut self, now: Instant, id: CallId, body: Bytes, offer_in_2xx: bool) {
+    fn accept_invite(&mut self, now: Instant, id: CallHandle, body: Bytes, offer_in_2xx: bool) {
         let Some((tx, mut resp)) = self.invite_response(id, StatusCode::new(200)) else {
             return;
         };
@@ -748,7 +749,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.set_timer(id, CallTimer::AckWait, now + t1 * 64);
     }
 
-    fn set_hold(&mut self, now: Instant, id: CallId, local: bool) -> Result<(), UaError> {
+    fn set_hold(&mut self, now: Instant, id: CallHandle, local: bool) -> Result<(), UaError> {
         self.now = now;
         let call = self.live_call(id)?;
         if call.phase != Phase::Confirmed {
@@ -763,7 +764,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Sends the next of our queued in-dialog requests when nothing of ours is in flight:
     /// a wanted hold change first, then MESSAGEs, then DTMF tones (paced by their timer).
-    fn pump(&mut self, now: Instant, id: CallId) {
+    fn pump(&mut self, now: Instant, id: CallHandle) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -789,7 +790,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// RFC 3261 §14.1: the Call-ID's owner (the caller) waits 2.1–4 s, the other 0–2 s.
-    fn schedule_glare(&mut self, now: Instant, id: CallId) {
+    fn schedule_glare(&mut self, now: Instant, id: CallHandle) {
         let caller = self.call_mut(id).caller;
         let ms = if caller {
             2100 + self.ids.below(1901)
@@ -799,7 +800,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.set_timer(id, CallTimer::Glare, now + Duration::from_millis(ms));
     }
 
-    fn send_reinvite(&mut self, now: Instant, id: CallId) {
+    fn send_reinvite(&mut self, now: Instant, id: CallHandle) {
         let call = self.call_mut(id);
         let target = HoldState {
             local: call.want_hold,
@@ -829,7 +830,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.send_on(now, flow, req, Purpose::Call(id, CallRequest::Reinvite));
     }
 
-    fn next_tone(&mut self, now: Instant, id: CallId) {
+    fn next_tone(&mut self, now: Instant, id: CallHandle) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -847,14 +848,14 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// Our INVITE went out again (with credentials): responses now answer this one.
-    pub(super) fn call_invite_sent(&mut self, id: CallId, req: &Request) {
+    pub(super) fn call_invite_sent(&mut self, id: CallHandle, req: &Request) {
         if let Some(c) = self.calls.get_mut(&id) {
             c.invite = req.clone();
         }
     }
 
     /// Records the transaction a call's request went out on.
-    pub(super) fn track(&mut self, id: CallId, what: CallRequest, tx: TxId) {
+    pub(super) fn track(&mut self, id: CallHandle, what: CallRequest, tx: TxId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -879,7 +880,7 @@ impl<S: SdpHandler> UserAgent<S> {
     pub(super) fn call_request_failed(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         what: CallRequest,
         timed_out: bool,
     ) {
@@ -927,7 +928,7 @@ impl<S: SdpHandler> UserAgent<S> {
     pub(super) fn call_response(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         what: CallRequest,
         pending: Option<Pending>,
         resp: &Response,
@@ -981,7 +982,7 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Hands the peer's answer to our offer to the handler; an answer it cannot take ends
     /// the call (RFC 3261 §13.2.2.4 leaves nothing else once the ACK is out). Returns
     /// whether the call goes on.
-    fn take_answer(&mut self, now: Instant, id: CallId, answer: &[u8]) -> bool {
+    fn take_answer(&mut self, now: Instant, id: CallHandle, answer: &[u8]) -> bool {
         let taken = self
             .call_mut(id)
             .sdp
@@ -995,7 +996,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// RFC 3261 §12.2.1.2: a 481 or 408 to a request inside the dialog ends it.
-    fn in_dialog_gone(&mut self, now: Instant, id: CallId, code: u16) {
+    fn in_dialog_gone(&mut self, now: Instant, id: CallHandle, code: u16) {
         if self.call_mut(id).phase == Phase::Ending {
             return;
         }
@@ -1003,7 +1004,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.bye(now, id, end);
     }
 
-    fn invite_answered(&mut self, now: Instant, id: CallId, resp: &Response) {
+    fn invite_answered(&mut self, now: Instant, id: CallHandle, resp: &Response) {
         let code = resp.status().code();
         let call = self.call_mut(id);
         match code {
@@ -1060,7 +1061,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The first 2xx confirms the call; a repeat is ACKed again; a 2xx from another fork
     /// is ACKed and hung up (§13.2.2.4).
-    fn invite_2xx(&mut self, now: Instant, id: CallId, resp: &Response) {
+    fn invite_2xx(&mut self, now: Instant, id: CallHandle, resp: &Response) {
         let call = self.call_mut(id);
         let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();
         let tag = resp.headers().to_tag().ok().flatten().unwrap_or_default();
@@ -1132,7 +1133,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.event(Event::CallAnswered { call: id });
     }
 
-    fn ack_and_bye_fork(&mut self, now: Instant, id: CallId, resp: &Response) {
+    fn ack_and_bye_fork(&mut self, now: Instant, id: CallHandle, resp: &Response) {
         let call = self.call_mut(id);
         let Ok(mut fork) = Dialog::uac(&call.invite, resp) else {
             return;
@@ -1168,7 +1169,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn reinvite_answered(&mut self, now: Instant, id: CallId, resp: &Response) {
+    fn reinvite_answered(&mut self, now: Instant, id: CallHandle, resp: &Response) {
         let code = resp.status().code();
         if code < 200 {
             return;
@@ -1267,7 +1268,7 @@ impl<S: SdpHandler> UserAgent<S> {
             }
         };
         self.next_call += 1;
-        let id = CallId(self.next_call);
+        let id = CallHandle(self.next_call);
         let event = Event::IncomingCall {
             call: id,
             from: h.get(HeaderName::From).unwrap_or_default().to_string(),
@@ -1357,7 +1358,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.pump(now, id);
     }
 
-    fn dialog_of(&self, req: &Request) -> Option<CallId> {
+    fn dialog_of(&self, req: &Request) -> Option<CallHandle> {
         let d: DialogId = DialogId::of_incoming(req).ok().flatten()?;
         let id = *self.dialogs.get(&(d.call_id, d.local_tag))?;
         let call = self.calls.get(&id)?;
@@ -1416,7 +1417,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// The peer's re-INVITE: hold, unhold, or a refresh (RFC 6337, RFC 3261 §14.2).
-    fn reinvite_in(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+    fn reinvite_in(&mut self, now: Instant, id: CallHandle, tx: TxId, req: &Request) {
         // §14.2 asks for a 500 only while the previous INVITE has no final response. A 2xx
         // of ours still waiting for its ACK does not count: the peer may not start an INVITE
         // while its previous one is in progress (§14.1), and a timed-out re-INVITE ends the
@@ -1442,7 +1443,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn answer_reinvite(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+    fn answer_reinvite(&mut self, now: Instant, id: CallHandle, tx: TxId, req: &Request) {
         let call = self.call_mut(id);
         if call.phase != Phase::Confirmed || call.accepting.is_some() {
             // §14.2: still answering the previous INVITE.
@@ -1498,7 +1499,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn info_in(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+    fn info_in(&mut self, now: Instant, id: CallHandle, tx: TxId, req: &Request) {
         if req.body().is_empty() {
             self.respond(now, tx, req, StatusCode::new(200));
             return;

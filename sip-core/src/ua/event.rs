@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::registration::RegistrationCause;
-use crate::session::{CallEnd, CallId};
+use crate::session::{CallEnd, CallHandle};
 
 /// The handle of an out-of-dialog request sent with
 /// [`UserAgent::request`](super::UserAgent::request) or
@@ -59,7 +59,7 @@ pub enum Event {
     /// A MESSAGE arrived (it has been answered 200).
     MessageReceived {
         /// The call it arrived in, or `None` out of dialog.
-        call: Option<CallId>,
+        call: Option<CallHandle>,
         /// The From header as received.
         from: String,
         /// Its Content-Type.
@@ -83,7 +83,7 @@ pub enum Event {
     /// [`UaConfig::no_answer_timeout`](super::UaConfig::no_answer_timeout).
     IncomingCall {
         /// Its handle.
-        call: CallId,
+        call: CallHandle,
         /// The From header as received.
         from: String,
         /// The To header as received.
@@ -94,7 +94,7 @@ pub enum Event {
     /// Our call is progressing: a provisional response other than 100.
     CallProgress {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// 180, 183…
         status: u16,
         /// Its reason phrase.
@@ -105,19 +105,19 @@ pub enum Event {
     /// The call is established: we got (caller) or sent (callee) a 2xx.
     CallAnswered {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
     },
     /// The call is over; its handle is no longer valid.
     CallEnded {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// Why, who, and the SIP that said so.
         end: CallEnd,
     },
     /// Who holds whom changed (RFC 6337): `local` when we hold, `remote` when the peer does.
     HoldChanged {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// We hold the peer.
         local: bool,
         /// The peer holds us.
@@ -126,14 +126,14 @@ pub enum Event {
     /// Our re-INVITE (a hold or unhold) was refused; the call goes on as it was before it.
     RenegotiationFailed {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// The refusing status.
         status: u16,
     },
     /// A DTMF tone arrived in an INFO.
     DtmfReceived {
         /// Which call.
-        call: CallId,
+        call: CallHandle,
         /// `0`–`9`, `*`, `#`, `A`–`D`.
         tone: char,
         /// How long the tone lasts, if the sender said.
@@ -143,7 +143,7 @@ pub enum Event {
 
 impl Event {
     /// The call the event is about, if it is about one.
-    pub fn call(&self) -> Option<CallId> {
+    pub fn call(&self) -> Option<CallHandle> {
         match self {
             Event::IncomingCall { call, .. }
             | Event::CallProgress { call, .. }

@@ -44,7 +44,7 @@ mod call;
 mod connection;
 mod event;
 
-pub use crate::session::{CallEnd, CallId, EndCause, HoldState, Originator};
+pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
 pub use call::CallOptions;
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
@@ -238,7 +238,7 @@ pub enum UaError {
     NotRegistered,
     /// The call does not exist, or has ended.
     #[error("no such call {0}")]
-    NoSuchCall(CallId),
+    NoSuchCall(CallHandle),
     /// The call is not in a state where this command applies.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -258,7 +258,7 @@ pub enum UaError {
 enum Purpose {
     Register,
     Request(RequestId),
-    Call(CallId, CallRequest),
+    Call(CallHandle, CallRequest),
 }
 
 /// A client transaction in flight: why, where, and the request as sent, for an
@@ -284,12 +284,12 @@ pub struct UserAgent<S = NoMedia> {
     /// Digest state for out-of-dialog requests (calls keep their own).
     auth: Option<Authenticator>,
     /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
-    calls: HandleMap<CallId, Box<Call<S>>>,
+    calls: HandleMap<CallHandle, Box<Call<S>>>,
     /// Call-ID and our tag → the call.
-    dialogs: HashMap<(SmolStr, SmolStr), CallId>,
+    dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
-    incoming: HashMap<(SmolStr, SmolStr), CallId>,
-    call_timers: BinaryHeap<Reverse<(Instant, CallId, CallTimer)>>,
+    incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
+    call_timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
     locals: HandleMap<FlowId, Local>,
@@ -826,7 +826,13 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn message_received(&mut self, now: Instant, tx: TxId, req: &Request, call: Option<CallId>) {
+    fn message_received(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        call: Option<CallHandle>,
+    ) {
         let h = req.headers();
         let from = h.get(HeaderName::From).unwrap_or_default().to_string();
         let content_type = h

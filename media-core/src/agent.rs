@@ -1,20 +1,22 @@
-//! The sans-IO `Phone`: a [`UserAgent`] whose calls carry real media (DESIGN.md §4).
+//! The sans-IO [`MediaAgent`]: a [`UserAgent`] whose calls carry real media (DESIGN.md §4
+//! calls it the sans-IO `Phone`; the async handle the application holds is
+//! [`crate::driver::Phone`]).
 //!
 //! One object, driven like the user agent: SIP bytes and flow events through
-//! [`Phone::handle_input`], media datagrams through [`Phone::handle_media`], time through
-//! [`Phone::handle_timeout`]; out come SIP outputs ([`Phone::poll_output`]), media datagrams
-//! ([`Phone::poll_media`]) and media events ([`Phone::poll_media_event`]), and one deadline
-//! for everything ([`Phone::poll_timeout`]). Media datagrams are matched to their call here,
+//! [`MediaAgent::handle_input`], media datagrams through [`MediaAgent::handle_media`], time through
+//! [`MediaAgent::handle_timeout`]; out come SIP outputs ([`MediaAgent::poll_output`]), media datagrams
+//! ([`MediaAgent::poll_media`]) and media events ([`MediaAgent::poll_media_event`]), and one deadline
+//! for everything ([`MediaAgent::poll_timeout`]). Media datagrams are matched to their call here,
 //! once: by the sender's address when it is known, else by asking each call's ICE agent.
 //!
 //! ```
 //! # use std::time::Instant;
-//! use sansip_media::{MediaConfig, Phone};
+//! use sansip_media::{MediaConfig, MediaAgent};
 //! use sansip_media::core::ua::UaConfig;
 //!
 //! let now = Instant::now();
 //! let media = vec!["127.0.0.1:40000".parse().unwrap()];
-//! let mut phone = Phone::new(UaConfig::new("sip:alice@example.com"), MediaConfig::default(), media, now, 7)?;
+//! let mut phone = MediaAgent::new(UaConfig::new("sip:alice@example.com"), MediaConfig::default(), media, now, 7)?;
 //! while let Some(out) = phone.poll_output() { /* send SIP, show events */ }
 //! while let Some(t) = phone.poll_media() { /* send t.contents from t.source to t.destination */ }
 //! let _next = phone.poll_timeout();
@@ -26,7 +28,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sansip_core::session::{CallId, dtmf};
+use sansip_core::session::{CallHandle, dtmf};
 use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
 
 use crate::audio::{AudioSink, AudioSource};
@@ -36,7 +38,7 @@ use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
 use crate::video::{VideoFrame, VideoSink};
 
 /// A SIP phone with media: see the module docs.
-pub struct Phone {
+pub struct MediaAgent {
     ua: UserAgent<RtcSession>,
     template: SessionTemplate,
     transmits: VecDeque<MediaTransmit>,
@@ -45,34 +47,34 @@ pub struct Phone {
     media_events: VecDeque<MediaEvent>,
     /// The latest totals of each live call, for its `Ended` event (the user agent drops the
     /// session with the call).
-    stats: HashMap<CallId, MediaStats>,
+    stats: HashMap<CallHandle, MediaStats>,
     /// Media senders already matched to a call.
-    routes: HashMap<SocketAddr, CallId>,
+    routes: HashMap<SocketAddr, CallHandle>,
     /// Media addresses no call holds.
     free: Vec<SocketAddr>,
     /// Each call's own media address.
-    ports: HashMap<SocketAddr, CallId>,
+    ports: HashMap<SocketAddr, CallHandle>,
     /// The totals of the calls that ended last (bounded), for late readers.
-    finished: VecDeque<(CallId, MediaStats)>,
+    finished: VecDeque<(CallHandle, MediaStats)>,
     /// Reused list of live calls.
-    ids: Vec<CallId>,
+    ids: Vec<CallHandle>,
     /// The user agent was handed out mutably: its sessions may have output to collect.
     dirty: bool,
 }
 
-/// How many ended calls' totals [`Phone::media_stats`] still knows.
+/// How many ended calls' totals [`MediaAgent::media_stats`] still knows.
 const FINISHED_KEPT: usize = 64;
 
-impl std::fmt::Debug for Phone {
+impl std::fmt::Debug for MediaAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Phone")
+        f.debug_struct("MediaAgent")
             .field("template", &self.template)
             .field("calls", &self.stats.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Phone {
+impl MediaAgent {
     /// A phone for `ua`, with media at `media_addrs` (the addresses of the sockets its
     /// media is sent from and received on; each becomes an ICE host candidate).
     pub fn new(
@@ -139,7 +141,7 @@ impl Phone {
         now: Instant,
         target: &str,
         options: CallOptions,
-    ) -> Result<CallId, UaError> {
+    ) -> Result<CallHandle, UaError> {
         let (session, port) = self.own_session(now);
         let result = self.ua.call(now, target, options, session);
         let id = self.took(port, result)?;
@@ -148,7 +150,7 @@ impl Phone {
     }
 
     /// Answers an incoming call with media (a media address of its own, as for `call`).
-    pub fn answer(&mut self, now: Instant, id: CallId) -> Result<(), UaError> {
+    pub fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         let (session, port) = self.own_session(now);
         let result = self.ua.answer(now, id, session).map(|()| id);
         self.took(port, result)?;
@@ -170,8 +172,8 @@ impl Phone {
     fn took(
         &mut self,
         port: Option<SocketAddr>,
-        result: Result<CallId, UaError>,
-    ) -> Result<CallId, UaError> {
+        result: Result<CallHandle, UaError>,
+    ) -> Result<CallHandle, UaError> {
         if let Some(addr) = port {
             match &result {
                 Ok(id) => {
@@ -185,7 +187,7 @@ impl Phone {
 
     /// Sends DTMF the configured way ([`DtmfMethod`]): RFC 4733 events in the media when
     /// the call negotiated them (or always, with `Rfc4733`), else SIP INFO.
-    pub fn send_dtmf(&mut self, now: Instant, id: CallId, tones: &str) -> Result<(), UaError> {
+    pub fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
         dtmf::check(tones).map_err(UaError::InvalidDtmf)?;
         let method = self.template.config().dtmf;
         let rfc4733 = method != DtmfMethod::Info
@@ -214,7 +216,7 @@ impl Phone {
     }
 
     /// Mutes or unmutes our audio (silence is sent meanwhile; nothing is signalled).
-    pub fn set_muted(&mut self, id: CallId, muted: bool) -> Result<(), UaError> {
+    pub fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
         self.ua.set_muted(id, muted)?;
         if let Some(s) = self.ua.sdp_handler_mut(id) {
             s.set_muted(muted);
@@ -223,19 +225,27 @@ impl Phone {
     }
 
     /// Plays `source` into call `id`.
-    pub fn set_source(&mut self, id: CallId, source: Box<dyn AudioSource>) -> Result<(), UaError> {
+    pub fn set_source(
+        &mut self,
+        id: CallHandle,
+        source: Box<dyn AudioSource>,
+    ) -> Result<(), UaError> {
         self.session(id)?.set_source(source);
         Ok(())
     }
 
     /// Sends call `id`'s decoded audio to `sink`.
-    pub fn set_sink(&mut self, id: CallId, sink: Box<dyn AudioSink>) -> Result<(), UaError> {
+    pub fn set_sink(&mut self, id: CallHandle, sink: Box<dyn AudioSink>) -> Result<(), UaError> {
         self.session(id)?.set_sink(sink);
         Ok(())
     }
 
     /// Sends call `id`'s received video frames to `sink`.
-    pub fn set_video_sink(&mut self, id: CallId, sink: Box<dyn VideoSink>) -> Result<(), UaError> {
+    pub fn set_video_sink(
+        &mut self,
+        id: CallHandle,
+        sink: Box<dyn VideoSink>,
+    ) -> Result<(), UaError> {
         self.session(id)?.set_video_sink(sink);
         Ok(())
     }
@@ -245,7 +255,7 @@ impl Phone {
     pub fn send_video(
         &mut self,
         now: Instant,
-        id: CallId,
+        id: CallHandle,
         frame: &VideoFrame,
     ) -> Result<bool, UaError> {
         let sent = self.session(id)?.send_video(now, frame);
@@ -254,7 +264,7 @@ impl Phone {
     }
 
     /// Call `id`'s media statistics so far, or its totals if it ended recently.
-    pub fn media_stats(&self, id: CallId) -> Option<MediaStats> {
+    pub fn media_stats(&self, id: CallHandle) -> Option<MediaStats> {
         self.ua.sdp_handler(id).map(RtcSession::stats).or_else(|| {
             self.finished
                 .iter()
@@ -264,13 +274,13 @@ impl Phone {
     }
 
     /// Whether call `id`'s media is connected (ICE and DTLS up).
-    pub fn is_media_connected(&self, id: CallId) -> bool {
+    pub fn is_media_connected(&self, id: CallHandle) -> bool {
         self.ua
             .sdp_handler(id)
             .is_some_and(RtcSession::is_connected)
     }
 
-    fn session(&mut self, id: CallId) -> Result<&mut RtcSession, UaError> {
+    fn session(&mut self, id: CallHandle) -> Result<&mut RtcSession, UaError> {
         self.ua.sdp_handler_mut(id).ok_or(UaError::NoSuchCall(id))
     }
 
@@ -410,7 +420,7 @@ impl Phone {
     }
 
     /// Moves a session's output into the phone's queues.
-    fn sync_call(&mut self, id: CallId) {
+    fn sync_call(&mut self, id: CallHandle) {
         let muted = self.ua.is_muted(id).unwrap_or(false);
         let Some(s) = self.ua.sdp_handler_mut(id) else {
             return;
