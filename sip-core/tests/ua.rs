@@ -436,3 +436,48 @@ fn websocket_flows_use_an_invalid_host_and_transport_param() {
         "RFC 7118 §5: {via}"
     );
 }
+
+/// A MESSAGE whose body is not one the application takes gets 415 with an Accept naming
+/// what it does take, and raises no event (RFC 3428 §7); a declared type is taken.
+#[test]
+fn message_bodies_are_taken_only_of_the_declared_types() {
+    let message = |ct: &str| {
+        Bytes::from(format!(
+            "MESSAGE sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ct{}\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:user@example.com>\r\nCall-ID: ct-{}\r\nCSeq: 1 MESSAGE\r\nContent-Type: {ct}\r\nContent-Length: 4\r\n\r\nbody",
+            ct.len(),
+            ct.len()
+        ))
+    };
+    let deliver = |config: UaConfig, ct: &str| {
+        let mut ua = UserAgent::new(config, start(), 5);
+        let flow = ua.add_flow(udp("192.0.2.10:5060", "192.0.2.1:5060"));
+        ua.handle_input(
+            start(),
+            Input::Received {
+                flow,
+                bytes: message(ct),
+            },
+        );
+        let out = drain(&mut ua);
+        let raised = out
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::MessageReceived { .. })));
+        let response = sent(&out).into_iter().find_map(|m| match m {
+            Message::Response(r) => Some(r),
+            _ => None,
+        });
+        (response.unwrap(), raised)
+    };
+    let config = UaConfig::new("sip:user@example.com");
+    let (r, raised) = deliver(config.clone(), "text/plain;charset=UTF-8");
+    assert_eq!((r.status().code(), raised), (200, true));
+    for refused in ["application/sdp", "multipart/mixed;boundary=x", "text/html"] {
+        let (r, raised) = deliver(config.clone(), refused);
+        assert_eq!((r.status().code(), raised), (415, false), "{refused}");
+        assert_eq!(r.headers().get(HeaderName::Accept), Some("text/plain"));
+    }
+    let mut wide = config;
+    wide.message_types = vec!["text/plain".into(), "application/*".into()];
+    let (r, raised) = deliver(wide, "application/im-iscomposing+xml");
+    assert_eq!((r.status().code(), raised), (200, true));
+}

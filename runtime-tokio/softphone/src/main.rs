@@ -60,9 +60,13 @@ struct Cli {
     /// Digest user name (default: the AOR's user).
     #[arg(long, global = true)]
     user: Option<String>,
-    /// Digest password.
+    /// Digest password. A flag shows in `ps`: prefer --password-file, SANSIP_PASSWORD, or
+    /// the prompt a terminal gets when neither is given.
     #[arg(long, global = true)]
     password: Option<String>,
+    /// Read the digest password from the first line of this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     /// Async runtime to run on.
     #[arg(long, global = true, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
@@ -776,7 +780,45 @@ fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> 
 async fn register(rt: &Arc<dyn Runtime>, phone: &Ph, expires: u32) -> Result<u32, String> {
     within(rt, 40, "register", phone.register(expires))
         .await?
-        .map_err(err("register"))
+        .map_err(|e| match e {
+            PhoneError::Registration(RegistrationCause::Authentication(
+                AuthError::NoCredentials { realm },
+            )) => format!(
+                "register: the server asks for a password (realm {realm:?}) and none was given: \
+                 use --password-file FILE, the SANSIP_PASSWORD environment variable, or --password"
+            ),
+            e => format!("register: {e}"),
+        })
+}
+
+/// The digest password: --password, else --password-file, else SANSIP_PASSWORD, else a
+/// prompt when stdin is a terminal; `None` when there is none (the server may not ask).
+fn password(cli: &Cli) -> Result<Option<String>, String> {
+    if let Some(pw) = &cli.password {
+        return Ok(Some(pw.clone()));
+    }
+    if let Some(path) = &cli.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--password-file {}: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            return Err(format!(
+                "--password-file {}: the file is empty",
+                path.display()
+            ));
+        }
+        return Ok(Some(line.to_string()));
+    }
+    if let Ok(pw) = std::env::var("SANSIP_PASSWORD") {
+        return Ok(Some(pw));
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let aor = cli.aor.as_deref().unwrap_or("the server");
+        let pw = rpassword::prompt_password(format!("Password for {aor}: "))
+            .map_err(|e| format!("password prompt: {e}"))?;
+        return Ok((!pw.is_empty()).then_some(pw));
+    }
+    Ok(None)
 }
 
 fn user_of(cli: &Cli) -> Result<&str, String> {
@@ -809,8 +851,8 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     }
     let mut ua = UaConfig::new(aor);
     ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
-    if let Some(pw) = &cli.password {
-        ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw.as_str()));
+    if let Some(pw) = password(cli)? {
+        ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw));
     }
     let mut config = PhoneConfig::with_targets(ua, targets);
     config.media.dtmf = match cli.dtmf_method {

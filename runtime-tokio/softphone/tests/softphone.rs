@@ -340,6 +340,65 @@ fn the_sip_trace_shows_every_message_and_no_credentials() {
 }
 
 #[test]
+fn the_password_comes_from_a_file_or_the_environment_and_its_absence_fails_at_once() {
+    let (_rt, addr) = registrar();
+    let base = |c: &mut Command| {
+        c.args([
+            "--server",
+            &format!("sip:{addr}"),
+            "--aor",
+            "sip:carol@example.com",
+        ])
+        .env_remove("SANSIP_PASSWORD")
+        .stdin(Stdio::null());
+    };
+    // None at all: the registrar's challenge fails the registration at once, saying how to
+    // give one, instead of retrying for 40 s.
+    let started = std::time::Instant::now();
+    let mut c = softphone();
+    base(&mut c);
+    let out = c.arg("register").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("asks for a password (realm \"example.com\")")
+            && err.contains("--password-file"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // From the environment.
+    let mut c = softphone();
+    base(&mut c);
+    let out = c
+        .arg("register")
+        .env("SANSIP_PASSWORD", "carol-pw")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // From a file (its first line).
+    let file = std::env::temp_dir().join(format!("sansip-pw-{}", std::process::id()));
+    std::fs::write(&file, "carol-pw\nignored\n").unwrap();
+    let mut c = softphone();
+    base(&mut c);
+    let out = c
+        .arg("--password-file")
+        .arg(&file)
+        .arg("register")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
 fn failures_exit_non_zero_with_the_reason() {
     let (_rt, addr) = registrar();
     // Nobody is registered as bob: the registrar answers 480.

@@ -449,9 +449,14 @@ impl Registration {
     ) -> Option<Request> {
         let mut retry = self.last.clone()?;
         let Some(auth) = &mut self.auth else {
-            let cause = RegistrationCause::Authentication(AuthError::NoCredentials {
-                realm: String::new(),
-            });
+            // Name the realm that asked, so "give a password for example.com" can be said.
+            let realm = [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate]
+                .into_iter()
+                .flat_map(|name| response.headers().get_all(name))
+                .flat_map(crate::message::Challenge::parse_list)
+                .find_map(|c| c.ok().and_then(|c| c.realm).map(str::to_string))
+                .unwrap_or_default();
+            let cause = RegistrationCause::Authentication(AuthError::NoCredentials { realm });
             self.fail(now, cause, None, ids);
             return None;
         };

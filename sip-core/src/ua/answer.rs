@@ -24,13 +24,23 @@ pub(super) enum Decision {
     InDialog,
 }
 
+/// Whether a body of type `ct` is one of `types` (`type/subtype`, or `type/*`).
+fn takes(types: &[String], ct: &ContentType<'_>) -> bool {
+    types.iter().any(|t| {
+        let (mtype, subtype) = t.split_once('/').unwrap_or((t.as_str(), "*"));
+        ct.mtype.eq_ignore_ascii_case(mtype)
+            && (subtype == "*" || ct.subtype.eq_ignore_ascii_case(subtype))
+    })
+}
+
 pub(super) fn status(code: u16) -> StatusCode {
     StatusCode::new(code)
 }
 
 /// The checks of RFC 3261 §8.2.1–§8.2.3 in their order: method, Request-URI scheme (416),
 /// Require (420), then content (415), then Accept (406), then the method itself.
-pub(super) fn decide(req: &Request) -> Decision {
+/// `message_types` are the bodies a MESSAGE may carry (the application's choice).
+pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
     let m = req.method();
     let known = matches!(
         m,
@@ -65,9 +75,11 @@ pub(super) fn decide(req: &Request) -> Decision {
             .get(HeaderName::ContentType)
             .and_then(|v| ContentType::parse(v).ok())
             .is_some_and(|ct| {
+                if *m == Method::Message {
+                    return takes(message_types, &ct);
+                }
                 ct.is("application", "sdp")
                     || ct.is("text", "plain")
-                    || *m == Method::Message
                     || (*m == Method::Info
                         && (ct.is("application", "dtmf-relay") || ct.is("application", "dtmf")))
             });
@@ -110,10 +122,17 @@ fn unsupported(req: &Request) -> impl Iterator<Item = &str> + '_ {
 
 /// Headers a reply must carry: Allow with 405 and with 200 to OPTIONS, Unsupported with 420,
 /// Accept with 415 and 200 to OPTIONS (RFC 3261 §8.2.1–§8.2.3, §11.2).
-pub(super) fn extra_headers(req: &Request, status: &StatusCode) -> Vec<(HeaderName, String)> {
+pub(super) fn extra_headers(
+    req: &Request,
+    status: &StatusCode,
+    message_types: &[String],
+) -> Vec<(HeaderName, String)> {
     let mut h = Vec::new();
     match status.code() {
         405 => h.push((HeaderName::Allow, ALLOW.to_string())),
+        415 if *req.method() == Method::Message => {
+            h.push((HeaderName::Accept, message_types.join(", ")));
+        }
         415 => h.push((HeaderName::Accept, ACCEPT.to_string())),
         420 => {
             let tags: Vec<&str> = unsupported(req).collect();

@@ -1405,12 +1405,12 @@ impl<S: SdpHandler> UserAgent<S> {
             Method::Message => self.message_received(now, tx, &req, Some(id)),
             Method::Options => {
                 let status = StatusCode::new(200);
-                let extra = answer::extra_headers(&req, &status);
+                let extra = answer::extra_headers(&req, &status, &self.config.message_types);
                 self.respond_with(now, tx, &req, status, &extra);
             }
             _ => {
                 let status = StatusCode::new(405);
-                let extra = answer::extra_headers(&req, &status);
+                let extra = answer::extra_headers(&req, &status, &self.config.message_types);
                 self.respond_with(now, tx, &req, status, &extra);
             }
         }

@@ -102,6 +102,10 @@ pub struct UaConfig {
     pub dtmf_duration: Duration,
     /// The pause after each DTMF INFO is answered before the next goes (default 500 ms).
     pub dtmf_gap: Duration,
+    /// The bodies a MESSAGE may carry, as `type/subtype` (default `text/plain` only); any
+    /// other is refused with 415 and an Accept listing these (RFC 3428 §7, RFC 3261
+    /// §21.4.13). A `type/*` entry takes every subtype.
+    pub message_types: Vec<String>,
 }
 
 impl UaConfig {
@@ -120,6 +124,7 @@ impl UaConfig {
             keepalive: Some(KeepAlive::default()),
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(500),
+            message_types: vec!["text/plain".into()],
         }
     }
 }
@@ -811,13 +816,13 @@ impl<S: SdpHandler> UserAgent<S> {
                 return;
             }
         };
-        let decision = answer::decide(&req);
+        let decision = answer::decide(&req, &self.config.message_types);
         match decision {
             answer::Decision::Reply(resp) => {
                 if resp.code() >= 300 {
                     self.stats.rejected_requests += 1;
                 }
-                let extra = answer::extra_headers(&req, &resp);
+                let extra = answer::extra_headers(&req, &resp, &self.config.message_types);
                 self.respond_with(now, tx, &req, resp, &extra);
             }
             answer::Decision::Message => self.message_received(now, tx, &req, None),
