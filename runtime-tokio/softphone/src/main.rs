@@ -122,12 +122,36 @@ struct MediaArgs {
 }
 
 impl MediaArgs {
-    /// Fails on a source that cannot play, before any call is placed.
+    /// Fails on a source that cannot play, a recording that cannot be written, or a video
+    /// file that cannot be read, before anything is sent.
     fn check(&self) -> Result<(), String> {
-        match &self.play {
-            Some(spec) => source(spec).map(drop),
-            None => Ok(()),
+        if let Some(spec) = &self.play {
+            source(spec)?;
         }
+        if let Some(path) = &self.play_video {
+            IvfReader::open(path).map_err(|e| format!("--play-video {}: {e}", path.display()))?;
+        }
+        for (flag, path) in [
+            ("--record", &self.record),
+            ("--record-video", &self.record_video),
+        ] {
+            let Some(path) = path else { continue };
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(format!(
+                    "{flag} {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+            if path.is_dir() {
+                return Err(format!("{flag} {}: is a directory", path.display()));
+            }
+        }
+        Ok(())
     }
 
     fn video(&self) -> bool {
@@ -310,7 +334,7 @@ fn event_json(e: &Event) -> Value {
             json!({"event": "registered", "expires": expires, "gruu": gruu})
         }
         Event::Unregistered { cause } => {
-            json!({"event": "unregistered", "cause": format!("{cause:?}")})
+            json!({"event": "unregistered", "cause": cause.to_string()})
         }
         Event::RegistrationExpiring { expires_in } => {
             json!({"event": "registration_expiring", "expires_in": expires_in.as_secs_f64()})
@@ -321,7 +345,7 @@ fn event_json(e: &Event) -> Value {
                 RegistrationCause::Authentication(e) => (auth_status(e), e.to_string()),
                 RegistrationCause::RequestTimeout => (Some(408), "request timeout".into()),
                 RegistrationCause::ConnectionError => (None, "connection error".into()),
-                other => (None, format!("{other:?}")),
+                other => (None, other.to_string()),
             };
             json!({
                 "event": "registration_failed",
@@ -343,7 +367,7 @@ fn event_json(e: &Event) -> Value {
             "body": String::from_utf8_lossy(body),
         }),
         Event::RequestCompleted { id, status, reason } => json!({
-            "event": "request_completed", "id": format!("{id:?}"), "status": status, "reason": reason,
+            "event": "request_completed", "id": id.to_string(), "status": status, "reason": reason,
         }),
         Event::IncomingCall { call, from, to, .. } => json!({
             "event": "incoming_call", "call": call.to_string(), "from": from, "to": to,
@@ -517,8 +541,9 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     Ok(()) => {}
                     Err(PhoneError::Ended(end)) => {
                         return Err(format!(
-                            "call not answered: {} (status {:?})",
-                            end.cause, end.status
+                            "call not answered: {}{}",
+                            end.cause,
+                            end.status.map(|s| format!(" ({s})")).unwrap_or_default()
                         ));
                     }
                     Err(e) => return Err(format!("call: {e}")),
@@ -1053,7 +1078,7 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
         }
         if (end.cause, end.originator) != (EndCause::Bye, Originator::Remote) {
             return Err(format!(
-                "alice's call ended as {} {:?}",
+                "alice's call ended as {} ({})",
                 end.cause, end.originator
             ));
         }

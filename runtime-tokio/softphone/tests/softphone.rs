@@ -426,12 +426,14 @@ fn failures_exit_non_zero_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("register"));
     // A bad audio source is refused before anything is sent.
-    for (play, says) in [
-        ("tone:loud", "expected tone:HZ"),
-        ("/nonexistent.wav", "nonexistent"),
+    for (flag, play, says) in [
+        ("--play", "tone:loud", "expected tone:HZ"),
+        ("--play", "/nonexistent.wav", "nonexistent"),
+        ("--record", "/nonexistent-dir/x.wav", "does not exist"),
+        ("--record", "/tmp", "is a directory"),
     ] {
         let out = user(addr, "alice", "tokio")
-            .args(["call", "bob", "--play", play])
+            .args(["call", "bob", flag, play])
             .output()
             .unwrap();
         assert!(!out.status.success());

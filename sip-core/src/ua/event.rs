@@ -13,6 +13,12 @@ use crate::session::{CallEnd, CallHandle};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub(crate) u64);
 
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "req{}", self.0)
+    }
+}
+
 /// News for the application, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
