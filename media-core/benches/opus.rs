@@ -20,6 +20,9 @@ const RATE: usize = 48_000;
 const FRAME: usize = 960;
 const BITRATE: i32 = 32_000;
 
+/// Makes a fresh encoder and decoder pair.
+type Make = fn() -> Box<dyn Codec>;
+
 trait Codec {
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize;
     fn decode(&mut self, packet: &[u8], out: &mut [i16]) -> usize;
@@ -86,7 +89,7 @@ fn through(enc: &mut dyn Codec, dec: &mut dyn Codec, input: &[i16]) -> (Vec<i16>
     (out, kbps)
 }
 
-fn quality(codecs: &[(&str, fn() -> Box<dyn Codec>)]) {
+fn quality(codecs: &[(&str, Make)]) {
     let tone = signal(&mut Tone::new(1_000.0), 3);
     let noise = signal(&mut SpeechNoise::new(42), 3);
     let measured = &noise[RATE / 2..noise.len() - 2_000];
@@ -105,7 +108,7 @@ fn quality(codecs: &[(&str, fn() -> Box<dyn Codec>)]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let codecs: [(&str, fn() -> Box<dyn Codec>); 2] = [("opus-rs", pure), ("libopus", lib)];
+    let codecs: [(&str, Make); 2] = [("opus-rs", pure), ("libopus", lib)];
     quality(&codecs);
     let noise = signal(&mut SpeechNoise::new(7), 2);
     let mut group = c.benchmark_group("opus/encode+decode 20 ms");

@@ -18,6 +18,7 @@
 //! `--play-video FILE.ivf` and `--record-video FILE.ivf`; a `media` event with the call's
 //! statistics is printed when each call ends.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,11 +32,12 @@ use sansip_media::audio::{AudioSource, Recorder, Tone, WavSink, WavSource, analy
 use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
-use sansip_media::core::session::{EndCause, Originator};
+use sansip_media::core::session::{CallHandle, EndCause, Originator};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
 use sansip_media::driver::{
-    Phone, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
+    Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
+    WeakPhone,
 };
 use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
 use sansip_media::{DtmfMethod, MediaStats, RtcSession};
@@ -283,6 +285,12 @@ impl Out {
     fn emit(&self, who: &str, mut v: Value) {
         if let Value::Object(m) = &mut v {
             m.insert("who".into(), json!(who));
+            // Seconds since the Unix epoch, to the microsecond: JSON lines from several
+            // processes can be merged in order.
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| (d.as_micros() as f64) / 1e6);
+            m.insert("ts".into(), json!(ts));
         }
         if self.json {
             println!("{v}");
@@ -317,8 +325,13 @@ impl Out {
         self.emit(who, v);
     }
 
-    fn event(&self, who: &str, e: &Event) {
-        self.emit(who, event_json(e));
+    /// Prints an event; `call_id` is the SIP Call-ID of the call it is about, if known.
+    fn event(&self, who: &str, e: &Event, call_id: Option<&str>) {
+        let mut v = event_json(e);
+        if let (Value::Object(m), Some(id)) = (&mut v, call_id) {
+            m.insert("call_id".into(), json!(id));
+        }
+        self.emit(who, v);
     }
 }
 
@@ -454,16 +467,51 @@ async fn watch(
     let (tx, rx) = mpsc::unbounded();
     let (done_tx, done) = futures::channel::oneshot::channel();
     let mut events = phone.take_events().await;
+    // Weak: the task must not keep the phone alive (its end ends the event stream).
+    let weak = phone.downgrade();
     rt.spawn(Box::pin(async move {
+        let mut call_ids: HashMap<CallHandle, String> = HashMap::new();
         if let Some(events) = events.as_mut() {
             while let Some(e) = events.next().await {
-                out.event(who, &e);
+                let call_id = match e.call() {
+                    Some(id) => {
+                        if !call_ids.contains_key(&id)
+                            && let Some(found) = sip_call_id(&weak, id, &e).await
+                        {
+                            call_ids.insert(id, found);
+                        }
+                        let known = call_ids.get(&id).cloned();
+                        if matches!(e, Event::CallEnded { .. }) {
+                            call_ids.remove(&id);
+                        }
+                        known
+                    }
+                    None => None,
+                };
+                out.event(who, &e, call_id.as_deref());
                 let _ = tx.unbounded_send(e);
             }
         }
         let _ = done_tx.send(());
     }));
     (rx, Printed(done))
+}
+
+/// The SIP Call-ID of call `id`: from the INVITE's headers for an incoming call, else asked
+/// of the user agent.
+async fn sip_call_id(phone: &WeakPhone<RtcSession>, id: CallHandle, e: &Event) -> Option<String> {
+    if let Event::IncomingCall { headers, .. } = e {
+        return headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("call-id") || n.eq_ignore_ascii_case("i"))
+            .map(|(_, v)| v.clone());
+    }
+    let phone = phone.upgrade()?;
+    phone
+        .with(move |ua, _| ua.sip_call_id(id).map(str::to_string).ok())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Completes when a phone's events are all printed.
@@ -846,54 +894,44 @@ fn password(cli: &Cli) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-fn user_of(cli: &Cli) -> Result<&str, String> {
-    if let Some(u) = &cli.user {
-        return Ok(u);
-    }
-    let aor = cli.aor.as_deref().ok_or("--aor is required")?;
-    let rest = aor
-        .strip_prefix("sip:")
-        .or_else(|| aor.strip_prefix("sips:"))
-        .unwrap_or(aor);
-    rest.split_once('@')
-        .map(|(u, _)| u)
-        .ok_or_else(|| format!("--aor {aor:?} has no user; give --user"))
-}
-
+/// The phone the command line describes: the builder parses the AOR and locates the server.
 async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     let server = cli.server.as_deref().ok_or("--server is required")?;
-    let targets = sansip_media::driver::locate(server, cli.dns)
-        .await
-        .map_err(|e| e.to_string())?;
     let aor = cli.aor.clone().ok_or("--aor is required")?;
-    match sansip_media::core::message::Uri::parse(&aor) {
-        Ok(u) if u.user().is_some() && u.host().is_some() => {}
-        _ => {
-            return Err(format!(
-                "--aor {aor:?}: expected a SIP URI like sip:alice@example.com"
-            ));
-        }
+    let mut builder = PhoneBuilder::new(aor)
+        .server(server)
+        .runtime(rt.clone())
+        .tls(TlsOptions {
+            ca_files: cli.ca.iter().cloned().collect(),
+            insecure: cli.insecure_tls,
+        });
+    if let Some(dns) = cli.dns {
+        builder = builder.dns_server(dns);
     }
-    let mut ua = UaConfig::new(aor);
-    ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(user) = &cli.user {
+        builder = builder.username(user);
+    }
     if let Some(pw) = password(cli)? {
-        ua.credentials = Some(DigestCredentials::new(user_of(cli)?, pw));
+        builder = builder.password(pw);
     }
-    let mut config = PhoneConfig::with_targets(ua, targets);
-    config.media.dtmf = match cli.dtmf_method {
+    let dtmf = match cli.dtmf_method {
         DtmfArg::Auto => DtmfMethod::Auto,
         DtmfArg::Rfc4733 => DtmfMethod::Rfc4733,
         DtmfArg::Info => DtmfMethod::Info,
     };
-    config.media.video = match &cli.command {
+    let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
     };
-    config.tls = TlsOptions {
-        ca_files: cli.ca.iter().cloned().collect(),
-        insecure: cli.insecure_tls,
-    };
-    Phone::start(rt.clone(), config).map_err(err("start"))
+    builder
+        .configure(move |c| {
+            c.ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
+            c.media.dtmf = dtmf;
+            c.media.video = video;
+        })
+        .start_with::<RtcSession>()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Starts the phone and waits for its connection to the server.

@@ -172,6 +172,25 @@ fn separate_processes_call_answer_hold_dtmf_and_message() {
                 && l["cause"] == "bye"
                 && l["originator"] == "remote")
         );
+        // Every line has a timestamp; both sides name the call by the same SIP Call-ID.
+        let alice_lines = json_lines(&alice);
+        assert!(
+            bob_lines
+                .iter()
+                .chain(&alice_lines)
+                .all(|l| l["ts"].as_f64().is_some_and(|t| t > 1e9))
+        );
+        let call_id = |lines: &[Value], event: &str| {
+            lines
+                .iter()
+                .find(|l| l["event"] == event)
+                .and_then(|l| l["call_id"].as_str())
+                .map(str::to_string)
+        };
+        let theirs = call_id(&bob_lines, "incoming_call");
+        assert!(theirs.is_some(), "{bob_lines:?}");
+        assert_eq!(theirs, call_id(&alice_lines, "answered"));
+        assert_eq!(theirs, call_id(&bob_lines, "ended"));
     }
 }
 

@@ -390,6 +390,15 @@ impl<S: SdpHandler> UserAgent<S> {
         Ok(self.live_call(id)?.muted)
     }
 
+    /// The SIP Call-ID of a call (the header's value), to match it with a server's or a
+    /// peer's logs.
+    pub fn sip_call_id(&self, id: CallHandle) -> Result<&str, UaError> {
+        self.calls
+            .get(&id)
+            .map(|c| c.key.0.as_str())
+            .ok_or(UaError::NoSuchCall(id))
+    }
+
     /// Whether the call is established (answered, not ended).
     pub fn is_established(&self, id: CallHandle) -> bool {
         self.live_call(id)
