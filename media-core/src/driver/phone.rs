@@ -605,6 +605,32 @@ fn completed(e: Event) -> Result<(), PhoneError> {
 }
 
 /// One call of a [`Phone`]. Dropping the handle leaves the call as it is.
+///
+/// Every method returns once its step is done, and none waits without a bound the
+/// network sets: a request without an answer fails after 64 × T1 (32 s by default). Only
+/// [`answered`](Self::answered) and [`ended`](Self::ended) wait on a person: a call may
+/// ring as long as the callee lets it, so bound it with
+/// [`CallOptions::no_answer_timeout`](sansip_core::ua::CallOptions::no_answer_timeout) or
+/// with your runtime's timeout.
+///
+/// ```no_run
+/// # async fn run(phone: sansip_media::driver::Phone<sansip_media::RtcSession>) -> Result<(), sansip_media::driver::PhoneError> {
+/// use std::time::Duration;
+/// use sansip_media::audio::Tone;
+/// use sansip_media::core::ua::CallOptions;
+///
+/// let options = CallOptions::default().no_answer_timeout(Duration::from_secs(30));
+/// let call = phone.call("sip:bob@example.com", options).await?;
+/// call.answered().await?; // Err(PhoneError::Ended(..)) if bob declines or never answers
+/// call.play(Tone::new(440.0)).await?;
+/// call.send_dtmf("123#").await?;
+/// call.hold().await?;
+/// call.unhold().await?;
+/// call.hangup().await?;
+/// let end = call.ended().await?;
+/// println!("ended: {} by {}", end.cause, end.originator);
+/// # Ok(()) }
+/// ```
 pub struct Call<S: Session> {
     phone: Phone<S>,
     id: CallHandle,
@@ -651,7 +677,9 @@ impl<S: Session> Call<S> {
             .await
     }
 
-    /// Waits until the call is answered; fails with [`PhoneError::Ended`] if it ends first.
+    /// Waits until the call is answered; fails with [`PhoneError::Ended`] if it ends first
+    /// (declined, busy, canceled, no answer). It waits as long as the call rings: see the
+    /// type's documentation for how to bound it.
     pub async fn answered(&self) -> Result<(), PhoneError> {
         let id = self.id;
         let e = self
@@ -680,7 +708,7 @@ impl<S: Session> Call<S> {
         }
     }
 
-    /// Waits for the end of the call.
+    /// Waits for the end of the call, however long it lasts.
     pub async fn ended(&self) -> Result<CallEnd, PhoneError> {
         match self.ended.clone().await {
             Ok(Event::CallEnded { end, .. }) => Ok(end),

@@ -126,6 +126,34 @@ pub trait SimpleUserDelegate: Send + 'static {
 
 /// A phone with one call at a time and delegate callbacks, like SIP.js's `SimpleUser`.
 /// A second incoming call while one is up is refused with 486 Busy Here.
+///
+/// ```no_run
+/// # async fn run(runtime: std::sync::Arc<dyn sansip_media::driver::Runtime>, config: sansip_media::driver::PhoneConfig) -> Result<(), sansip_media::driver::PhoneError> {
+/// use sansip_media::RtcSession;
+/// use sansip_media::audio::{Tone, WavSink};
+/// use sansip_media::driver::{IncomingAction, SimpleMedia, SimpleUser, SimpleUserDelegate};
+///
+/// /// Answers every call and says when it ends.
+/// struct AutoAnswer;
+/// impl SimpleUserDelegate for AutoAnswer {
+///     fn on_call_received(&mut self, from: &str) -> IncomingAction {
+///         println!("{from} calls");
+///         IncomingAction::Answer
+///     }
+///     fn on_call_hangup(&mut self, end: &sansip_media::core::session::CallEnd) {
+///         println!("call over: {}", end.cause);
+///     }
+/// }
+///
+/// let user: SimpleUser<RtcSession> = SimpleUser::start(runtime, config, AutoAnswer).await?;
+/// user.set_media(
+///     SimpleMedia::new()
+///         .play(|| Box::new(Tone::new(440.0)))
+///         .record(|| Box::new(WavSink::create("last-call.wav", 16_000).expect("writable"))),
+/// );
+/// user.register(600).await?;
+/// # Ok(()) }
+/// ```
 pub struct SimpleUser<S: Session> {
     phone: Phone<S>,
     current: Arc<Mutex<Option<CallHandle>>>,
