@@ -18,7 +18,7 @@ mod wav;
 pub use codec::{AudioCodec, CodecError, Decoder, Encoder};
 #[cfg(feature = "opus")]
 pub use opus::OPUS_BACKEND;
-pub use resample::resample;
+pub use resample::{Resampler, resample};
 pub use sources::{FrameQueue, Silence, SpeechNoise, Tone};
 pub use wav::{WavSink, WavSource};
 
@@ -114,14 +114,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// All samples, concatenated, with the rate of the first frame (0 when empty).
+    /// All samples, concatenated, with the rate of the first frame (0 when empty); runs of
+    /// frames at another rate are converted as a whole.
     pub fn samples(&self) -> (u32, Vec<i16>) {
         let rate = self.frames.first().map_or(0, |f| f.rate);
-        let samples = self
-            .frames
-            .iter()
-            .flat_map(|f| resample(&f.samples, f.rate, rate))
-            .collect();
+        let mut samples = Vec::new();
+        for run in self.frames.chunk_by(|a, b| a.rate == b.rate) {
+            let joined: Vec<i16> = run.iter().flat_map(|f| f.samples.iter().copied()).collect();
+            samples.extend(resample(&joined, run[0].rate, rate));
+        }
         (rate, samples)
     }
 }

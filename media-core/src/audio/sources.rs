@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::f64::consts::TAU;
 
-use super::{AudioFrame, AudioSource, resample};
+use super::{AudioFrame, AudioSource, Resampler, resample};
 
 /// A sine tone at a fixed frequency and level, endless (or for a set number of samples'
 /// worth of time).
@@ -109,6 +109,10 @@ pub struct FrameQueue {
     rate: u32,
     /// Frames beyond this many samples are dropped (the application is ahead of real time).
     limit: usize,
+    /// When the call asks for another rate: the converter, with its filter's state, and
+    /// what it has made that the call has not taken yet.
+    converter: Option<Resampler>,
+    converted: VecDeque<i16>,
 }
 
 impl FrameQueue {
@@ -118,6 +122,8 @@ impl FrameQueue {
             pending: VecDeque::new(),
             rate: 0,
             limit: (48_000 * seconds.max(1)) as usize,
+            converter: None,
+            converted: VecDeque::new(),
         }
     }
 
@@ -148,20 +154,33 @@ impl FrameQueue {
 
 impl AudioSource for FrameQueue {
     fn fill(&mut self, rate: u32, out: &mut [i16]) -> bool {
-        if self.rate == rate || self.pending.is_empty() {
+        if self.rate == rate || self.rate == 0 {
             for s in out.iter_mut() {
                 *s = self.pending.pop_front().unwrap_or(0);
             }
-        } else {
-            // Take the input-rate span that covers `out`, then convert it.
-            let need = (out.len() as u64 * u64::from(self.rate) / u64::from(rate.max(1))) as usize;
-            let span: Vec<i16> = (0..need)
-                .map(|_| self.pending.pop_front().unwrap_or(0))
-                .collect();
-            let conv = resample(&span, self.rate, rate);
-            for (i, s) in out.iter_mut().enumerate() {
-                *s = conv.get(i).copied().unwrap_or(0);
+            return true;
+        }
+        let converter = match &mut self.converter {
+            Some(c) if c.rates() == (self.rate, rate) => c,
+            slot => {
+                self.converted.clear();
+                slot.insert(Resampler::new(self.rate, rate))
             }
+        };
+        // Feed 20 ms of input at a time (silence when the application is behind) until the
+        // converter has made enough.
+        let chunk = (self.rate / 50).max(1) as usize;
+        let mut input = Vec::with_capacity(chunk);
+        let mut made = Vec::new();
+        while self.converted.len() < out.len() {
+            input.clear();
+            input.extend((0..chunk).map(|_| self.pending.pop_front().unwrap_or(0)));
+            made.clear();
+            converter.process(&input, &mut made);
+            self.converted.extend(made.iter().copied());
+        }
+        for s in out.iter_mut() {
+            *s = self.converted.pop_front().unwrap_or(0);
         }
         true
     }

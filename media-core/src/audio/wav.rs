@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use super::{AudioFrame, AudioSink, AudioSource, resample};
+use super::{AudioFrame, AudioSink, AudioSource, Resampler, resample};
 
 /// Plays a WAV file (16-bit PCM, any rate, channels mixed down to mono), converted to the
 /// call's rate; ends at the end of the file unless it loops.
@@ -85,6 +85,9 @@ impl AudioSource for WavSource {
 pub struct WavSink {
     writer: Option<hound::WavWriter<BufWriter<File>>>,
     rate: u32,
+    /// Converts frames at another rate, keeping its filter's state from frame to frame.
+    converter: Option<Resampler>,
+    converted: Vec<i16>,
 }
 
 impl std::fmt::Debug for WavSink {
@@ -94,6 +97,20 @@ impl std::fmt::Debug for WavSink {
 }
 
 impl WavSink {
+    fn append(&mut self, samples: &[i16]) {
+        let Some(w) = self.writer.as_mut() else {
+            return;
+        };
+        for &s in samples {
+            if w.write_sample(s).is_err() {
+                // A full disk: stop recording rather than fail the call.
+                tracing::warn!("wav write failed; recording stopped");
+                self.writer = None;
+                return;
+            }
+        }
+    }
+
     /// Creates (or truncates) `path`, to be written at `rate` Hz.
     pub fn create(path: impl AsRef<Path>, rate: u32) -> Result<Self, hound::Error> {
         let spec = hound::WavSpec {
@@ -105,26 +122,36 @@ impl WavSink {
         Ok(Self {
             writer: Some(hound::WavWriter::create(path, spec)?),
             rate,
+            converter: None,
+            converted: Vec::new(),
         })
     }
 }
 
 impl AudioSink for WavSink {
     fn write(&mut self, frame: &AudioFrame) {
-        let Some(w) = self.writer.as_mut() else {
+        if frame.rate == self.rate {
+            self.append(&frame.samples);
             return;
-        };
-        for s in resample(&frame.samples, frame.rate, self.rate) {
-            if w.write_sample(s).is_err() {
-                // A full disk: stop recording rather than fail the call.
-                tracing::warn!("wav write failed; recording stopped");
-                self.writer = None;
-                return;
-            }
         }
+        let converter = match &mut self.converter {
+            Some(c) if c.rates() == (frame.rate, self.rate) => c,
+            // The codec changed (a re-INVITE): a new filter for the new rate.
+            slot => slot.insert(Resampler::new(frame.rate, self.rate)),
+        };
+        let mut converted = std::mem::take(&mut self.converted);
+        converted.clear();
+        converter.process(&frame.samples, &mut converted);
+        self.append(&converted);
+        self.converted = converted;
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(mut c) = self.converter.take() {
+            let mut tail = Vec::new();
+            c.flush(&mut tail);
+            self.append(&tail);
+        }
         match self.writer.take() {
             Some(w) => w.finalize().map_err(std::io::Error::other),
             None => Ok(()),
@@ -164,9 +191,10 @@ mod tests {
         assert!(src.fill(8_000, &mut out));
         let f = dominant_frequency(&out, 8_000).unwrap();
         assert!((f - 1_000.0).abs() < 5.0, "{f}");
-        // Half a second of audio at 8 kHz is 4000 samples: the file is used up.
+        // Half a second of audio at 8 kHz is 4000 samples, plus the converter's few
+        // milliseconds of delay: the file is used up.
         assert!(!src.fill(8_000, &mut out));
-        assert!(out[1_000..].iter().all(|&s| s == 0));
+        assert!(out[1_050..].iter().all(|&s| s == 0));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
