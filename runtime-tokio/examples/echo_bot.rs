@@ -11,30 +11,22 @@
 use std::sync::Arc;
 
 use sansip_tokio::core::auth::DigestCredentials;
+use sansip_tokio::core::message::NameAddr;
 use sansip_tokio::core::registrar::RegistrarConfig;
 use sansip_tokio::core::session::NoMedia;
 use sansip_tokio::core::ua::{Event, UaConfig};
-use sansip_tokio::{Phone, PhoneConfig, PhoneError, RegistrarServer, Target, TokioRuntime};
+use sansip_tokio::{Phone, PhoneConfig, PhoneError, RegistrarServer, TokioRuntime};
 
 #[tokio::main]
 async fn main() -> Result<(), PhoneError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [server, aor, password] = &args[..] {
-        let addr = server
-            .trim_start_matches("sip:")
-            .split(';')
-            .next()
-            .and_then(|hp| std::net::ToSocketAddrs::to_socket_addrs(hp).ok()?.next())
-            .expect("sip:host:port");
-        let user = aor
-            .trim_start_matches("sip:")
-            .split('@')
-            .next()
-            .unwrap_or("bot");
-        let mut ua = UaConfig::new(aor.clone());
-        ua.credentials = Some(DigestCredentials::new(user, password.clone()));
-        let bot =
-            sansip_tokio::phone::<NoMedia>(PhoneConfig::with_targets(ua, vec![Target::udp(addr)]))?;
+        // The builder parses the AOR and locates the server (RFC 3263).
+        let bot = sansip_tokio::builder(aor.as_str())
+            .password(password.as_str())
+            .server(server.as_str())
+            .start_with::<NoMedia>()
+            .await?;
         return serve(bot).await;
     }
     // Self-contained: registrar, bot, and a user who talks to it.
@@ -77,12 +69,11 @@ async fn serve(bot: Phone<NoMedia>) -> Result<(), PhoneError> {
     while let Some(e) = bot.next_event().await {
         match e {
             Event::MessageReceived { from, body, .. } => {
-                // From is a name-addr; the URI between < > is who to answer.
-                let to = from
-                    .split_once('<')
-                    .and_then(|(_, rest)| rest.split_once('>'))
-                    .map_or(from.as_str(), |(uri, _)| uri)
-                    .to_string();
+                // From is a name-addr; its URI is who to answer.
+                let Ok(to) = NameAddr::parse(&from).map(|n| n.uri().to_string()) else {
+                    eprintln!("cannot answer {from:?}");
+                    continue;
+                };
                 let text = format!("echo: {}", String::from_utf8_lossy(&body));
                 if let Err(e) = bot.message(&to, "text/plain", &text).await {
                     eprintln!("echo to {to} failed: {e}");
