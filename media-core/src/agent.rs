@@ -440,13 +440,23 @@ impl MediaAgent {
                 duration: Some(duration),
             }));
         }
+        let mut changes = Vec::new();
         while let Some(up) = s.poll_connection_change() {
+            changes.push(up);
+        }
+        self.stats.insert(id, s.stats());
+        for up in changes {
+            // In the call's span, beside its signalling events.
+            if let Some(span) = self.ua.call_span(id) {
+                span.in_scope(|| {
+                    tracing::debug!(target: "sansip::call", media = if up { "connected" } else { "disconnected" });
+                });
+            }
             self.media_events.push_back(if up {
                 MediaEvent::Connected { call: id }
             } else {
                 MediaEvent::Disconnected { call: id }
             });
         }
-        self.stats.insert(id, s.stats());
     }
 }

@@ -212,6 +212,7 @@ fn a_tone_crosses_loopback_and_is_recorded() {
         .registered();
         let alice = user(addr, "alice", caller_rt)
             .args(["call", "bob", "--for", "3", "--play", "tone:1000"])
+            .env("RUST_LOG", "sansip::call=debug")
             .output()
             .unwrap();
         let bob = bob.wait_with_output();
@@ -220,6 +221,17 @@ fn a_tone_crosses_loopback_and_is_recorded() {
             "{}",
             String::from_utf8_lossy(&alice.stderr)
         );
+        // The call's span carries its handle and SIP Call-ID; its events and its media's
+        // connection are logged inside it.
+        let log = String::from_utf8_lossy(&alice.stderr);
+        for want in [
+            "call{handle=call1 call_id=",
+            "event=\"call_answered\"",
+            "media=\"connected\"",
+            "event=\"call_ended\"",
+        ] {
+            assert!(log.contains(want), "{want}: {log}");
+        }
         assert!(
             bob.status.success(),
             "{}",
@@ -332,7 +344,7 @@ fn the_sip_trace_shows_every_message_and_no_credentials() {
     let (_rt, addr) = registrar();
     let out = user(addr, "alice", "tokio")
         .args(["--sip-trace", "register"])
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "sansip::registration=debug")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -352,6 +364,11 @@ fn the_sip_trace_shows_every_message_and_no_credentials() {
     );
     assert!(
         err.contains("direction") && err.contains("transport"),
+        "{err}"
+    );
+    // RUST_LOG is honoured: the registration's span and its events.
+    assert!(
+        err.contains("registration{aor=sip:alice@example.com"),
         "{err}"
     );
     // stderr is not a terminal: no colour escapes.

@@ -170,6 +170,9 @@ pub(super) struct Call<S> {
     pub(super) auth: Option<Authenticator>,
     timers: [Option<Instant>; TIMER_KINDS],
     muted: bool,
+    /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
+    /// inside it, and a media layer can enter it for its own logs ([`UserAgent::call_span`]).
+    span: tracing::Span,
 }
 
 impl<S> Call<S> {
@@ -199,7 +202,18 @@ impl<S> Call<S> {
             auth: None,
             timers: [None; TIMER_KINDS],
             muted: false,
+            span: tracing::Span::none(),
         }
+    }
+
+    fn open_span(&mut self, id: CallHandle) {
+        self.span = tracing::debug_span!(
+            target: "sansip::call",
+            "call",
+            handle = %id,
+            call_id = %self.key.0,
+            direction = if self.caller { "outgoing" } else { "incoming" },
+        );
     }
 
     /// Whether a new offer may not start now (RFC 3261 §14.1): an INVITE transaction of
@@ -268,6 +282,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let id = CallHandle(self.next_call);
         let mut call = Call::new(true, Phase::Calling, Some(sdp), flow, req.clone());
         call.key = (call_id, tag);
+        call.open_span(id);
         self.dialogs.insert(call.key.clone(), id);
         self.calls.insert(id, Box::new(call));
         if let Some(after) = options.no_answer_timeout {
@@ -494,7 +509,17 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     pub(super) fn event(&mut self, e: Event) {
+        if let Some(call) = e.call().and_then(|id| self.calls.get(&id)) {
+            call.span
+                .in_scope(|| tracing::debug!(target: "sansip::call", event = e.name()));
+        }
         self.out.push_back(Output::Event(e));
+    }
+
+    /// The call's `tracing` span (`call{handle, call_id, direction}`), for logs about the
+    /// call from outside the user agent (its media, the application).
+    pub fn call_span(&self, id: CallHandle) -> Option<&tracing::Span> {
+        self.calls.get(&id).map(|c| &c.span)
     }
 
     fn set_timer(&mut self, id: CallHandle, kind: CallTimer, at: Instant) {
@@ -1290,6 +1315,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let mut call = Call::new(false, Phase::Ringing, None, flow.id, req);
         call.invite_tx = Some(tx);
         call.key = (remote_key.0.clone(), tag);
+        call.open_span(id);
         call.remote_key = Some(remote_key.clone());
         call.dialog = Some(dialog);
         self.dialogs.insert(call.key.clone(), id);

@@ -148,6 +148,27 @@ pub enum Event {
 }
 
 impl Event {
+    /// A short name of the kind of event (`incoming_call`, `call_ended`, …), for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Connected { .. } => "connected",
+            Event::Disconnected { .. } => "disconnected",
+            Event::Registered { .. } => "registered",
+            Event::Unregistered { .. } => "unregistered",
+            Event::RegistrationExpiring { .. } => "registration_expiring",
+            Event::RegistrationFailed { .. } => "registration_failed",
+            Event::MessageReceived { .. } => "message_received",
+            Event::RequestCompleted { .. } => "request_completed",
+            Event::IncomingCall { .. } => "incoming_call",
+            Event::CallProgress { .. } => "call_progress",
+            Event::CallAnswered { .. } => "call_answered",
+            Event::CallEnded { .. } => "call_ended",
+            Event::HoldChanged { .. } => "hold_changed",
+            Event::RenegotiationFailed { .. } => "renegotiation_failed",
+            Event::DtmfReceived { .. } => "dtmf_received",
+        }
+    }
+
     /// The call the event is about, if it is about one.
     pub fn call(&self) -> Option<CallHandle> {
         match self {

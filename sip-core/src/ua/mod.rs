@@ -285,6 +285,8 @@ pub struct UserAgent<S = NoMedia> {
     flows: Flows,
     outbound: Option<FlowId>,
     registration: Option<Registration>,
+    /// `registration{aor, registrar}` on the target `sansip::registration`.
+    registration_span: tracing::Span,
     pending: HandleMap<TxId, Pending>,
     /// Digest state for out-of-dialog requests (calls keep their own).
     auth: Option<Authenticator>,
@@ -331,6 +333,7 @@ impl<S: SdpHandler> UserAgent<S> {
             flows: Flows::new(limits),
             outbound: None,
             registration: None,
+            registration_span: tracing::Span::none(),
             pending: handle_map(),
             auth: None,
             calls: handle_map(),
@@ -496,6 +499,12 @@ impl<S: SdpHandler> UserAgent<S> {
         config.contact_params = options.contact_params;
         config.instance_id = options.instance_id;
         config.reg_id = options.reg_id;
+        self.registration_span = tracing::debug_span!(
+            target: "sansip::registration",
+            "registration",
+            aor = %self.config.aor,
+            registrar = %config.registrar,
+        );
         let mut reg = Registration::new(config, self.config.credentials.clone(), &mut self.ids);
         let req = reg.register(&local, &mut self.ids);
         self.registration = Some(reg);
@@ -1014,6 +1023,9 @@ impl<S: SdpHandler> UserAgent<S> {
             return;
         };
         while let Some(e) = reg.poll_event() {
+            self.registration_span.in_scope(|| {
+                tracing::debug!(target: "sansip::registration", event = ?e);
+            });
             self.out.push_back(Output::Event(match e {
                 RegistrationEvent::Registered { expires, gruu } => {
                     Event::Registered { expires, gruu }
