@@ -85,6 +85,8 @@ pub mod ids;
 pub mod message;
 pub mod registrar;
 pub mod registration;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod session;
 pub mod trace;
 pub mod transaction;

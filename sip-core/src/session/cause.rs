@@ -103,6 +103,7 @@ impl fmt::Display for EndCause {
 
 /// The end of a call: why, who, and the SIP that said so.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CallEnd {
     /// Why.
     pub cause: EndCause,

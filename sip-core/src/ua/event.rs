@@ -19,20 +19,29 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// News for the application, in the order it happened.
+/// News for the application, in the order it happened. With the `serde` feature it
+/// serializes as one flat object whose `event` field names the kind (`incoming_call`,
+/// `answered`, `ended`, …), as the softphone's `--json` lines show.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "event", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Event {
     /// The connection to a server is up (after [`UserAgent::connect`](super::UserAgent::connect)
     /// or a reconnect); the registration, if any, is being renewed on it.
     Connected {
         /// The flow now used for out-of-dialog requests.
+        #[cfg_attr(feature = "serde", serde(skip))]
         flow: crate::transport::FlowId,
     },
     /// The connection failed or was lost; `retry_in` says when the next attempt goes out,
     /// `None` when the reconnect policy gave up.
     Disconnected {
         /// Time to the next attempt.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_impls::opt_secs")
+        )]
         retry_in: Option<Duration>,
         /// What failed: the runtime's reason for a failed attempt, or "connection lost".
         reason: String,
@@ -53,6 +62,7 @@ pub enum Event {
     /// `registrationExpiring`); it lapses in `expires_in` unless the refresh succeeds.
     RegistrationExpiring {
         /// Time left on the current binding.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::secs"))]
         expires_in: Duration,
     },
     /// A REGISTER failed; `retry_in` says when it is tried again, if ever.
@@ -60,9 +70,14 @@ pub enum Event {
         /// Why.
         cause: RegistrationCause,
         /// When the next attempt goes out by itself.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_impls::opt_secs")
+        )]
         retry_in: Option<Duration>,
     },
     /// A MESSAGE arrived (it has been answered 200).
+    #[cfg_attr(feature = "serde", serde(rename = "message"))]
     MessageReceived {
         /// The call it arrived in, or `None` out of dialog.
         call: Option<CallHandle>,
@@ -71,6 +86,7 @@ pub enum Event {
         /// Its Content-Type.
         content_type: String,
         /// The body.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
         body: Bytes,
     },
     /// An out-of-dialog request got its final response, or failed: 408 after a timeout,
@@ -98,6 +114,7 @@ pub enum Event {
         headers: Vec<(String, String)>,
     },
     /// Our call is progressing: a provisional response other than 100.
+    #[cfg_attr(feature = "serde", serde(rename = "progress"))]
     CallProgress {
         /// Which call.
         call: CallHandle,
@@ -109,18 +126,22 @@ pub enum Event {
         early_media: bool,
     },
     /// The call is established: we got (caller) or sent (callee) a 2xx.
+    #[cfg_attr(feature = "serde", serde(rename = "answered"))]
     CallAnswered {
         /// Which call.
         call: CallHandle,
     },
     /// The call is over; its handle is no longer valid.
+    #[cfg_attr(feature = "serde", serde(rename = "ended"))]
     CallEnded {
         /// Which call.
         call: CallHandle,
         /// Why, who, and the SIP that said so.
+        #[cfg_attr(feature = "serde", serde(flatten))]
         end: CallEnd,
     },
     /// Who holds whom changed (RFC 6337): `local` when we hold, `remote` when the peer does.
+    #[cfg_attr(feature = "serde", serde(rename = "hold"))]
     HoldChanged {
         /// Which call.
         call: CallHandle,
@@ -137,12 +158,20 @@ pub enum Event {
         status: u16,
     },
     /// A DTMF tone arrived in an INFO.
+    #[cfg_attr(feature = "serde", serde(rename = "dtmf"))]
     DtmfReceived {
         /// Which call.
         call: CallHandle,
         /// `0`–`9`, `*`, `#`, `A`–`D`.
         tone: char,
         /// How long the tone lasts, if the sender said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(
+                rename = "duration_ms",
+                serialize_with = "crate::serde_impls::opt_millis"
+            )
+        )]
         duration: Option<Duration>,
     },
 }
