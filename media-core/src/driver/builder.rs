@@ -204,16 +204,22 @@ pub async fn locate(
     for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
         if let Some(rest) = server.strip_prefix(scheme) {
             let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-            let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => match p.parse() {
-                    Ok(p) => (h, p),
-                    Err(_) => {
-                        return Err(PhoneError::Config(format!("{server}: bad port {p:?}")));
-                    }
+            let bad = |what: &str| PhoneError::Config(format!("{server}: {what}"));
+            // `host`, `host:port`, `[v6]` or `[v6]:port`.
+            let (host, port_text) = match hostport.strip_prefix('[') {
+                Some(v6) => {
+                    let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+                    (h, after.strip_prefix(':'))
+                }
+                None => match hostport.rsplit_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (hostport, None),
                 },
-                _ => (hostport, port),
             };
-            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = match port_text {
+                Some(p) => p.parse().map_err(|_| bad(&format!("bad port {p:?}")))?,
+                None => port,
+            };
             let addr = dns::lookup_host(host, port, dns_server)
                 .await
                 .map_err(|e| PhoneError::Lookup {
@@ -245,4 +251,25 @@ pub async fn locate(
         });
     }
     Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use sansip_core::transport::Transport;
+
+    #[test]
+    fn websocket_urls_name_their_host_and_port() {
+        let at = |s: &str| block_on(locate(s, None)).map(|t| (t[0].addr, t[0].transport));
+        let v6 = at("wss://[::1]/ws").unwrap();
+        assert_eq!(v6, ("[::1]:443".parse().unwrap(), Transport::Wss));
+        let v6 = at("ws://[::1]:8080").unwrap();
+        assert_eq!(v6, ("[::1]:8080".parse().unwrap(), Transport::Ws));
+        let v4 = at("ws://127.0.0.1:5066/sip?x=1").unwrap();
+        assert_eq!(v4, ("127.0.0.1:5066".parse().unwrap(), Transport::Ws));
+        for bad in ["ws://127.0.0.1:99999/", "ws://[::1/", "http://example.com"] {
+            assert!(matches!(at(bad), Err(PhoneError::Config(_))), "{bad}");
+        }
+    }
 }

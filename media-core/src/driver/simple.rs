@@ -244,18 +244,21 @@ impl<S: Session> SimpleUser<S> {
     /// Calls `target`; fails with [`UaError::InvalidState`] while a call is up.
     pub async fn call(&self, target: &str) -> Result<(), PhoneError> {
         let (target, current) = (target.to_string(), self.current.clone());
+        let delegate_cell = self.delegate.clone();
         self.phone
             .with_engine(move |e, now| {
                 let mut slot = lock(&current);
                 if slot.is_some() {
                     return Err(UaError::InvalidState("a call is already up"));
                 }
-                // Set in the same step as the INVITE, so its first event finds it.
+                // Set in the same step as the INVITE, so its first event finds it; and told
+                // to the delegate in that step too, before any event of the call can be.
                 *slot = Some(e.call(now, &target, CallOptions::default())?);
+                drop(slot);
+                delegate(&delegate_cell).on_call_created();
                 Ok(())
             })
             .await??;
-        delegate(&self.delegate).on_call_created();
         Ok(())
     }
 
