@@ -40,6 +40,17 @@ fn phone(server: SocketAddr, name: &str) -> Phone<FakeSdp> {
     sansip_tokio::phone(PhoneConfig::new(ua, server)).unwrap()
 }
 
+/// Alice and bob, registered at `server`.
+async fn registered_pair(server: &RegistrarServer) -> (Phone<FakeSdp>, Phone<FakeSdp>) {
+    let (alice, bob) = (
+        phone(server.local_addr(), "alice"),
+        phone(server.local_addr(), "bob"),
+    );
+    alice.register(300).await.unwrap();
+    bob.register(300).await.unwrap();
+    (alice, bob)
+}
+
 /// A UDP "registrar" that answers every request with `status` (copying the headers a
 /// response needs), or never answers when `status` is `None`.
 fn scripted_server(status: Option<u16>) -> SocketAddr {
@@ -115,12 +126,7 @@ async fn a_wrong_password_fails_registration_instead_of_hanging() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_hangs_up_unregisters_and_stops() {
     let server = registrar();
-    let (alice, bob) = (
-        phone(server.local_addr(), "alice"),
-        phone(server.local_addr(), "bob"),
-    );
-    alice.register(300).await.unwrap();
-    bob.register(300).await.unwrap();
+    let (alice, bob) = registered_pair(&server).await;
     let mut bob_events = bob.take_events().await.unwrap();
     let call = alice.call("bob", CallOptions::default()).await.unwrap();
     let incoming = loop {
@@ -235,12 +241,7 @@ async fn the_builder_takes_a_server_as_a_person_writes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_has_its_own_event_stream() {
     let server = registrar();
-    let (alice, bob) = (
-        phone(server.local_addr(), "alice"),
-        phone(server.local_addr(), "bob"),
-    );
-    alice.register(300).await.unwrap();
-    bob.register(300).await.unwrap();
+    let (alice, bob) = registered_pair(&server).await;
     let call = alice.call("bob", CallOptions::default()).await.unwrap();
     let mut events = call.events().await.unwrap();
     let incoming = loop {

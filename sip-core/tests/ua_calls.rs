@@ -347,17 +347,21 @@ fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
     assert_eq!(h.ua.calls().count(), 1, "the first call is undisturbed");
 }
 
-/// Bob calls alice, alice answers, bob ACKs: returns the call and alice's tag.
-fn answered_incoming(h: &mut Harness) -> (CallHandle, String) {
-    h.feed(incoming_invite("z9hG4bKinv", "c1@bob", OFFER));
-    let id = h
-        .events
+/// Bob's INVITE (carrying `offer`, which may be empty) rings alice: returns the call.
+fn ringing(h: &mut Harness, offer: &str) -> CallHandle {
+    h.feed(incoming_invite("z9hG4bKinv", "c1@bob", offer));
+    h.events
         .iter()
         .find_map(|e| match e {
             Event::IncomingCall { call, .. } => Some(*call),
             _ => None,
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// Bob calls alice, alice answers, bob ACKs: returns the call and alice's tag.
+fn answered_incoming(h: &mut Harness) -> (CallHandle, String) {
+    let id = ringing(h, OFFER);
     let now = h.now;
     h.ua.answer(now, id, FakeSdp::new("alice")).unwrap();
     let ok = responses(&h.drain()).remove(0);
@@ -460,15 +464,7 @@ fn a_reinvite_before_the_ack_stands_for_it_and_no_ack_ends_the_call() {
 #[test]
 fn a_reinvite_before_the_ack_with_the_answer_to_our_offer_gets_500() {
     let mut h = Harness::alice();
-    h.feed(incoming_invite("z9hG4bKinv", "c1@bob", ""));
-    let id = h
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let id = ringing(&mut h, "");
     let now = h.now;
     h.ua.answer(now, id, FakeSdp::new("alice")).unwrap();
     let ok = responses(&h.drain()).remove(0);

@@ -204,26 +204,13 @@ pub async fn locate(
     for (scheme, port) in [("ws://", 80), ("wss://", 443)] {
         if let Some(rest) = server.strip_prefix(scheme) {
             let hostport = rest.split(['/', '?']).next().unwrap_or_default();
-            let bad = |what: &str| PhoneError::Config(format!("{server}: {what}"));
-            // `host`, `host:port`, `[v6]` or `[v6]:port`.
-            let (host, port_text) = match hostport.strip_prefix('[') {
-                Some(v6) => {
-                    let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-                    (h, after.strip_prefix(':'))
-                }
-                None => match hostport.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (hostport, None),
-                },
-            };
-            let port = match port_text {
-                Some(p) => p.parse().map_err(|_| bad(&format!("bad port {p:?}")))?,
-                None => port,
-            };
-            let addr = dns::lookup_host(host, port, dns_server)
+            let (host, explicit) = dns::split_host_port(hostport)
+                .map_err(|e| PhoneError::Config(format!("{server}: {e}")))?;
+            let port = explicit.unwrap_or(port);
+            let addr = dns::lookup_host(&host, port, dns_server)
                 .await
                 .map_err(|e| PhoneError::Lookup {
-                    name: host.to_string(),
+                    name: host.clone(),
                     reason: e.to_string(),
                 })?;
             return Ok(vec![Target::ws(server, addr)]);

@@ -131,18 +131,22 @@ pub async fn lookup_host(host: &str, port: u16, dns: Option<SocketAddr>) -> io::
         .unwrap_or_else(|_| Err(io::Error::other("the DNS thread died")))
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(s: &str) -> io::Result<(String, Option<u16>)> {
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; a port that is not a number from 0 to
+/// 65535 is refused by name.
+pub(crate) fn split_host_port(s: &str) -> io::Result<(String, Option<u16>)> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| invalid(format!("{s}: bad port {p:?}")))
+    };
     if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or_else(|| invalid(s))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().map_err(invalid)?),
-            None => None,
-        };
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| invalid(format!("{s}: unclosed [")))?;
+        let port = after.strip_prefix(':').map(port).transpose()?;
         return Ok((h.to_string(), port));
     }
     match s.rsplit_once(':') {
-        Some((h, p)) => Ok((h.to_string(), Some(p.parse().map_err(invalid)?))),
+        Some((h, p)) => Ok((h.to_string(), Some(port(p)?))),
         None => Ok((s.to_string(), None)),
     }
 }
@@ -310,6 +314,8 @@ mod tests {
         );
         assert_eq!(split_host_port("[::1]").unwrap(), ("::1".into(), None));
         assert!(split_host_port("host:notaport").is_err());
+        let e = split_host_port("host:99999").unwrap_err().to_string();
+        assert!(e.contains("bad port \"99999\""), "{e}");
     }
 
     #[test]
