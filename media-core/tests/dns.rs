@@ -13,6 +13,23 @@ use sansip_media::driver::dns::resolve;
 
 struct Dnsmasq(Child, SocketAddr);
 
+/// `_sip._udp.many.test`: 30 SRV records with long target names, an answer too big for a
+/// 512-byte UDP reply, so dnsmasq sets TC and the whole answer only comes over TCP.
+const MANY: u16 = 30;
+
+fn many_srv_records() -> Vec<String> {
+    let mut args = Vec::new();
+    for i in 0..MANY {
+        let host = format!("server-number-{i:02}-with-a-rather-long-name.many.test");
+        args.push(format!(
+            "--srv-host=_sip._udp.many.test,{host},{},{i},5",
+            6000 + i
+        ));
+        args.push(format!("--host-record={host},127.0.1.{}", i + 1));
+    }
+    args
+}
+
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -30,7 +47,9 @@ fn dnsmasq() -> Dnsmasq {
     let pid = std::env::temp_dir().join(format!("sansip-dnsmasq-{port}.pid"));
     let child = Command::new("dnsmasq")
         .args([
-            "--no-daemon",
+            // Not --no-daemon: in that debug mode dnsmasq serves a TCP connection inline
+            // and answers nothing else until the client closes it.
+            "--keep-in-foreground",
             "--bind-interfaces",
             "--listen-address=127.0.0.1",
         ])
@@ -54,6 +73,7 @@ fn dnsmasq() -> Dnsmasq {
         .arg("--host-record=a.srvonly.test,127.0.0.2")
         .arg("--host-record=b.srvonly.test,127.0.0.3")
         .arg("--host-record=plain.test,127.0.0.4")
+        .args(many_srv_records())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -104,4 +124,37 @@ fn naptr_then_srv_then_addresses_as_rfc_3263_says() {
     // An explicit port skips SRV.
     let t = resolve("sip:proxy.example.test:5099", dns).unwrap();
     assert_eq!(t[0].addr.to_string(), "127.0.0.1:5099");
+}
+
+#[test]
+#[ignore = "needs dnsmasq (run by .ci/run)"]
+fn a_truncated_srv_answer_is_fetched_whole_over_tcp() {
+    let d = dnsmasq();
+    let t = resolve("sip:many.test", Some(d.1)).unwrap();
+    assert_eq!(t.len(), usize::from(MANY), "{t:?}");
+    // Priority order survives: record i has priority i.
+    let ports: Vec<u16> = t.iter().map(|t| t.addr.port()).collect();
+    assert_eq!(ports, (6000..6000 + MANY).collect::<Vec<_>>());
+}
+
+#[test]
+#[ignore = "needs dnsmasq (run by .ci/run)"]
+fn hosts_file_names_resolve_even_when_the_dns_server_does_not_know_them() {
+    // dnsmasq runs with --no-hosts: `localhost` can only come from our own /etc/hosts.
+    let d = dnsmasq();
+    let t = resolve("sip:localhost", Some(d.1)).unwrap();
+    assert!(t[0].addr.ip().is_loopback(), "{t:?}");
+    assert_eq!((t[0].transport, t[0].addr.port()), (Transport::Udp, 5060));
+    let t = resolve("sip:localhost:5080;transport=tcp", Some(d.1)).unwrap();
+    assert!(t[0].addr.ip().is_loopback(), "{t:?}");
+    assert_eq!((t[0].transport, t[0].addr.port()), (Transport::Tcp, 5080));
+}
+
+#[test]
+#[ignore = "needs dnsmasq (run by .ci/run)"]
+fn a_name_nobody_knows_finds_no_server() {
+    let d = dnsmasq();
+    let r = resolve("sip:nowhere.invalid", Some(d.1));
+    // The driver's `locate` turns this into `PhoneError::Lookup { reason: "no server found" }`.
+    assert!(r.as_ref().is_ok_and(|t| t.is_empty()), "{r:?}");
 }

@@ -82,6 +82,7 @@ pub mod dialog;
 mod flows;
 mod handles;
 pub mod ids;
+pub mod locate;
 pub mod message;
 pub mod registrar;
 pub mod registration;

@@ -1,132 +1,119 @@
-//! Locating SIP servers (RFC 3263 §4): a `sip:`/`sips:` URI that names only a domain is
-//! looked up by NAPTR, then SRV, then A/AAAA; an explicit port or IP address skips
-//! straight to A/AAAA. The result is an ordered list of [`Target`]s, which the core fails
-//! over across.
+//! DNS for the driver: hickory-resolver answers the questions of sip-core's RFC 3263
+//! [`ServerLocator`], which holds the policy (NAPTR, then SRV, then A/AAAA).
 //!
-//! The queries are plain DNS over UDP (hickory-proto builds and reads the messages) to the
-//! first `nameserver` of `/etc/resolv.conf`, or to a server the caller names — run on a
-//! thread, so the lookup is the same on every runtime.
+//! The resolver reads the system's configuration (`/etc/resolv.conf`: every name server,
+//! search domains, `ndots`; `/etc/hosts` first), retries over TCP when a UDP answer comes
+//! back truncated, and runs on a thread of its own with a small tokio runtime, so the lookup
+//! is the same on every runtime the driver runs on and never blocks the caller's.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use sansip_core::locate::{DnsQuery, NaptrRecord, Server, ServerLocator, SrvRecord};
 use sansip_core::transport::Transport;
 
 use super::Target;
-
-/// How long to wait for an answer before asking again, and how many times to ask
-/// (UDP loses queries too; RFC 1035 §4.2.1 leaves retransmission to the client).
-const QUERY_TIMEOUT: Duration = Duration::from_millis(700);
-const QUERY_TRIES: usize = 3;
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-/// The servers for `uri` (`sip:host[:port][;transport=…]` or `sips:…`), best first.
-/// `dns` overrides the system's name server.
+/// The servers for `uri` (`sip:host[:port][;transport=…]` or `sips:…`), best first, by
+/// RFC 3263. `dns` overrides the system's name servers.
+///
+/// This blocks while it asks; async code calls [`resolve_async`].
 pub fn resolve(uri: &str, dns: Option<SocketAddr>) -> io::Result<Vec<Target>> {
-    let (secure, rest) = if let Some(r) = uri.strip_prefix("sips:") {
-        (true, r)
-    } else if let Some(r) = uri.strip_prefix("sip:") {
-        (false, r)
-    } else {
-        return Err(invalid(format!("{uri}: not a sip: or sips: URI")));
-    };
-    let mut parts = rest.split(';');
-    let hostport = parts.next().unwrap_or_default();
-    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
-    let mut transport = None;
-    for p in parts {
-        if let Some(t) = p.strip_prefix("transport=") {
-            transport = Some(match t.to_ascii_lowercase().as_str() {
-                "udp" => Transport::Udp,
-                "tcp" if secure => Transport::Tls,
-                "tcp" => Transport::Tcp,
-                "tls" => Transport::Tls,
-                other => return Err(invalid(format!("{uri}: unknown transport {other}"))),
-            });
-        }
-    }
-    let (host, port) = split_host_port(hostport)?;
-    let lookup = Lookup { dns };
-    // §4.1–4.2: a numeric address or an explicit port means no NAPTR or SRV.
-    if host.parse::<IpAddr>().is_ok() || port.is_some() {
-        let t = transport.unwrap_or(if secure {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        });
-        let port = port.unwrap_or(if t == Transport::Tls { 5061 } else { 5060 });
-        return lookup.addresses(&host, port, t);
-    }
-    // §4.1: NAPTR picks the transport when the URI does not.
-    if transport.is_none() {
-        let mut naptr = lookup.naptr(&host)?;
-        naptr.sort_by_key(|n| (n.0, n.1));
-        let mut found = Vec::new();
-        for (_, _, t, srv) in naptr {
-            if secure && t != Transport::Tls {
-                continue;
-            }
-            found.extend(lookup.srv(&srv, t)?);
-        }
-        if !found.is_empty() {
-            return Ok(found);
-        }
-    }
-    // §4.1: no NAPTR — SRV for each transport we can use (or the one asked for).
-    let candidates: Vec<Transport> = match transport {
-        Some(t) => vec![t],
-        None if secure => vec![Transport::Tls],
-        None => vec![Transport::Udp, Transport::Tcp, Transport::Tls],
-    };
-    let mut found = Vec::new();
-    for t in &candidates {
-        let prefix = match t {
-            Transport::Tls => "_sips._tcp",
-            Transport::Tcp => "_sip._tcp",
-            _ => "_sip._udp",
+    let mut locator = ServerLocator::new(uri).map_err(invalid)?;
+    // Numeric hosts ask nothing, so the resolver is only built for the first question.
+    let mut resolver: Option<Resolver> = None;
+    let mut failure = None;
+    while let Some(query) = locator.poll_query() {
+        let r = match &mut resolver {
+            Some(r) => r,
+            None => resolver.insert(Resolver::new(dns)?),
         };
-        found.extend(lookup.srv(&format!("{prefix}.{host}"), *t)?);
+        match query {
+            DnsQuery::Naptr(name) => {
+                let records = r.naptr(&name).unwrap_or_else(|e| noted(e, &mut failure));
+                locator.handle_naptr(&records);
+            }
+            DnsQuery::Srv(name) => {
+                let records = r.srv(&name).unwrap_or_else(|e| noted(e, &mut failure));
+                locator.handle_srv(&records);
+            }
+            DnsQuery::Addresses(host) => {
+                let ips = r
+                    .addresses(&host)
+                    .unwrap_or_else(|e| noted(e, &mut failure));
+                locator.handle_addresses(&ips);
+            }
+        }
     }
-    if !found.is_empty() {
-        return Ok(found);
+    let servers = locator.into_servers();
+    match failure {
+        // A server that did not answer is worth naming when nothing was found.
+        Some(e) if servers.is_empty() => Err(e),
+        _ => Ok(servers.into_iter().map(Target::from).collect()),
     }
-    // §4.2: no SRV either — the domain's own address, on the default port.
-    let t = candidates[0];
-    lookup.addresses(&host, if t == Transport::Tls { 5061 } else { 5060 }, t)
+}
+
+/// A failed question counts as an empty answer, so the plan goes on to its fallbacks;
+/// the failure is kept in case nothing is found at all.
+fn noted<T>(e: io::Error, failure: &mut Option<io::Error>) -> Vec<T> {
+    *failure = Some(e);
+    Vec::new()
+}
+
+impl From<Server> for Target {
+    fn from(s: Server) -> Self {
+        match s.transport {
+            Transport::Tcp => Target::tcp(s.addr),
+            Transport::Tls => Target::tls(s.host, s.addr),
+            _ => Target::udp(s.addr),
+        }
+    }
 }
 
 /// [`resolve`] on a thread of its own, so an async caller's runtime never blocks on DNS.
 pub async fn resolve_async(uri: &str, dns: Option<SocketAddr>) -> io::Result<Vec<Target>> {
-    let (tx, rx) = futures::channel::oneshot::channel();
     let uri = uri.to_string();
-    std::thread::spawn(move || {
-        let _ = tx.send(resolve(&uri, dns));
-    });
-    rx.await
-        .unwrap_or_else(|_| Err(io::Error::other("the DNS thread died")))
+    on_thread(move || resolve(&uri, dns)).await
 }
 
-/// The first address of `host` (A, then AAAA, then the hosts file), on a thread of its own.
-/// `dns` overrides the system's name server.
+/// The first address of `host` (the hosts file, then A, then AAAA), on a thread of its own.
+/// `dns` overrides the system's name servers.
 pub async fn lookup_host(host: &str, port: u16, dns: Option<SocketAddr>) -> io::Result<SocketAddr> {
-    let (tx, rx) = futures::channel::oneshot::channel();
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, port));
+    }
     let host = host.to_string();
-    std::thread::spawn(move || {
-        let found = Lookup { dns }
-            .addresses(&host, port, Transport::Tcp)
-            .and_then(|t| {
-                t.first().map(|t| t.addr).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
-                })
-            });
-        let _ = tx.send(found);
-    });
+    on_thread(move || {
+        let ips = Resolver::new(dns)?.addresses(&host)?;
+        ips.first()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
+    })
+    .await
+}
+
+async fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::Builder::new()
+        .name("sansip-dns".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })?;
     rx.await
         .unwrap_or_else(|_| Err(io::Error::other("the DNS thread died")))
 }
@@ -151,146 +138,104 @@ pub(crate) fn split_host_port(s: &str) -> io::Result<(String, Option<u16>)> {
     }
 }
 
-fn system_name_server() -> io::Result<SocketAddr> {
-    let conf = std::fs::read_to_string("/etc/resolv.conf")?;
-    conf.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no nameserver in /etc/resolv.conf"))
+/// hickory's resolver and the runtime its queries run on; one per lookup, which only happens
+/// when a phone starts or reconnects.
+struct Resolver {
+    runtime: tokio::runtime::Runtime,
+    resolver: TokioResolver,
 }
 
-struct Lookup {
-    /// `None`: the system's, read when the first query needs it (numeric hosts need none).
-    dns: Option<SocketAddr>,
-}
-
-impl Lookup {
-    fn query(&self, name: &str, kind: RecordType) -> io::Result<Vec<RData>> {
-        let name = Name::from_ascii(name).map_err(invalid)?;
-        let id = fastrand::u16(..);
-        let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-        msg.metadata.recursion_desired = true;
-        msg.add_query(Query::query(name, kind));
-        let bytes = msg.to_vec().map_err(invalid)?;
-        let dns = match self.dns {
-            Some(d) => d,
-            None => system_name_server()?,
-        };
-        let bind: SocketAddr = if dns.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let socket = UdpSocket::bind(bind)?;
-        socket.set_read_timeout(Some(QUERY_TIMEOUT))?;
-        let mut buf = [0u8; 4096];
-        let mut last = io::Error::new(io::ErrorKind::TimedOut, "no answer");
-        for _ in 0..QUERY_TRIES {
-            socket.send_to(&bytes, dns)?;
-            loop {
-                let (n, from) = match socket.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        last = e;
-                        break;
-                    }
-                };
-                if from != dns {
-                    continue;
+impl Resolver {
+    fn new(dns: Option<SocketAddr>) -> io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let provider = TokioRuntimeProvider::default();
+        let (config, mut options) = match dns {
+            Some(server) => {
+                let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+                for c in &mut ns.connections {
+                    c.port = server.port();
                 }
-                let reply = Message::from_vec(&buf[..n]).map_err(invalid)?;
-                if reply.metadata.id != id {
-                    continue;
-                }
-                return Ok(reply.answers.into_iter().map(|r| r.data).collect());
+                (
+                    ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+                    ResolverOpts::default(),
+                )
             }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no answer from the DNS server {dns}: {last}"),
-        ))
+            None => hickory_resolver::system_conf::read_system_conf().unwrap_or_else(|e| {
+                // Without a resolv.conf, the hosts file can still answer (`localhost`).
+                tracing::debug!(target: "sansip::dns", error = %e, "no system DNS configuration");
+                (
+                    ResolverConfig::from_parts(None, Vec::new(), Vec::new()),
+                    ResolverOpts::default(),
+                )
+            }),
+        };
+        options.use_hosts_file = ResolveHosts::Always;
+        let resolver = TokioResolver::builder_with_config(config, provider)
+            .with_options(options)
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(Resolver { runtime, resolver })
     }
 
-    /// (order, preference, transport, SRV name) for the SIP services we can use.
-    fn naptr(&self, host: &str) -> io::Result<Vec<(u16, u16, Transport, String)>> {
-        let mut out = Vec::new();
-        for data in self.query(host, RecordType::NAPTR)? {
-            let RData::NAPTR(n) = data else { continue };
-            if !n.flags.eq_ignore_ascii_case(b"s") {
-                continue;
-            }
-            let t = match n.services.to_ascii_uppercase().as_slice() {
-                b"SIP+D2U" => Transport::Udp,
-                b"SIP+D2T" => Transport::Tcp,
-                b"SIPS+D2T" => Transport::Tls,
-                _ => continue,
-            };
-            out.push((n.order, n.preference, t, n.replacement.to_ascii()));
-        }
-        Ok(out)
-    }
-
-    /// Targets from the SRV records at `name`: lowest priority first, then highest weight
-    /// (deterministic rather than the weighted draw of RFC 2782: one client, few records).
-    fn srv(&self, name: &str, t: Transport) -> io::Result<Vec<Target>> {
-        let mut records: Vec<_> = self
-            .query(name, RecordType::SRV)?
+    fn naptr(&self, name: &str) -> io::Result<Vec<NaptrRecord>> {
+        Ok(self
+            .records(name, RecordType::NAPTR)?
             .into_iter()
             .filter_map(|d| match d {
-                RData::SRV(s) => Some(s),
+                RData::NAPTR(n) => Some(NaptrRecord {
+                    order: n.order,
+                    preference: n.preference,
+                    flags: String::from_utf8_lossy(&n.flags).into_owned(),
+                    services: String::from_utf8_lossy(&n.services).into_owned(),
+                    replacement: n.replacement.to_ascii(),
+                }),
                 _ => None,
             })
-            .collect();
-        records.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
-        let mut out = Vec::new();
-        for s in records {
-            let target = s.target.to_ascii();
-            let target = target.trim_end_matches('.');
-            if target.is_empty() {
-                continue; // "." means the service is decidedly not available here
-            }
-            out.extend(self.addresses(target, s.port, t)?);
-        }
-        Ok(out)
+            .collect())
     }
 
-    fn addresses(&self, host: &str, port: u16, t: Transport) -> io::Result<Vec<Target>> {
-        let host = host.trim_end_matches('.');
-        let ips: Vec<IpAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
-            vec![ip]
-        } else {
-            let mut ips = Vec::new();
-            for kind in [RecordType::A, RecordType::AAAA] {
-                for d in self.query(host, kind)? {
-                    match d {
-                        RData::A(a) => ips.push(IpAddr::V4(a.0)),
-                        RData::AAAA(a) => ips.push(IpAddr::V6(a.0)),
-                        _ => {}
-                    }
-                }
-            }
-            if ips.is_empty() {
-                // Names the DNS server does not know may still be in /etc/hosts.
-                ips = (host, port)
-                    .to_socket_addrs()
-                    .map(|it| it.map(|a| a.ip()).collect())
-                    .unwrap_or_default();
-            }
-            ips
-        };
-        Ok(ips
+    fn srv(&self, name: &str) -> io::Result<Vec<SrvRecord>> {
+        Ok(self
+            .records(name, RecordType::SRV)?
             .into_iter()
-            .map(|ip| {
-                let addr = SocketAddr::new(ip, port);
-                match t {
-                    Transport::Tcp => Target::tcp(addr),
-                    Transport::Tls => Target::tls(host, addr),
-                    _ => Target::udp(addr),
-                }
+            .filter_map(|d| match d {
+                RData::SRV(s) => Some(SrvRecord {
+                    priority: s.priority,
+                    weight: s.weight,
+                    port: s.port,
+                    target: s.target.to_ascii(),
+                }),
+                _ => None,
             })
             .collect())
+    }
+
+    fn addresses(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+        match self.runtime.block_on(self.resolver.lookup_ip(host)) {
+            Ok(found) => Ok(found.iter().collect()),
+            Err(e) => absent_or(e, host),
+        }
+    }
+
+    fn records(&self, name: &str, kind: RecordType) -> io::Result<Vec<RData>> {
+        // A trailing dot: the name is absolute, so search domains are not tried on it.
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.runtime.block_on(self.resolver.lookup(fqdn, kind)) {
+            Ok(found) => Ok(found.answers().iter().map(|r| r.data.clone()).collect()),
+            Err(e) => absent_or(e, name),
+        }
+    }
+}
+
+/// "No such record" is an empty answer, which RFC 3263 plans for; anything else (no answer,
+/// a refusal) is a failure of the lookup.
+fn absent_or<T>(e: NetError, name: &str) -> io::Result<Vec<T>> {
+    if e.is_no_records_found() {
+        Ok(Vec::new())
+    } else {
+        Err(io::Error::other(format!("DNS lookup of {name}: {e}")))
     }
 }
 

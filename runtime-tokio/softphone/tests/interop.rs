@@ -751,7 +751,7 @@ fn a_server_named_only_by_its_domain_is_found_by_naptr_and_srv() {
     // DNS for the test domain: NAPTR → SRV over TCP → Kamailio on 127.0.0.1.
     let mut dns = Command::new("dnsmasq")
         .args([
-            "--no-daemon",
+            "--keep-in-foreground",
             "--bind-interfaces",
             "--listen-address=127.0.0.1",
         ])
