@@ -105,6 +105,28 @@ async fn register_fails_at_once_on_a_refusal_and_within_a_bound_on_silence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg(target_os = "linux")]
+async fn an_icmp_port_unreachable_fails_registration_at_once() {
+    // A port that was just free: nobody listens, so the kernel answers ICMP port unreachable.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // Default timers: without the ICMP error, timer F would take 32 s and say TimedOut.
+    let mut ua = UaConfig::new("sip:alice@example.com");
+    ua.credentials = Some(DigestCredentials::new("alice", "alice-pw"));
+    let p: Phone<FakeSdp> = sansip_tokio::phone(PhoneConfig::new(ua, closed)).unwrap();
+    let err = p.register(600).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PhoneError::Registration(RegistrationCause::ConnectionError)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_fails_registration_instead_of_hanging() {
     let server = registrar();
     let mut ua = UaConfig::new("sip:alice@example.com");

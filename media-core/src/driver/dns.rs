@@ -214,7 +214,14 @@ impl Resolver {
 
     fn addresses(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         match self.runtime.block_on(self.resolver.lookup_ip(host)) {
-            Ok(found) => Ok(found.iter().collect()),
+            // IPv4 first, as the resolver's own A-then-AAAA strategy orders DNS answers: the
+            // hosts file names `localhost` `::1` first, where most SIP servers do not listen.
+            Ok(found) => {
+                let (mut v4, v6): (Vec<IpAddr>, Vec<IpAddr>) =
+                    found.iter().partition(IpAddr::is_ipv4);
+                v4.extend(v6);
+                Ok(v4)
+            }
             Err(e) => absent_or(e, host),
         }
     }

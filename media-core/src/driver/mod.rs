@@ -15,6 +15,7 @@ mod builder;
 pub mod dns;
 mod engine;
 mod events;
+mod icmp;
 mod links;
 mod phone;
 pub mod prelude;
@@ -26,6 +27,7 @@ pub use builder::{CallMedia, PhoneBuilder, locate};
 pub use engine::{DefaultSession, Engine, Session, UaEngine};
 pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
 pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
+pub(crate) use runtime::bind_sip_udp;
 pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{IncomingAction, SimpleMedia, SimpleUser, SimpleUserDelegate};
 pub use tls::TlsOptions;
@@ -190,6 +192,8 @@ enum Link {
 pub(crate) struct Driver<E> {
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) socket: Arc<dyn UdpSocket>,
+    /// The ICMP errors `socket` draws, where the system reports them.
+    pub(crate) unreachable: Option<icmp::Unreachable>,
     pub(crate) local: SocketAddr,
     pub(crate) engine: E,
     /// What `Output::OpenFlow { server }` opens.
@@ -211,6 +215,7 @@ impl<E: Engine> Driver<E> {
         let Driver {
             runtime,
             socket,
+            unreachable,
             local,
             engine,
             targets,
@@ -247,6 +252,7 @@ impl<E: Engine> Driver<E> {
             targets,
             tls,
             links: HashMap::new(),
+            unreachable,
             conns: HashMap::new(),
             conn_ids,
             net: net_tx,
@@ -298,8 +304,12 @@ impl<E: Engine> Driver<E> {
                 },
                 received = recv.fuse() => match received {
                     Ok((bytes, from)) => st.datagram(bytes, from),
-                    // ICMP port unreachable and the like: the transaction timers cover it.
-                    Err(e) => tracing::debug!(error = %e, "udp receive failed"),
+                    // An ICMP error is reported on the next receive: see which
+                    // destinations it was about.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "udp receive failed");
+                        st.unreachable_destinations();
+                    }
                 },
                 () = timer.fuse() => {
                     let now = st.runtime.now();
@@ -317,6 +327,7 @@ struct State<E> {
     targets: Vec<Target>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     links: HashMap<FlowId, Link>,
+    unreachable: Option<icmp::Unreachable>,
     /// Connection task ids → their flows.
     conns: HashMap<u64, FlowId>,
     /// Shared with the listener tasks, which number the connections they accept.
@@ -338,6 +349,30 @@ impl<E: Engine> State<E> {
         let now = self.runtime.now();
         self.engine
             .handle_input(now, Input::Received { flow, bytes });
+    }
+
+    /// Closes the UDP flows to every destination ICMP reported unreachable, which ends their
+    /// transactions with a transport error (RFC 3261 §18.4) and, for the server's flow,
+    /// fails over to the next server.
+    fn unreachable_destinations(&mut self) {
+        let Some(watch) = &self.unreachable else {
+            return;
+        };
+        let now = self.runtime.now();
+        for to in watch.drain() {
+            tracing::info!(%to, "ICMP: destination unreachable");
+            let mut flows: Vec<FlowId> = self
+                .links
+                .iter()
+                .filter(|(_, l)| matches!(l, Link::Udp(a) if *a == to))
+                .map(|(f, _)| *f)
+                .collect();
+            flows.sort();
+            for flow in flows {
+                self.links.remove(&flow);
+                self.engine.handle_input(now, Input::FlowClosed { flow });
+            }
+        }
     }
 
     fn net_event(&mut self, ev: NetEvent) {
@@ -423,7 +458,15 @@ impl<E: Engine> State<E> {
             match out {
                 Output::Transmit { flow, bytes } => match self.links.get(&flow) {
                     Some(Link::Udp(to)) => {
-                        if let Err(e) = socket.try_send_to(&bytes, *to) {
+                        let to = *to;
+                        let mut sent = socket.try_send_to(&bytes, to);
+                        // A pending ICMP error fails the next send, whatever its
+                        // destination: read it, then send again.
+                        if sent.is_err() && self.unreachable.is_some() {
+                            self.unreachable_destinations();
+                            sent = socket.try_send_to(&bytes, to);
+                        }
+                        if let Err(e) = sent {
                             tracing::debug!(error = %e, %to, "udp send failed");
                         }
                     }

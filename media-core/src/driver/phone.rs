@@ -16,7 +16,10 @@ use sansip_core::session::{CallEnd, CallHandle, HoldState};
 use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
 use super::events::{self, EventStream};
-use super::{Command, Driver, Runtime, Session, Target, TlsOptions, UaEngine, Waiters, bind_udp};
+use super::{
+    Command, Driver, Runtime, Session, Target, TlsOptions, UaEngine, Waiters, bind_sip_udp,
+    bind_udp,
+};
 use crate::config::MediaConfig;
 use crate::stats::MediaEvent;
 use sansip_core::transport::Transport;
@@ -202,8 +205,9 @@ impl<S: Session> std::fmt::Debug for Phone<S> {
 impl<S: Session> Phone<S> {
     /// Binds the socket and starts the driver task on `runtime`.
     pub fn start(runtime: Arc<dyn Runtime>, config: PhoneConfig) -> Result<Self, PhoneError> {
-        let socket = bind_udp(runtime.as_ref(), config.bind)?;
+        let (socket, unreachable) = bind_sip_udp(runtime.as_ref(), config.bind)?;
         let local = socket.local_addr()?;
+        let targets = reachable_over_udp(local, config.targets.clone());
         let secure = config
             .targets
             .iter()
@@ -221,7 +225,7 @@ impl<S: Session> Phone<S> {
         if S::MEDIA_SOCKET {
             let first = match config.media_bind {
                 Some(b) => b,
-                None => SocketAddr::new(media_ip(local, &config.targets)?, 0),
+                None => SocketAddr::new(media_ip(local, &targets)?, 0),
             };
             for i in 0..config.media_ports.max(1) {
                 let port = match first.port() {
@@ -247,7 +251,7 @@ impl<S: Session> Phone<S> {
             }
         };
         let mut ua_config = config.ua.clone();
-        ua_config.servers = config.targets.iter().map(Target::server).collect();
+        ua_config.servers = targets.iter().map(Target::server).collect();
         let now = runtime.now();
         let mut ua = UserAgent::new(ua_config, now, seed);
         ua.connect(now);
@@ -258,9 +262,10 @@ impl<S: Session> Phone<S> {
         let driver = Driver {
             runtime: runtime.clone(),
             socket,
+            unreachable,
             local,
             engine,
-            targets: config.targets,
+            targets,
             tls,
             listeners,
             commands: command_rx,
@@ -900,6 +905,8 @@ impl RegistrarServer {
         let driver = Driver {
             runtime: runtime.clone(),
             socket,
+            // A registrar answers whoever asks; a vanished contact is the proxy's timers' to find.
+            unreachable: None,
             local,
             engine: Registrar::new(config, seed),
             targets: Vec::new(),
@@ -930,6 +937,17 @@ impl RegistrarServer {
             .find(|(_, t)| *t == transport)
             .map(|(a, _)| *a)
     }
+}
+
+/// `targets` without the UDP ones an IPv4 socket cannot send to (`localhost` is `::1` as
+/// well as `127.0.0.1`), unless that would leave none.
+fn reachable_over_udp(local: SocketAddr, targets: Vec<Target>) -> Vec<Target> {
+    let unreachable =
+        |t: &Target| t.transport == Transport::Udp && local.is_ipv4() && t.addr.is_ipv6();
+    if targets.iter().all(unreachable) {
+        return targets;
+    }
+    targets.into_iter().filter(|t| !unreachable(t)).collect()
 }
 
 /// The address the media socket binds to: the SIP socket's, or when that is a wildcard the
@@ -1015,5 +1033,29 @@ mod media {
                 .with_engine(move |p, _| p.is_media_connected(id))
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv4_socket_drops_ipv6_udp_servers_unless_none_would_be_left() {
+        let v4: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let v6: SocketAddr = "[::1]:5060".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let kept = reachable_over_udp(
+            local,
+            vec![Target::udp(v6), Target::udp(v4), Target::tcp(v6)],
+        );
+        assert_eq!(kept, [Target::udp(v4), Target::tcp(v6)]);
+        let kept = reachable_over_udp(local, vec![Target::udp(v6)]);
+        assert_eq!(kept, [Target::udp(v6)]);
+        let wildcard6: SocketAddr = "[::]:40000".parse().unwrap();
+        assert_eq!(
+            reachable_over_udp(wildcard6, vec![Target::udp(v4)]).len(),
+            1
+        );
     }
 }

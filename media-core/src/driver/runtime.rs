@@ -71,3 +71,14 @@ pub fn bind_udp(runtime: &dyn Runtime, addr: SocketAddr) -> io::Result<Arc<dyn U
     socket.set_nonblocking(true)?;
     runtime.wrap_udp(socket)
 }
+
+/// [`bind_udp`] for SIP: the socket, and the watch on the ICMP errors it draws.
+pub(crate) fn bind_sip_udp(
+    runtime: &dyn Runtime,
+    addr: SocketAddr,
+) -> io::Result<(Arc<dyn UdpSocket>, Option<super::icmp::Unreachable>)> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    let unreachable = super::icmp::Unreachable::watch(&socket);
+    Ok((runtime.wrap_udp(socket)?, unreachable))
+}

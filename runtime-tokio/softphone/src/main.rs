@@ -90,7 +90,7 @@ struct Cli {
     #[arg(long, global = true)]
     ca: Option<PathBuf>,
     /// DNS server (IP:PORT) for locating `sip:domain` servers by NAPTR/SRV (RFC 3263);
-    /// default: the first nameserver of /etc/resolv.conf.
+    /// default: the system's (/etc/resolv.conf, with /etc/hosts first).
     #[arg(long, global = true)]
     dns: Option<SocketAddr>,
     /// How DTMF is sent: RFC 4733 in the media when negotiated (auto), always RFC 4733,
