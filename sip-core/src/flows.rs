@@ -7,6 +7,7 @@ use crate::handles::{HandleMap, handle_map};
 use bytes::Bytes;
 
 use crate::message::{Limits, Message, StreamEvent, StreamFramer};
+use crate::trace;
 use crate::transport::{Flow, FlowId, FlowInfo};
 
 /// What arrived on a flow.
@@ -81,6 +82,23 @@ impl Flows {
 
     pub(crate) fn get(&self, id: FlowId) -> Option<&FlowState> {
         self.map.get(&id)
+    }
+
+    /// Traces a message sent on `flow` (see [`crate::trace`]); a bare CRLF keep-alive is
+    /// not a message.
+    pub(crate) fn trace_sent(&self, flow: FlowId, bytes: &[u8]) {
+        if bytes.len() > 4 && trace::enabled() {
+            let info = self.get(flow).map(|f| f.info);
+            trace::message(trace::Direction::Sent, flow, info, bytes);
+        }
+    }
+
+    /// Traces a message that arrived on `flow`, as framed (one of several in a stream read).
+    pub(crate) fn trace_received(&self, flow: FlowId, message: &Message) {
+        if trace::enabled() {
+            let info = self.get(flow).map(|f| f.info);
+            trace::message(trace::Direction::Received, flow, info, &message.to_bytes());
+        }
     }
 
     pub(crate) fn flow(&self, id: FlowId) -> Option<Flow> {

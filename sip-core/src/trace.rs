@@ -1,5 +1,6 @@
-//! The SIP message trace, like SIP.js's `traceSip`: every message a user agent sends or
-//! receives, whole, as a `tracing` event at DEBUG level on the target [`TARGET`]
+//! The SIP message trace, like SIP.js's `traceSip`: every message a user agent or the
+//! embedded registrar sends or receives, whole, as a `tracing` event at DEBUG level on the
+//! target [`TARGET`]
 //! (`sansip::sip`), with the direction, flow, transport and addresses as fields. Credentials
 //! never appear: the values of `Authorization` and `Proxy-Authorization` are replaced by
 //! `<redacted>` (the scheme stays, so a trace still shows that a request was authenticated).

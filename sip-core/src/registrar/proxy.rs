@@ -143,6 +143,9 @@ impl Registrar {
                     return;
                 };
                 for arrival in self.flows.receive(flow, bytes) {
+                    if let Arrival::Message(m) = &arrival {
+                        self.flows.trace_received(flow, m);
+                    }
                     match arrival {
                         Arrival::Message(Message::Request(r)) => self.request(now, f, r),
                         Arrival::Message(Message::Response(r)) => self.response(r),
@@ -179,7 +182,11 @@ impl Registrar {
     /// The next thing to do.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let out = self.out.pop_front();
+        if let Some(Output::Transmit { flow, bytes }) = &out {
+            self.flows.trace_sent(*flow, bytes);
+        }
+        out
     }
 
     /// The earliest deadline.
@@ -464,5 +471,64 @@ fn remove_first_value(h: &mut Headers, name: HeaderName, rest: impl Fn(&str) -> 
     h.remove_first(name);
     if !rest.is_empty() {
         h.insert_first(name, &rest.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A `tracing` writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do
+    fn the_sip_trace_shows_what_the_registrar_receives_and_sends() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut r = Registrar::new(crate::registrar::RegistrarConfig::new("example.com"), 1);
+            let flow = r.flow_for(FlowInfo {
+                transport: crate::transport::Transport::Udp,
+                local: "127.0.0.1:5060".parse().unwrap(),
+                remote: "127.0.0.1:5070".parse().unwrap(),
+            });
+            let register = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:alice@example.com>\r\nCall-ID: trace-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:5070>\r\nAuthorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"n\", uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\"\r\nContent-Length: 0\r\n\r\n";
+            r.handle_input(
+                std::time::Instant::now(),
+                Input::Received {
+                    flow,
+                    bytes: Bytes::from_static(register.as_bytes()),
+                },
+            );
+            while r.poll_output().is_some() {}
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("REGISTER sip:example.com SIP/2.0"), "{text}");
+        assert!(text.contains("SIP/2.0 401"), "{text}");
+        assert!(
+            text.contains("direction=\"received\"") && text.contains("direction=\"sent\""),
+            "{text}"
+        );
+        assert!(!text.contains("0123456789abcdef"), "{text}");
     }
 }

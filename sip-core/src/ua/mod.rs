@@ -449,11 +449,7 @@ impl<S: SdpHandler> UserAgent<S> {
     pub fn poll_output(&mut self) -> Option<Output> {
         let out = self.out.pop_front();
         if let Some(Output::Transmit { flow, bytes }) = &out {
-            // Bare CRLFs are keep-alives, not messages.
-            if bytes.len() > 4 && crate::trace::enabled() {
-                let info = self.flows.get(*flow).map(|f| f.info);
-                crate::trace::message(crate::trace::Direction::Sent, *flow, info, bytes);
-            }
+            self.flows.trace_sent(*flow, bytes);
         }
         out
     }
@@ -751,16 +747,7 @@ impl<S: SdpHandler> UserAgent<S> {
         for arrival in self.flows.receive(flow, bytes) {
             match arrival {
                 Arrival::Message(m) => {
-                    if crate::trace::enabled() {
-                        let info = self.flows.get(flow).map(|f| f.info);
-                        let bytes = m.to_bytes();
-                        crate::trace::message(
-                            crate::trace::Direction::Received,
-                            flow,
-                            info,
-                            &bytes,
-                        );
-                    }
+                    self.flows.trace_received(flow, &m);
                     self.message_in(now, f, m)
                 }
                 Arrival::Ping => self.out.push_back(Output::Transmit {
