@@ -121,13 +121,19 @@ pub(crate) fn run(load: &Load) -> Result<(), String> {
 
 /// The host and port of a `sip:` target: where the INVITEs go.
 fn target_address(target: &str) -> Result<SocketAddr, String> {
-    let rest = target
-        .strip_prefix("sip:")
-        .ok_or_else(|| format!("{target:?}: the load target must be a sip: URI"))?;
-    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host = host.split([';', '?']).next().unwrap_or(host);
-    host.parse()
-        .map_err(|_| format!("{target:?}: the load target needs an IP:port host"))
+    use sansip_media::core::message::{Host, Scheme, Uri};
+    let uri = Uri::parse(target).map_err(|e| format!("{target:?}: {e}"))?;
+    if !matches!(uri.scheme(), Scheme::Sip) {
+        return Err(format!("{target:?}: the load target must be a sip: URI"));
+    }
+    let needs_ip_port = || format!("{target:?}: the load target needs an IP:port host");
+    let ip = match uri.host() {
+        Some(Host::Ipv4(a)) => std::net::IpAddr::V4(a),
+        Some(Host::Ipv6(a)) => std::net::IpAddr::V6(a),
+        _ => return Err(needs_ip_port()),
+    };
+    let port = uri.port().ok_or_else(needs_ip_port)?;
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// One side of the load: what to do when the clock or an event comes.
