@@ -102,11 +102,8 @@ impl Target {
         let host = url
             .split_once("://")
             .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
-            .map(|hostport| match hostport.rsplit_once(':') {
-                Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
-                _ => hostport,
-            })
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+            .and_then(|hostport| dns::split_host_port(hostport).ok())
+            .map(|(host, _)| host);
         Self {
             transport: if secure {
                 Transport::Wss
