@@ -15,6 +15,9 @@
 //! stream at all (plain `RTP/AVP`, SDES `RTP/SAVP` with `a=crypto`) are refused with a
 //! reason fit for a 488's Warning header.
 
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
 use sansip_core::session::SdpError;
 use sansip_core::session::sdp::rewrite_directions;
 
@@ -421,6 +424,126 @@ pub fn normalize_answer(sdp: &[u8], our_offer: &str) -> Result<String, SdpError>
     Ok(out)
 }
 
+/// Puts each m-line's default candidate in its `c=` line and port (RFC 8839 §4.2.1.2:
+/// the relayed candidate when there is one, else the server-reflexive, else the host one,
+/// for RTP's component), the first one in the `o=` line, and drops `a=ice-options:trickle`,
+/// since every candidate we have is in the description.
+///
+/// str0m writes `c=IN IP4 0.0.0.0` and port 9, the trickle-ICE placeholders (RFC 8840
+/// §4.1.1.1), which Chromium takes but which ICE stacks that check the default address
+/// (baresip, linphone) answer with `a=ice-mismatch`. Rejected m-lines (port 0) stay as
+/// they are. Applying it twice changes nothing.
+///
+/// ```
+/// let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+///     c=IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2130706175 192.0.2.7 40000 typ host\r\n\
+///     a=candidate:2 1 udp 1694498815 203.0.113.9 41000 typ srflx raddr 192.0.2.7 rport 40000\r\n\
+///     a=ice-options:trickle\r\n";
+/// let fixed = sansip_media::sdp::set_default_candidates(sdp);
+/// assert!(fixed.contains("m=audio 41000 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 203.0.113.9\r\n"));
+/// assert!(fixed.contains("o=- 1 1 IN IP4 203.0.113.9\r\n"));
+/// assert!(!fixed.contains("trickle"));
+/// ```
+pub fn set_default_candidates(sdp: &str) -> String {
+    let (session, media) = split(sdp);
+    let defaults: Vec<Option<SocketAddr>> = media.iter().map(default_candidate).collect();
+    let first = defaults.iter().flatten().next().copied();
+    let mut out = String::with_capacity(sdp.len() + 32);
+    for line in session {
+        match (line.strip_prefix("o="), line.strip_prefix("c="), first) {
+            (Some(o), _, Some(addr)) => {
+                let f: Vec<&str> = o.split(' ').collect();
+                if f.len() == 6 {
+                    let o = format!("o={} {} {}", f[..3].join(" "), family(addr), addr.ip());
+                    push(&mut out, &o);
+                } else {
+                    push(&mut out, line);
+                }
+            }
+            (_, Some(_), Some(addr)) => push(&mut out, &connection(addr)),
+            _ => {
+                if let Some(line) = without_trickle(line) {
+                    push(&mut out, &line);
+                }
+            }
+        }
+    }
+    for (m, default) in media.iter().zip(&defaults) {
+        let mut words: Vec<&str> = m.mline.split(' ').collect();
+        let rejected = words.get(1) == Some(&"0");
+        let default = default.filter(|_| !rejected && words.len() > 1);
+        let port;
+        if let Some(addr) = default {
+            port = addr.port().to_string();
+            words[1] = &port;
+        }
+        push(&mut out, &words.join(" "));
+        let mut wrote_c = false;
+        for line in &m.lines {
+            let Some(line) = without_trickle(line) else {
+                continue;
+            };
+            if line.starts_with("c=")
+                && let Some(addr) = default
+            {
+                if !wrote_c {
+                    push(&mut out, &connection(addr));
+                    wrote_c = true;
+                }
+                continue;
+            }
+            push(&mut out, &line);
+        }
+    }
+    out
+}
+
+/// `line` without the `trickle` ICE option: `None` when nothing is left of it.
+fn without_trickle(line: &str) -> Option<Cow<'_, str>> {
+    let Some(options) = line.strip_prefix("a=ice-options:") else {
+        return Some(Cow::Borrowed(line));
+    };
+    let kept: Vec<&str> = options
+        .split_whitespace()
+        .filter(|o| !o.eq_ignore_ascii_case("trickle"))
+        .collect();
+    (!kept.is_empty()).then(|| Cow::Owned(format!("a=ice-options:{}", kept.join(" "))))
+}
+
+fn family(addr: SocketAddr) -> &'static str {
+    if addr.is_ipv4() { "IN IP4" } else { "IN IP6" }
+}
+
+fn connection(addr: SocketAddr) -> String {
+    format!("c={} {}", family(addr), addr.ip())
+}
+
+/// The candidate a peer without ICE should send to: RTP's (component 1, UDP), of the
+/// most reachable type, then of the highest priority.
+fn default_candidate(m: &Section<'_>) -> Option<SocketAddr> {
+    m.lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            // foundation component transport priority address port "typ" type …
+            let f: Vec<&str> = c.split_whitespace().collect();
+            if f.len() < 8 || f[1] != "1" || !f[2].eq_ignore_ascii_case("udp") || f[6] != "typ" {
+                return None;
+            }
+            let rank = match f[7] {
+                "relay" => 3,
+                "srflx" => 2,
+                "prflx" => 1,
+                _ => 0,
+            };
+            let priority: u32 = f[3].parse().ok()?;
+            let addr = SocketAddr::new(f[4].parse().ok()?, f[5].parse().ok()?);
+            Some(((rank, priority), addr))
+        })
+        .max_by_key(|(key, _)| *key)
+        .map(|(_, addr)| addr)
+}
+
 /// Sets the version in the `o=` line (RFC 3264 §8: each new description we send has the
 /// previous version plus one), keeping everything else.
 pub fn set_origin_version(sdp: &str, version: u64) -> String {
@@ -443,4 +566,47 @@ pub fn set_origin_version(sdp: &str, version: u64) -> String {
 fn push(out: &mut String, line: &str) {
     out.push_str(line);
     out.push_str("\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO_LINES: &str = "v=0\r\no=- 7 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+        a=ice-options:trickle renomination\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n\
+        a=candidate:1 1 udp 2130706175 192.0.2.7 40000 typ host\r\n\
+        a=candidate:1 2 udp 2130706174 192.0.2.7 40001 typ host\r\n\
+        a=candidate:3 1 udp 16777215 198.51.100.4 50000 typ relay raddr 0.0.0.0 rport 0\r\n\
+        a=candidate:2 1 udp 1694498815 203.0.113.9 41000 typ srflx raddr 192.0.2.7 rport 40000\r\n\
+        a=candidate:4 1 tcp 2105524479 192.0.2.7 9 typ host tcptype active\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n";
+
+    #[test]
+    fn the_relayed_candidate_is_the_default_and_rejected_lines_stay_rejected() {
+        let fixed = set_default_candidates(TWO_LINES);
+        assert!(
+            fixed.contains("m=audio 50000 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 198.51.100.4\r\n"),
+            "{fixed}"
+        );
+        assert!(fixed.contains("o=- 7 2 IN IP4 198.51.100.4\r\n"), "{fixed}");
+        assert!(
+            fixed.contains("m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n"),
+            "{fixed}"
+        );
+        // Only the trickle option goes.
+        assert!(fixed.contains("a=ice-options:renomination\r\n"), "{fixed}");
+        assert_eq!(set_default_candidates(&fixed), fixed, "idempotent");
+    }
+
+    #[test]
+    fn without_candidates_nothing_moves_and_ipv6_is_named_so() {
+        let none = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n";
+        assert_eq!(set_default_candidates(none), none);
+        let v6 = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+            c=IN IP4 0.0.0.0\r\na=candidate:1 1 UDP 2130706175 2001:db8::5 40000 typ host\r\n";
+        let fixed = set_default_candidates(v6);
+        assert!(fixed.contains("m=audio 40000 "), "{fixed}");
+        assert!(fixed.contains("c=IN IP6 2001:db8::5\r\n"), "{fixed}");
+    }
 }

@@ -31,7 +31,9 @@ use crate::audio::{
     AudioCodec, AudioFrame, AudioSink, AudioSource, Decoder, Encoder, FRAME, Silence, frame_samples,
 };
 use crate::config::MediaConfig;
-use crate::sdp::{Accept, normalize_answer, normalize_offer, set_origin_version};
+use crate::sdp::{
+    Accept, normalize_answer, normalize_offer, set_default_candidates, set_origin_version,
+};
 use crate::stats::MediaStats;
 use crate::video::{VideoCodec, VideoFrame, VideoSink};
 
@@ -667,7 +669,8 @@ impl RtcSession {
 
     fn finish_local(&mut self, sdp: String, direction: Direction) -> Bytes {
         self.version += 1;
-        let sdp = set_origin_version(&rewrite_directions(&sdp, |_| direction), self.version);
+        let sdp = set_default_candidates(&rewrite_directions(&sdp, |_| direction));
+        let sdp = set_origin_version(&sdp, self.version);
         self.previous_sdp = self.local_sdp.replace(sdp.clone());
         Bytes::from(sdp)
     }

@@ -266,3 +266,49 @@ fn a_re_offer_without_mid_keeps_the_mid_of_its_position() {
         [Some(Direction::RecvOnly)]
     );
 }
+
+/// The `c=` address and m-line port of each m-line (RFC 8839 §4.2.1.2's default candidate).
+fn defaults(sdp: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut port = None;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            port = m.split(' ').nth(1).map(str::to_string);
+        } else if let (Some(c), Some(p)) = (line.strip_prefix("c=IN IP4 "), port.take()) {
+            out.push(format!("{c}:{p}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn offers_and_answers_name_their_default_candidate_and_do_not_promise_trickle() {
+    // baresip and linphone answer a=ice-mismatch to c=0.0.0.0 / port 9 (issue 13 §0).
+    let offer = session(false).create_offer(Direction::SendRecv).unwrap();
+    let offer = String::from_utf8(offer.to_vec()).unwrap();
+    assert_eq!(defaults(&offer), ["127.0.0.1:40000"], "{offer}");
+    assert!(offer.contains(" 127.0.0.1 40000 typ host"), "{offer}");
+    assert!(
+        !offer.contains("trickle") && !offer.contains("0.0.0.0"),
+        "{offer}"
+    );
+    for peer in [
+        "baresip_dtls_ice_offer.sdp",
+        "linphone_dtls_offer.sdp",
+        "chromium_sipjs_offer.sdp",
+    ] {
+        let a = answer(peer, false, Direction::SendRecv);
+        assert_eq!(defaults(&a), ["127.0.0.1:40000"], "{peer}: {a}");
+        assert!(
+            !a.contains("trickle") && !a.contains("0.0.0.0"),
+            "{peer}: {a}"
+        );
+    }
+    // A rejected m-line keeps port 0.
+    let a = answer(
+        "baresip_dtls_ice_av_rtcpmux_offer.sdp",
+        false,
+        Direction::SendRecv,
+    );
+    assert_eq!(mlines(&a)[1].1, "0", "{a}");
+}
