@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sansip_core::session::{CallHandle, dtmf};
+use sansip_core::session::{CallHandle, EndCause, dtmf};
 use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
 
 use crate::audio::{AudioSink, AudioSource};
@@ -60,6 +60,8 @@ pub struct MediaAgent {
     ids: Vec<CallHandle>,
     /// The user agent was handed out mutably: its sessions may have output to collect.
     dirty: bool,
+    /// The latest instant we were told of (the user agent hears only of its own timers).
+    now: Instant,
 }
 
 /// How many ended calls' totals [`MediaAgent::media_stats`] still knows.
@@ -93,6 +95,7 @@ impl MediaAgent {
     /// A phone over an existing user agent and session template.
     pub fn with_agent(ua: UserAgent<RtcSession>, template: SessionTemplate) -> Self {
         let free = template.addresses().iter().rev().copied().collect();
+        let now = ua.now();
         Self {
             ua,
             template,
@@ -106,6 +109,7 @@ impl MediaAgent {
             finished: VecDeque::new(),
             ids: Vec::new(),
             dirty: false,
+            now,
         }
     }
 
@@ -286,6 +290,7 @@ impl MediaAgent {
 
     /// Feeds SIP input (bytes on a flow, flow events).
     pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
         self.ua.handle_input(now, input);
         self.sync_all();
     }
@@ -298,6 +303,7 @@ impl MediaAgent {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
+        self.now = self.now.max(now);
         // A call's own port names it, unless calls beyond the pool share the addresses too
         // (then its ICE agent must recognise the sender).
         let shared = self.stats.len() > self.ports.len();
@@ -335,6 +341,7 @@ impl MediaAgent {
 
     /// Fires every timer that is due: the user agent's, each call's media and audio clocks.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
         }
@@ -444,6 +451,7 @@ impl MediaAgent {
         while let Some(up) = s.poll_connection_change() {
             changes.push(up);
         }
+        let failure = s.poll_failure();
         self.stats.insert(id, s.stats());
         for up in changes {
             // In the call's span, beside its signalling events.
@@ -457,6 +465,18 @@ impl MediaAgent {
             } else {
                 MediaEvent::Disconnected { call: id }
             });
+        }
+        if let Some(failure) = failure {
+            if let Some(span) = self.ua.call_span(id) {
+                span.in_scope(|| tracing::info!(target: "sansip::call", %failure, "media failed"));
+            }
+            self.media_events
+                .push_back(MediaEvent::Failed { call: id, failure });
+            if self.template.config().end_call_on_failure {
+                let now = self.now;
+                // The call may be ending already; then there is nothing to hang up.
+                let _ = self.ua.hangup_because(now, id, Some(EndCause::MediaFailed));
+            }
         }
     }
 }

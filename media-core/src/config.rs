@@ -34,6 +34,13 @@ pub struct MediaConfig {
     pub dtmf_gap: Duration,
     /// How often str0m reports RTCP statistics.
     pub stats_interval: Duration,
+    /// How long ICE and DTLS may take to connect after an offer/answer before
+    /// [`crate::MediaEvent::Failed`] says the media failed.
+    pub connect_timeout: Duration,
+    /// Hang up a call whose media failed (BYE, or CANCEL while it rings), ending it with
+    /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed). Off by
+    /// default: the event alone lets the application decide.
+    pub end_call_on_failure: bool,
 }
 
 impl Default for MediaConfig {
@@ -46,6 +53,8 @@ impl Default for MediaConfig {
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(100),
             stats_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(10),
+            end_call_on_failure: false,
         }
     }
 }

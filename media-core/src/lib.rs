@@ -27,7 +27,7 @@ mod agent;
 mod session;
 
 pub use config::{DtmfMethod, MediaConfig};
-pub use stats::{MediaEvent, MediaStats, MediaTransmit, is_media};
+pub use stats::{MediaEvent, MediaFailure, MediaStats, MediaTransmit, is_media};
 
 #[cfg(feature = "rtc")]
 pub use agent::MediaAgent;

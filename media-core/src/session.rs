@@ -34,7 +34,7 @@ use crate::config::MediaConfig;
 use crate::sdp::{
     Accept, normalize_answer, normalize_offer, set_default_candidates, set_origin_version,
 };
-use crate::stats::MediaStats;
+use crate::stats::{MediaFailure, MediaStats};
 use crate::video::{VideoCodec, VideoFrame, VideoSink};
 
 /// What every session of one phone shares: its configuration, its local addresses, and one
@@ -132,6 +132,11 @@ pub struct RtcSession {
     audio: Option<Audio>,
     video: Option<Mid>,
     connected: bool,
+    /// When ICE and DTLS must be up, once an offer/answer is done and until they are.
+    connect_by: Option<Instant>,
+    /// A failure not yet collected, and whether one was ever found (it is said once).
+    failure: Option<MediaFailure>,
+    failed: bool,
     /// The latest instant we were told of.
     now: Instant,
     // Queues filled by `drain`, emptied by the phone.
@@ -224,6 +229,9 @@ impl RtcSession {
             audio: None,
             video: None,
             connected: false,
+            connect_by: None,
+            failure: None,
+            failed: false,
             now,
             transmits: VecDeque::new(),
             dtmf_in: VecDeque::new(),
@@ -294,10 +302,10 @@ impl RtcSession {
 
     /// The next instant the session needs [`RtcSession::handle_timeout`].
     pub fn poll_timeout(&self) -> Instant {
-        match self.next_frame {
-            Some(f) if f < self.timeout => f,
-            _ => self.timeout,
-        }
+        [self.next_frame, self.connect_by]
+            .into_iter()
+            .flatten()
+            .fold(self.timeout, Instant::min)
     }
 
     /// Whether `source` (a datagram's sender) belongs to this session: its nominated peer,
@@ -346,6 +354,34 @@ impl RtcSession {
             && now >= at
         {
             self.send_frame(now);
+        }
+        if self.connect_by.is_some_and(|by| now >= by) {
+            self.fail(MediaFailure::NotConnected {
+                after: self.config.connect_timeout,
+            });
+        }
+    }
+
+    /// The media failure found since the last call, if any (a call fails at most once).
+    pub(crate) fn poll_failure(&mut self) -> Option<MediaFailure> {
+        self.failure.take()
+    }
+
+    fn fail(&mut self, failure: MediaFailure) {
+        self.connect_by = None;
+        if !std::mem::replace(&mut self.failed, true) {
+            tracing::debug!(%failure, "media failed");
+            self.failure = Some(failure);
+        }
+    }
+
+    /// After an offer/answer: the clock for connecting starts, unless the peer's
+    /// description says its ICE will not run with ours.
+    fn expect_connection(&mut self, peer_sdp: &str) {
+        if peer_sdp.lines().any(|l| l.trim_end() == "a=ice-mismatch") {
+            self.fail(MediaFailure::IceMismatch);
+        } else if !self.connected && !self.failed && self.connect_by.is_none() {
+            self.connect_by = Some(self.now + self.config.connect_timeout);
         }
     }
 
@@ -553,6 +589,7 @@ impl RtcSession {
         match e {
             Event::Connected => {
                 self.connected = true;
+                self.connect_by = None;
                 self.connection_changes.push_back(true);
                 if self.next_frame.is_none() {
                     self.next_frame = Some(self.now);
@@ -755,6 +792,7 @@ impl SdpHandler for RtcSession {
         let text = remote.fix_answer(&answer.to_sdp_string());
         self.direction = direction;
         self.negotiated();
+        self.expect_connection(&String::from_utf8_lossy(offer));
         Ok(self.finish_local(text, direction))
     }
 
@@ -772,6 +810,7 @@ impl SdpHandler for RtcSession {
         let ours = self.offered.take().unwrap_or(self.direction);
         self.direction = ours.intersect(theirs.reversed());
         self.negotiated();
+        self.expect_connection(text);
         Ok(())
     }
 
@@ -793,5 +832,40 @@ impl Drop for RtcSession {
         if let Some(mut s) = self.video_sink.take() {
             let _ = s.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // any instant will do
+    fn pair() -> (RtcSession, RtcSession) {
+        let now = Instant::now();
+        let template = |port| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            SessionTemplate::new(MediaConfig::default(), vec![addr]).unwrap()
+        };
+        (
+            RtcSession::new(now, &template(40000)),
+            RtcSession::new(now, &template(40002)),
+        )
+    }
+
+    #[test]
+    fn an_answer_saying_ice_mismatch_fails_the_media_at_once() {
+        let (mut a, mut b) = pair();
+        let offer = a.create_offer(Direction::SendRecv).unwrap();
+        let answer = b.accept_offer(&offer, Direction::SendRecv).unwrap();
+        let answer = format!("{}a=ice-mismatch\r\n", String::from_utf8_lossy(&answer));
+        a.accept_answer(answer.as_bytes()).unwrap();
+        assert_eq!(a.poll_failure(), Some(MediaFailure::IceMismatch));
+        assert_eq!(a.poll_failure(), None, "said once");
+        // Its connect clock is off: no second failure when the bound passes.
+        let later = a.now + Duration::from_secs(60);
+        a.handle_timeout(later);
+        assert_eq!(a.poll_failure(), None);
+        // The answerer's own clock runs from the offer/answer.
+        assert!(b.poll_timeout() <= b.now + MediaConfig::default().connect_timeout);
     }
 }

@@ -56,6 +56,15 @@ pub enum MediaEvent {
         /// Which call.
         call: CallHandle,
     },
+    /// The media of a call never connected (see [`MediaFailure`]); with
+    /// [`crate::MediaConfig::end_call_on_failure`] the call ends too, with
+    /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed).
+    Failed {
+        /// Which call.
+        call: CallHandle,
+        /// What went wrong.
+        failure: MediaFailure,
+    },
     /// A call ended; its media's totals.
     Ended {
         /// Which call.
@@ -63,6 +72,23 @@ pub enum MediaEvent {
         /// The totals.
         stats: MediaStats,
     },
+}
+
+/// Why a call's media failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaFailure {
+    /// ICE and DTLS did not connect within [`crate::MediaConfig::connect_timeout`] of the
+    /// offer/answer (the peer is unreachable, or takes nothing we send).
+    #[error("media did not connect within {} s", .after.as_secs_f32())]
+    NotConnected {
+        /// The bound that passed.
+        after: Duration,
+    },
+    /// The peer's description said `a=ice-mismatch` (RFC 8839 §5.4): its ICE found our
+    /// default address among none of our candidates and will not run ICE with us.
+    #[error("the peer answered a=ice-mismatch")]
+    IceMismatch,
 }
 
 /// A media datagram to send.

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use sansip_media::audio::{Recorder, Tone, analysis};
 use sansip_media::core::auth::DigestCredentials;
 use sansip_media::core::registrar::{Registrar, RegistrarConfig};
-use sansip_media::core::session::CallHandle;
+use sansip_media::core::session::{CallHandle, EndCause, Originator};
 use sansip_media::core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
 use sansip_media::video::{VideoCodec, VideoFrame, VideoSink};
-use sansip_media::{MediaAgent, MediaConfig, MediaEvent, is_media};
+use sansip_media::{MediaAgent, MediaConfig, MediaEvent, MediaFailure, is_media};
 
 const REGISTRAR: &str = "127.0.0.1:5060";
 
@@ -36,6 +36,8 @@ struct MediaNode {
     media_events: Vec<MediaEvent>,
     pending: Vec<(SocketAddr, Bytes)>,
     heard: Arc<Mutex<Recorder>>,
+    /// Drops every media datagram that reaches it: a peer no media gets through to.
+    deaf: bool,
 }
 
 impl MediaNode {
@@ -58,6 +60,7 @@ impl MediaNode {
             media_events: Vec::new(),
             pending: Vec::new(),
             heard: Arc::default(),
+            deaf: false,
         }
     }
 
@@ -111,6 +114,9 @@ impl Node for MediaNode {
     }
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) {
         if is_media(&bytes) {
+            if self.deaf {
+                return;
+            }
             self.phone.handle_media(now, from, self.addr, &bytes);
         } else {
             let flow = self.flow;
@@ -344,6 +350,64 @@ fn call_with_media(seed: u64, loss: f32) {
         w.label
     );
     assert!(sb.packets_received > 0 && sa.packets_received > 0);
+    assert!(
+        w.alice.phone.ua().calls().next().is_none() && w.bob.phone.ua().calls().next().is_none()
+    );
+    // Media that connected never counts as failed, however long the call.
+    for n in [&w.alice, &w.bob] {
+        assert!(
+            !n.media_events
+                .iter()
+                .any(|e| matches!(e, MediaEvent::Failed { .. })),
+            "{}",
+            w.label
+        );
+    }
+}
+
+#[test]
+fn media_that_never_connects_is_reported_and_ends_the_call_when_asked() {
+    let media = MediaConfig {
+        connect_timeout: Duration::from_secs(3),
+        end_call_on_failure: true,
+        ..MediaConfig::default()
+    };
+    let mut w = World::with(11, 0.0, media);
+    // Signalling gets through; bob's media does not (a firewall, a wrong address).
+    w.bob.deaf = true;
+    let (call, theirs) = w.answered_call();
+    let failed = |n: &MediaNode| {
+        n.media_events.iter().find_map(|e| match e {
+            MediaEvent::Failed { call, failure } => Some((*call, *failure)),
+            _ => None,
+        })
+    };
+    let ended = |n: &MediaNode| {
+        n.events.iter().find_map(|e| match e {
+            Event::CallEnded { end, .. } => Some((end.cause, end.originator)),
+            _ => None,
+        })
+    };
+    w.wait(30, "the failure", |a, b| {
+        ended(a).is_some() && ended(b).is_some()
+    });
+    // Bob's clock started at his answer, alice's at the 200 a moment later: bob gives up,
+    // and alice either hears his BYE or gives up herself first.
+    let not_connected = MediaFailure::NotConnected {
+        after: Duration::from_secs(3),
+    };
+    assert_eq!(failed(&w.bob), Some((theirs, not_connected)));
+    assert_eq!(
+        ended(&w.bob),
+        Some((EndCause::MediaFailed, Originator::Local))
+    );
+    match ended(&w.alice) {
+        Some((EndCause::Bye, Originator::Remote)) => assert!(failed(&w.alice).is_none()),
+        Some((EndCause::MediaFailed, Originator::Local)) => {
+            assert_eq!(failed(&w.alice), Some((call, not_connected)))
+        }
+        other => panic!("alice: {other:?}"),
+    }
     assert!(
         w.alice.phone.ua().calls().next().is_none() && w.bob.phone.ua().calls().next().is_none()
     );

@@ -32,7 +32,7 @@ use sansip_media::audio::{AudioSource, Recorder, Tone, WavSink, WavSource, analy
 use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
-use sansip_media::core::session::{CallHandle, EndCause, Originator};
+use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{CallOptions, Event, UaConfig};
 use sansip_media::driver::{
@@ -93,6 +93,10 @@ struct Cli {
     /// default: the system's (/etc/resolv.conf, with /etc/hosts first).
     #[arg(long, global = true)]
     dns: Option<SocketAddr>,
+    /// Seconds a call's media (ICE and DTLS) may take to connect after the answer; past
+    /// that the call is hung up as "media failed" and the command fails.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    media_timeout: u64,
     /// How DTMF is sent: RFC 4733 in the media when negotiated (auto), always RFC 4733,
     /// or SIP INFO.
     #[arg(long, global = true, value_enum, default_value_t = DtmfArg::Auto)]
@@ -640,9 +644,7 @@ async fn talk(
             futures::select_biased! {
                 end = call.ended().fuse() => {
                     let end = end.map_err(err("call"))?;
-                    return if end.cause == EndCause::Bye { Ok(()) } else {
-                        Err(format!("call ended: {}", end.cause))
-                    };
+                    return ended_well(&end);
                 }
                 () = sleep(rt, wait).fuse() => {}
             }
@@ -659,17 +661,26 @@ async fn talk(
         let end = within(rt, 40, "hangup", call.ended())
             .await?
             .map_err(err("call"))?;
-        if end.cause == EndCause::Bye {
-            Ok(())
-        } else {
-            Err(format!("call ended: {}", end.cause))
-        }
+        ended_well(&end)
     }
     .await;
     if let Ok(stats) = call.media_stats().await {
         out.emit("me", media_json(call.id(), &stats));
     }
     result
+}
+
+/// Ok for a call ended by a BYE from either side; else why it ended.
+fn ended_well(end: &CallEnd) -> Result<(), String> {
+    match end.cause {
+        EndCause::Bye => Ok(()),
+        EndCause::MediaFailed => Err(
+            "call ended: media failed (ICE and DTLS did not connect, or the peer answered \
+             a=ice-mismatch; --log info says which)"
+                .into(),
+        ),
+        cause => Err(format!("call ended: {cause}")),
+    }
 }
 
 /// The rate recordings are written at: wideband, whatever the codec.
@@ -821,6 +832,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         DtmfArg::Rfc4733 => DtmfMethod::Rfc4733,
         DtmfArg::Info => DtmfMethod::Info,
     };
+    let media_timeout = Duration::from_secs(cli.media_timeout);
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -830,6 +842,9 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.ua.user_agent = Some(format!("sansip-softphone/{}", env!("CARGO_PKG_VERSION")));
             c.media.dtmf = dtmf;
             c.media.video = video;
+            c.media.connect_timeout = media_timeout;
+            // Media that never connects must not pass for a good call.
+            c.media.end_call_on_failure = true;
         })
         .start_with::<RtcSession>()
         .await

@@ -432,6 +432,48 @@ fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
 }
 
 #[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn a_call_whose_media_never_connects_is_hung_up_as_media_failed() {
+    // SIPp answers with DTLS-SRTP and ICE credentials but sends no media, so ICE never
+    // completes: the softphone must not report this call as a good one.
+    let port = free_port();
+    let sipp = sipp("uas_rr.xml", port, &[])
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let server = format!("sip:127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let alice = softphone(&server, "alice", "unused", "tokio")
+        .args(["--media-timeout", "2"])
+        .args([
+            "call",
+            &format!("sip:service@127.0.0.1:{port}"),
+            "--for",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let sipp = sipp.wait_with_output().unwrap();
+    sipp_ok(&sipp); // it got our BYE
+    assert!(!alice.status.success(), "{alice:?}");
+    let err = String::from_utf8_lossy(&alice.stderr);
+    assert!(err.contains("media failed"), "{err}");
+    let ended: Vec<Value> = lines(&alice)
+        .into_iter()
+        .filter(|l| l["event"] == "ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["cause"], "media failed");
+    assert_eq!(ended[0]["originator"], "local");
+    // Hung up at the media bound, not at the end of the 20 s script.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 #[ignore = "needs kamailio and sipp (run by .ci/run)"]
 fn sipp_registers_through_kamailio_and_takes_our_call() {
     let k = Kamailio::start();

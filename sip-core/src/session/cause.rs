@@ -53,6 +53,8 @@ pub enum EndCause {
     IncompatibleSdp,
     /// The flow carrying the call failed.
     ConnectionError,
+    /// The call's media never connected, and the media layer hung up.
+    MediaFailed,
     /// Any other failure response; the status says which.
     SipFailure,
 }
@@ -90,6 +92,7 @@ impl EndCause {
             EndCause::AuthenticationError => "authentication error",
             EndCause::IncompatibleSdp => "incompatible sdp",
             EndCause::ConnectionError => "connection error",
+            EndCause::MediaFailed => "media failed",
             EndCause::SipFailure => "sip failure",
         }
     }

@@ -364,16 +364,30 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Ends a call whatever its state: CANCEL while our call rings, 480 for an incoming call
     /// not yet answered, BYE once established.
     pub fn hangup(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.hangup_because(now, id, None)
+    }
+
+    /// [`UserAgent::hangup`], with the cause [`Event::CallEnded`] reports in place of
+    /// `Bye`/`Canceled`: what the media layer uses when the call's media failed.
+    pub fn hangup_because(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        cause: Option<EndCause>,
+    ) -> Result<(), UaError> {
         self.now = now;
         let call = self.live_call(id)?;
         match (call.caller, call.phase) {
+            // Not yet answered: no media was negotiated, so no other cause applies.
             (false, Phase::Ringing) => self.decline(now, id, None),
             (true, Phase::Calling) => {
-                self.cancel(now, id, CallEnd::new(EndCause::Canceled, Originator::Local));
+                let end = CallEnd::new(cause.unwrap_or(EndCause::Canceled), Originator::Local);
+                self.cancel(now, id, end);
                 Ok(())
             }
             _ => {
-                self.bye(now, id, CallEnd::new(EndCause::Bye, Originator::Local));
+                let end = CallEnd::new(cause.unwrap_or(EndCause::Bye), Originator::Local);
+                self.bye(now, id, end);
                 Ok(())
             }
         }

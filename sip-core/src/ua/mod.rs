@@ -454,6 +454,11 @@ impl<S: SdpHandler> UserAgent<S> {
         out
     }
 
+    /// The latest instant the user agent was told of (by an input, a timeout or a command).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// The earliest deadline of anything inside.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
