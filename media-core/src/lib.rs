@@ -24,6 +24,8 @@ pub mod video;
 #[cfg(feature = "rtc")]
 mod agent;
 #[cfg(feature = "rtc")]
+mod dtls;
+#[cfg(feature = "rtc")]
 mod session;
 
 pub use config::{DtmfMethod, MediaConfig};

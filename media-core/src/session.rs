@@ -75,7 +75,7 @@ impl SessionTemplate {
         for &c in &candidates {
             Candidate::host(c, "udp").map_err(|_| MediaError::Candidate(c))?;
         }
-        let crypto = str0m::crypto::from_feature_flags();
+        let crypto = crate::dtls::provider();
         let cert = crypto
             .dtls_provider
             .generate_certificate()
