@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use sansip_media::core::session::sdp::directions;
 use sansip_media::core::session::{Direction, SdpError, SdpHandler};
+use sansip_media::sdp::mids;
 use sansip_media::{MediaConfig, RtcSession, SessionTemplate};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -311,4 +312,27 @@ fn offers_and_answers_name_their_default_candidate_and_do_not_promise_trickle() 
         Direction::SendRecv,
     );
     assert_eq!(mlines(&a)[1].1, "0", "{a}");
+}
+
+#[test]
+fn baresip_and_linphone_answers_to_our_offer_are_taken() {
+    // Captured in `runtime-tokio/softphone/tests/peers.rs`: each peer's 200 to our INVITE.
+    // The mid linphone echoes is the one that call's offer had: it becomes this offer's.
+    for name in [
+        "baresip_dtls_ice_answer_to_sansip.sdp",
+        "linphone_dtls_ice_answer_to_sansip.sdp",
+    ] {
+        let mut a = session(false);
+        let offer = a.create_offer(Direction::SendRecv).unwrap();
+        let mid = mids(&String::from_utf8_lossy(&offer))[0].clone().unwrap();
+        let answer = String::from_utf8(fixture(name)).unwrap();
+        let answer = match mids(&answer)[0].clone() {
+            Some(theirs) => answer.replace(&theirs, &mid),
+            None => answer,
+        };
+        a.accept_answer(answer.as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.direction(), Direction::SendRecv, "{name}");
+        assert!(!answer.contains("ice-mismatch"), "{name}");
+    }
 }

@@ -208,6 +208,13 @@ impl<S: Session> Phone<S> {
         let (socket, unreachable) = bind_sip_udp(runtime.as_ref(), config.bind)?;
         let local = socket.local_addr()?;
         let targets = reachable_over_udp(local, config.targets.clone());
+        // A wildcard is no address for Via and Contact (peers saw `sip:alice@0.0.0.0`): the
+        // one the system sends from towards the first server is.
+        let local = if local.ip().is_unspecified() {
+            SocketAddr::new(routed_ip(local, &targets)?, local.port())
+        } else {
+            local
+        };
         let secure = config
             .targets
             .iter()
@@ -225,7 +232,7 @@ impl<S: Session> Phone<S> {
         if S::MEDIA_SOCKET {
             let first = match config.media_bind {
                 Some(b) => b,
-                None => SocketAddr::new(media_ip(local, &targets)?, 0),
+                None => SocketAddr::new(routed_ip(local, &targets)?, 0),
             };
             for i in 0..config.media_ports.max(1) {
                 let port = match first.port() {
@@ -950,10 +957,10 @@ fn reachable_over_udp(local: SocketAddr, targets: Vec<Target>) -> Vec<Target> {
     targets.into_iter().filter(|t| !unreachable(t)).collect()
 }
 
-/// The address the media socket binds to: the SIP socket's, or when that is a wildcard the
-/// local address the system routes towards the first server (found with a connected UDP
-/// socket, which sends nothing), since an ICE candidate must be a concrete address.
-fn media_ip(sip_local: SocketAddr, targets: &[Target]) -> io::Result<std::net::IpAddr> {
+/// A concrete local address: the SIP socket's, or when that is a wildcard the one the system
+/// routes from towards the first server (found with a connected UDP socket, which sends
+/// nothing). Via, Contact and ICE candidates need one.
+fn routed_ip(sip_local: SocketAddr, targets: &[Target]) -> io::Result<std::net::IpAddr> {
     if !sip_local.ip().is_unspecified() {
         return Ok(sip_local.ip());
     }

@@ -261,7 +261,8 @@ impl Peer {
                 )
                 .unwrap();
                 let mut c = ns.cmd("baresip");
-                c.arg("-f").arg(dir).args(["-t", "40"]);
+                // -s: its SIP trace in the log, for when a test fails.
+                c.arg("-f").arg(dir).args(["-s", "-t", "40"]);
                 if let Some(uri) = dial {
                     c.args(["-e", &format!("/dial {uri}")]);
                 }
