@@ -35,6 +35,7 @@ use crate::audio::{AudioSink, AudioSource};
 use crate::config::{DtmfMethod, MediaConfig};
 use crate::session::{MediaError, RtcSession, SessionTemplate};
 use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
+use crate::stun::Gatherer;
 use crate::video::{VideoFrame, VideoSink};
 
 /// A SIP phone with media: see the module docs.
@@ -62,6 +63,8 @@ pub struct MediaAgent {
     dirty: bool,
     /// The latest instant we were told of (the user agent hears only of its own timers).
     now: Instant,
+    /// Server-reflexive addresses of the media sockets, once STUN servers are set.
+    stun: Option<Gatherer>,
 }
 
 /// How many ended calls' totals [`MediaAgent::media_stats`] still knows.
@@ -110,6 +113,7 @@ impl MediaAgent {
             ids: Vec::new(),
             dirty: false,
             now,
+            stun: None,
         }
     }
 
@@ -128,7 +132,33 @@ impl MediaAgent {
     /// A new media session with this phone's settings, for [`UserAgent::call`] or
     /// [`UserAgent::answer`].
     pub fn new_session(&self, now: Instant) -> RtcSession {
-        RtcSession::new(now, &self.template)
+        self.with_reflexive(RtcSession::new(now, &self.template), None)
+    }
+
+    /// Asks `servers` (STUN, by address) for the media sockets' server-reflexive addresses
+    /// (RFC 8445 §5.1.1.2), which every session made from then on offers beside its host
+    /// candidates, and keeps asking every [`crate::stun::REFRESH`]. `seed` makes the
+    /// transaction ids replay.
+    pub fn set_stun_servers(&mut self, now: Instant, servers: &[SocketAddr], seed: u64) {
+        self.now = self.now.max(now);
+        self.stun = (!servers.is_empty())
+            .then(|| Gatherer::new(self.template.addresses(), servers, now, seed));
+    }
+
+    /// Whether STUN answers are still awaited: a caller may hold its first call until not,
+    /// so the offer carries the server-reflexive candidates.
+    pub fn is_gathering(&self) -> bool {
+        self.stun.as_ref().is_some_and(|g| !g.is_settled())
+    }
+
+    /// `session` with the server-reflexive candidates of its addresses (`only`, or all).
+    fn with_reflexive(&self, mut session: RtcSession, only: Option<SocketAddr>) -> RtcSession {
+        for (addr, base) in self.stun.iter().flat_map(Gatherer::reflexive) {
+            if only.is_none_or(|o| o == base) {
+                session.add_reflexive(addr, base);
+            }
+        }
+        session
     }
 
     /// The media configuration.
@@ -164,10 +194,10 @@ impl MediaAgent {
 
     fn own_session(&mut self, now: Instant) -> (RtcSession, Option<SocketAddr>) {
         match self.free.pop() {
-            Some(addr) => (
-                RtcSession::with_address(now, &self.template, addr),
-                Some(addr),
-            ),
+            Some(addr) => {
+                let session = RtcSession::with_address(now, &self.template, addr);
+                (self.with_reflexive(session, Some(addr)), Some(addr))
+            }
             None => (self.new_session(now), None),
         }
     }
@@ -304,6 +334,11 @@ impl MediaAgent {
         datagram: &[u8],
     ) {
         self.now = self.now.max(now);
+        if let Some(g) = self.stun.as_mut()
+            && g.handle_receive(now, source, destination, datagram)
+        {
+            return;
+        }
         // A call's own port names it, unless calls beyond the pool share the addresses too
         // (then its ICE agent must recognise the sender).
         let shared = self.stats.len() > self.ports.len();
@@ -342,6 +377,11 @@ impl MediaAgent {
     /// Fires every timer that is due: the user agent's, each call's media and audio clocks.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        if let Some(g) = self.stun.as_mut()
+            && g.poll_timeout().is_some_and(|t| t <= now)
+        {
+            g.handle_timeout(now);
+        }
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
         }
@@ -392,6 +432,9 @@ impl MediaAgent {
         if std::mem::take(&mut self.dirty) {
             self.sync_all();
         }
+        if let Some(t) = self.stun.as_mut().and_then(Gatherer::poll_transmit) {
+            return Some(t);
+        }
         self.transmits.pop_front()
     }
 
@@ -408,10 +451,14 @@ impl MediaAgent {
             .filter_map(|id| self.ua.sdp_handler(id))
             .map(RtcSession::poll_timeout)
             .min();
-        match (self.ua.poll_timeout(), media) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.ua.poll_timeout(),
+            media,
+            self.stun.as_ref().and_then(Gatherer::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn live_calls(&mut self) {

@@ -27,6 +27,8 @@ mod agent;
 mod dtls;
 #[cfg(feature = "rtc")]
 mod session;
+#[cfg(feature = "rtc")]
+pub mod stun;
 
 pub use config::{DtmfMethod, MediaConfig};
 pub use stats::{MediaEvent, MediaFailure, MediaStats, MediaTransmit, is_media};

@@ -251,6 +251,19 @@ impl RtcSession {
         s
     }
 
+    /// Offers `addr`, the server-reflexive address of our local `base` (one of the
+    /// session's addresses), as an ICE candidate too.
+    pub(crate) fn add_reflexive(&mut self, addr: SocketAddr, base: SocketAddr) {
+        match Candidate::server_reflexive(addr, base, "udp") {
+            Ok(c) => {
+                if self.rtc.add_local_candidate(c).is_none() {
+                    tracing::debug!(%addr, %base, "server-reflexive candidate not taken");
+                }
+            }
+            Err(e) => tracing::debug!(%addr, error = %e, "bad server-reflexive candidate"),
+        }
+    }
+
     /// Whether ICE and DTLS are up.
     pub fn is_connected(&self) -> bool {
         self.connected

@@ -38,6 +38,8 @@ struct MediaNode {
     heard: Arc<Mutex<Recorder>>,
     /// Drops every media datagram that reaches it: a peer no media gets through to.
     deaf: bool,
+    /// Every SIP message that reached it, to read the descriptions in them.
+    sip_in: Vec<Bytes>,
 }
 
 impl MediaNode {
@@ -61,6 +63,7 @@ impl MediaNode {
             pending: Vec::new(),
             heard: Arc::default(),
             deaf: false,
+            sip_in: Vec::new(),
         }
     }
 
@@ -119,6 +122,7 @@ impl Node for MediaNode {
             }
             self.phone.handle_media(now, from, self.addr, &bytes);
         } else {
+            self.sip_in.push(bytes.clone());
             let flow = self.flow;
             self.phone
                 .handle_input(now, Input::Received { flow, bytes });
@@ -137,9 +141,44 @@ impl Node for MediaNode {
     }
 }
 
+/// A STUN server behind which every client seems to sit behind a NAT: it answers each
+/// Binding request with the sender's port on [`PUBLIC`] (RFC 8489 §14.2).
+struct StunNode {
+    addr: SocketAddr,
+    out: Vec<(SocketAddr, Bytes)>,
+}
+
+const PUBLIC: [u8; 4] = [203, 0, 113, 5];
+
+impl Node for StunNode {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, bytes: Bytes) {
+        if bytes.len() < 20 || bytes[..2] != [0x00, 0x01] {
+            return;
+        }
+        let cookie = [0x21, 0x12, 0xA4, 0x42];
+        let mut a = vec![0x01, 0x01, 0x00, 0x0c];
+        a.extend_from_slice(&bytes[4..20]);
+        a.extend_from_slice(&[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+        a.extend_from_slice(&(from.port() ^ 0x2112).to_be_bytes());
+        a.extend(PUBLIC.iter().zip(cookie).map(|(b, m)| b ^ m));
+        self.out.push((from, Bytes::from(a)));
+    }
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        (!self.out.is_empty()).then(|| self.out.remove(0))
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+}
+
 struct World {
     sim: Sim,
     proxy: RegistrarNode,
+    stun: StunNode,
     alice: MediaNode,
     bob: MediaNode,
     label: String,
@@ -168,6 +207,10 @@ impl World {
         Self {
             sim,
             proxy,
+            stun: StunNode {
+                addr: "127.0.0.9:3478".parse().unwrap(),
+                out: Vec::new(),
+            },
             alice: MediaNode::with("alice", 5071, now, seed ^ 1, media.clone()),
             bob: MediaNode::with("bob", 5072, now, seed ^ 2, media),
             label: format!("seed {seed} loss {loss}"),
@@ -181,7 +224,12 @@ impl World {
             if until(&self.alice, &self.bob) {
                 return true;
             }
-            let mut nodes: [&mut dyn Node; 3] = [&mut self.proxy, &mut self.alice, &mut self.bob];
+            let mut nodes: [&mut dyn Node; 4] = [
+                &mut self.proxy,
+                &mut self.stun,
+                &mut self.alice,
+                &mut self.bob,
+            ];
             if !self.sim.step(&mut nodes) {
                 break;
             }
@@ -478,4 +526,35 @@ fn vp8_frames_cross_when_both_phones_take_video() {
         w.alice.phone.media_stats(call).unwrap().video_frames_sent,
         10
     );
+}
+
+#[test]
+fn a_stun_server_adds_a_server_reflexive_candidate_which_becomes_the_default() {
+    let mut w = World::new(5, 0.0);
+    let now = w.sim.now();
+    let stun = w.stun.addr;
+    w.alice.phone.set_stun_servers(now, &[stun], 99);
+    w.alice.drain();
+    w.wait(10, "the STUN answer", |a, _| !a.phone.is_gathering());
+    w.answered_call();
+    let invite = w
+        .bob
+        .sip_in
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap();
+    // alice's media socket is 127.0.0.1:5071; the "NAT" maps it to 203.0.113.5:5071.
+    // str0m writes raddr 0.0.0.0: it does not disclose the base.
+    assert!(invite.contains(" 203.0.113.5 5071 typ srflx"), "{invite}");
+    assert!(invite.contains("m=audio 5071 "), "{invite}");
+    assert!(invite.contains("c=IN IP4 203.0.113.5\r\n"), "{invite}");
+    assert!(invite.contains(" 127.0.0.1 5071 typ host"), "{invite}");
+    // The peer cannot reach 203.0.113.5 here; ICE pairs the host candidates and media flows.
+    let connected = |n: &MediaNode| {
+        n.media_events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Connected { .. }))
+    };
+    w.wait(30, "ICE and DTLS", |a, b| connected(a) && connected(b));
 }
