@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::audio::AudioCodec;
+use crate::ice_server::IceServer;
 
 /// How DTMF goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +38,11 @@ pub struct MediaConfig {
     /// How long ICE and DTLS may take to connect after an offer/answer before
     /// [`crate::MediaEvent::Failed`] says the media failed.
     pub connect_timeout: Duration,
+    /// STUN (and, later, TURN) servers, as SIP.js's `iceServers`. The async phone resolves
+    /// the `stun:` ones into [`crate::driver::PhoneConfig::stun_servers`]; a sans-IO
+    /// [`crate::MediaAgent`] takes addresses through `set_stun_servers`. TURN is not
+    /// supported yet: `turn:`/`turns:` URLs are skipped with a warning.
+    pub ice_servers: Vec<IceServer>,
     /// Hang up a call whose media failed (BYE, or CANCEL while it rings), ending it with
     /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed). Off by
     /// default: the event alone lets the application decide.
@@ -54,6 +60,7 @@ impl Default for MediaConfig {
             dtmf_gap: Duration::from_millis(100),
             stats_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),
+            ice_servers: Vec::new(),
             end_call_on_failure: false,
         }
     }

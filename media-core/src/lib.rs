@@ -17,6 +17,7 @@ pub use sansip_core as core;
 pub mod audio;
 mod config;
 pub mod driver;
+mod ice_server;
 pub mod sdp;
 mod stats;
 pub mod video;
@@ -31,6 +32,7 @@ mod session;
 pub mod stun;
 
 pub use config::{DtmfMethod, MediaConfig};
+pub use ice_server::{IceScheme, IceServer, IceUrl, IceUrlError};
 pub use stats::{MediaEvent, MediaFailure, MediaStats, MediaTransmit, is_media};
 
 #[cfg(feature = "rtc")]

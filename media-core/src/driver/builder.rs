@@ -9,6 +9,7 @@ use sansip_core::message::Uri;
 use sansip_core::ua::UaConfig;
 
 use super::{Phone, PhoneConfig, PhoneError, Runtime, Session, Target, TlsOptions, dns};
+use crate::ice_server::{IceScheme, IceServer, IceUrl};
 
 /// The call session a [`PhoneBuilder`] starts phones with: real media when this build has it
 /// (feature `rtc`), else none (incoming calls are refused, outgoing ones cannot be placed).
@@ -47,6 +48,7 @@ pub struct PhoneBuilder {
     tls: TlsOptions,
     runtime: Option<Arc<dyn Runtime>>,
     tweak: Option<Tweak>,
+    ice_servers: Vec<IceServer>,
 }
 
 /// A last adjustment of the configuration, from [`PhoneBuilder::configure`].
@@ -76,6 +78,7 @@ impl PhoneBuilder {
             tls: TlsOptions::default(),
             runtime: None,
             tweak: None,
+            ice_servers: Vec::new(),
         }
     }
 
@@ -83,6 +86,15 @@ impl PhoneBuilder {
     /// [`username`](Self::username) says otherwise.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// An ICE server, as SIP.js's `iceServers` take them (`stun:stun.example.com`): its
+    /// host is looked up when the phone starts, and the first call waits (briefly) for
+    /// its answer so the offer carries our server-reflexive address. Only `stun:` is
+    /// supported yet; `turn:` and `turns:` are skipped with a warning.
+    pub fn ice_server(mut self, server: IceServer) -> Self {
+        self.ice_servers.push(server);
         self
     }
 
@@ -164,8 +176,28 @@ impl PhoneBuilder {
         };
         let mut config = PhoneConfig::with_targets(ua, targets);
         config.tls = self.tls.clone();
+        config
+            .media
+            .ice_servers
+            .extend(self.ice_servers.iter().cloned());
         if let Some(tweak) = &self.tweak {
             tweak(&mut config);
+        }
+        for server in &config.media.ice_servers {
+            for url in &server.urls {
+                let url = IceUrl::parse(url).map_err(|e| PhoneError::Config(e.to_string()))?;
+                if url.scheme != IceScheme::Stun {
+                    tracing::warn!(host = %url.host, "only stun: ICE servers are supported yet; skipped");
+                    continue;
+                }
+                let addr = dns::lookup_host(&url.host, url.port, self.dns)
+                    .await
+                    .map_err(|e| PhoneError::Lookup {
+                        name: url.host.clone(),
+                        reason: e.to_string(),
+                    })?;
+                config.stun_servers.push(addr);
+            }
         }
         Ok(config)
     }
@@ -185,7 +217,20 @@ impl PhoneBuilder {
             )
         })?;
         let config = self.config().await?;
-        Phone::start(runtime, config)
+        let phone = Phone::start(runtime.clone(), config)?;
+        // The first offer should carry the server-reflexive candidates: wait for the STUN
+        // answers, which the gatherer bounds (3.5 s for a server that never answers).
+        let give_up = runtime.now() + std::time::Duration::from_secs(5);
+        while phone
+            .with_engine(|e: &mut S::Engine, _| super::Engine::is_gathering(e))
+            .await?
+            && runtime.now() < give_up
+        {
+            runtime
+                .sleep_until(runtime.now() + std::time::Duration::from_millis(20))
+                .await;
+        }
+        Ok(phone)
     }
 }
 

@@ -35,6 +35,10 @@ pub trait Engine: Send + 'static {
     fn poll_media(&mut self) -> Option<MediaTransmit> {
         None
     }
+    /// Whether the engine still awaits STUN answers for its first offer.
+    fn is_gathering(&self) -> bool {
+        false
+    }
     /// The next media event.
     fn poll_media_event(&mut self) -> Option<MediaEvent> {
         None
@@ -171,6 +175,9 @@ mod media {
         fn poll_media(&mut self) -> Option<MediaTransmit> {
             MediaAgent::poll_media(self)
         }
+        fn is_gathering(&self) -> bool {
+            MediaAgent::is_gathering(self)
+        }
         fn poll_media_event(&mut self) -> Option<MediaEvent> {
             MediaAgent::poll_media_event(self)
         }
@@ -227,7 +234,11 @@ mod media {
         ) -> Result<MediaAgent, super::super::PhoneError> {
             let template = SessionTemplate::new(config.media.clone(), media.to_vec())
                 .map_err(|e| super::super::PhoneError::Io(std::io::Error::other(e)))?;
-            Ok(MediaAgent::with_agent(ua, template))
+            let now = ua.now();
+            let mut agent = MediaAgent::with_agent(ua, template);
+            let seed = config.seed.map_or_else(|| fastrand::u64(..), |s| s ^ 0x57);
+            agent.set_stun_servers(now, &config.stun_servers, seed);
+            Ok(agent)
         }
     }
 }

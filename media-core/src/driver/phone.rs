@@ -117,6 +117,9 @@ pub struct PhoneConfig {
     /// How many events the phone's event stream (and each call's) holds before it drops the
     /// oldest ([`EventStream`]); [`super::DEFAULT_EVENT_CAPACITY`] by default.
     pub event_capacity: usize,
+    /// STUN servers by address, asked for the media sockets' server-reflexive addresses
+    /// ([`super::PhoneBuilder`] fills it from `media.ice_servers`).
+    pub stun_servers: Vec<SocketAddr>,
 }
 
 impl PhoneConfig {
@@ -149,6 +152,7 @@ impl PhoneConfig {
             media_bind: None,
             media_ports: 8,
             event_capacity: super::DEFAULT_EVENT_CAPACITY,
+            stun_servers: Vec::new(),
         }
     }
 }

@@ -40,7 +40,7 @@ use sansip_media::driver::{
     WeakPhone,
 };
 use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
-use sansip_media::{DtmfMethod, MediaStats, RtcSession};
+use sansip_media::{DtmfMethod, IceServer, MediaStats, RtcSession};
 use serde_json::{Value, json};
 
 mod load;
@@ -97,6 +97,10 @@ struct Cli {
     /// that the call is hung up as "media failed" and the command fails.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     media_timeout: u64,
+    /// A STUN server (`stun:host[:port]`) to learn our media address behind a NAT from;
+    /// may be given more than once.
+    #[arg(long = "stun", global = true, value_name = "URL")]
+    stun: Vec<String>,
     /// How DTMF is sent: RFC 4733 in the media when negotiated (auto), always RFC 4733,
     /// or SIP INFO.
     #[arg(long, global = true, value_enum, default_value_t = DtmfArg::Auto)]
@@ -820,6 +824,9 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         });
     if let Some(dns) = cli.dns {
         builder = builder.dns_server(dns);
+    }
+    for url in &cli.stun {
+        builder = builder.ice_server(IceServer::new(url));
     }
     if let Some(user) = &cli.user {
         builder = builder.username(user);

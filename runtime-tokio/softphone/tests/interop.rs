@@ -473,6 +473,71 @@ fn a_call_whose_media_never_connects_is_hung_up_as_media_failed() {
     );
 }
 
+/// A STUN server on 127.0.0.1 that answers every Binding request as if a NAT sat in between:
+/// XOR-MAPPED-ADDRESS is 203.0.113.5 with the sender's port (RFC 8489 §14.2). Answers
+/// until the socket has been idle for 20 s.
+fn fake_nat_stun() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if n < 20 || buf[..2] != [0x00, 0x01] {
+                continue;
+            }
+            let mut a = vec![0x01, 0x01, 0x00, 0x0c];
+            a.extend_from_slice(&buf[4..20]);
+            a.extend_from_slice(&[0x00, 0x20, 0x00, 0x08, 0x00, 0x01]);
+            a.extend_from_slice(&(from.port() ^ 0x2112).to_be_bytes());
+            a.extend(
+                [203u8, 0, 113, 5]
+                    .iter()
+                    .zip([0x21, 0x12, 0xA4, 0x42])
+                    .map(|(b, m)| b ^ m),
+            );
+            let _ = socket.send_to(&a, from);
+        }
+    });
+    addr
+}
+
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn a_stun_server_puts_our_server_reflexive_address_in_the_offer() {
+    let stun = fake_nat_stun();
+    let port = free_port();
+    let sipp = sipp("uas_rr.xml", port, &[])
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let server = format!("sip:127.0.0.1:{port}");
+    let alice = softphone(&server, "alice", "unused", "smol")
+        .args(["--stun", &format!("stun:{stun}"), "--sip-trace"])
+        .args([
+            "call",
+            &format!("sip:service@127.0.0.1:{port}"),
+            "--for",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let sipp = sipp.wait_with_output().unwrap();
+    ok("alice", &alice);
+    sipp_ok(&sipp);
+    let trace = String::from_utf8_lossy(&alice.stderr);
+    let invite = trace
+        .split("INVITE sip:service@")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no INVITE traced: {trace}"));
+    assert!(invite.contains(" 203.0.113.5 "), "{invite}");
+    assert!(invite.contains("typ srflx"), "{invite}");
+    // The default candidate (RFC 8839 §4.2.1.2) is the server-reflexive one.
+    assert!(invite.contains("c=IN IP4 203.0.113.5"), "{invite}");
+}
+
 #[test]
 #[ignore = "needs kamailio and sipp (run by .ci/run)"]
 fn sipp_registers_through_kamailio_and_takes_our_call() {
