@@ -586,7 +586,14 @@ impl RtcSession {
                     self.timeout = t;
                     return;
                 }
-                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(Output::Transmit(t)) => {
+                    // STUN checks go to every candidate; once connected, media goes to
+                    // the nominated pair only.
+                    if self.connected && !crate::stats::is_stun(&t.contents) {
+                        self.stats.remote = Some(t.destination);
+                    }
+                    self.transmits.push_back(t)
+                }
                 Ok(Output::Event(e)) => self.on_event(e),
                 Err(e) => {
                     tracing::debug!(error = %e, "media session failed");

@@ -40,6 +40,9 @@ pub struct MediaStats {
     pub rtt: Option<Duration>,
     /// The codec we send with.
     pub codec: Option<AudioCodec>,
+    /// Where our media goes since ICE connected: the remote address of the nominated
+    /// candidate pair (a server-reflexive one when the peer sits behind a NAT).
+    pub remote: Option<SocketAddr>,
 }
 
 /// Something a call's media did.
@@ -107,4 +110,9 @@ pub struct MediaTransmit {
 /// socket between SIP and media.
 pub fn is_media(datagram: &[u8]) -> bool {
     matches!(datagram.first(), Some(0..=3 | 20..=63 | 128..=191))
+}
+
+/// Whether a media datagram is STUN (RFC 7983: a first byte of 0 to 3).
+pub(crate) fn is_stun(datagram: &[u8]) -> bool {
+    matches!(datagram.first(), Some(0..=3))
 }

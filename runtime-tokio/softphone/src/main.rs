@@ -752,6 +752,7 @@ fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> 
         "event": "media",
         "call": call.to_string(),
         "codec": s.codec.map(|c| c.to_string()),
+        "remote": s.remote.map(|a| a.to_string()),
         "packets_sent": s.packets_sent,
         "bytes_sent": s.bytes_sent,
         "packets_received": s.packets_received,

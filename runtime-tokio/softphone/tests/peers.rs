@@ -41,6 +41,15 @@ struct Netns {
 
 impl Netns {
     fn new() -> Netns {
+        let ns = Netns::bare();
+        ns.sh(&format!(
+            "ip addr add {HOST}/32 dev lo && ip route add default dev lo src {HOST}"
+        ));
+        ns
+    }
+
+    /// A namespace with only `lo` up.
+    fn bare() -> Netns {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "sansip-{}-{}",
@@ -53,17 +62,18 @@ impl Netns {
             .expect("iproute2 is installed");
         assert!(ok.success(), "ip netns add needs root");
         let ns = Netns { name };
-        let setup = format!(
-            "ip link set lo up && ip addr add {HOST}/32 dev lo && ip route add default dev lo src {HOST}"
-        );
-        assert!(
-            ns.cmd("sh")
-                .args(["-c", &setup])
-                .status()
-                .unwrap()
-                .success()
-        );
+        ns.sh("ip link set lo up");
         ns
+    }
+
+    /// Runs `script` with `sh` in the namespace; it must succeed.
+    fn sh(&self, script: &str) {
+        let out = self.cmd("sh").args(["-c", script]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `program`, to be run inside the namespace.
@@ -144,12 +154,16 @@ struct Kamailio(Child);
 
 impl Kamailio {
     fn start(ns: &Netns, dir: &Path) -> Kamailio {
+        Self::start_on(ns, dir, REGISTRAR)
+    }
+
+    fn start_on(ns: &Netns, dir: &Path, addr: &str) -> Kamailio {
         let child = ns
             .cmd("kamailio")
             .arg("-f")
             .arg(here().join("kamailio.cfg"))
             .args(["-DD", "-E", "-m", "64", "-M", "8"])
-            .args(["-l", &format!("udp:{REGISTRAR}")])
+            .args(["-l", &format!("udp:{addr}")])
             .arg("-w")
             .arg(dir)
             .arg("-P")
@@ -158,7 +172,7 @@ impl Kamailio {
             .stderr(Stdio::null())
             .spawn()
             .expect("kamailio is installed (Debian package kamailio)");
-        ns.wait_udp(5060);
+        ns.wait_udp(addr.rsplit(':').next().unwrap().parse().unwrap());
         Kamailio(child)
     }
 }
@@ -552,4 +566,148 @@ fn baresip_calls_our_softphone_ice_completes_dtls_does_not_yet() {
 #[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
 fn our_softphone_calls_baresip_ice_completes_dtls_does_not_yet() {
     baresip_gets_as_far_as_dtls(false);
+}
+
+/// A home network behind a NAT: `lan` (192.168.7.2) routes through `router`, which
+/// masquerades (nftables) what leaves towards `wan` (10.9.0.0/24), where Kamailio, a STUN
+/// server (coturn) and the callee sit at 10.9.0.2. Nothing in `wan` can reach `lan`.
+///
+/// The router drops what `wan` sends it unasked, as home routers do. Without that, the
+/// callee's first ICE checks to our server-reflexive address (they come before ours reach
+/// it) leave a conntrack entry that our own later packets to the callee collide with, and
+/// Linux maps them to another port: the call then runs on a peer-reflexive pair.
+struct NatLab {
+    lan: Netns,
+    _router: Netns,
+    wan: Netns,
+}
+
+impl NatLab {
+    fn new() -> NatLab {
+        let (lan, router, wan) = (Netns::bare(), Netns::bare(), Netns::bare());
+        let tag = std::process::id() % 10_000;
+        let (l0, l1, w0, w1) = (
+            format!("sl{tag}a"),
+            format!("sl{tag}b"),
+            format!("sw{tag}a"),
+            format!("sw{tag}b"),
+        );
+        for (a, b, inside) in [(&l0, &l1, &lan), (&w0, &w1, &wan)] {
+            let ip = |args: &[&str]| {
+                let ok = Command::new("ip").args(args).status().unwrap();
+                assert!(ok.success(), "ip {args:?}");
+            };
+            ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+            ip(&["link", "set", a, "netns", &inside.name]);
+            ip(&["link", "set", b, "netns", &router.name]);
+        }
+        lan.sh(&format!(
+            "ip addr add 192.168.7.2/24 dev {l0} && ip link set {l0} up && ip route add default via 192.168.7.1"
+        ));
+        router.sh(&format!(
+            "ip addr add 192.168.7.1/24 dev {l1} && ip link set {l1} up && \
+             ip addr add 10.9.0.1/24 dev {w1} && ip link set {w1} up && \
+             sysctl -qw net.ipv4.ip_forward=1 && nft add table ip nat && \
+             nft 'add chain ip nat post {{ type nat hook postrouting priority 100; }}' && \
+             nft add rule ip nat post oifname {w1} masquerade && \
+             nft add table ip filter && \
+             nft 'add chain ip filter input {{ type filter hook input priority 0; }}' && \
+             nft add rule ip filter input iifname {w1} ct state new drop"
+        ));
+        wan.sh(&format!(
+            "ip addr add 10.9.0.2/24 dev {w0} && ip link set {w0} up"
+        ));
+        NatLab {
+            lan,
+            _router: router,
+            wan,
+        }
+    }
+}
+
+/// The softphone as `user`@10.9.0.2 in `ns`, with Kamailio in `wan` as its server.
+fn nat_phone(ns: &Netns, user: &str) -> Command {
+    let mut c = ns.cmd(env!("CARGO_BIN_EXE_softphone"));
+    c.args(["--server", "sip:10.9.0.2:5060"])
+        .args(["--aor", &format!("sip:{user}@10.9.0.2")])
+        .args(["--password", &format!("{user}-pw"), "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[test]
+#[ignore = "needs root, nftables, coturn and kamailio (run by .ci/run)"]
+fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
+    let lab = NatLab::new();
+    let dir = TempDir::new("nat");
+    let _k = Kamailio::start_on(&lab.wan, &dir.0, "10.9.0.2:5060");
+    let mut stun = lab
+        .wan
+        .cmd("turnserver")
+        .args(["--listening-ip", "10.9.0.2", "--listening-port", "3478"])
+        .args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls"])
+        .args(["--log-file", "stdout"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("coturn is installed (Debian package coturn)");
+    lab.wan.wait_udp(3478);
+    let (ours, theirs) = (dir.0.join("alice.wav"), dir.0.join("bob.wav"));
+    let bob = Running::spawn(
+        nat_phone(&lab.wan, "bob")
+            .args([
+                "answer",
+                "--for",
+                "20",
+                "--play",
+                &format!("tone:{PEER_TONE}"),
+            ])
+            .arg("--record")
+            .arg(&theirs),
+    )
+    .registered();
+    let alice = nat_phone(&lab.lan, "alice")
+        .args(["--stun", "stun:10.9.0.2:3478", "--sip-trace"])
+        .args(["call", "sip:bob@10.9.0.2", "--for", "5"])
+        .args(["--play", &format!("tone:{OUR_TONE}")])
+        .arg("--record")
+        .arg(&ours)
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    stop(&mut stun);
+    let trace = String::from_utf8_lossy(&alice.stderr);
+    assert!(alice.status.success(), "alice: {trace}");
+    assert!(
+        bob.status.success(),
+        "bob: {}",
+        String::from_utf8_lossy(&bob.stderr)
+    );
+    // alice's offer has a server-reflexive candidate on the router's outside address, and
+    // names it as the default.
+    let invite = trace.split("INVITE sip:bob@").nth(1).unwrap();
+    let srflx = invite
+        .lines()
+        .find(|l| l.contains("typ srflx"))
+        .unwrap_or_else(|| panic!("no srflx candidate: {invite}"));
+    let f: Vec<&str> = srflx.split_whitespace().collect();
+    let reflexive = format!("{}:{}", f[4], f[5]);
+    assert!(reflexive.starts_with("10.9.0.1:"), "{srflx}");
+    assert!(invite.contains("c=IN IP4 10.9.0.1"), "{invite}");
+    // bob sends to it: the nominated pair's remote end is alice's server-reflexive address.
+    let media = lines(&bob)
+        .into_iter()
+        .find(|l| l["event"] == "media")
+        .unwrap();
+    assert_eq!(media["remote"], reflexive.as_str(), "{media}");
+    let (hz_alice, rms_alice) = analyse(&ours);
+    let (hz_bob, rms_bob) = analyse(&theirs);
+    println!(
+        "behind a NAT: alice's srflx {reflexive}; alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}"
+    );
+    let near = |hz: Option<f64>, want: f64| hz.is_some_and(|h| (h - want).abs() < 15.0);
+    assert!(near(hz_alice, PEER_TONE) && rms_alice > 500.0);
+    assert!(near(hz_bob, OUR_TONE) && rms_bob > 500.0);
 }
