@@ -118,7 +118,9 @@ pub struct PhoneConfig {
     /// oldest ([`EventStream`]); [`super::DEFAULT_EVENT_CAPACITY`] by default.
     pub event_capacity: usize,
     /// STUN servers by address, asked for the media sockets' server-reflexive addresses
-    /// ([`super::PhoneBuilder`] fills it from `media.ice_servers`).
+    /// ([`super::PhoneBuilder`] fills it from `media.ice_servers`, and waits for the answers
+    /// before it hands the phone over; a call placed before they come offers host
+    /// candidates only).
     pub stun_servers: Vec<SocketAddr>,
 }
 
