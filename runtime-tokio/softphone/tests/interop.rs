@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::Running;
+use common::{Running, TempDir, analyse, lines, stop, tone_wav};
 
 fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
@@ -41,26 +41,6 @@ struct Kamailio {
     /// TLS and secure WebSocket.
     tls: SocketAddr,
     dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "sansip-{tag}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Kamailio {
@@ -225,23 +205,6 @@ private_key = {}\ncertificate = {}\n",
     std::fs::write(dir.join("tls.cfg"), cfg).unwrap();
 }
 
-/// Stops Kamailio with SIGTERM, which makes the main process take its forked workers down
-/// too (SIGKILL would leave them holding the sockets).
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn softphone(server: &str, user: &str, password: &str, runtime: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_softphone"));
     c.args([
@@ -259,13 +222,6 @@ fn softphone(server: &str, user: &str, password: &str, runtime: &str) -> Command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
-}
-
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn ok(who: &str, out: &Output) {
@@ -400,27 +356,34 @@ fn sipp_ok(out: &Output) {
     );
 }
 
-#[test]
-#[ignore = "needs sipp (run by .ci/run)"]
-fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
+/// SIPp runs the callee `scenario`; the softphone (with `flags`) calls it for `secs`.
+/// Returns (the softphone's output, SIPp's).
+fn call_sipp(scenario: &str, runtime: &str, flags: &[&str], secs: &str) -> (Output, Output) {
     let port = free_port();
-    // The scenario fails the call unless our answer to its sendonly hold is recvonly (or
-    // inactive), and our answer to its resume is sendrecv.
-    let sipp = sipp("uas_hold.xml", port, &[])
+    let sipp = sipp(scenario, port, &[])
         .spawn()
         .expect("sipp is installed (Debian package sip-tester)");
     std::thread::sleep(Duration::from_millis(500));
     let server = format!("sip:127.0.0.1:{port}");
-    let alice = softphone(&server, "alice", "unused", "smol")
+    let alice = softphone(&server, "alice", "unused", runtime)
+        .args(flags)
         .args([
             "call",
             &format!("sip:service@127.0.0.1:{port}"),
             "--for",
-            "3",
+            secs,
         ])
         .output()
         .unwrap();
-    let sipp = sipp.wait_with_output().unwrap();
+    (alice, sipp.wait_with_output().unwrap())
+}
+
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
+    // The scenario fails the call unless our answer to its sendonly hold is recvonly (or
+    // inactive), and our answer to its resume is sendrecv.
+    let (alice, sipp) = call_sipp("uas_hold.xml", "smol", &[], "3");
     ok("alice", &alice);
     sipp_ok(&sipp);
     let holds: Vec<bool> = lines(&alice)
@@ -436,24 +399,8 @@ fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
 fn a_call_whose_media_never_connects_is_hung_up_as_media_failed() {
     // SIPp answers with DTLS-SRTP and ICE credentials but sends no media, so ICE never
     // completes: the softphone must not report this call as a good one.
-    let port = free_port();
-    let sipp = sipp("uas_rr.xml", port, &[])
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)");
-    std::thread::sleep(Duration::from_millis(500));
-    let server = format!("sip:127.0.0.1:{port}");
     let started = std::time::Instant::now();
-    let alice = softphone(&server, "alice", "unused", "tokio")
-        .args(["--media-timeout", "2"])
-        .args([
-            "call",
-            &format!("sip:service@127.0.0.1:{port}"),
-            "--for",
-            "20",
-        ])
-        .output()
-        .unwrap();
-    let sipp = sipp.wait_with_output().unwrap();
+    let (alice, sipp) = call_sipp("uas_rr.xml", "tokio", &["--media-timeout", "2"], "20");
     sipp_ok(&sipp); // it got our BYE
     assert!(!alice.status.success(), "{alice:?}");
     let err = String::from_utf8_lossy(&alice.stderr);
@@ -508,23 +455,8 @@ fn fake_nat_stun() -> SocketAddr {
 #[ignore = "needs sipp (run by .ci/run)"]
 fn a_stun_server_puts_our_server_reflexive_address_in_the_offer() {
     let stun = fake_nat_stun();
-    let port = free_port();
-    let sipp = sipp("uas_rr.xml", port, &[])
-        .spawn()
-        .expect("sipp is installed (Debian package sip-tester)");
-    std::thread::sleep(Duration::from_millis(500));
-    let server = format!("sip:127.0.0.1:{port}");
-    let alice = softphone(&server, "alice", "unused", "smol")
-        .args(["--stun", &format!("stun:{stun}"), "--sip-trace"])
-        .args([
-            "call",
-            &format!("sip:service@127.0.0.1:{port}"),
-            "--for",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let sipp = sipp.wait_with_output().unwrap();
+    let stun = format!("stun:{stun}");
+    let (alice, sipp) = call_sipp("uas_rr.xml", "smol", &["--stun", &stun, "--sip-trace"], "1");
     ok("alice", &alice);
     sipp_ok(&sipp);
     let trace = String::from_utf8_lossy(&alice.stderr);
@@ -1031,44 +963,6 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A `secs`-second 16-bit WAV of a `hz` tone, for Chromium's fake microphone.
-fn tone_wav(dir: &std::path::Path, hz: f64, secs: u32) -> PathBuf {
-    let path = dir.join(format!("tone-{hz}.wav"));
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for i in 0..48_000 * secs {
-        let t = f64::from(i) / 48_000.0;
-        w.write_sample((f64::sin(std::f64::consts::TAU * hz * t) * 10_000.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
-
-/// The dominant frequency and level of the loudest second of a WAV recording (holds
-/// make parts of it silent), and the recording's length in seconds.
-fn analyse(path: &std::path::Path) -> (Option<f64>, f64, f64) {
-    use sansip_tokio::media::audio::analysis;
-    let mut r = hound::WavReader::open(path).unwrap();
-    let rate = r.spec().sample_rate as usize;
-    let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
-    let loudest = (0..s.len().saturating_sub(rate))
-        .step_by(rate / 2)
-        .map(|at| &s[at..at + rate])
-        .max_by(|a, b| analysis::rms(a).total_cmp(&analysis::rms(b)))
-        .unwrap_or(&s[..]);
-    (
-        analysis::dominant_frequency(loudest, rate as u32),
-        analysis::rms(loudest),
-        s.len() as f64 / rate as f64,
-    )
 }
 
 fn tones_of(lines: &[Value]) -> String {

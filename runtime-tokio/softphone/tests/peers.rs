@@ -17,10 +17,8 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 mod common;
-use common::Running;
+use common::{Running, TempDir, analyse, lines, stop, tone_wav};
 
 /// The namespace's own address, on its `lo`.
 const HOST: &str = "198.18.0.1";
@@ -109,46 +107,6 @@ impl Drop for Netns {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "sansip-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("SANSIP_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// Kills a child politely (SIGTERM, so Kamailio takes its workers down), then for sure.
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// Kamailio with `tests/interop/kamailio.cfg` on 198.18.0.1:5060 in `ns`.
 struct Kamailio(Child);
 
@@ -183,50 +141,6 @@ impl Drop for Kamailio {
     }
 }
 
-/// A 30-second 48 kHz mono 16-bit tone: what both peers take as a microphone (baresip's
-/// aufile does not loop, so it outlasts the call).
-fn tone_wav(dir: &Path, hz: f64) -> PathBuf {
-    let path = dir.join(format!("tone-{hz}.wav"));
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for i in 0..48_000 * 30 {
-        let t = f64::from(i) / 48_000.0;
-        w.write_sample((f64::sin(std::f64::consts::TAU * hz * t) * 10_000.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
-
-/// The dominant frequency and level of the loudest second of a recording's first channel.
-/// Reads up to the first bad sample: linphone's WAV header claims 44 bytes too many.
-fn analyse(path: &Path) -> (Option<f64>, f64) {
-    use sansip_tokio::media::audio::analysis;
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    let channels = usize::from(spec.channels);
-    let rate = spec.sample_rate as usize;
-    let s: Vec<i16> = r
-        .samples::<i16>()
-        .map_while(Result::ok)
-        .step_by(channels)
-        .collect();
-    let loudest = (0..s.len().saturating_sub(rate))
-        .step_by(rate / 2)
-        .map(|at| &s[at..at + rate])
-        .max_by(|a, b| analysis::rms(a).total_cmp(&analysis::rms(b)))
-        .unwrap_or(&s[..]);
-    (
-        analysis::dominant_frequency(loudest, rate as u32),
-        analysis::rms(loudest),
-    )
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Baresip,
@@ -246,7 +160,7 @@ impl Peer {
     /// Starts the peer; with `dial`, it calls that URI at once (baresip) or once registered
     /// (linphonec).
     fn start(ns: &Netns, kind: Kind, dir: &Path, dial: Option<&str>) -> Peer {
-        let tone = tone_wav(dir, PEER_TONE);
+        let tone = tone_wav(dir, PEER_TONE, 30);
         let fill = |template: &str| {
             template
                 .replace("@PORT@", &PEER_PORT.to_string())
@@ -405,13 +319,6 @@ fn softphone(ns: &Netns) -> Command {
     c
 }
 
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Checks both recordings and the softphone's own report of the call; prints the figures.
 fn check(label: &str, out: &Output, ours: &Path, theirs: &Path, peer_log: &str) {
     assert!(
@@ -425,8 +332,8 @@ fn check(label: &str, out: &Output, ours: &Path, theirs: &Path, peer_log: &str) 
         .iter()
         .find(|l| l["event"] == "media")
         .unwrap_or_else(|| panic!("{label}: no media line: {lines:?}"));
-    let (hz_us, rms_us) = analyse(ours);
-    let (hz_peer, rms_peer) = analyse(theirs);
+    let (hz_us, rms_us, _) = analyse(ours);
+    let (hz_peer, rms_peer, _) = analyse(theirs);
     println!(
         "{label}: we heard {hz_us:?} Hz rms {rms_us:.0}, the peer heard {hz_peer:?} Hz rms {rms_peer:.0}; codec {}, packets sent {} received {}",
         media["codec"], media["packets_sent"], media["packets_received"]
@@ -702,8 +609,8 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
         .find(|l| l["event"] == "media")
         .unwrap();
     assert_eq!(media["remote"], reflexive.as_str(), "{media}");
-    let (hz_alice, rms_alice) = analyse(&ours);
-    let (hz_bob, rms_bob) = analyse(&theirs);
+    let (hz_alice, rms_alice, _) = analyse(&ours);
+    let (hz_bob, rms_bob, _) = analyse(&theirs);
     println!(
         "behind a NAT: alice's srflx {reflexive}; alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}"
     );

@@ -94,3 +94,99 @@ impl Running {
         }
     }
 }
+
+/// A directory under the system's temporary one, removed on drop (kept when `SANSIP_KEEP`
+/// is set, to look at after a failure).
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "sansip-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("SANSIP_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Stops a child with SIGTERM, which makes Kamailio take its forked workers down too
+/// (SIGKILL would leave them holding the sockets), then for sure.
+pub(crate) fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The JSON lines a softphone printed.
+pub(crate) fn lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A `secs`-second 48 kHz mono 16-bit WAV of a `hz` tone: Chromium's fake microphone,
+/// baresip's and linphone's (baresip's file source does not loop: make it outlast the call).
+pub(crate) fn tone_wav(dir: &std::path::Path, hz: f64, secs: u32) -> std::path::PathBuf {
+    let path = dir.join(format!("tone-{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..48_000 * secs {
+        let t = f64::from(i) / 48_000.0;
+        w.write_sample((f64::sin(std::f64::consts::TAU * hz * t) * 10_000.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+/// The dominant frequency and level of the loudest second of a recording's first channel
+/// (holds make parts of it silent), and its length in seconds. Reads up to the first bad
+/// sample: linphone's WAV header claims 44 bytes too many.
+pub(crate) fn analyse(path: &std::path::Path) -> (Option<f64>, f64, f64) {
+    use sansip_tokio::media::audio::analysis;
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = r.spec();
+    let rate = spec.sample_rate as usize;
+    let s: Vec<i16> = r
+        .samples::<i16>()
+        .map_while(Result::ok)
+        .step_by(usize::from(spec.channels))
+        .collect();
+    let loudest = (0..s.len().saturating_sub(rate))
+        .step_by(rate / 2)
+        .map(|at| &s[at..at + rate])
+        .max_by(|a, b| analysis::rms(a).total_cmp(&analysis::rms(b)))
+        .unwrap_or(&s[..]);
+    (
+        analysis::dominant_frequency(loudest, rate as u32),
+        analysis::rms(loudest),
+        s.len() as f64 / rate as f64,
+    )
+}
