@@ -36,6 +36,7 @@ use crate::config::{DtmfMethod, MediaConfig};
 use crate::session::{MediaError, RtcSession, SessionTemplate};
 use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
 use crate::stun::Gatherer;
+use crate::turn::{Relays, TurnServer};
 use crate::video::{VideoFrame, VideoSink};
 
 /// A SIP phone with media: see the module docs.
@@ -65,6 +66,8 @@ pub struct MediaAgent {
     now: Instant,
     /// Server-reflexive addresses of the media sockets, once STUN servers are set.
     stun: Option<Gatherer>,
+    /// Relayed addresses of the media sockets, once TURN servers are set.
+    turn: Option<Relays>,
 }
 
 /// How many ended calls' totals [`MediaAgent::media_stats`] still knows.
@@ -114,6 +117,7 @@ impl MediaAgent {
             dirty: false,
             now,
             stun: None,
+            turn: None,
         }
     }
 
@@ -145,10 +149,19 @@ impl MediaAgent {
             .then(|| Gatherer::new(self.template.addresses(), servers, now, seed));
     }
 
-    /// Whether STUN answers are still awaited: a caller may hold its first call until not,
-    /// so the offer carries the server-reflexive candidates.
+    /// Allocates a relayed address for every media socket on each of `servers` (TURN over
+    /// UDP, RFC 8656); every session made once they are allocated offers them too.
+    pub fn set_turn_servers(&mut self, now: Instant, servers: &[TurnServer]) {
+        self.now = self.now.max(now);
+        self.turn =
+            (!servers.is_empty()).then(|| Relays::new(self.template.addresses(), servers, now));
+    }
+
+    /// Whether STUN answers or TURN allocations are still awaited: a caller may hold its
+    /// first call until not, so the offer carries those candidates.
     pub fn is_gathering(&self) -> bool {
         self.stun.as_ref().is_some_and(|g| !g.is_settled())
+            || self.turn.as_ref().is_some_and(|r| !r.is_settled(self.now))
     }
 
     /// `session` with the server-reflexive candidates of its addresses (`only`, or all).
@@ -156,6 +169,11 @@ impl MediaAgent {
         for (addr, base) in self.stun.iter().flat_map(Gatherer::reflexive) {
             if only.is_none_or(|o| o == base) {
                 session.add_reflexive(addr, base);
+            }
+        }
+        for (addr, base) in self.turn.iter().flat_map(Relays::relayed) {
+            if only.is_none_or(|o| o == base) {
+                session.add_relayed(addr, base);
             }
         }
         session
@@ -339,6 +357,27 @@ impl MediaAgent {
         {
             return;
         }
+        if let Some(r) = self.turn.as_mut()
+            && let Some(relayed) = r.handle_receive(now, source, destination, datagram)
+        {
+            // A peer's datagram through the relay reaches the call as sent to our relayed
+            // address.
+            if let Some((peer, relayed, data)) = relayed {
+                self.dispatch(now, peer, relayed, &data);
+            }
+            return;
+        }
+        self.dispatch(now, source, destination, datagram);
+    }
+
+    /// Hands a media datagram to the call it belongs to.
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
         // A call's own port names it, unless calls beyond the pool share the addresses too
         // (then its ICE agent must recognise the sender).
         let shared = self.stats.len() > self.ports.len();
@@ -381,6 +420,11 @@ impl MediaAgent {
             && g.poll_timeout().is_some_and(|t| t <= now)
         {
             g.handle_timeout(now);
+        }
+        if let Some(r) = self.turn.as_mut()
+            && r.poll_timeout().is_some_and(|t| t <= now)
+        {
+            r.handle_timeout(now);
         }
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
@@ -435,7 +479,24 @@ impl MediaAgent {
         if let Some(t) = self.stun.as_mut().and_then(Gatherer::poll_transmit) {
             return Some(t);
         }
-        self.transmits.pop_front()
+        if let Some(t) = self.turn.as_mut().and_then(Relays::poll_transmit) {
+            return Some(t);
+        }
+        while let Some(t) = self.transmits.pop_front() {
+            match self.turn.as_mut() {
+                // From a relayed address: it goes to the TURN server, wrapped.
+                Some(r) if r.is_relayed(t.source) => {
+                    if let Some(wrapped) = r.send(self.now, t.source, t.destination, &t.contents) {
+                        return Some(wrapped);
+                    }
+                    if let Some(t) = r.poll_transmit() {
+                        return Some(t);
+                    }
+                }
+                _ => return Some(t),
+            }
+        }
+        None
     }
 
     /// The next media event.
@@ -455,6 +516,7 @@ impl MediaAgent {
             self.ua.poll_timeout(),
             media,
             self.stun.as_ref().and_then(Gatherer::poll_timeout),
+            self.turn.as_ref().and_then(Relays::poll_timeout),
         ]
         .into_iter()
         .flatten()

@@ -30,6 +30,8 @@ mod dtls;
 mod session;
 #[cfg(feature = "rtc")]
 pub mod stun;
+#[cfg(feature = "rtc")]
+pub mod turn;
 
 pub use config::{DtmfMethod, MediaConfig};
 pub use ice_server::{IceScheme, IceServer, IceUrl, IceUrlError};

@@ -264,6 +264,19 @@ impl RtcSession {
         }
     }
 
+    /// Offers `addr`, relayed for us by a TURN server from our local `base`, as an ICE
+    /// candidate too.
+    pub(crate) fn add_relayed(&mut self, addr: SocketAddr, base: SocketAddr) {
+        match Candidate::relayed(addr, base, "udp") {
+            Ok(c) => {
+                if self.rtc.add_local_candidate(c).is_none() {
+                    tracing::debug!(%addr, %base, "relayed candidate not taken");
+                }
+            }
+            Err(e) => tracing::debug!(%addr, error = %e, "bad relayed candidate"),
+        }
+    }
+
     /// Whether ICE and DTLS are up.
     pub fn is_connected(&self) -> bool {
         self.connected

@@ -113,6 +113,7 @@ pub fn is_media(datagram: &[u8]) -> bool {
 }
 
 /// Whether a media datagram is STUN (RFC 7983: a first byte of 0 to 3).
+#[cfg(feature = "rtc")]
 pub(crate) fn is_stun(datagram: &[u8]) -> bool {
     matches!(datagram.first(), Some(0..=3))
 }

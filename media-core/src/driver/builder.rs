@@ -183,20 +183,33 @@ impl PhoneBuilder {
         if let Some(tweak) = &self.tweak {
             tweak(&mut config);
         }
-        for server in &config.media.ice_servers {
+        for server in config.media.ice_servers.clone() {
             for url in &server.urls {
                 let url = IceUrl::parse(url).map_err(|e| PhoneError::Config(e.to_string()))?;
-                if url.scheme != IceScheme::Stun {
-                    tracing::warn!(host = %url.host, "only stun: ICE servers are supported yet; skipped");
-                    continue;
-                }
+                let turn = match url.scheme {
+                    IceScheme::Stun => false,
+                    IceScheme::Turn if !url.tcp => true,
+                    _ => {
+                        tracing::warn!(host = %url.host, "only stun: and turn: over UDP are supported yet; skipped");
+                        continue;
+                    }
+                };
                 let addr = dns::lookup_host(&url.host, url.port, self.dns)
                     .await
                     .map_err(|e| PhoneError::Lookup {
                         name: url.host.clone(),
                         reason: e.to_string(),
                     })?;
-                config.stun_servers.push(addr);
+                if !turn {
+                    config.stun_servers.push(addr);
+                    continue;
+                }
+                #[cfg(feature = "rtc")]
+                config.turn_servers.push(crate::turn::TurnServer {
+                    addr,
+                    username: server.username.clone().unwrap_or_default(),
+                    credential: server.credential.clone().unwrap_or_default(),
+                });
             }
         }
         Ok(config)

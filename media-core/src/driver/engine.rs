@@ -238,6 +238,7 @@ mod media {
             let mut agent = MediaAgent::with_agent(ua, template);
             let seed = config.seed.map_or_else(|| fastrand::u64(..), |s| s ^ 0x57);
             agent.set_stun_servers(now, &config.stun_servers, seed);
+            agent.set_turn_servers(now, &config.turn_servers);
             Ok(agent)
         }
     }

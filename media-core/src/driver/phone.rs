@@ -122,6 +122,10 @@ pub struct PhoneConfig {
     /// before it hands the phone over; a call placed before they come offers host
     /// candidates only).
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers (UDP) with their credentials, for relayed candidates (the builder fills
+    /// it from the `turn:` URLs of `media.ice_servers`).
+    #[cfg(feature = "rtc")]
+    pub turn_servers: Vec<crate::turn::TurnServer>,
 }
 
 impl PhoneConfig {
@@ -155,6 +159,8 @@ impl PhoneConfig {
             media_ports: 8,
             event_capacity: super::DEFAULT_EVENT_CAPACITY,
             stun_servers: Vec::new(),
+            #[cfg(feature = "rtc")]
+            turn_servers: Vec::new(),
         }
     }
 }

@@ -101,6 +101,16 @@ struct Cli {
     /// may be given more than once.
     #[arg(long = "stun", global = true, value_name = "URL")]
     stun: Vec<String>,
+    /// A TURN server (`turn:host[:port]`, UDP) to relay our media through when no direct
+    /// path exists; with --turn-user and --turn-password.
+    #[arg(long = "turn", global = true, value_name = "URL")]
+    turn: Option<String>,
+    /// The TURN username.
+    #[arg(long, global = true, requires = "turn")]
+    turn_user: Option<String>,
+    /// The TURN password.
+    #[arg(long, global = true, requires = "turn")]
+    turn_password: Option<String>,
     /// How DTMF is sent: RFC 4733 in the media when negotiated (auto), always RFC 4733,
     /// or SIP INFO.
     #[arg(long, global = true, value_enum, default_value_t = DtmfArg::Auto)]
@@ -828,6 +838,12 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
     }
     for url in &cli.stun {
         builder = builder.ice_server(IceServer::new(url));
+    }
+    if let Some(url) = &cli.turn {
+        builder = builder.ice_server(IceServer::new(url).with_credentials(
+            cli.turn_user.clone().unwrap_or_default(),
+            cli.turn_password.clone().unwrap_or_default(),
+        ));
     }
     if let Some(user) = &cli.user {
         builder = builder.username(user);

@@ -116,12 +116,23 @@ impl Kamailio {
     }
 
     fn start_on(ns: &Netns, dir: &Path, addr: &str) -> Kamailio {
-        let child = ns
-            .cmd("kamailio")
-            .arg("-f")
+        Self::start_multi(ns, dir, &[addr])
+    }
+
+    /// On several addresses at once, sending from the one that faces each destination.
+    fn start_multi(ns: &Netns, dir: &Path, addrs: &[&str]) -> Kamailio {
+        let addr = addrs[0];
+        let mut c = ns.cmd("kamailio");
+        c.arg("-f")
             .arg(here().join("kamailio.cfg"))
-            .args(["-DD", "-E", "-m", "64", "-M", "8"])
-            .args(["-l", &format!("udp:{addr}")])
+            .args(["-DD", "-E", "-m", "64", "-M", "8"]);
+        if addrs.len() > 1 {
+            c.args(["-A", "WITH_MHOMED"]);
+        }
+        for a in addrs {
+            c.args(["-l", &format!("udp:{a}")]);
+        }
+        let child = c
             .arg("-w")
             .arg(dir)
             .arg("-P")
@@ -613,6 +624,142 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
     let (hz_bob, rms_bob, _) = analyse(&theirs);
     println!(
         "behind a NAT: alice's srflx {reflexive}; alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}"
+    );
+    let near = |hz: Option<f64>, want: f64| hz.is_some_and(|h| (h - want).abs() < 15.0);
+    assert!(near(hz_alice, PEER_TONE) && rms_alice > 500.0);
+    assert!(near(hz_bob, OUR_TONE) && rms_bob > 500.0);
+}
+
+/// Two networks that cannot reach each other, `left` (10.1.0.2) and `right` (10.2.0.2),
+/// and between them `middle` (10.1.0.1 and 10.2.0.1, no forwarding) with Kamailio and a
+/// TURN server (coturn): the relay is the only path media can take.
+struct RelayLab {
+    left: Netns,
+    middle: Netns,
+    right: Netns,
+}
+
+impl RelayLab {
+    fn new() -> RelayLab {
+        let (left, middle, right) = (Netns::bare(), Netns::bare(), Netns::bare());
+        let tag = std::process::id() % 10_000;
+        let names: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|s| format!("sr{tag}{s}"))
+            .collect();
+        for (a, b, outside) in [
+            (&names[0], &names[1], &left),
+            (&names[2], &names[3], &right),
+        ] {
+            let ip = |args: &[&str]| {
+                let ok = Command::new("ip").args(args).status().unwrap();
+                assert!(ok.success(), "ip {args:?}");
+            };
+            ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+            ip(&["link", "set", a, "netns", &outside.name]);
+            ip(&["link", "set", b, "netns", &middle.name]);
+        }
+        let (l0, l1, r0, r1) = (&names[0], &names[1], &names[2], &names[3]);
+        left.sh(&format!(
+            "ip addr add 10.1.0.2/24 dev {l0} && ip link set {l0} up && ip route add default via 10.1.0.1"
+        ));
+        right.sh(&format!(
+            "ip addr add 10.2.0.2/24 dev {r0} && ip link set {r0} up && ip route add default via 10.2.0.1"
+        ));
+        middle.sh(&format!(
+            "ip addr add 10.1.0.1/24 dev {l1} && ip link set {l1} up && \
+             ip addr add 10.2.0.1/24 dev {r1} && ip link set {r1} up && \
+             sysctl -qw net.ipv4.ip_forward=0"
+        ));
+        RelayLab {
+            left,
+            middle,
+            right,
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root, coturn and kamailio (run by .ci/run)"]
+fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
+    let lab = RelayLab::new();
+    let dir = TempDir::new("relay");
+    let _k = Kamailio::start_multi(&lab.middle, &dir.0, &["10.1.0.1:5060", "10.2.0.1:5060"]);
+    let mut turn = lab
+        .middle
+        .cmd("turnserver")
+        .args(["--listening-ip", "10.1.0.1", "--listening-ip", "10.2.0.1"])
+        .args(["--relay-ip", "10.1.0.1", "--listening-port", "3478"])
+        .args(["--lt-cred-mech", "--realm", "sansip.test"])
+        .args(["--user", "alice:alice-turn", "--user", "bob:bob-turn"])
+        .args(["--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("coturn is installed (Debian package coturn)");
+    lab.middle.wait_udp(3478);
+    let phone = |ns: &Netns, user: &str, side: &str| {
+        let mut c = ns.cmd(env!("CARGO_BIN_EXE_softphone"));
+        c.args(["--server", &format!("sip:{side}:5060")])
+            .args(["--aor", &format!("sip:{user}@example.com")])
+            .args(["--password", &format!("{user}-pw"), "--json"])
+            .args(["--turn", &format!("turn:{side}:3478")])
+            .args([
+                "--turn-user",
+                user,
+                "--turn-password",
+                &format!("{user}-turn"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let (ours, theirs) = (dir.0.join("alice.wav"), dir.0.join("bob.wav"));
+    let bob = Running::spawn(
+        phone(&lab.right, "bob", "10.2.0.1")
+            .args([
+                "answer",
+                "--for",
+                "20",
+                "--play",
+                &format!("tone:{PEER_TONE}"),
+            ])
+            .arg("--record")
+            .arg(&theirs),
+    )
+    .registered();
+    let alice = phone(&lab.left, "alice", "10.1.0.1")
+        .args(["--sip-trace", "call", "sip:bob@example.com", "--for", "5"])
+        .args(["--play", &format!("tone:{OUR_TONE}")])
+        .arg("--record")
+        .arg(&ours)
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    stop(&mut turn);
+    let trace = String::from_utf8_lossy(&alice.stderr);
+    assert!(alice.status.success(), "alice: {trace}");
+    assert!(
+        bob.status.success(),
+        "bob: {}",
+        String::from_utf8_lossy(&bob.stderr)
+    );
+    let invite = trace.split("INVITE sip:bob@").nth(1).unwrap();
+    assert!(invite.contains("typ relay"), "{invite}");
+    assert!(
+        invite.contains("c=IN IP4 10.1.0.1"),
+        "the relayed one is the default: {invite}"
+    );
+    let (hz_alice, rms_alice, _) = analyse(&ours);
+    let (hz_bob, rms_bob, _) = analyse(&theirs);
+    let media = lines(&bob)
+        .into_iter()
+        .find(|l| l["event"] == "media")
+        .unwrap();
+    println!(
+        "through TURN: alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}; bob sent to {}",
+        media["remote"]
     );
     let near = |hz: Option<f64>, want: f64| hz.is_some_and(|h| (h - want).abs() < 15.0);
     assert!(near(hz_alice, PEER_TONE) && rms_alice > 500.0);

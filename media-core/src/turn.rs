@@ -1,0 +1,244 @@
+//! Relayed candidates (RFC 8656): an allocation on a TURN server for each media socket,
+//! over UDP, through `turn-client-proto` (sans-IO: long-term credentials, allocation,
+//! permissions, refreshes), so a call goes through where no direct path exists.
+//!
+//! Driven like [`crate::stun::Gatherer`]: [`Relays::handle_timeout`] and
+//! [`Relays::poll_transmit`] move the protocol, [`Relays::handle_receive`] takes what the
+//! servers send (peer data comes back out with the relayed address it arrived on), and
+//! [`Relays::send`] wraps a call's datagram from a relayed address for its server, asking
+//! for a permission to the peer first when there is none.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use turn_client_proto::api::{TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
+use turn_client_proto::prelude::TurnClientApi;
+use turn_client_proto::stun::agent::Transmit;
+use turn_client_proto::types::TransportType;
+use turn_client_proto::types::TurnCredentials;
+use turn_client_proto::udp::TurnClientUdp;
+
+use crate::stats::MediaTransmit;
+
+/// A TURN server, found and with its long-term credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// Where it listens (UDP).
+    pub addr: SocketAddr,
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub credential: String,
+}
+
+/// How long an allocation may take before it counts as failed, for [`Relays::is_settled`].
+const ALLOCATE_WITHIN: Duration = Duration::from_secs(5);
+
+struct Relay {
+    client: TurnClientUdp,
+    relayed: Option<SocketAddr>,
+    failed: bool,
+    next: Option<Instant>,
+}
+
+/// The allocations of a phone's media sockets: see the module docs.
+pub struct Relays {
+    relays: Vec<Relay>,
+    out: Vec<MediaTransmit>,
+    /// turn-client-proto counts time from an origin of its own: ours is the first instant.
+    origin: Instant,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Relays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relays")
+            .field("relayed", &self.relayed().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relays {
+    /// Allocates on every server from every local address of the same family.
+    pub fn new(locals: &[SocketAddr], servers: &[TurnServer], now: Instant) -> Self {
+        let mut relays = Vec::new();
+        for &local in locals {
+            for s in servers
+                .iter()
+                .filter(|s| s.addr.is_ipv4() == local.is_ipv4())
+            {
+                let config = TurnConfig::new(TurnCredentials::new(&s.username, &s.credential));
+                relays.push(Relay {
+                    client: TurnClientUdp::allocate(local, s.addr, config),
+                    relayed: None,
+                    failed: false,
+                    next: Some(now),
+                });
+            }
+        }
+        Relays {
+            relays,
+            out: Vec::new(),
+            origin: now,
+            started: now,
+        }
+    }
+
+    fn at(&self, now: Instant) -> turn_client_proto::stun::Instant {
+        let nanos = now.saturating_duration_since(self.origin).as_nanos();
+        turn_client_proto::stun::Instant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    fn back(&self, at: turn_client_proto::stun::Instant) -> Instant {
+        let nanos = at.duration_since(turn_client_proto::stun::Instant::ZERO);
+        self.origin + nanos
+    }
+
+    /// Whether every allocation has succeeded or failed (or had its time).
+    pub fn is_settled(&self, now: Instant) -> bool {
+        now >= self.started + ALLOCATE_WITHIN
+            || self.relays.iter().all(|r| r.relayed.is_some() || r.failed)
+    }
+
+    /// The relayed addresses, each with the local socket its allocation belongs to.
+    pub fn relayed(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.relays
+            .iter()
+            .filter_map(|r| r.relayed.map(|a| (a, r.client.local_addr())))
+    }
+
+    /// Whether `addr` is one of our relayed addresses.
+    pub fn is_relayed(&self, addr: SocketAddr) -> bool {
+        self.relays.iter().any(|r| r.relayed == Some(addr))
+    }
+
+    /// When [`Relays::handle_timeout`] is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.relays.iter().filter_map(|r| r.next).min()
+    }
+
+    /// Moves every allocation on: requests, retransmissions, refreshes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let at = self.at(now);
+        for i in 0..self.relays.len() {
+            let next = match self.relays[i].client.poll(at) {
+                TurnPollRet::WaitUntil(t) => Some(self.back(t).max(now)),
+                TurnPollRet::Closed => {
+                    self.relays[i].failed = self.relays[i].relayed.is_none();
+                    None
+                }
+                _ => Some(now + Duration::from_secs(1)),
+            };
+            self.relays[i].next = next;
+            self.drain(i, now);
+        }
+    }
+
+    /// The next datagram for a TURN server.
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        (!self.out.is_empty()).then(|| self.out.remove(0))
+    }
+
+    /// Takes what a TURN server sent to our `destination`: `None` if it is not from one of
+    /// ours, `Some(None)` if the protocol took it, `Some(Some((peer, relayed, data)))` for a
+    /// peer's datagram that arrived on our relayed address.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<Option<(SocketAddr, SocketAddr, Vec<u8>)>> {
+        let at = self.at(now);
+        let i = self.relays.iter().position(|r| {
+            r.client.remote_addr() == source && r.client.local_addr() == destination
+        })?;
+        let transmit = Transmit::new(datagram, TransportType::Udp, source, destination);
+        let result = match self.relays[i].client.recv(transmit, at) {
+            TurnRecvRet::Handled => Some(None),
+            TurnRecvRet::Ignored(_) => None,
+            TurnRecvRet::PeerData(p) => {
+                let relayed = self.relays[i].relayed;
+                Some(relayed.map(|r| (p.peer, r, p.data().to_vec())))
+            }
+            TurnRecvRet::PeerIcmp { peer, .. } => {
+                tracing::debug!(%peer, "ICMP from a peer through TURN");
+                Some(None)
+            }
+        };
+        self.drain(i, now);
+        // A response may have moved the next deadline.
+        if let TurnPollRet::WaitUntil(t) = self.relays[i].client.poll(at) {
+            self.relays[i].next = Some(self.back(t).max(now));
+        }
+        self.drain(i, now);
+        result
+    }
+
+    /// Wraps `data` from our relayed address `from` to `to` for the TURN server; `None`
+    /// while the permission for `to` is still being asked for (the caller's ICE will send
+    /// again).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &[u8],
+    ) -> Option<MediaTransmit> {
+        let at = self.at(now);
+        let i = self.relays.iter().position(|r| r.relayed == Some(from))?;
+        let client = &mut self.relays[i].client;
+        if !client.have_permission(TransportType::Udp, to.ip()) {
+            if let Err(e) = client.create_permission(TransportType::Udp, to.ip(), at) {
+                tracing::trace!(peer = %to, error = %e, "TURN permission");
+            }
+            self.drain(i, now);
+            if let TurnPollRet::WaitUntil(t) = self.relays[i].client.poll(at) {
+                self.relays[i].next = Some(self.back(t).max(now));
+            }
+            return None;
+        }
+        match client.send_to(TransportType::Udp, to, data, at) {
+            Ok(Some(t)) => {
+                let t = t.build();
+                Some(MediaTransmit {
+                    source: t.from,
+                    destination: t.to,
+                    contents: Bytes::from(t.data),
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::trace!(peer = %to, error = %e, "TURN send");
+                None
+            }
+        }
+    }
+
+    /// Collects relay `i`'s events and datagrams.
+    fn drain(&mut self, i: usize, now: Instant) {
+        let at = self.at(now);
+        let r = &mut self.relays[i];
+        while let Some(e) = r.client.poll_event() {
+            match e {
+                TurnEvent::AllocationCreated(TransportType::Udp, addr) => {
+                    tracing::debug!(relayed = %addr, server = %r.client.remote_addr(), "TURN allocation");
+                    r.relayed = Some(addr);
+                }
+                TurnEvent::AllocationCreateFailed(_) => {
+                    tracing::debug!(server = %r.client.remote_addr(), "TURN allocation refused");
+                    r.failed = true;
+                }
+                other => tracing::trace!(event = ?other, "TURN"),
+            }
+        }
+        while let Some(t) = r.client.poll_transmit(at) {
+            self.out.push(MediaTransmit {
+                source: t.from,
+                destination: t.to,
+                contents: Bytes::copy_from_slice(t.data.as_ref()),
+            });
+        }
+    }
+}
