@@ -242,3 +242,44 @@ impl Relays {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do
+    fn an_allocation_starts_at_once_and_a_silent_server_is_given_up_on() {
+        let now = Instant::now();
+        let local: SocketAddr = "192.168.1.10:40000".parse().unwrap();
+        let server = TurnServer {
+            addr: "203.0.113.1:3478".parse().unwrap(),
+            username: "alice".into(),
+            credential: "secret".into(),
+        };
+        let mut r = Relays::new(&[local], &[server.clone()], now);
+        assert_eq!(r.poll_timeout(), Some(now));
+        r.handle_timeout(now);
+        let allocate = r.poll_transmit().unwrap();
+        assert_eq!(
+            (allocate.source, allocate.destination),
+            (local, server.addr)
+        );
+        // An Allocate request (method 0x003, class request).
+        assert_eq!(&allocate.contents[..2], &[0x00, 0x03]);
+        assert!(!r.is_settled(now));
+        assert!(r.is_settled(now + ALLOCATE_WITHIN));
+        assert_eq!(r.relayed().count(), 0);
+        // Garbage from the server is taken or left, never a panic.
+        let mut rng = fastrand::Rng::with_seed(9);
+        for _ in 0..2_000 {
+            let junk: Vec<u8> = (0..rng.usize(0..120)).map(|_| rng.u8(..)).collect();
+            let _ = r.handle_receive(now, server.addr, local, &junk);
+        }
+        // Not from a TURN server of ours: not ours.
+        assert!(
+            r.handle_receive(now, "198.51.100.1:9".parse().unwrap(), local, b"x")
+                .is_none()
+        );
+    }
+}
