@@ -257,7 +257,7 @@ mod tests {
             username: "alice".into(),
             credential: "secret".into(),
         };
-        let mut r = Relays::new(&[local], &[server.clone()], now);
+        let mut r = Relays::new(&[local], std::slice::from_ref(&server), now);
         assert_eq!(r.poll_timeout(), Some(now));
         r.handle_timeout(now);
         let allocate = r.poll_transmit().unwrap();
