@@ -157,6 +157,16 @@ impl MediaAgent {
             (!servers.is_empty()).then(|| Relays::new(self.template.addresses(), servers, now));
     }
 
+    /// Stops asking STUN servers and gives the TURN allocations back: for a phone that is
+    /// shutting down. Calls placed afterwards have host candidates only.
+    pub fn release_servers(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.stun = None;
+        if let Some(r) = self.turn.as_mut() {
+            r.release(now);
+        }
+    }
+
     /// Whether STUN answers or TURN allocations are still awaited: a caller may hold its
     /// first call until not, so the offer carries those candidates.
     pub fn is_gathering(&self) -> bool {

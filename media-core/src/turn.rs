@@ -216,6 +216,22 @@ impl Relays {
         }
     }
 
+    /// Gives every allocation back (a Refresh with lifetime 0, RFC 8656 §7), so the
+    /// server frees it now rather than when it expires; nothing is relayed afterwards.
+    pub fn release(&mut self, now: Instant) {
+        let at = self.at(now);
+        for i in 0..self.relays.len() {
+            if self.relays[i].relayed.is_some()
+                && let Err(e) = self.relays[i].client.delete(at)
+            {
+                tracing::debug!(error = %e, "TURN release");
+            }
+            self.drain(i, now);
+            self.relays[i].relayed = None;
+            self.relays[i].next = None;
+        }
+    }
+
     /// Collects relay `i`'s events and datagrams.
     fn drain(&mut self, i: usize, now: Instant) {
         let at = self.at(now);

@@ -39,6 +39,10 @@ pub trait Engine: Send + 'static {
     fn is_gathering(&self) -> bool {
         false
     }
+    /// Gives back what servers hold for the engine (TURN allocations): the phone is going.
+    fn release_servers(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// The next media event.
     fn poll_media_event(&mut self) -> Option<MediaEvent> {
         None
@@ -177,6 +181,9 @@ mod media {
         }
         fn is_gathering(&self) -> bool {
             MediaAgent::is_gathering(self)
+        }
+        fn release_servers(&mut self, now: Instant) {
+            MediaAgent::release_servers(self, now);
         }
         fn poll_media_event(&mut self) -> Option<MediaEvent> {
             MediaAgent::poll_media_event(self)

@@ -536,7 +536,11 @@ impl<S: Session> Phone<S> {
         if let futures::future::Either::Right(_) = futures::future::select(all, timer).await {
             tracing::debug!("shutdown: bound reached before every call and the registration ended");
         }
-        // Send the disconnect's output, then let the driver return.
+        // Give TURN allocations back, send the disconnect's output, then let the driver
+        // return.
+        let _ = self
+            .with_engine(|e: &mut S::Engine, now| super::Engine::release_servers(e, now))
+            .await;
         let _ = self.with(|ua, now| ua.disconnect(now)).await;
         self.shared.commands.close_channel();
         Ok(ended)

@@ -441,6 +441,10 @@ impl Printed {
     /// Stops `phone` and waits for the last of its events to be printed, so a command's
     /// output is complete when it exits.
     async fn finish(self, rt: &Arc<dyn Runtime>, phone: Ph) {
+        // Ends what is left (calls, the registration) and gives TURN allocations back.
+        if let Err(e) = phone.shutdown(Duration::from_secs(2)).await {
+            tracing::debug!(error = %e, "shutdown");
+        }
         drop(phone);
         let _ = within(rt, 5, "stop", self.0).await;
     }
