@@ -36,7 +36,7 @@ use crate::config::{DtmfMethod, MediaConfig};
 use crate::session::{MediaError, RtcSession, SessionTemplate};
 use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
 use crate::stun::Gatherer;
-use crate::turn::{Relays, TurnServer};
+use crate::turn::{FromServer, Relays, TurnServer};
 use crate::video::{VideoFrame, VideoSink};
 
 /// A SIP phone with media: see the module docs.
@@ -368,11 +368,16 @@ impl MediaAgent {
             return;
         }
         if let Some(r) = self.turn.as_mut()
-            && let Some(relayed) = r.handle_receive(now, source, destination, datagram)
+            && let Some(read) = r.handle_receive(now, source, destination, datagram)
         {
             // A peer's datagram through the relay reaches the call as sent to our relayed
             // address.
-            if let Some((peer, relayed, data)) = relayed {
+            if let FromServer::Peer {
+                peer,
+                relayed,
+                data,
+            } = read
+            {
                 self.dispatch(now, peer, relayed, &data);
             }
             return;

@@ -254,26 +254,27 @@ impl RtcSession {
     /// Offers `addr`, the server-reflexive address of our local `base` (one of the
     /// session's addresses), as an ICE candidate too.
     pub(crate) fn add_reflexive(&mut self, addr: SocketAddr, base: SocketAddr) {
-        match Candidate::server_reflexive(addr, base, "udp") {
-            Ok(c) => {
-                if self.rtc.add_local_candidate(c).is_none() {
-                    tracing::debug!(%addr, %base, "server-reflexive candidate not taken");
-                }
-            }
-            Err(e) => tracing::debug!(%addr, error = %e, "bad server-reflexive candidate"),
-        }
+        self.add_candidate(Candidate::server_reflexive(addr, base, "udp"), addr);
     }
 
     /// Offers `addr`, relayed for us by a TURN server from our local `base`, as an ICE
     /// candidate too.
     pub(crate) fn add_relayed(&mut self, addr: SocketAddr, base: SocketAddr) {
-        match Candidate::relayed(addr, base, "udp") {
+        self.add_candidate(Candidate::relayed(addr, base, "udp"), addr);
+    }
+
+    fn add_candidate(
+        &mut self,
+        candidate: Result<Candidate, impl std::fmt::Display>,
+        addr: SocketAddr,
+    ) {
+        match candidate {
             Ok(c) => {
                 if self.rtc.add_local_candidate(c).is_none() {
-                    tracing::debug!(%addr, %base, "relayed candidate not taken");
+                    tracing::debug!(%addr, "candidate not taken");
                 }
             }
-            Err(e) => tracing::debug!(%addr, error = %e, "bad relayed candidate"),
+            Err(e) => tracing::debug!(%addr, error = %e, "bad candidate"),
         }
     }
 

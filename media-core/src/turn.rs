@@ -8,6 +8,7 @@
 //! [`Relays::send`] wraps a call's datagram from a relayed address for its server, asking
 //! for a permission to the peer first when there is none.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,22 @@ pub struct TurnServer {
     pub credential: String,
 }
 
+/// What a TURN server sent us, once [`Relays::handle_receive`] has read it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FromServer {
+    /// The TURN protocol's own business (an answer, a refresh).
+    Taken,
+    /// A peer's datagram, which arrived on our relayed address.
+    Peer {
+        /// The peer that sent it.
+        peer: SocketAddr,
+        /// Our relayed address it was sent to.
+        relayed: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
+}
+
 /// How long an allocation may take before it counts as failed, for [`Relays::is_settled`].
 const ALLOCATE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -45,7 +62,7 @@ struct Relay {
 /// The allocations of a phone's media sockets: see the module docs.
 pub struct Relays {
     relays: Vec<Relay>,
-    out: Vec<MediaTransmit>,
+    out: VecDeque<MediaTransmit>,
     /// turn-client-proto counts time from an origin of its own: ours is the first instant.
     origin: Instant,
     started: Instant,
@@ -79,7 +96,7 @@ impl Relays {
         }
         Relays {
             relays,
-            out: Vec::new(),
+            out: VecDeque::new(),
             origin: now,
             started: now,
         }
@@ -137,34 +154,38 @@ impl Relays {
 
     /// The next datagram for a TURN server.
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
-        (!self.out.is_empty()).then(|| self.out.remove(0))
+        self.out.pop_front()
     }
 
-    /// Takes what a TURN server sent to our `destination`: `None` if it is not from one of
-    /// ours, `Some(None)` if the protocol took it, `Some(Some((peer, relayed, data)))` for a
-    /// peer's datagram that arrived on our relayed address.
+    /// Reads what a TURN server sent to our `destination`; `None` if it is not from one of
+    /// ours (or not TURN), for the calls to take.
     pub fn handle_receive(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
-    ) -> Option<Option<(SocketAddr, SocketAddr, Vec<u8>)>> {
+    ) -> Option<FromServer> {
         let at = self.at(now);
         let i = self.relays.iter().position(|r| {
             r.client.remote_addr() == source && r.client.local_addr() == destination
         })?;
         let transmit = Transmit::new(datagram, TransportType::Udp, source, destination);
         let result = match self.relays[i].client.recv(transmit, at) {
-            TurnRecvRet::Handled => Some(None),
+            TurnRecvRet::Handled => Some(FromServer::Taken),
             TurnRecvRet::Ignored(_) => None,
-            TurnRecvRet::PeerData(p) => {
-                let relayed = self.relays[i].relayed;
-                Some(relayed.map(|r| (p.peer, r, p.data().to_vec())))
-            }
+            // Data on an allocation we no longer hold is the protocol's to drop.
+            TurnRecvRet::PeerData(p) => Some(match self.relays[i].relayed {
+                Some(relayed) => FromServer::Peer {
+                    peer: p.peer,
+                    relayed,
+                    data: p.data().to_vec(),
+                },
+                None => FromServer::Taken,
+            }),
             TurnRecvRet::PeerIcmp { peer, .. } => {
                 tracing::debug!(%peer, "ICMP from a peer through TURN");
-                Some(None)
+                Some(FromServer::Taken)
             }
         };
         self.drain(i, now);
@@ -250,7 +271,7 @@ impl Relays {
             }
         }
         while let Some(t) = r.client.poll_transmit(at) {
-            self.out.push(MediaTransmit {
+            self.out.push_back(MediaTransmit {
                 source: t.from,
                 destination: t.to,
                 contents: Bytes::copy_from_slice(t.data.as_ref()),

@@ -486,64 +486,94 @@ fn our_softphone_calls_baresip_ice_completes_dtls_does_not_yet() {
     baresip_gets_as_far_as_dtls(false);
 }
 
-/// A home network behind a NAT: `lan` (192.168.7.2) routes through `router`, which
-/// masquerades (nftables) what leaves towards `wan` (10.9.0.0/24), where Kamailio, a STUN
-/// server (coturn) and the callee sit at 10.9.0.2. Nothing in `wan` can reach `lan`.
-///
-/// The router drops what `wan` sends it unasked, as home routers do. Without that, the
-/// callee's first ICE checks to our server-reflexive address (they come before ours reach
-/// it) leave a conntrack entry that our own later packets to the callee collide with, and
-/// Linux maps them to another port: the call then runs on a peer-reflexive pair.
-struct NatLab {
-    lan: Netns,
-    _router: Netns,
-    wan: Netns,
+/// Three namespaces in a row: `left` (L.2) — `middle` (L.1 and R.1) — `right` (R.2), for
+/// /24 networks L and R. `left` routes everything through `middle`; `right` does so only
+/// with `right_routes`. `middle_setup` runs in `middle`, with `{left}` and `{right}`
+/// standing for its two links.
+struct Lab {
+    left: Netns,
+    middle: Netns,
+    right: Netns,
 }
 
-impl NatLab {
-    fn new() -> NatLab {
-        let (lan, router, wan) = (Netns::bare(), Netns::bare(), Netns::bare());
-        let tag = std::process::id() % 10_000;
-        let (l0, l1, w0, w1) = (
-            format!("sl{tag}a"),
-            format!("sl{tag}b"),
-            format!("sw{tag}a"),
-            format!("sw{tag}b"),
+impl Lab {
+    fn new(l: &str, r: &str, right_routes: bool, middle_setup: &str) -> Lab {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let (left, middle, right) = (Netns::bare(), Netns::bare(), Netns::bare());
+        let tag = format!(
+            "s{}{}",
+            std::process::id() % 10_000,
+            N.fetch_add(1, Ordering::Relaxed)
         );
-        for (a, b, inside) in [(&l0, &l1, &lan), (&w0, &w1, &wan)] {
-            let ip = |args: &[&str]| {
-                let ok = Command::new("ip").args(args).status().unwrap();
+        let wire = |outer: &Netns, side: &str| {
+            let (a, b) = (format!("{tag}{side}o"), format!("{tag}{side}m"));
+            for args in [
+                vec!["link", "add", &a, "type", "veth", "peer", "name", &b],
+                vec!["link", "set", &a, "netns", &outer.name],
+                vec!["link", "set", &b, "netns", &middle.name],
+            ] {
+                let ok = Command::new("ip").args(&args).status().unwrap();
                 assert!(ok.success(), "ip {args:?}");
-            };
-            ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
-            ip(&["link", "set", a, "netns", &inside.name]);
-            ip(&["link", "set", b, "netns", &router.name]);
-        }
-        lan.sh(&format!(
-            "ip addr add 192.168.7.2/24 dev {l0} && ip link set {l0} up && ip route add default via 192.168.7.1"
+            }
+            (a, b)
+        };
+        let (l0, l1) = wire(&left, "l");
+        let (r0, r1) = wire(&right, "r");
+        left.sh(&format!(
+            "ip addr add {l}.2/24 dev {l0} && ip link set {l0} up && ip route add default via {l}.1"
         ));
-        router.sh(&format!(
-            "ip addr add 192.168.7.1/24 dev {l1} && ip link set {l1} up && \
-             ip addr add 10.9.0.1/24 dev {w1} && ip link set {w1} up && \
-             sysctl -qw net.ipv4.ip_forward=1 && nft add table ip nat && \
-             nft 'add chain ip nat post {{ type nat hook postrouting priority 100; }}' && \
-             nft add rule ip nat post oifname {w1} masquerade && \
+        let route = if right_routes {
+            format!(" && ip route add default via {r}.1")
+        } else {
+            String::new()
+        };
+        right.sh(&format!(
+            "ip addr add {r}.2/24 dev {r0} && ip link set {r0} up{route}"
+        ));
+        middle.sh(&format!(
+            "ip addr add {l}.1/24 dev {l1} && ip link set {l1} up && \
+             ip addr add {r}.1/24 dev {r1} && ip link set {r1} up"
+        ));
+        middle.sh(&middle_setup.replace("{left}", &l1).replace("{right}", &r1));
+        Lab {
+            left,
+            middle,
+            right,
+        }
+    }
+
+    /// A home network behind a NAT: `left` (192.168.7.2) routes through `middle`, which
+    /// masquerades (nftables) what leaves towards `right` (10.9.0.0/24), where Kamailio, a
+    /// STUN server (coturn) and the callee sit at 10.9.0.2. Nothing on the right can reach
+    /// the left.
+    ///
+    /// The router drops what the right sends it unasked, as home routers do. Without that, the
+    /// callee's first ICE checks to our server-reflexive address (they come before ours reach
+    /// it) leave a conntrack entry that our own later packets to the callee collide with, and
+    /// Linux maps them to another port: the call then runs on a peer-reflexive pair.
+    fn nat() -> Lab {
+        Lab::new(
+            "192.168.7",
+            "10.9.0",
+            false,
+            "sysctl -qw net.ipv4.ip_forward=1 && nft add table ip nat && \
+             nft 'add chain ip nat post { type nat hook postrouting priority 100; }' && \
+             nft add rule ip nat post oifname {right} masquerade && \
              nft add table ip filter && \
-             nft 'add chain ip filter input {{ type filter hook input priority 0; }}' && \
-             nft add rule ip filter input iifname {w1} ct state new drop"
-        ));
-        wan.sh(&format!(
-            "ip addr add 10.9.0.2/24 dev {w0} && ip link set {w0} up"
-        ));
-        NatLab {
-            lan,
-            _router: router,
-            wan,
-        }
+             nft 'add chain ip filter input { type filter hook input priority 0; }' && \
+             nft add rule ip filter input iifname {right} ct state new drop",
+        )
+    }
+
+    /// Two networks that cannot reach each other, `left` (10.1.0.2) and `right` (10.2.0.2),
+    /// and between them `middle` (no forwarding) with Kamailio and a TURN server (coturn):
+    /// the relay is the only path media can take.
+    fn relay() -> Lab {
+        Lab::new("10.1.0", "10.2.0", true, "sysctl -qw net.ipv4.ip_forward=0")
     }
 }
 
-/// The softphone as `user`@10.9.0.2 in `ns`, with Kamailio in `wan` as its server.
+/// The softphone as `user`@10.9.0.2 in `ns`, with Kamailio on the right as its server.
 fn nat_phone(ns: &Netns, user: &str) -> Command {
     let mut c = ns.cmd(env!("CARGO_BIN_EXE_softphone"));
     c.args(["--server", "sip:10.9.0.2:5060"])
@@ -558,11 +588,11 @@ fn nat_phone(ns: &Netns, user: &str) -> Command {
 #[test]
 #[ignore = "needs root, nftables, coturn and kamailio (run by .ci/run)"]
 fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
-    let lab = NatLab::new();
+    let lab = Lab::nat();
     let dir = TempDir::new("nat");
-    let _k = Kamailio::start_on(&lab.wan, &dir.0, "10.9.0.2:5060");
+    let _k = Kamailio::start_on(&lab.right, &dir.0, "10.9.0.2:5060");
     let mut stun = lab
-        .wan
+        .right
         .cmd("turnserver")
         .args(["--listening-ip", "10.9.0.2", "--listening-port", "3478"])
         .args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls"])
@@ -571,10 +601,10 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
         .stderr(Stdio::null())
         .spawn()
         .expect("coturn is installed (Debian package coturn)");
-    lab.wan.wait_udp(3478);
+    lab.right.wait_udp(3478);
     let (ours, theirs) = (dir.0.join("alice.wav"), dir.0.join("bob.wav"));
     let bob = Running::spawn(
-        nat_phone(&lab.wan, "bob")
+        nat_phone(&lab.right, "bob")
             .args([
                 "answer",
                 "--for",
@@ -586,7 +616,7 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
             .arg(&theirs),
     )
     .registered();
-    let alice = nat_phone(&lab.lan, "alice")
+    let alice = nat_phone(&lab.left, "alice")
         .args(["--stun", "stun:10.9.0.2:3478", "--sip-trace"])
         .args(["call", "sip:bob@10.9.0.2", "--for", "5"])
         .args(["--play", &format!("tone:{OUR_TONE}")])
@@ -630,59 +660,10 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
     assert!(near(hz_bob, OUR_TONE) && rms_bob > 500.0);
 }
 
-/// Two networks that cannot reach each other, `left` (10.1.0.2) and `right` (10.2.0.2),
-/// and between them `middle` (10.1.0.1 and 10.2.0.1, no forwarding) with Kamailio and a
-/// TURN server (coturn): the relay is the only path media can take.
-struct RelayLab {
-    left: Netns,
-    middle: Netns,
-    right: Netns,
-}
-
-impl RelayLab {
-    fn new() -> RelayLab {
-        let (left, middle, right) = (Netns::bare(), Netns::bare(), Netns::bare());
-        let tag = std::process::id() % 10_000;
-        let names: Vec<String> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|s| format!("sr{tag}{s}"))
-            .collect();
-        for (a, b, outside) in [
-            (&names[0], &names[1], &left),
-            (&names[2], &names[3], &right),
-        ] {
-            let ip = |args: &[&str]| {
-                let ok = Command::new("ip").args(args).status().unwrap();
-                assert!(ok.success(), "ip {args:?}");
-            };
-            ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
-            ip(&["link", "set", a, "netns", &outside.name]);
-            ip(&["link", "set", b, "netns", &middle.name]);
-        }
-        let (l0, l1, r0, r1) = (&names[0], &names[1], &names[2], &names[3]);
-        left.sh(&format!(
-            "ip addr add 10.1.0.2/24 dev {l0} && ip link set {l0} up && ip route add default via 10.1.0.1"
-        ));
-        right.sh(&format!(
-            "ip addr add 10.2.0.2/24 dev {r0} && ip link set {r0} up && ip route add default via 10.2.0.1"
-        ));
-        middle.sh(&format!(
-            "ip addr add 10.1.0.1/24 dev {l1} && ip link set {l1} up && \
-             ip addr add 10.2.0.1/24 dev {r1} && ip link set {r1} up && \
-             sysctl -qw net.ipv4.ip_forward=0"
-        ));
-        RelayLab {
-            left,
-            middle,
-            right,
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs root, coturn and kamailio (run by .ci/run)"]
 fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
-    let lab = RelayLab::new();
+    let lab = Lab::relay();
     let dir = TempDir::new("relay");
     let _k = Kamailio::start_multi(&lab.middle, &dir.0, &["10.1.0.1:5060", "10.2.0.1:5060"]);
     let mut turn = lab
