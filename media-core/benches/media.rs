@@ -7,7 +7,9 @@
 //! clock, G.711 encoding and decoding into a sink, demultiplexing, the output queues).
 //! Reported: CPU per audio packet for each and the phone's overhead as a ratio; concurrent
 //! 50-packet/s calls one core can carry; heap per call (counting allocator); CPU to set up a
-//! call's media (ICE, DTLS). Aims: ≤ 10 % overhead, ≥ 2 000 calls per core.
+//! call's media (ICE, DTLS). Aims: ≤ 10 % overhead, ≥ 2 000 calls per core. The same phone
+//! run over plain RTP and SDES-SRTP (our own RTP session, `rtp/`) is reported against the
+//! same bare-str0m floor: that path has no ICE or DTLS, so it should cost no more.
 //!
 //! `cargo bench -p sansip-media --bench media` (`-- --test` runs each case once, as CI does).
 
@@ -25,7 +27,7 @@ use sansip_media::audio::{AudioCodec, AudioFrame, AudioSink, Silence};
 use sansip_media::core::session::CallHandle;
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
-use sansip_media::{MediaAgent, MediaConfig};
+use sansip_media::{MediaAgent, MediaConfig, MediaProfile};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
@@ -196,10 +198,17 @@ struct Phones {
     events: Vec<Event>,
 }
 
-fn phone(name: &str, addr: SocketAddr, now: Instant, seed: u64) -> MediaAgent {
+fn phone(
+    name: &str,
+    addr: SocketAddr,
+    now: Instant,
+    seed: u64,
+    profile: MediaProfile,
+) -> MediaAgent {
     let media = MediaConfig {
         audio_codecs: vec![AudioCodec::Pcmu],
         telephone_event: false,
+        offer_profile: profile,
         ..MediaConfig::default()
     };
     MediaAgent::new(
@@ -214,13 +223,18 @@ fn phone(name: &str, addr: SocketAddr, now: Instant, seed: u64) -> MediaAgent {
 
 impl Phones {
     fn new() -> Self {
+        Self::with(MediaProfile::WebRtc)
+    }
+
+    /// Two phones whose calls carry media the `profile` way.
+    fn with(profile: MediaProfile) -> Self {
         let now = origin();
         let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
             "127.0.0.1:10000".parse().unwrap(),
             "127.0.0.1:20000".parse().unwrap(),
         );
-        let mut a = phone("alice", a_addr, now, 1);
-        let mut b = phone("bob", b_addr, now, 2);
+        let mut a = phone("alice", a_addr, now, 1, profile);
+        let mut b = phone("bob", b_addr, now, 2, profile);
         let a_flow = a.ua_mut().add_flow(FlowInfo {
             transport: Transport::Udp,
             local: a_addr,
@@ -394,15 +408,20 @@ fn main() {
         }
         bare.received - before
     });
-    let mut phones = Phones::new();
-    phones.add_call();
-    let phone_cost = per_packet(rounds, frames, |n| {
-        let before = phones.received();
-        for _ in 0..n {
-            phones.frame();
-        }
-        phones.received() - before
-    });
+    let cost = |profile| {
+        let mut phones = Phones::with(profile);
+        phones.add_call();
+        per_packet(rounds, frames, |n| {
+            let before = phones.received();
+            for _ in 0..n {
+                phones.frame();
+            }
+            phones.received() - before
+        })
+    };
+    let phone_cost = cost(MediaProfile::WebRtc);
+    let plain_cost = cost(MediaProfile::Plain);
+    let sdes_cost = cost(MediaProfile::Sdes);
 
     // Setup and heap per call: `calls` more pairs of phones with one call each (one media
     // socket per phone: two calls between the same two addresses cannot be told apart, see
@@ -440,6 +459,14 @@ fn main() {
         us(bare_cost),
         phone_cost / bare_cost
     );
+    for (path, c) in [("plain RTP", plain_cost), ("SDES-SRTP", sdes_cost)] {
+        println!(
+            "| CPU per audio packet, {path} path (our RTP session) | {:.2} µs | {:.2} µs | {:.2}× | ≤ 1.00× |",
+            us(c),
+            us(bare_cost),
+            c / bare_cost
+        );
+    }
     println!(
         "| concurrent 50 pps calls per core | {:.0} | {:.0} | {:.2}× | ≥ 2000 |",
         calls_per_core(phone_cost),

@@ -27,7 +27,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
 use sansip_core::session::{CallHandle, EndCause, dtmf};
 use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
 
@@ -558,11 +557,7 @@ impl MediaAgent {
         };
         s.set_muted(muted);
         while let Some(t) = s.poll_transmit() {
-            self.transmits.push_back(MediaTransmit {
-                source: t.source,
-                destination: t.destination,
-                contents: Bytes::copy_from_slice(&t.contents),
-            });
+            self.transmits.push_back(t);
         }
         while let Some((tone, duration)) = s.poll_dtmf() {
             self.extra.push_back(Output::Event(Event::DtmfReceived {

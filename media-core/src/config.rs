@@ -18,6 +18,21 @@ pub enum DtmfMethod {
     Info,
 }
 
+/// How a phone's own offers carry audio. The answer to a peer's offer follows that offer,
+/// whatever this says: a phone set for WebRTC still answers a trunk's `RTP/AVP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MediaProfile {
+    /// `UDP/TLS/RTP/SAVPF` with ICE and DTLS-SRTP: browsers, SIP.js, WebRTC gateways.
+    #[default]
+    WebRtc,
+    /// `RTP/SAVP` keyed by SDES (`a=crypto`, RFC 4568): PBXs and phones that do SRTP
+    /// without DTLS. Keys travel in the SDP, so use it over TLS.
+    Sdes,
+    /// Plain `RTP/AVP` (RFC 3551): trunks, carriers and most desk phones.
+    Plain,
+}
+
 /// The media side of a phone: codecs, video, DTMF, statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaConfig {
@@ -27,21 +42,26 @@ pub struct MediaConfig {
     pub telephone_event: bool,
     /// Offer and accept video (VP8, H264) as pre-encoded frames.
     pub video: bool,
+    /// How our offers carry audio (the answers to peers' offers follow the offer).
+    pub offer_profile: MediaProfile,
     /// How [`crate::MediaAgent::send_dtmf`] sends.
     pub dtmf: DtmfMethod,
     /// How long each RFC 4733 tone lasts.
     pub dtmf_duration: Duration,
     /// The pause between RFC 4733 tones (at least 50 ms, RFC 4733 §2.5.1.4).
     pub dtmf_gap: Duration,
-    /// How often str0m reports RTCP statistics.
+    /// How often statistics are updated: str0m's reports on WebRTC calls, and the RTCP
+    /// report interval of plain RTP calls (RFC 3550's reduced minimum; at least 100 ms).
     pub stats_interval: Duration,
     /// How long ICE and DTLS may take to connect after an offer/answer before
     /// [`crate::MediaEvent::Failed`] says the media failed.
     pub connect_timeout: Duration,
-    /// STUN (and, later, TURN) servers, as SIP.js's `iceServers`. The async phone resolves
-    /// the `stun:` ones into [`crate::driver::PhoneConfig::stun_servers`]; a sans-IO
-    /// [`crate::MediaAgent`] takes addresses through `set_stun_servers`. TURN is not
-    /// supported yet: `turn:`/`turns:` URLs are skipped with a warning.
+    /// STUN and TURN servers, as SIP.js's `iceServers`. The async phone resolves the
+    /// `stun:` ones into [`crate::driver::PhoneConfig::stun_servers`] and the `turn:` ones
+    /// (UDP) into `turn_servers`; a sans-IO [`crate::MediaAgent`] takes them through
+    /// `set_stun_servers` and `set_turn_servers`. `turns:` and TURN over TCP are not
+    /// supported yet and are skipped with a warning. Plain RTP calls announce the
+    /// server-reflexive address when there is one; they do not use relays.
     pub ice_servers: Vec<IceServer>,
     /// Hang up a call whose media failed (BYE, or CANCEL while it rings), ending it with
     /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed). Off by
@@ -55,6 +75,7 @@ impl Default for MediaConfig {
             audio_codecs: vec![AudioCodec::Opus, AudioCodec::Pcmu, AudioCodec::Pcma],
             telephone_event: true,
             video: false,
+            offer_profile: MediaProfile::WebRtc,
             dtmf: DtmfMethod::Auto,
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(100),

@@ -27,13 +27,15 @@ mod agent;
 #[cfg(feature = "rtc")]
 mod dtls;
 #[cfg(feature = "rtc")]
+mod rtp;
+#[cfg(feature = "rtc")]
 mod session;
 #[cfg(feature = "rtc")]
 pub mod stun;
 #[cfg(feature = "rtc")]
 pub mod turn;
 
-pub use config::{DtmfMethod, MediaConfig};
+pub use config::{DtmfMethod, MediaConfig, MediaProfile};
 pub use ice_server::{IceScheme, IceServer, IceUrl, IceUrlError};
 pub use stats::{MediaEvent, MediaFailure, MediaStats, MediaTransmit, is_media};
 

@@ -24,17 +24,20 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::crypto::CryptoProvider;
 use str0m::format::{Codec, CodecExtra, FormatParams};
 use str0m::media::{Frequency, MediaData, MediaKind, MediaTime, Mid, Pt, TelephoneEvent};
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
+use crate::audio::jitter::{JitterBuffer, Playout};
 use crate::audio::{
     AudioCodec, AudioFrame, AudioSink, AudioSource, Decoder, Encoder, FRAME, Silence, frame_samples,
 };
-use crate::config::MediaConfig;
+use crate::config::{MediaConfig, MediaProfile};
+use crate::rtp::packet::ToneEvent;
+use crate::rtp::{Payload, PlainMedia, Protection, is_plain};
 use crate::sdp::{
     Accept, normalize_answer, normalize_offer, set_default_candidates, set_origin_version,
 };
-use crate::stats::{MediaFailure, MediaStats};
+use crate::stats::{MediaFailure, MediaStats, MediaTransmit};
 use crate::video::{VideoCodec, VideoFrame, VideoSink};
 
 /// What every session of one phone shares: its configuration, its local addresses, and one
@@ -101,7 +104,8 @@ impl SessionTemplate {
 
 /// The audio half of a session, once negotiated.
 struct Audio {
-    mid: Mid,
+    /// str0m's media line; none on the plain RTP path.
+    mid: Option<Mid>,
     /// The payload type and codec we send with (the first the peer accepted).
     send: Option<(Pt, AudioCodec)>,
     encoder: Option<Encoder>,
@@ -111,6 +115,8 @@ struct Audio {
     payload: Vec<u8>,
     pcm: Vec<i16>,
     frame: Vec<i16>,
+    /// What we received, waiting for its 20 ms slot.
+    jitter: JitterBuffer,
 }
 
 /// One call's media: a str0m `Rtc` with audio (and optionally video), driven through
@@ -118,6 +124,13 @@ struct Audio {
 /// phone's per-call methods.
 pub struct RtcSession {
     rtc: Rtc,
+    /// The plain RTP path, when the call negotiated `RTP/AVP` or `RTP/SAVP` instead of
+    /// WebRTC (then `rtc` stays idle).
+    plain: Option<PlainMedia>,
+    /// Our media sockets, and the server-reflexive address of each (if known), for plain
+    /// RTP's single address.
+    addrs: Vec<SocketAddr>,
+    reflexive: Vec<(SocketAddr, SocketAddr)>,
     config: Arc<MediaConfig>,
     /// Our str0m offer waiting for its answer (the first offer of a call we place).
     pending: Option<(SdpPendingOffer, String)>,
@@ -140,7 +153,7 @@ pub struct RtcSession {
     /// The latest instant we were told of.
     now: Instant,
     // Queues filled by `drain`, emptied by the phone.
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<MediaTransmit>,
     dtmf_in: VecDeque<(char, Duration)>,
     connection_changes: VecDeque<bool>,
     timeout: Instant,
@@ -219,6 +232,9 @@ impl RtcSession {
         }
         let mut s = Self {
             rtc,
+            plain: None,
+            addrs: addrs.to_vec(),
+            reflexive: Vec::new(),
             config,
             pending: None,
             local_sdp: None,
@@ -254,6 +270,7 @@ impl RtcSession {
     /// Offers `addr`, the server-reflexive address of our local `base` (one of the
     /// session's addresses), as an ICE candidate too.
     pub(crate) fn add_reflexive(&mut self, addr: SocketAddr, base: SocketAddr) {
+        self.reflexive.push((addr, base));
         self.add_candidate(Candidate::server_reflexive(addr, base, "udp"), addr);
     }
 
@@ -329,10 +346,15 @@ impl RtcSession {
 
     /// The next instant the session needs [`RtcSession::handle_timeout`].
     pub fn poll_timeout(&self) -> Instant {
-        [self.next_frame, self.connect_by]
+        let engine = match &self.plain {
+            Some(p) => p.poll_timeout(),
+            None => Some(self.timeout),
+        };
+        [self.next_frame, self.connect_by, engine]
             .into_iter()
             .flatten()
-            .fold(self.timeout, Instant::min)
+            .min()
+            .unwrap_or(self.now + Duration::from_secs(3600))
     }
 
     /// Whether `source` (a datagram's sender) belongs to this session: its nominated peer,
@@ -344,6 +366,9 @@ impl RtcSession {
         dest: SocketAddr,
         bytes: &[u8],
     ) -> bool {
+        if let Some(p) = &self.plain {
+            return p.accepts(source, dest, bytes);
+        }
         match Receive::new(Protocol::Udp, source, dest, bytes) {
             Ok(r) => self.rtc.accepts(&Input::Receive(now, r)),
             Err(_) => false,
@@ -359,6 +384,10 @@ impl RtcSession {
         bytes: &[u8],
     ) {
         self.now = self.now.max(now);
+        if self.plain.is_some() {
+            self.receive_plain(now, source, bytes);
+            return;
+        }
         let Ok(r) = Receive::new(Protocol::Udp, source, dest, bytes) else {
             return;
         };
@@ -371,7 +400,10 @@ impl RtcSession {
     /// Fires what is due: str0m's timers and the 20 ms audio clock.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        if now >= self.timeout {
+        if let Some(p) = self.plain.as_mut() {
+            p.handle_timeout(now);
+            self.drain_plain();
+        } else if now >= self.timeout {
             if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
                 tracing::debug!(error = %e, "media timeout failed");
             }
@@ -403,8 +435,17 @@ impl RtcSession {
     }
 
     /// After an offer/answer: the clock for connecting starts, unless the peer's
-    /// description says its ICE will not run with ours.
+    /// description says its ICE will not run with ours. Plain RTP "connects" when the
+    /// peer's first packet comes, which it need not send while we hold.
     fn expect_connection(&mut self, peer_sdp: &str) {
+        if self.plain.is_some() {
+            if self.next_frame.is_none() {
+                self.next_frame = Some(self.now);
+            }
+            if !self.direction.receives() {
+                return;
+            }
+        }
         if peer_sdp.lines().any(|l| l.trim_end() == "a=ice-mismatch") {
             self.fail(MediaFailure::IceMismatch);
         } else if !self.connected && !self.failed && self.connect_by.is_none() {
@@ -412,8 +453,73 @@ impl RtcSession {
         }
     }
 
+    /// The socket plain RTP uses, and the address it announces for it: the
+    /// server-reflexive one behind a NAT.
+    fn plain_address(&self) -> Result<(SocketAddr, SocketAddr), SdpError> {
+        let local = *self
+            .addrs
+            .first()
+            .ok_or_else(|| incompatible("no media address"))?;
+        let announced = self
+            .reflexive
+            .iter()
+            .find(|(_, base)| *base == local)
+            .map_or(local, |(addr, _)| *addr);
+        Ok((local, announced))
+    }
+
+    /// Feeds a datagram to the plain RTP path: audio to the sink, tones to the queue.
+    fn receive_plain(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        // Out for the while: the packet borrows its buffer while the audio path runs.
+        let Some(mut plain) = self.plain.take() else {
+            return;
+        };
+        if let Some((payload, incoming)) = plain.handle_receive(now, source, bytes) {
+            if !self.connected {
+                self.connected = true;
+                self.connect_by = None;
+                self.connection_changes.push_back(true);
+            }
+            match payload {
+                Payload::Audio(codec) => self.on_audio(codec, incoming.timestamp, incoming.payload),
+                Payload::Tone(rate) => {
+                    if let Some(ev) = ToneEvent::parse(incoming.payload)
+                        && ev.end
+                    {
+                        let duration = Duration::from_secs_f64(
+                            f64::from(ev.duration) / f64::from(rate.max(1)),
+                        );
+                        self.on_tone(u64::from(incoming.timestamp), ev.event, duration);
+                    }
+                }
+            }
+        }
+        self.plain = Some(plain);
+        self.drain_plain();
+    }
+
+    /// Moves the plain RTP path's datagrams to our queue and its reports to the stats.
+    fn drain_plain(&mut self) {
+        let Some(plain) = self.plain.as_mut() else {
+            return;
+        };
+        while let Some(t) = plain.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+        if let Some((r, remote)) = plain.reports() {
+            self.stats.remote = Some(remote);
+            self.stats.loss = r.loss.or(self.stats.loss);
+            self.stats.remote_loss = r.remote_loss.or(self.stats.remote_loss);
+            self.stats.rtt = r.rtt.or(self.stats.rtt);
+            if let Some(j) = r.jitter {
+                let rate = self.stats.codec.map_or(8_000, AudioCodec::rate);
+                self.stats.jitter = Some(Duration::from_secs_f64(f64::from(j) / f64::from(rate)));
+            }
+        }
+    }
+
     /// The next datagram to send.
-    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<MediaTransmit> {
         self.transmits.pop_front()
     }
 
@@ -464,10 +570,13 @@ impl RtcSession {
     }
 
     fn tele_pt(&mut self) -> Option<Pt> {
+        if let Some(p) = &self.plain {
+            return p.tone_pt().map(Pt::from);
+        }
         let audio = self.audio.as_ref()?;
         let (_, codec) = audio.send?;
         let rate = codec.rate();
-        let writer = self.rtc.writer(audio.mid)?;
+        let writer = self.rtc.writer(audio.mid?)?;
         writer
             .payload_params()
             .find(|p| p.spec().codec == Codec::Tele && p.spec().clock_rate.get() == rate)
@@ -479,18 +588,24 @@ impl RtcSession {
         let Some(audio) = self.audio.as_mut() else {
             return;
         };
-        let Some(writer) = self.rtc.writer(audio.mid) else {
-            return;
+        let send = match (&self.plain, audio.mid) {
+            (Some(p), _) => p.send_codec().map(|(pt, c)| (Pt::from(pt), c)),
+            (None, Some(mid)) => {
+                let Some(writer) = self.rtc.writer(mid) else {
+                    return;
+                };
+                writer.payload_params().find_map(|p| {
+                    let codec = match p.spec().codec {
+                        Codec::Opus => AudioCodec::Opus,
+                        Codec::PCMU => AudioCodec::Pcmu,
+                        Codec::PCMA => AudioCodec::Pcma,
+                        _ => return None,
+                    };
+                    codec.available().then_some((p.pt(), codec))
+                })
+            }
+            (None, None) => return,
         };
-        let send = writer.payload_params().find_map(|p| {
-            let codec = match p.spec().codec {
-                Codec::Opus => AudioCodec::Opus,
-                Codec::PCMU => AudioCodec::Pcmu,
-                Codec::PCMA => AudioCodec::Pcma,
-                _ => return None,
-            };
-            codec.available().then_some((p.pt(), codec))
-        });
         if send.map(|s| s.1) != audio.send.map(|s| s.1) {
             audio.encoder = send.and_then(|(_, c)| Encoder::new(c).ok());
             audio.rtp_time = 0;
@@ -509,6 +624,7 @@ impl RtcSession {
         } else {
             at + FRAME
         });
+        self.play_frame();
         let tele = if self.dtmf_next.is_none_or(|t| now >= t) {
             self.next_tone(now)
         } else {
@@ -518,7 +634,8 @@ impl RtcSession {
             // The answerer learns its audio m-line only after the answer went out.
             self.negotiated();
         }
-        let sends = self.direction.sends() && self.connected;
+        // Plain RTP has no handshake: it sends from the offer/answer on.
+        let sends = self.direction.sends() && (self.connected || self.plain.is_some());
         let Some(audio) = self.audio.as_mut() else {
             return;
         };
@@ -545,9 +662,23 @@ impl RtcSession {
         if encoder.encode(&audio.frame, &mut audio.payload).is_err() {
             return;
         }
+        let len = audio.payload.len() as u64;
+        if let Some(p) = self.plain.as_mut() {
+            if let Some(ev) = tele {
+                let length = (ev.duration.as_secs_f64() * f64::from(codec.rate())) as u32;
+                p.start_tone(ev.event, rtp_time as u32, length);
+                self.stats.dtmf_sent += 1;
+            }
+            p.send_audio(now, rtp_time as u32, &audio.payload);
+            self.stats.packets_sent += 1;
+            self.stats.bytes_sent += len;
+            self.drain_plain();
+            return;
+        }
         let payload: Arc<[u8]> = audio.payload.as_slice().into();
-        let len = payload.len() as u64;
-        let mid = audio.mid;
+        let Some(mid) = audio.mid else {
+            return;
+        };
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
@@ -606,7 +737,11 @@ impl RtcSession {
                     if self.connected && !crate::stats::is_stun(&t.contents) {
                         self.stats.remote = Some(t.destination);
                     }
-                    self.transmits.push_back(t)
+                    self.transmits.push_back(MediaTransmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: Bytes::copy_from_slice(&t.contents),
+                    })
                 }
                 Ok(Output::Event(e)) => self.on_event(e),
                 Err(e) => {
@@ -634,7 +769,7 @@ impl RtcSession {
                 self.connection_changes.push_back(false);
             }
             Event::MediaAdded(m) => match m.kind {
-                MediaKind::Audio => self.add_audio(m.mid),
+                MediaKind::Audio => self.add_audio(Some(m.mid)),
                 MediaKind::Video => self.video = self.video.or(Some(m.mid)),
             },
             Event::MediaData(d) => self.on_media(d),
@@ -674,24 +809,13 @@ impl RtcSession {
             self.stats.video_frames_received += 1;
             return;
         }
-        let Some(audio) = self.audio.as_mut() else {
-            return;
-        };
-        if d.mid != audio.mid {
+        if self.audio.as_ref().is_none_or(|a| a.mid != Some(d.mid)) {
             return;
         }
         if let CodecExtra::Tele(ev) = d.codec_extra {
-            let start = d.time.numer();
-            if ev.end && self.last_tele != Some(start) {
-                self.last_tele = Some(start);
-                if let Some(tone) = tone_of(ev.event) {
-                    self.stats.dtmf_received += 1;
-                    self.dtmf_in.push_back((tone, ev.duration));
-                }
+            if ev.end {
+                self.on_tone(d.time.numer(), ev.event, ev.duration);
             }
-            return;
-        }
-        if !self.direction.receives() {
             return;
         }
         let codec = match d.params.spec().codec {
@@ -700,19 +824,71 @@ impl RtcSession {
             Codec::PCMA => AudioCodec::Pcma,
             _ => return,
         };
+        self.on_audio(codec, d.time.numer() as u32, &d.data);
+    }
+
+    /// An RFC 4733 event ended: a tone heard (its retransmitted end packets are not new).
+    fn on_tone(&mut self, start: u64, event: u8, duration: Duration) {
+        if self.last_tele != Some(start) {
+            self.last_tele = Some(start);
+            if let Some(tone) = tone_of(event) {
+                self.stats.dtmf_received += 1;
+                self.dtmf_in.push_back((tone, duration));
+            }
+        }
+    }
+
+    /// An audio payload arrived: into the jitter buffer, to be played in its slot.
+    fn on_audio(&mut self, codec: AudioCodec, timestamp: u32, data: &[u8]) {
+        if !self.direction.receives() {
+            return;
+        }
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
         self.stats.packets_received += 1;
-        self.stats.bytes_received += d.data.len() as u64;
+        self.stats.bytes_received += data.len() as u64;
+        audio.jitter.push(self.now, codec, timestamp, data);
+    }
+
+    /// Plays one 20 ms frame into the sink: the next packet decoded, a missing one
+    /// concealed, or silence while the stream pauses (hold, silence suppression).
+    fn play_frame(&mut self) {
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        let playout = audio.jitter.pop();
+        let jitter = audio.jitter.stats();
+        self.stats.concealed = jitter.concealed;
+        self.stats.late = jitter.late;
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        let decoder = match audio.decoders.entry(codec) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => match Decoder::new(codec) {
-                Ok(dec) => v.insert(dec),
-                Err(_) => return,
-            },
+        let (codec, decoded) = match playout {
+            Playout::Idle => return,
+            Playout::Silence => {
+                let Some(codec) = audio.jitter.codec() else {
+                    return;
+                };
+                audio.pcm.clear();
+                audio.pcm.resize(frame_samples(codec.rate()), 0);
+                (codec, Ok(()))
+            }
+            Playout::Packet { codec, payload } => {
+                let Some(decoder) = decoder(&mut audio.decoders, codec) else {
+                    return;
+                };
+                (codec, decoder.decode(&payload, &mut audio.pcm))
+            }
+            Playout::Missing { codec, next } => {
+                let Some(decoder) = decoder(&mut audio.decoders, codec) else {
+                    return;
+                };
+                let n = frame_samples(codec.rate());
+                (codec, decoder.conceal(n, next.as_deref(), &mut audio.pcm))
+            }
         };
-        if decoder.decode(&d.data, &mut audio.pcm).is_ok() {
+        if decoded.is_ok() {
             let frame = AudioFrame {
                 rate: codec.rate(),
                 samples: std::mem::take(&mut audio.pcm),
@@ -723,7 +899,7 @@ impl RtcSession {
     }
 
     /// The call's first audio m-line carries its audio.
-    fn add_audio(&mut self, mid: Mid) {
+    fn add_audio(&mut self, mid: Option<Mid>) {
         if self.audio.is_none() {
             self.audio = Some(Audio {
                 mid,
@@ -734,6 +910,7 @@ impl RtcSession {
                 payload: Vec::with_capacity(256),
                 pcm: Vec::with_capacity(960),
                 frame: Vec::with_capacity(960),
+                jitter: JitterBuffer::new(),
             });
         }
     }
@@ -745,6 +922,21 @@ impl RtcSession {
         self.previous_sdp = self.local_sdp.replace(sdp.clone());
         Bytes::from(sdp)
     }
+}
+
+/// The call's decoder for `codec`, made on first use.
+fn decoder(decoders: &mut HashMap<AudioCodec, Decoder>, codec: AudioCodec) -> Option<&mut Decoder> {
+    match decoders.entry(codec) {
+        std::collections::hash_map::Entry::Occupied(o) => Some(o.into_mut()),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            Decoder::new(codec).ok().map(|d| v.insert(d))
+        }
+    }
+}
+
+/// An `o=` session id (RFC 4566 §5.2), unique enough from the OS's randomness.
+fn session_id() -> u64 {
+    getrandom::u64().map_or(1, |n| n >> 2)
 }
 
 /// RFC 4733 §3.2: the event code of a DTMF tone, and back.
@@ -786,6 +978,18 @@ impl SdpHandler for RtcSession {
     fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
         let sdp = match &self.local_sdp {
             Some(last) => last.clone(),
+            None if self.config.offer_profile != MediaProfile::WebRtc => {
+                let protection = match self.config.offer_profile {
+                    MediaProfile::Sdes => Protection::Sdes,
+                    _ => Protection::Plain,
+                };
+                let (local, announced) = self.plain_address()?;
+                let (media, text) =
+                    PlainMedia::offer(local, announced, protection, &self.config, session_id())?;
+                self.plain = Some(media);
+                self.add_audio(None);
+                text
+            }
             None => {
                 let sendrecv = str0m::media::Direction::SendRecv;
                 let mut api = self.rtc.sdp_api();
@@ -799,7 +1003,7 @@ impl SdpHandler for RtcSession {
                 let Some((offer, pending)) = applied else {
                     return Err(incompatible("nothing to offer"));
                 };
-                self.add_audio(audio);
+                self.add_audio(Some(audio));
                 self.video = self.video.or(video);
                 let text = offer.to_sdp_string();
                 self.pending = Some((pending, text.clone()));
@@ -811,6 +1015,33 @@ impl SdpHandler for RtcSession {
     }
 
     fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
+        let text = String::from_utf8_lossy(offer);
+        let plain_answer = match self.plain.as_mut() {
+            Some(p) => Some(p.accept_offer(self.now, offer, &self.config)?),
+            None if self.local_sdp.is_none() && is_plain(&text) => {
+                let (local, announced) = self.plain_address()?;
+                let (media, answer) = PlainMedia::answer(
+                    self.now,
+                    local,
+                    announced,
+                    offer,
+                    &self.config,
+                    session_id(),
+                )?;
+                self.plain = Some(media);
+                self.add_audio(None);
+                Some(answer)
+            }
+            None => None,
+        };
+        if let Some(answer) = plain_answer {
+            self.offered = None;
+            self.direction = direction;
+            self.negotiated();
+            self.expect_connection(&text);
+            self.drain_plain();
+            return Ok(self.finish_local(answer, direction));
+        }
         let accept = Accept {
             video: self.config.video,
             current: self.local_sdp.as_deref(),
@@ -831,7 +1062,9 @@ impl SdpHandler for RtcSession {
     }
 
     fn accept_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
-        if let Some((pending, our_offer)) = self.pending.take() {
+        if let Some(p) = self.plain.as_mut() {
+            p.accept_answer(self.now, answer)?;
+        } else if let Some((pending, our_offer)) = self.pending.take() {
             let text = normalize_answer(answer, &our_offer)?;
             let parsed = SdpAnswer::from_sdp_string(&text).map_err(incompatible)?;
             let r = guarded(|| self.rtc.sdp_api().accept_answer(pending, parsed));
@@ -845,12 +1078,18 @@ impl SdpHandler for RtcSession {
         self.direction = ours.intersect(theirs.reversed());
         self.negotiated();
         self.expect_connection(text);
+        self.drain_plain();
         Ok(())
     }
 
     fn rollback(&mut self) {
         self.offered = None;
-        if self.pending.take().is_some() {
+        if self.plain.as_ref().is_some_and(|p| !p.is_started()) {
+            // Our first plain offer, never answered.
+            self.plain = None;
+            self.audio = None;
+            self.local_sdp = None;
+        } else if self.pending.take().is_some() {
             self.local_sdp = None;
         } else if let Some(prev) = self.previous_sdp.take() {
             self.local_sdp = Some(prev);

@@ -25,6 +25,10 @@ pub struct MediaStats {
     pub video_frames_sent: u64,
     /// Video frames received.
     pub video_frames_received: u64,
+    /// Received audio frames the jitter buffer had to conceal (lost, or too late).
+    pub concealed: u64,
+    /// Audio packets that came too late to be played.
+    pub late: u64,
     /// RFC 4733 tones sent and received.
     pub dtmf_sent: u64,
     /// RFC 4733 tones received.

@@ -123,9 +123,13 @@ impl Encoder {
     }
 }
 
-/// Decodes frames of one codec.
+/// Decodes frames of one codec, and conceals the ones that never came.
 pub struct Decoder {
     inner: DecoderInner,
+    /// G.711's last frame, replayed (fading) in place of a lost one.
+    last: Vec<i16>,
+    /// Frames concealed in a row.
+    losses: u32,
 }
 
 enum DecoderInner {
@@ -154,7 +158,36 @@ impl Decoder {
             #[cfg(not(feature = "opus"))]
             AudioCodec::Opus => return Err(CodecError::Unavailable(codec)),
         };
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            last: Vec::new(),
+            losses: 0,
+        })
+    }
+
+    /// Conceals one lost frame of `samples` samples into `out`, replacing its contents.
+    /// Opus uses its own concealment, or the in-band FEC of `next` (the packet after the
+    /// gap) when it carries some; G.711 replays the last frame, halving it each time, so
+    /// a long gap fades to silence.
+    pub fn conceal(
+        &mut self,
+        samples: usize,
+        next: Option<&[u8]>,
+        out: &mut Vec<i16>,
+    ) -> Result<(), CodecError> {
+        out.clear();
+        self.losses = self.losses.saturating_add(1);
+        match &mut self.inner {
+            #[cfg(feature = "opus")]
+            DecoderInner::Opus(dec) => dec.conceal(samples, next, out)?,
+            _ => {
+                let _ = next;
+                let shift = self.losses.min(15);
+                out.extend(self.last.iter().map(|&s| s >> shift));
+                out.resize(samples, 0);
+            }
+        }
+        Ok(())
     }
 
     /// The codec.
@@ -175,6 +208,11 @@ impl Decoder {
             DecoderInner::Pcma => out.extend(payload.iter().map(|&b| g711::alaw_decode(b))),
             #[cfg(feature = "opus")]
             DecoderInner::Opus(dec) => dec.decode(payload, out)?,
+        }
+        self.losses = 0;
+        if self.codec() != AudioCodec::Opus {
+            self.last.clear();
+            self.last.extend_from_slice(out);
         }
         Ok(())
     }

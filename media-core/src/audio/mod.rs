@@ -9,6 +9,7 @@
 pub mod analysis;
 mod codec;
 pub mod g711;
+pub mod jitter;
 #[cfg(feature = "opus")]
 mod opus;
 mod resample;

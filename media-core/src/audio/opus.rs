@@ -67,13 +67,34 @@ mod backend {
                 .0
                 .decode(payload, MAX_SAMPLES, &mut self.1)
                 .map_err(failed)?;
-            // The C `opus_decode` convention: ±1.0 is full scale, rounded and clamped.
+            self.take(n, out);
+            Ok(())
+        }
+
+        /// Conceals `samples` lost samples: rebuilt from `next`'s in-band FEC when it has
+        /// some, else Opus's own loss concealment.
+        pub(crate) fn conceal(
+            &mut self,
+            samples: usize,
+            next: Option<&[u8]>,
+            out: &mut Vec<i16>,
+        ) -> Result<(), CodecError> {
+            let n = match next {
+                Some(p) => self.0.decode_fec(p, samples, &mut self.1),
+                None => self.0.decode(&[], samples, &mut self.1),
+            }
+            .map_err(failed)?;
+            self.take(n, out);
+            Ok(())
+        }
+
+        // The C `opus_decode` convention: ±1.0 is full scale, rounded and clamped.
+        fn take(&self, n: usize, out: &mut Vec<i16>) {
             out.extend(
-                self.1[..n]
+                self.1[..n.min(self.1.len())]
                     .iter()
                     .map(|&s| (s * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16),
             );
-            Ok(())
         }
     }
 }
@@ -121,6 +142,24 @@ mod backend {
         ) -> Result<(), CodecError> {
             out.resize(MAX_SAMPLES, 0);
             let n = self.0.decode(payload, out, false).map_err(failed)?;
+            out.truncate(n);
+            Ok(())
+        }
+
+        /// Conceals `samples` lost samples: rebuilt from `next`'s in-band FEC when it has
+        /// some, else Opus's own loss concealment.
+        pub(crate) fn conceal(
+            &mut self,
+            samples: usize,
+            next: Option<&[u8]>,
+            out: &mut Vec<i16>,
+        ) -> Result<(), CodecError> {
+            out.resize(samples, 0);
+            let n = match next {
+                Some(p) => self.0.decode(p, out, true),
+                None => self.0.decode(&[], out, false),
+            }
+            .map_err(failed)?;
             out.truncate(n);
             Ok(())
         }

@@ -91,8 +91,9 @@ impl PhoneBuilder {
 
     /// An ICE server, as SIP.js's `iceServers` take them (`stun:stun.example.com`): its
     /// host is looked up when the phone starts, and the first call waits (briefly) for
-    /// its answer so the offer carries our server-reflexive address. Only `stun:` is
-    /// supported yet; `turn:` and `turns:` are skipped with a warning.
+    /// its answer so the offer carries our server-reflexive address. `turn:` over UDP
+    /// (with username and credential) gives relayed candidates the same way; `turns:` and
+    /// `?transport=tcp` are not supported yet and are skipped with a warning.
     pub fn ice_server(mut self, server: IceServer) -> Self {
         self.ice_servers.push(server);
         self

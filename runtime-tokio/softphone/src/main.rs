@@ -40,7 +40,7 @@ use sansip_media::driver::{
     WeakPhone,
 };
 use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
-use sansip_media::{DtmfMethod, IceServer, MediaStats, RtcSession};
+use sansip_media::{DtmfMethod, IceServer, MediaProfile, MediaStats, RtcSession};
 use serde_json::{Value, json};
 
 mod load;
@@ -115,6 +115,20 @@ struct Cli {
     /// or SIP INFO.
     #[arg(long, global = true, value_enum, default_value_t = DtmfArg::Auto)]
     dtmf_method: DtmfArg,
+    /// How our offers carry audio; an answer follows the peer's offer whatever this says.
+    #[arg(long, global = true, value_enum, default_value_t = ProfileArg::Webrtc)]
+    media_profile: ProfileArg,
+}
+
+/// How our offers carry audio (`MediaProfile`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ProfileArg {
+    /// WebRTC: ICE and DTLS-SRTP (`UDP/TLS/RTP/SAVPF`).
+    Webrtc,
+    /// SRTP keyed in the SDP (`RTP/SAVP` with `a=crypto`).
+    Sdes,
+    /// Plain RTP (`RTP/AVP`), as trunks and desk phones.
+    Plain,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -771,6 +785,8 @@ fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> 
         "bytes_sent": s.bytes_sent,
         "packets_received": s.packets_received,
         "bytes_received": s.bytes_received,
+        "concealed": s.concealed,
+        "late": s.late,
         "dtmf_sent": s.dtmf_sent,
         "dtmf_received": s.dtmf_received,
         "video_frames_sent": s.video_frames_sent,
@@ -861,6 +877,11 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         DtmfArg::Info => DtmfMethod::Info,
     };
     let media_timeout = Duration::from_secs(cli.media_timeout);
+    let profile = match cli.media_profile {
+        ProfileArg::Webrtc => MediaProfile::WebRtc,
+        ProfileArg::Sdes => MediaProfile::Sdes,
+        ProfileArg::Plain => MediaProfile::Plain,
+    };
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -871,6 +892,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.media.dtmf = dtmf;
             c.media.video = video;
             c.media.connect_timeout = media_timeout;
+            c.media.offer_profile = profile;
             // Media that never connects must not pass for a good call.
             c.media.end_call_on_failure = true;
         })

@@ -394,6 +394,77 @@ fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
     assert_eq!(holds, [true, false], "held by SIPp, then resumed");
 }
 
+/// A WAV of `secs` seconds of `hz`, 8 kHz G.711 µ-law (what SIPp's `rtp_stream` plays).
+fn mulaw_tone_wav(path: &std::path::Path, hz: f64, secs: u32) {
+    use sansip_tokio::media::audio::{AudioCodec, Encoder};
+    let pcm: Vec<i16> = (0..8_000 * secs)
+        .map(|i| (f64::sin(std::f64::consts::TAU * hz * f64::from(i) / 8_000.0) * 10_000.0) as i16)
+        .collect();
+    let mut data = Vec::new();
+    Encoder::new(AudioCodec::Pcmu)
+        .unwrap()
+        .encode(&pcm, &mut data)
+        .unwrap();
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // PCM-style fmt chunk: format 7 (µ-law), mono, 8 kHz, 8000 B/s, 1-byte blocks, 8 bits.
+    for (v, n) in [
+        (16u32, 4),
+        (7, 2),
+        (1, 2),
+        (8_000, 4),
+        (8_000, 4),
+        (1, 2),
+        (8, 2),
+    ] {
+        wav.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).unwrap();
+}
+
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn sipp_streams_pcmu_into_our_plain_rtp_call() {
+    // SIPp as a plain RTP trunk: it answers our RTP/AVP offer and plays a 1 kHz µ-law
+    // file as RTP (rtp_stream); our recording must carry that tone.
+    let dir = TempDir::new("rtp-stream");
+    mulaw_tone_wav(&dir.0.join("tone.wav"), 1_000.0, 10);
+    let port = free_port();
+    let media_port = free_port().to_string();
+    let sipp = sipp("uas_rtp_stream.xml", port, &["-mp", &media_port])
+        .current_dir(&dir.0)
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let record = dir.0.join("ours.wav");
+    let alice = softphone(&format!("sip:127.0.0.1:{port}"), "alice", "unused", "tokio")
+        .args(["--media-profile", "plain"])
+        .args(["call", &format!("sip:trunk@127.0.0.1:{port}"), "--for", "3"])
+        .arg("--record")
+        .arg(&record)
+        .output()
+        .unwrap();
+    ok("alice", &alice);
+    sipp_ok(&sipp.wait_with_output().unwrap());
+    let (hz, rms, secs) = analyse(&record);
+    let media = lines(&alice)
+        .into_iter()
+        .find(|l| l["event"] == "media")
+        .unwrap();
+    println!(
+        "SIPp rtp_stream into us: {hz:?} Hz rms {rms:.0} over {secs:.1} s; codec {}, packets received {}",
+        media["codec"], media["packets_received"]
+    );
+    assert!(hz.is_some_and(|h| (h - 1_000.0).abs() < 15.0) && rms > 500.0);
+    assert_eq!(media["codec"], "PCMU");
+    assert!(media["packets_received"].as_u64().unwrap() > 100, "{media}");
+}
+
 #[test]
 #[ignore = "needs sipp (run by .ci/run)"]
 fn a_call_whose_media_never_connects_is_hung_up_as_media_failed() {

@@ -158,6 +158,28 @@ enum Kind {
     Linphone,
 }
 
+/// How the peer carries media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// `UDP/TLS/RTP/SAVPF` with ICE and DTLS-SRTP.
+    DtlsIce,
+    /// Plain `RTP/AVP`, no ICE.
+    Plain,
+    /// `RTP/SAVP` with SDES keys (baresip's `mediaenc=srtp-mand`).
+    Sdes,
+}
+
+impl Media {
+    /// The softphone's arguments for calling with this profile.
+    fn ours(self) -> &'static [&'static str] {
+        match self {
+            Media::DtlsIce => &[],
+            Media::Plain => &["--media-profile", "plain"],
+            Media::Sdes => &["--media-profile", "sdes"],
+        }
+    }
+}
+
 /// baresip or linphonec as `bob` at Kamailio, playing [`PEER_TONE`], auto-answering.
 struct Peer {
     kind: Kind,
@@ -170,8 +192,13 @@ struct Peer {
 impl Peer {
     /// Starts the peer; with `dial`, it calls that URI at once (baresip) or once registered
     /// (linphonec).
-    fn start(ns: &Netns, kind: Kind, dir: &Path, dial: Option<&str>) -> Peer {
+    fn start(ns: &Netns, kind: Kind, media: Media, dir: &Path, dial: Option<&str>) -> Peer {
         let tone = tone_wav(dir, PEER_TONE, 30);
+        let (baresip_media, encryption, avpf, nat) = match media {
+            Media::DtlsIce => (";mediaenc=dtls_srtp;medianat=ice", "dtls", "1", "ice_only"),
+            Media::Plain => ("", "none", "0", "no_ice"),
+            Media::Sdes => (";mediaenc=srtp-mand", "srtp", "0", "no_ice"),
+        };
         let fill = |template: &str| {
             template
                 .replace("@PORT@", &PEER_PORT.to_string())
@@ -187,6 +214,11 @@ impl Peer {
                 .replace("@AUDIO_CODECS@", "opus/48000/2,pcmu")
                 .replace("@DEFAULT_PROXY@", "0")
                 .replace("@OPUS@", "1")
+                .replace("@MEDIA@", baresip_media)
+                .replace("@ENCRYPTION@", encryption)
+                .replace("@MANDATORY@", if media == Media::Plain { "0" } else { "1" })
+                .replace("@AVPF@", avpf)
+                .replace("@NAT_POLICY@", nat)
         };
         let template =
             |name: &str| std::fs::read_to_string(here().join("peers").join(name)).unwrap();
@@ -377,7 +409,7 @@ struct Call {
 impl Call {
     /// With `peer_calls` the peer calls `sip:alice@…` and the softphone answers; else the
     /// peer waits and the softphone calls `sip:bob@…`.
-    fn run(kind: Kind, peer_calls: bool, secs: u32, extra: &[&str]) -> Call {
+    fn run(kind: Kind, media: Media, peer_calls: bool, secs: u32, extra: &[&str]) -> Call {
         let ns = Netns::new();
         let dir = TempDir::new("peers");
         let kamailio = Kamailio::start(&ns, &dir.0);
@@ -385,18 +417,24 @@ impl Call {
         let peer_dir = dir.0.join("peer");
         std::fs::create_dir_all(&peer_dir).unwrap();
         let mut us = softphone(&ns);
-        us.args(extra);
+        us.args(extra).args(media.ours());
         let (peer, out, label) = if peer_calls {
             us.args(["answer", "--for", &secs.to_string()]);
             let running = Running::spawn(with_audio(&mut us, &ours)).registered();
-            let peer = Peer::start(&ns, kind, &peer_dir, Some(&format!("sip:alice@{HOST}")));
+            let peer = Peer::start(
+                &ns,
+                kind,
+                media,
+                &peer_dir,
+                Some(&format!("sip:alice@{HOST}")),
+            );
             (
                 peer,
                 running.wait_with_output(),
-                format!("{kind:?} calls us"),
+                format!("{kind:?} calls us ({media:?})"),
             )
         } else {
-            let peer = Peer::start(&ns, kind, &peer_dir, None);
+            let peer = Peer::start(&ns, kind, media, &peer_dir, None);
             us.args([
                 "call",
                 &format!("sip:bob@{HOST}"),
@@ -404,7 +442,7 @@ impl Call {
                 &secs.to_string(),
             ]);
             let out = with_audio(&mut us, &ours).output().unwrap();
-            (peer, out, format!("we call {kind:?}"))
+            (peer, out, format!("we call {kind:?} ({media:?})"))
         };
         Call {
             label,
@@ -434,13 +472,13 @@ fn with_audio<'a>(c: &'a mut Command, record: &Path) -> &'a mut Command {
 #[test]
 #[ignore = "needs root, kamailio and linphone-cli (run by .ci/run)"]
 fn linphonec_calls_our_softphone_with_dtls_srtp_and_ice() {
-    Call::run(Kind::Linphone, true, 5, &[]).check_audio();
+    Call::run(Kind::Linphone, Media::DtlsIce, true, 5, &[]).check_audio();
 }
 
 #[test]
 #[ignore = "needs root, kamailio and linphone-cli (run by .ci/run)"]
 fn our_softphone_calls_linphonec_with_dtls_srtp_and_ice() {
-    Call::run(Kind::Linphone, false, 5, &[]).check_audio();
+    Call::run(Kind::Linphone, Media::DtlsIce, false, 5, &[]).check_audio();
 }
 
 /// baresip 1.0 presents an RSA certificate. As the DTLS server, dimpl 0.9 (str0m's DTLS)
@@ -450,7 +488,13 @@ fn our_softphone_calls_linphonec_with_dtls_srtp_and_ice() {
 /// hold: ICE completes (no `a=ice-mismatch`: our default candidate is in `c=`/`m=`), the
 /// failure is DTLS's, and no media is counted as received.
 fn baresip_gets_as_far_as_dtls(peer_calls: bool) {
-    let call = Call::run(Kind::Baresip, peer_calls, 15, &["--media-timeout", "3"]);
+    let call = Call::run(
+        Kind::Baresip,
+        Media::DtlsIce,
+        peer_calls,
+        15,
+        &["--media-timeout", "3"],
+    );
     let log = &call.peer_log;
     assert!(
         log.contains("connectivity check is complete") && !log.contains("ice-mismatch"),
@@ -484,6 +528,42 @@ fn baresip_calls_our_softphone_ice_completes_dtls_does_not_yet() {
 #[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
 fn our_softphone_calls_baresip_ice_completes_dtls_does_not_yet() {
     baresip_gets_as_far_as_dtls(false);
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn baresip_calls_our_softphone_with_plain_rtp() {
+    Call::run(Kind::Baresip, Media::Plain, true, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn our_softphone_calls_baresip_with_plain_rtp() {
+    Call::run(Kind::Baresip, Media::Plain, false, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn baresip_calls_our_softphone_with_sdes_srtp() {
+    Call::run(Kind::Baresip, Media::Sdes, true, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn our_softphone_calls_baresip_with_sdes_srtp() {
+    Call::run(Kind::Baresip, Media::Sdes, false, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and linphone-cli (run by .ci/run)"]
+fn linphonec_calls_our_softphone_with_plain_rtp() {
+    Call::run(Kind::Linphone, Media::Plain, true, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and linphone-cli (run by .ci/run)"]
+fn our_softphone_calls_linphonec_with_plain_rtp() {
+    Call::run(Kind::Linphone, Media::Plain, false, 5, &[]).check_audio();
 }
 
 /// Three namespaces in a row: `left` (L.2) — `middle` (L.1 and R.1) — `right` (R.2), for

@@ -25,14 +25,14 @@ mk_baresip() { # DIR USER PASSWORD
   local acc=accounts; [ "$MODE" = registrar ] && acc=accounts.registrar
   sed -e "s#@PORT@#$BPORT#g; s#@DIR@#$1#g; s#@TONE@#$D/tone440.wav#g; s#@CTRLPORT@#4444#g; s#@RTPPORT@#16000#g; s#@RTPPORTEND@#16099#g" \
     "$HERE/baresip/config" > "$1/config"
-  sed -e "s#@PORT@#$BPORT#g; s#@USER@#$2#g; s#@PASSWORD@#$3#g; s#@DOMAIN@#$DOM#g; s#@REGISTRAR@#$REG#g; s#@AUDIO_CODECS@#$BCODECS#g" \
+  sed -e "s#@PORT@#$BPORT#g; s#@USER@#$2#g; s#@PASSWORD@#$3#g; s#@DOMAIN@#$DOM#g; s#@REGISTRAR@#$REG#g; s#@AUDIO_CODECS@#$BCODECS#g; s#@MEDIA@#;mediaenc=dtls_srtp;medianat=ice#g" \
     "$HERE/baresip/$acc" > "$1/accounts"
 }
 mk_linphone() { # DIR USER PASSWORD
   mkdir -p "$1/.local/share/linphone"          # liblinphone never starts its SIP stack without it
   local proxy=-1 extra=/dev/null
   [ "$MODE" = registrar ] && { proxy=0; extra="$HERE/linphone/linphonerc.proxy"; }
-  cat "$HERE/linphone/linphonerc" "$extra" | sed -e "s#@PORT@#$LPORT#g; s#@RTPPORT@#17000#g; s#@RTPPORTEND@#17099#g; s#@DEFAULT_PROXY@#$proxy#g; s#@OPUS@#$OPUS#g; s#@USER@#$2#g; s#@PASSWORD@#$3#g; s#@DOMAIN@#$DOM#g; s#@REGISTRAR@#$REG#g" > "$1/linphonerc"
+  cat "$HERE/linphone/linphonerc" "$extra" | sed -e "s#@PORT@#$LPORT#g; s#@RTPPORT@#17000#g; s#@RTPPORTEND@#17099#g; s#@DEFAULT_PROXY@#$proxy#g; s#@OPUS@#$OPUS#g; s#@USER@#$2#g; s#@PASSWORD@#$3#g; s#@DOMAIN@#$DOM#g; s#@REGISTRAR@#$REG#g; s#@ENCRYPTION@#dtls#g; s#@MANDATORY@#1#g; s#@AVPF@#1#g; s#@NAT_POLICY@#ice_only#g" > "$1/linphonerc"
 }
 start_linphonec() { # DIR
   mkfifo "$1/cmd"
