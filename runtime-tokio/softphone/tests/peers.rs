@@ -396,6 +396,7 @@ fn check(label: &str, out: &Output, ours: &Path, theirs: &Path, peer_log: &str) 
 /// their own; the softphone hangs up after `secs` (or when its media fails).
 struct Call {
     label: String,
+    media: Media,
     out: Output,
     /// What we recorded.
     ours: PathBuf,
@@ -446,6 +447,7 @@ impl Call {
         };
         Call {
             label,
+            media,
             out,
             ours,
             peer_log: peer.log(),
@@ -456,8 +458,25 @@ impl Call {
         }
     }
 
-    /// Audio crossed both ways: each side heard the other's tone.
+    /// Audio crossed both ways: each side heard the other's tone; and the descriptions the
+    /// peer logged were of the profile asked for.
     fn check_audio(&mut self) {
+        let log = &self.peer_log;
+        let wanted: &[&str] = match self.media {
+            Media::DtlsIce => &["UDP/TLS/RTP/SAVPF", "a=fingerprint:"],
+            Media::Plain => &[" RTP/AVP "],
+            Media::Sdes => &[" RTP/SAVP ", "a=crypto:"],
+        };
+        for w in wanted {
+            assert!(
+                log.contains(w),
+                "{}: no {w:?} in the peer's log:\n{log}",
+                self.label
+            );
+        }
+        if self.media != Media::DtlsIce {
+            assert!(!log.contains("a=fingerprint:"), "{}", self.label);
+        }
         let theirs = self.peer.take().unwrap().finish();
         check(&self.label, &self.out, &self.ours, &theirs, &self.peer_log);
     }
