@@ -2,8 +2,10 @@
 //!
 //! - [`MediaAgent`] (feature `rtc`, on by default): the sans-IO composite of a
 //!   [`UserAgent`](sansip_core::ua::UserAgent) and one str0m [`RtcSession`] per call —
-//!   ICE, DTLS-SRTP, RTP — with audio (G.711 written here, Opus through libopus), RFC 4733
-//!   DTMF, statistics, and video as pre-encoded frames.
+//!   ICE, DTLS-SRTP, RTP — or, for trunks and desk phones, plain RTP and SDES-SRTP on our
+//!   own RTP session; with audio (G.711 written here, Opus in pure Rust or through
+//!   libopus) behind a jitter buffer, RFC 4733 DTMF, statistics, and video as pre-encoded
+//!   frames.
 //! - [`sdp`]: the glue that makes real SIP peers' SDP fit str0m and str0m's answers fit
 //!   RFC 3264.
 //! - [`audio`] and [`video`]: frames, codecs, sources and sinks (tones, WAV, IVF).

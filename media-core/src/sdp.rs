@@ -12,8 +12,9 @@
 //! original m-line; [`RemoteOffer::fix_answer`] then puts str0m's answer back in the shape
 //! RFC 3264 §6 demands: one m-line per offered one, same order, the ones we did not take
 //! rejected with port 0, the offered transport protocol echoed. Offers with no DTLS-SRTP
-//! stream at all (plain `RTP/AVP`, SDES `RTP/SAVP` with `a=crypto`) are refused with a
-//! reason fit for a 488's Warning header.
+//! stream at all (plain `RTP/AVP`, SDES `RTP/SAVP` with `a=crypto`) do not come here: the
+//! session sends them to its own RTP path (`crate::rtp`); what neither takes is refused
+//! with a reason fit for a 488's Warning header.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
