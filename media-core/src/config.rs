@@ -72,7 +72,12 @@ pub struct MediaConfig {
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
-            audio_codecs: vec![AudioCodec::Opus, AudioCodec::Pcmu, AudioCodec::Pcma],
+            audio_codecs: vec![
+                AudioCodec::Opus,
+                AudioCodec::G722,
+                AudioCodec::Pcmu,
+                AudioCodec::Pcma,
+            ],
             telephone_event: true,
             video: false,
             offer_profile: MediaProfile::WebRtc,

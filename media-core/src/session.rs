@@ -209,6 +209,8 @@ impl RtcSession {
                 AudioCodec::Opus => codecs.enable_opus(true, false),
                 AudioCodec::Pcmu => codecs.enable_pcmu(true, false),
                 AudioCodec::Pcma => codecs.enable_pcma(true, false),
+                // str0m runs G.722 at 16 kHz and writes the 8 kHz RTP clock itself.
+                AudioCodec::G722 => codecs.enable_g722(true, false),
             }
         }
         if config.telephone_event {
@@ -575,7 +577,8 @@ impl RtcSession {
         }
         let audio = self.audio.as_ref()?;
         let (_, codec) = audio.send?;
-        let rate = codec.rate();
+        // Events run at the audio's RTP clock (8 kHz for G.722).
+        let rate = codec.clock_rate();
         let writer = self.rtc.writer(audio.mid?)?;
         writer
             .payload_params()
@@ -599,6 +602,7 @@ impl RtcSession {
                         Codec::Opus => AudioCodec::Opus,
                         Codec::PCMU => AudioCodec::Pcmu,
                         Codec::PCMA => AudioCodec::Pcma,
+                        Codec::G722 => AudioCodec::G722,
                         _ => return None,
                     };
                     codec.available().then_some((p.pt(), codec))
@@ -665,11 +669,11 @@ impl RtcSession {
         let len = audio.payload.len() as u64;
         if let Some(p) = self.plain.as_mut() {
             if let Some(ev) = tele {
-                let length = (ev.duration.as_secs_f64() * f64::from(codec.rate())) as u32;
-                p.start_tone(ev.event, rtp_time as u32, length);
+                let length = (ev.duration.as_secs_f64() * f64::from(codec.rate())) as u64;
+                p.start_tone(ev.event, rtp_time, length);
                 self.stats.dtmf_sent += 1;
             }
-            p.send_audio(now, rtp_time as u32, &audio.payload);
+            p.send_audio(now, rtp_time, &audio.payload);
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += len;
             self.drain_plain();
@@ -822,6 +826,7 @@ impl RtcSession {
             Codec::Opus => AudioCodec::Opus,
             Codec::PCMU => AudioCodec::Pcmu,
             Codec::PCMA => AudioCodec::Pcma,
+            Codec::G722 => AudioCodec::G722,
             _ => return,
         };
         self.on_audio(codec, d.time.numer() as u32, &d.data);

@@ -715,3 +715,39 @@ fn the_jitter_buffer_fills_gaps_on_the_webrtc_path() {
 fn the_jitter_buffer_fills_gaps_on_the_plain_rtp_path() {
     jitter_and_loss_leave_no_gaps(MediaProfile::Plain);
 }
+
+/// G.722 alone, on the WebRTC path (str0m clocks it) and on ours (RFC 3551's 8 kHz clock
+/// for a 16 kHz codec): tones, hold and DTMF as with any codec.
+#[test]
+fn g722_calls_on_both_paths() {
+    for profile in [MediaProfile::WebRtc, MediaProfile::Plain] {
+        let media = MediaConfig {
+            audio_codecs: vec![sansip_media::audio::AudioCodec::G722],
+            offer_profile: profile,
+            ..MediaConfig::default()
+        };
+        let w = call_with(World::pair(24, 0.0, media.clone(), media));
+        let sdp = w
+            .bob
+            .sip_in
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .find(|m| m.contains("m=audio"))
+            .unwrap();
+        assert!(sdp.contains("a=rtpmap:9 G722/8000"), "{profile:?}: {sdp}");
+        let stats = w
+            .alice
+            .media_events
+            .iter()
+            .find_map(|e| match e {
+                MediaEvent::Ended { stats, .. } => Some(*stats),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            stats.codec,
+            Some(sansip_media::audio::AudioCodec::G722),
+            "{profile:?}"
+        );
+    }
+}

@@ -1,5 +1,8 @@
 //! The audio codecs a call can negotiate, and their encoders and decoders.
 
+use audio_codec::g722::{G722Decoder, G722Encoder};
+use audio_codec::{Decoder as _, Encoder as _};
+
 use super::g711;
 #[cfg(feature = "opus")]
 use super::opus::{OpusDecoder, OpusEncoder};
@@ -14,14 +17,26 @@ pub enum AudioCodec {
     Pcma,
     /// Opus, 48 kHz (mono here). Needs the `opus` feature (on by default).
     Opus,
+    /// G.722, 16 kHz wideband (64 kbit/s): what desk phones call HD voice.
+    G722,
 }
 
 impl AudioCodec {
-    /// The sample rate frames of this codec are in (also its RTP clock rate).
+    /// The sample rate frames of this codec are in.
     pub const fn rate(self) -> u32 {
         match self {
             AudioCodec::Pcmu | AudioCodec::Pcma => 8_000,
+            AudioCodec::G722 => 16_000,
             AudioCodec::Opus => 48_000,
+        }
+    }
+
+    /// Its RTP clock rate: the sample rate, except for G.722, which RFC 3551 §4.5.2 clocks
+    /// at 8 kHz though it samples at 16.
+    pub const fn clock_rate(self) -> u32 {
+        match self {
+            AudioCodec::G722 => 8_000,
+            c => c.rate(),
         }
     }
 
@@ -31,13 +46,14 @@ impl AudioCodec {
             AudioCodec::Pcmu => "PCMU",
             AudioCodec::Pcma => "PCMA",
             AudioCodec::Opus => "opus",
+            AudioCodec::G722 => "G722",
         }
     }
 
     /// Whether this build can encode and decode it.
     pub const fn available(self) -> bool {
         match self {
-            AudioCodec::Pcmu | AudioCodec::Pcma => true,
+            AudioCodec::Pcmu | AudioCodec::Pcma | AudioCodec::G722 => true,
             AudioCodec::Opus => cfg!(feature = "opus"),
         }
     }
@@ -66,6 +82,13 @@ pub enum CodecError {
     },
 }
 
+fn g722_failed(e: &impl std::fmt::Debug) -> CodecError {
+    CodecError::Failed {
+        codec: AudioCodec::G722,
+        message: format!("{e:?}"),
+    }
+}
+
 /// Encodes 20 ms frames of one codec.
 pub struct Encoder {
     inner: EncoderInner,
@@ -74,6 +97,7 @@ pub struct Encoder {
 enum EncoderInner {
     Pcmu,
     Pcma,
+    G722(Box<G722Encoder>),
     #[cfg(feature = "opus")]
     Opus(Box<OpusEncoder>),
 }
@@ -92,6 +116,7 @@ impl Encoder {
         let inner = match codec {
             AudioCodec::Pcmu => EncoderInner::Pcmu,
             AudioCodec::Pcma => EncoderInner::Pcma,
+            AudioCodec::G722 => EncoderInner::G722(Box::default()),
             #[cfg(feature = "opus")]
             AudioCodec::Opus => EncoderInner::Opus(Box::new(OpusEncoder::new()?)),
             #[cfg(not(feature = "opus"))]
@@ -105,6 +130,7 @@ impl Encoder {
         match self.inner {
             EncoderInner::Pcmu => AudioCodec::Pcmu,
             EncoderInner::Pcma => AudioCodec::Pcma,
+            EncoderInner::G722(_) => AudioCodec::G722,
             #[cfg(feature = "opus")]
             EncoderInner::Opus(_) => AudioCodec::Opus,
         }
@@ -116,6 +142,11 @@ impl Encoder {
         match &mut self.inner {
             EncoderInner::Pcmu => out.extend(samples.iter().map(|&s| g711::ulaw_encode(s))),
             EncoderInner::Pcma => out.extend(samples.iter().map(|&s| g711::alaw_encode(s))),
+            EncoderInner::G722(enc) => {
+                out.resize(enc.max_encode_bytes(samples.len()), 0);
+                let n = enc.encode_into(samples, out).map_err(|e| g722_failed(&e))?;
+                out.truncate(n);
+            }
             #[cfg(feature = "opus")]
             EncoderInner::Opus(enc) => enc.encode(samples, out)?,
         }
@@ -135,6 +166,7 @@ pub struct Decoder {
 enum DecoderInner {
     Pcmu,
     Pcma,
+    G722(Box<G722Decoder>),
     #[cfg(feature = "opus")]
     Opus(Box<OpusDecoder>),
 }
@@ -153,6 +185,7 @@ impl Decoder {
         let inner = match codec {
             AudioCodec::Pcmu => DecoderInner::Pcmu,
             AudioCodec::Pcma => DecoderInner::Pcma,
+            AudioCodec::G722 => DecoderInner::G722(Box::default()),
             #[cfg(feature = "opus")]
             AudioCodec::Opus => DecoderInner::Opus(Box::new(OpusDecoder::new()?)),
             #[cfg(not(feature = "opus"))]
@@ -167,8 +200,8 @@ impl Decoder {
 
     /// Conceals one lost frame of `samples` samples into `out`, replacing its contents.
     /// Opus uses its own concealment, or the in-band FEC of `next` (the packet after the
-    /// gap) when it carries some; G.711 replays the last frame, halving it each time, so
-    /// a long gap fades to silence.
+    /// gap) when it carries some; G.711 and G.722 replay the last frame, halving it each
+    /// time, so a long gap fades to silence.
     pub fn conceal(
         &mut self,
         samples: usize,
@@ -195,6 +228,7 @@ impl Decoder {
         match self.inner {
             DecoderInner::Pcmu => AudioCodec::Pcmu,
             DecoderInner::Pcma => AudioCodec::Pcma,
+            DecoderInner::G722(_) => AudioCodec::G722,
             #[cfg(feature = "opus")]
             DecoderInner::Opus(_) => AudioCodec::Opus,
         }
@@ -206,6 +240,11 @@ impl Decoder {
         match &mut self.inner {
             DecoderInner::Pcmu => out.extend(payload.iter().map(|&b| g711::ulaw_decode(b))),
             DecoderInner::Pcma => out.extend(payload.iter().map(|&b| g711::alaw_decode(b))),
+            DecoderInner::G722(dec) => {
+                out.resize(dec.max_decode_samples(payload.len()), 0);
+                let n = dec.decode_into(payload, out).map_err(|e| g722_failed(&e))?;
+                out.truncate(n);
+            }
             #[cfg(feature = "opus")]
             DecoderInner::Opus(dec) => dec.decode(payload, out)?,
         }
@@ -265,6 +304,25 @@ mod tests {
         for codec in [AudioCodec::Pcmu, AudioCodec::Pcma] {
             carries_a_tone(codec);
             carries_speech_like_noise(codec, 30.0);
+        }
+    }
+
+    #[test]
+    fn g722_carries_a_tone_and_speech_in_160_bytes_a_frame() {
+        carries_a_tone(AudioCodec::G722);
+        // Sub-band ADPCM at 64 kbit/s is close to waveform-exact.
+        carries_speech_like_noise(AudioCodec::G722, 15.0);
+        let mut enc = Encoder::new(AudioCodec::G722).unwrap();
+        let mut payload = Vec::new();
+        enc.encode(&[0; 320], &mut payload).unwrap();
+        assert_eq!(payload.len(), 160, "64 kbit/s: 160 bytes per 20 ms");
+        assert_eq!(AudioCodec::G722.clock_rate(), 8_000);
+        // Garbage decodes to something, never a panic, and an odd length too.
+        let mut dec = Decoder::new(AudioCodec::G722).unwrap();
+        let mut pcm = Vec::new();
+        for len in [0, 1, 7, 161] {
+            dec.decode(&vec![0xa5; len], &mut pcm).unwrap();
+            assert_eq!(pcm.len(), 2 * len);
         }
     }
 

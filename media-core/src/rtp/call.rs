@@ -29,6 +29,7 @@ fn our_payloads(config: &MediaConfig) -> Vec<(u8, Payload)> {
             let pt = match c {
                 AudioCodec::Pcmu => 0,
                 AudioCodec::Pcma => 8,
+                AudioCodec::G722 => 9,
                 AudioCodec::Opus => 111,
             };
             (pt, Payload::Audio(c))
@@ -44,6 +45,11 @@ fn our_payloads(config: &MediaConfig) -> Vec<(u8, Payload)> {
         out.push((101, Payload::Tone(8_000)));
     }
     out
+}
+
+/// Samples at `codec`'s rate as RTP time (its clock), 32 bits as on the wire.
+fn clock(codec: AudioCodec, samples: u64) -> u32 {
+    (samples / u64::from(codec.rate() / codec.clock_rate())) as u32
 }
 
 /// A fresh master key and salt from the operating system's CSPRNG (RFC 4568 §6.1).
@@ -189,15 +195,15 @@ impl PlainMedia {
         });
         let Some((_, codec)) = send else {
             return Err(SdpError::Incompatible(
-                "no audio codec in common (PCMU, PCMA, opus)".into(),
+                "no audio codec in common (PCMU, PCMA, G722, opus)".into(),
             ));
         };
         let tone = config
             .telephone_event
-            .then(|| peer.tone_pt(codec.rate()))
+            .then(|| peer.tone_pt(codec.clock_rate()))
             .flatten();
         if let Some(pt) = tone {
-            payloads.push((pt, Payload::Tone(codec.rate())));
+            payloads.push((pt, Payload::Tone(codec.clock_rate())));
         }
         let keys = match peer.crypto.first() {
             Some(theirs) => {
@@ -269,7 +275,7 @@ impl PlainMedia {
         let Some((_, codec)) = self.send else {
             return Err(SdpError::Incompatible("no audio codec in common".into()));
         };
-        self.tone = peer.tone_pt(codec.rate());
+        self.tone = peer.tone_pt(codec.clock_rate());
         // We receive with the payload types we offered, or (a peer that renumbered in its
         // answer) with its own.
         for &(pt, p) in &peer.payloads {
@@ -287,7 +293,7 @@ impl PlainMedia {
             rtp: peer.rtp,
             rtcp: if peer.mux { peer.rtp } else { peer.rtcp },
         };
-        let rate = self.send.map_or(8000, |(_, c)| c.rate());
+        let rate = self.send.map_or(8000, |(_, c)| c.clock_rate());
         match self.rtp.as_mut() {
             Some(rtp) => {
                 rtp.set_peer(to);
@@ -354,24 +360,34 @@ impl PlainMedia {
         datagram: &'a [u8],
     ) -> Option<(Payload, Incoming<'a>)> {
         let receive = &self.receive;
-        let incoming = self.rtp.as_mut()?.handle_receive(now, source, datagram)?;
+        let mut incoming = self.rtp.as_mut()?.handle_receive(now, source, datagram)?;
         let payload = receive
             .iter()
             .find_map(|&(pt, p)| (pt == incoming.pt).then_some(p))?;
+        if let Payload::Audio(codec) = payload {
+            // Audio times run at the sample rate above this layer (G.722's RTP clock is
+            // half its rate); a whole multiple keeps the 32-bit wrap consistent.
+            incoming.timestamp = incoming
+                .timestamp
+                .wrapping_mul(codec.rate() / codec.clock_rate());
+        }
         Some((payload, incoming))
     }
 
-    /// Sends one encoded audio frame (or, while a tone plays, the tone's packet).
-    pub(crate) fn send_audio(&mut self, now: Instant, timestamp: u32, payload: &[u8]) {
+    /// Sends one encoded audio frame (or, while a tone plays, the tone's packet);
+    /// `timestamp` counts samples at the codec's rate.
+    pub(crate) fn send_audio(&mut self, now: Instant, timestamp: u64, payload: &[u8]) {
         if let (Some(rtp), Some((pt, codec))) = (self.rtp.as_mut(), self.send) {
-            rtp.send_audio(now, pt, timestamp, codec.rate(), payload);
+            let ts = clock(codec, timestamp);
+            rtp.send_audio(now, pt, ts, codec.clock_rate(), payload);
         }
     }
 
-    /// Starts an RFC 4733 event now (RTP time `timestamp`), lasting `length` timestamp units.
-    pub(crate) fn start_tone(&mut self, event: u8, timestamp: u32, length: u32) {
-        if let (Some(rtp), Some(pt)) = (self.rtp.as_mut(), self.tone) {
-            rtp.start_tone(pt, event, timestamp, length);
+    /// Starts an RFC 4733 event now (`timestamp`), lasting `length`; both count samples at
+    /// the send codec's rate.
+    pub(crate) fn start_tone(&mut self, event: u8, timestamp: u64, length: u64) {
+        if let (Some(rtp), Some(pt), Some((_, codec))) = (self.rtp.as_mut(), self.tone, self.send) {
+            rtp.start_tone(pt, event, clock(codec, timestamp), clock(codec, length));
         }
     }
 

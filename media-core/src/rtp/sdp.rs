@@ -189,6 +189,7 @@ fn payload(pt: u8, lines: &[&str]) -> Option<Payload> {
         (Some(e), _) => e,
         (None, 0) => "PCMU/8000",
         (None, 8) => "PCMA/8000",
+        (None, 9) => "G722/8000",
         _ => return None,
     };
     let mut parts = enc.split('/');
@@ -198,6 +199,8 @@ fn payload(pt: u8, lines: &[&str]) -> Option<Payload> {
         ("pcmu", 8000) => AudioCodec::Pcmu,
         ("pcma", 8000) => AudioCodec::Pcma,
         ("opus", 48000) => AudioCodec::Opus,
+        // RFC 3551 §4.5.2: G.722 is clocked at 8 kHz.
+        ("g722", 8000) => AudioCodec::G722,
         ("telephone-event", r) => return Some(Payload::Tone(r)),
         _ => return None,
     };
@@ -280,7 +283,7 @@ fn audio_line(
         .filter_map(|pt| payload(pt, m).map(|p| (pt, p)))
         .collect();
     if !payloads.iter().any(|(_, p)| matches!(p, Payload::Audio(_))) {
-        return Err("no audio codec in common (PCMU, PCMA, opus)".into());
+        return Err("no audio codec in common (PCMU, PCMA, G722, opus)".into());
     }
     let crypto: Vec<Crypto> = m
         .iter()
@@ -352,7 +355,7 @@ pub(crate) fn write(local: &Local<'_>) -> String {
                     );
                 }
                 Payload::Audio(c) => {
-                    let _ = write!(s, "a=rtpmap:{pt} {}/{}\r\n", c.name(), c.rate());
+                    let _ = write!(s, "a=rtpmap:{pt} {}/{}\r\n", c.name(), c.clock_rate());
                 }
                 Payload::Tone(rate) => {
                     let _ = write!(

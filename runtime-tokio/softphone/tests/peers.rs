@@ -167,6 +167,8 @@ enum Media {
     Plain,
     /// `RTP/SAVP` with SDES keys (baresip's `mediaenc=srtp-mand`).
     Sdes,
+    /// Plain `RTP/AVP` with G.722 as the peer's only codec.
+    PlainG722,
 }
 
 impl Media {
@@ -174,7 +176,7 @@ impl Media {
     fn ours(self) -> &'static [&'static str] {
         match self {
             Media::DtlsIce => &[],
-            Media::Plain => &["--media-profile", "plain"],
+            Media::Plain | Media::PlainG722 => &["--media-profile", "plain"],
             Media::Sdes => &["--media-profile", "sdes"],
         }
     }
@@ -196,7 +198,7 @@ impl Peer {
         let tone = tone_wav(dir, PEER_TONE, 30);
         let (baresip_media, encryption, avpf, nat) = match media {
             Media::DtlsIce => (";mediaenc=dtls_srtp;medianat=ice", "dtls", "1", "ice_only"),
-            Media::Plain => ("", "none", "0", "no_ice"),
+            Media::Plain | Media::PlainG722 => ("", "none", "0", "no_ice"),
             Media::Sdes => (";mediaenc=srtp-mand", "srtp", "0", "no_ice"),
         };
         let fill = |template: &str| {
@@ -211,12 +213,26 @@ impl Peer {
                 .replace("@PASSWORD@", "bob-pw")
                 .replace("@DOMAIN@", HOST)
                 .replace("@REGISTRAR@", REGISTRAR)
-                .replace("@AUDIO_CODECS@", "opus/48000/2,pcmu")
+                .replace(
+                    "@AUDIO_CODECS@",
+                    if media == Media::PlainG722 {
+                        "g722/16000/1"
+                    } else {
+                        "opus/48000/2,pcmu"
+                    },
+                )
                 .replace("@DEFAULT_PROXY@", "0")
                 .replace("@OPUS@", "1")
                 .replace("@MEDIA@", baresip_media)
                 .replace("@ENCRYPTION@", encryption)
-                .replace("@MANDATORY@", if media == Media::Plain { "0" } else { "1" })
+                .replace(
+                    "@MANDATORY@",
+                    if matches!(media, Media::Plain | Media::PlainG722) {
+                        "0"
+                    } else {
+                        "1"
+                    },
+                )
                 .replace("@AVPF@", avpf)
                 .replace("@NAT_POLICY@", nat)
         };
@@ -465,6 +481,7 @@ impl Call {
         let wanted: &[&str] = match self.media {
             Media::DtlsIce => &["UDP/TLS/RTP/SAVPF", "a=fingerprint:"],
             Media::Plain => &[" RTP/AVP "],
+            Media::PlainG722 => &[" RTP/AVP ", "G722/8000"],
             Media::Sdes => &[" RTP/SAVP ", "a=crypto:"],
         };
         for w in wanted {
@@ -571,6 +588,30 @@ fn baresip_calls_our_softphone_with_sdes_srtp() {
 #[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
 fn our_softphone_calls_baresip_with_sdes_srtp() {
     Call::run(Kind::Baresip, Media::Sdes, false, 5, &[]).check_audio();
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn baresip_calls_our_softphone_with_g722() {
+    let call = Call::run(Kind::Baresip, Media::PlainG722, true, 5, &[]);
+    g722_check(call);
+}
+
+#[test]
+#[ignore = "needs root, kamailio and baresip-core (run by .ci/run)"]
+fn our_softphone_calls_baresip_with_g722() {
+    let call = Call::run(Kind::Baresip, Media::PlainG722, false, 5, &[]);
+    g722_check(call);
+}
+
+/// Audio both ways, and G.722 is what we sent with.
+fn g722_check(mut call: Call) {
+    let media = lines(&call.out)
+        .into_iter()
+        .find(|l| l["event"] == "media")
+        .unwrap();
+    assert_eq!(media["codec"], "G722", "{}", call.label);
+    call.check_audio();
 }
 
 #[test]
