@@ -1,9 +1,13 @@
-//! `RtcSession`: one call's media, a str0m [`Rtc`] behind sip-core's [`SdpHandler`] seam.
+//! `RtcSession`: one call's media behind sip-core's [`SdpHandler`] seam: a str0m [`Rtc`]
+//! for WebRTC peers, or our own RTP session for plain RTP and SDES peers, whichever the
+//! first offer asks for.
 //!
-//! The session speaks SDP through the glue in [`crate::sdp`], keeps str0m's single-mutation
-//! rule (every change is followed by draining `poll_output` into the session's own queues),
-//! and owns the call's audio: a source asked for a frame every 20 ms, an encoder, decoders
-//! per incoming codec, a sink, RFC 4733 tones both ways, and statistics.
+//! - `webrtc`: str0m's side. The session speaks SDP through the glue in [`crate::sdp`] and
+//!   keeps str0m's single-mutation rule (every change is followed by draining `poll_output`
+//!   into the session's own queues).
+//! - `plain`: the plain RTP path ([`crate::rtp`]).
+//! - `audio`: what both share: a source asked for a frame every 20 ms, an encoder, the
+//!   jitter buffer and decoders per incoming codec, a sink, RFC 4733 tones both ways.
 //!
 //! Hold: sip-core decides each offer's and answer's direction; the session writes it into
 //! the SDP it hands out and gates its own sending and receiving on the negotiated result.
@@ -12,7 +16,13 @@
 //! last description we sent with the new direction and the next `o=` version: they change
 //! nothing else, so str0m has nothing to renegotiate.
 
-use std::collections::{HashMap, VecDeque};
+mod audio;
+mod plain;
+mod webrtc;
+
+use audio::Audio;
+
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,23 +32,19 @@ use sansip_core::session::sdp::{media_direction, rewrite_directions};
 use sansip_core::session::{Direction, SdpError, SdpHandler};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::crypto::CryptoProvider;
-use str0m::format::{Codec, CodecExtra, FormatParams};
-use str0m::media::{Frequency, MediaData, MediaKind, MediaTime, Mid, Pt, TelephoneEvent};
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Input, Rtc, RtcConfig};
 
-use crate::audio::jitter::{JitterBuffer, Playout};
-use crate::audio::{
-    AudioCodec, AudioFrame, AudioSink, AudioSource, Decoder, Encoder, FRAME, Silence, frame_samples,
-};
+use crate::audio::{AudioCodec, AudioSink, AudioSource, Silence};
 use crate::config::{MediaConfig, MediaProfile};
-use crate::rtp::packet::ToneEvent;
-use crate::rtp::{Payload, PlainMedia, Protection, is_plain};
+use crate::rtp::{PlainMedia, Protection, is_plain};
 use crate::sdp::{
     Accept, normalize_answer, normalize_offer, set_default_candidates, set_origin_version,
 };
 use crate::stats::{MediaFailure, MediaStats, MediaTransmit};
-use crate::video::{VideoCodec, VideoFrame, VideoSink};
+use crate::video::VideoSink;
 
 /// What every session of one phone shares: its configuration, its local addresses, and one
 /// DTLS certificate (generating a key per call would cost more than the rest of call setup).
@@ -100,23 +106,6 @@ impl SessionTemplate {
     pub fn addresses(&self) -> &[SocketAddr] {
         &self.candidates
     }
-}
-
-/// The audio half of a session, once negotiated.
-struct Audio {
-    /// str0m's media line; none on the plain RTP path.
-    mid: Option<Mid>,
-    /// The payload type and codec we send with (the first the peer accepted).
-    send: Option<(Pt, AudioCodec)>,
-    encoder: Option<Encoder>,
-    decoders: HashMap<AudioCodec, Decoder>,
-    /// RTP time of the next frame, at the send codec's rate.
-    rtp_time: u64,
-    payload: Vec<u8>,
-    pcm: Vec<i16>,
-    frame: Vec<i16>,
-    /// What we received, waiting for its 20 ms slot.
-    jitter: JitterBuffer,
 }
 
 /// One call's media: a str0m `Rtc` with audio (and optionally video), driven through
@@ -267,34 +256,6 @@ impl RtcSession {
         };
         s.drain();
         s
-    }
-
-    /// Offers `addr`, the server-reflexive address of our local `base` (one of the
-    /// session's addresses), as an ICE candidate too.
-    pub(crate) fn add_reflexive(&mut self, addr: SocketAddr, base: SocketAddr) {
-        self.reflexive.push((addr, base));
-        self.add_candidate(Candidate::server_reflexive(addr, base, "udp"), addr);
-    }
-
-    /// Offers `addr`, relayed for us by a TURN server from our local `base`, as an ICE
-    /// candidate too.
-    pub(crate) fn add_relayed(&mut self, addr: SocketAddr, base: SocketAddr) {
-        self.add_candidate(Candidate::relayed(addr, base, "udp"), addr);
-    }
-
-    fn add_candidate(
-        &mut self,
-        candidate: Result<Candidate, impl std::fmt::Display>,
-        addr: SocketAddr,
-    ) {
-        match candidate {
-            Ok(c) => {
-                if self.rtc.add_local_candidate(c).is_none() {
-                    tracing::debug!(%addr, "candidate not taken");
-                }
-            }
-            Err(e) => tracing::debug!(%addr, error = %e, "bad candidate"),
-        }
     }
 
     /// Whether ICE and DTLS are up.
@@ -455,71 +416,6 @@ impl RtcSession {
         }
     }
 
-    /// The socket plain RTP uses, and the address it announces for it: the
-    /// server-reflexive one behind a NAT.
-    fn plain_address(&self) -> Result<(SocketAddr, SocketAddr), SdpError> {
-        let local = *self
-            .addrs
-            .first()
-            .ok_or_else(|| incompatible("no media address"))?;
-        let announced = self
-            .reflexive
-            .iter()
-            .find(|(_, base)| *base == local)
-            .map_or(local, |(addr, _)| *addr);
-        Ok((local, announced))
-    }
-
-    /// Feeds a datagram to the plain RTP path: audio to the sink, tones to the queue.
-    fn receive_plain(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
-        // Out for the while: the packet borrows its buffer while the audio path runs.
-        let Some(mut plain) = self.plain.take() else {
-            return;
-        };
-        if let Some((payload, incoming)) = plain.handle_receive(now, source, bytes) {
-            if !self.connected {
-                self.connected = true;
-                self.connect_by = None;
-                self.connection_changes.push_back(true);
-            }
-            match payload {
-                Payload::Audio(codec) => self.on_audio(codec, incoming.timestamp, incoming.payload),
-                Payload::Tone(rate) => {
-                    if let Some(ev) = ToneEvent::parse(incoming.payload)
-                        && ev.end
-                    {
-                        let duration = Duration::from_secs_f64(
-                            f64::from(ev.duration) / f64::from(rate.max(1)),
-                        );
-                        self.on_tone(u64::from(incoming.timestamp), ev.event, duration);
-                    }
-                }
-            }
-        }
-        self.plain = Some(plain);
-        self.drain_plain();
-    }
-
-    /// Moves the plain RTP path's datagrams to our queue and its reports to the stats.
-    fn drain_plain(&mut self) {
-        let Some(plain) = self.plain.as_mut() else {
-            return;
-        };
-        while let Some(t) = plain.poll_transmit() {
-            self.transmits.push_back(t);
-        }
-        if let Some((r, remote)) = plain.reports() {
-            self.stats.remote = Some(remote);
-            self.stats.loss = r.loss.or(self.stats.loss);
-            self.stats.remote_loss = r.remote_loss.or(self.stats.remote_loss);
-            self.stats.rtt = r.rtt.or(self.stats.rtt);
-            if let Some(j) = r.jitter {
-                let rate = self.stats.codec.map_or(8_000, AudioCodec::rate);
-                self.stats.jitter = Some(Duration::from_secs_f64(f64::from(j) / f64::from(rate)));
-            }
-        }
-    }
-
     /// The next datagram to send.
     pub(crate) fn poll_transmit(&mut self) -> Option<MediaTransmit> {
         self.transmits.pop_front()
@@ -533,393 +429,6 @@ impl RtcSession {
         self.connection_changes.pop_front()
     }
 
-    /// Sends one pre-encoded video frame (no-op without negotiated video).
-    pub fn send_video(&mut self, now: Instant, frame: &VideoFrame) -> bool {
-        let Some(mid) = self.video else {
-            return false;
-        };
-        self.now = self.now.max(now);
-        if !self.connected || !self.direction.sends() {
-            return false;
-        }
-        let want = match frame.codec {
-            VideoCodec::Vp8 => Codec::Vp8,
-            VideoCodec::H264 => Codec::H264,
-        };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return false;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == want)
-            .map(|p| p.pt())
-        else {
-            return false;
-        };
-        let ok = writer
-            .write(
-                pt,
-                now,
-                MediaTime::from_90khz(frame.rtp_time),
-                frame.data.clone(),
-            )
-            .is_ok();
-        if ok {
-            self.stats.video_frames_sent += 1;
-        }
-        self.drain();
-        ok
-    }
-
-    fn tele_pt(&mut self) -> Option<Pt> {
-        if let Some(p) = &self.plain {
-            return p.tone_pt().map(Pt::from);
-        }
-        let audio = self.audio.as_ref()?;
-        let (_, codec) = audio.send?;
-        // Events run at the audio's RTP clock (8 kHz for G.722).
-        let rate = codec.clock_rate();
-        let writer = self.rtc.writer(audio.mid?)?;
-        writer
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Tele && p.spec().clock_rate.get() == rate)
-            .map(|p| p.pt())
-    }
-
-    /// Picks the send codec after a negotiation: the first audio payload the peer took.
-    fn negotiated(&mut self) {
-        let Some(audio) = self.audio.as_mut() else {
-            return;
-        };
-        let send = match (&self.plain, audio.mid) {
-            (Some(p), _) => p.send_codec().map(|(pt, c)| (Pt::from(pt), c)),
-            (None, Some(mid)) => {
-                let Some(writer) = self.rtc.writer(mid) else {
-                    return;
-                };
-                writer.payload_params().find_map(|p| {
-                    let codec = match p.spec().codec {
-                        Codec::Opus => AudioCodec::Opus,
-                        Codec::PCMU => AudioCodec::Pcmu,
-                        Codec::PCMA => AudioCodec::Pcma,
-                        Codec::G722 => AudioCodec::G722,
-                        _ => return None,
-                    };
-                    codec.available().then_some((p.pt(), codec))
-                })
-            }
-            (None, None) => return,
-        };
-        if send.map(|s| s.1) != audio.send.map(|s| s.1) {
-            audio.encoder = send.and_then(|(_, c)| Encoder::new(c).ok());
-            audio.rtp_time = 0;
-        }
-        audio.send = send;
-        self.stats.codec = send.map(|s| s.1);
-    }
-
-    fn send_frame(&mut self, now: Instant) {
-        let Some(at) = self.next_frame else {
-            return;
-        };
-        // Late by more than a few frames (a stalled runtime): skip ahead rather than burst.
-        self.next_frame = Some(if now.saturating_duration_since(at) > FRAME * 5 {
-            now + FRAME
-        } else {
-            at + FRAME
-        });
-        self.play_frame();
-        let tele = if self.dtmf_next.is_none_or(|t| now >= t) {
-            self.next_tone(now)
-        } else {
-            None
-        };
-        if self.audio.as_ref().is_some_and(|a| a.send.is_none()) {
-            // The answerer learns its audio m-line only after the answer went out.
-            self.negotiated();
-        }
-        // Plain RTP has no handshake: it sends from the offer/answer on.
-        let sends = self.direction.sends() && (self.connected || self.plain.is_some());
-        let Some(audio) = self.audio.as_mut() else {
-            return;
-        };
-        let Some((pt, codec)) = audio.send else {
-            return;
-        };
-        let n = frame_samples(codec.rate());
-        audio.frame.resize(n, 0);
-        if !self.source.fill(codec.rate(), &mut audio.frame) {
-            // The source ended: silence from now on.
-            self.source = Box::new(Silence);
-        }
-        if self.muted {
-            audio.frame.fill(0);
-        }
-        let rtp_time = audio.rtp_time;
-        audio.rtp_time += n as u64;
-        if !sends {
-            return;
-        }
-        let Some(encoder) = audio.encoder.as_mut() else {
-            return;
-        };
-        if encoder.encode(&audio.frame, &mut audio.payload).is_err() {
-            return;
-        }
-        let len = audio.payload.len() as u64;
-        if let Some(p) = self.plain.as_mut() {
-            if let Some(ev) = tele {
-                let length = (ev.duration.as_secs_f64() * f64::from(codec.rate())) as u64;
-                p.start_tone(ev.event, rtp_time, length);
-                self.stats.dtmf_sent += 1;
-            }
-            p.send_audio(now, rtp_time, &audio.payload);
-            self.stats.packets_sent += 1;
-            self.stats.bytes_sent += len;
-            self.drain_plain();
-            return;
-        }
-        let payload: Arc<[u8]> = audio.payload.as_slice().into();
-        let Some(mid) = audio.mid else {
-            return;
-        };
-        let Some(mut writer) = self.rtc.writer(mid) else {
-            return;
-        };
-        if let Some(ev) = tele {
-            writer = writer.telephone_event(ev);
-        }
-        let time = MediaTime::new(
-            rtp_time,
-            Frequency::new(codec.rate()).unwrap_or(Frequency::EIGHT_KHZ),
-        );
-        match writer.write(pt, now, time, payload) {
-            Ok(()) => {
-                self.stats.packets_sent += 1;
-                self.stats.bytes_sent += len;
-                if tele.is_some() {
-                    self.stats.dtmf_sent += 1;
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "audio write failed"),
-        }
-        self.drain();
-    }
-
-    /// The next RFC 4733 event to start now, if one is queued and negotiated.
-    fn next_tone(&mut self, now: Instant) -> Option<TelephoneEvent> {
-        let tone = *self.dtmf_out.front()?;
-        if tone == ',' {
-            self.dtmf_out.pop_front();
-            self.dtmf_next = Some(now + Duration::from_secs(2));
-            return None;
-        }
-        self.tele_pt()?;
-        self.dtmf_out.pop_front();
-        let event = event_of(tone)?;
-        let duration = self.config.dtmf_duration;
-        self.dtmf_next = Some(now + duration + self.config.dtmf_gap.max(Duration::from_millis(50)));
-        Some(TelephoneEvent {
-            event,
-            end: true,
-            volume: 10,
-            duration,
-        })
-    }
-
-    /// Empties str0m's output into our queues (the single-mutation rule).
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    self.timeout = t;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    // STUN checks go to every candidate; once connected, media goes to
-                    // the nominated pair only.
-                    if self.connected && !crate::stats::is_stun(&t.contents) {
-                        self.stats.remote = Some(t.destination);
-                    }
-                    self.transmits.push_back(MediaTransmit {
-                        source: t.source,
-                        destination: t.destination,
-                        contents: Bytes::copy_from_slice(&t.contents),
-                    })
-                }
-                Ok(Output::Event(e)) => self.on_event(e),
-                Err(e) => {
-                    tracing::debug!(error = %e, "media session failed");
-                    // Nothing more will come; wake up rarely.
-                    self.timeout = self.now + Duration::from_secs(3600);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn on_event(&mut self, e: Event) {
-        match e {
-            Event::Connected => {
-                self.connected = true;
-                self.connect_by = None;
-                self.connection_changes.push_back(true);
-                if self.next_frame.is_none() {
-                    self.next_frame = Some(self.now);
-                }
-            }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) if self.connected => {
-                self.connected = false;
-                self.connection_changes.push_back(false);
-            }
-            Event::MediaAdded(m) => match m.kind {
-                MediaKind::Audio => self.add_audio(Some(m.mid)),
-                MediaKind::Video => self.video = self.video.or(Some(m.mid)),
-            },
-            Event::MediaData(d) => self.on_media(d),
-            Event::MediaIngressStats(s) => {
-                self.stats.loss = s.loss.or(self.stats.loss);
-                let rate = self.stats.codec.map_or(8_000, AudioCodec::rate);
-                self.stats.jitter = Some(Duration::from_secs_f64(
-                    f64::from(s.jitter) / f64::from(rate),
-                ));
-                self.stats.rtt = s.rtt.or(self.stats.rtt);
-            }
-            Event::MediaEgressStats(s) => {
-                self.stats.remote_loss = s.loss.or(self.stats.remote_loss);
-                self.stats.rtt = s.rtt.or(self.stats.rtt);
-            }
-            Event::PeerStats(s) => self.stats.rtt = s.rtt.or(self.stats.rtt),
-            _ => {}
-        }
-    }
-
-    fn on_media(&mut self, d: MediaData) {
-        if Some(d.mid) == self.video {
-            if self.direction.receives()
-                && let Some(sink) = self.video_sink.as_mut()
-            {
-                let codec = match d.params.spec().codec {
-                    Codec::Vp8 => VideoCodec::Vp8,
-                    Codec::H264 => VideoCodec::H264,
-                    _ => return,
-                };
-                sink.write(&VideoFrame {
-                    codec,
-                    rtp_time: d.time.rebase(Frequency::NINETY_KHZ).numer(),
-                    data: d.data.to_vec(),
-                });
-            }
-            self.stats.video_frames_received += 1;
-            return;
-        }
-        if self.audio.as_ref().is_none_or(|a| a.mid != Some(d.mid)) {
-            return;
-        }
-        if let CodecExtra::Tele(ev) = d.codec_extra {
-            if ev.end {
-                self.on_tone(d.time.numer(), ev.event, ev.duration);
-            }
-            return;
-        }
-        let codec = match d.params.spec().codec {
-            Codec::Opus => AudioCodec::Opus,
-            Codec::PCMU => AudioCodec::Pcmu,
-            Codec::PCMA => AudioCodec::Pcma,
-            Codec::G722 => AudioCodec::G722,
-            _ => return,
-        };
-        self.on_audio(codec, d.time.numer() as u32, &d.data);
-    }
-
-    /// An RFC 4733 event ended: a tone heard (its retransmitted end packets are not new).
-    fn on_tone(&mut self, start: u64, event: u8, duration: Duration) {
-        if self.last_tele != Some(start) {
-            self.last_tele = Some(start);
-            if let Some(tone) = tone_of(event) {
-                self.stats.dtmf_received += 1;
-                self.dtmf_in.push_back((tone, duration));
-            }
-        }
-    }
-
-    /// An audio payload arrived: into the jitter buffer, to be played in its slot.
-    fn on_audio(&mut self, codec: AudioCodec, timestamp: u32, data: &[u8]) {
-        if !self.direction.receives() {
-            return;
-        }
-        let Some(audio) = self.audio.as_mut() else {
-            return;
-        };
-        self.stats.packets_received += 1;
-        self.stats.bytes_received += data.len() as u64;
-        audio.jitter.push(self.now, codec, timestamp, data);
-    }
-
-    /// Plays one 20 ms frame into the sink: the next packet decoded, a missing one
-    /// concealed, or silence while the stream pauses (hold, silence suppression).
-    fn play_frame(&mut self) {
-        let Some(audio) = self.audio.as_mut() else {
-            return;
-        };
-        let playout = audio.jitter.pop();
-        let jitter = audio.jitter.stats();
-        self.stats.concealed = jitter.concealed;
-        self.stats.late = jitter.late;
-        let Some(sink) = self.sink.as_mut() else {
-            return;
-        };
-        let (codec, decoded) = match playout {
-            Playout::Idle => return,
-            Playout::Silence => {
-                let Some(codec) = audio.jitter.codec() else {
-                    return;
-                };
-                audio.pcm.clear();
-                audio.pcm.resize(frame_samples(codec.rate()), 0);
-                (codec, Ok(()))
-            }
-            Playout::Packet { codec, payload } => {
-                let Some(decoder) = decoder(&mut audio.decoders, codec) else {
-                    return;
-                };
-                (codec, decoder.decode(&payload, &mut audio.pcm))
-            }
-            Playout::Missing { codec, next } => {
-                let Some(decoder) = decoder(&mut audio.decoders, codec) else {
-                    return;
-                };
-                let n = frame_samples(codec.rate());
-                (codec, decoder.conceal(n, next.as_deref(), &mut audio.pcm))
-            }
-        };
-        if decoded.is_ok() {
-            let frame = AudioFrame {
-                rate: codec.rate(),
-                samples: std::mem::take(&mut audio.pcm),
-            };
-            sink.write(&frame);
-            audio.pcm = frame.samples;
-        }
-    }
-
-    /// The call's first audio m-line carries its audio.
-    fn add_audio(&mut self, mid: Option<Mid>) {
-        if self.audio.is_none() {
-            self.audio = Some(Audio {
-                mid,
-                send: None,
-                encoder: None,
-                decoders: HashMap::new(),
-                rtp_time: 0,
-                payload: Vec::with_capacity(256),
-                pcm: Vec::with_capacity(960),
-                frame: Vec::with_capacity(960),
-                jitter: JitterBuffer::new(),
-            });
-        }
-    }
-
     fn finish_local(&mut self, sdp: String, direction: Direction) -> Bytes {
         self.version += 1;
         let sdp = set_default_candidates(&rewrite_directions(&sdp, |_| direction));
@@ -929,43 +438,12 @@ impl RtcSession {
     }
 }
 
-/// The call's decoder for `codec`, made on first use.
-fn decoder(decoders: &mut HashMap<AudioCodec, Decoder>, codec: AudioCodec) -> Option<&mut Decoder> {
-    match decoders.entry(codec) {
-        std::collections::hash_map::Entry::Occupied(o) => Some(o.into_mut()),
-        std::collections::hash_map::Entry::Vacant(v) => {
-            Decoder::new(codec).ok().map(|d| v.insert(d))
-        }
-    }
-}
-
 /// An `o=` session id (RFC 4566 §5.2), unique enough from the OS's randomness.
 fn session_id() -> u64 {
     getrandom::u64().map_or(1, |n| n >> 2)
 }
 
-/// RFC 4733 §3.2: the event code of a DTMF tone, and back.
-fn event_of(tone: char) -> Option<u8> {
-    Some(match tone.to_ascii_uppercase() {
-        '0'..='9' => tone as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        t @ 'A'..='D' => t as u8 - b'A' + 12,
-        _ => return None,
-    })
-}
-
-fn tone_of(event: u8) -> Option<char> {
-    Some(match event {
-        0..=9 => (b'0' + event) as char,
-        10 => '*',
-        11 => '#',
-        12..=15 => (b'A' + event - 12) as char,
-        _ => return None,
-    })
-}
-
-fn incompatible(e: impl std::fmt::Display) -> SdpError {
+pub(super) fn incompatible(e: impl std::fmt::Display) -> SdpError {
     SdpError::Incompatible(e.to_string())
 }
 
