@@ -8,6 +8,8 @@
 
 pub mod analysis;
 mod codec;
+#[cfg(feature = "devices")]
+pub mod devices;
 pub mod g711;
 pub mod jitter;
 #[cfg(feature = "opus")]

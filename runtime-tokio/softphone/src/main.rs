@@ -147,6 +147,14 @@ struct MediaArgs {
     /// Record received audio to this WAV file (16 kHz mono).
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Send what this microphone hears (`default`, or a name from `devices`).
+    #[cfg(feature = "devices")]
+    #[arg(long, value_name = "DEVICE", conflicts_with = "play")]
+    mic: Option<String>,
+    /// Play the call on this speaker (`default`, or a name from `devices`).
+    #[cfg(feature = "devices")]
+    #[arg(long, value_name = "DEVICE", conflicts_with = "record")]
+    speaker: Option<String>,
     /// Send VP8 frames from this IVF file (offers video).
     #[arg(long)]
     play_video: Option<PathBuf>,
@@ -264,6 +272,9 @@ enum Command {
     },
     /// Interactive commands on stdin, one per line (`help` lists them).
     Console,
+    /// List the audio devices `--mic` and `--speaker` take.
+    #[cfg(feature = "devices")]
+    Devices,
     /// Signalling-only calls per second over UDP, SIPp style, on the sans-IO user agent
     /// with no async runtime; prints one JSON report.
     #[command(subcommand)]
@@ -629,6 +640,18 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         }
         // `main` runs it before any runtime starts; it never needs one.
         Command::Load(load) => load::run(load),
+        #[cfg(feature = "devices")]
+        Command::Devices => {
+            let all = sansip_media::audio::devices::list().map_err(|e| e.to_string())?;
+            for d in all {
+                out.emit(
+                    "me",
+                    json!({"event": "device", "name": d.name, "description": d.description,
+                           "input": d.input, "output": d.output}),
+                );
+            }
+            Ok(())
+        }
         Command::Console => {
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
@@ -746,6 +769,21 @@ async fn attach_media(
         let sink = WavSink::create(path, RECORD_RATE)
             .map_err(|e| format!("--record {}: {e}", path.display()))?;
         call.record(sink).await.map_err(err("record"))?;
+    }
+    #[cfg(feature = "devices")]
+    {
+        use sansip_media::audio::devices::{Microphone, Speaker};
+        let device = |n: &str| (n != "default").then(|| n.to_string());
+        if let Some(name) = &media.mic {
+            let mic = Microphone::open(device(name).as_deref())
+                .map_err(|e| format!("--mic {name}: {e}"))?;
+            call.play(mic).await.map_err(err("play"))?;
+        }
+        if let Some(name) = &media.speaker {
+            let speaker = Speaker::open(device(name).as_deref())
+                .map_err(|e| format!("--speaker {name}: {e}"))?;
+            call.record(speaker).await.map_err(err("record"))?;
+        }
     }
     if let Some(path) = &media.record_video {
         let sink = IvfWriter::create(path, VideoCodec::Vp8, 640, 480)

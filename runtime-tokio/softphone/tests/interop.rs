@@ -465,6 +465,46 @@ fn sipp_streams_pcmu_into_our_plain_rtp_call() {
     assert!(media["packets_received"].as_u64().unwrap() > 100, "{media}");
 }
 
+#[cfg(feature = "devices")]
+#[test]
+#[ignore = "needs sipp and ALSA (run by .ci/run with --features devices)"]
+fn a_plain_call_plays_on_a_speaker_and_sends_the_microphone() {
+    // ALSA's null device: the speaker discards SIPp's stream, the microphone records
+    // silence; the call must run as with files.
+    let devices = Command::new(env!("CARGO_BIN_EXE_softphone"))
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    ok("devices", &devices);
+    assert!(
+        lines(&devices).iter().any(|l| l["name"] == "null"),
+        "{devices:?}"
+    );
+    let dir = TempDir::new("devices");
+    mulaw_tone_wav(&dir.0.join("tone.wav"), 1_000.0, 10);
+    let port = free_port();
+    let media_port = free_port().to_string();
+    let sipp = sipp("uas_rtp_stream.xml", port, &["-mp", &media_port])
+        .current_dir(&dir.0)
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let alice = softphone(&format!("sip:127.0.0.1:{port}"), "alice", "unused", "tokio")
+        .args(["--media-profile", "plain"])
+        .args(["call", &format!("sip:trunk@127.0.0.1:{port}"), "--for", "2"])
+        .args(["--mic", "null", "--speaker", "null"])
+        .output()
+        .unwrap();
+    ok("alice", &alice);
+    sipp_ok(&sipp.wait_with_output().unwrap());
+    let media = lines(&alice)
+        .into_iter()
+        .find(|l| l["event"] == "media")
+        .unwrap();
+    assert!(media["packets_received"].as_u64().unwrap() > 50, "{media}");
+    assert!(media["packets_sent"].as_u64().unwrap() > 50, "{media}");
+}
+
 #[test]
 #[ignore = "needs sipp (run by .ci/run)"]
 fn a_call_whose_media_never_connects_is_hung_up_as_media_failed() {
