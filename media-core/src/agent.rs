@@ -571,6 +571,10 @@ impl MediaAgent {
             changes.push(up);
         }
         let failure = s.poll_failure();
+        if s.poll_keyframe_request() {
+            self.media_events
+                .push_back(MediaEvent::KeyframeRequested { call: id });
+        }
         self.stats.insert(id, s.stats());
         for up in changes {
             // In the call's span, beside its signalling events.

@@ -25,6 +25,8 @@ pub struct MediaStats {
     pub video_frames_sent: u64,
     /// Video frames received.
     pub video_frames_received: u64,
+    /// Keyframe requests (PLI, FIR) the peer sent us.
+    pub video_keyframe_requests: u64,
     /// Received audio frames the jitter buffer had to conceal (lost, or too late).
     pub concealed: u64,
     /// Audio packets that came too late to be played.
@@ -71,6 +73,12 @@ pub enum MediaEvent {
         call: CallHandle,
         /// What went wrong.
         failure: MediaFailure,
+    },
+    /// The peer asked for a video keyframe (PLI or FIR). A live video source should send
+    /// one; a file source is answered by the session itself (it re-sends the last one).
+    KeyframeRequested {
+        /// Which call.
+        call: CallHandle,
     },
     /// A call ended; its media's totals.
     Ended {

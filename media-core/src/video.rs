@@ -37,6 +37,25 @@ pub struct VideoFrame {
     pub data: Vec<u8>,
 }
 
+impl VideoFrame {
+    /// Whether the frame decodes on its own: a VP8 key frame (RFC 6386 §9.1: bit 0 of the
+    /// frame tag is 0), or an H.264 access unit with an IDR slice (NAL type 5) in Annex B
+    /// or with a bare first NAL unit.
+    pub fn is_keyframe(&self) -> bool {
+        match self.codec {
+            VideoCodec::Vp8 => self.data.first().is_some_and(|b| b & 1 == 0),
+            VideoCodec::H264 => {
+                let idr = |nal: u8| nal & 0x1f == 5;
+                self.data.first().is_some_and(|&b| b != 0 && idr(b))
+                    || self
+                        .data
+                        .windows(4)
+                        .any(|w| w[..3] == [0, 0, 1] && idr(w[3]))
+            }
+        }
+    }
+}
+
 /// Where a call's received video frames go.
 pub trait VideoSink: Send {
     /// Takes one frame.

@@ -751,3 +751,92 @@ fn g722_calls_on_both_paths() {
         );
     }
 }
+
+/// A VP8 frame: a key frame (frame tag bit 0 clear) or an inter frame, and `n` to tell
+/// them apart.
+fn vp8(key: bool, n: u8, rtp_time: u64) -> VideoFrame {
+    let mut data = vec![if key { 0x10 } else { 0x11 }, n, 0x00, 0x9d, 0x01, 0x2a];
+    data.extend(std::iter::repeat_n(n, 600));
+    VideoFrame {
+        codec: VideoCodec::Vp8,
+        rtp_time,
+        data,
+    }
+}
+
+#[test]
+fn a_recording_starts_at_a_keyframe_and_a_keyframe_request_is_answered_with_the_last_one() {
+    let media = MediaConfig {
+        video: true,
+        ..MediaConfig::default()
+    };
+    let mut w = World::with(8, 0.0, media);
+    let (call, theirs) = w.answered_call();
+    let first = Frames::default();
+    w.bob
+        .phone
+        .set_video_sink(theirs, Box::new(first.clone()))
+        .unwrap();
+    w.bob.drain();
+    w.wait(30, "ICE and DTLS", |a, b| {
+        a.phone.is_media_connected(call) && b.phone.is_media_connected(theirs)
+    });
+    let mut t = 0;
+    let mut send = |w: &mut World, key: bool, n: u8| {
+        let now = w.sim.now();
+        assert!(
+            w.alice
+                .phone
+                .send_video(now, call, &vp8(key, n, t))
+                .unwrap()
+        );
+        t += 3_000;
+        w.alice.drain();
+        w.pass(Duration::from_millis(33));
+    };
+    // Inter frames first: bob drops them and asks for a keyframe, which alice has not got.
+    for n in 0..3 {
+        send(&mut w, false, n);
+    }
+    w.pass(Duration::from_millis(300));
+    assert!(first.0.lock().unwrap().is_empty());
+    let asked = |n: &MediaNode| {
+        n.media_events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::KeyframeRequested { .. }))
+            .count()
+    };
+    assert!(asked(&w.alice) >= 1, "no keyframe request reached alice");
+    // Then a keyframe and inter frames: the recording starts at the keyframe.
+    send(&mut w, true, 10);
+    for n in 11..14 {
+        send(&mut w, false, n);
+    }
+    w.pass(Duration::from_millis(300));
+    let got: Vec<u8> = first.0.lock().unwrap().iter().map(|f| f.data[1]).collect();
+    assert_eq!(got, [10, 11, 12, 13]);
+    // A new recording asks again, and alice answers with her last keyframe.
+    let before = asked(&w.alice);
+    let second = Frames::default();
+    w.bob
+        .phone
+        .set_video_sink(theirs, Box::new(second.clone()))
+        .unwrap();
+    w.bob.drain();
+    send(&mut w, false, 20);
+    w.pass(Duration::from_millis(300));
+    send(&mut w, false, 21);
+    w.pass(Duration::from_millis(300));
+    assert!(asked(&w.alice) > before);
+    let got: Vec<(bool, u8)> = second
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|f| (f.is_keyframe(), f.data[1]))
+        .collect();
+    assert_eq!(got.first(), Some(&(true, 10)), "{got:?}");
+    assert_eq!(got.last(), Some(&(false, 21)), "{got:?}");
+    let stats = w.alice.phone.media_stats(call).unwrap();
+    assert!(stats.video_keyframe_requests >= 2, "{stats:?}");
+}

@@ -18,6 +18,7 @@
 
 mod audio;
 mod plain;
+mod video;
 mod webrtc;
 
 use audio::Audio;
@@ -133,6 +134,7 @@ pub struct RtcSession {
     direction: Direction,
     audio: Option<Audio>,
     video: Option<Mid>,
+    video_state: video::Video,
     connected: bool,
     /// When ICE and DTLS must be up, once an offer/answer is done and until they are.
     connect_by: Option<Instant>,
@@ -235,6 +237,7 @@ impl RtcSession {
             direction: Direction::SendRecv,
             audio: None,
             video: None,
+            video_state: video::Video::default(),
             connected: false,
             connect_by: None,
             failure: None,
@@ -287,6 +290,7 @@ impl RtcSession {
 
     /// Sends the call's received video frames to `sink`.
     pub fn set_video_sink(&mut self, sink: Box<dyn VideoSink>) {
+        self.restart_recording();
         if let Some(mut old) = self.video_sink.replace(sink) {
             let _ = old.finish();
         }

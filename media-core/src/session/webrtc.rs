@@ -1,11 +1,11 @@
 //! The WebRTC path of a call: str0m's candidates, output and events, and video.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use str0m::format::{Codec, CodecExtra};
-use str0m::media::{Frequency, MediaData, MediaKind, MediaTime};
+use str0m::media::{Frequency, MediaData, MediaKind};
 use str0m::{Candidate, Event, IceConnectionState, Output};
 
 use super::RtcSession;
@@ -14,44 +14,6 @@ use crate::stats::MediaTransmit;
 use crate::video::{VideoCodec, VideoFrame};
 
 impl RtcSession {
-    /// Sends one pre-encoded video frame (no-op without negotiated video).
-    pub fn send_video(&mut self, now: Instant, frame: &VideoFrame) -> bool {
-        let Some(mid) = self.video else {
-            return false;
-        };
-        self.now = self.now.max(now);
-        if !self.connected || !self.direction.sends() {
-            return false;
-        }
-        let want = match frame.codec {
-            VideoCodec::Vp8 => Codec::Vp8,
-            VideoCodec::H264 => Codec::H264,
-        };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return false;
-        };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == want)
-            .map(|p| p.pt())
-        else {
-            return false;
-        };
-        let ok = writer
-            .write(
-                pt,
-                now,
-                MediaTime::from_90khz(frame.rtp_time),
-                frame.data.clone(),
-            )
-            .is_ok();
-        if ok {
-            self.stats.video_frames_sent += 1;
-        }
-        self.drain();
-        ok
-    }
-
     /// Empties str0m's output into our queues (the single-mutation rule).
     pub(super) fn drain(&mut self) {
         loop {
@@ -115,27 +77,26 @@ impl RtcSession {
                 self.stats.rtt = s.rtt.or(self.stats.rtt);
             }
             Event::PeerStats(s) => self.stats.rtt = s.rtt.or(self.stats.rtt),
+            Event::KeyframeRequest(r) if Some(r.mid) == self.video => {
+                self.on_keyframe_request();
+            }
             _ => {}
         }
     }
 
     fn on_media(&mut self, d: MediaData) {
         if Some(d.mid) == self.video {
-            if self.direction.receives()
-                && let Some(sink) = self.video_sink.as_mut()
-            {
-                let codec = match d.params.spec().codec {
-                    Codec::Vp8 => VideoCodec::Vp8,
-                    Codec::H264 => VideoCodec::H264,
-                    _ => return,
-                };
-                sink.write(&VideoFrame {
-                    codec,
-                    rtp_time: d.time.rebase(Frequency::NINETY_KHZ).numer(),
-                    data: d.data.to_vec(),
-                });
-            }
-            self.stats.video_frames_received += 1;
+            let codec = match d.params.spec().codec {
+                Codec::Vp8 => VideoCodec::Vp8,
+                Codec::H264 => VideoCodec::H264,
+                _ => return,
+            };
+            let frame = VideoFrame {
+                codec,
+                rtp_time: d.time.rebase(Frequency::NINETY_KHZ).numer(),
+                data: d.data.to_vec(),
+            };
+            self.on_video(&frame);
             return;
         }
         if self.audio.as_ref().is_none_or(|a| a.mid != Some(d.mid)) {

@@ -828,6 +828,7 @@ fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> 
         "dtmf_sent": s.dtmf_sent,
         "dtmf_received": s.dtmf_received,
         "video_frames_sent": s.video_frames_sent,
+        "video_keyframe_requests": s.video_keyframe_requests,
         "video_frames_received": s.video_frames_received,
         "loss": s.loss,
         "remote_loss": s.remote_loss,

@@ -2,7 +2,7 @@
 // for sansip's interop tests. See README.md for the protocol.
 //
 // node browser.mjs --ws ws://127.0.0.1:PORT/ --aor sip:carol@example.com --user carol \
-//   --password carol-pw [--fake-audio FILE.wav] [--no-audio-processing] [--sip-trace] [--verbose]
+//   --password carol-pw [--fake-audio FILE.wav] [--no-audio-processing] [--video] [--sip-trace] [--verbose]
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
 import { readFileSync, existsSync } from "node:fs";
@@ -19,13 +19,13 @@ const QUIT_TIMEOUT_MS = 7000; // the page's shutdown: up to 3 steps of 2 s
 function usage(why) {
   process.stderr.write(
     `${why}\nusage: node browser.mjs --ws URL --aor SIP_URI --user NAME --password PW ` +
-      `[--fake-audio FILE.wav] [--no-audio-processing] [--sip-trace] [--verbose] [--chromium PATH]\n`,
+      `[--fake-audio FILE.wav] [--no-audio-processing] [--video] [--sip-trace] [--verbose] [--chromium PATH]\n`,
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { sipTrace: false, verbose: false, noAudioProcessing: false };
+  const opts = { sipTrace: false, verbose: false, noAudioProcessing: false, video: false };
   const valued = {
     "--ws": "ws",
     "--aor": "aor",
@@ -42,6 +42,7 @@ function parseArgs(argv) {
     } else if (a === "--sip-trace") opts.sipTrace = true;
     else if (a === "--verbose") opts.verbose = true;
     else if (a === "--no-audio-processing") opts.noAudioProcessing = true;
+    else if (a === "--video") opts.video = true;
     else usage(`unknown argument ${a}`);
   }
   for (const k of ["ws", "aor", "user", "password"]) if (!opts[k]) usage(`--${k} is required`);
@@ -97,7 +98,8 @@ async function main() {
   const bundle = readFileSync(bundlePath);
   const html =
     '<!doctype html><html><head><meta charset="utf-8"><title>sansip SIP.js harness</title></head>' +
-    '<body><audio id="remote" autoplay></audio><script src="/page.js"></script></body></html>';
+    '<body><audio id="remote" autoplay></audio><video id="remoteVideo" autoplay muted playsinline></video>' +
+    '<script src="/page.js"></script></body></html>';
 
   // A secure context for getUserMedia: http://127.0.0.1 counts as potentially trustworthy.
   server = createServer((req, res) => {
@@ -153,7 +155,7 @@ async function main() {
     }
   });
   const context = await browser.newContext();
-  await context.grantPermissions(["microphone"], { origin });
+  await context.grantPermissions(opts.video ? ["microphone", "camera"] : ["microphone"], { origin });
   page = await context.newPage();
   page.on("console", (m) => {
     const t = m.type();
@@ -178,6 +180,7 @@ async function main() {
       sipTrace: opts.sipTrace,
       verbose: opts.verbose,
       noAudioProcessing: opts.noAudioProcessing,
+      video: opts.video,
     }),
   );
 }

@@ -161,6 +161,7 @@ function direction(sdp) {
 async function start(cfg) {
   config = cfg;
   const remoteAudio = document.getElementById("remote");
+  const remoteVideo = document.getElementById("remoteVideo");
   simpleUser = new SimpleUser(cfg.ws, {
     aor: cfg.aor,
     media: {
@@ -170,9 +171,10 @@ async function start(cfg) {
         audio: cfg.noAudioProcessing
           ? { echoCancellation: false, autoGainControl: false, noiseSuppression: false }
           : true,
-        video: false,
+        // --video: Chromium's fake camera (--use-fake-device-for-media-stream).
+        video: !!cfg.video,
       },
-      remote: { audio: remoteAudio },
+      remote: cfg.video ? { audio: remoteAudio, video: remoteVideo } : { audio: remoteAudio },
     },
     // A tone string is played on the RTP stream (RTCDTMFSender, RFC 4733), not as INFO.
     sendDTMFUsingSessionDescriptionHandler: true,
@@ -326,10 +328,28 @@ async function stats() {
     ice_state: pc.iceConnectionState,
     connection_state: pc.connectionState,
     directions: pc.getTransceivers().map((t) => t.currentDirection),
+    video_frames_decoded: 0,
+    video_key_frames_decoded: 0,
+    video_frames_sent: 0,
+    video_plis_sent: 0,
+    video_plis_received: 0,
+    video_codec: null,
   };
   const codecs = {};
   report.forEach((r) => {
     if (r.type === "codec") codecs[r.id] = r;
+  });
+  report.forEach((r) => {
+    if (r.kind !== "video") return;
+    if (r.type === "inbound-rtp") {
+      out.video_frames_decoded += r.framesDecoded || 0;
+      out.video_key_frames_decoded += r.keyFramesDecoded || 0;
+      out.video_plis_sent += r.pliCount || 0;
+      if (r.codecId && codecs[r.codecId]) out.video_codec = codecs[r.codecId].mimeType;
+    } else if (r.type === "outbound-rtp") {
+      out.video_frames_sent += r.framesSent || 0;
+      out.video_plis_received += r.pliCount || 0;
+    }
   });
   report.forEach((r) => {
     if (r.kind !== "audio" && r.mediaType !== "audio") return;
