@@ -166,6 +166,11 @@ impl MediaAgent {
         }
     }
 
+    /// Whether a TURN server has yet to confirm the release of its allocation.
+    pub fn is_releasing(&self) -> bool {
+        self.turn.as_ref().is_some_and(Relays::is_releasing)
+    }
+
     /// Whether STUN answers or TURN allocations are still awaited: a caller may hold its
     /// first call until not, so the offer carries those candidates.
     pub fn is_gathering(&self) -> bool {

@@ -56,6 +56,8 @@ struct Relay {
     client: TurnClientUdp,
     relayed: Option<SocketAddr>,
     failed: bool,
+    /// Its release was sent and the server has not confirmed it yet.
+    releasing: bool,
     next: Option<Instant>,
 }
 
@@ -90,6 +92,7 @@ impl Relays {
                     client: TurnClientUdp::allocate(local, s.addr, config),
                     relayed: None,
                     failed: false,
+                    releasing: false,
                     next: Some(now),
                 });
             }
@@ -142,7 +145,11 @@ impl Relays {
             let next = match self.relays[i].client.poll(at) {
                 TurnPollRet::WaitUntil(t) => Some(self.back(t).max(now)),
                 TurnPollRet::Closed => {
-                    self.relays[i].failed = self.relays[i].relayed.is_none();
+                    let r = &mut self.relays[i];
+                    if std::mem::take(&mut r.releasing) {
+                        tracing::debug!(server = %r.client.remote_addr(), "TURN release unanswered");
+                    }
+                    r.failed = r.relayed.is_none();
                     None
                 }
                 _ => Some(now + Duration::from_secs(1)),
@@ -189,9 +196,16 @@ impl Relays {
             }
         };
         self.drain(i, now);
-        // A response may have moved the next deadline.
-        if let TurnPollRet::WaitUntil(t) = self.relays[i].client.poll(at) {
-            self.relays[i].next = Some(self.back(t).max(now));
+        // A response may have moved the next deadline, or confirmed a release.
+        match self.relays[i].client.poll(at) {
+            TurnPollRet::WaitUntil(t) => self.relays[i].next = Some(self.back(t).max(now)),
+            TurnPollRet::Closed if self.relays[i].releasing => {
+                let r = &mut self.relays[i];
+                r.releasing = false;
+                r.next = None;
+                tracing::debug!(server = %r.client.remote_addr(), "TURN allocation released");
+            }
+            _ => {}
         }
         self.drain(i, now);
         result
@@ -242,15 +256,29 @@ impl Relays {
     pub fn release(&mut self, now: Instant) {
         let at = self.at(now);
         for i in 0..self.relays.len() {
-            if self.relays[i].relayed.is_some()
-                && let Err(e) = self.relays[i].client.delete(at)
-            {
-                tracing::debug!(error = %e, "TURN release");
+            let r = &mut self.relays[i];
+            r.next = None;
+            if r.relayed.take().is_some() {
+                match r.client.delete(at) {
+                    Ok(()) => {
+                        r.releasing = true;
+                        // Retransmitted until the server confirms, or gives up.
+                        if let TurnPollRet::WaitUntil(t) = r.client.poll(at) {
+                            let next = self.back(t).max(now);
+                            self.relays[i].next = Some(next);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "TURN release"),
+                }
             }
             self.drain(i, now);
-            self.relays[i].relayed = None;
-            self.relays[i].next = None;
         }
+    }
+
+    /// Whether a release is still waiting for its server's confirmation: a phone that is
+    /// shutting down may wait (briefly) until not.
+    pub fn is_releasing(&self) -> bool {
+        self.relays.iter().any(|r| r.releasing)
     }
 
     /// Collects relay `i`'s events and datagrams.

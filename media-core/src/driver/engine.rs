@@ -43,6 +43,10 @@ pub trait Engine: Send + 'static {
     fn release_servers(&mut self, now: Instant) {
         let _ = now;
     }
+    /// Whether a released server has yet to confirm.
+    fn is_releasing(&self) -> bool {
+        false
+    }
     /// The next media event.
     fn poll_media_event(&mut self) -> Option<MediaEvent> {
         None
@@ -184,6 +188,9 @@ mod media {
         }
         fn release_servers(&mut self, now: Instant) {
             MediaAgent::release_servers(self, now);
+        }
+        fn is_releasing(&self) -> bool {
+            MediaAgent::is_releasing(self)
         }
         fn poll_media_event(&mut self) -> Option<MediaEvent> {
             MediaAgent::poll_media_event(self)

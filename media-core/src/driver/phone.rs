@@ -536,11 +536,22 @@ impl<S: Session> Phone<S> {
         if let futures::future::Either::Right(_) = futures::future::select(all, timer).await {
             tracing::debug!("shutdown: bound reached before every call and the registration ended");
         }
-        // Give TURN allocations back, send the disconnect's output, then let the driver
-        // return.
+        // Give TURN allocations back and wait (within the bound, at most a second) for the
+        // servers to confirm; send the disconnect's output, then let the driver return.
         let _ = self
             .with_engine(|e: &mut S::Engine, now| super::Engine::release_servers(e, now))
             .await;
+        let rt = &self.shared.runtime;
+        let release_by = deadline.min(rt.now() + std::time::Duration::from_secs(1));
+        while rt.now() < release_by
+            && self
+                .with_engine(|e: &mut S::Engine, _| super::Engine::is_releasing(e))
+                .await
+                .unwrap_or(false)
+        {
+            rt.sleep_until(rt.now() + std::time::Duration::from_millis(20))
+                .await;
+        }
         let _ = self.with(|ua, now| ua.disconnect(now)).await;
         self.shared.commands.close_channel();
         Ok(ended)

@@ -824,6 +824,7 @@ fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
         c.args(["--server", &format!("sip:{side}:5060")])
             .args(["--aor", &format!("sip:{user}@example.com")])
             .args(["--password", &format!("{user}-pw"), "--json"])
+            .args(["--log", "sansip_media::turn=debug"])
             .args(["--turn", &format!("turn:{side}:3478")])
             .args([
                 "--turn-user",
@@ -860,6 +861,14 @@ fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
     let bob = bob.wait_with_output();
     stop(&mut turn);
     let trace = String::from_utf8_lossy(&alice.stderr);
+    // Each phone gave its allocation back at its end, and coturn confirmed it.
+    for (who, err) in [("alice", &alice.stderr), ("bob", &bob.stderr)] {
+        let err = String::from_utf8_lossy(err);
+        assert!(
+            err.contains("TURN allocation released"),
+            "{who}: no confirmed release: {err}"
+        );
+    }
     assert!(alice.status.success(), "alice: {trace}");
     assert!(
         bob.status.success(),
