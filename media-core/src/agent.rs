@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use sansip_core::session::{CallHandle, EndCause, dtmf};
@@ -33,10 +34,11 @@ use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, User
 use crate::audio::{AudioSink, AudioSource};
 use crate::config::{DtmfMethod, MediaConfig};
 use crate::session::{MediaError, RtcSession, SessionTemplate};
-use crate::stats::{MediaEvent, MediaStats, MediaTransmit};
+use crate::stats::{MediaEvent, MediaStats, MediaTransmit, StreamId, StreamOutput};
 use crate::stun::Gatherer;
-use crate::turn::{FromServer, Relays, TurnServer};
+use crate::turn::{Relays, TurnServer};
 use crate::video::{VideoFrame, VideoSink};
+use turn_client_rustls::rustls::ClientConfig;
 
 /// A SIP phone with media: see the module docs.
 pub struct MediaAgent {
@@ -148,12 +150,57 @@ impl MediaAgent {
             .then(|| Gatherer::new(self.template.addresses(), servers, now, seed));
     }
 
-    /// Allocates a relayed address for every media socket on each of `servers` (TURN over
-    /// UDP, RFC 8656); every session made once they are allocated offers them too.
-    pub fn set_turn_servers(&mut self, now: Instant, servers: &[TurnServer]) {
+    /// Allocates a relayed address for every media socket on each of `servers` (TURN,
+    /// RFC 8656); every session made once they are allocated offers them too. Servers over
+    /// TCP and TLS need connections from the driver ([`MediaAgent::poll_stream`]); `tls`
+    /// checks the `turns:` ones.
+    pub fn set_turn_servers(
+        &mut self,
+        now: Instant,
+        servers: &[TurnServer],
+        tls: Option<Arc<ClientConfig>>,
+    ) {
         self.now = self.now.max(now);
-        self.turn =
-            (!servers.is_empty()).then(|| Relays::new(self.template.addresses(), servers, now));
+        self.turn = (!servers.is_empty())
+            .then(|| Relays::new(self.template.addresses(), servers, tls, now));
+    }
+
+    /// The next thing to do with a connection to a TURN server (TCP or TLS): open it, write
+    /// on it, close it.
+    pub fn poll_stream(&mut self) -> Option<StreamOutput> {
+        self.turn.as_mut().and_then(Relays::poll_stream)
+    }
+
+    /// The connection `id` ([`StreamOutput::Connect`]) is up, from `local`.
+    pub fn stream_connected(&mut self, now: Instant, id: StreamId, local: SocketAddr) {
+        self.now = self.now.max(now);
+        if let Some(r) = self.turn.as_mut() {
+            r.stream_connected(now, id, local);
+        }
+    }
+
+    /// Bytes arrived on connection `id`.
+    pub fn handle_stream(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
+        self.now = self.now.max(now);
+        if let Some(r) = self.turn.as_mut() {
+            r.handle_stream(now, id, bytes);
+        }
+        self.relayed_to_calls(now);
+    }
+
+    /// Connection `id` is closed, or could not be opened.
+    pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
+        self.now = self.now.max(now);
+        if let Some(r) = self.turn.as_mut() {
+            r.stream_closed(now, id);
+        }
+    }
+
+    /// Hands the calls what came through a relay, as sent to our relayed address.
+    fn relayed_to_calls(&mut self, now: Instant) {
+        while let Some((peer, relayed, data)) = self.turn.as_mut().and_then(Relays::poll_peer) {
+            self.dispatch(now, peer, relayed, &data);
+        }
     }
 
     /// Stops asking STUN servers and gives the TURN allocations back: for a phone that is
@@ -372,18 +419,9 @@ impl MediaAgent {
             return;
         }
         if let Some(r) = self.turn.as_mut()
-            && let Some(read) = r.handle_receive(now, source, destination, datagram)
+            && r.handle_receive(now, source, destination, datagram)
         {
-            // A peer's datagram through the relay reaches the call as sent to our relayed
-            // address.
-            if let FromServer::Peer {
-                peer,
-                relayed,
-                data,
-            } = read
-            {
-                self.dispatch(now, peer, relayed, &data);
-            }
+            self.relayed_to_calls(now);
             return;
         }
         self.dispatch(now, source, destination, datagram);
@@ -504,10 +542,9 @@ impl MediaAgent {
         while let Some(t) = self.transmits.pop_front() {
             match self.turn.as_mut() {
                 // From a relayed address: it goes to the TURN server, wrapped.
+                // (Over TCP or TLS it waits in poll_stream.)
                 Some(r) if r.is_relayed(t.source) => {
-                    if let Some(wrapped) = r.send(self.now, t.source, t.destination, &t.contents) {
-                        return Some(wrapped);
-                    }
+                    r.send(self.now, t.source, t.destination, &t.contents);
                     if let Some(t) = r.poll_transmit() {
                         return Some(t);
                     }

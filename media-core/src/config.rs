@@ -57,11 +57,11 @@ pub struct MediaConfig {
     /// [`crate::MediaEvent::Failed`] says the media failed.
     pub connect_timeout: Duration,
     /// STUN and TURN servers, as SIP.js's `iceServers`. The async phone resolves the
-    /// `stun:` ones into [`crate::driver::PhoneConfig::stun_servers`] and the `turn:` ones
-    /// (UDP) into `turn_servers`; a sans-IO [`crate::MediaAgent`] takes them through
-    /// `set_stun_servers` and `set_turn_servers`. `turns:` and TURN over TCP are not
-    /// supported yet and are skipped with a warning. Plain RTP calls announce the
-    /// server-reflexive address when there is one; they do not use relays.
+    /// `stun:` ones into [`crate::driver::PhoneConfig::stun_servers`] and the `turn:` and
+    /// `turns:` ones (UDP, `?transport=tcp`, TLS) into `turn_servers`; a sans-IO
+    /// [`crate::MediaAgent`] takes them through `set_stun_servers` and `set_turn_servers`.
+    /// `stuns:` is not supported and is skipped with a warning. Plain RTP calls announce
+    /// the server-reflexive address when there is one; they do not use relays.
     pub ice_servers: Vec<IceServer>,
     /// Hang up a call whose media failed (BYE, or CANCEL while it rings), ending it with
     /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed). Off by

@@ -39,7 +39,9 @@ pub mod turn;
 
 pub use config::{DtmfMethod, MediaConfig, MediaProfile};
 pub use ice_server::{IceScheme, IceServer, IceUrl, IceUrlError};
-pub use stats::{MediaEvent, MediaFailure, MediaStats, MediaTransmit, is_media};
+pub use stats::{
+    MediaEvent, MediaFailure, MediaStats, MediaTransmit, StreamId, StreamOutput, is_media,
+};
 
 #[cfg(feature = "rtc")]
 pub use agent::MediaAgent;

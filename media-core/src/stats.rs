@@ -117,6 +117,39 @@ pub struct MediaTransmit {
     pub contents: Bytes,
 }
 
+/// A TCP connection the phone asked its driver for: TURN over TCP or TLS (RFC 8656 §3.1)
+/// runs the allocation's control and data over one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u32);
+
+/// What the phone asks of its driver's TCP connections ([`crate::MediaAgent::poll_stream`]).
+///
+/// The driver answers [`StreamOutput::Connect`] with `stream_connected` (the local address)
+/// or `stream_closed`, feeds what arrives to `handle_stream` and reports the end with
+/// `stream_closed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamOutput {
+    /// Open a TCP connection to `server`.
+    Connect {
+        /// Its name in the messages that follow.
+        id: StreamId,
+        /// Where to connect.
+        server: SocketAddr,
+    },
+    /// Write `bytes` on the connection (TLS records or TURN framing: opaque to the driver).
+    Write {
+        /// The connection.
+        id: StreamId,
+        /// What to write.
+        bytes: Bytes,
+    },
+    /// Close the connection.
+    Close {
+        /// The connection.
+        id: StreamId,
+    },
+}
+
 /// Whether a datagram is media (STUN, DTLS, RTP, RTCP) rather than SIP: RFC 7983's first
 /// byte ranges, none of which a SIP message or keep-alive starts with. For sharing one
 /// socket between SIP and media.

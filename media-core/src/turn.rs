@@ -1,59 +1,83 @@
 //! Relayed candidates (RFC 8656): an allocation on a TURN server for each media socket,
-//! over UDP, through `turn-client-proto` (sans-IO: long-term credentials, allocation,
-//! permissions, refreshes), so a call goes through where no direct path exists.
+//! through `turn-client-proto` (sans-IO: long-term credentials, allocation, permissions,
+//! refreshes), so a call goes through where no direct path exists.
+//!
+//! The server is reached over UDP, over TCP (RFC 8656 §3.1: one connection carries the
+//! allocation, its control and its data, framed), or over TLS on that connection
+//! (`turn-client-rustls`, with the phone's rustls configuration). The peers are always
+//! reached over UDP from the relayed address.
 //!
 //! Driven like [`crate::stun::Gatherer`]: [`Relays::handle_timeout`] and
 //! [`Relays::poll_transmit`] move the protocol, [`Relays::handle_receive`] takes what the
-//! servers send (peer data comes back out with the relayed address it arrived on), and
+//! servers send over UDP and [`Relays::handle_stream`] what they send on a connection (peer
+//! data comes back out of [`Relays::poll_peer`] with the relayed address it arrived on), and
 //! [`Relays::send`] wraps a call's datagram from a relayed address for its server, asking
-//! for a permission to the peer first when there is none.
+//! for a permission to the peer first when there is none. Connections are the driver's to
+//! open and carry: [`Relays::poll_stream`] asks, [`Relays::stream_connected`] and
+//! [`Relays::stream_closed`] answer.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use turn_client_proto::api::{TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
 use turn_client_proto::prelude::TurnClientApi;
 use turn_client_proto::stun::agent::Transmit;
+use turn_client_proto::tcp::TurnClientTcp;
 use turn_client_proto::types::TransportType;
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::udp::TurnClientUdp;
+use turn_client_rustls::TurnClientRustls;
+use turn_client_rustls::rustls::ClientConfig;
+use turn_client_rustls::rustls::pki_types::ServerName;
 
-use crate::stats::MediaTransmit;
+use crate::stats::{MediaTransmit, StreamId, StreamOutput};
 
 /// A TURN server, found and with its long-term credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// Where it listens (UDP).
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// How it is reached.
+    pub transport: TurnTransport,
     /// The username.
     pub username: String,
     /// The password.
     pub credential: String,
 }
 
-/// What a TURN server sent us, once [`Relays::handle_receive`] has read it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FromServer {
-    /// The TURN protocol's own business (an answer, a refresh).
-    Taken,
-    /// A peer's datagram, which arrived on our relayed address.
-    Peer {
-        /// The peer that sent it.
-        peer: SocketAddr,
-        /// Our relayed address it was sent to.
-        relayed: SocketAddr,
-        /// The datagram.
-        data: Vec<u8>,
+/// How a TURN server is reached (RFC 7065's `turn:…?transport=` and `turns:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// UDP datagrams (`turn:host`).
+    Udp,
+    /// A TCP connection (`turn:host?transport=tcp`).
+    Tcp,
+    /// TLS on a TCP connection (`turns:host`); `name` is what the certificate must name.
+    Tls {
+        /// The server's name, as in its URL.
+        name: String,
     },
 }
+
+turn_client_proto::impl_client!(
+    Client,
+    (Udp, TurnClientUdp),
+    (Tcp, TurnClientTcp),
+    (Tls, TurnClientRustls)
+);
 
 /// How long an allocation may take before it counts as failed, for [`Relays::is_settled`].
 const ALLOCATE_WITHIN: Duration = Duration::from_secs(5);
 
 struct Relay {
-    client: TurnClientUdp,
+    /// The media socket whose candidate the relayed address becomes.
+    base: SocketAddr,
+    server: TurnServer,
+    /// `None` while its connection is being opened (TCP and TLS).
+    client: Option<Client>,
     relayed: Option<SocketAddr>,
     failed: bool,
     /// Its release was sent and the server has not confirmed it yet.
@@ -61,10 +85,29 @@ struct Relay {
     next: Option<Instant>,
 }
 
+impl Relay {
+    fn is_stream(&self) -> bool {
+        self.server.transport != TurnTransport::Udp
+    }
+
+    /// Over UDP: whether a datagram from `source` to `destination` is its server's.
+    fn is_from(&self, source: SocketAddr, destination: SocketAddr) -> bool {
+        !self.is_stream()
+            && self
+                .client
+                .as_ref()
+                .is_some_and(|c| c.remote_addr() == source && c.local_addr() == destination)
+    }
+}
+
 /// The allocations of a phone's media sockets: see the module docs.
 pub struct Relays {
     relays: Vec<Relay>,
     out: VecDeque<MediaTransmit>,
+    streams: VecDeque<StreamOutput>,
+    /// Peer datagrams that came through a relay: (peer, our relayed address, datagram).
+    peer: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    tls: Option<Arc<ClientConfig>>,
     /// turn-client-proto counts time from an origin of its own: ours is the first instant.
     origin: Instant,
     started: Instant,
@@ -79,30 +122,51 @@ impl std::fmt::Debug for Relays {
 }
 
 impl Relays {
-    /// Allocates on every server from every local address of the same family.
-    pub fn new(locals: &[SocketAddr], servers: &[TurnServer], now: Instant) -> Self {
-        let mut relays = Vec::new();
-        for &local in locals {
-            for s in servers
+    /// Allocates on every server from every local address of the same family: at once over
+    /// UDP, once the driver has opened the connection over TCP and TLS. `tls` is the
+    /// configuration `turns:` servers are checked with; without one they fail.
+    pub fn new(
+        locals: &[SocketAddr],
+        servers: &[TurnServer],
+        tls: Option<Arc<ClientConfig>>,
+        now: Instant,
+    ) -> Self {
+        let mut relays = Self {
+            relays: Vec::new(),
+            out: VecDeque::new(),
+            streams: VecDeque::new(),
+            peer: VecDeque::new(),
+            tls,
+            origin: now,
+            started: now,
+        };
+        for &base in locals {
+            for server in servers
                 .iter()
-                .filter(|s| s.addr.is_ipv4() == local.is_ipv4())
+                .filter(|s| s.addr.is_ipv4() == base.is_ipv4())
             {
-                let config = TurnConfig::new(TurnCredentials::new(&s.username, &s.credential));
-                relays.push(Relay {
-                    client: TurnClientUdp::allocate(local, s.addr, config),
+                let client = (server.transport == TurnTransport::Udp).then(|| {
+                    Client::Udp(TurnClientUdp::allocate(base, server.addr, config(server)))
+                });
+                if client.is_none() {
+                    let id = StreamId(relays.relays.len() as u32);
+                    relays.streams.push_back(StreamOutput::Connect {
+                        id,
+                        server: server.addr,
+                    });
+                }
+                relays.relays.push(Relay {
+                    base,
+                    server: server.clone(),
+                    next: client.is_some().then_some(now),
+                    client,
                     relayed: None,
                     failed: false,
                     releasing: false,
-                    next: Some(now),
                 });
             }
         }
-        Relays {
-            relays,
-            out: VecDeque::new(),
-            origin: now,
-            started: now,
-        }
+        relays
     }
 
     fn at(&self, now: Instant) -> turn_client_proto::stun::Instant {
@@ -121,11 +185,11 @@ impl Relays {
             || self.relays.iter().all(|r| r.relayed.is_some() || r.failed)
     }
 
-    /// The relayed addresses, each with the local socket its allocation belongs to.
+    /// The relayed addresses, each with the local media socket it stands for.
     pub fn relayed(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         self.relays
             .iter()
-            .filter_map(|r| r.relayed.map(|a| (a, r.client.local_addr())))
+            .filter_map(|r| r.relayed.map(|a| (a, r.base)))
     }
 
     /// Whether `addr` is one of our relayed addresses.
@@ -140,114 +204,167 @@ impl Relays {
 
     /// Moves every allocation on: requests, retransmissions, refreshes.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let at = self.at(now);
         for i in 0..self.relays.len() {
-            let next = match self.relays[i].client.poll(at) {
-                TurnPollRet::WaitUntil(t) => Some(self.back(t).max(now)),
-                TurnPollRet::Closed => {
-                    let r = &mut self.relays[i];
-                    if std::mem::take(&mut r.releasing) {
-                        tracing::debug!(server = %r.client.remote_addr(), "TURN release unanswered");
-                    }
-                    r.failed = r.relayed.is_none();
-                    None
-                }
-                _ => Some(now + Duration::from_secs(1)),
-            };
-            self.relays[i].next = next;
-            self.drain(i, now);
+            if self.relays[i].next.is_some_and(|t| t <= now) {
+                self.poll(i, now);
+            }
         }
     }
 
-    /// The next datagram for a TURN server.
+    /// The next datagram for a TURN server over UDP.
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
         self.out.pop_front()
     }
 
-    /// Reads what a TURN server sent to our `destination`; `None` if it is not from one of
-    /// ours (or not TURN), for the calls to take.
+    /// The next thing to do with a connection to a TURN server over TCP or TLS.
+    pub fn poll_stream(&mut self) -> Option<StreamOutput> {
+        self.streams.pop_front()
+    }
+
+    /// The next peer datagram that came through a relay: the peer that sent it, our
+    /// relayed address it was sent to, and the datagram.
+    pub fn poll_peer(&mut self) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+        self.peer.pop_front()
+    }
+
+    /// Reads what a TURN server sent over UDP to our `destination`; `false` if it is not
+    /// from one of ours (or not TURN), for the calls to take. Peer data it carried waits in
+    /// [`Relays::poll_peer`].
     pub fn handle_receive(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
-    ) -> Option<FromServer> {
-        let at = self.at(now);
-        let i = self.relays.iter().position(|r| {
-            r.client.remote_addr() == source && r.client.local_addr() == destination
-        })?;
-        let transmit = Transmit::new(datagram, TransportType::Udp, source, destination);
-        let result = match self.relays[i].client.recv(transmit, at) {
-            TurnRecvRet::Handled => Some(FromServer::Taken),
-            TurnRecvRet::Ignored(_) => None,
-            // Data on an allocation we no longer hold is the protocol's to drop.
-            TurnRecvRet::PeerData(p) => Some(match self.relays[i].relayed {
-                Some(relayed) => FromServer::Peer {
-                    peer: p.peer,
-                    relayed,
-                    data: p.data().to_vec(),
-                },
-                None => FromServer::Taken,
-            }),
-            TurnRecvRet::PeerIcmp { peer, .. } => {
-                tracing::debug!(%peer, "ICMP from a peer through TURN");
-                Some(FromServer::Taken)
-            }
+    ) -> bool {
+        let Some(i) = self
+            .relays
+            .iter()
+            .position(|r| r.is_from(source, destination))
+        else {
+            return false;
         };
-        self.drain(i, now);
-        // A response may have moved the next deadline, or confirmed a release.
-        match self.relays[i].client.poll(at) {
-            TurnPollRet::WaitUntil(t) => self.relays[i].next = Some(self.back(t).max(now)),
-            TurnPollRet::Closed if self.relays[i].releasing => {
-                let r = &mut self.relays[i];
-                r.releasing = false;
-                r.next = None;
-                tracing::debug!(server = %r.client.remote_addr(), "TURN allocation released");
-            }
-            _ => {}
+        let transmit = Transmit::new(datagram, TransportType::Udp, source, destination);
+        if !self.recv(i, now, transmit) {
+            return false;
         }
-        self.drain(i, now);
-        result
+        self.after_receive(i, now);
+        true
     }
 
-    /// Wraps `data` from our relayed address `from` to `to` for the TURN server; `None`
-    /// while the permission for `to` is still being asked for (the caller's ICE will send
-    /// again).
-    pub fn send(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        to: SocketAddr,
-        data: &[u8],
-    ) -> Option<MediaTransmit> {
+    /// The connection `id` asked for by [`StreamOutput::Connect`] is up, from `local`: the
+    /// allocation starts (after the TLS handshake for `turns:`).
+    pub fn stream_connected(&mut self, now: Instant, id: StreamId, local: SocketAddr) {
+        let tls = self.tls.clone();
+        let Some(r) = self.relays.get_mut(id.0 as usize) else {
+            return;
+        };
+        if r.client.is_some() || r.failed || !r.is_stream() {
+            return;
+        }
+        let server = r.server.addr;
+        let client = match &r.server.transport {
+            TurnTransport::Tls { name } => {
+                let name = ServerName::try_from(name.clone());
+                match (tls, name) {
+                    (Some(tls), Ok(name)) => Client::Tls(TurnClientRustls::allocate(
+                        local,
+                        server,
+                        config(&r.server),
+                        name,
+                        tls,
+                    )),
+                    (None, _) => {
+                        tracing::debug!(%server, "turns: without a TLS configuration");
+                        return self.abandon(id);
+                    }
+                    (_, Err(e)) => {
+                        tracing::debug!(%server, error = %e, "turns: server name");
+                        return self.abandon(id);
+                    }
+                }
+            }
+            _ => Client::Tcp(TurnClientTcp::allocate(local, server, config(&r.server))),
+        };
+        tracing::debug!(%server, %local, "TURN connection");
+        r.client = Some(client);
+        self.poll(id.0 as usize, now);
+    }
+
+    /// Reads bytes that arrived on connection `id` (any piece of the stream). Peer data
+    /// they carried waits in [`Relays::poll_peer`].
+    pub fn handle_stream(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
+        let i = id.0 as usize;
+        let Some(c) = self.relays.get(i).and_then(|r| r.client.as_ref()) else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        let transmit = Transmit::new(bytes, TransportType::Tcp, c.remote_addr(), c.local_addr());
+        self.recv(i, now, transmit);
+        // One piece of the stream may hold several messages: the rest come out one by one.
         let at = self.at(now);
-        let i = self.relays.iter().position(|r| r.relayed == Some(from))?;
-        let client = &mut self.relays[i].client;
+        while let Some(p) = self.relays[i].client.as_mut().and_then(|c| c.poll_recv(at)) {
+            if let Some(relayed) = self.relays[i].relayed {
+                self.peer.push_back((p.peer, relayed, p.data().to_vec()));
+            }
+        }
+        self.after_receive(i, now);
+    }
+
+    /// Connection `id` is closed, or could not be opened: its allocation is gone with it
+    /// (RFC 8656 §3.1).
+    pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
+        let i = id.0 as usize;
+        let Some(r) = self.relays.get_mut(i) else {
+            return;
+        };
+        if !r.is_stream() {
+            return;
+        }
+        if let Some(c) = r.client.as_mut() {
+            let (local, remote) = (c.local_addr(), c.remote_addr());
+            let at = self.at(now);
+            let r = &mut self.relays[i];
+            if let Some(c) = r.client.as_mut() {
+                c.tcp_closed(local, remote, at);
+            }
+            if std::mem::take(&mut r.releasing) {
+                tracing::debug!(server = %remote, "TURN allocation released (connection closed)");
+            } else {
+                tracing::debug!(server = %remote, "TURN connection closed");
+            }
+        }
+        self.give_up(i);
+    }
+
+    /// Wraps `data` from our relayed address `from` to `to` for the TURN server: into
+    /// [`Relays::poll_transmit`] or [`Relays::poll_stream`]. Nothing while the permission for
+    /// `to` is still being asked for (the caller's ICE will send again).
+    pub fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let at = self.at(now);
+        let Some(i) = self.relays.iter().position(|r| r.relayed == Some(from)) else {
+            return;
+        };
+        let Some(client) = self.relays[i].client.as_mut() else {
+            return;
+        };
         if !client.have_permission(TransportType::Udp, to.ip()) {
             if let Err(e) = client.create_permission(TransportType::Udp, to.ip(), at) {
                 tracing::trace!(peer = %to, error = %e, "TURN permission");
             }
             self.drain(i, now);
-            if let TurnPollRet::WaitUntil(t) = self.relays[i].client.poll(at) {
-                self.relays[i].next = Some(self.back(t).max(now));
-            }
-            return None;
+            self.reschedule(i, now);
+            return;
         }
         match client.send_to(TransportType::Udp, to, data, at) {
             Ok(Some(t)) => {
                 let t = t.build();
-                Some(MediaTransmit {
-                    source: t.from,
-                    destination: t.to,
-                    contents: Bytes::from(t.data),
-                })
+                self.push(i, t.from, t.to, Bytes::from(t.data));
             }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::trace!(peer = %to, error = %e, "TURN send");
-                None
-            }
+            Ok(None) => self.drain(i, now),
+            Err(e) => tracing::trace!(peer = %to, error = %e, "TURN send"),
         }
     }
 
@@ -258,18 +375,23 @@ impl Relays {
         for i in 0..self.relays.len() {
             let r = &mut self.relays[i];
             r.next = None;
-            if r.relayed.take().is_some() {
-                match r.client.delete(at) {
+            let held = r.relayed.take().is_some();
+            let Some(client) = r.client.as_mut() else {
+                continue;
+            };
+            if held {
+                match client.delete(at) {
                     Ok(()) => {
                         r.releasing = true;
                         // Retransmitted until the server confirms, or gives up.
-                        if let TurnPollRet::WaitUntil(t) = r.client.poll(at) {
-                            let next = self.back(t).max(now);
-                            self.relays[i].next = Some(next);
-                        }
+                        self.reschedule(i, now);
                     }
                     Err(e) => tracing::debug!(error = %e, "TURN release"),
                 }
+            } else if r.is_stream() {
+                self.streams.push_back(StreamOutput::Close {
+                    id: StreamId(i as u32),
+                });
             }
             self.drain(i, now);
         }
@@ -281,31 +403,158 @@ impl Relays {
         self.relays.iter().any(|r| r.releasing)
     }
 
+    /// Feeds relay `i`'s client; whether it was the client's business.
+    fn recv(&mut self, i: usize, now: Instant, transmit: Transmit<&[u8]>) -> bool {
+        let at = self.at(now);
+        let r = &mut self.relays[i];
+        let Some(client) = r.client.as_mut() else {
+            return false;
+        };
+        match client.recv(transmit, at) {
+            TurnRecvRet::Handled => true,
+            TurnRecvRet::Ignored(_) => false,
+            // Data on an allocation we no longer hold is the protocol's to drop.
+            TurnRecvRet::PeerData(p) => {
+                if let Some(relayed) = r.relayed {
+                    self.peer.push_back((p.peer, relayed, p.data().to_vec()));
+                }
+                true
+            }
+            TurnRecvRet::PeerIcmp { peer, .. } => {
+                tracing::debug!(%peer, "ICMP from a peer through TURN");
+                true
+            }
+        }
+    }
+
+    /// After a server's message: its events and answers, the next deadline (a response may
+    /// have moved it), a confirmed release.
+    fn after_receive(&mut self, i: usize, now: Instant) {
+        self.drain(i, now);
+        let at = self.at(now);
+        let Some(client) = self.relays[i].client.as_mut() else {
+            return;
+        };
+        match client.poll(at) {
+            TurnPollRet::WaitUntil(t) => self.relays[i].next = Some(self.back(t).max(now)),
+            TurnPollRet::Closed if self.relays[i].releasing => {
+                let r = &mut self.relays[i];
+                r.releasing = false;
+                r.next = None;
+                tracing::debug!(server = %r.server.addr, "TURN allocation released");
+                if r.is_stream() {
+                    self.streams.push_back(StreamOutput::Close {
+                        id: StreamId(i as u32),
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.drain(i, now);
+    }
+
+    /// Polls relay `i`'s client at `now` and sets its next deadline.
+    fn poll(&mut self, i: usize, now: Instant) {
+        let at = self.at(now);
+        let Some(client) = self.relays[i].client.as_mut() else {
+            return;
+        };
+        let next = match client.poll(at) {
+            TurnPollRet::WaitUntil(t) => Some(self.back(t).max(now)),
+            TurnPollRet::Closed => {
+                let r = &mut self.relays[i];
+                if std::mem::take(&mut r.releasing) {
+                    tracing::debug!(server = %r.server.addr, "TURN release unanswered");
+                }
+                r.failed = r.relayed.is_none();
+                if r.is_stream() {
+                    self.streams.push_back(StreamOutput::Close {
+                        id: StreamId(i as u32),
+                    });
+                }
+                None
+            }
+            _ => Some(now + Duration::from_secs(1)),
+        };
+        self.relays[i].next = next;
+        self.drain(i, now);
+    }
+
+    /// Sets relay `i`'s next deadline from its client.
+    fn reschedule(&mut self, i: usize, now: Instant) {
+        let at = self.at(now);
+        if let Some(TurnPollRet::WaitUntil(t)) = self.relays[i].client.as_mut().map(|c| c.poll(at))
+        {
+            self.relays[i].next = Some(self.back(t).max(now));
+        }
+        self.drain(i, now);
+    }
+
+    /// Closes the connection of a relay that cannot start on it.
+    fn abandon(&mut self, id: StreamId) {
+        self.streams.push_back(StreamOutput::Close { id });
+        self.give_up(id.0 as usize);
+    }
+
+    /// Relay `i` is over: no allocation, nothing to wait for.
+    fn give_up(&mut self, i: usize) {
+        let r = &mut self.relays[i];
+        r.failed |= r.relayed.is_none();
+        r.relayed = None;
+        r.releasing = false;
+        r.next = None;
+        r.client = None;
+    }
+
+    /// Queues bytes for relay `i`'s server: a datagram, or a write on its connection.
+    fn push(&mut self, i: usize, source: SocketAddr, destination: SocketAddr, contents: Bytes) {
+        if self.relays[i].is_stream() {
+            self.streams.push_back(StreamOutput::Write {
+                id: StreamId(i as u32),
+                bytes: contents,
+            });
+        } else {
+            self.out.push_back(MediaTransmit {
+                source,
+                destination,
+                contents,
+            });
+        }
+    }
+
     /// Collects relay `i`'s events and datagrams.
     fn drain(&mut self, i: usize, now: Instant) {
         let at = self.at(now);
         let r = &mut self.relays[i];
-        while let Some(e) = r.client.poll_event() {
+        let Some(client) = r.client.as_mut() else {
+            return;
+        };
+        while let Some(e) = client.poll_event() {
             match e {
                 TurnEvent::AllocationCreated(TransportType::Udp, addr) => {
-                    tracing::debug!(relayed = %addr, server = %r.client.remote_addr(), "TURN allocation");
+                    tracing::debug!(relayed = %addr, server = %r.server.addr, transport = ?r.server.transport, "TURN allocation");
                     r.relayed = Some(addr);
                 }
                 TurnEvent::AllocationCreateFailed(_) => {
-                    tracing::debug!(server = %r.client.remote_addr(), "TURN allocation refused");
+                    tracing::debug!(server = %r.server.addr, "TURN allocation refused");
                     r.failed = true;
                 }
                 other => tracing::trace!(event = ?other, "TURN"),
             }
         }
-        while let Some(t) = r.client.poll_transmit(at) {
-            self.out.push_back(MediaTransmit {
-                source: t.from,
-                destination: t.to,
-                contents: Bytes::copy_from_slice(t.data.as_ref()),
-            });
+        let mut sent = Vec::new();
+        while let Some(t) = client.poll_transmit(at) {
+            sent.push((t.from, t.to, Bytes::copy_from_slice(t.data.as_ref())));
+        }
+        for (from, to, bytes) in sent {
+            self.push(i, from, to, bytes);
         }
     }
+}
+
+/// The client configuration for `server`'s credentials.
+fn config(server: &TurnServer) -> TurnConfig {
+    TurnConfig::new(TurnCredentials::new(&server.username, &server.credential))
 }
 
 #[cfg(test)]
@@ -319,10 +568,11 @@ mod tests {
         let local: SocketAddr = "192.168.1.10:40000".parse().unwrap();
         let server = TurnServer {
             addr: "203.0.113.1:3478".parse().unwrap(),
+            transport: TurnTransport::Udp,
             username: "alice".into(),
             credential: "secret".into(),
         };
-        let mut r = Relays::new(&[local], std::slice::from_ref(&server), now);
+        let mut r = Relays::new(&[local], std::slice::from_ref(&server), None, now);
         assert_eq!(r.poll_timeout(), Some(now));
         r.handle_timeout(now);
         let allocate = r.poll_transmit().unwrap();
@@ -341,10 +591,74 @@ mod tests {
             let junk: Vec<u8> = (0..rng.usize(0..120)).map(|_| rng.u8(..)).collect();
             let _ = r.handle_receive(now, server.addr, local, &junk);
         }
+        assert!(r.poll_peer().is_none());
         // Not from a TURN server of ours: not ours.
-        assert!(
-            r.handle_receive(now, "198.51.100.1:9".parse().unwrap(), local, b"x")
-                .is_none()
-        );
+        assert!(!r.handle_receive(now, "198.51.100.1:9".parse().unwrap(), local, b"x"));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do
+    fn over_tcp_the_allocation_waits_for_the_connection_and_ends_with_it() {
+        let now = Instant::now();
+        let base: SocketAddr = "192.168.1.10:40000".parse().unwrap();
+        let tcp_local: SocketAddr = "192.168.1.10:51000".parse().unwrap();
+        let server = TurnServer {
+            addr: "203.0.113.1:3478".parse().unwrap(),
+            transport: TurnTransport::Tcp,
+            username: "alice".into(),
+            credential: "secret".into(),
+        };
+        let mut r = Relays::new(&[base], std::slice::from_ref(&server), None, now);
+        // Nothing is sent before the driver has the connection.
+        assert_eq!(r.poll_timeout(), None);
+        let Some(StreamOutput::Connect { id, server: to }) = r.poll_stream() else {
+            panic!("no connect");
+        };
+        assert_eq!(to, server.addr);
+        assert!(!r.is_settled(now));
+        r.stream_connected(now, id, tcp_local);
+        // The Allocate request goes on the connection, not to a UDP socket.
+        assert!(r.poll_transmit().is_none());
+        let Some(StreamOutput::Write { id: on, bytes }) = r.poll_stream() else {
+            panic!("no allocate");
+        };
+        assert_eq!((on, &bytes[..2]), (id, &[0x00, 0x03][..]));
+        // Stream garbage, in any pieces: taken or dropped, never a panic.
+        let mut rng = fastrand::Rng::with_seed(4);
+        for _ in 0..2_000 {
+            let junk: Vec<u8> = (0..rng.usize(1..120)).map(|_| rng.u8(..)).collect();
+            r.handle_stream(now, id, &junk);
+        }
+        assert!(r.poll_peer().is_none());
+        // A connection that closes takes the allocation with it: settled, nothing relayed.
+        r.stream_closed(now, id);
+        assert!(r.is_settled(now));
+        assert_eq!(r.relayed().count(), 0);
+        assert_eq!(r.poll_timeout(), None);
+        // A late answer for a connection that is gone, or never was, changes nothing.
+        r.handle_stream(now, id, b"late");
+        r.stream_connected(now, StreamId(7), tcp_local);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do
+    fn turns_without_a_tls_configuration_closes_its_connection_and_fails() {
+        let now = Instant::now();
+        let base: SocketAddr = "192.168.1.10:40000".parse().unwrap();
+        let server = TurnServer {
+            addr: "203.0.113.1:5349".parse().unwrap(),
+            transport: TurnTransport::Tls {
+                name: "turn.example.com".into(),
+            },
+            username: "alice".into(),
+            credential: "secret".into(),
+        };
+        let mut r = Relays::new(&[base], std::slice::from_ref(&server), None, now);
+        let Some(StreamOutput::Connect { id, .. }) = r.poll_stream() else {
+            panic!("no connect");
+        };
+        r.stream_connected(now, id, "192.168.1.10:51000".parse().unwrap());
+        assert_eq!(r.poll_stream(), Some(StreamOutput::Close { id }));
+        assert!(r.is_settled(now));
     }
 }

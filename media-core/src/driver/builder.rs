@@ -10,6 +10,8 @@ use sansip_core::ua::UaConfig;
 
 use super::{Phone, PhoneConfig, PhoneError, Runtime, Session, Target, TlsOptions, dns};
 use crate::ice_server::{IceScheme, IceServer, IceUrl};
+#[cfg(feature = "rtc")]
+use crate::turn::TurnTransport;
 
 /// The call session a [`PhoneBuilder`] starts phones with: real media when this build has it
 /// (feature `rtc`), else none (incoming calls are refused, outgoing ones cannot be placed).
@@ -187,30 +189,41 @@ impl PhoneBuilder {
         for server in config.media.ice_servers.clone() {
             for url in &server.urls {
                 let url = IceUrl::parse(url).map_err(|e| PhoneError::Config(e.to_string()))?;
+                #[cfg(feature = "rtc")]
                 let turn = match url.scheme {
-                    IceScheme::Stun => false,
-                    IceScheme::Turn if !url.tcp => true,
-                    _ => {
-                        tracing::warn!(host = %url.host, "only stun: and turn: over UDP are supported yet; skipped");
+                    IceScheme::Stun => None,
+                    IceScheme::Turn if url.tcp => Some(TurnTransport::Tcp),
+                    IceScheme::Turn => Some(TurnTransport::Udp),
+                    IceScheme::Turns => Some(TurnTransport::Tls {
+                        name: url.host.clone(),
+                    }),
+                    IceScheme::Stuns => {
+                        tracing::warn!(host = %url.host, "stuns: is not supported; skipped");
                         continue;
                     }
                 };
+                // Without media there is nothing to relay.
+                #[cfg(not(feature = "rtc"))]
+                if url.scheme != IceScheme::Stun {
+                    continue;
+                }
                 let addr = dns::lookup_host(&url.host, url.port, self.dns)
                     .await
                     .map_err(|e| PhoneError::Lookup {
                         name: url.host.clone(),
                         reason: e.to_string(),
                     })?;
-                if !turn {
-                    config.stun_servers.push(addr);
+                #[cfg(feature = "rtc")]
+                if let Some(transport) = turn {
+                    config.turn_servers.push(crate::turn::TurnServer {
+                        addr,
+                        transport,
+                        username: server.username.clone().unwrap_or_default(),
+                        credential: server.credential.clone().unwrap_or_default(),
+                    });
                     continue;
                 }
-                #[cfg(feature = "rtc")]
-                config.turn_servers.push(crate::turn::TurnServer {
-                    addr,
-                    username: server.username.clone().unwrap_or_default(),
-                    credential: server.credential.clone().unwrap_or_default(),
-                });
+                config.stun_servers.push(addr);
             }
         }
         Ok(config)

@@ -11,7 +11,7 @@ use crate::audio::{AudioSink, AudioSource};
 use sansip_core::transport::{FlowId, FlowInfo};
 use sansip_core::ua::{CallOptions, Input, Output, UaError, UserAgent};
 
-use crate::stats::{MediaEvent, MediaTransmit};
+use crate::stats::{MediaEvent, MediaTransmit, StreamId, StreamOutput};
 
 /// One sans-IO machine driven by the driver loop (DESIGN.md §2).
 pub trait Engine: Send + 'static {
@@ -34,6 +34,22 @@ pub trait Engine: Send + 'static {
     /// The next media datagram to send.
     fn poll_media(&mut self) -> Option<MediaTransmit> {
         None
+    }
+    /// The next thing to do with a media connection (TURN over TCP or TLS).
+    fn poll_stream(&mut self) -> Option<StreamOutput> {
+        None
+    }
+    /// A media connection asked for by [`StreamOutput::Connect`] is up, from `local`.
+    fn stream_connected(&mut self, now: Instant, id: StreamId, local: SocketAddr) {
+        let _ = (now, id, local);
+    }
+    /// Bytes arrived on a media connection.
+    fn handle_stream(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
+        let _ = (now, id, bytes);
+    }
+    /// A media connection is closed, or could not be opened.
+    fn stream_closed(&mut self, now: Instant, id: StreamId) {
+        let _ = (now, id);
     }
     /// Whether the engine still awaits STUN answers for its first offer.
     fn is_gathering(&self) -> bool {
@@ -183,6 +199,18 @@ mod media {
         fn poll_media(&mut self) -> Option<MediaTransmit> {
             MediaAgent::poll_media(self)
         }
+        fn poll_stream(&mut self) -> Option<StreamOutput> {
+            MediaAgent::poll_stream(self)
+        }
+        fn stream_connected(&mut self, now: Instant, id: StreamId, local: SocketAddr) {
+            MediaAgent::stream_connected(self, now, id, local);
+        }
+        fn handle_stream(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
+            MediaAgent::handle_stream(self, now, id, bytes);
+        }
+        fn stream_closed(&mut self, now: Instant, id: StreamId) {
+            MediaAgent::stream_closed(self, now, id);
+        }
         fn is_gathering(&self) -> bool {
             MediaAgent::is_gathering(self)
         }
@@ -252,7 +280,14 @@ mod media {
             let mut agent = MediaAgent::with_agent(ua, template);
             let seed = config.seed.map_or_else(|| fastrand::u64(..), |s| s ^ 0x57);
             agent.set_stun_servers(now, &config.stun_servers, seed);
-            agent.set_turn_servers(now, &config.turn_servers);
+            // `turns:` servers are checked as the SIP TLS links are.
+            let tls = config
+                .turn_servers
+                .iter()
+                .any(|s| matches!(s.transport, crate::turn::TurnTransport::Tls { .. }))
+                .then(|| super::super::tls::client_config(&config.tls))
+                .transpose()?;
+            agent.set_turn_servers(now, &config.turn_servers, tls);
             Ok(agent)
         }
     }

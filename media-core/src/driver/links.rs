@@ -19,6 +19,7 @@ use futures_rustls::rustls::ClientConfig;
 use sansip_core::transport::{FlowInfo, Transport};
 
 use super::{Listener, Runtime, Stream, Target};
+use crate::stats::StreamId;
 
 /// What connection tasks tell the driver.
 pub(crate) enum NetEvent {
@@ -36,6 +37,16 @@ pub(crate) enum NetEvent {
     Data { conn: u64, bytes: Bytes },
     /// `conn` is closed.
     Closed { conn: u64 },
+    /// A media connection (TURN over TCP or TLS) is up from `local`; send on `writer`.
+    StreamConnected {
+        id: StreamId,
+        local: SocketAddr,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
+    /// Bytes arrived on a media connection.
+    StreamData { id: StreamId, bytes: Bytes },
+    /// A media connection is closed, or could not be opened.
+    StreamClosed { id: StreamId },
 }
 
 /// How long a TCP connect plus a WebSocket handshake may take.
@@ -78,6 +89,69 @@ pub(crate) async fn open(
             tracing::debug!(error = %e, addr = %target.addr, "connect failed");
             let reason = e.to_string();
             let _ = net.unbounded_send(NetEvent::ConnectFailed { server, reason });
+        }
+    }
+}
+
+/// Opens a media connection to `server` (TURN over TCP or TLS: the TLS is the engine's)
+/// and moves its bytes until it ends.
+pub(crate) async fn open_stream(
+    runtime: Arc<dyn Runtime>,
+    id: StreamId,
+    server: SocketAddr,
+    net: mpsc::UnboundedSender<NetEvent>,
+) {
+    let deadline = runtime.now() + CONNECT_TIMEOUT;
+    let attempt = runtime.connect_tcp(server);
+    let connected = futures::select_biased! {
+        r = attempt.fuse() => r,
+        () = runtime.sleep_until(deadline).fuse() => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+    };
+    let (stream, local) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, %server, "media connection failed");
+            let _ = net.unbounded_send(NetEvent::StreamClosed { id });
+            return;
+        }
+    };
+    let (writer, rx) = mpsc::unbounded();
+    let _ = net.unbounded_send(NetEvent::StreamConnected { id, local, writer });
+    pump(runtime, stream, rx, |bytes| {
+        net.unbounded_send(NetEvent::StreamData { id, bytes })
+            .is_ok()
+    })
+    .await;
+    let _ = net.unbounded_send(NetEvent::StreamClosed { id });
+}
+
+/// Moves `stream`'s bytes: a task writes what `rx` brings (and closes the stream when the
+/// sender is dropped), and this reads until the stream ends or `data` says stop.
+async fn pump(
+    runtime: Arc<dyn Runtime>,
+    stream: Box<dyn Stream>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut data: impl FnMut(Bytes) -> bool,
+) {
+    let (mut reader, mut writer) = stream.split();
+    runtime.spawn(Box::pin(async move {
+        while let Some(bytes) = rx.next().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        // The driver dropped the link (CloseFlow) or the write failed.
+        let _ = writer.close().await;
+    }));
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if !data(Bytes::copy_from_slice(&buf[..n])) {
+                    break;
+                }
+            }
         }
     }
 }
@@ -154,29 +228,11 @@ async fn run_tcp(
     accepted: bool,
     net: mpsc::UnboundedSender<NetEvent>,
 ) {
-    let (mut reader, mut writer) = stream.split();
-    let mut rx = announce(&net, conn, accepted, info);
-    runtime.spawn(Box::pin(async move {
-        while let Some(bytes) = rx.next().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        // The driver dropped the link (CloseFlow) or the write failed.
-        let _ = writer.close().await;
-    }));
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let bytes = Bytes::copy_from_slice(&buf[..n]);
-                if net.unbounded_send(NetEvent::Data { conn, bytes }).is_err() {
-                    break;
-                }
-            }
-        }
-    }
+    let rx = announce(&net, conn, accepted, info);
+    pump(runtime, stream, rx, |bytes| {
+        net.unbounded_send(NetEvent::Data { conn, bytes }).is_ok()
+    })
+    .await;
     let _ = net.unbounded_send(NetEvent::Closed { conn });
 }
 

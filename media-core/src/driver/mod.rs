@@ -47,7 +47,7 @@ use sansip_core::session::CallHandle;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{Event, Input, Output, Server};
 
-use crate::stats::MediaEvent;
+use crate::stats::{MediaEvent, StreamId, StreamOutput};
 use links::NetEvent;
 
 /// A server, resolved: what the driver opens when the core asks for it.
@@ -256,6 +256,7 @@ impl<E: Engine> Driver<E> {
             events,
             media_events,
             waiters: Waiters::default(),
+            streams: HashMap::new(),
         };
         let mut buf = vec![0u8; 65_535];
         let mut media_buf = vec![0u8; 2_048];
@@ -333,6 +334,8 @@ struct State<E> {
     events: events::EventSender<Event>,
     media_events: events::EventSender<MediaEvent>,
     waiters: Waiters,
+    /// The engine's media connections (TURN over TCP or TLS) that are up.
+    streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
 }
 
 impl<E: Engine> State<E> {
@@ -407,6 +410,19 @@ impl<E: Engine> State<E> {
                     self.links.remove(&flow);
                     self.engine.handle_input(now, Input::FlowClosed { flow });
                 }
+            }
+            NetEvent::StreamConnected { id, local, writer } => {
+                self.streams.insert(id, writer);
+                self.engine.stream_connected(now, id, local);
+            }
+            NetEvent::StreamData { id, bytes } => {
+                if self.streams.contains_key(&id) {
+                    self.engine.handle_stream(now, id, &bytes);
+                }
+            }
+            NetEvent::StreamClosed { id } => {
+                self.streams.remove(&id);
+                self.engine.stream_closed(now, id);
             }
         }
     }
@@ -498,6 +514,25 @@ impl<E: Engine> State<E> {
             };
             if let Err(e) = m.try_send_to(&t.contents, t.destination) {
                 tracing::trace!(error = %e, to = %t.destination, "media send failed");
+            }
+        }
+        while let Some(out) = self.engine.poll_stream() {
+            match out {
+                StreamOutput::Connect { id, server } => {
+                    let task =
+                        links::open_stream(self.runtime.clone(), id, server, self.net.clone());
+                    self.runtime.spawn(Box::pin(task));
+                }
+                StreamOutput::Write { id, bytes } => {
+                    if let Some(w) = self.streams.get(&id) {
+                        // A closed writer means the connection is going; StreamClosed follows.
+                        let _ = w.unbounded_send(bytes);
+                    }
+                }
+                // Dropping the writer closes the connection.
+                StreamOutput::Close { id } => {
+                    self.streams.remove(&id);
+                }
             }
         }
         while let Some(e) = self.engine.poll_media_event() {

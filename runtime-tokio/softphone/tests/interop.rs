@@ -150,52 +150,10 @@ impl Drop for Kamailio {
     }
 }
 
-/// A test CA and a certificate it signs for 127.0.0.1 and localhost (rustls refuses a
-/// self-signed CA certificate as the server's own), plus Kamailio's tls.cfg.
+/// A test CA and a certificate it signs for 127.0.0.1 and localhost
+/// ([`common::certificates`]), plus Kamailio's tls.cfg.
 fn make_certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is installed")
-            .success();
-        assert!(ok, "openssl {args:?}");
-    };
-    let ca = "/CN=sansip test CA";
-    run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-    ]
-    .into_iter()
-    .chain(["-out", "ca.pem", "-days", "2", "-subj", ca])
-    .collect::<Vec<_>>());
-    run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "req.csr",
-    ]
-    .into_iter()
-    .chain(["-subj", "/CN=localhost"])
-    .collect::<Vec<_>>());
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-    ]
-    .into_iter()
-    .chain([
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ])
-    .collect::<Vec<_>>());
+    common::certificates(dir, "IP:127.0.0.1,DNS:localhost");
     let cfg = format!(
         "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
 private_key = {}\ncertificate = {}\n",

@@ -83,11 +83,20 @@ impl Netns {
 
     /// Waits until something listens on UDP `port` in the namespace.
     fn wait_udp(&self, port: u16) {
+        self.wait_listening("-Hlun", "UDP", port);
+    }
+
+    fn wait_tcp(&self, port: u16) {
+        self.wait_listening("-Hltn", "TCP", port);
+    }
+
+    /// Waits until `ss flags` lists a socket on `port`.
+    fn wait_listening(&self, flags: &str, what: &str, port: u16) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(15) {
             let out = self
                 .cmd("ss")
-                .args(["-Hlun", &format!("sport = :{port}")])
+                .args([flags, &format!("sport = :{port}")])
                 .output()
                 .unwrap();
             if !out.stdout.is_empty() {
@@ -95,7 +104,7 @@ impl Netns {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nothing listens on UDP {port} in {}", self.name);
+        panic!("nothing listens on {what} {port} in {}", self.name);
     }
 }
 
@@ -800,41 +809,87 @@ fn behind_a_nat_the_server_reflexive_candidate_carries_the_call() {
     assert!(near(hz_bob, OUR_TONE) && rms_bob > 500.0);
 }
 
+/// How the phones reach the TURN server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TurnOver {
+    Udp,
+    Tcp,
+    Tls,
+}
+
 #[test]
 #[ignore = "needs root, coturn and kamailio (run by .ci/run)"]
 fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
+    through_turn(TurnOver::Udp);
+}
+
+#[test]
+#[ignore = "needs root, coturn and kamailio (run by .ci/run)"]
+fn turn_over_tcp_relays_the_call_as_well() {
+    through_turn(TurnOver::Tcp);
+}
+
+#[test]
+#[ignore = "needs root, coturn, openssl and kamailio (run by .ci/run)"]
+fn turns_over_tls_relays_the_call_as_well() {
+    through_turn(TurnOver::Tls);
+}
+
+/// Two phones that cannot reach each other, a TURN server (coturn) both can reach `over`
+/// UDP, TCP or TLS: the call's audio must cross both ways through the relay.
+fn through_turn(over: TurnOver) {
     let lab = Lab::relay();
     let dir = TempDir::new("relay");
     let _k = Kamailio::start_multi(&lab.middle, &dir.0, &["10.1.0.1:5060", "10.2.0.1:5060"]);
-    let mut turn = lab
-        .middle
-        .cmd("turnserver")
-        .args(["--listening-ip", "10.1.0.1", "--listening-ip", "10.2.0.1"])
+    let mut turn = lab.middle.cmd("turnserver");
+    turn.args(["--listening-ip", "10.1.0.1", "--listening-ip", "10.2.0.1"])
         .args(["--relay-ip", "10.1.0.1", "--listening-port", "3478"])
         .args(["--lt-cred-mech", "--realm", "sansip.test"])
         .args(["--user", "alice:alice-turn", "--user", "bob:bob-turn"])
-        .args(["--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout"])
+        .args(["--no-cli", "--no-dtls", "--log-file", "stdout"]);
+    if over == TurnOver::Tls {
+        common::certificates(&dir.0, "IP:10.1.0.1,IP:10.2.0.1");
+        turn.args(["--tls-listening-port", "5349", "--cert"])
+            .arg(dir.0.join("cert.pem"))
+            .arg("--pkey")
+            .arg(dir.0.join("key.pem"));
+    } else {
+        turn.arg("--no-tls");
+    }
+    let mut turn = turn
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("coturn is installed (Debian package coturn)");
     lab.middle.wait_udp(3478);
+    match over {
+        TurnOver::Udp => {}
+        TurnOver::Tcp => lab.middle.wait_tcp(3478),
+        TurnOver::Tls => lab.middle.wait_tcp(5349),
+    }
+    let ca = dir.0.join("ca.pem");
     let phone = |ns: &Netns, user: &str, side: &str| {
         let mut c = ns.cmd(env!("CARGO_BIN_EXE_softphone"));
         c.args(["--server", &format!("sip:{side}:5060")])
             .args(["--aor", &format!("sip:{user}@example.com")])
             .args(["--password", &format!("{user}-pw"), "--json"])
-            .args(["--log", "sansip_media::turn=debug"])
-            .args(["--turn", &format!("turn:{side}:3478")])
-            .args([
-                "--turn-user",
-                user,
-                "--turn-password",
-                &format!("{user}-turn"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(["--log", "sansip_media::turn=debug"]);
+        match over {
+            TurnOver::Udp => c.args(["--turn", &format!("turn:{side}:3478")]),
+            TurnOver::Tcp => c.args(["--turn", &format!("turn:{side}:3478?transport=tcp")]),
+            TurnOver::Tls => c
+                .args(["--turn", &format!("turns:{side}:5349"), "--ca"])
+                .arg(&ca),
+        };
+        c.args([
+            "--turn-user",
+            user,
+            "--turn-password",
+            &format!("{user}-turn"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         c
     };
     let (ours, theirs) = (dir.0.join("alice.wav"), dir.0.join("bob.wav"));
@@ -868,6 +923,15 @@ fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
             err.contains("TURN allocation released"),
             "{who}: no confirmed release: {err}"
         );
+        // The allocation was made over the transport asked for.
+        let made = err
+            .lines()
+            .find(|l| l.contains("TURN allocation") && l.contains("relayed="))
+            .unwrap_or_else(|| panic!("{who}: no allocation: {err}"));
+        assert!(
+            made.contains(&format!("transport={over:?}")),
+            "{who}: {made}"
+        );
     }
     assert!(alice.status.success(), "alice: {trace}");
     assert!(
@@ -888,7 +952,7 @@ fn when_only_a_turn_relay_joins_the_two_phones_the_call_goes_through_it() {
         .find(|l| l["event"] == "media")
         .unwrap();
     println!(
-        "through TURN: alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}; bob sent to {}",
+        "through TURN over {over:?}: alice heard {hz_alice:?} Hz rms {rms_alice:.0}, bob heard {hz_bob:?} Hz rms {rms_bob:.0}; bob sent to {}",
         media["remote"]
     );
     let near = |hz: Option<f64>, want: f64| hz.is_some_and(|h| (h - want).abs() < 15.0);

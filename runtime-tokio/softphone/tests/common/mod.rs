@@ -190,3 +190,70 @@ pub(crate) fn analyse(path: &std::path::Path) -> (Option<f64>, f64, f64) {
         s.len() as f64 / rate as f64,
     )
 }
+
+/// A test CA (`ca.pem`) and a certificate it signs (`cert.pem`, key `key.pem`) for the
+/// subject alternative names `alt_names` (`IP:127.0.0.1,DNS:localhost`), written to `dir`
+/// by the `openssl` command. rustls refuses a self-signed CA certificate as the server's
+/// own, hence the two.
+pub(crate) fn certificates(dir: &std::path::Path, alt_names: &str) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sansip test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=sansip test server",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!("subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\n"),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
