@@ -315,25 +315,18 @@ impl Relays {
 
     /// Connection `id` is closed, or could not be opened: its allocation is gone with it
     /// (RFC 8656 §3.1).
-    pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
+    pub fn stream_closed(&mut self, id: StreamId) {
         let i = id.0 as usize;
-        let Some(r) = self.relays.get_mut(i) else {
+        let Some(r) = self.relays.get(i).filter(|r| r.is_stream()) else {
             return;
         };
-        if !r.is_stream() {
-            return;
-        }
-        if let Some(c) = r.client.as_mut() {
-            let (local, remote) = (c.local_addr(), c.remote_addr());
-            let at = self.at(now);
-            let r = &mut self.relays[i];
-            if let Some(c) = r.client.as_mut() {
-                c.tcp_closed(local, remote, at);
-            }
-            if std::mem::take(&mut r.releasing) {
-                tracing::debug!(server = %remote, "TURN allocation released (connection closed)");
+        // The client goes with its connection: nothing is left to tell it.
+        if r.client.is_some() {
+            let server = r.server.addr;
+            if r.releasing {
+                tracing::debug!(%server, "TURN allocation released (connection closed)");
             } else {
-                tracing::debug!(server = %remote, "TURN connection closed");
+                tracing::debug!(%server, "TURN connection closed");
             }
         }
         self.give_up(i);
@@ -561,17 +554,26 @@ fn config(server: &TurnServer) -> TurnConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    #[allow(clippy::disallowed_methods)] // any instant will do
-    fn an_allocation_starts_at_once_and_a_silent_server_is_given_up_on() {
-        let now = Instant::now();
-        let local: SocketAddr = "192.168.1.10:40000".parse().unwrap();
-        let server = TurnServer {
-            addr: "203.0.113.1:3478".parse().unwrap(),
-            transport: TurnTransport::Udp,
+    /// Any instant will do: the relays take time as an input.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    fn server(addr: &str, transport: TurnTransport) -> TurnServer {
+        TurnServer {
+            addr: addr.parse().unwrap(),
+            transport,
             username: "alice".into(),
             credential: "secret".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn an_allocation_starts_at_once_and_a_silent_server_is_given_up_on() {
+        let now = origin();
+        let local: SocketAddr = "192.168.1.10:40000".parse().unwrap();
+        let server = server("203.0.113.1:3478", TurnTransport::Udp);
         let mut r = Relays::new(&[local], std::slice::from_ref(&server), None, now);
         assert_eq!(r.poll_timeout(), Some(now));
         r.handle_timeout(now);
@@ -597,17 +599,11 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::disallowed_methods)] // any instant will do
     fn over_tcp_the_allocation_waits_for_the_connection_and_ends_with_it() {
-        let now = Instant::now();
+        let now = origin();
         let base: SocketAddr = "192.168.1.10:40000".parse().unwrap();
         let tcp_local: SocketAddr = "192.168.1.10:51000".parse().unwrap();
-        let server = TurnServer {
-            addr: "203.0.113.1:3478".parse().unwrap(),
-            transport: TurnTransport::Tcp,
-            username: "alice".into(),
-            credential: "secret".into(),
-        };
+        let server = server("203.0.113.1:3478", TurnTransport::Tcp);
         let mut r = Relays::new(&[base], std::slice::from_ref(&server), None, now);
         // Nothing is sent before the driver has the connection.
         assert_eq!(r.poll_timeout(), None);
@@ -631,7 +627,7 @@ mod tests {
         }
         assert!(r.poll_peer().is_none());
         // A connection that closes takes the allocation with it: settled, nothing relayed.
-        r.stream_closed(now, id);
+        r.stream_closed(id);
         assert!(r.is_settled(now));
         assert_eq!(r.relayed().count(), 0);
         assert_eq!(r.poll_timeout(), None);
@@ -641,18 +637,15 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::disallowed_methods)] // any instant will do
     fn turns_without_a_tls_configuration_closes_its_connection_and_fails() {
-        let now = Instant::now();
+        let now = origin();
         let base: SocketAddr = "192.168.1.10:40000".parse().unwrap();
-        let server = TurnServer {
-            addr: "203.0.113.1:5349".parse().unwrap(),
-            transport: TurnTransport::Tls {
+        let server = server(
+            "203.0.113.1:5349",
+            TurnTransport::Tls {
                 name: "turn.example.com".into(),
             },
-            username: "alice".into(),
-            credential: "secret".into(),
-        };
+        );
         let mut r = Relays::new(&[base], std::slice::from_ref(&server), None, now);
         let Some(StreamOutput::Connect { id, .. }) = r.poll_stream() else {
             panic!("no connect");
