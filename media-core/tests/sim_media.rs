@@ -535,7 +535,11 @@ fn media_flows_holds_and_carries_dtmf_without_loss() {
     call_with_media(1, 0.0);
 }
 
+/// Not with the `openssl` feature: OpenSSL times its DTLS retransmissions by the system
+/// clock, which does not move while the simulator's virtual seconds pass, so a lost flight
+/// is never sent again here (it is, in real time).
 #[test]
+#[cfg(not(feature = "openssl"))]
 fn media_flows_holds_and_carries_dtmf_at_5_percent_loss() {
     for seed in 1..=3 {
         call_with_media(seed, 0.05);

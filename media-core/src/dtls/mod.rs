@@ -8,7 +8,12 @@
 //! and hands every other signature to dimpl's.
 //!
 //! One limit remains inside dimpl: as a server it asks only for `ecdsa_sign` client
-//! certificates, and OpenSSL clients (baresip 1.0) then send none at all.
+//! certificates, and OpenSSL clients (baresip 1.0) then send none at all; as a client it
+//! offers no ECDHE_RSA suite. With the `openssl` feature, the system OpenSSL runs every
+//! handshake instead ([`openssl`]), which has neither limit.
+
+#[cfg(feature = "openssl")]
+mod openssl;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +96,26 @@ impl DtlsProvider for Dtls {
     }
 
     fn new_dtls(
+        &self,
+        cert: &DtlsCert,
+        now: Instant,
+        dtls_version: DtlsVersion,
+        mtu: Option<usize>,
+    ) -> Result<Box<dyn DtlsInstance>, CryptoError> {
+        #[cfg(feature = "openssl")]
+        {
+            // OpenSSL speaks DTLS 1.2 whatever was asked: it is what every SIP peer speaks.
+            let _ = dtls_version;
+            Ok(Box::new(openssl::Instance::new(cert, now, mtu)?))
+        }
+        #[cfg(not(feature = "openssl"))]
+        self.new_dimpl(cert, now, dtls_version, mtu)
+    }
+}
+
+impl Dtls {
+    #[cfg_attr(feature = "openssl", allow(dead_code))]
+    fn new_dimpl(
         &self,
         cert: &DtlsCert,
         now: Instant,
