@@ -192,7 +192,7 @@ impl MediaAgent {
     pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
         self.now = self.now.max(now);
         if let Some(r) = self.turn.as_mut() {
-            r.stream_closed(id);
+            r.stream_closed(now, id);
         }
     }
 

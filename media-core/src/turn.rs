@@ -72,17 +72,34 @@ turn_client_proto::impl_client!(
 /// How long an allocation may take before it counts as failed, for [`Relays::is_settled`].
 const ALLOCATE_WITHIN: Duration = Duration::from_secs(5);
 
+/// After an allocation is lost or could not be made, the wait before trying again; it
+/// doubles with every failure in a row, up to [`RETRY_AT_MOST`].
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_AT_MOST: Duration = Duration::from_secs(300);
+
+/// A connection's [`StreamId`] holds its relay's index in the low half and the attempt in
+/// the high half, so what the driver reports about an old connection never reaches a new one.
+const INDEX_BITS: u32 = 16;
+
 struct Relay {
     /// The media socket whose candidate the relayed address becomes.
     base: SocketAddr,
     server: TurnServer,
-    /// `None` while its connection is being opened (TCP and TLS).
+    /// `None` while its connection is being opened (TCP and TLS), or while it waits to try
+    /// again.
     client: Option<Client>,
+    /// The connection asked for or open (TCP and TLS).
+    stream: Option<StreamId>,
+    attempt: u32,
     relayed: Option<SocketAddr>,
     failed: bool,
+    /// It cannot work as configured (`turns:` without TLS): never tried again.
+    hopeless: bool,
     /// Its release was sent and the server has not confirmed it yet.
     releasing: bool,
+    /// The client's next deadline, or when to try again.
     next: Option<Instant>,
+    backoff: Duration,
 }
 
 impl Relay {
@@ -111,6 +128,8 @@ pub struct Relays {
     /// turn-client-proto counts time from an origin of its own: ours is the first instant.
     origin: Instant,
     started: Instant,
+    /// [`Relays::release`] was called: nothing is allocated again.
+    released: bool,
 }
 
 impl std::fmt::Debug for Relays {
@@ -125,6 +144,10 @@ impl Relays {
     /// Allocates on every server from every local address of the same family: at once over
     /// UDP, once the driver has opened the connection over TCP and TLS. `tls` is the
     /// configuration `turns:` servers are checked with; without one they fail.
+    ///
+    /// An allocation that fails or is lost later (its connection closed, its refresh
+    /// refused, the server restarted) is tried again after [`RETRY_FIRST`], doubling; the
+    /// relayed address it then gets is offered in the calls made afterwards.
     pub fn new(
         locals: &[SocketAddr],
         servers: &[TurnServer],
@@ -139,34 +162,61 @@ impl Relays {
             tls,
             origin: now,
             started: now,
+            released: false,
         };
         for &base in locals {
             for server in servers
                 .iter()
                 .filter(|s| s.addr.is_ipv4() == base.is_ipv4())
             {
-                let client = (server.transport == TurnTransport::Udp).then(|| {
-                    Client::Udp(TurnClientUdp::allocate(base, server.addr, config(server)))
-                });
-                if client.is_none() {
-                    let id = StreamId(relays.relays.len() as u32);
-                    relays.streams.push_back(StreamOutput::Connect {
-                        id,
-                        server: server.addr,
-                    });
-                }
                 relays.relays.push(Relay {
                     base,
                     server: server.clone(),
-                    next: client.is_some().then_some(now),
-                    client,
+                    client: None,
+                    stream: None,
+                    attempt: 0,
                     relayed: None,
                     failed: false,
+                    hopeless: false,
                     releasing: false,
+                    next: None,
+                    backoff: RETRY_FIRST,
                 });
+                relays.start(relays.relays.len() - 1, now);
             }
         }
         relays
+    }
+
+    /// Starts relay `i`'s allocation: its client over UDP, a connection for it otherwise.
+    fn start(&mut self, i: usize, now: Instant) {
+        let r = &mut self.relays[i];
+        r.attempt = r.attempt.wrapping_add(1);
+        if r.is_stream() {
+            let id = StreamId((r.attempt << INDEX_BITS) | i as u32);
+            r.stream = Some(id);
+            r.next = None;
+            self.streams.push_back(StreamOutput::Connect {
+                id,
+                server: r.server.addr,
+            });
+        } else {
+            r.client = Some(Client::Udp(TurnClientUdp::allocate(
+                r.base,
+                r.server.addr,
+                config(&r.server),
+            )));
+            r.next = Some(now);
+        }
+    }
+
+    /// The relay whose current connection is `id`.
+    fn by_stream(&self, id: StreamId) -> Option<usize> {
+        let i = (id.0 & ((1 << INDEX_BITS) - 1)) as usize;
+        self.relays
+            .get(i)
+            .is_some_and(|r| r.stream == Some(id))
+            .then_some(i)
     }
 
     fn at(&self, now: Instant) -> turn_client_proto::stun::Instant {
@@ -202,10 +252,18 @@ impl Relays {
         self.relays.iter().filter_map(|r| r.next).min()
     }
 
-    /// Moves every allocation on: requests, retransmissions, refreshes.
+    /// Moves every allocation on: requests, retransmissions, refreshes, new attempts.
     pub fn handle_timeout(&mut self, now: Instant) {
         for i in 0..self.relays.len() {
-            if self.relays[i].next.is_some_and(|t| t <= now) {
+            let r = &self.relays[i];
+            if r.next.is_none_or(|t| t > now) {
+                continue;
+            }
+            if r.client.is_some() {
+                self.poll(i, now);
+            } else if r.stream.is_none() && !self.released {
+                tracing::debug!(server = %r.server.addr, "TURN allocation: trying again");
+                self.start(i, now);
                 self.poll(i, now);
             }
         }
@@ -256,10 +314,11 @@ impl Relays {
     /// allocation starts (after the TLS handshake for `turns:`).
     pub fn stream_connected(&mut self, now: Instant, id: StreamId, local: SocketAddr) {
         let tls = self.tls.clone();
-        let Some(r) = self.relays.get_mut(id.0 as usize) else {
+        let Some(i) = self.by_stream(id) else {
             return;
         };
-        if r.client.is_some() || r.failed || !r.is_stream() {
+        let r = &mut self.relays[i];
+        if r.client.is_some() {
             return;
         }
         let server = r.server.addr;
@@ -276,11 +335,11 @@ impl Relays {
                     )),
                     (None, _) => {
                         tracing::debug!(%server, "turns: without a TLS configuration");
-                        return self.abandon(id);
+                        return self.abandon(i, now);
                     }
                     (_, Err(e)) => {
                         tracing::debug!(%server, error = %e, "turns: server name");
-                        return self.abandon(id);
+                        return self.abandon(i, now);
                     }
                 }
             }
@@ -288,14 +347,16 @@ impl Relays {
         };
         tracing::debug!(%server, %local, "TURN connection");
         r.client = Some(client);
-        self.poll(id.0 as usize, now);
+        self.poll(i, now);
     }
 
     /// Reads bytes that arrived on connection `id` (any piece of the stream). Peer data
     /// they carried waits in [`Relays::poll_peer`].
     pub fn handle_stream(&mut self, now: Instant, id: StreamId, bytes: &[u8]) {
-        let i = id.0 as usize;
-        let Some(c) = self.relays.get(i).and_then(|r| r.client.as_ref()) else {
+        let Some(i) = self.by_stream(id) else {
+            return;
+        };
+        let Some(c) = self.relays[i].client.as_ref() else {
             return;
         };
         if bytes.is_empty() {
@@ -314,12 +375,13 @@ impl Relays {
     }
 
     /// Connection `id` is closed, or could not be opened: its allocation is gone with it
-    /// (RFC 8656 §3.1).
-    pub fn stream_closed(&mut self, id: StreamId) {
-        let i = id.0 as usize;
-        let Some(r) = self.relays.get(i).filter(|r| r.is_stream()) else {
+    /// (RFC 8656 §3.1), and a new connection is asked for later.
+    pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
+        let Some(i) = self.by_stream(id) else {
             return;
         };
+        let r = &mut self.relays[i];
+        r.stream = None;
         // The client goes with its connection: nothing is left to tell it.
         if r.client.is_some() {
             let server = r.server.addr;
@@ -329,7 +391,7 @@ impl Relays {
                 tracing::debug!(%server, "TURN connection closed");
             }
         }
-        self.give_up(i);
+        self.lost(i, now);
     }
 
     /// Wraps `data` from our relayed address `from` to `to` for the TURN server: into
@@ -364,6 +426,7 @@ impl Relays {
     /// Gives every allocation back (a Refresh with lifetime 0, RFC 8656 §7), so the
     /// server frees it now rather than when it expires; nothing is relayed afterwards.
     pub fn release(&mut self, now: Instant) {
+        self.released = true;
         let at = self.at(now);
         for i in 0..self.relays.len() {
             let r = &mut self.relays[i];
@@ -381,13 +444,12 @@ impl Relays {
                     }
                     Err(e) => tracing::debug!(error = %e, "TURN release"),
                 }
-            } else if r.is_stream() {
-                self.streams.push_back(StreamOutput::Close {
-                    id: StreamId(i as u32),
-                });
+            } else {
+                self.close_stream(i);
             }
             self.drain(i, now);
         }
+        self.released = true;
     }
 
     /// Whether a release is still waiting for its server's confirmation: a phone that is
@@ -435,11 +497,13 @@ impl Relays {
                 r.releasing = false;
                 r.next = None;
                 tracing::debug!(server = %r.server.addr, "TURN allocation released");
-                if r.is_stream() {
-                    self.streams.push_back(StreamOutput::Close {
-                        id: StreamId(i as u32),
-                    });
-                }
+                self.close_stream(i);
+            }
+            TurnPollRet::Closed => {
+                self.drain(i, now);
+                self.close_stream(i);
+                self.lost(i, now);
+                return;
             }
             _ => {}
         }
@@ -459,13 +523,10 @@ impl Relays {
                 if std::mem::take(&mut r.releasing) {
                     tracing::debug!(server = %r.server.addr, "TURN release unanswered");
                 }
-                r.failed = r.relayed.is_none();
-                if r.is_stream() {
-                    self.streams.push_back(StreamOutput::Close {
-                        id: StreamId(i as u32),
-                    });
-                }
-                None
+                self.drain(i, now);
+                self.close_stream(i);
+                self.lost(i, now);
+                return;
             }
             _ => Some(now + Duration::from_secs(1)),
         };
@@ -483,29 +544,48 @@ impl Relays {
         self.drain(i, now);
     }
 
-    /// Closes the connection of a relay that cannot start on it.
-    fn abandon(&mut self, id: StreamId) {
-        self.streams.push_back(StreamOutput::Close { id });
-        self.give_up(id.0 as usize);
+    /// Closes the connection of a relay that cannot work as configured; it is not tried
+    /// again.
+    fn abandon(&mut self, i: usize, now: Instant) {
+        self.relays[i].hopeless = true;
+        self.close_stream(i);
+        self.lost(i, now);
     }
 
-    /// Relay `i` is over: no allocation, nothing to wait for.
-    fn give_up(&mut self, i: usize) {
+    /// Asks the driver to close relay `i`'s connection, if it has one; what it reports
+    /// about that connection afterwards is no longer ours.
+    fn close_stream(&mut self, i: usize) {
+        if let Some(id) = self.relays[i].stream.take() {
+            self.streams.push_back(StreamOutput::Close { id });
+        }
+    }
+
+    /// Relay `i` has no allocation (any more): it tries again later, unless the phone is
+    /// releasing its relays or the relay cannot work.
+    fn lost(&mut self, i: usize, now: Instant) {
+        let released = self.released;
         let r = &mut self.relays[i];
         r.failed |= r.relayed.is_none();
         r.relayed = None;
         r.releasing = false;
-        r.next = None;
         r.client = None;
+        r.next = None;
+        if !released && !r.hopeless && r.stream.is_none() {
+            r.next = Some(now + r.backoff);
+            r.backoff = (r.backoff * 2).min(RETRY_AT_MOST);
+        }
     }
 
     /// Queues bytes for relay `i`'s server: a datagram, or a write on its connection.
     fn push(&mut self, i: usize, source: SocketAddr, destination: SocketAddr, contents: Bytes) {
-        if self.relays[i].is_stream() {
-            self.streams.push_back(StreamOutput::Write {
-                id: StreamId(i as u32),
-                bytes: contents,
-            });
+        let r = &self.relays[i];
+        if r.is_stream() {
+            if let Some(id) = r.stream {
+                self.streams.push_back(StreamOutput::Write {
+                    id,
+                    bytes: contents,
+                });
+            }
         } else {
             self.out.push_back(MediaTransmit {
                 source,
@@ -527,6 +607,8 @@ impl Relays {
                 TurnEvent::AllocationCreated(TransportType::Udp, addr) => {
                     tracing::debug!(relayed = %addr, server = %r.server.addr, transport = ?r.server.transport, "TURN allocation");
                     r.relayed = Some(addr);
+                    r.failed = false;
+                    r.backoff = RETRY_FIRST;
                 }
                 TurnEvent::AllocationCreateFailed(_) => {
                     tracing::debug!(server = %r.server.addr, "TURN allocation refused");
@@ -627,13 +709,56 @@ mod tests {
         }
         assert!(r.poll_peer().is_none());
         // A connection that closes takes the allocation with it: settled, nothing relayed.
-        r.stream_closed(id);
+        r.stream_closed(now, id);
         assert!(r.is_settled(now));
         assert_eq!(r.relayed().count(), 0);
-        assert_eq!(r.poll_timeout(), None);
-        // A late answer for a connection that is gone, or never was, changes nothing.
+        // A new connection is asked for later, with an id of its own.
+        assert_eq!(r.poll_timeout(), Some(now + RETRY_FIRST));
+        r.handle_timeout(now + RETRY_FIRST);
+        let Some(StreamOutput::Connect { id: again, .. }) = r.poll_stream() else {
+            panic!("no second connect");
+        };
+        assert_ne!(again, id);
+        // A late answer for the old connection, or one that never was, changes nothing.
         r.handle_stream(now, id, b"late");
+        r.stream_connected(now, id, tcp_local);
         r.stream_connected(now, StreamId(7), tcp_local);
+        assert!(r.poll_stream().is_none());
+        // The new one is refused too: the next try waits twice as long.
+        let later = now + RETRY_FIRST;
+        r.stream_closed(later, again);
+        assert_eq!(r.poll_timeout(), Some(later + 2 * RETRY_FIRST));
+        // Once released, nothing is tried again.
+        r.release(later);
+        assert_eq!(r.poll_timeout(), None);
+        r.handle_timeout(later + RETRY_AT_MOST);
+        assert!(r.poll_stream().is_none());
+    }
+
+    #[test]
+    fn a_udp_allocation_that_gets_no_answer_is_tried_again_later() {
+        let now = origin();
+        let local: SocketAddr = "192.168.1.10:40000".parse().unwrap();
+        let server = server("203.0.113.1:3478", TurnTransport::Udp);
+        let mut r = Relays::new(&[local], std::slice::from_ref(&server), None, now);
+        let mut sent = Vec::new();
+        let mut t = now;
+        while t < now + Duration::from_secs(120) {
+            r.handle_timeout(t);
+            while let Some(m) = r.poll_transmit() {
+                assert_eq!(&m.contents[..2], &[0x00, 0x03], "an Allocate request");
+                sent.push(t - now);
+            }
+            t += Duration::from_millis(100);
+        }
+        // Requests, a silence longer than a retransmission gap (the first attempt was given
+        // up on), then requests again: the second attempt.
+        let gaps: Vec<_> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().any(|g| *g >= RETRY_FIRST),
+            "no second attempt: {sent:?}"
+        );
+        assert!(sent.last().unwrap() > &Duration::from_secs(10), "{sent:?}");
     }
 
     #[test]
@@ -653,5 +778,7 @@ mod tests {
         r.stream_connected(now, id, "192.168.1.10:51000".parse().unwrap());
         assert_eq!(r.poll_stream(), Some(StreamOutput::Close { id }));
         assert!(r.is_settled(now));
+        // It cannot work as configured: never tried again.
+        assert_eq!(r.poll_timeout(), None);
     }
 }
