@@ -96,6 +96,16 @@ pub struct Local {
     pub contact: String,
 }
 
+impl Local {
+    /// No Via and no Contact: for a flow that is gone.
+    pub fn none() -> Self {
+        Self {
+            via: String::new(),
+            contact: String::new(),
+        }
+    }
+}
+
 /// The headers every request starts with (RFC 3261 §8.1.1), in or out of a dialog.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestHead<'a> {

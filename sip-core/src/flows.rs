@@ -80,6 +80,11 @@ impl Flows {
         self.map.remove(&id)
     }
 
+    /// Whether flow `id` is there and reliable (no retransmissions over it).
+    pub(crate) fn is_reliable(&self, id: FlowId) -> bool {
+        self.get(id).is_some_and(|f| f.info.transport.is_reliable())
+    }
+
     pub(crate) fn get(&self, id: FlowId) -> Option<&FlowState> {
         self.map.get(&id)
     }

@@ -8,13 +8,16 @@
 //! simulator, the tests and signalling-only programs use [`FakeSdp`], which negotiates
 //! honestly but has no media behind it.
 //!
-//! The call state machine itself (offer/answer with rollback, 100/180/183, CANCEL, BYE,
-//! re-INVITE and glare) runs inside [`UserAgent`](crate::ua::UserAgent), which owns the
-//! transactions and flows every call uses; its commands are `call`, `answer`, `hold`….
+//! The INVITE usage itself (offer/answer with rollback, 100/180/183, CANCEL, BYE,
+//! re-INVITE and glare) is a machine of its own, `invite::Session`, which the
+//! [`UserAgent`](crate::ua::UserAgent) drives: it owns the transactions and flows every call
+//! uses, routes to a session what is its, and carries out what the session asks. The
+//! application's commands are the user agent's `call`, `answer`, `hold`….
 
 mod cause;
 mod direction;
 pub mod dtmf;
+pub(crate) mod invite;
 pub mod sdp;
 
 mod fake;

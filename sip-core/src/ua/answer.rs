@@ -1,15 +1,16 @@
 //! What a user agent answers by itself (RFC 3261 §8.2, §11, RFC 4475 §3.3).
 
+use crate::ids::IdGenerator;
 use crate::message::{
-    ContentType, HeaderName, Method, Request, Scheme, StatusCode, Uri, parse_token_list,
+    ContentType, HeaderName, Method, Request, Response, Scheme, StatusCode, Uri, parse_token_list,
 };
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
-pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
 pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.
-pub(super) const SUPPORTED: &str = "path, outbound, gruu";
+pub(crate) const SUPPORTED: &str = "path, outbound, gruu";
 
 /// What to do with a new request.
 #[derive(Debug)]
@@ -146,4 +147,26 @@ pub(super) fn extra_headers(
         _ => {}
     }
     h
+}
+
+/// Our response to `req`: `status`, a To tag from `ids` (where the request has none yet and
+/// the status is not 100), `extra` headers, and Server when we name ourselves.
+pub(crate) fn reply(
+    req: &Request,
+    status: StatusCode,
+    extra: &[(HeaderName, String)],
+    ids: &mut IdGenerator,
+    server: Option<&str>,
+) -> Response {
+    let mut resp = Response::from_request(req, status);
+    if resp.status().code() > 100 {
+        resp.set_to_tag(&ids.tag());
+    }
+    for (name, value) in extra {
+        resp.headers_mut().push(*name, value);
+    }
+    if let Some(ua) = server {
+        resp.headers_mut().push(HeaderName::Server, ua);
+    }
+    resp
 }

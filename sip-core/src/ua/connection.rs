@@ -162,10 +162,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.conn.state = State::Up(flow);
         self.conn.failures = 0;
         self.outbound = Some(flow);
-        let reliable = self
-            .flows
-            .get(flow)
-            .is_some_and(|f| f.info.transport.is_reliable());
+        let reliable = self.flows.is_reliable(flow);
         self.conn.pong_by = None;
         self.conn.ping_at = match (reliable, self.config.keepalive) {
             (true, Some(k)) => Some(now + k.interval),

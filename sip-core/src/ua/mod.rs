@@ -39,7 +39,7 @@
 //! [`SdpHandler`] per call: the UA is generic over it, and [`NoMedia`] (the default) refuses
 //! every offer, for signalling-only use.
 
-mod answer;
+pub(crate) mod answer;
 mod call;
 mod connection;
 mod event;
@@ -66,12 +66,12 @@ use crate::message::{
     HeaderName, Headers, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
 };
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
+use crate::session::invite::{CallRequest, CallTimer, Session};
 use crate::session::{NoMedia, SdpError, SdpHandler};
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
 use crate::transport::{Flow, FlowId, Transport};
-use call::{Call, CallRequest, CallTimer};
 
 /// Settings of one user agent.
 #[derive(Debug, Clone)]
@@ -291,7 +291,7 @@ pub struct UserAgent<S = NoMedia> {
     /// Digest state for out-of-dialog requests (calls keep their own).
     auth: Option<Authenticator>,
     /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
-    calls: HandleMap<CallHandle, Box<Call<S>>>,
+    calls: HandleMap<CallHandle, Box<Session<S>>>,
     /// Call-ID and our tag → the call.
     dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
@@ -630,10 +630,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Via sent-by and Contact for requests on `flow` (RFC 3261 §18.1.1, RFC 7118 §5).
     fn local_for(&self, flow: FlowId) -> Local {
-        self.locals.get(&flow).cloned().unwrap_or(Local {
-            via: String::new(),
-            contact: String::new(),
-        })
+        self.locals.get(&flow).cloned().unwrap_or_else(Local::none)
     }
 
     /// Computes a flow's Via and Contact once, when the flow is added.
@@ -714,7 +711,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let seq = match p.purpose {
             Purpose::Register => return false,
             Purpose::Call(id, what) if what != CallRequest::Invite => {
-                match self.calls.get_mut(&id).and_then(|c| c.dialog.as_mut()) {
+                match self.calls.get_mut(&id).and_then(|c| c.dialog_mut()) {
                     Some(d) => d.next_seq(),
                     None => return false,
                 }
@@ -725,7 +722,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let cnonce = self.ids.cnonce();
         let auth = match p.purpose {
             Purpose::Call(id, _) => match self.calls.get_mut(&id) {
-                Some(c) => &mut c.auth,
+                Some(c) => c.auth_mut(),
                 None => return false,
             },
             _ => &mut self.auth,
@@ -866,16 +863,8 @@ impl<S: SdpHandler> UserAgent<S> {
         status: StatusCode,
         extra: &[(HeaderName, String)],
     ) {
-        let mut resp = Response::from_request(req, status);
-        if resp.status().code() > 100 {
-            resp.set_to_tag(&self.ids.tag());
-        }
-        for (name, value) in extra {
-            resp.headers_mut().push(*name, value);
-        }
-        if let Some(ua) = &self.config.user_agent {
-            resp.headers_mut().push(HeaderName::Server, ua);
-        }
+        let server = self.config.user_agent.as_deref();
+        let resp = answer::reply(req, status, extra, &mut self.ids, server);
         // The transaction may have ended already (e.g. its flow closed); nothing to send then.
         let _ = self.tx.respond(now, tx, &resp);
         self.drain_tx();

@@ -1,0 +1,684 @@
+//! The INVITE dialog usage (RFC 5057): one call's session, from its INVITE to its last ACK
+//! or BYE, as a machine of its own.
+//!
+//! The user agent owns the transactions and flows and routes to a session what is its:
+//! responses to its requests, requests inside its dialog, CANCEL and ACK, its timers, and the
+//! application's commands. Each step gets a small [`Ctx`] (the time, the id generator, the
+//! settings, the Via and Contact of the flow its requests leave by) and says what it needs
+//! done as [`Action`]s, which the user agent carries out: start a client transaction, answer
+//! a server one, put bytes on the flow, arm a timer, tell the application.
+//!
+//! A session is either ours (we sent the INVITE: *caller*, `uac.rs`) or the peer's
+//! (*callee*, `uas.rs`); re-INVITEs for hold and glare are in `reinvite.rs`, INFO, MESSAGE
+//! and DTMF in `info.rs`. It moves through [`Phase`]s; once the application has been told
+//! it ended, it may linger in `Ending` while RFC 3261 still asks something of us — a CANCEL
+//! waiting for the provisional it needs (§9.1), the 487 or crossing 2xx after it, an ACK to
+//! wait for before a BYE (§15). Every lingering session has a deadline, so none is left
+//! alive; a finished one ([`Session::is_finished`]) is dropped by the user agent.
+
+mod info;
+mod reinvite;
+mod uac;
+mod uas;
+
+pub(crate) use uac::Outgoing;
+pub(crate) use uas::Incoming;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+
+use crate::auth::Authenticator;
+use crate::dialog::{Dialog, Local};
+use crate::ids::IdGenerator;
+use crate::message::{HeaderName, Headers, Method, Request, Response, StatusCode};
+use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
+use crate::transaction::TxId;
+use crate::transport::FlowId;
+use crate::ua::{Event, RequestId, UaConfig, answer};
+
+/// What a client transaction of a session was sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CallRequest {
+    Invite,
+    Reinvite,
+    Bye,
+    Cancel,
+    Info,
+    Message(RequestId),
+}
+
+impl CallRequest {
+    /// Requests that go one at a time inside the dialog (see [`Session::pump`]).
+    fn is_serialized(self) -> bool {
+        matches!(self, Self::Reinvite | Self::Info | Self::Message(_))
+    }
+}
+
+/// A session's timers; each holds at most one deadline per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum CallTimer {
+    /// Caller or callee: nobody answered in time.
+    NoAnswer,
+    /// Callee: resend the 2xx (§13.3.1.4), unreliable flows only.
+    Retransmit2xx,
+    /// Callee: the ACK for our 2xx is overdue (64·T1).
+    AckWait,
+    /// Our re-INVITE met a 491: try again (§14.1).
+    Glare,
+    /// The next queued DTMF tone.
+    Dtmf,
+    /// A lingering session gives up waiting (64·T1 after a CANCEL, §9.1).
+    GiveUp,
+}
+
+const TIMER_KINDS: usize = 6;
+
+/// What a session asks of the user agent, in order.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Start a client transaction for this request of the session.
+    Send(Request, CallRequest),
+    /// Answer this server transaction.
+    Respond(TxId, Response),
+    /// Put bytes on the session's flow outside any transaction (an ACK for a 2xx, our 2xx
+    /// again); `retransmission` counts it as one.
+    Transmit { bytes: Bytes, retransmission: bool },
+    /// CANCEL this INVITE client transaction.
+    Cancel(TxId),
+    /// Forget this client transaction without a word.
+    Abandon(TxId),
+    /// Call [`Session::handle_timeout`] at this instant for this timer.
+    Timer(Instant, CallTimer),
+    /// Tell the application.
+    Event(Event),
+}
+
+/// What a session step gets from the user agent.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) ids: &'a mut IdGenerator,
+    pub(crate) config: &'a UaConfig,
+    /// Via and Contact of the flow the session's requests leave by now.
+    pub(crate) local: Local,
+    /// Whether the session's own flow is reliable: no 2xx retransmissions then.
+    pub(crate) reliable: bool,
+    pub(crate) out: &'a mut VecDeque<Action>,
+}
+
+impl Ctx<'_> {
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Action::Event(e));
+    }
+
+    fn send(&mut self, req: Request, what: CallRequest) {
+        self.out.push_back(Action::Send(req, what));
+    }
+
+    fn transmit(&mut self, bytes: Bytes) {
+        self.out.push_back(Action::Transmit {
+            bytes,
+            retransmission: false,
+        });
+    }
+
+    /// Answers `req` on `tx` with `status` and `extra` headers (a fresh To tag where the
+    /// request has none).
+    fn respond_with(
+        &mut self,
+        tx: TxId,
+        req: &Request,
+        status: StatusCode,
+        extra: &[(HeaderName, String)],
+    ) {
+        let server = self.config.user_agent.as_deref();
+        let resp = answer::reply(req, status, extra, self.ids, server);
+        self.out.push_back(Action::Respond(tx, resp));
+    }
+
+    fn respond(&mut self, tx: TxId, req: &Request, code: u16) {
+        self.respond_with(tx, req, StatusCode::new(code), &[]);
+    }
+}
+
+/// Allow, Supported and User-Agent, as every request and 2xx of ours that opens or
+/// refreshes a session carries them.
+pub(crate) fn common_headers(h: &mut Headers, config: &UaConfig) {
+    h.push(HeaderName::Allow, answer::ALLOW);
+    h.push(HeaderName::Supported, answer::SUPPORTED);
+    if let Some(ua) = &config.user_agent {
+        h.push(HeaderName::UserAgent, ua);
+    }
+}
+
+fn reason_header(h: &Headers) -> Option<&str> {
+    h.get(HeaderName::Reason)
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Caller: INVITE sent, no 2xx yet.
+    Calling,
+    /// Callee: ringing, waiting for the application.
+    Ringing,
+    /// A 2xx went out or came in.
+    Confirmed,
+    /// Over for the application; finishing what the RFC still asks.
+    Ending,
+}
+
+/// A 2xx to an INVITE we received and must resend until its ACK arrives (§13.3.1.4).
+#[derive(Debug)]
+struct Accepting {
+    cseq: u32,
+    bytes: Bytes,
+    interval: Duration,
+    /// The 2xx carried our offer (the INVITE had none): the answer comes in the ACK.
+    offer_in_2xx: bool,
+}
+
+/// What became of a request the user agent routed to a session's dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The session answered it.
+    Taken,
+    /// Not the INVITE usage's: the user agent answers it (MESSAGE, OPTIONS, 405).
+    NotMine,
+}
+
+/// One call's INVITE usage: see the module docs.
+#[derive(Debug)]
+pub(crate) struct Session<S> {
+    id: CallHandle,
+    caller: bool,
+    phase: Phase,
+    /// `None` for an incoming call until it is answered.
+    sdp: Option<S>,
+    flow: FlowId,
+    /// Caller: the INVITE as last sent (it changes on an authenticated retry). Callee: the
+    /// peer's INVITE, until its ACK (then it is no longer needed and is let go).
+    invite: Request,
+    invite_tx: Option<TxId>,
+    /// Caller: a provisional answered the INVITE's transaction, so a CANCEL may go (§9.1).
+    provisional: bool,
+    /// The peer's re-INVITE we are answering, until its ACK (boxed: rare, and a request
+    /// is large).
+    peer_reinvite: Option<Box<(TxId, Request)>>,
+    /// Call-ID and our tag: how responses and in-dialog requests find the session.
+    key: (SmolStr, SmolStr),
+    /// Callee: the peer's From tag too, for CANCEL and merged requests.
+    remote_key: Option<(SmolStr, SmolStr)>,
+    dialog: Option<Dialog>,
+    /// Caller: the answer to our offer has been taken (from a 1xx or the 2xx).
+    answer_taken: bool,
+    /// Caller: hung up before any provisional; CANCEL when one comes (§9.1).
+    cancel_pending: bool,
+    hold: HoldState,
+    /// The local hold the application asked for; differs from `hold.local` while a
+    /// re-INVITE carrying it is pending or waiting out a glare.
+    want_hold: bool,
+    /// Our pending re-INVITE: its transaction and the hold state it proposes.
+    reinvite: Option<(Option<TxId>, HoldState)>,
+    accepting: Option<Accepting>,
+    /// Caller: the ACK for the last 2xx, sent again when that 2xx repeats.
+    ack: Option<(u32, Bytes)>,
+    bye_after_ack: bool,
+    dtmf: VecDeque<char>,
+    /// MESSAGEs waiting for their turn.
+    messages: VecDeque<(RequestId, String, Bytes)>,
+    /// The one re-INVITE, INFO or MESSAGE of ours in flight. They go one at a time: sent
+    /// together, a proxy with several workers may reorder them, and the peer must refuse
+    /// a CSeq lower than one it saw (§12.2.2) — Kamailio did exactly that to a hold sent
+    /// while DTMF was in flight.
+    in_flight: Option<CallRequest>,
+    /// Digest state for the session's requests.
+    auth: Option<Authenticator>,
+    timers: [Option<Instant>; TIMER_KINDS],
+    muted: bool,
+    /// Told the application it ended and owes the RFC nothing more: drop it.
+    finished: bool,
+    /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
+    /// inside it, and a media layer can enter it for its own logs.
+    span: tracing::Span,
+}
+
+impl<S> Session<S> {
+    fn new(
+        id: CallHandle,
+        caller: bool,
+        phase: Phase,
+        sdp: Option<S>,
+        flow: FlowId,
+        invite: Request,
+        key: (SmolStr, SmolStr),
+    ) -> Self {
+        let span = tracing::debug_span!(
+            target: "sansip::call",
+            "call",
+            handle = %id,
+            call_id = %key.0,
+            direction = if caller { "outgoing" } else { "incoming" },
+        );
+        Self {
+            id,
+            caller,
+            phase,
+            sdp,
+            flow,
+            invite,
+            invite_tx: None,
+            provisional: false,
+            peer_reinvite: None,
+            key,
+            remote_key: None,
+            dialog: None,
+            answer_taken: false,
+            cancel_pending: false,
+            hold: HoldState::default(),
+            want_hold: false,
+            reinvite: None,
+            accepting: None,
+            ack: None,
+            bye_after_ack: false,
+            dtmf: VecDeque::new(),
+            messages: VecDeque::new(),
+            in_flight: None,
+            auth: None,
+            timers: [None; TIMER_KINDS],
+            muted: false,
+            finished: false,
+            span,
+        }
+    }
+
+    /// Call-ID and our tag.
+    pub(crate) fn key(&self) -> &(SmolStr, SmolStr) {
+        &self.key
+    }
+
+    /// Callee: Call-ID and the peer's From tag.
+    pub(crate) fn remote_key(&self) -> Option<&(SmolStr, SmolStr)> {
+        self.remote_key.as_ref()
+    }
+
+    pub(crate) fn flow(&self) -> FlowId {
+        self.flow
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the application can still act on it.
+    pub(crate) fn is_live(&self) -> bool {
+        self.phase != Phase::Ending && !self.finished
+    }
+
+    pub(crate) fn is_caller(&self) -> bool {
+        self.caller
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    pub(crate) fn dialog(&self) -> Option<&Dialog> {
+        self.dialog.as_ref()
+    }
+
+    pub(crate) fn dialog_mut(&mut self) -> Option<&mut Dialog> {
+        self.dialog.as_mut()
+    }
+
+    /// The INVITE client (caller) or server (callee) transaction.
+    pub(crate) fn invite_tx(&self) -> Option<TxId> {
+        self.invite_tx
+    }
+
+    pub(crate) fn auth_mut(&mut self) -> &mut Option<Authenticator> {
+        &mut self.auth
+    }
+
+    pub(crate) fn hold(&self) -> HoldState {
+        self.hold
+    }
+
+    pub(crate) fn is_muted(&self) -> bool {
+        self.muted
+    }
+
+    pub(crate) fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+    }
+
+    pub(crate) fn sdp(&self) -> Option<&S> {
+        self.sdp.as_ref()
+    }
+
+    pub(crate) fn sdp_mut(&mut self) -> Option<&mut S> {
+        self.sdp.as_mut()
+    }
+
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The deadline of timer `kind`, if armed.
+    pub(crate) fn timer(&self, kind: CallTimer) -> Option<Instant> {
+        self.timers[kind as usize]
+    }
+
+    /// Whether a new offer may not start now (RFC 3261 §14.1): an INVITE transaction of
+    /// ours or the peer's is still open.
+    fn offer_in_progress(&self) -> bool {
+        self.reinvite.is_some() || self.accepting.is_some()
+    }
+
+    fn set_timer(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
+        self.timers[kind as usize] = Some(at);
+        ctx.out.push_back(Action::Timer(at, kind));
+    }
+
+    fn clear_timer(&mut self, kind: CallTimer) {
+        self.timers[kind as usize] = None;
+    }
+}
+
+impl<S: SdpHandler> Session<S> {
+    /// Our INVITE went out again (with credentials): responses now answer this one.
+    pub(crate) fn invite_resent(&mut self, req: &Request) {
+        self.invite = req.clone();
+    }
+
+    /// Records the transaction a request of ours went out on.
+    pub(crate) fn sent(&mut self, what: CallRequest, tx: TxId) {
+        match what {
+            CallRequest::Invite => {
+                self.invite_tx = Some(tx);
+                self.provisional = false;
+            }
+            CallRequest::Reinvite => {
+                if let Some(r) = self.reinvite.as_mut() {
+                    r.0 = Some(tx);
+                }
+            }
+            _ => {}
+        }
+        if what.is_serialized() {
+            self.in_flight = Some(what);
+        }
+    }
+
+    /// Timer `kind`, armed for `at`, is due; stale deadlines are ignored.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
+        if self.finished || self.timers[kind as usize] != Some(at) {
+            return;
+        }
+        self.timers[kind as usize] = None;
+        match kind {
+            CallTimer::NoAnswer => self.no_answer(ctx),
+            CallTimer::Retransmit2xx => self.retransmit_2xx(ctx),
+            CallTimer::AckWait => self.ack_overdue(ctx),
+            CallTimer::Glare | CallTimer::Dtmf => self.pump(ctx),
+            CallTimer::GiveUp => {
+                if let Some(tx) = self.invite_tx {
+                    ctx.out.push_back(Action::Abandon(tx));
+                }
+                self.end(ctx, None);
+            }
+        }
+    }
+
+    /// Our INVITE went unanswered for too long (caller), or the application did not answer
+    /// in time (callee).
+    fn no_answer(&mut self, ctx: &mut Ctx<'_>) {
+        match self.phase {
+            Phase::Ringing => {
+                self.reject_invite(ctx, StatusCode::new(480), &[]);
+                let end = CallEnd::new(EndCause::NoAnswer, Originator::System).with_status(480);
+                self.end(ctx, Some(end));
+            }
+            Phase::Calling => {
+                self.cancel(ctx, CallEnd::new(EndCause::NoAnswer, Originator::System));
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the call: CANCEL while our call rings, 480 for an incoming call not yet
+    /// answered, BYE once established; `cause` in place of `Bye`/`Canceled`.
+    pub(crate) fn hangup(&mut self, ctx: &mut Ctx<'_>, cause: Option<EndCause>) {
+        match (self.caller, self.phase) {
+            // Not yet answered: no media was negotiated, so no other cause applies.
+            (false, Phase::Ringing) => self.decline(ctx, 480),
+            (true, Phase::Calling) => {
+                let end = CallEnd::new(cause.unwrap_or(EndCause::Canceled), Originator::Local);
+                self.cancel(ctx, end);
+            }
+            _ => {
+                let end = CallEnd::new(cause.unwrap_or(EndCause::Bye), Originator::Local);
+                self.bye(ctx, end);
+            }
+        }
+    }
+
+    /// Tells the application (when `end` is given) and lets the session go.
+    fn end(&mut self, ctx: &mut Ctx<'_>, end: Option<CallEnd>) {
+        if self.finished {
+            return;
+        }
+        if let Some(end) = end {
+            ctx.event(Event::CallEnded { call: self.id, end });
+        }
+        // A re-INVITE still out when the dialog ends may never get a final response
+        // (its 2xx was lost and the peer stopped resending on our BYE), and an INVITE
+        // client transaction past Calling has no timer of its own: end it here.
+        if let Some((Some(tx), _)) = self.reinvite.take() {
+            ctx.out.push_back(Action::Abandon(tx));
+        }
+        self.finished = true;
+    }
+
+    /// Tells the application now, and keeps the session until the RFC is satisfied.
+    fn linger(&mut self, ctx: &mut Ctx<'_>, end: CallEnd) {
+        self.phase = Phase::Ending;
+        ctx.event(Event::CallEnded { call: self.id, end });
+    }
+
+    /// A request inside the dialog, from the route set and the flow's Contact.
+    fn in_dialog_request(&mut self, ctx: &mut Ctx<'_>, method: Method) -> Request {
+        let mut req = match self.dialog.as_mut() {
+            Some(d) => d.request(method, &ctx.local, ctx.ids),
+            None => Request::new(method, ""),
+        };
+        if let Some(ua) = &ctx.config.user_agent {
+            req.headers_mut().push(HeaderName::UserAgent, ua);
+        }
+        req
+    }
+
+    fn send_bye(&mut self, ctx: &mut Ctx<'_>) {
+        if self.dialog.is_none() {
+            return;
+        }
+        let req = self.in_dialog_request(ctx, Method::Bye);
+        ctx.send(req, CallRequest::Bye);
+    }
+
+    /// BYE now, or after the ACK when our 2xx is still unacknowledged (§15).
+    fn bye(&mut self, ctx: &mut Ctx<'_>, end: CallEnd) {
+        if !self.caller && self.phase == Phase::Confirmed && self.accepting.is_some() {
+            self.bye_after_ack = true;
+            self.linger(ctx, end);
+            return;
+        }
+        self.send_bye(ctx);
+        self.end(ctx, Some(end));
+    }
+
+    /// RFC 3261 §12.2.1.2: a 481 or 408 to a request inside the dialog ends it.
+    fn in_dialog_gone(&mut self, ctx: &mut Ctx<'_>, code: u16) {
+        if self.phase == Phase::Ending {
+            return;
+        }
+        let end = CallEnd::new(EndCause::from_status(code), Originator::Remote).with_status(code);
+        self.bye(ctx, end);
+    }
+
+    /// Hands the peer's answer to our offer to the handler; an answer it cannot take ends
+    /// the call (RFC 3261 §13.2.2.4 leaves nothing else once the ACK is out). Returns
+    /// whether the call goes on.
+    fn take_answer(&mut self, ctx: &mut Ctx<'_>, answer: &[u8]) -> bool {
+        let taken = self
+            .sdp
+            .as_mut()
+            .is_some_and(|s| s.accept_answer(answer).is_ok());
+        if !taken {
+            let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
+            self.bye(ctx, end);
+        }
+        taken
+    }
+
+    /// Sends the next of our queued in-dialog requests when nothing of ours is in flight:
+    /// a wanted hold change first, then MESSAGEs, then DTMF tones (paced by their timer).
+    fn pump(&mut self, ctx: &mut Ctx<'_>) {
+        // A callee's requests wait for the ACK of its 2xx: a peer may not know the dialog
+        // before it has ACKed (SIP.js leaves such an INFO unanswered, which would hold up
+        // every later request for 32 s). The ACK pumps again.
+        if self.finished
+            || self.phase != Phase::Confirmed
+            || self.in_flight.is_some()
+            || self.accepting.is_some()
+        {
+            return;
+        }
+        let hold_due = self.want_hold != self.hold.local
+            && !self.offer_in_progress()
+            && self.timer(CallTimer::Glare).is_none();
+        if hold_due {
+            self.send_reinvite(ctx);
+        } else if let Some((rid, ct, body)) = self.messages.pop_front() {
+            let mut req = self.in_dialog_request(ctx, Method::Message);
+            req.set_body(&ct, body);
+            ctx.send(req, CallRequest::Message(rid));
+        } else if self.timer(CallTimer::Dtmf).is_none() {
+            self.next_tone(ctx);
+        }
+    }
+
+    /// A request of the session could not be sent or got no final response.
+    pub(crate) fn request_failed(&mut self, ctx: &mut Ctx<'_>, what: CallRequest, timed_out: bool) {
+        if self.finished {
+            return;
+        }
+        let (cause, status) = if timed_out {
+            (EndCause::RequestTimeout, 408)
+        } else {
+            (EndCause::ConnectionError, 503)
+        };
+        let end = CallEnd::new(cause, Originator::System).with_status(status);
+        let ending = self.phase == Phase::Ending;
+        if self.in_flight == Some(what) {
+            self.in_flight = None;
+        }
+        match what {
+            CallRequest::Invite => self.end(ctx, (!ending).then_some(end)),
+            CallRequest::Reinvite | CallRequest::Info if !ending => {
+                if what == CallRequest::Reinvite
+                    && let Some(sdp) = self.sdp.as_mut()
+                {
+                    sdp.rollback();
+                }
+                // RFC 3261 §12.2.1.2: no answer inside a dialog ends it.
+                self.bye(ctx, end);
+            }
+            CallRequest::Message(rid) => {
+                ctx.event(Event::RequestCompleted {
+                    id: rid,
+                    status,
+                    reason: if timed_out {
+                        "Request Timeout".into()
+                    } else {
+                        "Service Unavailable".into()
+                    },
+                });
+                self.pump(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    /// A response to a request of the session (authentication challenges were the user
+    /// agent's to answer first).
+    pub(crate) fn handle_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        what: CallRequest,
+        resp: &Response,
+    ) {
+        if self.finished {
+            return;
+        }
+        let code = resp.status().code();
+        let done_serialized = what.is_serialized() && code >= 200;
+        if done_serialized {
+            self.in_flight = None;
+        }
+        match what {
+            CallRequest::Invite => self.invite_answered(ctx, resp),
+            CallRequest::Reinvite => self.reinvite_answered(ctx, resp),
+            CallRequest::Info if code >= 200 => self.info_answered(ctx, code),
+            CallRequest::Message(rid) if code >= 200 => {
+                ctx.event(Event::RequestCompleted {
+                    id: rid,
+                    status: code,
+                    reason: resp.status().reason().to_string(),
+                });
+            }
+            _ => {}
+        }
+        if done_serialized {
+            self.pump(ctx);
+        }
+    }
+
+    /// A request inside the session's dialog (the user agent matched it by its dialog id).
+    pub(crate) fn handle_request(&mut self, ctx: &mut Ctx<'_>, tx: TxId, req: &Request) -> Claim {
+        if self.phase == Phase::Ending {
+            let code = if *req.method() == Method::Bye {
+                200
+            } else {
+                481
+            };
+            let waiting_ack = self.bye_after_ack;
+            ctx.respond(tx, req, code);
+            if code == 200 && !waiting_ack {
+                self.end(ctx, None);
+            }
+            return Claim::Taken;
+        }
+        if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.handle_request(req)) {
+            ctx.respond(tx, req, e.status());
+            return Claim::Taken;
+        }
+        match req.method() {
+            Method::Bye => {
+                ctx.respond(tx, req, 200);
+                if self.phase == Phase::Ringing {
+                    self.reject_invite(ctx, StatusCode::new(487), &[]);
+                }
+                let end = CallEnd::new(EndCause::Bye, Originator::Remote)
+                    .with_reason(reason_header(req.headers()));
+                self.end(ctx, Some(end));
+            }
+            Method::Invite => self.reinvite_in(ctx, tx, req),
+            Method::Info => self.info_in(ctx, tx, req),
+            _ => return Claim::NotMine,
+        }
+        Claim::Taken
+    }
+}

@@ -1,0 +1,250 @@
+//! The caller's side (RFC 3261 §13.2): our INVITE, its provisionals and early dialogs, the
+//! 2xx and its ACK, forks answered after the first (§13.2.2.4), CANCEL (§9.1).
+
+use smol_str::SmolStr;
+
+use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session, common_headers, reason_header};
+use crate::dialog::{Dialog, DialogState, RequestHead};
+use crate::message::{HeaderName, Method, Response};
+use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
+use crate::transaction::TxId;
+use crate::transport::FlowId;
+use crate::ua::Event;
+use crate::ua::{CallOptions, UaError};
+
+/// What the user agent settled before a call is placed.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) id: CallHandle,
+    pub(crate) flow: FlowId,
+    /// The Request-URI.
+    pub(crate) uri: &'a str,
+    /// Our From without its tag.
+    pub(crate) from: String,
+    pub(crate) options: &'a CallOptions,
+}
+
+impl<S: SdpHandler> Session<S> {
+    /// Builds our INVITE with `sdp`'s offer, and the session that sends it: the first action
+    /// is its [`Action::Send`].
+    pub(crate) fn outgoing(
+        ctx: &mut Ctx<'_>,
+        call: Outgoing<'_>,
+        mut sdp: S,
+    ) -> Result<Self, UaError> {
+        let options = call.options;
+        let offer = sdp
+            .create_offer(HoldState::default().offer())
+            .map_err(UaError::Sdp)?;
+        let tag = ctx.ids.tag();
+        let from = if options.anonymous {
+            format!("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag={tag}")
+        } else {
+            format!("{};tag={tag}", call.from)
+        };
+        let call_id = ctx.ids.call_id();
+        let mut req = RequestHead {
+            method: Method::Invite,
+            uri: call.uri,
+            routes: &[],
+            from: &from,
+            to: &format!("<{}>", call.uri),
+            call_id: &call_id,
+            cseq: ctx.ids.initial_cseq(),
+        }
+        .build(&ctx.local, ctx.ids);
+        let h = req.headers_mut();
+        h.push(HeaderName::Contact, &ctx.local.contact);
+        common_headers(h, ctx.config);
+        if options.anonymous {
+            h.push(HeaderName::Privacy, "id");
+            h.push_named("P-Preferred-Identity", &format!("<{}>", ctx.config.aor))
+                .map_err(|_| UaError::InvalidHeader("P-Preferred-Identity".into()))?;
+        }
+        for (name, value) in &options.headers {
+            h.push_named(name, value)
+                .map_err(|_| UaError::InvalidHeader(name.clone()))?;
+        }
+        req.set_body("application/sdp", offer);
+        let mut session = Session::new(
+            call.id,
+            true,
+            Phase::Calling,
+            Some(sdp),
+            call.flow,
+            req.clone(),
+            (call_id, tag),
+        );
+        if let Some(after) = options.no_answer_timeout {
+            session.set_timer(ctx, CallTimer::NoAnswer, ctx.now + after);
+        }
+        ctx.send(req, CallRequest::Invite);
+        Ok(session)
+    }
+
+    /// CANCEL our INVITE, at once if a provisional came, else when one does (§9.1).
+    pub(super) fn cancel(&mut self, ctx: &mut Ctx<'_>, end: CallEnd) {
+        self.linger(ctx, end);
+        match self.invite_tx {
+            Some(tx) if self.provisional => self.send_cancel(ctx, tx),
+            _ => self.cancel_pending = true,
+        }
+        let give_up = ctx.now + ctx.config.timers.t1() * 64;
+        self.set_timer(ctx, CallTimer::GiveUp, give_up);
+    }
+
+    fn send_cancel(&mut self, ctx: &mut Ctx<'_>, tx: TxId) {
+        self.cancel_pending = false;
+        ctx.out.push_back(Action::Cancel(tx));
+    }
+
+    pub(super) fn invite_answered(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
+        let code = resp.status().code();
+        if code < 200 {
+            self.provisional = true;
+        }
+        match code {
+            100 => {}
+            101..=199 => {
+                if self.phase == Phase::Ending {
+                    self.cancel_if_pending(ctx);
+                    return;
+                }
+                let tag = resp.headers().to_tag().ok().flatten().map(SmolStr::new);
+                let fresh = tag.is_some()
+                    && self
+                        .dialog
+                        .as_ref()
+                        .is_none_or(|d| Some(&d.id().remote_tag) != tag.as_ref());
+                if fresh && let Ok(d) = Dialog::uac(&self.invite, resp) {
+                    self.dialog = Some(d);
+                }
+                let early_media = !resp.body().is_empty();
+                if early_media
+                    && !self.answer_taken
+                    && let Some(sdp) = self.sdp.as_mut()
+                    && sdp.accept_answer(resp.body()).is_ok()
+                {
+                    self.answer_taken = true;
+                }
+                ctx.event(Event::CallProgress {
+                    call: self.id,
+                    status: code,
+                    reason: resp.status().reason().to_string(),
+                    early_media,
+                });
+            }
+            200..=299 => self.invite_2xx(ctx, resp),
+            _ => {
+                if self.phase != Phase::Ending {
+                    if let Some(sdp) = self.sdp.as_mut() {
+                        sdp.rollback();
+                    }
+                    let end = CallEnd::new(EndCause::from_status(code), Originator::Remote)
+                        .with_status(code)
+                        .with_reason(reason_header(resp.headers()));
+                    self.end(ctx, Some(end));
+                } else {
+                    self.end(ctx, None);
+                }
+            }
+        }
+    }
+
+    fn cancel_if_pending(&mut self, ctx: &mut Ctx<'_>) {
+        if self.cancel_pending
+            && let Some(tx) = self.invite_tx
+        {
+            self.send_cancel(ctx, tx);
+        }
+    }
+
+    /// The first 2xx confirms the call; a repeat is ACKed again; a 2xx from another fork
+    /// is ACKed and hung up (§13.2.2.4).
+    pub(super) fn invite_2xx(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
+        let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();
+        let tag = resp.headers().to_tag().ok().flatten().unwrap_or_default();
+        if let Some(d) = &self.dialog
+            && d.state() == DialogState::Confirmed
+        {
+            // Only our own initial INVITE can fork; a callee's `invite` is the peer's.
+            let initial = self.caller && self.invite.cseq().is_ok_and(|c| c.seq == seq);
+            if d.id().remote_tag == tag {
+                if let Some((ack_seq, bytes)) = &self.ack
+                    && *ack_seq == seq
+                {
+                    ctx.transmit(bytes.clone());
+                }
+            } else if initial {
+                self.ack_and_bye_fork(ctx, resp);
+            }
+            return;
+        }
+        let dialog = match self.dialog.take() {
+            Some(mut d) if d.id().remote_tag == tag => {
+                d.handle_response(&Method::Invite, resp).map(|()| d)
+            }
+            _ => Dialog::uac(&self.invite, resp),
+        };
+        let Ok(dialog) = dialog else {
+            let end = CallEnd::new(EndCause::SipFailure, Originator::System)
+                .with_status(resp.status().code());
+            let ending = self.phase == Phase::Ending;
+            self.end(ctx, (!ending).then_some(end));
+            return;
+        };
+        let ack = dialog.ack(seq, &ctx.local, ctx.ids).to_bytes();
+        ctx.transmit(ack.clone());
+        self.ack = Some((seq, ack));
+        self.dialog = Some(dialog);
+        self.clear_timer(CallTimer::NoAnswer);
+        self.clear_timer(CallTimer::GiveUp);
+        if self.phase == Phase::Ending {
+            // Our CANCEL crossed the 2xx: the call exists now, so end it properly.
+            self.send_bye(ctx);
+            self.end(ctx, None);
+            return;
+        }
+        let usable = if self.answer_taken {
+            Ok(())
+        } else if resp.body().is_empty() {
+            Err(())
+        } else {
+            self.sdp
+                .as_mut()
+                .map_or(Err(()), |s| s.accept_answer(resp.body()).map_err(|_| ()))
+        };
+        if usable.is_err() {
+            let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
+            self.send_bye(ctx);
+            self.end(ctx, Some(end));
+            return;
+        }
+        self.answer_taken = true;
+        self.phase = Phase::Confirmed;
+        ctx.event(Event::CallAnswered { call: self.id });
+    }
+
+    fn ack_and_bye_fork(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
+        let Ok(mut fork) = Dialog::uac(&self.invite, resp) else {
+            return;
+        };
+        let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();
+        let ack = fork.ack(seq, &ctx.local, ctx.ids).to_bytes();
+        ctx.transmit(ack);
+        let bye = fork.request(Method::Bye, &ctx.local, ctx.ids);
+        ctx.send(bye, CallRequest::Bye);
+    }
+
+    /// A 2xx to INVITE that no transaction claims any more (it outlived timer M, or the
+    /// first final already completed the transaction): a repeat to ACK again, or another
+    /// fork's answer to ACK and hang up. Only once the dialog is confirmed.
+    pub(crate) fn stray_2xx(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
+        let confirmed = self
+            .dialog
+            .as_ref()
+            .is_some_and(|d| d.state() == DialogState::Confirmed);
+        if confirmed && !self.finished {
+            self.invite_2xx(ctx, resp);
+        }
+    }
+}
