@@ -45,6 +45,9 @@ impl Phone {
         let name = NAMES[i];
         let mut c = UaConfig::new(format!("sip:{name}@example.com"));
         c.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
+        // The scenarios of issue 3 are calls whose provisionals are not reliable, as with
+        // most desk phones and browsers; the RFC 3262 scenarios turn 100rel on.
+        c.reliable_provisionals = false;
         config(&mut c);
         let mut ua = UserAgent::new(c, now, seed);
         let addr: SocketAddr = format!("127.0.0.1:{}", 5071 + i).parse().unwrap();
@@ -420,6 +423,176 @@ fn cancel_crossing_the_200_still_ends_both_sides() {
             w.label
         );
         w.assert_settled();
+    });
+}
+
+/// Every phone sends its provisionals reliably (RFC 3262) when the caller supports it, as
+/// every phone here does.
+fn with_100rel(seed: u64, loss: f32) -> World {
+    World::with(seed, loss, &|c| c.reliable_provisionals = true)
+}
+
+/// The datagrams phone `i` sent that start with `start`.
+fn sent(w: &World, i: usize, start: &str) -> Vec<String> {
+    w.phones[i]
+        .log
+        .iter()
+        .filter(|b| b.starts_with(start.as_bytes()))
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect()
+}
+
+/// A PRACK or other request the peer sent just before the end may arrive up to timer F
+/// (32 s) later and then lingers for timer J (32 s): wait that out before settling.
+fn settle_after_prack(w: &mut World) {
+    w.run(30);
+    w.assert_settled();
+}
+
+#[test]
+fn a_reliable_180_is_pracked_and_the_2xx_waits_for_its_prack() {
+    for_each_network(|seed, loss| {
+        let mut w = with_100rel(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        // The 2xx goes at once or after the PRACK; either way both sides connect.
+        w.act(BOB, |ua, now| ua.answer(now, b, FakeSdp::new("bob")))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].answered(a)
+                && w.phones[BOB].answered(b)),
+            "{}: answered",
+            w.label
+        );
+        let ringing = sent(&w, BOB, "SIP/2.0 180 ");
+        assert!(
+            ringing
+                .iter()
+                .all(|r| r.contains("Require: 100rel\r\n") && r.contains("RSeq: ")),
+            "{}: {ringing:?}",
+            w.label
+        );
+        let rseq = ringing[0]
+            .split("RSeq: ")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap();
+        let pracks = sent(&w, ALICE, "PRACK ");
+        assert!(!pracks.is_empty(), "{}: no PRACK", w.label);
+        assert!(
+            pracks
+                .iter()
+                .all(|p| p.contains(&format!("RAck: {rseq} ")) && p.contains(" INVITE\r\n")),
+            "{}: {pracks:?}",
+            w.label
+        );
+        // No 2xx left before the PRACK was answered.
+        let bob = &w.phones[BOB].log;
+        let first_2xx = bob.iter().position(|m| {
+            m.starts_with(b"SIP/2.0 200 ") && String::from_utf8_lossy(m).contains(" INVITE\r\n")
+        });
+        let prack_ok = bob.iter().position(|m| {
+            m.starts_with(b"SIP/2.0 200 ") && String::from_utf8_lossy(m).contains(" PRACK\r\n")
+        });
+        assert!(prack_ok.unwrap() < first_2xx.unwrap(), "{}", w.label);
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::SendRecv));
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Bye, Originator::Remote, None)),
+            "{}",
+            w.label
+        );
+        settle_after_prack(&mut w);
+    });
+}
+
+#[test]
+fn early_media_in_a_reliable_183_then_the_call_is_accepted() {
+    for_each_network(|seed, loss| {
+        let mut w = with_100rel(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        w.act(BOB, |ua, now| {
+            ua.progress(now, b, Some(FakeSdp::new("bob")))
+        })
+        .unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].saw(|e| matches!(
+                e,
+                Event::CallProgress { call, status: 183, early_media: true, .. } if *call == a
+            ))),
+            "{}: early media reported",
+            w.label
+        );
+        // The early answer is taken: the caller's media runs before the 2xx.
+        assert_eq!(
+            w.phones[ALICE].sdp(a).remote_direction(),
+            Some(Direction::SendRecv)
+        );
+        assert!(!w.phones[ALICE].answered(a));
+        // Answering with a handler again is refused: the 183 chose it.
+        assert!(matches!(
+            w.act(BOB, |ua, now| ua.answer(now, b, FakeSdp::new("bob"))),
+            Err(UaError::InvalidState(_))
+        ));
+        w.act(BOB, |ua, now| ua.accept(now, b)).unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].answered(a)
+                && w.phones[BOB].answered(b)),
+            "{}: answered",
+            w.label
+        );
+        let progress = sent(&w, BOB, "SIP/2.0 183 ");
+        assert!(progress[0].contains("Require: 100rel\r\n") && progress[0].contains("\r\n\r\nv=0"));
+        // The 2xx repeats the 183's answer.
+        let ok = sent(&w, BOB, "SIP/2.0 200 OK");
+        let ok = ok.iter().find(|m| m.contains(" INVITE\r\n")).unwrap();
+        let body = |m: &str| m.split("\r\n\r\n").nth(1).unwrap().to_string();
+        assert_eq!(body(ok), body(&progress[0]));
+        w.act(BOB, |ua, now| ua.hangup(now, b)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        settle_after_prack(&mut w);
+    });
+}
+
+#[test]
+fn declined_or_cancelled_while_a_reliable_180_waits_for_its_prack() {
+    for_each_network(|seed, loss| {
+        let mut w = with_100rel(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        w.act(BOB, |ua, now| ua.decline(now, b, Some(486))).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::Busy, Originator::Remote, Some(486))),
+            "{}",
+            w.label
+        );
+        settle_after_prack(&mut w);
+
+        // The callee answered, but its 2xx waits for the PRACK: a CANCEL still wins (487).
+        let mut w = with_100rel(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        w.act(BOB, |ua, now| ua.answer(now, b, FakeSdp::new("bob")))
+            .unwrap();
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        assert_eq!(
+            w.phones[ALICE].end(a),
+            Some((EndCause::Canceled, Originator::Local, None))
+        );
+        assert!(
+            matches!(
+                w.phones[BOB].end(b),
+                Some((EndCause::Canceled | EndCause::Bye, Originator::Remote, None))
+            ),
+            "{}: {:?}",
+            w.label,
+            w.phones[BOB].end(b)
+        );
+        settle_after_prack(&mut w);
     });
 }
 

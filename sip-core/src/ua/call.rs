@@ -95,15 +95,62 @@ impl<S: SdpHandler> UserAgent<S> {
     /// and ends with [`EndCause::IncompatibleSdp`]; the error says why.
     pub fn answer(&mut self, now: Instant, id: CallHandle, sdp: S) -> Result<(), UaError> {
         self.now = now;
-        let call = self.live_call(id)?;
-        if call.is_caller() || call.phase() != Phase::Ringing {
+        let call = self.ringing(id, "only a ringing incoming call can be answered")?;
+        if call.has_early_answer() {
             return Err(UaError::InvalidState(
-                "only a ringing incoming call can be answered",
+                "the call has early media: answer it with accept",
             ));
         }
         self.with_session(now, id, |s, ctx| s.answer(ctx, sdp))
             .unwrap_or(Ok(()))
             .map_err(UaError::Sdp)
+    }
+
+    /// Sends 183 Session Progress for an incoming call. With `early_media`, the handler's
+    /// answer to the caller's offer goes in it, so media flows before the call is answered
+    /// (RFC 3261 §13.3.1.1); the call is then answered with [`UserAgent::accept`], whose 2xx
+    /// repeats that answer. The 183 is reliable (RFC 3262) when the caller supports it.
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        early_media: Option<S>,
+    ) -> Result<(), UaError> {
+        self.now = now;
+        let call = self.ringing(id, "only a ringing incoming call can send progress")?;
+        if early_media.is_some() && (call.has_early_answer() || !call.has_offer()) {
+            return Err(UaError::InvalidState(
+                "early media needs the caller's offer, answered once",
+            ));
+        }
+        self.with_session(now, id, |s, ctx| s.progress(ctx, early_media))
+            .unwrap_or(Ok(()))
+            .map_err(UaError::Sdp)
+    }
+
+    /// Answers an incoming call that has early media ([`UserAgent::progress`]) with the
+    /// handler given there.
+    pub fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.now = now;
+        if !self
+            .ringing(id, "only a ringing incoming call can be accepted")?
+            .has_early_answer()
+        {
+            return Err(UaError::InvalidState(
+                "accept answers a call with early media: use answer",
+            ));
+        }
+        self.with_session(now, id, |s, ctx| s.accept(ctx));
+        Ok(())
+    }
+
+    /// The incoming call `id`, ringing and not answered yet; else `refusal`.
+    fn ringing(&self, id: CallHandle, refusal: &'static str) -> Result<&Session<S>, UaError> {
+        let call = self.live_call(id)?;
+        if call.is_caller() || call.phase() != Phase::Ringing || call.is_answering() {
+            return Err(UaError::InvalidState(refusal));
+        }
+        Ok(call)
     }
 
     /// Refuses an incoming call with `status` (3xx–6xx; 480 when `None`).
@@ -118,12 +165,7 @@ impl<S: SdpHandler> UserAgent<S> {
         if !(300..700).contains(&status) {
             return Err(UaError::InvalidStatus(status));
         }
-        let call = self.live_call(id)?;
-        if call.is_caller() || call.phase() != Phase::Ringing {
-            return Err(UaError::InvalidState(
-                "only a ringing incoming call can be declined",
-            ));
-        }
+        self.ringing(id, "only a ringing incoming call can be declined")?;
         self.with_session(now, id, |s, ctx| s.decline(ctx, status));
         Ok(())
     }

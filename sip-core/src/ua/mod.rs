@@ -106,6 +106,9 @@ pub struct UaConfig {
     /// other is refused with 415 and an Accept listing these (RFC 3428 §7, RFC 3261
     /// §21.4.13). A `type/*` entry takes every subtype.
     pub message_types: Vec<String>,
+    /// Send our provisional responses reliably (RFC 3262) when the caller supports
+    /// `100rel` (default on); they always are when it requires it.
+    pub reliable_provisionals: bool,
 }
 
 impl UaConfig {
@@ -125,6 +128,7 @@ impl UaConfig {
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(500),
             message_types: vec!["text/plain".into()],
+            reliable_provisionals: true,
         }
     }
 }

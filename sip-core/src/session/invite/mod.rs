@@ -17,6 +17,7 @@
 //! alive; a finished one ([`Session::is_finished`]) is dropped by the user agent.
 
 mod info;
+mod prack;
 mod reinvite;
 mod uac;
 mod uas;
@@ -48,6 +49,8 @@ pub(crate) enum CallRequest {
     Cancel,
     Info,
     Message(RequestId),
+    /// Our PRACK for a reliable provisional (RFC 3262).
+    Prack,
 }
 
 impl CallRequest {
@@ -72,9 +75,13 @@ pub(crate) enum CallTimer {
     Dtmf,
     /// A lingering session gives up waiting (64·T1 after a CANCEL, §9.1).
     GiveUp,
+    /// Callee: resend our reliable provisional (RFC 3262 §3).
+    Retransmit1xx,
+    /// Callee: the PRACK for our reliable provisional is overdue (64·T1).
+    PrackWait,
 }
 
-const TIMER_KINDS: usize = 6;
+const TIMER_KINDS: usize = 8;
 
 /// What a session asks of the user agent, in order.
 #[derive(Debug)]
@@ -240,6 +247,20 @@ pub(crate) struct Session<S> {
     muted: bool,
     /// Told the application it ended and owes the RFC nothing more: drop it.
     finished: bool,
+    /// Callee: our provisionals go reliably (RFC 3262).
+    rel100: bool,
+    /// Callee: the RSeq of our next reliable provisional.
+    next_rseq: u32,
+    /// Callee: the reliable provisional waiting for its PRACK.
+    unacked: Option<prack::Unacked>,
+    /// Callee: reliable provisionals waiting for that PRACK before they go.
+    queued_1xx: VecDeque<Response>,
+    /// Callee: our 2xx (body, whether it carries our offer), waiting for that PRACK.
+    held_2xx: Option<(Bytes, bool)>,
+    /// Callee: the answer our 183 carried (early media), repeated in the 2xx.
+    early_answer: Option<Bytes>,
+    /// Caller: the last RSeq PRACKed, per early dialog (the peer's tag).
+    rseq_seen: Vec<(SmolStr, u32)>,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
@@ -290,6 +311,13 @@ impl<S> Session<S> {
             timers: [None; TIMER_KINDS],
             muted: false,
             finished: false,
+            rel100: false,
+            next_rseq: 1,
+            unacked: None,
+            queued_1xx: VecDeque::new(),
+            held_2xx: None,
+            early_answer: None,
+            rseq_seen: Vec::new(),
             span,
         }
     }
@@ -423,6 +451,8 @@ impl<S: SdpHandler> Session<S> {
             CallTimer::Retransmit2xx => self.retransmit_2xx(ctx),
             CallTimer::AckWait => self.ack_overdue(ctx),
             CallTimer::Glare | CallTimer::Dtmf => self.pump(ctx),
+            CallTimer::Retransmit1xx => self.retransmit_1xx(ctx),
+            CallTimer::PrackWait => self.prack_overdue(ctx),
             CallTimer::GiveUp => {
                 if let Some(tx) = self.invite_tx {
                     ctx.out.push_back(Action::Abandon(tx));
@@ -677,6 +707,7 @@ impl<S: SdpHandler> Session<S> {
             }
             Method::Invite => self.reinvite_in(ctx, tx, req),
             Method::Info => self.info_in(ctx, tx, req),
+            Method::Prack => self.prack_in(ctx, tx, req),
             _ => return Claim::NotMine,
         }
         Claim::Taken

@@ -118,6 +118,9 @@ impl<S: SdpHandler> Session<S> {
                 if fresh && let Ok(d) = Dialog::uac(&self.invite, resp) {
                     self.dialog = Some(d);
                 }
+                if !self.prack_if_reliable(ctx, resp) {
+                    return;
+                }
                 let early_media = !resp.body().is_empty();
                 if early_media
                     && !self.answer_taken

@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use smol_str::SmolStr;
 
-use super::{Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, reason_header};
+use super::{
+    Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header,
+};
 use crate::dialog::Dialog;
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
 use crate::session::{
@@ -45,17 +47,70 @@ impl<S: SdpHandler> Session<S> {
         session.invite_tx = Some(call.tx);
         session.remote_key = Some(call.remote_key);
         session.dialog = Some(call.dialog);
-        if let Some((tx, resp)) = session.invite_response(ctx, StatusCode::new(180)) {
-            ctx.out.push_back(Action::Respond(tx, resp));
-        }
+        session.rel100 = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
+        // RFC 3262 §3: the first RSeq is random, below 2**31.
+        session.next_rseq = 1 + ctx.ids.below((1 << 31) - 2) as u32;
+        session.provisional(ctx, StatusCode::new(180), None);
         let at = ctx.now + ctx.config.no_answer_timeout;
         session.set_timer(ctx, CallTimer::NoAnswer, at);
         session
     }
 
     /// Answers the ringing call with `sdp` producing our answer (or our offer, when the
-    /// INVITE had none). An offer it cannot take is refused with 488 and ends the call.
+    /// INVITE had none). An offer it cannot take is refused with 488 and ends the call. The
+    /// 2xx waits for the PRACK of a reliable provisional still unacknowledged.
     pub(crate) fn answer(&mut self, ctx: &mut Ctx<'_>, mut sdp: S) -> Result<(), SdpError> {
+        let offer_in_2xx = self.invite.body().is_empty();
+        let body = self.describe(ctx, &mut sdp)?;
+        self.sdp = Some(sdp);
+        self.answer_with(ctx, body, offer_in_2xx);
+        Ok(())
+    }
+
+    /// Answers a call that had early media ([`Session::progress`]): the 2xx repeats the
+    /// answer its 183 carried.
+    pub(crate) fn accept(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(body) = self.early_answer.clone() {
+            self.answer_with(ctx, body, false);
+        }
+    }
+
+    /// 183 Session Progress; with `sdp`, it carries our answer to the INVITE's offer and
+    /// media may flow before the call is answered (early media, RFC 3261 §13.3.1.1). An
+    /// offer `sdp` cannot take is refused with 488 and ends the call.
+    pub(crate) fn progress(&mut self, ctx: &mut Ctx<'_>, sdp: Option<S>) -> Result<(), SdpError> {
+        let body = match sdp {
+            Some(mut sdp) => {
+                let body = self.describe(ctx, &mut sdp)?;
+                self.sdp = Some(sdp);
+                self.early_answer = Some(body.clone());
+                Some(body)
+            }
+            None => None,
+        };
+        self.provisional(ctx, StatusCode::new(183), body);
+        Ok(())
+    }
+
+    /// Whether the application answered and the 2xx waits for a PRACK.
+    pub(crate) fn is_answering(&self) -> bool {
+        self.held_2xx.is_some()
+    }
+
+    /// Whether a 183 carried our answer already: the call is answered with
+    /// [`Session::accept`].
+    pub(crate) fn has_early_answer(&self) -> bool {
+        self.early_answer.is_some()
+    }
+
+    /// Whether the peer's INVITE carried an offer.
+    pub(crate) fn has_offer(&self) -> bool {
+        !self.invite.body().is_empty()
+    }
+
+    /// Our answer to the INVITE's offer from `sdp` (or our offer, when it had none); when
+    /// `sdp` cannot take the offer, the INVITE is refused with 488 and the call ends.
+    fn describe(&mut self, ctx: &mut Ctx<'_>, sdp: &mut S) -> Result<Bytes, SdpError> {
         let offer = self.invite.body().clone();
         let hold = self.hold;
         let body = if offer.is_empty() {
@@ -67,25 +122,32 @@ impl<S: SdpHandler> Session<S> {
             sdp.accept_offer(&offer, hold.answer(dir))
                 .inspect(|_| self.hold = hold)
         };
-        let body = match body {
-            Ok(b) => b,
-            Err(e) => {
-                self.refuse_offer(ctx, &e);
-                let end =
-                    CallEnd::new(EndCause::IncompatibleSdp, Originator::System).with_status(488);
-                self.end(ctx, Some(end));
-                return Err(e);
-            }
-        };
-        self.sdp = Some(sdp);
-        self.phase = Phase::Confirmed;
+        body.inspect_err(|e| {
+            self.refuse_offer(ctx, e);
+            let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System).with_status(488);
+            self.end(ctx, Some(end));
+        })
+    }
+
+    /// The application answered: the 2xx now, or once the outstanding reliable provisional
+    /// is PRACKed.
+    fn answer_with(&mut self, ctx: &mut Ctx<'_>, body: Bytes, offer_in_2xx: bool) {
         self.clear_timer(CallTimer::NoAnswer);
+        if self.unacked.is_some() {
+            self.held_2xx = Some((body, offer_in_2xx));
+        } else {
+            self.confirm(ctx, body, offer_in_2xx);
+        }
+    }
+
+    /// Sends our 2xx: the dialog is confirmed and the application told.
+    pub(super) fn confirm(&mut self, ctx: &mut Ctx<'_>, body: Bytes, offer_in_2xx: bool) {
+        self.phase = Phase::Confirmed;
         if let Some(d) = self.dialog.as_mut() {
             d.confirm();
         }
-        self.accept_invite(ctx, body, offer.is_empty());
+        self.accept_invite(ctx, body, offer_in_2xx);
         ctx.event(Event::CallAnswered { call: self.id });
-        Ok(())
     }
 
     /// Refuses the ringing call with `status` (3xx–6xx).
@@ -98,7 +160,11 @@ impl<S: SdpHandler> Session<S> {
     /// The UAS answer to the session's INVITE (the initial one, or the peer's re-INVITE
     /// being answered), with our tag, Contact and the Record-Route the dialog was built
     /// from (§12.1.1).
-    fn invite_response(&self, ctx: &Ctx<'_>, status: StatusCode) -> Option<(TxId, Response)> {
+    pub(super) fn invite_response(
+        &self,
+        ctx: &Ctx<'_>,
+        status: StatusCode,
+    ) -> Option<(TxId, Response)> {
         let (tx, invite) = match self.peer_reinvite.as_deref() {
             Some((tx, req)) => (*tx, req),
             None => (self.invite_tx?, &self.invite),

@@ -1,0 +1,181 @@
+//! Reliable provisional responses (RFC 3262, `100rel`), both ways.
+//!
+//! As caller we PRACK every reliable provisional once, in order, and drop its
+//! retransmissions. As callee we send our provisionals reliably when the INVITE requires
+//! `100rel`, or supports it and [`UaConfig::reliable_provisionals`] is on: each carries
+//! `Require: 100rel` and an RSeq, goes again at T1, doubling, until its PRACK comes, and
+//! the next provisional and the 2xx wait for that PRACK. Without a PRACK within 64·T1 the
+//! INVITE is refused with 504 (§3).
+//!
+//! [`UaConfig::reliable_provisionals`]: crate::ua::UaConfig::reliable_provisionals
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+
+use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session};
+use crate::message::{
+    HeaderName, Method, RAck, RSeq, Request, Response, StatusCode, parse_token_list,
+};
+use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
+use crate::transaction::TxId;
+
+/// The option tag (RFC 3262 §10).
+const TAG: &str = "100rel";
+
+/// A reliable provisional of ours waiting for its PRACK.
+#[derive(Debug)]
+pub(super) struct Unacked {
+    rseq: u32,
+    response: Response,
+    interval: Duration,
+}
+
+/// Whether `h`'s `name` header lists the `100rel` option tag.
+fn lists_100rel(h: &crate::message::Headers, name: HeaderName) -> bool {
+    h.get_all(name)
+        .flat_map(parse_token_list)
+        .filter_map(Result::ok)
+        .any(|t| t.eq_ignore_ascii_case(TAG))
+}
+
+/// Whether our provisionals to `invite` go reliably.
+pub(super) fn wanted(invite: &Request, ours: bool) -> bool {
+    let h = invite.headers();
+    lists_100rel(h, HeaderName::Require) || (ours && lists_100rel(h, HeaderName::Supported))
+}
+
+impl<S: SdpHandler> Session<S> {
+    /// Caller: a provisional to our INVITE. A reliable one is PRACKed, once and in order
+    /// (§4); false when it must be dropped: a retransmission, or one out of order.
+    pub(super) fn prack_if_reliable(&mut self, ctx: &mut Ctx<'_>, resp: &Response) -> bool {
+        let h = resp.headers();
+        if !lists_100rel(h, HeaderName::Require) {
+            return true;
+        }
+        let Some(rseq) = h.get(HeaderName::RSeq).and_then(|v| RSeq::parse(v).ok()) else {
+            // §4: a reliable provisional without RSeq is not one we can acknowledge.
+            return true;
+        };
+        let tag = SmolStr::new(h.to_tag().ok().flatten().unwrap_or_default());
+        let seen = self.rseq_seen.iter_mut().find(|(t, _)| *t == tag);
+        match seen {
+            Some((_, last)) if rseq.0 != last.wrapping_add(1) => return false,
+            Some((_, last)) => *last = rseq.0,
+            None => self.rseq_seen.push((tag, rseq.0)),
+        }
+        let Some(dialog) = self.dialog.as_mut() else {
+            return true;
+        };
+        let cseq = resp.cseq().map(|c| c.seq).unwrap_or_default();
+        let mut prack = dialog.request(Method::Prack, &ctx.local, ctx.ids);
+        let rack = RAck {
+            rseq: rseq.0,
+            cseq,
+            method: Method::Invite.as_str(),
+        };
+        prack
+            .headers_mut()
+            .push(HeaderName::RAck, &rack.to_string());
+        if let Some(ua) = &ctx.config.user_agent {
+            prack.headers_mut().push(HeaderName::UserAgent, ua);
+        }
+        ctx.send(prack, CallRequest::Prack);
+        true
+    }
+
+    /// Callee: sends provisional `status` (with `body`, an early answer), reliably when the
+    /// INVITE asked for it; behind any reliable one still waiting for its PRACK.
+    pub(super) fn provisional(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        status: StatusCode,
+        body: Option<Bytes>,
+    ) {
+        let Some((tx, mut resp)) = self.invite_response(ctx, status) else {
+            return;
+        };
+        if let Some(body) = body {
+            resp.set_body("application/sdp", body);
+        }
+        if !self.rel100 {
+            ctx.out.push_back(Action::Respond(tx, resp));
+            return;
+        }
+        if self.unacked.is_some() {
+            self.queued_1xx.push_back(resp);
+            return;
+        }
+        self.send_reliable(ctx, tx, resp);
+    }
+
+    fn send_reliable(&mut self, ctx: &mut Ctx<'_>, tx: TxId, mut resp: Response) {
+        let rseq = self.next_rseq;
+        self.next_rseq = self.next_rseq.wrapping_add(1);
+        let h = resp.headers_mut();
+        h.push(HeaderName::Require, TAG);
+        h.push(HeaderName::RSeq, &rseq.to_string());
+        let t1 = ctx.config.timers.t1();
+        ctx.out.push_back(Action::Respond(tx, resp.clone()));
+        self.unacked = Some(Unacked {
+            rseq,
+            response: resp,
+            interval: t1,
+        });
+        self.set_timer(ctx, CallTimer::Retransmit1xx, ctx.now + t1);
+        self.set_timer(ctx, CallTimer::PrackWait, ctx.now + t1 * 64);
+    }
+
+    pub(super) fn retransmit_1xx(&mut self, ctx: &mut Ctx<'_>) {
+        let (Some(tx), Some(u)) = (self.invite_tx, self.unacked.as_mut()) else {
+            return;
+        };
+        u.interval *= 2;
+        let next = ctx.now + u.interval;
+        ctx.out.push_back(Action::Respond(tx, u.response.clone()));
+        self.set_timer(ctx, CallTimer::Retransmit1xx, next);
+    }
+
+    /// No PRACK within 64·T1: the INVITE is refused (§3) and the call ends.
+    pub(super) fn prack_overdue(&mut self, ctx: &mut Ctx<'_>) {
+        self.unacked = None;
+        self.queued_1xx.clear();
+        self.held_2xx = None;
+        self.clear_timer(CallTimer::Retransmit1xx);
+        if self.phase != Phase::Ringing {
+            return;
+        }
+        self.reject_invite(ctx, StatusCode::new(504), &[]);
+        let end = CallEnd::new(EndCause::RequestTimeout, Originator::System).with_status(504);
+        self.end(ctx, Some(end));
+    }
+
+    /// The peer's PRACK (§3): the one for our outstanding reliable provisional gets 200 and
+    /// lets the next provisional, or the held 2xx, go; any other gets 481.
+    pub(super) fn prack_in(&mut self, ctx: &mut Ctx<'_>, tx: TxId, req: &Request) {
+        let invite_seq = self.invite.cseq().map(|c| c.seq).ok();
+        let acks = req
+            .headers()
+            .get(HeaderName::RAck)
+            .and_then(|v| RAck::parse(v).ok())
+            .is_some_and(|r| {
+                self.unacked.as_ref().is_some_and(|u| u.rseq == r.rseq)
+                    && Some(r.cseq) == invite_seq
+                    && r.method.eq_ignore_ascii_case(Method::Invite.as_str())
+            });
+        if !acks {
+            ctx.respond(tx, req, 481);
+            return;
+        }
+        ctx.respond(tx, req, 200);
+        self.unacked = None;
+        self.clear_timer(CallTimer::Retransmit1xx);
+        self.clear_timer(CallTimer::PrackWait);
+        if let (Some(next), Some(tx)) = (self.queued_1xx.pop_front(), self.invite_tx) {
+            self.send_reliable(ctx, tx, next);
+        } else if let Some((body, offer_in_2xx)) = self.held_2xx.take() {
+            self.confirm(ctx, body, offer_in_2xx);
+        }
+    }
+}
