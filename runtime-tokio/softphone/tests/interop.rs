@@ -291,6 +291,28 @@ fn sipp_calls_a_softphone_registered_at_kamailio() {
     );
 }
 
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn sipp_requires_100rel_of_a_softphone_registered_at_kamailio() {
+    // The scenario fails unless our 180 is reliable and our 2xx waits for its PRACK.
+    let k = Kamailio::start();
+    let bob = answering(&k, "bob", "smol", 1);
+    let port = free_port();
+    let sipp = sipp("uac_100rel.xml", port, &[])
+        .arg(k.addr.to_string())
+        .args(["-s", "bob"])
+        .output()
+        .expect("sipp is installed (Debian package sip-tester)");
+    sipp_ok(&sipp);
+    let bob = bob.wait_with_output();
+    ok("bob", &bob);
+    assert!(
+        lines(&bob)
+            .iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye" && l["originator"] == "remote")
+    );
+}
+
 /// Runs SIPp with `scenario` from tests/interop on `port`, for one call.
 fn sipp(scenario: &str, port: u16, extra: &[&str]) -> Command {
     let mut c = Command::new("sipp");
@@ -350,6 +372,24 @@ fn sipp_as_callee_holds_us_and_our_answers_follow_rfc_6337() {
         .map(|l| l["remote"].as_bool().unwrap())
         .collect();
     assert_eq!(holds, [true, false], "held by SIPp, then resumed");
+}
+
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn sipp_as_a_carrier_sends_a_reliable_183_and_checks_our_prack() {
+    // The scenario fails the call unless our INVITE supports 100rel and our PRACK
+    // acknowledges its reliable 183 (RAck: 1 <CSeq> INVITE) in the early dialog.
+    let (alice, sipp) = call_sipp("uas_100rel.xml", "tokio", &[], "2");
+    ok("alice", &alice);
+    sipp_ok(&sipp);
+    let alice = lines(&alice);
+    assert!(
+        alice
+            .iter()
+            .any(|l| l["event"] == "progress" && l["status"] == 183 && l["early_media"] == true),
+        "early media reported: {alice:?}"
+    );
+    assert!(alice.iter().any(|l| l["event"] == "answered"));
 }
 
 /// A WAV of `secs` seconds of `hz`, 8 kHz G.711 µ-law (what SIPp's `rtp_stream` plays).
