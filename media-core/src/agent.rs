@@ -271,6 +271,32 @@ impl MediaAgent {
         Ok(())
     }
 
+    /// Sends 183 Session Progress for an incoming call; with `early_media`, with our answer
+    /// to the caller's offer, so media flows before the call is answered (set its source
+    /// and sink now). Answer such a call with [`MediaAgent::accept`].
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        early_media: bool,
+    ) -> Result<(), UaError> {
+        if !early_media {
+            return self.ua.progress(now, id, None);
+        }
+        let (session, port) = self.own_session(now);
+        let result = self.ua.progress(now, id, Some(session)).map(|()| id);
+        self.took(port, result)?;
+        self.sync_all();
+        Ok(())
+    }
+
+    /// Answers an incoming call that has early media ([`MediaAgent::progress`]).
+    pub fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.ua.accept(now, id)?;
+        self.sync_all();
+        Ok(())
+    }
+
     fn own_session(&mut self, now: Instant) -> (RtcSession, Option<SocketAddr>) {
         match self.free.pop() {
             Some(addr) => {

@@ -530,6 +530,103 @@ fn media_that_never_connects_is_reported_and_ends_the_call_when_asked() {
     );
 }
 
+/// Bob sends early media in a reliable 183 (PRACKed by alice): alice hears bob's tone
+/// before the call is answered, then bob accepts and the same media goes on.
+fn early_media(seed: u64, loss: f32) {
+    let mut w = World::new(seed, loss);
+    let now = w.sim.now();
+    w.alice.phone.ua_mut().register(now, 3600).unwrap();
+    w.bob.phone.ua_mut().register(now, 3600).unwrap();
+    w.alice.drain();
+    w.bob.drain();
+    w.wait(30, "registration", |a, b| {
+        a.phone.ua().is_registered() && b.phone.ua().is_registered()
+    });
+    let now = w.sim.now();
+    let call = w
+        .alice
+        .phone
+        .call(now, "bob", CallOptions::default())
+        .unwrap();
+    w.alice
+        .phone
+        .set_sink(call, Box::new(w.alice.heard.clone()))
+        .unwrap();
+    w.alice.drain();
+    let incoming = |b: &MediaNode| {
+        b.events.iter().find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+    };
+    w.wait(30, "the incoming call", |_, b| incoming(b).is_some());
+    let theirs = incoming(&w.bob).unwrap();
+    let now = w.sim.now();
+    w.bob.phone.progress(now, theirs, true).unwrap();
+    w.bob
+        .phone
+        .set_source(theirs, Box::new(Tone::new(600.0)))
+        .unwrap();
+    w.bob.drain();
+    let early = |a: &MediaNode| {
+        a.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::CallProgress {
+                    status: 183,
+                    early_media: true,
+                    ..
+                }
+            )
+        })
+    };
+    let connected = |n: &MediaNode| {
+        n.media_events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Connected { .. }))
+    };
+    w.wait(30, "early media", |a, _| early(a) && connected(a));
+    w.pass(Duration::from_secs(2));
+    let answered = |n: &MediaNode| {
+        n.events
+            .iter()
+            .any(|e| matches!(e, Event::CallAnswered { .. }))
+    };
+    assert!(!answered(&w.alice), "{}: not answered yet", w.label);
+    let (hz, rms) = w.alice.hears();
+    assert_eq!(
+        hz,
+        Some(600.0),
+        "{}: alice hears bob's early media (rms {rms})",
+        w.label
+    );
+    assert!(w.alice.received(call) > 50, "{}", w.label);
+    let now = w.sim.now();
+    w.bob.phone.accept(now, theirs).unwrap();
+    w.bob.drain();
+    w.wait(30, "the answer", |a, b| answered(a) && answered(b));
+    w.pass(Duration::from_secs(1));
+    assert_eq!(
+        w.alice.hears().0,
+        Some(600.0),
+        "{}: the media goes on",
+        w.label
+    );
+    let pracks = w
+        .bob
+        .sip_in
+        .iter()
+        .filter(|m| m.starts_with(b"PRACK "))
+        .count();
+    assert!(pracks > 0, "{}: the 183 was PRACKed", w.label);
+}
+
+#[test]
+fn early_media_in_a_reliable_183_is_heard_before_the_answer() {
+    early_media(1, 0.0);
+    early_media(2, 0.05);
+}
+
 #[test]
 fn media_flows_holds_and_carries_dtmf_without_loss() {
     call_with_media(1, 0.0);

@@ -86,6 +86,12 @@ pub trait UaEngine: Engine {
     ) -> Result<CallHandle, UaError>;
     /// Answers a call with a fresh session.
     fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError>;
+    /// Sends 183 for an incoming call; with `early_media`, with a fresh session's answer.
+    fn progress(&mut self, now: Instant, id: CallHandle, early_media: bool) -> Result<(), UaError>;
+    /// Answers a call that has early media with its session.
+    fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.ua_mut().accept(now, id)
+    }
     /// Sends DTMF (by INFO unless the engine has a better way).
     fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
         self.ua_mut().send_dtmf(now, id, tones)
@@ -148,6 +154,9 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
     }
     fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
         UserAgent::answer(self, now, id, S::default())
+    }
+    fn progress(&mut self, now: Instant, id: CallHandle, early_media: bool) -> Result<(), UaError> {
+        UserAgent::progress(self, now, id, early_media.then(S::default))
     }
 }
 
@@ -243,6 +252,17 @@ mod media {
         }
         fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
             MediaAgent::answer(self, now, id)
+        }
+        fn progress(
+            &mut self,
+            now: Instant,
+            id: CallHandle,
+            early_media: bool,
+        ) -> Result<(), UaError> {
+            MediaAgent::progress(self, now, id, early_media)
+        }
+        fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+            MediaAgent::accept(self, now, id)
         }
         fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
             MediaAgent::send_dtmf(self, now, id, tones)

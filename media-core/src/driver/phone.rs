@@ -764,6 +764,26 @@ impl<S: Session> Call<S> {
             .await??)
     }
 
+    /// Sends 183 Session Progress for an incoming call. With `early_media`, it carries our
+    /// answer and media flows before the call is answered (give the call its audio now);
+    /// answer it then with [`Call::accept`]. Reliable (RFC 3262) when the caller supports it.
+    pub async fn progress(&self, early_media: bool) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with_engine(move |e, now| e.progress(now, id, early_media))
+            .await??)
+    }
+
+    /// Answers an incoming call that has early media ([`Call::progress`]).
+    pub async fn accept(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with_engine(move |e, now| e.accept(now, id))
+            .await??)
+    }
+
     /// Declines an incoming call (480 when `status` is `None`).
     pub async fn decline(&self, status: Option<u16>) -> Result<(), PhoneError> {
         let id = self.id;

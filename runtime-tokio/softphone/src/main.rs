@@ -260,6 +260,10 @@ enum Command {
         /// DTMF digits to send after the answer.
         #[arg(long)]
         dtmf: Option<String>,
+        /// Send early media first: 183 with our answer (reliable when the caller supports
+        /// 100rel), our audio playing, and answer after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        early_media: Option<u64>,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -564,6 +568,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             hold_after,
             unhold_after,
             dtmf,
+            early_media,
             media,
         } => {
             media.check()?;
@@ -594,12 +599,23 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     e = events.next() => match e {
                         Some(Event::IncomingCall { call, .. }) if answered < *calls => {
                             let call = phone.call_handle(call).await.map_err(err("incoming call"))?;
-                            call.answer().await.map_err(err("answer"))?;
+                            match early_media {
+                                Some(_) => call.progress(true).await.map_err(err("progress"))?,
+                                None => call.answer().await.map_err(err("answer"))?,
+                            }
                             attach_media(&rt, &call, media).await?;
                             answered += 1;
                             let (rt2, script, tx) = (rt.clone(), script.clone(), done_tx.clone());
+                            let early = *early_media;
                             rt.spawn(Box::pin(async move {
-                                let done = talk(&rt2, out, &call, &script).await;
+                                let done = async {
+                                    if let Some(secs) = early {
+                                        sleep(&rt2, Duration::from_secs(secs)).await;
+                                        call.accept().await.map_err(err("accept"))?;
+                                    }
+                                    talk(&rt2, out, &call, &script).await
+                                }
+                                .await;
                                 let _ = tx.unbounded_send(done);
                             }));
                         }

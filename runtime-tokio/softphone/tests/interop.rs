@@ -293,6 +293,43 @@ fn sipp_calls_a_softphone_registered_at_kamailio() {
 
 #[test]
 #[ignore = "needs kamailio (run by .ci/run)"]
+fn early_media_through_kamailio_is_heard_before_the_answer() {
+    // Bob sends a reliable 183 with his answer and plays 600 Hz for 3 s before answering;
+    // alice PRACKs it, reports early media and records all along.
+    let k = Kamailio::start();
+    let dir = TempDir::new("early-media");
+    let wav = dir.0.join("alice.wav");
+    let bob = Running::spawn(
+        softphone(&k.server(), "bob", "bob-pw", "smol")
+            .args(["--ca", &k.ca()])
+            .args(["answer", "--for", "2", "--early-media", "3"])
+            .args(["--play", "tone:600"]),
+    )
+    .registered();
+    let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["call", "bob", "--for", "2", "--record"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let alice = lines(&alice);
+    assert!(
+        alice
+            .iter()
+            .any(|l| l["event"] == "progress" && l["status"] == 183 && l["early_media"] == true),
+        "{alice:?}"
+    );
+    let (hz, level, secs) = analyse(&wav);
+    eprintln!("early media: alice recorded {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
+    assert!(hz.is_some_and(|f| (f - 600.0).abs() < 15.0), "{hz:?}");
+    // Two seconds after the answer, and most of the three before it.
+    assert!(secs > 3.5, "early media was not recorded: {secs:.1} s");
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
 fn sipp_requires_100rel_of_a_softphone_registered_at_kamailio() {
     // The scenario fails unless our 180 is reliable and our 2xx waits for its PRACK.
     let k = Kamailio::start();
