@@ -261,6 +261,14 @@ impl World {
 
     /// Both register; alice calls bob, who answers: the two ends of the call.
     fn answered_call(&mut self) -> (CallHandle, CallHandle) {
+        let (call, theirs) = self.ringing_call();
+        let now = self.sim.now();
+        self.bob.phone.answer(now, theirs).unwrap();
+        (call, theirs)
+    }
+
+    /// Both register; alice calls bob, whose phone rings: the two ends of the call.
+    fn ringing_call(&mut self) -> (CallHandle, CallHandle) {
         let now = self.sim.now();
         self.alice.phone.ua_mut().register(now, 3600).unwrap();
         self.bob.phone.ua_mut().register(now, 3600).unwrap();
@@ -283,10 +291,7 @@ impl World {
             })
         };
         self.wait(30, "the incoming call", |_, b| incoming(b).is_some());
-        let theirs = incoming(&self.bob).unwrap();
-        let now = self.sim.now();
-        self.bob.phone.answer(now, theirs).unwrap();
-        (call, theirs)
+        (call, incoming(&self.bob).unwrap())
     }
 }
 
@@ -534,33 +539,12 @@ fn media_that_never_connects_is_reported_and_ends_the_call_when_asked() {
 /// before the call is answered, then bob accepts and the same media goes on.
 fn early_media(seed: u64, loss: f32) {
     let mut w = World::new(seed, loss);
-    let now = w.sim.now();
-    w.alice.phone.ua_mut().register(now, 3600).unwrap();
-    w.bob.phone.ua_mut().register(now, 3600).unwrap();
-    w.alice.drain();
-    w.bob.drain();
-    w.wait(30, "registration", |a, b| {
-        a.phone.ua().is_registered() && b.phone.ua().is_registered()
-    });
-    let now = w.sim.now();
-    let call = w
-        .alice
-        .phone
-        .call(now, "bob", CallOptions::default())
-        .unwrap();
+    let (call, theirs) = w.ringing_call();
     w.alice
         .phone
         .set_sink(call, Box::new(w.alice.heard.clone()))
         .unwrap();
     w.alice.drain();
-    let incoming = |b: &MediaNode| {
-        b.events.iter().find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-    };
-    w.wait(30, "the incoming call", |_, b| incoming(b).is_some());
-    let theirs = incoming(&w.bob).unwrap();
     let now = w.sim.now();
     w.bob.phone.progress(now, theirs, true).unwrap();
     w.bob
