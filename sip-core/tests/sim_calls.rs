@@ -596,6 +596,165 @@ fn declined_or_cancelled_while_a_reliable_180_waits_for_its_prack() {
     });
 }
 
+/// Session timers (RFC 4028) of `secs` seconds on both phones.
+fn with_timers(seed: u64, loss: f32, secs: u32, more: &dyn Fn(&mut UaConfig)) -> World {
+    World::with(seed, loss, &|c| {
+        c.session_expires = Some(secs);
+        more(c);
+    })
+}
+
+/// Long calls with refreshes: without loss, and at 5 % loss with reordering. At 20 %
+/// through the two-hop proxy, one refresh in a few hundred gets no answer within timer F,
+/// and RFC 3261 §12.2.1.2 then ends the dialog (as the missing-refresh test checks), so a
+/// half-hour call at 20 % is a matter of luck.
+fn for_each_long_call_network(scenario: impl Fn(u64, f32)) {
+    scenario(1, 0.0);
+    for seed in 1..=6 {
+        scenario(seed, 0.05);
+    }
+}
+
+/// How many UPDATE requests phone `i` sent (retransmissions counted once).
+fn updates(w: &World, i: usize) -> usize {
+    let mut cseqs: Vec<String> = sent(w, i, "UPDATE ")
+        .iter()
+        .filter_map(|m| m.split("\r\nCSeq: ").nth(1))
+        .filter_map(|c| c.split("\r\n").next())
+        .map(str::to_string)
+        .collect();
+    cseqs.sort();
+    cseqs.dedup();
+    cseqs.len()
+}
+
+#[test]
+fn the_caller_refreshes_by_update_for_half_an_hour_and_hold_survives() {
+    for_each_long_call_network(|seed, loss| {
+        let mut w = with_timers(seed, loss, 90, &|_| {});
+        let (a, b) = w.connect(ALICE, BOB);
+        let ok = sent(&w, BOB, "SIP/2.0 200 OK");
+        let ok = ok.iter().find(|m| m.contains(" INVITE\r\n")).unwrap();
+        assert!(
+            ok.contains("Session-Expires: 90;refresher=uac\r\n")
+                && ok.contains("Require: timer\r\n"),
+            "{ok}"
+        );
+        w.act(ALICE, |ua, now| ua.hold(now, a)).unwrap();
+        w.run(30 * 60);
+        for (i, c) in [(ALICE, a), (BOB, b)] {
+            assert!(
+                w.phones[i].ended(c).is_empty(),
+                "{}: {} ended",
+                w.label,
+                NAMES[i]
+            );
+            assert!(w.phones[i].ua.is_established(c));
+        }
+        // Every 45 s for 30 minutes; a lost one is sent again, not refreshed twice.
+        let n = updates(&w, ALICE);
+        assert!(
+            (38..=44).contains(&n) || loss > 0.0 && n >= 38,
+            "{}: {n} UPDATEs",
+            w.label
+        );
+        assert_eq!(updates(&w, BOB), 0, "{}: bob does not refresh", w.label);
+        assert!(
+            w.phones[ALICE].ua.hold_state(a).unwrap().local,
+            "{}: still held",
+            w.label
+        );
+        assert!(w.phones[BOB].ua.hold_state(b).unwrap().remote);
+        w.act(BOB, |ua, now| ua.hangup(now, b)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn the_callee_refreshes_when_the_caller_asks_it_to() {
+    for_each_long_call_network(|seed, loss| {
+        let mut w = with_timers(seed, loss, 120, &|c| {
+            c.session_refresher = Some(sansip_core::message::Refresher::Uas)
+        });
+        let (a, b) = w.connect(ALICE, BOB);
+        w.run(10 * 60);
+        assert!(
+            w.phones[ALICE].ended(a).is_empty() && w.phones[BOB].ended(b).is_empty(),
+            "{}: {:?} {:?}",
+            w.label,
+            w.phones[ALICE].ended(a),
+            w.phones[BOB].ended(b)
+        );
+        assert!(updates(&w, BOB) >= 9, "{}: bob refreshes", w.label);
+        assert_eq!(updates(&w, ALICE), 0, "{}", w.label);
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn a_missing_refresh_ends_the_call_as_session_timer_expired() {
+    let mut w = with_timers(1, 0.0, 90, &|_| {});
+    let (a, b) = w.connect(ALICE, BOB);
+    // The network goes: alice's refreshes are lost, bob's deadline passes.
+    let cut = LinkConfig {
+        loss: 1.0,
+        ..LinkConfig::default()
+    };
+    for p in 0..2 {
+        let addr = w.phones[p].addr;
+        w.sim.net.set_link(addr, REGISTRAR.parse().unwrap(), cut);
+        w.sim.net.set_link(REGISTRAR.parse().unwrap(), addr, cut);
+    }
+    w.wait_ended(&[(ALICE, a), (BOB, b)]);
+    assert_eq!(
+        w.phones[BOB].end(b),
+        Some((EndCause::SessionTimerExpired, Originator::System, None))
+    );
+    // Alice's UPDATE went unanswered: no answer inside a dialog ends it (§12.2.1.2).
+    assert_eq!(
+        w.phones[ALICE].end(a),
+        Some((EndCause::RequestTimeout, Originator::System, Some(408)))
+    );
+}
+
+#[test]
+fn a_422_raises_the_interval_and_the_call_goes_through() {
+    for_each_network(|seed, loss| {
+        let mut w = World::with(seed, loss, &|c| {
+            if c.aor.starts_with("sip:alice") {
+                c.session_expires = Some(60);
+                c.min_se = 60;
+            } else {
+                c.min_se = 120;
+            }
+        });
+        let (a, b) = w.connect(ALICE, BOB);
+        let invites = sent(&w, ALICE, "INVITE ");
+        assert!(
+            invites
+                .iter()
+                .any(|i| i.contains("Session-Expires: 60\r\n"))
+        );
+        assert!(
+            invites
+                .iter()
+                .any(|i| i.contains("Session-Expires: 120\r\n")),
+            "{}",
+            w.label
+        );
+        assert!(w.phones[BOB].ua.is_established(b) && w.phones[ALICE].ua.is_established(a));
+        // Bob's Min-SE holds: alice refreshes every 60 s.
+        w.run(200);
+        assert!(updates(&w, ALICE) >= 3, "{}", w.label);
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        w.assert_settled();
+    });
+}
+
 #[test]
 fn no_answer_timeouts_on_either_side() {
     for_each_network(|seed, loss| {

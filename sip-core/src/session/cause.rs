@@ -55,6 +55,8 @@ pub enum EndCause {
     ConnectionError,
     /// The call's media never connected, and the media layer hung up.
     MediaFailed,
+    /// Nobody refreshed the session in time (RFC 4028 §10): we sent BYE.
+    SessionTimerExpired,
     /// Any other failure response; the status says which.
     SipFailure,
 }
@@ -93,6 +95,7 @@ impl EndCause {
             EndCause::IncompatibleSdp => "incompatible sdp",
             EndCause::ConnectionError => "connection error",
             EndCause::MediaFailed => "media failed",
+            EndCause::SessionTimerExpired => "session timer expired",
             EndCause::SipFailure => "sip failure",
         }
     }

@@ -6,11 +6,11 @@ use crate::message::{
 };
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK, UPDATE";
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
 pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.
-pub(crate) const SUPPORTED: &str = "100rel, path, outbound, gruu";
+pub(crate) const SUPPORTED: &str = "100rel, timer, path, outbound, gruu";
 
 /// What to do with a new request.
 #[derive(Debug)]

@@ -13,7 +13,9 @@ use smol_str::SmolStr;
 use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answer};
 use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
-use crate::session::invite::{Action, CallRequest, Claim, Ctx, Incoming, Outgoing, Phase, Session};
+use crate::session::invite::{
+    Action, CallRequest, Claim, Ctx, Incoming, Outgoing, Phase, Session, too_brief,
+};
 use crate::session::{CallHandle, EndCause, HoldState, SdpHandler, dtmf};
 use crate::transaction::TxId;
 use crate::transport::{Flow, FlowId};
@@ -547,6 +549,11 @@ impl<S: SdpHandler> UserAgent<S> {
         // §8.2.2.2: the same request again by another path (a loop or a fork) is merged.
         if self.incoming.contains_key(&remote_key) {
             self.respond(now, tx, &req, StatusCode::new(482));
+            return;
+        }
+        if let Some(min) = too_brief(&req, &self.config) {
+            let extra = [(HeaderName::MinSe, min.to_string())];
+            self.respond_with(now, tx, &req, StatusCode::new(422), &extra);
             return;
         }
         let tag = self.ids.tag();

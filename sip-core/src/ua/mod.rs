@@ -63,7 +63,8 @@ use crate::dialog::{Local, RequestHead, rebranch};
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
-    HeaderName, Headers, Limits, Message, Method, ParseError, Request, Response, StatusCode, Uri,
+    HeaderName, Headers, Limits, Message, Method, ParseError, Refresher, Request, Response,
+    StatusCode, Uri,
 };
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::session::invite::{CallRequest, CallTimer, Session};
@@ -109,6 +110,15 @@ pub struct UaConfig {
     /// Send our provisional responses reliably (RFC 3262) when the caller supports
     /// `100rel` (default on); they always are when it requires it.
     pub reliable_provisionals: bool,
+    /// The session interval our INVITEs ask for, in seconds (RFC 4028; default 1800);
+    /// `None` asks for none (a callee's request is still honoured).
+    pub session_expires: Option<u32>,
+    /// The shortest session interval we accept, in seconds (default 90, RFC 4028's
+    /// least): a shorter one is refused with 422.
+    pub min_se: u32,
+    /// Who our INVITEs ask to refresh the session (`uac`: us); `None` leaves it to the
+    /// callee, which picks the caller when the caller supports timers.
+    pub session_refresher: Option<Refresher>,
 }
 
 impl UaConfig {
@@ -129,6 +139,9 @@ impl UaConfig {
             dtmf_gap: Duration::from_millis(500),
             message_types: vec!["text/plain".into()],
             reliable_provisionals: true,
+            session_expires: Some(1800),
+            min_se: 90,
+            session_refresher: None,
         }
     }
 }

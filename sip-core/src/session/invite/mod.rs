@@ -19,9 +19,11 @@
 mod info;
 mod prack;
 mod reinvite;
+mod timer;
 mod uac;
 mod uas;
 
+pub(crate) use timer::too_brief;
 pub(crate) use uac::Outgoing;
 pub(crate) use uas::Incoming;
 
@@ -51,12 +53,17 @@ pub(crate) enum CallRequest {
     Message(RequestId),
     /// Our PRACK for a reliable provisional (RFC 3262).
     Prack,
+    /// Our UPDATE refreshing the session (RFC 3311, RFC 4028).
+    Update,
 }
 
 impl CallRequest {
     /// Requests that go one at a time inside the dialog (see [`Session::pump`]).
     fn is_serialized(self) -> bool {
-        matches!(self, Self::Reinvite | Self::Info | Self::Message(_))
+        matches!(
+            self,
+            Self::Reinvite | Self::Info | Self::Message(_) | Self::Update
+        )
     }
 }
 
@@ -79,9 +86,13 @@ pub(crate) enum CallTimer {
     Retransmit1xx,
     /// Callee: the PRACK for our reliable provisional is overdue (64·T1).
     PrackWait,
+    /// Our session refresh is due (RFC 4028).
+    Refresh,
+    /// The peer's session refresh is overdue (RFC 4028 §10).
+    SessionExpiry,
 }
 
-const TIMER_KINDS: usize = 8;
+const TIMER_KINDS: usize = 10;
 
 /// What a session asks of the user agent, in order.
 #[derive(Debug)]
@@ -261,6 +272,14 @@ pub(crate) struct Session<S> {
     early_answer: Option<Bytes>,
     /// Caller: the last RSeq PRACKed, per early dialog (the peer's tag).
     rseq_seen: Vec<(SmolStr, u32)>,
+    /// The session timer in force (RFC 4028), if any.
+    timer: Option<timer::Timer>,
+    /// The peer listed UPDATE in Allow: refreshes go by UPDATE.
+    peer_allows_update: bool,
+    /// Our refresh waits for its turn (see [`Session::pump`]).
+    refresh_due: bool,
+    /// Caller: INVITEs sent again after a 422.
+    retries_422: u8,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
@@ -318,6 +337,10 @@ impl<S> Session<S> {
             held_2xx: None,
             early_answer: None,
             rseq_seen: Vec::new(),
+            timer: None,
+            peer_allows_update: false,
+            refresh_due: false,
+            retries_422: 0,
             span,
         }
     }
@@ -453,6 +476,8 @@ impl<S: SdpHandler> Session<S> {
             CallTimer::Glare | CallTimer::Dtmf => self.pump(ctx),
             CallTimer::Retransmit1xx => self.retransmit_1xx(ctx),
             CallTimer::PrackWait => self.prack_overdue(ctx),
+            CallTimer::Refresh => self.refresh_now(ctx),
+            CallTimer::SessionExpiry => self.session_expired(ctx),
             CallTimer::GiveUp => {
                 if let Some(tx) = self.invite_tx {
                     ctx.out.push_back(Action::Abandon(tx));
@@ -586,10 +611,11 @@ impl<S: SdpHandler> Session<S> {
         {
             return;
         }
-        let hold_due = self.want_hold != self.hold.local
-            && !self.offer_in_progress()
-            && self.timer(CallTimer::Glare).is_none();
-        if hold_due {
+        let free = !self.offer_in_progress() && self.timer(CallTimer::Glare).is_none();
+        let hold_due = self.want_hold != self.hold.local && free;
+        if self.refresh_due && free {
+            self.send_refresh(ctx);
+        } else if hold_due {
             self.send_reinvite(ctx);
         } else if let Some((rid, ct, body)) = self.messages.pop_front() {
             let mut req = self.in_dialog_request(ctx, Method::Message);
@@ -617,7 +643,7 @@ impl<S: SdpHandler> Session<S> {
         }
         match what {
             CallRequest::Invite => self.end(ctx, (!ending).then_some(end)),
-            CallRequest::Reinvite | CallRequest::Info if !ending => {
+            CallRequest::Reinvite | CallRequest::Info | CallRequest::Update if !ending => {
                 if what == CallRequest::Reinvite
                     && let Some(sdp) = self.sdp.as_mut()
                 {
@@ -662,6 +688,7 @@ impl<S: SdpHandler> Session<S> {
             CallRequest::Invite => self.invite_answered(ctx, resp),
             CallRequest::Reinvite => self.reinvite_answered(ctx, resp),
             CallRequest::Info if code >= 200 => self.info_answered(ctx, code),
+            CallRequest::Update if code >= 200 => self.update_answered(ctx, resp),
             CallRequest::Message(rid) if code >= 200 => {
                 ctx.event(Event::RequestCompleted {
                     id: rid,
@@ -708,6 +735,7 @@ impl<S: SdpHandler> Session<S> {
             Method::Invite => self.reinvite_in(ctx, tx, req),
             Method::Info => self.info_in(ctx, tx, req),
             Method::Prack => self.prack_in(ctx, tx, req),
+            Method::Update => self.update_in(ctx, tx, req),
             _ => return Claim::NotMine,
         }
         Claim::Taken

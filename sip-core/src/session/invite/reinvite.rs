@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::{CallRequest, CallTimer, Ctx, Phase, Session, uas::warning};
 use crate::message::{HeaderName, Method, Request, Response, RetryAfter, StatusCode};
 use crate::session::{Direction, HoldState, SdpHandler, sdp};
@@ -58,6 +60,9 @@ impl<S: SdpHandler> Session<S> {
         let h = req.headers_mut();
         h.push(HeaderName::Allow, answer::ALLOW);
         h.push(HeaderName::Supported, answer::SUPPORTED);
+        // Any re-INVITE of ours refreshes the session too (RFC 4028 §7.4).
+        self.refresh_headers(h, ctx.config);
+        self.refresh_due = false;
         req.set_body("application/sdp", offer);
         ctx.send(req, CallRequest::Reinvite);
     }
@@ -112,6 +117,7 @@ impl<S: SdpHandler> Session<S> {
         if !self.take_answer(ctx, resp.body()) {
             return;
         }
+        self.timer_granted(ctx, resp);
         let before = self.hold;
         self.hold.local = target.local;
         if self.hold != before {
@@ -156,34 +162,31 @@ impl<S: SdpHandler> Session<S> {
             ctx.respond(tx, req, 491);
             return;
         }
+        if let Some(min) = super::too_brief(req, ctx.config) {
+            let extra = [(HeaderName::MinSe, min.to_string())];
+            ctx.respond_with(tx, req, StatusCode::new(422), &extra);
+            return;
+        }
         let hold = self.hold;
         let offer = req.body();
         let (new_hold, body) = if offer.is_empty() {
-            (
-                hold,
-                self.sdp.as_mut().map(|s| s.create_offer(hold.offer())),
-            )
-        } else {
-            let dir = sdp::media_direction(&String::from_utf8_lossy(offer))
-                .unwrap_or(Direction::Inactive);
-            let new_hold = hold.with_remote_offer(dir);
-            let answer = self
-                .sdp
-                .as_mut()
-                .map(|s| s.accept_offer(offer, new_hold.answer(dir)));
-            (new_hold, answer)
-        };
-        let body = match body {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => {
-                // The offer is refused; the call goes on as it was (RFC 6337 §3.3).
-                let extra = [(HeaderName::Warning, warning(&e))];
-                ctx.respond_with(tx, req, StatusCode::new(488), &extra);
-                return;
+            let body = self.sdp.as_mut().map(|s| s.create_offer(hold.offer()));
+            match body {
+                Some(Ok(b)) => (hold, b),
+                Some(Err(e)) => {
+                    let extra = [(HeaderName::Warning, warning(&e))];
+                    ctx.respond_with(tx, req, StatusCode::new(488), &extra);
+                    return;
+                }
+                None => {
+                    ctx.respond(tx, req, 488);
+                    return;
+                }
             }
-            None => {
-                ctx.respond(tx, req, 488);
-                return;
+        } else {
+            match self.answer_offer(ctx, tx, req) {
+                Some(answered) => answered,
+                None => return,
             }
         };
         self.peer_reinvite = Some(Box::new((tx, req.clone())));
@@ -195,6 +198,37 @@ impl<S: SdpHandler> Session<S> {
                 local: new_hold.local,
                 remote: new_hold.remote,
             });
+        }
+    }
+
+    /// Our answer to the offer in the peer's re-INVITE or UPDATE, and the hold state it
+    /// brings; `None` when it is refused with 488 (the call goes on as it was, RFC 6337
+    /// §3.3).
+    pub(super) fn answer_offer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tx: TxId,
+        req: &Request,
+    ) -> Option<(HoldState, Bytes)> {
+        let offer = req.body();
+        let dir =
+            sdp::media_direction(&String::from_utf8_lossy(offer)).unwrap_or(Direction::Inactive);
+        let new_hold = self.hold.with_remote_offer(dir);
+        let answer = self
+            .sdp
+            .as_mut()
+            .map(|s| s.accept_offer(offer, new_hold.answer(dir)));
+        match answer {
+            Some(Ok(b)) => Some((new_hold, b)),
+            Some(Err(e)) => {
+                let extra = [(HeaderName::Warning, warning(&e))];
+                ctx.respond_with(tx, req, StatusCode::new(488), &extra);
+                None
+            }
+            None => {
+                ctx.respond(tx, req, 488);
+                None
+            }
         }
     }
 }

@@ -55,6 +55,9 @@ impl<S: SdpHandler> Session<S> {
         let h = req.headers_mut();
         h.push(HeaderName::Contact, &ctx.local.contact);
         common_headers(h, ctx.config);
+        if let Some(interval) = ctx.config.session_expires {
+            Self::ask_for_timer(h, ctx.config, interval);
+        }
         if options.anonymous {
             h.push(HeaderName::Privacy, "id");
             h.push_named("P-Preferred-Identity", &format!("<{}>", ctx.config.aor))
@@ -137,6 +140,7 @@ impl<S: SdpHandler> Session<S> {
                 });
             }
             200..=299 => self.invite_2xx(ctx, resp),
+            422 if self.retry_after_422(ctx, resp) => {}
             _ => {
                 if self.phase != Phase::Ending {
                     if let Some(sdp) = self.sdp.as_mut() {
@@ -224,6 +228,7 @@ impl<S: SdpHandler> Session<S> {
         }
         self.answer_taken = true;
         self.phase = Phase::Confirmed;
+        self.timer_granted(ctx, resp);
         ctx.event(Event::CallAnswered { call: self.id });
     }
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use super::{
-    Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header,
+    Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header, timer,
 };
 use crate::dialog::Dialog;
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
@@ -48,6 +48,7 @@ impl<S: SdpHandler> Session<S> {
         session.remote_key = Some(call.remote_key);
         session.dialog = Some(call.dialog);
         session.rel100 = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
+        session.peer_allows_update = timer::allows_update(session.invite.headers());
         // RFC 3262 §3: the first RSeq is random, below 2**31.
         session.next_rseq = 1 + ctx.ids.below((1 << 31) - 2) as u32;
         session.provisional(ctx, StatusCode::new(180), None);
@@ -210,14 +211,17 @@ impl<S: SdpHandler> Session<S> {
         };
         common_headers(resp.headers_mut(), ctx.config);
         resp.headers_mut().remove(HeaderName::UserAgent);
+        let answered = match self.peer_reinvite.as_deref() {
+            Some((_, req)) => req.clone(),
+            None => self.invite.clone(),
+        };
+        self.timer_requested(&answered);
+        self.grant_timer(resp.headers_mut());
         resp.set_body("application/sdp", body);
         let bytes = resp.to_bytes();
         ctx.out.push_back(Action::Respond(tx, resp));
         let t1 = ctx.config.timers.t1();
-        let answered = match self.peer_reinvite.as_deref() {
-            Some((_, req)) => req,
-            None => &self.invite,
-        };
+        self.arm_session_timer(ctx);
         self.accepting = Some(Accepting {
             cseq: answered.cseq().map(|c| c.seq).unwrap_or_default(),
             bytes,
