@@ -556,3 +556,101 @@ fn our_in_dialog_requests_go_one_at_a_time_so_no_proxy_can_reorder_them() {
     );
     assert!(h.ua.is_held(id).unwrap());
 }
+
+const SENDONLY_OFFER: &str = "v=0\r\no=bob 1 2 IN IP4 192.0.2.77\r\ns=-\r\nc=IN IP4 192.0.2.77\r\n\
+t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+
+#[test]
+fn an_update_holds_us_refreshes_the_session_and_follows_the_glare_rules() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    // Before the ACK the peer's INVITE exchange is unfinished: 500 with Retry-After.
+    let early = in_dialog(
+        "UPDATE",
+        11,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        SENDONLY_OFFER,
+    );
+    let r = responses(&h.feed(early)).remove(0);
+    assert_eq!(r.status().code(), 500);
+    assert!(r.headers().contains(HeaderName::RetryAfter));
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    // An UPDATE with a sendonly offer holds us: 200 with a recvonly answer.
+    let hold = in_dialog(
+        "UPDATE",
+        12,
+        &tag,
+        "Session-Expires: 120;refresher=uac\r\nSupported: timer\r\nContent-Type: application/sdp\r\n",
+        SENDONLY_OFFER,
+    );
+    let r = responses(&h.feed(hold)).remove(0);
+    assert_eq!(r.status().code(), 200);
+    assert!(String::from_utf8_lossy(r.body()).contains("a=recvonly"));
+    assert_eq!(
+        r.headers().get(HeaderName::SessionExpires),
+        Some("120;refresher=uac")
+    );
+    assert!(h.ua.hold_state(id).unwrap().remote);
+    // Without a body an UPDATE only refreshes; a too short interval gets 422 and Min-SE.
+    let brief = in_dialog("UPDATE", 13, &tag, "Session-Expires: 30\r\n", "");
+    let r = responses(&h.feed(brief)).remove(0);
+    assert_eq!(r.status().code(), 422);
+    assert_eq!(r.headers().get(HeaderName::MinSe), Some("90"));
+    let refresh = in_dialog(
+        "UPDATE",
+        14,
+        &tag,
+        "Session-Expires: 90\r\nSupported: timer\r\n",
+        "",
+    );
+    let r = responses(&h.feed(refresh)).remove(0);
+    assert_eq!(r.status().code(), 200);
+    assert!(r.body().is_empty());
+    // The peer supports timers and named no refresher: it refreshes (RFC 4028 §9).
+    assert_eq!(
+        r.headers().get(HeaderName::SessionExpires),
+        Some("90;refresher=uac")
+    );
+    // No refresh from the peer within 90 s less 30: BYE, session timer expired.
+    let out = h.advance(Duration::from_secs(61));
+    assert!(requests(&out).iter().any(|r| *r.method() == Method::Bye));
+    assert_eq!(
+        h.ended(id).map(|e| e.cause),
+        Some(sansip_core::ua::EndCause::SessionTimerExpired)
+    );
+}
+
+#[test]
+fn an_update_offer_while_our_reinvite_is_out_gets_491() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    // Our own hold re-INVITE is out: a second offer by UPDATE meets 491 (RFC 3311 §5.2).
+    let now = h.now;
+    h.ua.hold(now, id).unwrap();
+    let reinvite = requests(&h.drain()).remove(0);
+    assert_eq!(*reinvite.method(), Method::Invite);
+    let glare = in_dialog(
+        "UPDATE",
+        11,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        OFFER,
+    );
+    assert_eq!(responses(&h.feed(glare))[0].status().code(), 491);
+}
+
+#[test]
+fn an_invite_asking_for_too_short_a_session_gets_422_with_our_min_se() {
+    let mut h = Harness::alice();
+    let invite = incoming_invite("z9hG4bKbrief", "c9@bob", OFFER).replace(
+        "CSeq: 10 INVITE\r\n",
+        "CSeq: 10 INVITE\r\nSession-Expires: 60\r\n",
+    );
+    let out = responses(&h.feed(invite));
+    let r = out.iter().find(|r| r.status().code() >= 200).unwrap();
+    assert_eq!(r.status().code(), 422);
+    assert_eq!(r.headers().get(HeaderName::MinSe), Some("90"));
+    assert!(h.ua.calls().next().is_none());
+}
