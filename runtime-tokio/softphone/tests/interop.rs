@@ -947,6 +947,48 @@ fn a_call_over_udp_survives_a_kamailio_restart() {
 }
 
 #[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn a_websocket_call_survives_a_kamailio_restart_by_a_target_refresh() {
+    let mut k = Kamailio::start();
+    let bob = answering_on(&k, "ws", "bob", "tokio", 1);
+    let alice = softphone(&k.server(), "alice", "alice-pw", "smol")
+        .args([
+            "call",
+            "bob",
+            "--for",
+            "12",
+            "--hold-after",
+            "8",
+            "--unhold-after",
+            "9",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    // Bob's WebSocket dies with Kamailio, and with it the Contact alice's requests go to.
+    // Bob reconnects, registers again and re-INVITEs with his new Contact, so alice's hold,
+    // resume and BYE reach him on the new connection.
+    k.restart();
+    let alice = alice.wait_with_output().unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let bob = lines(&bob);
+    assert!(bob.iter().any(|l| l["event"] == "disconnected"), "{bob:?}");
+    let holds: Vec<bool> = bob
+        .iter()
+        .filter(|l| l["event"] == "hold")
+        .map(|l| l["remote"].as_bool().unwrap())
+        .collect();
+    assert_eq!(holds, [true, false], "{bob:?}");
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye" && l["originator"] == "remote"),
+        "{bob:?}"
+    );
+}
+
+#[test]
 #[ignore = "needs kamailio and dnsmasq (run by .ci/run)"]
 fn a_server_named_only_by_its_domain_is_found_by_naptr_and_srv() {
     let k = Kamailio::start();

@@ -460,6 +460,21 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
+    /// The connection to the server was replaced by `flow`: every call whose flow is gone
+    /// moves to it (RFC 5626 §4.4.1 for the registration; the dialogs need a target
+    /// refresh of their own).
+    pub(super) fn calls_moved_to(&mut self, now: Instant, flow: FlowId) {
+        let moved: Vec<CallHandle> = self
+            .calls
+            .iter()
+            .filter(|(_, s)| self.flows.get(s.flow()).is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in moved {
+            self.with_session(now, id, |s, ctx| s.moved_to(ctx, flow));
+        }
+    }
+
     /// The flow a call's requests leave by: its own while it lives, else the outbound one
     /// (the runtime reconnected).
     fn call_flow(&self, id: CallHandle) -> FlowId {

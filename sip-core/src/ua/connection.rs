@@ -178,6 +178,7 @@ impl<S: SdpHandler> UserAgent<S> {
         {
             self.send(now, req, super::Purpose::Register);
         }
+        self.calls_moved_to(now, flow);
     }
 
     /// The runtime could not open the flow to `server`.

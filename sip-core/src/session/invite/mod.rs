@@ -278,6 +278,8 @@ pub(crate) struct Session<S> {
     peer_allows_update: bool,
     /// Our refresh waits for its turn (see [`Session::pump`]).
     refresh_due: bool,
+    /// That refresh must be a re-INVITE: our Contact changed with the flow.
+    retarget: bool,
     /// Caller: INVITEs sent again after a 422.
     retries_422: u8,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
@@ -340,6 +342,7 @@ impl<S> Session<S> {
             timer: None,
             peer_allows_update: false,
             refresh_due: false,
+            retarget: false,
             retries_422: 0,
             span,
         }
@@ -500,6 +503,18 @@ impl<S: SdpHandler> Session<S> {
                 self.cancel(ctx, CallEnd::new(EndCause::NoAnswer, Originator::System));
             }
             _ => {}
+        }
+    }
+
+    /// The flow the session's requests used is gone and `flow` replaces it (the runtime
+    /// reconnected): an established call tells the peer our new Contact by a re-INVITE,
+    /// the target refresh every proxy routes (and the one that can carry new media
+    /// addresses), so the peer's requests reach us again.
+    pub(crate) fn moved_to(&mut self, ctx: &mut Ctx<'_>, flow: FlowId) {
+        self.flow = flow;
+        if self.phase == Phase::Confirmed {
+            self.retarget = true;
+            self.refresh_now(ctx);
         }
     }
 

@@ -37,6 +37,9 @@ impl<S: SdpHandler> Session<S> {
     }
 
     pub(super) fn send_reinvite(&mut self, ctx: &mut Ctx<'_>) {
+        // Whatever it was for, this re-INVITE is also the refresh that was due.
+        self.refresh_due = false;
+        self.retarget = false;
         let target = HoldState {
             local: self.want_hold,
             remote: self.hold.remote,
@@ -62,7 +65,6 @@ impl<S: SdpHandler> Session<S> {
         h.push(HeaderName::Supported, answer::SUPPORTED);
         // Any re-INVITE of ours refreshes the session too (RFC 4028 §7.4).
         self.refresh_headers(h, ctx.config);
-        self.refresh_due = false;
         req.set_body("application/sdp", offer);
         ctx.send(req, CallRequest::Reinvite);
     }

@@ -198,14 +198,14 @@ impl<S: SdpHandler> Session<S> {
 
     /// Sends our refresh: UPDATE when the peer allows it, else a re-INVITE (§7.4).
     pub(super) fn send_refresh(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.peer_allows_update {
+        if !self.peer_allows_update || self.retarget {
             self.send_reinvite(ctx);
             return;
         }
         self.refresh_due = false;
         let mut req = self.in_dialog_request(ctx, Method::Update);
+        // A target refresh: the dialog gave it our Contact (RFC 3311 §5.1).
         let h = req.headers_mut();
-        h.push(HeaderName::Contact, &ctx.local.contact);
         h.push(HeaderName::Allow, answer::ALLOW);
         h.push(HeaderName::Supported, answer::SUPPORTED);
         self.refresh_headers(h, ctx.config);
