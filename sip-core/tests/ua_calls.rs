@@ -402,10 +402,15 @@ fn in_dialog_info_options_and_out_of_order_cseq() {
         tones,
         [('5', Some(Duration::from_millis(160))), ('#', None)]
     );
+    // Any other INFO (RFC 6086 legacy usage) is the application's: 200 and an event.
     let other = in_dialog("INFO", 13, &tag, "Content-Type: application/json\r\n", "{}");
     let r = responses(&h.feed(other)).remove(0);
-    assert_eq!(r.status().code(), 415);
-    assert!(r.headers().contains(HeaderName::Accept));
+    assert_eq!(r.status().code(), 200);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::InfoReceived { call, content_type, body }
+            if *call == id && content_type == "application/json" && &body[..] == b"{}"
+    )));
     let options = in_dialog("OPTIONS", 14, &tag, "", "");
     let r = responses(&h.feed(options)).remove(0);
     assert_eq!(r.status().code(), 200);
@@ -653,4 +658,90 @@ fn an_invite_asking_for_too_short_a_session_gets_422_with_our_min_se() {
     assert_eq!(r.status().code(), 422);
     assert_eq!(r.headers().get(HeaderName::MinSe), Some("90"));
     assert!(h.ua.calls().next().is_none());
+}
+
+#[test]
+fn the_application_sends_info_and_any_request_in_the_call_and_hangs_up_with_a_reason() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    let now = h.now;
+    let rid =
+        h.ua.send_info(now, id, "application/x-app", "ping")
+            .unwrap();
+    let info = requests(&h.drain()).remove(0);
+    assert_eq!(*info.method(), Method::Info);
+    assert_eq!(
+        info.headers().get(HeaderName::ContentType),
+        Some("application/x-app")
+    );
+    assert_eq!(&info.body()[..], b"ping");
+    // The next waits for the first's answer (one at a time), and carries its headers.
+    let headers = [("X-Trace".to_string(), "7".to_string())];
+    let rid2 =
+        h.ua.request_in_call(now, id, Method::Options, None, &headers)
+            .unwrap();
+    assert!(requests(&h.drain()).is_empty());
+    h.feed_response(&Response::from_request(&info, StatusCode::new(200)));
+    let options = requests(&h.sent)
+        .into_iter()
+        .find(|r| *r.method() == Method::Options)
+        .unwrap();
+    assert!(options.headers().iter().any(|h| h == ("X-Trace", "7")));
+    h.feed_response(&Response::from_request(&options, StatusCode::new(200)));
+    let completed: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RequestCompleted { id, status, .. } => Some((*id, *status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed, [(rid, 200), (rid2, 200)]);
+    // The session's own methods and bad headers are refused.
+    assert!(matches!(
+        h.ua.request_in_call(now, id, Method::Bye, None, &[]),
+        Err(UaError::InvalidState(_))
+    ));
+    let bad = [("Bad Name".to_string(), "x".to_string())];
+    assert_eq!(
+        h.ua.request_in_call(now, id, Method::Info, None, &bad),
+        Err(UaError::InvalidHeader("Bad Name".into()))
+    );
+    // Our BYE carries the Reason we give (RFC 3326).
+    let options = sansip_core::ua::HangupOptions::default()
+        .reason("SIP;cause=200;text=\"Call completed elsewhere\"")
+        .header("X-Why", "done");
+    h.ua.hangup_with(now, id, options).unwrap();
+    let bye = requests(&h.drain()).remove(0);
+    assert_eq!(*bye.method(), Method::Bye);
+    assert_eq!(
+        bye.headers().get(HeaderName::Reason),
+        Some("SIP;cause=200;text=\"Call completed elsewhere\"")
+    );
+    assert!(bye.headers().iter().any(|h| h == ("X-Why", "done")));
+}
+
+#[test]
+fn our_cancel_carries_the_reason_and_a_received_reason_reaches_call_end() {
+    let mut h = Harness::alice();
+    let (a, invite) = h.call("sip:bob@example.com", CallOptions::default());
+    h.feed_response(&answer_from(&invite, 180, "bob9"));
+    let now = h.now;
+    let options = sansip_core::ua::HangupOptions::default().reason("Q.850;cause=16");
+    h.ua.hangup_with(now, a, options).unwrap();
+    let cancel = requests(&h.drain()).remove(0);
+    assert_eq!(*cancel.method(), Method::Cancel);
+    assert_eq!(
+        cancel.headers().get(HeaderName::Reason),
+        Some("Q.850;cause=16")
+    );
+    // The peer's BYE with a Reason: it reaches CallEnd.reason.
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    h.feed(in_dialog("BYE", 11, &tag, "Reason: Q.850;cause=31\r\n", ""));
+    assert_eq!(
+        h.ended(id).and_then(|e| e.reason.clone()).as_deref(),
+        Some("Q.850;cause=31")
+    );
 }

@@ -79,10 +79,8 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
                 if *m == Method::Message {
                     return takes(message_types, &ct);
                 }
-                ct.is("application", "sdp")
-                    || ct.is("text", "plain")
-                    || (*m == Method::Info
-                        && (ct.is("application", "dtmf-relay") || ct.is("application", "dtmf")))
+                // An INFO's body is DTMF or the application's (RFC 6086 legacy usage).
+                ct.is("application", "sdp") || ct.is("text", "plain") || *m == Method::Info
             });
         if !ok {
             return Decision::Reply(status(415));

@@ -14,7 +14,7 @@ use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answ
 use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
 use crate::session::invite::{
-    Action, CallRequest, Claim, Ctx, Incoming, Outgoing, Phase, Session, too_brief,
+    Action, CallRequest, Claim, Ctx, Incoming, Outbound, Outgoing, Phase, Session, too_brief,
 };
 use crate::session::{CallHandle, EndCause, HoldState, SdpHandler, dtmf};
 use crate::transaction::TxId;
@@ -63,6 +63,44 @@ impl CallOptions {
         self.no_answer_timeout = Some(after);
         self
     }
+}
+
+/// Options for [`UserAgent::hangup_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct HangupOptions {
+    /// The cause [`Event::CallEnded`] reports in place of `Bye`/`Canceled`.
+    pub cause: Option<EndCause>,
+    /// A Reason header value for the CANCEL or BYE (RFC 3326), e.g.
+    /// `SIP;cause=200;text="Call completed elsewhere"` or `Q.850;cause=16`.
+    pub reason: Option<String>,
+    /// Extra headers for the CANCEL or BYE.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HangupOptions {
+    /// Sets the Reason header value.
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Adds an extra header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// Refuses headers that could not go on the wire, naming the first.
+fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
+    for (name, value) in headers {
+        crate::message::Headers::check_named(name, value)
+            .map_err(|_| UaError::InvalidHeader(name.clone()))?;
+    }
+    Ok(())
 }
 
 impl<S: SdpHandler> UserAgent<S> {
@@ -186,9 +224,29 @@ impl<S: SdpHandler> UserAgent<S> {
         id: CallHandle,
         cause: Option<EndCause>,
     ) -> Result<(), UaError> {
+        let options = HangupOptions {
+            cause,
+            ..HangupOptions::default()
+        };
+        self.hangup_with(now, id, options)
+    }
+
+    /// [`UserAgent::hangup`] with options: a Reason for the peer (RFC 3326), extra
+    /// headers on the CANCEL or BYE, the cause to report.
+    pub fn hangup_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: HangupOptions,
+    ) -> Result<(), UaError> {
         self.now = now;
         self.live_call(id)?;
-        self.with_session(now, id, |s, ctx| s.hangup(ctx, cause));
+        let mut headers = options.headers;
+        if let Some(reason) = options.reason {
+            headers.push(("Reason".into(), reason));
+        }
+        checked(&headers)?;
+        self.with_session(now, id, |s, ctx| s.hangup(ctx, options.cause, headers));
         Ok(())
     }
 
@@ -276,15 +334,62 @@ impl<S: SdpHandler> UserAgent<S> {
         content_type: &str,
         body: &str,
     ) -> Result<RequestId, UaError> {
+        self.request_in_call(now, id, Method::Message, Some((content_type, body)), &[])
+    }
+
+    /// Sends an INFO with any body inside a call (DTMF has [`UserAgent::send_dtmf`]); its
+    /// final response comes as [`Event::RequestCompleted`]. The peer's INFOs that are not
+    /// DTMF arrive as [`Event::InfoReceived`].
+    pub fn send_info(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        content_type: &str,
+        body: &str,
+    ) -> Result<RequestId, UaError> {
+        self.request_in_call(now, id, Method::Info, Some((content_type, body)), &[])
+    }
+
+    /// Sends any request inside an established call, after the ones of ours before it
+    /// (they go one at a time): `method` with an optional (Content-Type, body) and extra
+    /// headers. Its final response comes as [`Event::RequestCompleted`]. The session's
+    /// own methods (INVITE, ACK, CANCEL, BYE, PRACK, UPDATE) are refused: use the call's
+    /// commands.
+    pub fn request_in_call(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        method: Method,
+        body: Option<(&str, &str)>,
+        headers: &[(String, String)],
+    ) -> Result<RequestId, UaError> {
         self.now = now;
         if self.live_call(id)?.phase() != Phase::Confirmed {
-            return Err(UaError::InvalidState("messages need an established call"));
+            return Err(UaError::InvalidState("requests need an established call"));
         }
+        if matches!(
+            method,
+            Method::Invite
+                | Method::Ack
+                | Method::Cancel
+                | Method::Bye
+                | Method::Prack
+                | Method::Update
+        ) {
+            return Err(UaError::InvalidState(
+                "the session's own method: use the call's commands",
+            ));
+        }
+        checked(headers)?;
         let rid = self.next_request_id();
-        let body = Bytes::copy_from_slice(body.as_bytes());
-        self.with_session(now, id, |s, ctx| {
-            s.send_message(ctx, rid, content_type, body);
-        });
+        let request = Outbound {
+            id: rid,
+            method,
+            content_type: body.map(|(ct, _)| ct.to_string()),
+            body: body.map_or_else(Bytes::new, |(_, b)| Bytes::copy_from_slice(b.as_bytes())),
+            headers: headers.to_vec(),
+        };
+        self.with_session(now, id, |s, ctx| s.send_request(ctx, request));
         Ok(rid)
     }
 
@@ -415,8 +520,11 @@ impl<S: SdpHandler> UserAgent<S> {
                         self.out.push_back(Output::Transmit { flow, bytes });
                     }
                 }
-                Action::Cancel(tx) => {
-                    if let Some(cancel) = self.tx.cancel_request(tx) {
+                Action::Cancel(tx, headers) => {
+                    if let Some(mut cancel) = self.tx.cancel_request(tx) {
+                        for (name, value) in &headers {
+                            let _ = cancel.headers_mut().push_named(name, value);
+                        }
                         let flow = self.call_flow(id);
                         self.send_on(now, flow, cancel, Purpose::Call(id, CallRequest::Cancel));
                     }

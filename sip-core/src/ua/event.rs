@@ -89,6 +89,18 @@ pub enum Event {
         #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
         body: Bytes,
     },
+    /// An INFO inside a call that is not DTMF (RFC 6086 legacy usage: any body); it has
+    /// been answered 200.
+    #[cfg_attr(feature = "serde", serde(rename = "info"))]
+    InfoReceived {
+        /// Which call.
+        call: CallHandle,
+        /// Its Content-Type (empty without a body).
+        content_type: String,
+        /// The body.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
+        body: Bytes,
+    },
     /// An out-of-dialog request got its final response, or failed: 408 after a timeout,
     /// 503 when the flow failed (RFC 3261 §8.1.3.1).
     RequestCompleted {
@@ -187,6 +199,7 @@ impl Event {
             Event::RegistrationExpiring { .. } => "registration_expiring",
             Event::RegistrationFailed { .. } => "registration_failed",
             Event::MessageReceived { .. } => "message_received",
+            Event::InfoReceived { .. } => "info_received",
             Event::RequestCompleted { .. } => "request_completed",
             Event::IncomingCall { .. } => "incoming_call",
             Event::CallProgress { .. } => "call_progress",
@@ -207,7 +220,8 @@ impl Event {
             | Event::CallEnded { call, .. }
             | Event::HoldChanged { call, .. }
             | Event::RenegotiationFailed { call, .. }
-            | Event::DtmfReceived { call, .. } => Some(*call),
+            | Event::DtmfReceived { call, .. }
+            | Event::InfoReceived { call, .. } => Some(*call),
             Event::MessageReceived { call, .. } => *call,
             _ => None,
         }

@@ -46,7 +46,7 @@ mod event;
 
 pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
-pub use call::CallOptions;
+pub use call::{CallOptions, HangupOptions};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
 

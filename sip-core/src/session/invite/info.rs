@@ -6,10 +6,22 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{CallRequest, CallTimer, Ctx, Session};
-use crate::message::{HeaderName, Method, Request, StatusCode};
+use crate::message::{HeaderName, Method, Request};
 use crate::session::{SdpHandler, dtmf};
 use crate::transaction::TxId;
 use crate::ua::{Event, RequestId};
+
+/// A request of the application's for inside the call.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub(crate) id: RequestId,
+    pub(crate) method: Method,
+    /// With a body: its Content-Type.
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Bytes,
+    /// Extra headers, checked by the user agent.
+    pub(crate) headers: Vec<(String, String)>,
+}
 
 impl<S: SdpHandler> Session<S> {
     /// Queues DTMF tones (checked by the caller) to go one INFO at a time.
@@ -18,16 +30,10 @@ impl<S: SdpHandler> Session<S> {
         self.pump(ctx);
     }
 
-    /// Queues a MESSAGE to go inside the dialog when nothing else of ours is in flight.
-    pub(crate) fn send_message(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: RequestId,
-        content_type: &str,
-        body: Bytes,
-    ) {
-        self.messages
-            .push_back((id, content_type.to_string(), body));
+    /// Queues a request of the application's to go inside the dialog when nothing else of
+    /// ours is in flight.
+    pub(crate) fn send_request(&mut self, ctx: &mut Ctx<'_>, request: Outbound) {
+        self.requests.push_back(request);
         self.pump(ctx);
     }
 
@@ -77,8 +83,12 @@ impl<S: SdpHandler> Session<S> {
                 });
             }
             None => {
-                let extra = [(HeaderName::Accept, "application/dtmf-relay".to_string())];
-                ctx.respond_with(tx, req, StatusCode::new(415), &extra);
+                ctx.respond(tx, req, 200);
+                ctx.event(Event::InfoReceived {
+                    call: self.id,
+                    content_type: ct.to_string(),
+                    body: req.body().clone(),
+                });
             }
         }
     }

@@ -23,6 +23,7 @@ mod timer;
 mod uac;
 mod uas;
 
+pub(crate) use info::Outbound;
 pub(crate) use timer::too_brief;
 pub(crate) use uac::Outgoing;
 pub(crate) use uas::Incoming;
@@ -50,7 +51,9 @@ pub(crate) enum CallRequest {
     Bye,
     Cancel,
     Info,
-    Message(RequestId),
+    /// A request of the application's inside the call (MESSAGE, INFO…), whose final
+    /// response is reported as [`Event::RequestCompleted`].
+    Request(RequestId),
     /// Our PRACK for a reliable provisional (RFC 3262).
     Prack,
     /// Our UPDATE refreshing the session (RFC 3311, RFC 4028).
@@ -62,7 +65,7 @@ impl CallRequest {
     fn is_serialized(self) -> bool {
         matches!(
             self,
-            Self::Reinvite | Self::Info | Self::Message(_) | Self::Update
+            Self::Reinvite | Self::Info | Self::Request(_) | Self::Update
         )
     }
 }
@@ -104,8 +107,8 @@ pub(crate) enum Action {
     /// Put bytes on the session's flow outside any transaction (an ACK for a 2xx, our 2xx
     /// again); `retransmission` counts it as one.
     Transmit { bytes: Bytes, retransmission: bool },
-    /// CANCEL this INVITE client transaction.
-    Cancel(TxId),
+    /// CANCEL this INVITE client transaction, with these extra headers.
+    Cancel(TxId, Vec<(String, String)>),
     /// Forget this client transaction without a word.
     Abandon(TxId),
     /// Call [`Session::handle_timeout`] at this instant for this timer.
@@ -168,6 +171,13 @@ pub(crate) fn common_headers(h: &mut Headers, config: &UaConfig) {
     h.push(HeaderName::Supported, answer::SUPPORTED);
     if let Some(ua) = &config.user_agent {
         h.push(HeaderName::UserAgent, ua);
+    }
+}
+
+/// Adds headers the application gave (checked when it gave them).
+fn add_headers(h: &mut Headers, extra: &[(String, String)]) {
+    for (name, value) in extra {
+        let _ = h.push_named(name, value);
     }
 }
 
@@ -245,8 +255,8 @@ pub(crate) struct Session<S> {
     ack: Option<(u32, Bytes)>,
     bye_after_ack: bool,
     dtmf: VecDeque<char>,
-    /// MESSAGEs waiting for their turn.
-    messages: VecDeque<(RequestId, String, Bytes)>,
+    /// The application's requests waiting for their turn.
+    requests: VecDeque<info::Outbound>,
     /// The one re-INVITE, INFO or MESSAGE of ours in flight. They go one at a time: sent
     /// together, a proxy with several workers may reorder them, and the peer must refuse
     /// a CSeq lower than one it saw (§12.2.2) — Kamailio did exactly that to a hold sent
@@ -282,6 +292,8 @@ pub(crate) struct Session<S> {
     retarget: bool,
     /// Caller: INVITEs sent again after a 422.
     retries_422: u8,
+    /// Headers the application gave for our BYE or CANCEL (Reason, RFC 3326, and others).
+    ending_headers: Vec<(String, String)>,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
@@ -326,7 +338,7 @@ impl<S> Session<S> {
             ack: None,
             bye_after_ack: false,
             dtmf: VecDeque::new(),
-            messages: VecDeque::new(),
+            requests: VecDeque::new(),
             in_flight: None,
             auth: None,
             timers: [None; TIMER_KINDS],
@@ -344,6 +356,7 @@ impl<S> Session<S> {
             refresh_due: false,
             retarget: false,
             retries_422: 0,
+            ending_headers: Vec::new(),
             span,
         }
     }
@@ -519,8 +532,15 @@ impl<S: SdpHandler> Session<S> {
     }
 
     /// Ends the call: CANCEL while our call rings, 480 for an incoming call not yet
-    /// answered, BYE once established; `cause` in place of `Bye`/`Canceled`.
-    pub(crate) fn hangup(&mut self, ctx: &mut Ctx<'_>, cause: Option<EndCause>) {
+    /// answered, BYE once established; `cause` in place of `Bye`/`Canceled`, and
+    /// `headers` (checked by the user agent) on the CANCEL or BYE.
+    pub(crate) fn hangup(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        cause: Option<EndCause>,
+        headers: Vec<(String, String)>,
+    ) {
+        self.ending_headers = headers;
         match (self.caller, self.phase) {
             // Not yet answered: no media was negotiated, so no other cause applies.
             (false, Phase::Ringing) => self.decline(ctx, 480),
@@ -574,7 +594,8 @@ impl<S: SdpHandler> Session<S> {
         if self.dialog.is_none() {
             return;
         }
-        let req = self.in_dialog_request(ctx, Method::Bye);
+        let mut req = self.in_dialog_request(ctx, Method::Bye);
+        add_headers(req.headers_mut(), &self.ending_headers);
         ctx.send(req, CallRequest::Bye);
     }
 
@@ -632,10 +653,13 @@ impl<S: SdpHandler> Session<S> {
             self.send_refresh(ctx);
         } else if hold_due {
             self.send_reinvite(ctx);
-        } else if let Some((rid, ct, body)) = self.messages.pop_front() {
-            let mut req = self.in_dialog_request(ctx, Method::Message);
-            req.set_body(&ct, body);
-            ctx.send(req, CallRequest::Message(rid));
+        } else if let Some(o) = self.requests.pop_front() {
+            let mut req = self.in_dialog_request(ctx, o.method);
+            add_headers(req.headers_mut(), &o.headers);
+            if let Some(ct) = &o.content_type {
+                req.set_body(ct, o.body);
+            }
+            ctx.send(req, CallRequest::Request(o.id));
         } else if self.timer(CallTimer::Dtmf).is_none() {
             self.next_tone(ctx);
         }
@@ -667,7 +691,7 @@ impl<S: SdpHandler> Session<S> {
                 // RFC 3261 §12.2.1.2: no answer inside a dialog ends it.
                 self.bye(ctx, end);
             }
-            CallRequest::Message(rid) => {
+            CallRequest::Request(rid) => {
                 ctx.event(Event::RequestCompleted {
                     id: rid,
                     status,
@@ -704,7 +728,7 @@ impl<S: SdpHandler> Session<S> {
             CallRequest::Reinvite => self.reinvite_answered(ctx, resp),
             CallRequest::Info if code >= 200 => self.info_answered(ctx, code),
             CallRequest::Update if code >= 200 => self.update_answered(ctx, resp),
-            CallRequest::Message(rid) if code >= 200 => {
+            CallRequest::Request(rid) if code >= 200 => {
                 ctx.event(Event::RequestCompleted {
                     id: rid,
                     status: code,

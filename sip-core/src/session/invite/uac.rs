@@ -97,7 +97,8 @@ impl<S: SdpHandler> Session<S> {
 
     fn send_cancel(&mut self, ctx: &mut Ctx<'_>, tx: TxId) {
         self.cancel_pending = false;
-        ctx.out.push_back(Action::Cancel(tx));
+        ctx.out
+            .push_back(Action::Cancel(tx, self.ending_headers.clone()));
     }
 
     pub(super) fn invite_answered(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
