@@ -745,3 +745,46 @@ fn our_cancel_carries_the_reason_and_a_received_reason_reaches_call_end() {
         Some("Q.850;cause=31")
     );
 }
+
+#[test]
+fn a_302_is_followed_in_q_order_and_a_failing_target_lets_the_next_go() {
+    let mut h = Harness::alice();
+    let (a, invite) = h.call("sip:bob@example.com", CallOptions::default());
+    let mut moved = answer_from(&invite, 302, "redir");
+    moved.headers_mut().remove(HeaderName::Contact);
+    moved.headers_mut().push(
+        HeaderName::Contact,
+        "<sip:bob@192.0.2.51>;q=0.5, <sip:bob@192.0.2.52>;q=0.9",
+    );
+    moved
+        .headers_mut()
+        .push(HeaderName::Contact, "<mailto:bob@example.com>");
+    let out = requests(&h.feed_response(&moved));
+    // The ACK for the 302 is the transaction's; the new INVITE goes to the best target.
+    let second = out.iter().find(|r| *r.method() == Method::Invite).unwrap();
+    assert_eq!(second.uri(), "sip:bob@192.0.2.52");
+    assert_eq!(second.cseq().unwrap().seq, invite.cseq().unwrap().seq + 1);
+    assert_eq!(second.headers().call_id(), invite.headers().call_id());
+    assert_eq!(second.body(), invite.body());
+    // Busy there: the next target.
+    let out = requests(&h.feed_response(&answer_from(second, 486, "busy")));
+    let third = out.iter().find(|r| *r.method() == Method::Invite).unwrap();
+    assert_eq!(third.uri(), "sip:bob@192.0.2.51");
+    assert!(h.ended(a).is_none());
+    h.feed_response(&answer_from(third, 200, "bob3"));
+    assert!(h.ua.is_established(a));
+}
+
+#[test]
+fn without_following_a_302_ends_the_call_as_redirected() {
+    let mut c = UaConfig::new("sip:alice@example.com");
+    c.follow_redirects = false;
+    let mut h = Harness::new(c);
+    let (a, invite) = h.call("sip:bob@example.com", CallOptions::default());
+    h.feed_response(&answer_from(&invite, 302, "redir"));
+    let end = h.ended(a).unwrap();
+    assert_eq!(
+        (end.cause, end.status),
+        (sansip_core::ua::EndCause::Redirected, Some(302))
+    );
+}

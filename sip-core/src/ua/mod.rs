@@ -119,6 +119,9 @@ pub struct UaConfig {
     /// Who our INVITEs ask to refresh the session (`uac`: us); `None` leaves it to the
     /// callee, which picks the caller when the caller supports timers.
     pub session_refresher: Option<Refresher>,
+    /// Follow a 3xx to our INVITE to its Contacts, in q order (default on, at most five
+    /// targets); off, the call ends `Redirected` with the 3xx's status.
+    pub follow_redirects: bool,
 }
 
 impl UaConfig {
@@ -142,6 +145,7 @@ impl UaConfig {
             session_expires: Some(1800),
             min_se: 90,
             session_refresher: None,
+            follow_redirects: true,
         }
     }
 }

@@ -18,6 +18,7 @@
 
 mod info;
 mod prack;
+mod redirect;
 mod reinvite;
 mod timer;
 mod uac;
@@ -294,6 +295,9 @@ pub(crate) struct Session<S> {
     retries_422: u8,
     /// Headers the application gave for our BYE or CANCEL (Reason, RFC 3326, and others).
     ending_headers: Vec<(String, String)>,
+    /// Caller: redirect targets still to try, and those tried (RFC 3261 §8.1.3.4).
+    targets: VecDeque<String>,
+    tried: Vec<String>,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
@@ -357,6 +361,8 @@ impl<S> Session<S> {
             retarget: false,
             retries_422: 0,
             ending_headers: Vec::new(),
+            targets: VecDeque::new(),
+            tried: Vec::new(),
             span,
         }
     }

@@ -142,6 +142,7 @@ impl<S: SdpHandler> Session<S> {
             }
             200..=299 => self.invite_2xx(ctx, resp),
             422 if self.retry_after_422(ctx, resp) => {}
+            300.. if self.redirect(ctx, resp) => {}
             _ => {
                 if self.phase != Phase::Ending {
                     if let Some(sdp) = self.sdp.as_mut() {
