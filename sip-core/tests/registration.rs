@@ -371,3 +371,44 @@ fn the_granted_expiry_is_read_from_our_own_contact() {
         }]
     );
 }
+
+#[test]
+fn a_binding_whose_refreshes_fail_until_it_expires_is_reported_unregistered() {
+    let now = start();
+    let mut registrar = TestRegistrar::new(ExpiryPolicy::default());
+    let mut c = Client::new(600, "secret");
+    let first = c.reg.register(&local(), &mut c.ids);
+    c.exchange(now, &mut registrar, first);
+    c.events();
+    // Every refresh from now on times out; the binding lapses at 600 s.
+    let mut t = now;
+    let mut lapsed_at = None;
+    while t < now + Duration::from_secs(3600) && lapsed_at.is_none() {
+        let Some(next) = c.reg.poll_timeout() else {
+            break;
+        };
+        t = next;
+        if c.reg.handle_timeout(t, &local(), &mut c.ids).is_some() {
+            c.reg.handle_failure(t, true, &mut c.ids);
+        }
+        if c.events().iter().any(|e| {
+            matches!(
+                e,
+                RegistrationEvent::Unregistered {
+                    cause: RegistrationCause::RequestTimeout
+                }
+            )
+        }) {
+            lapsed_at = Some(t);
+        }
+    }
+    let lapsed_at = lapsed_at.expect("the lapse is reported");
+    assert!(
+        lapsed_at >= now + Duration::from_secs(600),
+        "{:?}",
+        lapsed_at - now
+    );
+    assert!(!c.reg.is_registered(lapsed_at));
+    // Reported once; the retries go on.
+    assert!(c.reg.poll_timeout().is_some());
+}

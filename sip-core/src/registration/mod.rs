@@ -153,6 +153,9 @@ pub struct Registration {
     registered_until: Option<Instant>,
     next_attempt: Option<Instant>,
     failures: u32,
+    /// Why the last attempt failed, for the Unregistered of a binding that lapses before
+    /// a retry succeeds.
+    last_failure: Option<RegistrationCause>,
     auth: Option<Authenticator>,
     events: VecDeque<RegistrationEvent>,
     /// The last REGISTER sent, for retries after a challenge or 423.
@@ -180,6 +183,7 @@ impl Registration {
             registered_until: None,
             next_attempt: None,
             failures: 0,
+            last_failure: None,
             auth: credentials.map(Authenticator::new),
             events: VecDeque::new(),
             last: None,
@@ -195,6 +199,7 @@ impl Registration {
     pub fn register(&mut self, local: &Local, ids: &mut IdGenerator) -> Request {
         self.phase = Phase::Registering;
         self.failures = 0;
+        self.last_failure = None;
         self.next_attempt = None;
         self.build(local, ids, self.requested, false)
     }
@@ -274,6 +279,7 @@ impl Registration {
         local: &Local,
         ids: &mut IdGenerator,
     ) -> Option<Request> {
+        self.lapse(now);
         let due = self.next_attempt.is_some_and(|t| t <= now);
         if !due {
             return None;
@@ -290,10 +296,23 @@ impl Registration {
         Some(self.build(local, ids, self.requested, false))
     }
 
-    /// When [`Registration::handle_timeout`] has something to send.
+    /// When [`Registration::handle_timeout`] has something to send, or the binding lapses
+    /// while refreshes are failing.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_attempt
+        let lapse = self.last_failure.as_ref().and(self.registered_until);
+        [self.next_attempt, lapse].into_iter().flatten().min()
+    }
+
+    /// A binding whose refreshes failed until it expired is gone: say so once.
+    fn lapse(&mut self, now: Instant) {
+        if self.registered_until.is_some_and(|until| until <= now)
+            && let Some(cause) = self.last_failure.clone()
+        {
+            self.registered_until = None;
+            self.events
+                .push_back(RegistrationEvent::Unregistered { cause });
+        }
     }
 
     /// The next event for the application.
@@ -371,6 +390,7 @@ impl Registration {
         ids: &mut IdGenerator,
     ) {
         self.failures = 0;
+        self.last_failure = None;
         if let Phase::Unregistering { .. } = self.phase {
             self.phase = Phase::Idle;
             self.registered_until = None;
@@ -519,7 +539,8 @@ impl Registration {
         ids: &mut IdGenerator,
     ) {
         let unregistering = matches!(self.phase, Phase::Unregistering { .. });
-        if now >= self.registered_until.unwrap_or(now) {
+        self.last_failure = (!unregistering).then(|| cause.clone());
+        if unregistering && now >= self.registered_until.unwrap_or(now) {
             self.registered_until = None;
         }
         let retry_in = if unregistering {
@@ -541,5 +562,6 @@ impl Registration {
         };
         self.events
             .push_back(RegistrationEvent::Failed { cause, retry_in });
+        self.lapse(now);
     }
 }
