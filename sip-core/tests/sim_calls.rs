@@ -109,7 +109,7 @@ impl Phone {
     fn answered(&self, call: CallHandle) -> bool {
         self.events
             .iter()
-            .any(|e| matches!(e, Event::CallAnswered { call: c } if *c == call))
+            .any(|e| matches!(e, Event::CallAnswered { call: c, .. } if *c == call))
     }
 
     fn sdp(&self, call: CallHandle) -> &FakeSdp {

@@ -788,3 +788,39 @@ fn without_following_a_302_ends_the_call_as_redirected() {
         (sansip_core::ua::EndCause::Redirected, Some(302))
     );
 }
+
+#[test]
+fn the_answer_names_the_far_end_and_what_the_proxy_asserted() {
+    let mut h = Harness::alice();
+    let (a, invite) = h.call("sip:bob@example.com", CallOptions::default());
+    let mut ok = answer_from(&invite, 200, "bob7");
+    ok.headers_mut().push(
+        HeaderName::PAssertedIdentity,
+        "\"Bob\" <sip:+15551234@example.com;user=phone>",
+    );
+    h.feed_response(&ok);
+    let answered = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::CallAnswered {
+                call,
+                remote,
+                asserted,
+            } if *call == a => Some((remote.clone(), asserted.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(answered.0, "<sip:bob@example.com>;tag=bob7");
+    assert_eq!(
+        answered.1.as_deref(),
+        Some("\"Bob\" <sip:+15551234@example.com;user=phone>")
+    );
+    assert_eq!(h.ua.remote_party(a).unwrap().0, answered.0);
+    // The callee side: the INVITE's From.
+    let (id, _) = answered_incoming(&mut h);
+    assert_eq!(
+        h.ua.remote_party(id).unwrap(),
+        ("<sip:bob@example.com>;tag=bob1", None)
+    );
+}

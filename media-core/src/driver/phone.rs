@@ -726,13 +726,18 @@ impl<S: Session> Call<S> {
             .act_and_wait(move |e, _, w| {
                 let ua = e.ua_mut();
                 if ua.is_established(id) {
-                    return Ok(instant(Event::CallAnswered { call: id }));
+                    let (remote, asserted) = ua.remote_party(id)?;
+                    return Ok(instant(Event::CallAnswered {
+                        call: id,
+                        remote: remote.to_string(),
+                        asserted: asserted.map(str::to_string),
+                    }));
                 }
                 if !ua.calls().any(|c| c == id) {
                     return Err(UaError::NoSuchCall(id));
                 }
                 Ok(w.wait(move |e| {
-                    matches!(e, Event::CallAnswered { call } | Event::CallEnded { call, .. } if *call == id)
+                    matches!(e, Event::CallAnswered { call, .. } | Event::CallEnded { call, .. } if *call == id)
                 }))
             })
             .await;

@@ -396,7 +396,7 @@ async fn dispatch<S: Session>(
                 early_media,
                 ..
             } if mine(call) => act(&mut |d| d.on_call_progress(*status, *early_media)),
-            Event::CallAnswered { call } if mine(call) => {
+            Event::CallAnswered { call, .. } if mine(call) => {
                 let id = *call;
                 let (source, sink) = lock(&media).for_call();
                 if (source.is_some() || sink.is_some())

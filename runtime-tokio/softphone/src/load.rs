@@ -205,11 +205,11 @@ impl Role for Caller {
         event: Event,
     ) -> Option<bool> {
         match event {
-            Event::CallAnswered { call } if self.hold.is_zero() => {
+            Event::CallAnswered { call, .. } if self.hold.is_zero() => {
                 let _ = ua.hangup(now, call);
                 None
             }
-            Event::CallAnswered { call } => {
+            Event::CallAnswered { call, .. } => {
                 self.hangups.push(Reverse((now + self.hold, call)));
                 None
             }

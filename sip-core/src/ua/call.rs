@@ -302,6 +302,13 @@ impl<S: SdpHandler> UserAgent<S> {
             .is_ok_and(|c| c.phase() == Phase::Confirmed)
     }
 
+    /// The far end of a call: how it named itself (the To of the 2xx when we called, the
+    /// From of the INVITE when it called; empty before an answer when we called) and the
+    /// identity a trusted proxy asserted for it (P-Asserted-Identity, RFC 3325).
+    pub fn remote_party(&self, id: CallHandle) -> Result<(&str, Option<&str>), UaError> {
+        Ok(self.live_call(id)?.remote())
+    }
+
     /// Who holds whom in a call.
     pub fn hold_state(&self, id: CallHandle) -> Result<HoldState, UaError> {
         Ok(self.live_call(id)?.hold())

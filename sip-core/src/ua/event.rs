@@ -142,6 +142,11 @@ pub enum Event {
     CallAnswered {
         /// Which call.
         call: CallHandle,
+        /// The far end as it named itself: the To of the 2xx (caller) or the From of the
+        /// INVITE (callee), as received.
+        remote: String,
+        /// The identity a trusted proxy asserted for it (P-Asserted-Identity, RFC 3325).
+        asserted: Option<String>,
     },
     /// The call is over; its handle is no longer valid.
     #[cfg_attr(feature = "serde", serde(rename = "ended"))]
@@ -216,7 +221,7 @@ impl Event {
         match self {
             Event::IncomingCall { call, .. }
             | Event::CallProgress { call, .. }
-            | Event::CallAnswered { call }
+            | Event::CallAnswered { call, .. }
             | Event::CallEnded { call, .. }
             | Event::HoldChanged { call, .. }
             | Event::RenegotiationFailed { call, .. }

@@ -182,6 +182,14 @@ fn add_headers(h: &mut Headers, extra: &[(String, String)]) {
     }
 }
 
+/// The far end as `name` (To of a 2xx, From of an INVITE) and P-Asserted-Identity give it.
+fn remote_of(h: &Headers, name: HeaderName) -> (String, Option<String>) {
+    (
+        h.get(name).unwrap_or_default().to_string(),
+        h.get(HeaderName::PAssertedIdentity).map(str::to_string),
+    )
+}
+
 fn reason_header(h: &Headers) -> Option<&str> {
     h.get(HeaderName::Reason)
 }
@@ -295,6 +303,8 @@ pub(crate) struct Session<S> {
     retries_422: u8,
     /// Headers the application gave for our BYE or CANCEL (Reason, RFC 3326, and others).
     ending_headers: Vec<(String, String)>,
+    /// The far end: how it named itself, and what a trusted proxy asserted (RFC 3325).
+    remote: (String, Option<String>),
     /// Caller: redirect targets still to try, and those tried (RFC 3261 §8.1.3.4).
     targets: VecDeque<String>,
     tried: Vec<String>,
@@ -361,6 +371,7 @@ impl<S> Session<S> {
             retarget: false,
             retries_422: 0,
             ending_headers: Vec::new(),
+            remote: (String::new(), None),
             targets: VecDeque::new(),
             tried: Vec::new(),
             span,
@@ -558,6 +569,20 @@ impl<S: SdpHandler> Session<S> {
                 let end = CallEnd::new(cause.unwrap_or(EndCause::Bye), Originator::Local);
                 self.bye(ctx, end);
             }
+        }
+    }
+
+    /// The far end: how it named itself (To of the 2xx, or From of the INVITE) and what a
+    /// trusted proxy asserted.
+    pub(crate) fn remote(&self) -> (&str, Option<&str>) {
+        (&self.remote.0, self.remote.1.as_deref())
+    }
+
+    fn answered_event(&self) -> Event {
+        Event::CallAnswered {
+            call: self.id,
+            remote: self.remote.0.clone(),
+            asserted: self.remote.1.clone(),
         }
     }
 

@@ -231,7 +231,8 @@ impl<S: SdpHandler> Session<S> {
         self.answer_taken = true;
         self.phase = Phase::Confirmed;
         self.timer_granted(ctx, resp);
-        ctx.event(Event::CallAnswered { call: self.id });
+        self.remote = super::remote_of(resp.headers(), HeaderName::To);
+        ctx.event(self.answered_event());
     }
 
     fn ack_and_bye_fork(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {

@@ -14,7 +14,6 @@ use crate::session::{
 };
 use crate::transaction::TxId;
 use crate::transport::FlowId;
-use crate::ua::Event;
 
 /// A new INVITE the user agent took for a call.
 pub(crate) struct Incoming {
@@ -45,6 +44,7 @@ impl<S: SdpHandler> Session<S> {
             key,
         );
         session.invite_tx = Some(call.tx);
+        session.remote = super::remote_of(session.invite.headers(), HeaderName::From);
         session.remote_key = Some(call.remote_key);
         session.dialog = Some(call.dialog);
         session.rel100 = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
@@ -148,7 +148,7 @@ impl<S: SdpHandler> Session<S> {
             d.confirm();
         }
         self.accept_invite(ctx, body, offer_in_2xx);
-        ctx.event(Event::CallAnswered { call: self.id });
+        ctx.event(self.answered_event());
     }
 
     /// Refuses the ringing call with `status` (3xx–6xx).
