@@ -447,6 +447,22 @@ fn sipp_as_callee_refreshes_the_session_by_update_and_we_grant_it() {
     );
 }
 
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn we_refresh_by_reinvite_a_session_whose_callee_allows_no_update() {
+    // Session-Expires: 90;refresher=uac and no UPDATE in Allow: our refresh at 45 s must be
+    // a re-INVITE with an offer and Session-Expires naming us, before SIPp hangs up.
+    let flags = ["--media-timeout", "120"];
+    let (alice, sipp) = call_sipp("uas_timer_reinvite.xml", "tokio", &flags, "70");
+    sipp_ok(&sipp);
+    ok("alice", &alice);
+    assert!(
+        lines(&alice)
+            .iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye" && l["originator"] == "remote")
+    );
+}
+
 /// A WAV of `secs` seconds of `hz`, 8 kHz G.711 µ-law (what SIPp's `rtp_stream` plays).
 fn mulaw_tone_wav(path: &std::path::Path, hz: f64, secs: u32) {
     use sansip_tokio::media::audio::{AudioCodec, Encoder};
