@@ -34,7 +34,7 @@ use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
 use sansip_media::core::transport::Transport;
-use sansip_media::core::ua::{CallOptions, Event, UaConfig};
+use sansip_media::core::ua::{CallOptions, Event, UaConfig, UaError};
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
     WeakPhone,
@@ -726,7 +726,11 @@ async fn talk(
                 "unhold" => {
                     call.unhold().await.map_err(err("unhold"))?;
                 }
-                _ => call.hangup().await.map_err(err("hangup"))?,
+                _ => match call.hangup().await {
+                    // The peer's BYE crossed ours: the end below is its.
+                    Err(PhoneError::Ua(UaError::NoSuchCall(_))) => {}
+                    other => other.map_err(err("hangup"))?,
+                },
             }
         }
         let end = within(rt, 40, "hangup", call.ended())

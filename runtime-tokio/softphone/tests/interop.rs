@@ -306,8 +306,9 @@ fn early_media_through_kamailio_is_heard_before_the_answer() {
             .args(["--play", "tone:600"]),
     )
     .registered();
+    // Bob hangs up 2 s after answering; alice would stay longer.
     let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
-        .args(["call", "bob", "--for", "2", "--record"])
+        .args(["call", "bob", "--for", "10", "--record"])
         .arg(&wav)
         .output()
         .unwrap();
