@@ -22,6 +22,8 @@ pub mod driver;
 mod ice_server;
 pub mod sdp;
 mod stats;
+#[cfg(test)]
+mod test_clock;
 pub mod video;
 
 #[cfg(feature = "rtc")]

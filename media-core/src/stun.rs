@@ -230,16 +230,10 @@ fn address(value: &[u8], xor: Option<&[u8]>) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_clock::origin;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
-    }
-
-    /// The origin of the tests' virtual time: any instant will do, only offsets from it
-    /// matter (the gatherer itself never reads the clock).
-    #[allow(clippy::disallowed_methods)]
-    fn origin() -> Instant {
-        Instant::now()
     }
 
     /// A STUN server's answer to `request` (RFC 8489 §14.2), mapping it to `mapped` (IPv4).

@@ -635,12 +635,7 @@ fn config(server: &TurnServer) -> TurnConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Any instant will do: the relays take time as an input.
-    #[allow(clippy::disallowed_methods)]
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin;
 
     fn server(addr: &str, transport: TurnTransport) -> TurnServer {
         TurnServer {

@@ -89,6 +89,8 @@ pub mod registration;
 #[cfg(feature = "serde")]
 mod serde_impls;
 pub mod session;
+#[cfg(test)]
+mod test_clock;
 pub mod trace;
 pub mod transaction;
 pub mod transport;

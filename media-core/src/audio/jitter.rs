@@ -259,11 +259,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[allow(clippy::disallowed_methods)] // any instant will do
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin;
 
     fn played(p: &Playout) -> Option<u8> {
         match p {

@@ -367,17 +367,12 @@ fn copy_out<'a>(buf: &'a mut [u8], bytes: &[u8]) -> &'a [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_clock::origin;
     use openssl::asn1::Asn1Time;
     use openssl::bn::BigNum;
     use openssl::hash::MessageDigest;
     use openssl::rsa::Rsa;
     use openssl::x509::X509NameBuilder;
-
-    /// The tests' one reading of the clock.
-    #[allow(clippy::disallowed_methods)]
-    fn origin() -> Instant {
-        Instant::now()
-    }
 
     /// A self-signed RSA certificate, as baresip 1.0 makes for every call.
     fn rsa_cert() -> DtlsCert {

@@ -124,11 +124,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[allow(clippy::disallowed_methods)] // any instant will do
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin;
 
     #[test]
     fn loss_and_wrap_are_counted() {

@@ -477,11 +477,7 @@ impl RtpSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[allow(clippy::disallowed_methods)] // any instant will do
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::test_clock::origin;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -599,9 +599,8 @@ impl Drop for RtcSession {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // any instant will do
     fn pair() -> (RtcSession, RtcSession) {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let template = |port| {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             SessionTemplate::new(MediaConfig::default(), vec![addr]).unwrap()

@@ -8,7 +8,7 @@
 //! [`UaConfig::follow_redirects`]: crate::ua::UaConfig::follow_redirects
 //! [`EndCause::Redirected`]: crate::session::EndCause::Redirected
 
-use super::{CallRequest, Ctx, Phase, Session};
+use super::{Ctx, Phase, Session};
 use crate::message::{Contact, HeaderName, Response, Scheme};
 use crate::session::SdpHandler;
 
@@ -46,20 +46,10 @@ impl<S: SdpHandler> Session<S> {
             return false;
         };
         tracing::debug!(target: "sansip::call", %target, "following a redirect");
-        let mut req = self.invite.clone();
-        req.set_uri(&target);
-        let seq = req
-            .cseq()
-            .map(|c| c.seq)
-            .unwrap_or_default()
-            .wrapping_add(1);
-        crate::dialog::rebranch(&mut req, seq, ctx.ids);
-        self.tried.push(target);
         self.dialog = None;
-        self.provisional = false;
         self.rseq_seen.clear();
-        self.invite = req.clone();
-        ctx.send(req, CallRequest::Invite);
+        self.invite_again(ctx, |req| req.set_uri(&target));
+        self.tried.push(target);
         true
     }
 }

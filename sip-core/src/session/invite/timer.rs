@@ -60,6 +60,25 @@ pub(crate) fn too_brief(req: &Request, config: &UaConfig) -> Option<u32> {
     (se.delta < config.min_se).then_some(config.min_se)
 }
 
+/// The timer a request of the peer's asks for: its interval, and us as refresher when it
+/// names `uas`, or names none and does not support timers itself (RFC 4028 §9).
+pub(super) fn requested(req: &Request) -> Option<Timer> {
+    let h = req.headers();
+    let supports =
+        lists(h, HeaderName::Supported, "timer") || lists(h, HeaderName::Require, "timer");
+    session_expires(h).map(|se| {
+        let refresher = se.refresher.unwrap_or(if supports {
+            Refresher::Uac
+        } else {
+            Refresher::Uas
+        });
+        Timer {
+            interval: se.delta,
+            we_refresh: refresher == Refresher::Uas,
+        }
+    })
+}
+
 impl<S: SdpHandler> Session<S> {
     /// Caller: the session-timer headers of our INVITE.
     pub(super) fn ask_for_timer(h: &mut Headers, config: &UaConfig, interval: u32) {
@@ -89,37 +108,18 @@ impl<S: SdpHandler> Session<S> {
             return false;
         }
         self.retries_422 += 1;
-        let mut req = self.invite.clone();
-        let seq = req
-            .cseq()
-            .map(|c| c.seq)
-            .unwrap_or_default()
-            .wrapping_add(1);
-        crate::dialog::rebranch(&mut req, seq, ctx.ids);
-        Self::ask_for_timer(req.headers_mut(), ctx.config, min.0);
-        self.invite = req.clone();
-        ctx.send(req, CallRequest::Invite);
+        let config = ctx.config;
+        self.invite_again(ctx, |req| {
+            Self::ask_for_timer(req.headers_mut(), config, min.0);
+        });
         true
     }
 
     /// A request of the peer's that starts or refreshes the session (its INVITE, a
     /// re-INVITE, an UPDATE): the timer our 2xx will grant.
     pub(super) fn timer_requested(&mut self, req: &Request) {
-        let h = req.headers();
-        let supports =
-            lists(h, HeaderName::Supported, "timer") || lists(h, HeaderName::Require, "timer");
-        self.timer = session_expires(h).map(|se| {
-            let refresher = se.refresher.unwrap_or(if supports {
-                Refresher::Uac
-            } else {
-                Refresher::Uas
-            });
-            Timer {
-                interval: se.delta,
-                we_refresh: refresher == Refresher::Uas,
-            }
-        });
-        self.peer_allows_update |= allows_update(h);
+        self.timer = requested(req);
+        self.peer_allows_update |= allows_update(req.headers());
     }
 
     /// The timer headers of our 2xx to the peer's request (§9): the interval, who

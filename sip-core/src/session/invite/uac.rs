@@ -5,7 +5,7 @@ use smol_str::SmolStr;
 
 use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session, common_headers, reason_header};
 use crate::dialog::{Dialog, DialogState, RequestHead};
-use crate::message::{HeaderName, Method, Response};
+use crate::message::{HeaderName, Method, Request, Response};
 use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
 use crate::transaction::TxId;
 use crate::transport::FlowId;
@@ -82,6 +82,21 @@ impl<S: SdpHandler> Session<S> {
         }
         ctx.send(req, CallRequest::Invite);
         Ok(session)
+    }
+
+    /// Sends our INVITE again as a new transaction of the same call (next CSeq, new branch),
+    /// changed by `edit`: after a 422 or a 3xx. Responses now answer this one.
+    pub(super) fn invite_again(&mut self, ctx: &mut Ctx<'_>, edit: impl FnOnce(&mut Request)) {
+        let mut req = self.invite.clone();
+        edit(&mut req);
+        let seq = req
+            .cseq()
+            .map(|c| c.seq)
+            .unwrap_or_default()
+            .wrapping_add(1);
+        crate::dialog::rebranch(&mut req, seq, ctx.ids);
+        self.invite = req.clone();
+        ctx.send(req, CallRequest::Invite);
     }
 
     /// CANCEL our INVITE, at once if a provisional came, else when one does (§9.1).

@@ -212,10 +212,12 @@ impl<S: SdpHandler> Session<S> {
         common_headers(resp.headers_mut(), ctx.config);
         resp.headers_mut().remove(HeaderName::UserAgent);
         let answered = match self.peer_reinvite.as_deref() {
-            Some((_, req)) => req.clone(),
-            None => self.invite.clone(),
+            Some((_, req)) => req,
+            None => &self.invite,
         };
-        self.timer_requested(&answered);
+        let cseq = answered.cseq().map(|c| c.seq).unwrap_or_default();
+        self.timer = timer::requested(answered);
+        self.peer_allows_update |= timer::allows_update(answered.headers());
         self.grant_timer(resp.headers_mut());
         resp.set_body("application/sdp", body);
         let bytes = resp.to_bytes();
@@ -223,7 +225,7 @@ impl<S: SdpHandler> Session<S> {
         let t1 = ctx.config.timers.t1();
         self.arm_session_timer(ctx);
         self.accepting = Some(Accepting {
-            cseq: answered.cseq().map(|c| c.seq).unwrap_or_default(),
+            cseq,
             bytes,
             interval: t1,
             offer_in_2xx,
