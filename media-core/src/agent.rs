@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sansip_core::session::{CallHandle, EndCause, dtmf};
-use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
+use sansip_core::ua::{
+    AnswerOptions, CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent,
+};
 
 use crate::audio::{AudioSink, AudioSource};
 use crate::config::{DtmfMethod, MediaConfig};
@@ -264,8 +266,18 @@ impl MediaAgent {
 
     /// Answers an incoming call with media (a media address of its own, as for `call`).
     pub fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.answer_with(now, id, AnswerOptions::default())
+    }
+
+    /// [`MediaAgent::answer`] with options: extra headers on the 2xx.
+    pub fn answer_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
         let (session, port) = self.own_session(now);
-        let result = self.ua.answer(now, id, session).map(|()| id);
+        let result = self.ua.answer_with(now, id, session, options).map(|()| id);
         self.took(port, result)?;
         self.sync_all();
         Ok(())
@@ -292,7 +304,17 @@ impl MediaAgent {
 
     /// Answers an incoming call that has early media ([`MediaAgent::progress`]).
     pub fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
-        self.ua.accept(now, id)?;
+        self.accept_with(now, id, AnswerOptions::default())
+    }
+
+    /// [`MediaAgent::accept`] with options: extra headers on the 2xx.
+    pub fn accept_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
+        self.ua.accept_with(now, id, options)?;
         self.sync_all();
         Ok(())
     }

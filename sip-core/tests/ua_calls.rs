@@ -824,3 +824,57 @@ fn the_answer_names_the_far_end_and_what_the_proxy_asserted() {
         ("<sip:bob@example.com>;tag=bob1", None)
     );
 }
+
+#[test]
+fn ua_wide_headers_go_on_every_request_and_answer_headers_on_the_2xx() {
+    let config = UaConfig::new("sip:alice@example.com")
+        .header("X-Tenant", "7")
+        .unwrap();
+    assert_eq!(
+        UaConfig::new("sip:a@b").header("Bad Name", "x").err(),
+        Some(UaError::InvalidHeader("Bad Name".into()))
+    );
+    let mut h = Harness::new(config);
+    let tenant = |r: &Request| r.headers().iter().any(|h| h == ("X-Tenant", "7"));
+    // Out of dialog: REGISTER, MESSAGE, INVITE.
+    let now = h.now;
+    h.ua.register(now, 600).unwrap();
+    h.ua.message(now, "bob", "text/plain", "hi", &[]).unwrap();
+    h.drain();
+    let (out_id, invite) = h.call("bob", CallOptions::default());
+    let sent = requests(&h.sent);
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(tenant), "{sent:?}");
+    // Our answer to bob's call carries the application's header, not the UA-wide one.
+    let id = ringing(&mut h, OFFER);
+    let now = h.now;
+    let bad = sansip_core::ua::AnswerOptions::default().header("Bad Name", "x");
+    assert_eq!(
+        h.ua.answer_with(now, id, FakeSdp::new("alice"), bad),
+        Err(UaError::InvalidHeader("Bad Name".into()))
+    );
+    let options = sansip_core::ua::AnswerOptions::default().header("X-Agent", "42");
+    h.ua.answer_with(now, id, FakeSdp::new("alice"), options)
+        .unwrap();
+    let ok = responses(&h.drain()).remove(0);
+    assert_eq!(ok.status().code(), 200);
+    assert!(ok.headers().iter().any(|h| h == ("X-Agent", "42")));
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    // In the dialog: INFO and BYE carry it too; the ACK for our own call does not.
+    let now = h.now;
+    h.ua.send_info(now, id, "application/x-app", "ping")
+        .unwrap();
+    let info = requests(&h.drain()).remove(0);
+    assert!(tenant(&info));
+    h.feed_response(&Response::from_request(&info, StatusCode::new(200)));
+    h.ua.hangup(now, id).unwrap();
+    let bye = requests(&h.drain()).remove(0);
+    assert_eq!(*bye.method(), Method::Bye);
+    assert!(tenant(&bye));
+    let msgs = h.feed_response(&answer_from(&invite, 200, "bob9"));
+    let ack = requests(&msgs).remove(0);
+    assert_eq!(*ack.method(), Method::Ack);
+    assert!(!tenant(&ack));
+    assert!(h.ua.is_established(out_id));
+}

@@ -9,7 +9,7 @@ use sansip_core::session::{CallHandle, FakeSdp, NoMedia, SdpHandler};
 
 use crate::audio::{AudioSink, AudioSource};
 use sansip_core::transport::{FlowId, FlowInfo};
-use sansip_core::ua::{CallOptions, Input, Output, UaError, UserAgent};
+use sansip_core::ua::{AnswerOptions, CallOptions, Input, Output, UaError, UserAgent};
 
 use crate::stats::{MediaEvent, MediaTransmit, StreamId, StreamOutput};
 
@@ -85,12 +85,22 @@ pub trait UaEngine: Engine {
         options: CallOptions,
     ) -> Result<CallHandle, UaError>;
     /// Answers a call with a fresh session.
-    fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError>;
+    fn answer(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError>;
     /// Sends 183 for an incoming call; with `early_media`, with a fresh session's answer.
     fn progress(&mut self, now: Instant, id: CallHandle, early_media: bool) -> Result<(), UaError>;
     /// Answers a call that has early media with its session.
-    fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
-        self.ua_mut().accept(now, id)
+    fn accept(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
+        self.ua_mut().accept_with(now, id, options)
     }
     /// Sends DTMF (by INFO unless the engine has a better way).
     fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
@@ -152,8 +162,13 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
     ) -> Result<CallHandle, UaError> {
         UserAgent::call(self, now, target, options, S::default())
     }
-    fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
-        UserAgent::answer(self, now, id, S::default())
+    fn answer(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
+        UserAgent::answer_with(self, now, id, S::default(), options)
     }
     fn progress(&mut self, now: Instant, id: CallHandle, early_media: bool) -> Result<(), UaError> {
         UserAgent::progress(self, now, id, early_media.then(S::default))
@@ -250,8 +265,13 @@ mod media {
         ) -> Result<CallHandle, UaError> {
             MediaAgent::call(self, now, target, options)
         }
-        fn answer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
-            MediaAgent::answer(self, now, id)
+        fn answer(
+            &mut self,
+            now: Instant,
+            id: CallHandle,
+            options: AnswerOptions,
+        ) -> Result<(), UaError> {
+            MediaAgent::answer_with(self, now, id, options)
         }
         fn progress(
             &mut self,
@@ -261,8 +281,13 @@ mod media {
         ) -> Result<(), UaError> {
             MediaAgent::progress(self, now, id, early_media)
         }
-        fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
-            MediaAgent::accept(self, now, id)
+        fn accept(
+            &mut self,
+            now: Instant,
+            id: CallHandle,
+            options: AnswerOptions,
+        ) -> Result<(), UaError> {
+            MediaAgent::accept_with(self, now, id, options)
         }
         fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
             MediaAgent::send_dtmf(self, now, id, tones)

@@ -13,7 +13,7 @@ use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallHandle, HoldState};
 
-use sansip_core::ua::{CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
+use sansip_core::ua::{AnswerOptions, CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
 
 use super::events::{self, EventStream};
 use super::{
@@ -762,10 +762,15 @@ impl<S: Session> Call<S> {
 
     /// Answers an incoming call.
     pub async fn answer(&self) -> Result<(), PhoneError> {
+        self.answer_with(AnswerOptions::default()).await
+    }
+
+    /// Answers an incoming call with options: extra headers on the 2xx.
+    pub async fn answer_with(&self, options: AnswerOptions) -> Result<(), PhoneError> {
         let id = self.id;
         Ok(self
             .phone
-            .with_engine(move |e, now| e.answer(now, id))
+            .with_engine(move |e, now| e.answer(now, id, options))
             .await??)
     }
 
@@ -782,10 +787,15 @@ impl<S: Session> Call<S> {
 
     /// Answers an incoming call that has early media ([`Call::progress`]).
     pub async fn accept(&self) -> Result<(), PhoneError> {
+        self.accept_with(AnswerOptions::default()).await
+    }
+
+    /// [`Call::accept`] with options: extra headers on the 2xx.
+    pub async fn accept_with(&self, options: AnswerOptions) -> Result<(), PhoneError> {
         let id = self.id;
         Ok(self
             .phone
-            .with_engine(move |e, now| e.accept(now, id))
+            .with_engine(move |e, now| e.accept(now, id, options))
             .await??)
     }
 

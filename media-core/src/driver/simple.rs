@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sansip_core::session::{CallEnd, CallHandle, HoldState};
-use sansip_core::ua::{CallOptions, Event, UaError};
+use sansip_core::ua::{AnswerOptions, CallOptions, Event, UaError};
 
 use super::{Call, Phone, PhoneConfig, PhoneError, Runtime, Session, UaEngine, WeakPhone};
 use crate::audio::{AudioSink, AudioSource};
@@ -378,7 +378,7 @@ async fn dispatch<S: Session>(
                 let done = match action {
                     IncomingAction::Ring => Ok(()),
                     IncomingAction::Answer => p
-                        .with_engine(move |e, now| e.answer(now, id))
+                        .with_engine(move |e, now| e.answer(now, id, AnswerOptions::default()))
                         .await
                         .and_then(|r| Ok(r?)),
                     IncomingAction::Decline(status) => p

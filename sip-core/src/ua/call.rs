@@ -94,6 +94,23 @@ impl HangupOptions {
     }
 }
 
+/// Options for [`UserAgent::answer_with`] and [`UserAgent::accept_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AnswerOptions {
+    /// Extra headers for the 2xx, e.g. `("X-Agent", "42")`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl AnswerOptions {
+    /// Adds an extra header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
 /// Refuses headers that could not go on the wire, naming the first.
 fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
     for (name, value) in headers {
@@ -134,6 +151,17 @@ impl<S: SdpHandler> UserAgent<S> {
     /// INVITE had none). If the peer's offer cannot be taken the call is refused with 488
     /// and ends with [`EndCause::IncompatibleSdp`]; the error says why.
     pub fn answer(&mut self, now: Instant, id: CallHandle, sdp: S) -> Result<(), UaError> {
+        self.answer_with(now, id, sdp, AnswerOptions::default())
+    }
+
+    /// [`UserAgent::answer`] with options: extra headers on the 2xx.
+    pub fn answer_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        sdp: S,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
         self.now = now;
         let call = self.ringing(id, "only a ringing incoming call can be answered")?;
         if call.has_early_answer() {
@@ -141,7 +169,8 @@ impl<S: SdpHandler> UserAgent<S> {
                 "the call has early media: answer it with accept",
             ));
         }
-        self.with_session(now, id, |s, ctx| s.answer(ctx, sdp))
+        checked(&options.headers)?;
+        self.with_session(now, id, |s, ctx| s.answer(ctx, sdp, options.headers))
             .unwrap_or(Ok(()))
             .map_err(UaError::Sdp)
     }
@@ -171,6 +200,16 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Answers an incoming call that has early media ([`UserAgent::progress`]) with the
     /// handler given there.
     pub fn accept(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.accept_with(now, id, AnswerOptions::default())
+    }
+
+    /// [`UserAgent::accept`] with options: extra headers on the 2xx.
+    pub fn accept_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        options: AnswerOptions,
+    ) -> Result<(), UaError> {
         self.now = now;
         if !self
             .ringing(id, "only a ringing incoming call can be accepted")?
@@ -180,7 +219,8 @@ impl<S: SdpHandler> UserAgent<S> {
                 "accept answers a call with early media: use answer",
             ));
         }
-        self.with_session(now, id, |s, ctx| s.accept(ctx));
+        checked(&options.headers)?;
+        self.with_session(now, id, |s, ctx| s.accept(ctx, options.headers));
         Ok(())
     }
 

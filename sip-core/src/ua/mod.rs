@@ -46,7 +46,7 @@ mod event;
 
 pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
-pub use call::{CallOptions, HangupOptions};
+pub use call::{AnswerOptions, CallOptions, HangupOptions};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
 
@@ -122,6 +122,11 @@ pub struct UaConfig {
     /// Follow a 3xx to our INVITE to its Contacts, in q order (default on, at most five
     /// targets); off, the call ends `Redirected` with the 3xx's status.
     pub follow_redirects: bool,
+    /// Headers every request we originate carries (REGISTER, INVITE, MESSAGE, and every
+    /// request inside a call except ACK and CANCEL), e.g. `("X-Tenant", "7")`; entries that
+    /// could not go on the wire are dropped, with a warning, by [`UserAgent::new`]. Add them
+    /// with [`UaConfig::header`] to have them checked at once.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl UaConfig {
@@ -146,7 +151,34 @@ impl UaConfig {
             min_se: 90,
             session_refresher: None,
             follow_redirects: true,
+            extra_headers: Vec::new(),
         }
+    }
+
+    /// Adds a header to every request we originate (see [`UaConfig::extra_headers`]).
+    ///
+    /// ```
+    /// # use sansip_core::ua::UaConfig;
+    /// let config = UaConfig::new("sip:alice@example.com").header("X-Tenant", "7")?;
+    /// assert!(UaConfig::new("sip:a@b").header("Bad Name", "x").is_err());
+    /// # Ok::<(), sansip_core::ua::UaError>(())
+    /// ```
+    pub fn header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, UaError> {
+        let (name, value) = (name.into(), value.into());
+        Headers::check_named(&name, &value).map_err(|_| UaError::InvalidHeader(name.clone()))?;
+        self.extra_headers.push((name, value));
+        Ok(self)
+    }
+}
+
+/// Adds the application's headers, checked when they were given.
+pub(crate) fn add_headers(h: &mut Headers, extra: &[(String, String)]) {
+    for (name, value) in extra {
+        let _ = h.push_named(name, value);
     }
 }
 
@@ -345,8 +377,15 @@ pub struct UaStats {
 
 impl<S: SdpHandler> UserAgent<S> {
     /// A user agent whose identifiers all come from `seed`.
-    pub fn new(config: UaConfig, now: Instant, seed: u64) -> Self {
+    pub fn new(mut config: UaConfig, now: Instant, seed: u64) -> Self {
         let limits = config.limits;
+        config.extra_headers.retain(|(name, value)| {
+            let ok = Headers::check_named(name, value).is_ok();
+            if !ok {
+                tracing::warn!(header = %name, "UA-wide header dropped: not valid on the wire");
+            }
+            ok
+        });
         Self {
             tx: TransactionLayer::new(config.timers),
             config,
@@ -517,7 +556,8 @@ impl<S: SdpHandler> UserAgent<S> {
         for (name, value) in &options.headers {
             Headers::check_named(name, value).map_err(|_| UaError::InvalidHeader(name.clone()))?;
         }
-        config.extra_headers = options.headers;
+        config.extra_headers = self.config.extra_headers.clone();
+        config.extra_headers.extend(options.headers);
         config.contact_params = options.contact_params;
         config.instance_id = options.instance_id;
         config.reg_id = options.reg_id;
@@ -600,6 +640,7 @@ impl<S: SdpHandler> UserAgent<S> {
         if let Some(ua) = &self.config.user_agent {
             h.push(HeaderName::UserAgent, ua);
         }
+        add_headers(h, &self.config.extra_headers);
         for (name, value) in headers {
             h.push_named(name, value)
                 .map_err(|_| UaError::InvalidHeader((*name).to_string()))?;

@@ -42,7 +42,7 @@ use crate::message::{HeaderName, Headers, Method, Request, Response, StatusCode}
 use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
 use crate::transaction::TxId;
 use crate::transport::FlowId;
-use crate::ua::{Event, RequestId, UaConfig, answer};
+use crate::ua::{Event, RequestId, UaConfig, add_headers, answer};
 
 /// What a client transaction of a session was sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,13 +175,6 @@ pub(crate) fn common_headers(h: &mut Headers, config: &UaConfig) {
     }
 }
 
-/// Adds headers the application gave (checked when it gave them).
-fn add_headers(h: &mut Headers, extra: &[(String, String)]) {
-    for (name, value) in extra {
-        let _ = h.push_named(name, value);
-    }
-}
-
 /// The far end as `name` (To of a 2xx, From of an INVITE) and P-Asserted-Identity give it.
 fn remote_of(h: &Headers, name: HeaderName) -> (String, Option<String>) {
     (
@@ -286,7 +279,7 @@ pub(crate) struct Session<S> {
     /// Callee: reliable provisionals waiting for that PRACK before they go.
     queued_1xx: VecDeque<Response>,
     /// Callee: our 2xx (body, whether it carries our offer), waiting for that PRACK.
-    held_2xx: Option<(Bytes, bool)>,
+    held_2xx: Option<uas::Final2xx>,
     /// Callee: the answer our 183 carried (early media), repeated in the 2xx.
     early_answer: Option<Bytes>,
     /// Caller: the last RSeq PRACKed, per early dialog (the peer's tag).
@@ -615,9 +608,11 @@ impl<S: SdpHandler> Session<S> {
             Some(d) => d.request(method, &ctx.local, ctx.ids),
             None => Request::new(method, ""),
         };
+        let h = req.headers_mut();
         if let Some(ua) = &ctx.config.user_agent {
-            req.headers_mut().push(HeaderName::UserAgent, ua);
+            h.push(HeaderName::UserAgent, ua);
         }
+        add_headers(h, &ctx.config.extra_headers);
         req
     }
 

@@ -65,11 +65,11 @@ impl<S: SdpHandler> Session<S> {
             Some((_, last)) => *last = rseq.0,
             None => self.rseq_seen.push((tag, rseq.0)),
         }
-        let Some(dialog) = self.dialog.as_mut() else {
+        if self.dialog.is_none() {
             return true;
-        };
+        }
         let cseq = resp.cseq().map(|c| c.seq).unwrap_or_default();
-        let mut prack = dialog.request(Method::Prack, &ctx.local, ctx.ids);
+        let mut prack = self.in_dialog_request(ctx, Method::Prack);
         let rack = RAck {
             rseq: rseq.0,
             cseq,
@@ -78,9 +78,6 @@ impl<S: SdpHandler> Session<S> {
         prack
             .headers_mut()
             .push(HeaderName::RAck, &rack.to_string());
-        if let Some(ua) = &ctx.config.user_agent {
-            prack.headers_mut().push(HeaderName::UserAgent, ua);
-        }
         ctx.send(prack, CallRequest::Prack);
         true
     }
@@ -174,8 +171,8 @@ impl<S: SdpHandler> Session<S> {
         self.clear_timer(CallTimer::PrackWait);
         if let (Some(next), Some(tx)) = (self.queued_1xx.pop_front(), self.invite_tx) {
             self.send_reliable(ctx, tx, next);
-        } else if let Some((body, offer_in_2xx)) = self.held_2xx.take() {
-            self.confirm(ctx, body, offer_in_2xx);
+        } else if let Some(answer) = self.held_2xx.take() {
+            self.confirm(ctx, answer);
         }
     }
 }

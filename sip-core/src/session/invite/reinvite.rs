@@ -193,7 +193,7 @@ impl<S: SdpHandler> Session<S> {
         };
         self.peer_reinvite = Some(Box::new((tx, req.clone())));
         self.hold = new_hold;
-        self.accept_invite(ctx, body, offer.is_empty());
+        self.accept_invite(ctx, body, offer.is_empty(), &[]);
         if new_hold != hold {
             ctx.event(Event::HoldChanged {
                 call: self.id,

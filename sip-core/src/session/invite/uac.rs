@@ -55,6 +55,7 @@ impl<S: SdpHandler> Session<S> {
         let h = req.headers_mut();
         h.push(HeaderName::Contact, &ctx.local.contact);
         common_headers(h, ctx.config);
+        crate::ua::add_headers(h, &ctx.config.extra_headers);
         if let Some(interval) = ctx.config.session_expires {
             Self::ask_for_timer(h, ctx.config, interval);
         }

@@ -14,6 +14,17 @@ use crate::session::{
 };
 use crate::transaction::TxId;
 use crate::transport::FlowId;
+use crate::ua::add_headers;
+
+/// Our 2xx to the peer's INVITE as the application gave it, held while a reliable
+/// provisional waits for its PRACK.
+#[derive(Debug)]
+pub(super) struct Final2xx {
+    body: Bytes,
+    /// The INVITE had no offer: this is ours, and the answer comes in the ACK.
+    offer_in_2xx: bool,
+    headers: Vec<(String, String)>,
+}
 
 /// A new INVITE the user agent took for a call.
 pub(crate) struct Incoming {
@@ -60,19 +71,37 @@ impl<S: SdpHandler> Session<S> {
     /// Answers the ringing call with `sdp` producing our answer (or our offer, when the
     /// INVITE had none). An offer it cannot take is refused with 488 and ends the call. The
     /// 2xx waits for the PRACK of a reliable provisional still unacknowledged.
-    pub(crate) fn answer(&mut self, ctx: &mut Ctx<'_>, mut sdp: S) -> Result<(), SdpError> {
+    /// `headers` (checked by the user agent) go on the 2xx.
+    pub(crate) fn answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut sdp: S,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), SdpError> {
         let offer_in_2xx = self.invite.body().is_empty();
         let body = self.describe(ctx, &mut sdp)?;
         self.sdp = Some(sdp);
-        self.answer_with(ctx, body, offer_in_2xx);
+        self.answer_with(
+            ctx,
+            Final2xx {
+                body,
+                offer_in_2xx,
+                headers,
+            },
+        );
         Ok(())
     }
 
     /// Answers a call that had early media ([`Session::progress`]): the 2xx repeats the
     /// answer its 183 carried.
-    pub(crate) fn accept(&mut self, ctx: &mut Ctx<'_>) {
+    pub(crate) fn accept(&mut self, ctx: &mut Ctx<'_>, headers: Vec<(String, String)>) {
         if let Some(body) = self.early_answer.clone() {
-            self.answer_with(ctx, body, false);
+            let answer = Final2xx {
+                body,
+                offer_in_2xx: false,
+                headers,
+            };
+            self.answer_with(ctx, answer);
         }
     }
 
@@ -132,22 +161,22 @@ impl<S: SdpHandler> Session<S> {
 
     /// The application answered: the 2xx now, or once the outstanding reliable provisional
     /// is PRACKed.
-    fn answer_with(&mut self, ctx: &mut Ctx<'_>, body: Bytes, offer_in_2xx: bool) {
+    fn answer_with(&mut self, ctx: &mut Ctx<'_>, answer: Final2xx) {
         self.clear_timer(CallTimer::NoAnswer);
         if self.unacked.is_some() {
-            self.held_2xx = Some((body, offer_in_2xx));
+            self.held_2xx = Some(answer);
         } else {
-            self.confirm(ctx, body, offer_in_2xx);
+            self.confirm(ctx, answer);
         }
     }
 
     /// Sends our 2xx: the dialog is confirmed and the application told.
-    pub(super) fn confirm(&mut self, ctx: &mut Ctx<'_>, body: Bytes, offer_in_2xx: bool) {
+    pub(super) fn confirm(&mut self, ctx: &mut Ctx<'_>, answer: Final2xx) {
         self.phase = Phase::Confirmed;
         if let Some(d) = self.dialog.as_mut() {
             d.confirm();
         }
-        self.accept_invite(ctx, body, offer_in_2xx);
+        self.accept_invite(ctx, answer.body, answer.offer_in_2xx, &answer.headers);
         ctx.event(self.answered_event());
     }
 
@@ -204,13 +233,20 @@ impl<S: SdpHandler> Session<S> {
     }
 
     /// Sends our 2xx to the session's INVITE (initial or re-INVITE, whichever is being
-    /// answered) and resends it until the ACK comes.
-    pub(super) fn accept_invite(&mut self, ctx: &mut Ctx<'_>, body: Bytes, offer_in_2xx: bool) {
+    /// answered), with `extra` headers, and resends it until the ACK comes.
+    pub(super) fn accept_invite(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        body: Bytes,
+        offer_in_2xx: bool,
+        extra: &[(String, String)],
+    ) {
         let Some((tx, mut resp)) = self.invite_response(ctx, StatusCode::new(200)) else {
             return;
         };
         common_headers(resp.headers_mut(), ctx.config);
         resp.headers_mut().remove(HeaderName::UserAgent);
+        add_headers(resp.headers_mut(), extra);
         let answered = match self.peer_reinvite.as_deref() {
             Some((_, req)) => req,
             None => &self.invite,
