@@ -878,3 +878,56 @@ fn ua_wide_headers_go_on_every_request_and_answer_headers_on_the_2xx() {
     assert!(!tenant(&ack));
     assert!(h.ua.is_established(out_id));
 }
+
+#[test]
+fn the_gruu_the_registrar_grants_is_our_contact_in_calls() {
+    let mut h = Harness::alice();
+    let now = h.now;
+    let options = sansip_core::ua::RegisterOptions::new(600)
+        .outbound("urn:uuid:00000000-0000-1000-8000-000000000001", 1);
+    h.ua.register_with(now, options).unwrap();
+    let register = requests(&h.drain()).remove(0);
+    let contact = register.headers().get(HeaderName::Contact).unwrap();
+    let gruu = "sip:alice@example.com;gr=urn:uuid:00000000-0000-1000-8000-000000000001";
+    let mut ok = Response::from_request(&register, StatusCode::new(200));
+    ok.set_to_tag("reg1");
+    ok.headers_mut().push(
+        HeaderName::Contact,
+        &format!("{contact};expires=600;pub-gruu=\"{gruu}\""),
+    );
+    h.feed_response(&ok);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::Registered { gruu: Some(g), .. } if g == gruu
+    )));
+    // Our INVITE and our 2xx name the GRUU as the remote target.
+    let (_, invite) = h.call("bob", CallOptions::default());
+    assert_eq!(
+        invite.headers().get(HeaderName::Contact),
+        Some(format!("<{gruu}>").as_str())
+    );
+    let (_, tag) = answered_incoming(&mut h);
+    let ok = responses(&h.sent)
+        .into_iter()
+        .find(|r| r.status().code() == 200 && r.to().unwrap().tag() == Some(tag.as_str()))
+        .unwrap();
+    assert_eq!(
+        ok.headers().get(HeaderName::Contact),
+        Some(format!("<{gruu}>").as_str())
+    );
+    // Once the binding is gone, the flow's own address is the Contact again.
+    let now = h.now;
+    h.ua.unregister(now, false).unwrap();
+    let unregister = requests(&h.drain()).remove(0);
+    assert_ne!(unregister.headers().get(HeaderName::Contact), Some(gruu));
+    let mut ok = Response::from_request(&unregister, StatusCode::new(200));
+    ok.set_to_tag("reg1");
+    h.feed_response(&ok);
+    let (_, invite) = h.call("carol", CallOptions::default());
+    assert!(
+        invite
+            .headers()
+            .get(HeaderName::Contact)
+            .is_some_and(|c| c.contains("192.0.2.10"))
+    );
+}

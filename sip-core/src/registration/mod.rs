@@ -160,6 +160,8 @@ pub struct Registration {
     events: VecDeque<RegistrationEvent>,
     /// The last REGISTER sent, for retries after a challenge or 423.
     last: Option<Request>,
+    /// The public GRUU of the current binding (RFC 5627).
+    gruu: Option<String>,
 }
 
 /// Shortest and longest backoff after a failure (RFC 5626 §4.5 uses 30 s base, 1800 s max).
@@ -187,7 +189,15 @@ impl Registration {
             auth: credentials.map(Authenticator::new),
             events: VecDeque::new(),
             last: None,
+            gruu: None,
         }
+    }
+
+    /// The public GRUU the registrar assigned to our live binding (RFC 5627), if any: the
+    /// Contact our dialogs should carry (§4.3), since it reaches this instance even when
+    /// our address does not.
+    pub fn gruu(&self, now: Instant) -> Option<&str> {
+        self.gruu.as_deref().filter(|_| self.is_registered(now))
     }
 
     /// Whether a binding is believed to be live at `now`.
@@ -419,6 +429,7 @@ impl Registration {
         let ms = lifetime.as_millis() as u64;
         let at = ms / 2 + ids.below(ms / 5 + 1);
         self.next_attempt = Some(now + Duration::from_millis(at));
+        self.gruu.clone_from(&gruu);
         self.events.push_back(RegistrationEvent::Registered {
             expires: granted,
             gruu,

@@ -497,11 +497,12 @@ impl<S: SdpHandler> UserAgent<S> {
         make: impl FnOnce(&mut Ctx<'_>, CallHandle) -> Result<Session<S>, E>,
     ) -> Result<CallHandle, E> {
         let mut out = VecDeque::new();
+        let local = self.session_local(flow);
         let mut ctx = Ctx {
             now,
             ids: &mut self.ids,
             config: &self.config,
-            local: self.locals.get(&flow).cloned().unwrap_or_else(Local::none),
+            local,
             reliable: self.flows.is_reliable(flow),
             out: &mut out,
         };
@@ -526,7 +527,7 @@ impl<S: SdpHandler> UserAgent<S> {
         step: impl FnOnce(&mut Session<S>, &mut Ctx<'_>) -> R,
     ) -> Option<R> {
         let reliable = self.flows.is_reliable(self.calls.get(&id)?.flow());
-        let local = self.local_for(self.call_flow(id));
+        let local = self.session_local(self.call_flow(id));
         let mut out = VecDeque::new();
         let session = self.calls.get_mut(&id)?;
         let mut ctx = Ctx {
@@ -632,6 +633,18 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The flow a call's requests leave by: its own while it lives, else the outbound one
     /// (the runtime reconnected).
+    /// Via and Contact for a session's messages on `flow`: the flow's, with the GRUU the
+    /// registrar granted as the Contact when the flow is the one we registered on (RFC 5627
+    /// §4.3): requests to it reach this instance wherever it is connected from.
+    fn session_local(&self, flow: FlowId) -> Local {
+        let mut local = self.local_for(flow);
+        let gruu = self.registration.as_ref().and_then(|r| r.gruu(self.now));
+        if let Some(gruu) = gruu.filter(|_| self.outbound == Some(flow)) {
+            local.contact = format!("<{gruu}>");
+        }
+        local
+    }
+
     fn call_flow(&self, id: CallHandle) -> FlowId {
         let own = self.calls.get(&id).map(|c| c.flow());
         match own {
