@@ -1258,3 +1258,76 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn video_added_by_an_early_update_and_dropped_by_a_reinvite_after_the_answer() {
+    use sansip_core::ua::OfferMethod;
+    for_each_network(|seed, loss| {
+        let mut w = with_100rel(seed, loss);
+        let (a, b) = w.ring(ALICE, BOB);
+        let mut bob_media = FakeSdp::new("bob");
+        bob_media.set_video(true);
+        w.act(BOB, |ua, now| ua.progress(now, b, Some(bob_media)))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].saw(|e| matches!(
+                e,
+                Event::CallProgress { call, status: 183, .. } if *call == a
+            ))),
+            "{}: early media",
+            w.label
+        );
+        // Before the answer, only UPDATE may carry an offer (RFC 3311 §5.1).
+        assert!(matches!(
+            w.act(ALICE, |ua, now| ua.renegotiate(now, a, OfferMethod::Invite)),
+            Err(UaError::InvalidState(_))
+        ));
+        w.phones[ALICE]
+            .ua
+            .sdp_handler_mut(a)
+            .unwrap()
+            .set_video(true);
+        w.act(ALICE, |ua, now| ua.renegotiate(now, a, OfferMethod::Update))
+            .unwrap();
+        let renegotiated = |p: &Phone, call: CallHandle, by: Originator| {
+            p.saw(|e| {
+                matches!(e, Event::Renegotiated { call: c, originator } if *c == call && *originator == by)
+            })
+        };
+        assert!(
+            w.run_until(60, |w| renegotiated(&w.phones[ALICE], a, Originator::Local)
+                && renegotiated(&w.phones[BOB], b, Originator::Remote)),
+            "{}: video added in the early dialog",
+            w.label
+        );
+        assert!(sent(&w, ALICE, "UPDATE ")[0].contains("m=video 51372"));
+        assert!(w.phones[ALICE].sdp(a).has_video() && w.phones[BOB].sdp(b).has_video());
+        assert!(!w.phones[ALICE].answered(a));
+        w.act(BOB, |ua, now| ua.accept(now, b)).unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].answered(a)
+                && w.phones[BOB].answered(b)),
+            "{}: answered",
+            w.label
+        );
+        // The callee drops its camera after the answer: a re-INVITE.
+        w.phones[BOB]
+            .ua
+            .sdp_handler_mut(b)
+            .unwrap()
+            .set_video(false);
+        w.act(BOB, |ua, now| ua.renegotiate(now, b, OfferMethod::Invite))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| renegotiated(&w.phones[BOB], b, Originator::Local)
+                && renegotiated(&w.phones[ALICE], a, Originator::Remote)),
+            "{}: video dropped",
+            w.label
+        );
+        assert!(!w.phones[ALICE].sdp(a).has_video() && !w.phones[BOB].sdp(b).has_video());
+        assert_eq!(w.phones[ALICE].directions(a), Some(Direction::SendRecv));
+        w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+        w.wait_ended(&[(ALICE, a), (BOB, b)]);
+        settle_after_prack(&mut w);
+    });
+}

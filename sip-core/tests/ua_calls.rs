@@ -931,3 +931,188 @@ fn the_gruu_the_registrar_grants_is_our_contact_in_calls() {
             .is_some_and(|c| c.contains("192.0.2.10"))
     );
 }
+
+const VIDEO_OFFER: &str = "v=0\r\no=bob 1 2 IN IP4 192.0.2.77\r\ns=-\r\nc=IN IP4 192.0.2.77\r\n\
+t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=sendrecv\r\n";
+
+/// Bob, whose INVITE allows UPDATE, calls alice; she answers and he ACKs.
+fn established_with_update(h: &mut Harness) -> (CallHandle, String) {
+    let invite = incoming_invite("z9hG4bKinv", "c1@bob", OFFER).replace(
+        "CSeq: 10 INVITE\r\n",
+        "CSeq: 10 INVITE\r\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\r\n",
+    );
+    h.feed(invite);
+    let id = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    let now = h.now;
+    h.ua.answer(now, id, FakeSdp::new("alice")).unwrap();
+    let ok = responses(&h.drain()).remove(0);
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    (id, tag)
+}
+
+fn renegotiated(h: &Harness) -> Vec<Originator> {
+    h.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Renegotiated { originator, .. } => Some(*originator),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answered_with(req: &Request, code: u16, body: &str) -> Response {
+    let mut r = Response::from_request(req, StatusCode::new(code));
+    if !body.is_empty() {
+        r.set_body("application/sdp", Bytes::copy_from_slice(body.as_bytes()));
+    }
+    r
+}
+
+#[test]
+fn our_renegotiation_goes_by_update_or_reinvite_and_a_refusal_leaves_the_call_as_it_was() {
+    use sansip_core::ua::OfferMethod;
+    let mut h = Harness::alice();
+    let (id, _) = established_with_update(&mut h);
+    let now = h.now;
+    // The application adds video and offers it by UPDATE, which the peer allows.
+    h.ua.sdp_handler_mut(id).unwrap().set_video(true);
+    h.ua.renegotiate(now, id, OfferMethod::Update).unwrap();
+    let update = requests(&h.drain()).remove(0);
+    assert_eq!(*update.method(), Method::Update);
+    assert!(String::from_utf8_lossy(update.body()).contains("m=video 51372"));
+    h.feed_response(&answered_with(&update, 200, VIDEO_OFFER));
+    assert_eq!(renegotiated(&h), [Originator::Local]);
+    assert!(h.ua.sdp_handler(id).unwrap().has_video());
+    // Dropping it by re-INVITE: refused, the call keeps its video and nothing else moves.
+    h.ua.sdp_handler_mut(id).unwrap().set_video(false);
+    h.ua.renegotiate(now, id, OfferMethod::Invite).unwrap();
+    let reinvite = requests(&h.drain()).remove(0);
+    assert_eq!(*reinvite.method(), Method::Invite);
+    assert!(String::from_utf8_lossy(reinvite.body()).contains("m=video 0"));
+    h.feed_response(&answered_with(&reinvite, 488, ""));
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, Event::RenegotiationFailed { status: 488, .. }))
+    );
+    assert!(h.ua.sdp_handler(id).unwrap().has_video());
+    assert!(!h.ua.hold_state(id).unwrap().local);
+    // An UPDATE the peer turns out not to take goes again as a re-INVITE (RFC 3311 §5.1).
+    h.ua.renegotiate(now, id, OfferMethod::Update).unwrap();
+    let update = requests(&h.drain()).remove(0);
+    assert_eq!(*update.method(), Method::Update);
+    let msgs = h.feed_response(&answered_with(&update, 501, ""));
+    let reinvite = requests(&msgs).remove(0);
+    assert_eq!(*reinvite.method(), Method::Invite);
+    assert!(String::from_utf8_lossy(reinvite.body()).contains("m=video 0"));
+    let msgs = h.feed_response(&answered_with(&reinvite, 200, OFFER));
+    assert_eq!(*requests(&msgs)[0].method(), Method::Ack);
+    assert_eq!(renegotiated(&h), [Originator::Local, Originator::Local]);
+    assert!(!h.ua.sdp_handler(id).unwrap().has_video());
+    // Glare: a 491 sends the same offer again after the §14.1 wait.
+    h.ua.sdp_handler_mut(id).unwrap().set_video(true);
+    h.ua.renegotiate(now, id, OfferMethod::Invite).unwrap();
+    let reinvite = requests(&h.drain()).remove(0);
+    h.feed_response(&answered_with(&reinvite, 491, ""));
+    let again = requests(&h.advance(Duration::from_secs(5)));
+    assert_eq!(*again[0].method(), Method::Invite);
+    assert!(String::from_utf8_lossy(again[0].body()).contains("m=video 51372"));
+}
+
+#[test]
+fn the_peers_offer_that_changes_the_media_is_reported_and_a_hold_is_not() {
+    let mut h = Harness::alice();
+    let (id, tag) = established_with_update(&mut h);
+    let add_video = in_dialog(
+        "INVITE",
+        11,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        VIDEO_OFFER,
+    );
+    let ok = responses(&h.feed(add_video));
+    let ok = ok.iter().find(|r| r.status().code() >= 200).unwrap();
+    assert_eq!(ok.status().code(), 200);
+    // Alice has no camera: the video section is refused with port 0.
+    assert!(String::from_utf8_lossy(ok.body()).contains("m=video 0"));
+    h.feed(in_dialog("ACK", 11, &tag, "", ""));
+    assert_eq!(renegotiated(&h), [Originator::Remote]);
+    // A hold changes direction only.
+    let hold = VIDEO_OFFER.replace("a=sendrecv", "a=sendonly");
+    let hold = in_dialog(
+        "INVITE",
+        12,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        &hold,
+    );
+    let ok = responses(&h.feed(hold));
+    assert_eq!(ok.last().unwrap().status().code(), 200);
+    h.feed(in_dialog("ACK", 12, &tag, "", ""));
+    assert!(h.ua.hold_state(id).unwrap().remote);
+    assert_eq!(renegotiated(&h), [Originator::Remote]);
+}
+
+#[test]
+fn asked_first_the_application_accepts_or_refuses_the_peers_new_media() {
+    let mut config = UaConfig::new("sip:alice@example.com");
+    config.reoffers = sansip_core::ua::ReofferPolicy::Ask;
+    let mut h = Harness::new(config);
+    let (id, tag) = established_with_update(&mut h);
+    let now = h.now;
+    assert!(matches!(
+        h.ua.accept_reoffer(now, id),
+        Err(UaError::InvalidState(_))
+    ));
+    let sdp = "Content-Type: application/sdp\r\n";
+    // The peer adds video: nothing final goes until the application says.
+    let out = responses(&h.feed(in_dialog("INVITE", 11, &tag, sdp, VIDEO_OFFER)));
+    assert!(out.iter().all(|r| r.status().code() < 200));
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::ReofferReceived { offer, .. } if offer.starts_with(b"v=0")
+    )));
+    // Meanwhile another offer meets 500 with Retry-After (RFC 3311 §5.2).
+    let r = responses(&h.feed(in_dialog("UPDATE", 12, &tag, sdp, OFFER)))
+        .into_iter()
+        .find(|r| r.cseq().is_ok_and(|c| c.method == "UPDATE"))
+        .unwrap();
+    assert_eq!(r.status().code(), 500);
+    assert!(r.headers().contains(HeaderName::RetryAfter));
+    h.ua.sdp_handler_mut(id).unwrap().set_video(true);
+    h.ua.accept_reoffer(now, id).unwrap();
+    let ok = responses(&h.drain()).pop().unwrap();
+    assert_eq!(ok.status().code(), 200);
+    assert!(String::from_utf8_lossy(ok.body()).contains("m=video 51372"));
+    h.feed(in_dialog("ACK", 11, &tag, "", ""));
+    assert!(h.ua.sdp_handler(id).unwrap().has_video());
+    // Dropping the video by UPDATE: refused by the application with its status.
+    let r = h.feed(in_dialog("UPDATE", 13, &tag, sdp, OFFER));
+    assert!(responses(&r).iter().all(|r| r.status().code() < 200));
+    assert_eq!(
+        h.ua.refuse_reoffer(now, id, Some(200)),
+        Err(UaError::InvalidStatus(200))
+    );
+    h.ua.refuse_reoffer(now, id, None).unwrap();
+    assert_eq!(responses(&h.drain())[0].status().code(), 488);
+    assert!(h.ua.sdp_handler(id).unwrap().has_video());
+    // Left unanswered, an offer is refused with 488 after 16·T1.
+    let r = h.feed(in_dialog("UPDATE", 14, &tag, sdp, OFFER));
+    assert!(responses(&r).is_empty());
+    let out = responses(&h.advance(Duration::from_secs(9)));
+    assert_eq!(out[0].status().code(), 488);
+    assert!(h.ua.is_established(id));
+    assert_eq!(
+        renegotiated(&h),
+        [Originator::Remote],
+        "the accepted one only"
+    );
+}

@@ -31,6 +31,12 @@ pub struct FakeSdp {
     pending: Option<(Direction, Option<(Direction, Direction)>)>,
     /// Refuse this many of the peer's next offers as incompatible.
     refuse: u32,
+    /// Offer video, and take it when offered.
+    video: bool,
+    /// Video in the last agreement.
+    has_video: bool,
+    /// Whether our offer in flight has video.
+    offered_video: bool,
 }
 
 impl Default for FakeSdp {
@@ -49,7 +55,22 @@ impl FakeSdp {
             current: None,
             pending: None,
             refuse: 0,
+            video: false,
+            has_video: false,
+            offered_video: false,
         }
+    }
+
+    /// Offers video from the next offer on, and takes it when offered (`false`: offers
+    /// none and refuses it with port 0), as a real handler does when the application adds
+    /// or removes a camera.
+    pub fn set_video(&mut self, video: bool) {
+        self.video = video;
+    }
+
+    /// Whether the last agreement has video both ways round.
+    pub fn has_video(&self) -> bool {
+        self.has_video
     }
 
     /// Makes the next `n` offers from the peer fail as incompatible, as a real handler
@@ -68,13 +89,29 @@ impl FakeSdp {
         self.current.map(|c| c.1)
     }
 
-    fn body(&mut self, direction: Direction) -> Bytes {
+    /// Our description; `video` says what its video section is: none, refused (port 0)
+    /// or active.
+    fn body(&mut self, direction: Direction, video: Option<bool>) -> Bytes {
         self.version += 1;
+        let video = match video {
+            None => String::new(),
+            Some(false) => "m=video 0 RTP/AVP 96\r\n".into(),
+            Some(true) => {
+                format!("m=video 51372 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na={direction}\r\n")
+            }
+        };
         Bytes::from(format!(
             "v=0\r\no={} 1 {} IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
-m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n",
+m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n{video}",
             self.name, self.version, direction
         ))
+    }
+
+    /// The description's video section: none, refused, or active.
+    fn video_of(body: &[u8]) -> Option<bool> {
+        let text = String::from_utf8_lossy(body);
+        let line = text.lines().find(|l| l.starts_with("m=video"))?;
+        Some(line.split_whitespace().nth(1) != Some("0"))
     }
 
     fn read(body: &[u8]) -> Result<Direction, SdpError> {
@@ -97,7 +134,10 @@ m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n",
 impl SdpHandler for FakeSdp {
     fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
         self.pending = Some((direction, self.current));
-        Ok(self.body(direction))
+        self.offered_video = self.video;
+        // Video once offered keeps its section, refused when no longer wanted (RFC 3264 §8).
+        let video = (self.video || self.has_video).then_some(self.video);
+        Ok(self.body(direction, video))
     }
 
     fn accept_offer(&mut self, offer: &[u8], direction: Direction) -> Result<Bytes, SdpError> {
@@ -108,7 +148,9 @@ impl SdpHandler for FakeSdp {
         let theirs = Self::read(offer)?;
         let ours = Direction::answer(theirs, direction);
         self.current = Some((ours, theirs));
-        Ok(self.body(ours))
+        let video = Self::video_of(offer).map(|v| v && self.video);
+        self.has_video = video == Some(true);
+        Ok(self.body(ours, video))
     }
 
     fn accept_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
@@ -118,6 +160,7 @@ impl SdpHandler for FakeSdp {
             .take()
             .ok_or_else(|| SdpError::Malformed("an answer without an offer".into()))?;
         self.current = Some((ours, theirs));
+        self.has_video = self.offered_video && Self::video_of(answer) == Some(true);
         Ok(())
     }
 

@@ -84,6 +84,52 @@ pub fn rewrite_directions(sdp: &str, f: impl Fn(Direction) -> Direction) -> Stri
     out
 }
 
+/// One media section as offer/answer compares it, apart from its port and direction: its
+/// media, transport protocol and formats, and whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLine {
+    media: String,
+    proto: String,
+    active: bool,
+    formats: Vec<String>,
+}
+
+/// The media sections of a description, in order.
+pub fn media_lines(sdp: &str) -> Vec<MediaLine> {
+    sections(sdp)
+        .1
+        .iter()
+        .filter_map(|m| {
+            let mut fields = m.first()?.strip_prefix("m=")?.split_whitespace();
+            let media = fields.next()?.to_string();
+            let active = fields.next()? != "0";
+            let proto = fields.next()?.to_string();
+            Some(MediaLine {
+                media,
+                proto,
+                active,
+                formats: fields.map(str::to_string).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Whether `offer` changes the media of a session whose last description from the peer
+/// had `previous` sections, beyond direction (which hold decides): a section added,
+/// removed, (de)activated or moved to another transport, or a format in use left out. An
+/// offer may list more formats than the answer it follows did, so new formats alone are
+/// no change; ports are no change either (an ICE restart or a new relay moves them).
+pub fn changes_media(previous: &[MediaLine], offer: &str) -> bool {
+    let now = media_lines(offer);
+    now.len() != previous.len()
+        || now.iter().zip(previous).any(|(n, p)| {
+            n.media != p.media
+                || n.proto != p.proto
+                || n.active != p.active
+                || (n.active && p.formats.iter().any(|f| !n.formats.contains(f)))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +158,23 @@ m=video 51372 RTP/AVP 31\r\na=inactive\r\n"
         assert_eq!(directions(&held), [Some(SendOnly), None, Some(Inactive)]);
         let lf = rewrite_directions("v=0\nm=audio 1 RTP/AVP 0\n", |_| Inactive);
         assert_eq!(lf, "v=0\nm=audio 1 RTP/AVP 0\na=inactive\n");
+    }
+
+    #[test]
+    fn a_change_is_new_media_or_a_format_left_out_not_a_direction_or_port() {
+        let before = media_lines(OFFER);
+        assert_eq!(before.len(), 3);
+        assert!(!changes_media(&before, OFFER));
+        let held = rewrite_directions(OFFER, |_| Inactive).replace("49170", "40000");
+        assert!(!changes_media(&before, &held), "hold and a new port");
+        let more_formats = OFFER.replace("RTP/AVP 0\r\na=rtpmap", "RTP/AVP 0 8\r\na=rtpmap");
+        assert!(!changes_media(&before, &more_formats));
+        let other_codec = OFFER.replace("RTP/AVP 0\r\na=rtpmap", "RTP/AVP 8\r\na=rtpmap");
+        assert!(changes_media(&before, &other_codec));
+        let video_on = OFFER.replace("m=video 0 RTP/AVP 31", "m=video 5000 RTP/AVP 31");
+        assert!(changes_media(&before, &video_on));
+        let secure = OFFER.replace("49170 RTP/AVP", "49170 RTP/SAVP");
+        assert!(changes_media(&before, &secure));
+        assert!(changes_media(&before, "v=0\r\nm=audio 1 RTP/AVP 0\r\n"));
     }
 }

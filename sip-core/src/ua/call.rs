@@ -111,6 +111,17 @@ impl AnswerOptions {
     }
 }
 
+/// How [`UserAgent::renegotiate`] sends its offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OfferMethod {
+    /// A re-INVITE (RFC 3261 §14), which every peer takes.
+    Invite,
+    /// An UPDATE (RFC 3311): also before the answer, and answered at once without an ACK;
+    /// a re-INVITE instead when the peer does not allow UPDATE.
+    Update,
+}
+
 /// Refuses headers that could not go on the wire, naming the first.
 fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
     for (name, value) in headers {
@@ -308,6 +319,56 @@ impl<S: SdpHandler> UserAgent<S> {
             return Err(UaError::InvalidState("hold needs an established call"));
         }
         self.with_session(now, id, |s, ctx| s.set_hold(ctx, local));
+        Ok(())
+    }
+
+    /// Offers the peer a new description from the call's handler, which the application
+    /// changed first (through [`UserAgent::sdp_handler_mut`]: video added or removed, a
+    /// codec dropped, an ICE restart): by re-INVITE, or by UPDATE (RFC 3311) where the peer
+    /// allows it. In an established call it waits for whatever offer or request is in
+    /// flight; before the answer only an UPDATE may carry it, once the first offer and
+    /// answer are done reliably. [`Event::Renegotiated`] follows its acceptance,
+    /// [`Event::RenegotiationFailed`] a refusal, which leaves the call as it was.
+    pub fn renegotiate(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        method: OfferMethod,
+    ) -> Result<(), UaError> {
+        self.now = now;
+        self.live_call(id)?;
+        self.with_session(now, id, |s, ctx| s.renegotiate(ctx, method))
+            .unwrap_or(Ok(()))
+    }
+
+    /// Answers the peer's offer that [`Event::ReofferReceived`] reported (with
+    /// [`ReofferPolicy::Ask`](super::ReofferPolicy::Ask)) as any other.
+    pub fn accept_reoffer(&mut self, now: Instant, id: CallHandle) -> Result<(), UaError> {
+        self.now = now;
+        if !self.live_call(id)?.has_reoffer() {
+            return Err(UaError::InvalidState("no offer of the peer's is waiting"));
+        }
+        self.with_session(now, id, |s, ctx| s.accept_reoffer(ctx));
+        Ok(())
+    }
+
+    /// Refuses the peer's offer that [`Event::ReofferReceived`] reported, with `status`
+    /// (4xx–6xx; 488 when `None`); the call goes on as it was.
+    pub fn refuse_reoffer(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        status: Option<u16>,
+    ) -> Result<(), UaError> {
+        self.now = now;
+        let status = status.unwrap_or(488);
+        if !(400..700).contains(&status) {
+            return Err(UaError::InvalidStatus(status));
+        }
+        if !self.live_call(id)?.has_reoffer() {
+            return Err(UaError::InvalidState("no offer of the peer's is waiting"));
+        }
+        self.with_session(now, id, |s, ctx| s.refuse_reoffer(ctx, status));
         Ok(())
     }
 

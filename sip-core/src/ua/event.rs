@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::registration::RegistrationCause;
-use crate::session::{CallEnd, CallHandle};
+use crate::session::{CallEnd, CallHandle, Originator};
 
 /// The handle of an out-of-dialog request sent with
 /// [`UserAgent::request`](super::UserAgent::request) or
@@ -167,7 +167,28 @@ pub enum Event {
         /// The peer holds us.
         remote: bool,
     },
-    /// Our re-INVITE (a hold or unhold) was refused; the call goes on as it was before it.
+    /// An offer changed the call's media beyond hold and was answered: ours
+    /// ([`UserAgent::renegotiate`](super::UserAgent::renegotiate), `Local`) or the peer's
+    /// (`Remote`: a stream added or removed, another codec or transport).
+    Renegotiated {
+        /// Which call.
+        call: CallHandle,
+        /// Whose offer it was.
+        originator: Originator,
+    },
+    /// The peer offers to change the call's media and, with
+    /// [`ReofferPolicy::Ask`](super::ReofferPolicy::Ask), waits for
+    /// [`UserAgent::accept_reoffer`](super::UserAgent::accept_reoffer) or
+    /// [`UserAgent::refuse_reoffer`](super::UserAgent::refuse_reoffer).
+    ReofferReceived {
+        /// Which call.
+        call: CallHandle,
+        /// The peer's offer (SDP).
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
+        offer: Bytes,
+    },
+    /// Our re-INVITE or UPDATE (a hold, an unhold, a renegotiation) was refused; the call
+    /// goes on as it was before it.
     RenegotiationFailed {
         /// Which call.
         call: CallHandle,
@@ -211,6 +232,8 @@ impl Event {
             Event::CallAnswered { .. } => "call_answered",
             Event::CallEnded { .. } => "call_ended",
             Event::HoldChanged { .. } => "hold_changed",
+            Event::Renegotiated { .. } => "renegotiated",
+            Event::ReofferReceived { .. } => "reoffer_received",
             Event::RenegotiationFailed { .. } => "renegotiation_failed",
             Event::DtmfReceived { .. } => "dtmf_received",
         }
@@ -224,6 +247,8 @@ impl Event {
             | Event::CallAnswered { call, .. }
             | Event::CallEnded { call, .. }
             | Event::HoldChanged { call, .. }
+            | Event::Renegotiated { call, .. }
+            | Event::ReofferReceived { call, .. }
             | Event::RenegotiationFailed { call, .. }
             | Event::DtmfReceived { call, .. }
             | Event::InfoReceived { call, .. } => Some(*call),

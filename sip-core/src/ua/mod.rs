@@ -46,7 +46,7 @@ mod event;
 
 pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
-pub use call::{AnswerOptions, CallOptions, HangupOptions};
+pub use call::{AnswerOptions, CallOptions, HangupOptions, OfferMethod};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
 
@@ -127,6 +127,23 @@ pub struct UaConfig {
     /// could not go on the wire are dropped, with a warning, by [`UserAgent::new`]. Add them
     /// with [`UaConfig::header`] to have them checked at once.
     pub extra_headers: Vec<(String, String)>,
+    /// What becomes of the peer's offers that change a call's media beyond hold (default
+    /// [`ReofferPolicy::Accept`]).
+    pub reoffers: ReofferPolicy,
+}
+
+/// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
+/// added or removed, a codec in use dropped, another transport), rather than just its
+/// direction, which hold decides by itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReofferPolicy {
+    /// Answer them as the handler can, and report [`Event::Renegotiated`].
+    #[default]
+    Accept,
+    /// Report [`Event::ReofferReceived`] and wait for [`UserAgent::accept_reoffer`] or
+    /// [`UserAgent::refuse_reoffer`]; an offer left waiting 16·T1 is refused with 488.
+    Ask,
 }
 
 impl UaConfig {
@@ -152,6 +169,7 @@ impl UaConfig {
             session_refresher: None,
             follow_redirects: true,
             extra_headers: Vec::new(),
+            reoffers: ReofferPolicy::Accept,
         }
     }
 

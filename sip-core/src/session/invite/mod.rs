@@ -20,6 +20,7 @@ mod info;
 mod prack;
 mod redirect;
 mod reinvite;
+mod reoffer;
 mod timer;
 mod uac;
 mod uas;
@@ -39,10 +40,10 @@ use crate::auth::Authenticator;
 use crate::dialog::{Dialog, Local};
 use crate::ids::IdGenerator;
 use crate::message::{HeaderName, Headers, Method, Request, Response, StatusCode};
-use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
+use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler, sdp};
 use crate::transaction::TxId;
 use crate::transport::FlowId;
-use crate::ua::{Event, RequestId, UaConfig, add_headers, answer};
+use crate::ua::{Event, OfferMethod, RequestId, UaConfig, add_headers, answer};
 
 /// What a client transaction of a session was sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,14 +60,17 @@ pub(crate) enum CallRequest {
     Prack,
     /// Our UPDATE refreshing the session (RFC 3311, RFC 4028).
     Update,
+    /// Our UPDATE carrying an offer (RFC 3311).
+    UpdateOffer,
 }
 
 impl CallRequest {
-    /// Requests that go one at a time inside the dialog (see [`Session::pump`]).
+    /// Requests that go one at a time inside the dialog (see [`Session::pump`]); PRACKs go
+    /// when their provisional comes, but hold the others back too.
     fn is_serialized(self) -> bool {
         matches!(
             self,
-            Self::Reinvite | Self::Info | Self::Request(_) | Self::Update
+            Self::Reinvite | Self::Info | Self::Request(_) | Self::Update | Self::UpdateOffer
         )
     }
 }
@@ -94,9 +98,11 @@ pub(crate) enum CallTimer {
     Refresh,
     /// The peer's session refresh is overdue (RFC 4028 §10).
     SessionExpiry,
+    /// The application did not decide on the peer's offer in time.
+    OfferWait,
 }
 
-const TIMER_KINDS: usize = 10;
+const TIMER_KINDS: usize = 11;
 
 /// What a session asks of the user agent, in order.
 #[derive(Debug)]
@@ -250,8 +256,14 @@ pub(crate) struct Session<S> {
     /// The local hold the application asked for; differs from `hold.local` while a
     /// re-INVITE carrying it is pending or waiting out a glare.
     want_hold: bool,
-    /// Our pending re-INVITE: its transaction and the hold state it proposes.
-    reinvite: Option<(Option<TxId>, HoldState)>,
+    /// Our offer waiting for its answer.
+    offer: Option<reinvite::OurOffer>,
+    /// The renegotiation the application asked for, waiting its turn.
+    want_reoffer: Option<OfferMethod>,
+    /// The peer's offer waiting for the application (see `reoffer.rs`).
+    asked: Option<Box<(TxId, Request)>>,
+    /// The media lines of the peer's latest description.
+    remote_media: Vec<sdp::MediaLine>,
     accepting: Option<Accepting>,
     /// Caller: the ACK for the last 2xx, sent again when that 2xx repeats.
     ack: Option<(u32, Bytes)>,
@@ -284,6 +296,8 @@ pub(crate) struct Session<S> {
     early_answer: Option<Bytes>,
     /// Caller: the last RSeq PRACKed, per early dialog (the peer's tag).
     rseq_seen: Vec<(SmolStr, u32)>,
+    /// Caller: our PRACKs without a final response.
+    pracks_out: u8,
     /// The session timer in force (RFC 4028), if any.
     timer: Option<timer::Timer>,
     /// The peer listed UPDATE in Allow: refreshes go by UPDATE.
@@ -340,7 +354,10 @@ impl<S> Session<S> {
             cancel_pending: false,
             hold: HoldState::default(),
             want_hold: false,
-            reinvite: None,
+            offer: None,
+            want_reoffer: None,
+            asked: None,
+            remote_media: Vec::new(),
             accepting: None,
             ack: None,
             bye_after_ack: false,
@@ -358,6 +375,7 @@ impl<S> Session<S> {
             held_2xx: None,
             early_answer: None,
             rseq_seen: Vec::new(),
+            pracks_out: 0,
             timer: None,
             peer_allows_update: false,
             refresh_due: false,
@@ -451,7 +469,7 @@ impl<S> Session<S> {
     /// Whether a new offer may not start now (RFC 3261 §14.1): an INVITE transaction of
     /// ours or the peer's is still open.
     fn offer_in_progress(&self) -> bool {
-        self.reinvite.is_some() || self.accepting.is_some()
+        self.offer.is_some() || self.accepting.is_some() || self.asked.is_some()
     }
 
     fn set_timer(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
@@ -478,8 +496,8 @@ impl<S: SdpHandler> Session<S> {
                 self.provisional = false;
             }
             CallRequest::Reinvite => {
-                if let Some(r) = self.reinvite.as_mut() {
-                    r.0 = Some(tx);
+                if let Some(o) = self.offer.as_mut() {
+                    o.tx = Some(tx);
                 }
             }
             _ => {}
@@ -504,6 +522,7 @@ impl<S: SdpHandler> Session<S> {
             CallTimer::PrackWait => self.prack_overdue(ctx),
             CallTimer::Refresh => self.refresh_now(ctx),
             CallTimer::SessionExpiry => self.session_expired(ctx),
+            CallTimer::OfferWait => self.refuse_reoffer(ctx, 488),
             CallTimer::GiveUp => {
                 if let Some(tx) = self.invite_tx {
                     ctx.out.push_back(Action::Abandon(tx));
@@ -590,7 +609,7 @@ impl<S: SdpHandler> Session<S> {
         // A re-INVITE still out when the dialog ends may never get a final response
         // (its 2xx was lost and the peer stopped resending on our BYE), and an INVITE
         // client transaction past Calling has no timer of its own: end it here.
-        if let Some((Some(tx), _)) = self.reinvite.take() {
+        if let Some(tx) = self.offer.take().and_then(|o| o.tx) {
             ctx.out.push_back(Action::Abandon(tx));
         }
         self.finished = true;
@@ -653,7 +672,9 @@ impl<S: SdpHandler> Session<S> {
             .sdp
             .as_mut()
             .is_some_and(|s| s.accept_answer(answer).is_ok());
-        if !taken {
+        if taken {
+            self.remember_remote(&String::from_utf8_lossy(answer));
+        } else {
             let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
             self.bye(ctx, end);
         }
@@ -661,24 +682,37 @@ impl<S: SdpHandler> Session<S> {
     }
 
     /// Sends the next of our queued in-dialog requests when nothing of ours is in flight:
-    /// a wanted hold change first, then MESSAGEs, then DTMF tones (paced by their timer).
+    /// an offer first (a renegotiation, a hold change, or a refresh, which any offer is
+    /// too), then MESSAGEs, then DTMF tones (paced by their timer).
     fn pump(&mut self, ctx: &mut Ctx<'_>) {
         // A callee's requests wait for the ACK of its 2xx: a peer may not know the dialog
         // before it has ACKed (SIP.js leaves such an INFO unanswered, which would hold up
         // every later request for 32 s). The ACK pumps again.
+        // A PRACK out holds back the rest: a request overtaking one that was lost would make
+        // its retransmission's lower CSeq unacceptable to the peer (RFC 3261 §12.2.2).
         if self.finished
-            || self.phase != Phase::Confirmed
             || self.in_flight.is_some()
+            || self.pracks_out > 0
             || self.accepting.is_some()
         {
             return;
         }
         let free = !self.offer_in_progress() && self.timer(CallTimer::Glare).is_none();
-        let hold_due = self.want_hold != self.hold.local && free;
-        if self.refresh_due && free {
+        if self.phase != Phase::Confirmed {
+            // Before the answer only an UPDATE with an offer may go (RFC 3311 §5.1).
+            if free && self.want_reoffer.is_some() && self.early_offer_allowed() {
+                self.want_reoffer = None;
+                self.send_offer(ctx, OfferMethod::Update, true);
+            }
+            return;
+        }
+        let hold_due = self.want_hold != self.hold.local;
+        if free && let Some(method) = self.want_reoffer.take() {
+            self.send_offer(ctx, method, true);
+        } else if free && self.refresh_due {
             self.send_refresh(ctx);
-        } else if hold_due {
-            self.send_reinvite(ctx);
+        } else if free && hold_due {
+            self.send_offer(ctx, OfferMethod::Invite, false);
         } else if let Some(o) = self.requests.pop_front() {
             let mut req = self.in_dialog_request(ctx, o.method);
             add_headers(req.headers_mut(), &o.headers);
@@ -708,8 +742,13 @@ impl<S: SdpHandler> Session<S> {
         }
         match what {
             CallRequest::Invite => self.end(ctx, (!ending).then_some(end)),
-            CallRequest::Reinvite | CallRequest::Info | CallRequest::Update if !ending => {
-                if what == CallRequest::Reinvite
+            CallRequest::Reinvite
+            | CallRequest::Info
+            | CallRequest::Update
+            | CallRequest::UpdateOffer
+                if !ending =>
+            {
+                if matches!(what, CallRequest::Reinvite | CallRequest::UpdateOffer)
                     && let Some(sdp) = self.sdp.as_mut()
                 {
                     sdp.rollback();
@@ -729,6 +768,7 @@ impl<S: SdpHandler> Session<S> {
                 });
                 self.pump(ctx);
             }
+            CallRequest::Prack => self.prack_done(ctx),
             _ => {}
         }
     }
@@ -754,6 +794,8 @@ impl<S: SdpHandler> Session<S> {
             CallRequest::Reinvite => self.reinvite_answered(ctx, resp),
             CallRequest::Info if code >= 200 => self.info_answered(ctx, code),
             CallRequest::Update if code >= 200 => self.update_answered(ctx, resp),
+            CallRequest::Prack if code >= 200 => self.prack_done(ctx),
+            CallRequest::UpdateOffer if code >= 200 => self.offer_answered(ctx, resp),
             CallRequest::Request(rid) if code >= 200 => {
                 ctx.event(Event::RequestCompleted {
                     id: rid,

@@ -79,7 +79,14 @@ impl<S: SdpHandler> Session<S> {
             .headers_mut()
             .push(HeaderName::RAck, &rack.to_string());
         ctx.send(prack, CallRequest::Prack);
+        self.pracks_out = self.pracks_out.saturating_add(1);
         true
+    }
+
+    /// Caller: one of our PRACKs is done with; what waited for it may go.
+    pub(super) fn prack_done(&mut self, ctx: &mut Ctx<'_>) {
+        self.pracks_out = self.pracks_out.saturating_sub(1);
+        self.pump(ctx);
     }
 
     /// Callee: sends provisional `status` (with `body`, an early answer), reliably when the
@@ -93,6 +100,9 @@ impl<S: SdpHandler> Session<S> {
         let Some((tx, mut resp)) = self.invite_response(ctx, status) else {
             return;
         };
+        // The caller learns here that it may UPDATE in the early dialog (RFC 3311 §5.1).
+        resp.headers_mut()
+            .push(HeaderName::Allow, crate::ua::answer::ALLOW);
         if let Some(body) = body {
             resp.set_body("application/sdp", body);
         }
@@ -173,6 +183,9 @@ impl<S: SdpHandler> Session<S> {
             self.send_reliable(ctx, tx, next);
         } else if let Some(answer) = self.held_2xx.take() {
             self.confirm(ctx, answer);
+        } else {
+            // An early UPDATE of ours may have waited for this PRACK.
+            self.pump(ctx);
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::message::{
 };
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
-use crate::ua::{Event, UaConfig, answer};
+use crate::ua::{Event, OfferMethod, UaConfig, answer};
 
 /// A running session timer: the interval, and whether we are the refresher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl<S: SdpHandler> Session<S> {
     /// Sends our refresh: UPDATE when the peer allows it, else a re-INVITE (§7.4).
     pub(super) fn send_refresh(&mut self, ctx: &mut Ctx<'_>) {
         if !self.peer_allows_update || self.retarget {
-            self.send_reinvite(ctx);
+            self.send_offer(ctx, OfferMethod::Invite, false);
             return;
         }
         self.refresh_due = false;
@@ -251,13 +251,11 @@ impl<S: SdpHandler> Session<S> {
             ctx.respond_with(tx, req, StatusCode::new(422), &extra);
             return;
         }
-        let offer = req.body();
-        let mut body = None;
-        let mut new_hold = self.hold;
-        if !offer.is_empty() {
+        if !req.body().is_empty() {
             if self.offer_in_progress() {
-                // §5.2: our own offer is out, or the peer's INVITE exchange is unfinished.
-                if self.reinvite.is_some() {
+                // §5.2: our own offer is out, or the peer's INVITE exchange (or offer) is
+                // unfinished.
+                if self.offer.is_some() {
                     ctx.respond(tx, req, 491);
                 } else {
                     let secs = ctx.ids.below(11);
@@ -266,6 +264,18 @@ impl<S: SdpHandler> Session<S> {
                 }
                 return;
             }
+            if self.ask_first(ctx, tx, req) {
+                return;
+            }
+        }
+        self.take_update(ctx, tx, req);
+    }
+
+    /// Answers the peer's UPDATE: a refresh, with our answer to its offer if it has one.
+    pub(super) fn take_update(&mut self, ctx: &mut Ctx<'_>, tx: TxId, req: &Request) {
+        let mut body = None;
+        let mut new_hold = self.hold;
+        if !req.body().is_empty() {
             let Some((hold, answer)) = self.answer_offer(ctx, tx, req) else {
                 return;
             };

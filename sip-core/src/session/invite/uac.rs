@@ -141,6 +141,7 @@ impl<S: SdpHandler> Session<S> {
                 if !self.prack_if_reliable(ctx, resp) {
                     return;
                 }
+                self.peer_allows_update |= super::timer::allows_update(resp.headers());
                 let early_media = !resp.body().is_empty();
                 if early_media
                     && !self.answer_taken
@@ -148,6 +149,7 @@ impl<S: SdpHandler> Session<S> {
                     && sdp.accept_answer(resp.body()).is_ok()
                 {
                     self.answer_taken = true;
+                    self.remember_remote(&String::from_utf8_lossy(resp.body()));
                 }
                 ctx.event(Event::CallProgress {
                     call: self.id,
@@ -243,6 +245,9 @@ impl<S: SdpHandler> Session<S> {
             self.send_bye(ctx);
             self.end(ctx, Some(end));
             return;
+        }
+        if !self.answer_taken {
+            self.remember_remote(&String::from_utf8_lossy(resp.body()));
         }
         self.answer_taken = true;
         self.phase = Phase::Confirmed;

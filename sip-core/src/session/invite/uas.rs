@@ -149,8 +149,10 @@ impl<S: SdpHandler> Session<S> {
             let dir = sdp::media_direction(&String::from_utf8_lossy(&offer))
                 .unwrap_or(Direction::Inactive);
             let hold = hold.with_remote_offer(dir);
-            sdp.accept_offer(&offer, hold.answer(dir))
-                .inspect(|_| self.hold = hold)
+            sdp.accept_offer(&offer, hold.answer(dir)).inspect(|_| {
+                self.hold = hold;
+                self.remember_remote(&String::from_utf8_lossy(&offer));
+            })
         };
         body.inspect_err(|e| {
             self.refuse_offer(ctx, e);
