@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use sansip_core::session::{CallHandle, EndCause, dtmf};
 use sansip_core::ua::{
-    AnswerOptions, CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent,
+    AnswerOptions, CallOptions, Event, Input, OfferMethod, Output, UaConfig, UaError, UserAgent,
 };
 
 use crate::audio::{AudioSink, AudioSource};
@@ -382,6 +382,33 @@ impl MediaAgent {
         if let Some(s) = self.ua.sdp_handler_mut(id) {
             s.set_muted(muted);
         }
+        Ok(())
+    }
+
+    /// Adds video to call `id` or stops it, from its next offer on ([`RtcSession::set_video`]);
+    /// send that offer with [`MediaAgent::renegotiate`], or accept the peer's with
+    /// [`UserAgent::accept_reoffer`].
+    pub fn set_video(&mut self, id: CallHandle, video: bool) -> Result<(), UaError> {
+        self.session(id)?.set_video(video);
+        Ok(())
+    }
+
+    /// Has call `id`'s next offer restart ICE ([`RtcSession::restart_ice`]); send it with
+    /// [`MediaAgent::renegotiate`].
+    pub fn restart_ice(&mut self, id: CallHandle) -> Result<(), UaError> {
+        self.session(id)?.restart_ice();
+        Ok(())
+    }
+
+    /// Offers call `id`'s changed media to the peer ([`UserAgent::renegotiate`]).
+    pub fn renegotiate(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        method: OfferMethod,
+    ) -> Result<(), UaError> {
+        self.ua.renegotiate(now, id, method)?;
+        self.sync_all();
         Ok(())
     }
 

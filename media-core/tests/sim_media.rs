@@ -16,7 +16,7 @@ use sansip_media::core::registrar::{Registrar, RegistrarConfig};
 use sansip_media::core::session::{CallHandle, EndCause, Originator};
 use sansip_media::core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
-use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
+use sansip_media::core::ua::{CallOptions, Event, Input, OfferMethod, Output, UaConfig};
 use sansip_media::video::{VideoCodec, VideoFrame, VideoSink};
 use sansip_media::{MediaAgent, MediaConfig, MediaEvent, MediaFailure, MediaProfile, is_media};
 
@@ -924,4 +924,92 @@ fn a_recording_starts_at_a_keyframe_and_a_keyframe_request_is_answered_with_the_
     assert_eq!(got.last(), Some(&(false, 21)), "{got:?}");
     let stats = w.alice.phone.media_stats(call).unwrap();
     assert!(stats.video_keyframe_requests >= 2, "{stats:?}");
+}
+
+/// The `a=ice-ufrag` of the description in the first SIP message `node` received that
+/// starts with `start`.
+fn ufrag_in(node: &MediaNode, start: &str) -> String {
+    let m = node
+        .sip_in
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .find(|m| m.starts_with(start))
+        .unwrap_or_else(|| panic!("no {start}"));
+    m.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn video_added_mid_call_then_an_ice_restart_by_update_and_the_call_goes_on() {
+    let mut w = World::with(3, 0.0, MediaConfig::default());
+    let (call, theirs) = w.answered_call();
+    let now = w.sim.now();
+    w.alice
+        .phone
+        .set_source(call, Box::new(Tone::new(1_000.0)))
+        .unwrap();
+    w.alice.drain();
+    w.wait(30, "ICE and DTLS", |a, b| {
+        a.phone.is_media_connected(call) && b.phone.is_media_connected(theirs)
+    });
+    assert!(!w.alice.phone.ua().sdp_handler(call).unwrap().has_video());
+    // Both applications turn their cameras on; alice offers the video by re-INVITE.
+    w.bob.phone.set_video(theirs, true).unwrap();
+    w.alice.phone.set_video(call, true).unwrap();
+    w.alice
+        .phone
+        .renegotiate(now, call, OfferMethod::Invite)
+        .unwrap();
+    w.alice.drain();
+    let renegotiated = |n: &MediaNode, by: Originator| {
+        n.events
+            .iter()
+            .filter(|e| matches!(e, Event::Renegotiated { originator, .. } if *originator == by))
+            .count()
+    };
+    w.wait(30, "video added", |a, b| {
+        renegotiated(a, Originator::Local) == 1 && renegotiated(b, Originator::Remote) == 1
+    });
+    assert!(w.alice.phone.ua().sdp_handler(call).unwrap().has_video());
+    assert!(w.bob.phone.ua().sdp_handler(theirs).unwrap().has_video());
+    let seen = Frames::default();
+    w.bob
+        .phone
+        .set_video_sink(theirs, Box::new(seen.clone()))
+        .unwrap();
+    w.pass(Duration::from_millis(500));
+    for i in 0..10u64 {
+        let now = w.sim.now();
+        w.alice
+            .phone
+            .send_video(now, call, &vp8(i == 0, i as u8, i * 3_000))
+            .unwrap();
+        w.alice.drain();
+        w.pass(Duration::from_millis(33));
+    }
+    w.pass(Duration::from_millis(500));
+    let frames = seen.0.lock().unwrap().len();
+    assert!(frames >= 9, "bob got {frames} of 10 frames");
+
+    // An ICE restart by UPDATE: new credentials, and the audio keeps flowing.
+    let now = w.sim.now();
+    w.alice.phone.restart_ice(call).unwrap();
+    w.alice
+        .phone
+        .renegotiate(now, call, OfferMethod::Update)
+        .unwrap();
+    w.alice.drain();
+    w.wait(30, "ICE restarted", |a, _| {
+        renegotiated(a, Originator::Local) == 2
+    });
+    assert_ne!(ufrag_in(&w.bob, "INVITE "), ufrag_in(&w.bob, "UPDATE "));
+    w.pass(Duration::from_secs(1));
+    let before = w.bob.received(theirs);
+    w.pass(Duration::from_secs(2));
+    let after = w.bob.received(theirs);
+    assert!(after - before >= 90, "bob got {} packets", after - before);
+    assert!(w.alice.phone.is_media_connected(call));
+    assert!(w.alice.phone.ua().sdp_handler(call).unwrap().has_video());
 }

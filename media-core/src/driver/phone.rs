@@ -11,9 +11,10 @@ use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
-use sansip_core::session::{CallEnd, CallHandle, HoldState};
-
-use sansip_core::ua::{AnswerOptions, CallOptions, Event, RequestId, UaConfig, UaError, UserAgent};
+use sansip_core::session::{CallEnd, CallHandle, HoldState, Originator};
+use sansip_core::ua::{
+    AnswerOptions, CallOptions, Event, OfferMethod, RequestId, UaConfig, UaError, UserAgent,
+};
 
 use super::events::{self, EventStream};
 use super::{
@@ -816,15 +817,15 @@ impl<S: Session> Call<S> {
 
     /// Holds the peer and waits until the re-INVITE is answered.
     pub async fn hold(&self) -> Result<HoldState, PhoneError> {
-        self.renegotiate(true).await
+        self.change_hold(true).await
     }
 
     /// Resumes the call and waits until the re-INVITE is answered.
     pub async fn unhold(&self) -> Result<HoldState, PhoneError> {
-        self.renegotiate(false).await
+        self.change_hold(false).await
     }
 
-    async fn renegotiate(&self, hold: bool) -> Result<HoldState, PhoneError> {
+    async fn change_hold(&self, hold: bool) -> Result<HoldState, PhoneError> {
         let id = self.id;
         let e = self
             .phone
@@ -858,6 +859,53 @@ impl<S: Session> Call<S> {
             Event::CallEnded { end, .. } => Err(PhoneError::Ended(end)),
             _ => Err(PhoneError::Stopped),
         }
+    }
+
+    /// Offers the peer the call's changed media (video added or stopped, an ICE restart:
+    /// see the media commands) by re-INVITE or UPDATE, and waits until it is accepted.
+    pub async fn renegotiate(&self, method: OfferMethod) -> Result<(), PhoneError> {
+        let id = self.id;
+        let e = self
+            .phone
+            .act_and_wait(move |e, now, w| {
+                let rx = w.wait(move |e| match e {
+                    Event::Renegotiated { call, originator } => {
+                        *call == id && *originator == Originator::Local
+                    }
+                    Event::RenegotiationFailed { call, .. } | Event::CallEnded { call, .. } => {
+                        *call == id
+                    }
+                    _ => false,
+                });
+                e.ua_mut().renegotiate(now, id, method)?;
+                Ok(rx)
+            })
+            .await?;
+        match e {
+            Event::Renegotiated { .. } => Ok(()),
+            Event::RenegotiationFailed { status, .. } => Err(PhoneError::Renegotiation(status)),
+            Event::CallEnded { end, .. } => Err(PhoneError::Ended(end)),
+            _ => Err(PhoneError::Stopped),
+        }
+    }
+
+    /// Answers the peer's offer that [`Event::ReofferReceived`] reported.
+    pub async fn accept_reoffer(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.accept_reoffer(now, id))
+            .await??)
+    }
+
+    /// Refuses the peer's offer that [`Event::ReofferReceived`] reported (488 when `status`
+    /// is `None`).
+    pub async fn refuse_reoffer(&self, status: Option<u16>) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.refuse_reoffer(now, id, status))
+            .await??)
     }
 
     /// Whether we hold the peer.
@@ -1093,6 +1141,25 @@ mod media {
                 .with_engine(move |p, _| p.media_stats(id))
                 .await?
                 .ok_or(PhoneError::Ua(UaError::NoSuchCall(id)))
+        }
+
+        /// Adds video to the call or stops it, from its next offer on; send that with
+        /// [`Call::renegotiate`] (or accept the peer's with [`Call::accept_reoffer`]).
+        pub async fn set_video(&self, video: bool) -> Result<(), PhoneError> {
+            let id = self.id;
+            Ok(self
+                .phone
+                .with_engine(move |p, _| p.set_video(id, video))
+                .await??)
+        }
+
+        /// Has the call's next offer restart ICE; send it with [`Call::renegotiate`].
+        pub async fn restart_ice(&self) -> Result<(), PhoneError> {
+            let id = self.id;
+            Ok(self
+                .phone
+                .with_engine(move |p, _| p.restart_ice(id))
+                .await??)
         }
 
         /// Whether ICE and DTLS are up.

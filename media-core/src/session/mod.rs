@@ -135,6 +135,11 @@ pub struct RtcSession {
     audio: Option<Audio>,
     video: Option<Mid>,
     video_state: video::Video,
+    /// Take video the peer offers, and offer it in our next offer.
+    video_wanted: bool,
+    /// Changes our next offer makes (kept until an answer takes them: a glare retry
+    /// offers them again).
+    changes: Changes,
     connected: bool,
     /// When ICE and DTLS must be up, once an offer/answer is done and until they are.
     connect_by: Option<Instant>,
@@ -213,10 +218,10 @@ impl RtcSession {
                 codecs.add_config(pt.into(), None, Codec::Tele, rate, None, format);
             }
         }
-        if config.video {
-            codecs.enable_vp8(true);
-            codecs.enable_h264(true);
-        }
+        // Always: video may be added later in the call (`set_video`); only an offer with
+        // a video section brings them into play.
+        codecs.enable_vp8(true);
+        codecs.enable_h264(true);
         let mut rtc = builder.build(now);
         for &addr in addrs {
             if let Ok(c) = Candidate::host(addr, "udp") {
@@ -238,6 +243,8 @@ impl RtcSession {
             audio: None,
             video: None,
             video_state: video::Video::default(),
+            video_wanted: template.config.video,
+            changes: Changes::default(),
             connected: false,
             connect_by: None,
             failure: None,
@@ -259,6 +266,66 @@ impl RtcSession {
         };
         s.drain();
         s
+    }
+
+    /// Has the next offer restart ICE: new credentials, so the peer checks every pair again
+    /// (after a network change, or when media stopped flowing). WebRTC only; a plain RTP
+    /// offer goes unchanged. Send it with the user agent's `renegotiate`.
+    pub fn restart_ice(&mut self) {
+        self.changes.ice_restart = true;
+    }
+
+    /// Adds video to the call (`true`) or stops it, from the next offer on, and takes or
+    /// refuses the video the peer offers from now on. WebRTC only. A stopped video cannot
+    /// come back in the same call (RFC 8843 §7.5.3), and stopping is not undone when the
+    /// offer is refused.
+    pub fn set_video(&mut self, video: bool) {
+        self.video_wanted = video;
+        self.changes.video = video != self.video.is_some();
+    }
+
+    /// Whether the call has video (negotiated and not stopped).
+    pub fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+
+    /// A fresh str0m offer with the changes asked for, or the last description again
+    /// when none of them needs negotiating.
+    fn changed_offer(&mut self) -> Result<String, SdpError> {
+        let last = self.local_sdp.clone().unwrap_or_default();
+        let sendrecv = str0m::media::Direction::SendRecv;
+        let mut api = self.rtc.sdp_api();
+        if self.changes.ice_restart {
+            api.ice_restart(true);
+        }
+        if self.changes.video {
+            match self.video {
+                Some(mid) if !self.video_wanted => api.stop_media(mid),
+                None if self.video_wanted => {
+                    let mid = api.add_media(MediaKind::Video, sendrecv, None, None, None);
+                    self.changes.added_video = Some(mid);
+                }
+                _ => {}
+            }
+        }
+        let applied = api.apply();
+        self.drain();
+        Ok(match applied {
+            Some((offer, pending)) => {
+                let text = offer.to_sdp_string();
+                self.pending = Some((pending, text.clone()));
+                text
+            }
+            None => last,
+        })
+    }
+
+    /// An answer took our offer with its changes.
+    fn changes_made(&mut self) {
+        if self.changes.video {
+            self.video = self.changes.added_video.filter(|_| self.video_wanted);
+        }
+        self.changes = Changes::default();
     }
 
     /// Whether ICE and DTLS are up.
@@ -442,6 +509,30 @@ impl RtcSession {
     }
 }
 
+/// Changes the application asked of the next offer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Changes {
+    /// New ICE credentials, so the peer checks every pair again (RFC 8445 §9).
+    ice_restart: bool,
+    /// Video added or stopped.
+    video: bool,
+    /// The section our pending offer adds for it.
+    added_video: Option<Mid>,
+}
+
+impl Changes {
+    fn any(self) -> bool {
+        self.ice_restart || self.video
+    }
+}
+
+/// Whether a description has a video section with a port.
+fn has_active_video(sdp: &str) -> bool {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("m=video "))
+        .any(|rest| !rest.starts_with("0 "))
+}
+
 /// An `o=` session id (RFC 4566 §5.2), unique enough from the OS's randomness.
 fn session_id() -> u64 {
     getrandom::u64().map_or(1, |n| n >> 2)
@@ -464,6 +555,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, str0m::RtcError>) -> Result<T, Strin
 impl SdpHandler for RtcSession {
     fn create_offer(&mut self, direction: Direction) -> Result<Bytes, SdpError> {
         let sdp = match &self.local_sdp {
+            Some(_) if self.changes.any() && self.plain.is_none() => self.changed_offer()?,
             Some(last) => last.clone(),
             None if self.config.offer_profile != MediaProfile::WebRtc => {
                 let protection = match self.config.offer_profile {
@@ -530,7 +622,7 @@ impl SdpHandler for RtcSession {
             return Ok(self.finish_local(answer, direction));
         }
         let accept = Accept {
-            video: self.config.video,
+            video: self.video_wanted,
             current: self.local_sdp.as_deref(),
         };
         let remote = normalize_offer(offer, accept)?;
@@ -542,6 +634,9 @@ impl SdpHandler for RtcSession {
         self.pending = None;
         self.offered = None;
         let text = remote.fix_answer(&answer.to_sdp_string());
+        if !self.video_wanted || !has_active_video(&remote.normalized) {
+            self.video = None;
+        }
         self.direction = direction;
         self.negotiated();
         self.expect_connection(&String::from_utf8_lossy(offer));
@@ -557,6 +652,7 @@ impl SdpHandler for RtcSession {
             let r = guarded(|| self.rtc.sdp_api().accept_answer(pending, parsed));
             self.drain();
             r.map_err(incompatible)?;
+            self.changes_made();
         }
         let text =
             std::str::from_utf8(answer).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
@@ -577,7 +673,8 @@ impl SdpHandler for RtcSession {
             self.audio = None;
             self.local_sdp = None;
         } else if self.pending.take().is_some() {
-            self.local_sdp = None;
+            // Our first offer leaves nothing; a re-offer the one before it.
+            self.local_sdp = self.previous_sdp.take();
         } else if let Some(prev) = self.previous_sdp.take() {
             self.local_sdp = Some(prev);
         }
