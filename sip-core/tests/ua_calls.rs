@@ -1116,3 +1116,34 @@ fn asked_first_the_application_accepts_or_refuses_the_peers_new_media() {
         "the accepted one only"
     );
 }
+
+#[test]
+fn media_follows_the_fork_that_answers_not_the_one_that_gave_early_media() {
+    use sansip_core::session::Direction;
+    let mut h = Harness::alice();
+    let (id, invite) = h.call("bob", CallOptions::default());
+    // Fork A plays early media (a sendrecv answer in its 183)…
+    let mut progress = answer_from(&invite, 183, "fork-a");
+    progress.set_body("application/sdp", Bytes::from_static(OFFER.as_bytes()));
+    h.feed_response(&progress);
+    assert_eq!(
+        h.ua.sdp_handler(id).unwrap().remote_direction(),
+        Some(Direction::SendRecv)
+    );
+    // …and fork B answers with its own description: the media moves to B.
+    let mut ok = answer_from(&invite, 200, "fork-b");
+    let recvonly = OFFER.replace("a=sendrecv", "a=recvonly");
+    ok.set_body("application/sdp", Bytes::from(recvonly));
+    let ack = requests(&h.feed_response(&ok)).remove(0);
+    assert_eq!(*ack.method(), Method::Ack);
+    assert_eq!(ack.to().unwrap().tag(), Some("fork-b"));
+    assert!(h.ua.is_established(id));
+    assert_eq!(
+        h.ua.sdp_handler(id).unwrap().remote_direction(),
+        Some(Direction::RecvOnly)
+    );
+    let now = h.now;
+    h.ua.hangup(now, id).unwrap();
+    let bye = requests(&h.drain()).remove(0);
+    assert_eq!(bye.uri(), "sip:fork-b@192.0.2.77:5060");
+}

@@ -124,11 +124,15 @@ pub struct RtcSession {
     config: Arc<MediaConfig>,
     /// Our str0m offer waiting for its answer (the first offer of a call we place).
     pending: Option<(SdpPendingOffer, String)>,
+    /// The ICE credentials and DTLS fingerprint of the last answer str0m took.
+    answered_by: Option<String>,
     /// The last description we sent, and the one before (for rollback).
     local_sdp: Option<String>,
     previous_sdp: Option<String>,
     /// The direction of our outstanding offer.
     offered: Option<Direction>,
+    /// The direction of our last offer that was answered.
+    answered_offer: Direction,
     version: u64,
     /// The negotiated direction, from our side: whether we may send and receive.
     direction: Direction,
@@ -235,9 +239,11 @@ impl RtcSession {
             reflexive: Vec::new(),
             config,
             pending: None,
+            answered_by: None,
             local_sdp: None,
             previous_sdp: None,
             offered: None,
+            answered_offer: Direction::SendRecv,
             version: 0,
             direction: Direction::SendRecv,
             audio: None,
@@ -526,6 +532,18 @@ impl Changes {
     }
 }
 
+/// The ICE credentials and DTLS fingerprints of a description: who its WebRTC endpoint is.
+fn transport_identity(sdp: &str) -> String {
+    let mut lines: Vec<&str> = sdp
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("a=ice-ufrag:") || l.starts_with("a=fingerprint:"))
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    lines.join("\n")
+}
+
 /// Whether a description has a video section with a port.
 fn has_active_video(sdp: &str) -> bool {
     sdp.lines()
@@ -652,16 +670,37 @@ impl SdpHandler for RtcSession {
             let r = guarded(|| self.rtc.sdp_api().accept_answer(pending, parsed));
             self.drain();
             r.map_err(incompatible)?;
+            self.answered_by = Some(transport_identity(&String::from_utf8_lossy(answer)));
             self.changes_made();
         }
         let text =
             std::str::from_utf8(answer).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
         let theirs = media_direction(text).unwrap_or(Direction::Inactive);
         let ours = self.offered.take().unwrap_or(self.direction);
+        self.answered_offer = ours;
         self.direction = ours.intersect(theirs.reversed());
         self.negotiated();
         self.expect_connection(text);
         self.drain_plain();
+        Ok(())
+    }
+
+    /// Plain RTP moves to the answering fork's address; WebRTC keeps the ICE and DTLS it
+    /// has, so it takes another fork's answer only from the same endpoint (an SBC or media
+    /// server anchoring every fork), and refuses a new one.
+    fn replace_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        if self.plain.is_some() {
+            return self.accept_answer(answer);
+        }
+        let text = String::from_utf8_lossy(answer);
+        if self.answered_by.as_deref() != Some(transport_identity(&text).as_str()) {
+            return Err(incompatible(
+                "the answering fork is another WebRTC endpoint than the early media's",
+            ));
+        }
+        let theirs = media_direction(&text).unwrap_or(Direction::Inactive);
+        self.direction = self.answered_offer.intersect(theirs.reversed());
+        self.negotiated();
         Ok(())
     }
 
@@ -723,5 +762,55 @@ mod tests {
         assert_eq!(a.poll_failure(), None);
         // The answerer's own clock runs from the offer/answer.
         assert!(b.poll_timeout() <= b.now + MediaConfig::default().connect_timeout);
+    }
+
+    fn session(port: u16, profile: MediaProfile) -> RtcSession {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let config = MediaConfig {
+            offer_profile: profile,
+            ..MediaConfig::default()
+        };
+        let template = SessionTemplate::new(config, vec![addr]).unwrap();
+        RtcSession::new(crate::test_clock::origin(), &template)
+    }
+
+    #[test]
+    fn webrtc_takes_another_forks_answer_only_from_the_same_endpoint() {
+        let (mut a, mut b1) = pair();
+        let mut b2 = session(40004, MediaProfile::WebRtc);
+        let offer = a.create_offer(Direction::SendRecv).unwrap();
+        let early = b1.accept_offer(&offer, Direction::SendRecv).unwrap();
+        let other = b2.accept_offer(&offer, Direction::SendRecv).unwrap();
+        a.accept_answer(&early).unwrap();
+        assert!(matches!(
+            a.replace_answer(&other),
+            Err(SdpError::Incompatible(_))
+        ));
+        // The same endpoint answering from another dialog, receiving only: we send only.
+        let same = rewrite_directions(&String::from_utf8_lossy(&early), |_| Direction::RecvOnly);
+        a.replace_answer(same.as_bytes()).unwrap();
+        assert_eq!(a.direction(), Direction::SendOnly);
+    }
+
+    #[test]
+    fn plain_rtp_moves_to_the_answering_forks_address() {
+        let mut a = session(40010, MediaProfile::Plain);
+        let mut b1 = session(40012, MediaProfile::Plain);
+        let mut b2 = session(40014, MediaProfile::Plain);
+        let offer = a.create_offer(Direction::SendRecv).unwrap();
+        let early = b1.accept_offer(&offer, Direction::SendRecv).unwrap();
+        let answer = b2.accept_offer(&offer, Direction::SendRecv).unwrap();
+        a.accept_answer(&early).unwrap();
+        a.replace_answer(&answer).unwrap();
+        let later = a.now + Duration::from_millis(100);
+        a.handle_timeout(later);
+        let sent: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        assert!(!sent.is_empty());
+        assert!(
+            sent.iter()
+                .all(|t| t.destination == SocketAddr::from(([127, 0, 0, 1], 40014))),
+            "{:?}",
+            sent.iter().map(|t| t.destination).collect::<Vec<_>>()
+        );
     }
 }

@@ -169,6 +169,15 @@ impl SdpHandler for FakeSdp {
             self.current = before;
         }
     }
+
+    fn replace_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        let theirs = Self::read(answer)?;
+        let (ours, _) = self
+            .current
+            .ok_or_else(|| SdpError::Malformed("no answer to replace".into()))?;
+        self.current = Some((ours, theirs));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,16 @@ pub trait SdpHandler {
     /// Our last offer was refused (488, 491, a failed re-INVITE): return to the state
     /// before it (RFC 3264 §8, RFC 6337 §3.3).
     fn rollback(&mut self);
+    /// A forked call (RFC 3261 §13.2.2.4, RFC 3960): one early dialog's answer was taken
+    /// for early media, and another answers the call with this one. The media must follow
+    /// the dialog that answered; a handler that cannot move it refuses, and the call ends
+    /// with [`EndCause::IncompatibleSdp`].
+    fn replace_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        let _ = answer;
+        Err(SdpError::Incompatible(
+            "the media cannot move to another fork".into(),
+        ))
+    }
 }
 
 /// The handler of a user agent without media: every offer it is asked for or given is

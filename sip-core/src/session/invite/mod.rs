@@ -250,6 +250,8 @@ pub(crate) struct Session<S> {
     dialog: Option<Dialog>,
     /// Caller: the answer to our offer has been taken (from a 1xx or the 2xx).
     answer_taken: bool,
+    /// Caller: the early dialog (the peer's tag) whose 1xx gave that answer.
+    answer_from: Option<SmolStr>,
     /// Caller: hung up before any provisional; CANCEL when one comes (§9.1).
     cancel_pending: bool,
     hold: HoldState,
@@ -351,6 +353,7 @@ impl<S> Session<S> {
             remote_key: None,
             dialog: None,
             answer_taken: false,
+            answer_from: None,
             cancel_pending: false,
             hold: HoldState::default(),
             want_hold: false,

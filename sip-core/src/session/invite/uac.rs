@@ -149,6 +149,7 @@ impl<S: SdpHandler> Session<S> {
                     && sdp.accept_answer(resp.body()).is_ok()
                 {
                     self.answer_taken = true;
+                    self.answer_from = tag;
                     self.remember_remote(&String::from_utf8_lossy(resp.body()));
                 }
                 ctx.event(Event::CallProgress {
@@ -231,8 +232,15 @@ impl<S: SdpHandler> Session<S> {
             self.end(ctx, None);
             return;
         }
-        let usable = if self.answer_taken {
+        // Media follows the dialog that answers (RFC 3960 §3): another fork's early answer
+        // gives way to this one.
+        let other_fork = self.answer_from.as_deref().is_some_and(|t| t != tag);
+        let usable = if self.answer_taken && (!other_fork || resp.body().is_empty()) {
             Ok(())
+        } else if self.answer_taken {
+            self.sdp
+                .as_mut()
+                .map_or(Err(()), |s| s.replace_answer(resp.body()).map_err(|_| ()))
         } else if resp.body().is_empty() {
             Err(())
         } else {
@@ -246,7 +254,7 @@ impl<S: SdpHandler> Session<S> {
             self.end(ctx, Some(end));
             return;
         }
-        if !self.answer_taken {
+        if !self.answer_taken || other_fork {
             self.remember_remote(&String::from_utf8_lossy(resp.body()));
         }
         self.answer_taken = true;
