@@ -582,6 +582,9 @@ impl MediaAgent {
             return Some(o);
         }
         let out = self.ua.poll_output()?;
+        if let Output::Event(e) = &out {
+            self.ringback_on(e);
+        }
         if let Output::Event(Event::CallEnded { call, .. }) = &out {
             let stats = self.stats.remove(call).unwrap_or_default();
             self.routes.retain(|_, c| c != call);
@@ -601,6 +604,29 @@ impl MediaAgent {
                 .push_back(MediaEvent::Ended { call: *call, stats });
         }
         Some(out)
+    }
+
+    /// Starts or stops the configured ringback tone on what a call's signalling says:
+    /// ringing without early media starts it; early media or the answer stop it.
+    fn ringback_on(&mut self, e: &Event) {
+        let Some(tone) = self.template.config().ringback else {
+            return;
+        };
+        let now = self.now;
+        let (call, ringing) = match e {
+            Event::CallProgress {
+                call, early_media, ..
+            } => (*call, !early_media),
+            Event::CallAnswered { call, .. } => (*call, false),
+            _ => return,
+        };
+        if let Some(s) = self.ua.sdp_handler_mut(call) {
+            if ringing {
+                s.start_ringback(now, tone);
+            } else {
+                s.stop_ringback();
+            }
+        }
     }
 
     /// The next media datagram to send.

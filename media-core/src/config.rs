@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::audio::AudioCodec;
+use crate::audio::{AudioCodec, Ringback};
 use crate::ice_server::IceServer;
 
 /// How DTMF goes out.
@@ -67,6 +67,10 @@ pub struct MediaConfig {
     /// [`EndCause::MediaFailed`](sansip_core::session::EndCause::MediaFailed). Off by
     /// default: the event alone lets the application decide.
     pub end_call_on_failure: bool,
+    /// Play this ringback tone into our calls' sinks while the far end rings without
+    /// early media (a 180, or a 183 without a description), until it answers, sends
+    /// early media, or the call ends. `None` (the default) leaves it to the application.
+    pub ringback: Option<Ringback>,
 }
 
 impl Default for MediaConfig {
@@ -88,6 +92,7 @@ impl Default for MediaConfig {
             connect_timeout: Duration::from_secs(10),
             ice_servers: Vec::new(),
             end_call_on_failure: false,
+            ringback: None,
         }
     }
 }

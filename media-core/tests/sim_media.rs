@@ -1013,3 +1013,61 @@ fn video_added_mid_call_then_an_ice_restart_by_update_and_the_call_goes_on() {
     assert!(w.alice.phone.is_media_connected(call));
     assert!(w.alice.phone.ua().sdp_handler(call).unwrap().has_video());
 }
+
+#[test]
+fn the_caller_hears_a_local_ringback_tone_until_the_answer() {
+    use sansip_media::audio::Ringback;
+    let alice = MediaConfig {
+        ringback: Some(Ringback::Europe),
+        ..MediaConfig::default()
+    };
+    let mut w = World::pair(5, 0.0, alice, MediaConfig::default());
+    let (call, theirs) = w.ringing_call();
+    w.alice
+        .phone
+        .set_sink(call, Box::new(w.alice.heard.clone()))
+        .unwrap();
+    w.alice.drain();
+    w.wait(10, "ringing", |a, _| {
+        a.events
+            .iter()
+            .any(|e| matches!(e, Event::CallProgress { status: 180, .. }))
+    });
+    w.pass(Duration::from_millis(1_500));
+    let (hz, level) = w.alice.hears();
+    assert!(
+        hz.is_some_and(|f| (f - 425.0).abs() < 10.0) && level > 1_000.0,
+        "alice heard {hz:?} Hz at {level} while bob's phone rang"
+    );
+    assert!(
+        w.alice
+            .phone
+            .ua()
+            .sdp_handler(call)
+            .unwrap()
+            .is_ringback_playing()
+    );
+    // Bob answers: the tone stops and bob's voice takes its place.
+    let now = w.sim.now();
+    w.bob.phone.answer(now, theirs).unwrap();
+    w.bob
+        .phone
+        .set_source(theirs, Box::new(Tone::new(600.0)))
+        .unwrap();
+    w.bob.drain();
+    w.wait(30, "media", |a, _| a.phone.is_media_connected(call));
+    assert!(
+        !w.alice
+            .phone
+            .ua()
+            .sdp_handler(call)
+            .unwrap()
+            .is_ringback_playing()
+    );
+    w.pass(Duration::from_secs(2));
+    let (hz, level) = w.alice.hears();
+    assert!(
+        hz.is_some_and(|f| (f - 600.0).abs() < 10.0) && level > 1_000.0,
+        "alice heard {hz:?} Hz at {level} after the answer"
+    );
+}

@@ -15,6 +15,7 @@ pub mod jitter;
 #[cfg(feature = "opus")]
 mod opus;
 mod resample;
+mod ringback;
 mod sources;
 mod wav;
 
@@ -22,6 +23,7 @@ pub use codec::{AudioCodec, CodecError, Decoder, Encoder};
 #[cfg(feature = "opus")]
 pub use opus::OPUS_BACKEND;
 pub use resample::{Resampler, resample};
+pub use ringback::{Ringback, RingbackTone};
 pub use sources::{FrameQueue, Silence, SpeechNoise, Tone};
 pub use wav::{WavSink, WavSource};
 

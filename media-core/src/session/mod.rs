@@ -38,7 +38,10 @@ use str0m::media::{Frequency, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Input, Rtc, RtcConfig};
 
-use crate::audio::{AudioCodec, AudioSink, AudioSource, Silence};
+use crate::audio::{
+    AudioCodec, AudioFrame, AudioSink, AudioSource, FRAME, Ringback, RingbackTone, Silence,
+    frame_samples,
+};
 use crate::config::{MediaConfig, MediaProfile};
 use crate::rtp::{PlainMedia, Protection, is_plain};
 use crate::sdp::{
@@ -162,6 +165,8 @@ pub struct RtcSession {
     sink: Option<Box<dyn AudioSink>>,
     video_sink: Option<Box<dyn VideoSink>>,
     next_frame: Option<Instant>,
+    /// The ringback tone playing into the sink, and when its next frame is due.
+    ringback: Option<(RingbackTone, Instant)>,
     muted: bool,
     dtmf_out: VecDeque<char>,
     dtmf_next: Option<Instant>,
@@ -264,6 +269,7 @@ impl RtcSession {
             sink: None,
             video_sink: None,
             next_frame: None,
+            ringback: None,
             muted: false,
             dtmf_out: VecDeque::new(),
             dtmf_next: None,
@@ -334,6 +340,48 @@ impl RtcSession {
         self.changes = Changes::default();
     }
 
+    /// Plays `tone` into the sink from `now` on, until [`RtcSession::stop_ringback`] (a
+    /// tone already playing goes on).
+    pub fn start_ringback(&mut self, now: Instant, tone: Ringback) {
+        if self.ringback.is_none() {
+            self.ringback = Some((RingbackTone::new(tone), now.max(self.now)));
+        }
+    }
+
+    /// Stops the ringback tone.
+    pub fn stop_ringback(&mut self) {
+        self.ringback = None;
+    }
+
+    /// Whether the ringback tone is playing.
+    pub fn is_ringback_playing(&self) -> bool {
+        self.ringback.is_some()
+    }
+
+    /// The ringback frames due by `now`, at 8 kHz (the sink resamples what it must).
+    fn play_ringback(&mut self, now: Instant) {
+        const RATE: u32 = 8_000;
+        let Some((tone, at)) = self.ringback.as_mut() else {
+            return;
+        };
+        while *at <= now {
+            // Late by more than a few frames (a stalled runtime): skip ahead.
+            *at = if now.saturating_duration_since(*at) > FRAME * 5 {
+                now + FRAME
+            } else {
+                *at + FRAME
+            };
+            let mut samples = vec![0; frame_samples(RATE)];
+            tone.fill(RATE, &mut samples);
+            if let Some(sink) = self.sink.as_mut() {
+                sink.write(&AudioFrame {
+                    rate: RATE,
+                    samples,
+                });
+            }
+        }
+    }
+
     /// Whether ICE and DTLS are up.
     pub fn is_connected(&self) -> bool {
         self.connected
@@ -390,7 +438,8 @@ impl RtcSession {
             Some(p) => p.poll_timeout(),
             None => Some(self.timeout),
         };
-        [self.next_frame, self.connect_by, engine]
+        let ringback = self.ringback.as_ref().map(|r| r.1);
+        [self.next_frame, self.connect_by, engine, ringback]
             .into_iter()
             .flatten()
             .min()
@@ -454,6 +503,7 @@ impl RtcSession {
         {
             self.send_frame(now);
         }
+        self.play_ringback(now);
         if self.connect_by.is_some_and(|by| now >= by) {
             self.fail(MediaFailure::NotConnected {
                 after: self.config.connect_timeout,

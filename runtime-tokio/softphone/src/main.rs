@@ -28,7 +28,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use sansip_media::audio::{AudioSource, Recorder, Tone, WavSink, WavSource, analysis};
+use sansip_media::audio::{AudioSource, Recorder, Ringback, Tone, WavSink, WavSource, analysis};
 use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
@@ -118,6 +118,21 @@ struct Cli {
     /// How our offers carry audio; an answer follows the peer's offer whatever this says.
     #[arg(long, global = true, value_enum, default_value_t = ProfileArg::Webrtc)]
     media_profile: ProfileArg,
+    /// Play this ringback tone into the recording while the far end rings without early
+    /// media.
+    #[arg(long, global = true, value_enum, value_name = "COUNTRY")]
+    ringback: Option<RingbackArg>,
+}
+
+/// Which national ringback tone (`Ringback`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum RingbackArg {
+    /// 425 Hz, 1 s on, 4 s off.
+    Europe,
+    /// 440 + 480 Hz, 2 s on, 4 s off.
+    NorthAmerica,
+    /// 400 + 450 Hz, double ring.
+    Uk,
 }
 
 /// How our offers carry audio (`MediaProfile`).
@@ -941,6 +956,11 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         ProfileArg::Sdes => MediaProfile::Sdes,
         ProfileArg::Plain => MediaProfile::Plain,
     };
+    let ringback = cli.ringback.map(|r| match r {
+        RingbackArg::Europe => Ringback::Europe,
+        RingbackArg::NorthAmerica => Ringback::NorthAmerica,
+        RingbackArg::Uk => Ringback::Uk,
+    });
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -952,6 +972,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.media.video = video;
             c.media.connect_timeout = media_timeout;
             c.media.offer_profile = profile;
+            c.media.ringback = ringback;
             // Media that never connects must not pass for a good call.
             c.media.end_call_on_failure = true;
         })
