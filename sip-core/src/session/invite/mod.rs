@@ -284,32 +284,14 @@ pub(crate) struct Session<S> {
     muted: bool,
     /// Told the application it ended and owes the RFC nothing more: drop it.
     finished: bool,
-    /// Callee: our provisionals go reliably (RFC 3262).
-    rel100: bool,
-    /// Callee: the RSeq of our next reliable provisional.
-    next_rseq: u32,
-    /// Callee: the reliable provisional waiting for its PRACK.
-    unacked: Option<prack::Unacked>,
-    /// Callee: reliable provisionals waiting for that PRACK before they go.
-    queued_1xx: VecDeque<Response>,
-    /// Callee: our 2xx (body, whether it carries our offer), waiting for that PRACK.
-    held_2xx: Option<uas::Final2xx>,
+    /// Callee: our provisionals (RFC 3262).
+    provisionals: prack::Provisionals,
     /// Callee: the answer our 183 carried (early media), repeated in the 2xx.
     early_answer: Option<Bytes>,
-    /// Caller: the last RSeq PRACKed, per early dialog (the peer's tag).
-    rseq_seen: Vec<(SmolStr, u32)>,
-    /// Caller: our PRACKs without a final response.
-    pracks_out: u8,
-    /// The session timer in force (RFC 4028), if any.
-    timer: Option<timer::Timer>,
-    /// The peer listed UPDATE in Allow: refreshes go by UPDATE.
-    peer_allows_update: bool,
-    /// Our refresh waits for its turn (see [`Session::pump`]).
-    refresh_due: bool,
-    /// That refresh must be a re-INVITE: our Contact changed with the flow.
-    retarget: bool,
-    /// Caller: INVITEs sent again after a 422.
-    retries_422: u8,
+    /// Caller: our PRACKs (RFC 3262).
+    pracks: prack::Pracks,
+    /// The session timer (RFC 4028) and our refreshes.
+    refresh: timer::Refresh,
     /// Headers the application gave for our BYE or CANCEL (Reason, RFC 3326, and others).
     ending_headers: Vec<(String, String)>,
     /// The far end: how it named itself, and what a trusted proxy asserted (RFC 3325).
@@ -371,19 +353,10 @@ impl<S> Session<S> {
             timers: [None; TIMER_KINDS],
             muted: false,
             finished: false,
-            rel100: false,
-            next_rseq: 1,
-            unacked: None,
-            queued_1xx: VecDeque::new(),
-            held_2xx: None,
+            provisionals: prack::Provisionals::default(),
             early_answer: None,
-            rseq_seen: Vec::new(),
-            pracks_out: 0,
-            timer: None,
-            peer_allows_update: false,
-            refresh_due: false,
-            retarget: false,
-            retries_422: 0,
+            pracks: prack::Pracks::default(),
+            refresh: timer::Refresh::default(),
             ending_headers: Vec::new(),
             remote: (String::new(), None),
             targets: VecDeque::new(),
@@ -558,7 +531,7 @@ impl<S: SdpHandler> Session<S> {
     pub(crate) fn moved_to(&mut self, ctx: &mut Ctx<'_>, flow: FlowId) {
         self.flow = flow;
         if self.phase == Phase::Confirmed {
-            self.retarget = true;
+            self.refresh.retarget = true;
             self.refresh_now(ctx);
         }
     }
@@ -695,7 +668,7 @@ impl<S: SdpHandler> Session<S> {
         // its retransmission's lower CSeq unacceptable to the peer (RFC 3261 §12.2.2).
         if self.finished
             || self.in_flight.is_some()
-            || self.pracks_out > 0
+            || self.pracks.in_flight()
             || self.accepting.is_some()
         {
             return;
@@ -712,7 +685,7 @@ impl<S: SdpHandler> Session<S> {
         let hold_due = self.want_hold != self.hold.local;
         if free && let Some(method) = self.want_reoffer.take() {
             self.send_offer(ctx, method, true);
-        } else if free && self.refresh_due {
+        } else if free && self.refresh.due {
             self.send_refresh(ctx);
         } else if free && hold_due {
             self.send_offer(ctx, OfferMethod::Invite, false);

@@ -9,11 +9,13 @@
 //!
 //! [`UaConfig::reliable_provisionals`]: crate::ua::UaConfig::reliable_provisionals
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use smol_str::SmolStr;
 
+use super::uas::Final2xx;
 use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session};
 use crate::message::{
     HeaderName, Method, RAck, RSeq, Request, Response, StatusCode, parse_token_list,
@@ -26,10 +28,105 @@ const TAG: &str = "100rel";
 
 /// A reliable provisional of ours waiting for its PRACK.
 #[derive(Debug)]
-pub(super) struct Unacked {
+struct Unacked {
     rseq: u32,
     response: Response,
     interval: Duration,
+}
+
+/// Callee: our provisionals, and what waits for their PRACKs (§3).
+#[derive(Debug, Default)]
+pub(super) struct Provisionals {
+    /// They go reliably.
+    reliable: bool,
+    /// The RSeq of the next reliable one.
+    next_rseq: u32,
+    /// The one waiting for its PRACK.
+    unacked: Option<Unacked>,
+    /// Reliable ones waiting for that PRACK before they go.
+    queued: VecDeque<Response>,
+    /// Our 2xx, waiting for that PRACK.
+    held_2xx: Option<Final2xx>,
+}
+
+impl Provisionals {
+    /// Reliable or not, numbered from `first_rseq` (random, below 2**31, §3).
+    pub(super) fn new(reliable: bool, first_rseq: u32) -> Self {
+        Self {
+            reliable,
+            next_rseq: first_rseq,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn are_reliable(&self) -> bool {
+        self.reliable
+    }
+
+    /// Whether a reliable provisional waits for its PRACK.
+    pub(super) fn awaiting_prack(&self) -> bool {
+        self.unacked.is_some()
+    }
+
+    /// Whether our 2xx waits for a PRACK.
+    pub(super) fn holds_2xx(&self) -> bool {
+        self.held_2xx.is_some()
+    }
+
+    /// Keeps our 2xx until the outstanding PRACK comes.
+    pub(super) fn hold_2xx(&mut self, answer: Final2xx) {
+        self.held_2xx = Some(answer);
+    }
+
+    /// Whether `rack` acknowledges the outstanding provisional to the INVITE with CSeq
+    /// `invite_seq` (§7.2).
+    fn acknowledged_by(&self, rack: &RAck<'_>, invite_seq: Option<u32>) -> bool {
+        self.unacked.as_ref().is_some_and(|u| u.rseq == rack.rseq)
+            && Some(rack.cseq) == invite_seq
+            && rack.method.eq_ignore_ascii_case(Method::Invite.as_str())
+    }
+}
+
+/// Caller: the reliable provisionals we PRACKed, and our PRACKs in flight (§4).
+#[derive(Debug, Default)]
+pub(super) struct Pracks {
+    /// The last RSeq PRACKed, per early dialog (the peer's tag).
+    seen: Vec<(SmolStr, u32)>,
+    /// PRACKs without a final response.
+    out: u8,
+}
+
+impl Pracks {
+    /// Whether the reliable provisional `rseq` of the early dialog `tag` is the next one
+    /// there (or its first), remembering it; a retransmission or one out of order is not.
+    fn admit(&mut self, tag: SmolStr, rseq: u32) -> bool {
+        match self.seen.iter_mut().find(|(t, _)| *t == tag) {
+            Some((_, last)) if rseq != last.wrapping_add(1) => false,
+            Some((_, last)) => {
+                *last = rseq;
+                true
+            }
+            None => {
+                self.seen.push((tag, rseq));
+                true
+            }
+        }
+    }
+
+    /// Whether a reliable provisional came.
+    pub(super) fn any_seen(&self) -> bool {
+        !self.seen.is_empty()
+    }
+
+    /// Whether a PRACK of ours waits for its final response.
+    pub(super) fn in_flight(&self) -> bool {
+        self.out > 0
+    }
+
+    /// Our INVITE goes to a new target: its provisionals start over.
+    pub(super) fn restart(&mut self) {
+        self.seen.clear();
+    }
 }
 
 /// Whether `h`'s `name` header lists the `100rel` option tag.
@@ -59,11 +156,8 @@ impl<S: SdpHandler> Session<S> {
             return true;
         };
         let tag = SmolStr::new(h.to_tag().ok().flatten().unwrap_or_default());
-        let seen = self.rseq_seen.iter_mut().find(|(t, _)| *t == tag);
-        match seen {
-            Some((_, last)) if rseq.0 != last.wrapping_add(1) => return false,
-            Some((_, last)) => *last = rseq.0,
-            None => self.rseq_seen.push((tag, rseq.0)),
+        if !self.pracks.admit(tag, rseq.0) {
+            return false;
         }
         if self.dialog.is_none() {
             return true;
@@ -79,13 +173,13 @@ impl<S: SdpHandler> Session<S> {
             .headers_mut()
             .push(HeaderName::RAck, &rack.to_string());
         ctx.send(prack, CallRequest::Prack);
-        self.pracks_out = self.pracks_out.saturating_add(1);
+        self.pracks.out = self.pracks.out.saturating_add(1);
         true
     }
 
     /// Caller: one of our PRACKs is done with; what waited for it may go.
     pub(super) fn prack_done(&mut self, ctx: &mut Ctx<'_>) {
-        self.pracks_out = self.pracks_out.saturating_sub(1);
+        self.pracks.out = self.pracks.out.saturating_sub(1);
         self.pump(ctx);
     }
 
@@ -106,26 +200,27 @@ impl<S: SdpHandler> Session<S> {
         if let Some(body) = body {
             resp.set_body("application/sdp", body);
         }
-        if !self.rel100 {
+        if !self.provisionals.reliable {
             ctx.out.push_back(Action::Respond(tx, resp));
             return;
         }
-        if self.unacked.is_some() {
-            self.queued_1xx.push_back(resp);
+        if self.provisionals.awaiting_prack() {
+            self.provisionals.queued.push_back(resp);
             return;
         }
         self.send_reliable(ctx, tx, resp);
     }
 
     fn send_reliable(&mut self, ctx: &mut Ctx<'_>, tx: TxId, mut resp: Response) {
-        let rseq = self.next_rseq;
-        self.next_rseq = self.next_rseq.wrapping_add(1);
+        let p = &mut self.provisionals;
+        let rseq = p.next_rseq;
+        p.next_rseq = p.next_rseq.wrapping_add(1);
         let h = resp.headers_mut();
         h.push(HeaderName::Require, TAG);
         h.push(HeaderName::RSeq, &rseq.to_string());
         let t1 = ctx.config.timers.t1();
         ctx.out.push_back(Action::Respond(tx, resp.clone()));
-        self.unacked = Some(Unacked {
+        self.provisionals.unacked = Some(Unacked {
             rseq,
             response: resp,
             interval: t1,
@@ -135,7 +230,7 @@ impl<S: SdpHandler> Session<S> {
     }
 
     pub(super) fn retransmit_1xx(&mut self, ctx: &mut Ctx<'_>) {
-        let (Some(tx), Some(u)) = (self.invite_tx, self.unacked.as_mut()) else {
+        let (Some(tx), Some(u)) = (self.invite_tx, self.provisionals.unacked.as_mut()) else {
             return;
         };
         u.interval *= 2;
@@ -146,9 +241,7 @@ impl<S: SdpHandler> Session<S> {
 
     /// No PRACK within 64·T1: the INVITE is refused (§3) and the call ends.
     pub(super) fn prack_overdue(&mut self, ctx: &mut Ctx<'_>) {
-        self.unacked = None;
-        self.queued_1xx.clear();
-        self.held_2xx = None;
+        self.provisionals = Provisionals::new(false, 0);
         self.clear_timer(CallTimer::Retransmit1xx);
         if self.phase != Phase::Ringing {
             return;
@@ -166,22 +259,19 @@ impl<S: SdpHandler> Session<S> {
             .headers()
             .get(HeaderName::RAck)
             .and_then(|v| RAck::parse(v).ok())
-            .is_some_and(|r| {
-                self.unacked.as_ref().is_some_and(|u| u.rseq == r.rseq)
-                    && Some(r.cseq) == invite_seq
-                    && r.method.eq_ignore_ascii_case(Method::Invite.as_str())
-            });
+            .is_some_and(|r| self.provisionals.acknowledged_by(&r, invite_seq));
         if !acks {
             ctx.respond(tx, req, 481);
             return;
         }
         ctx.respond(tx, req, 200);
-        self.unacked = None;
+        self.provisionals.unacked = None;
         self.clear_timer(CallTimer::Retransmit1xx);
         self.clear_timer(CallTimer::PrackWait);
-        if let (Some(next), Some(tx)) = (self.queued_1xx.pop_front(), self.invite_tx) {
+        let next = self.provisionals.queued.pop_front();
+        if let (Some(next), Some(tx)) = (next, self.invite_tx) {
             self.send_reliable(ctx, tx, next);
-        } else if let Some(answer) = self.held_2xx.take() {
+        } else if let Some(answer) = self.provisionals.held_2xx.take() {
             self.confirm(ctx, answer);
         } else {
             // An early UPDATE of ours may have waited for this PRACK.

@@ -47,7 +47,7 @@ impl<S: SdpHandler> Session<S> {
         };
         tracing::debug!(target: "sansip::call", %target, "following a redirect");
         self.dialog = None;
-        self.rseq_seen.clear();
+        self.pracks.restart();
         self.invite_again(ctx, |req| req.set_uri(&target));
         self.tried.push(target);
         true

@@ -65,17 +65,19 @@ impl<S: SdpHandler> Session<S> {
     /// peer allows UPDATE there.
     fn early_answered(&self) -> bool {
         let reliable_answer = if self.caller {
-            self.phase == Phase::Calling && self.answer_taken && !self.rseq_seen.is_empty()
+            self.phase == Phase::Calling && self.answer_taken && self.pracks.any_seen()
         } else {
-            self.phase == Phase::Ringing && self.early_answer.is_some() && self.rel100
+            self.phase == Phase::Ringing
+                && self.early_answer.is_some()
+                && self.provisionals.are_reliable()
         };
-        reliable_answer && self.peer_allows_update && self.dialog.is_some()
+        reliable_answer && self.refresh.peer_allows_update && self.dialog.is_some()
     }
 
     /// Whether an UPDATE with an offer may go in the early dialog now (RFC 3311 §5.1): as
     /// callee, once the reliable provisional with our answer has been PRACKed.
     pub(super) fn early_offer_allowed(&self) -> bool {
-        self.early_answered() && (self.caller || self.unacked.is_none())
+        self.early_answered() && (self.caller || !self.provisionals.awaiting_prack())
     }
 
     /// RFC 3261 §14.1: the Call-ID's owner (the caller) waits 2.1–4 s, the other 0–2 s.
@@ -99,9 +101,8 @@ impl<S: SdpHandler> Session<S> {
     ) {
         // Whatever it was for, this offer is also the refresh that was due, and a target
         // refresh (RFC 4028 §7.4, RFC 3311 §5.1).
-        self.refresh_due = false;
-        self.retarget = false;
-        let method = if self.peer_allows_update {
+        self.refresh.sent();
+        let method = if self.refresh.peer_allows_update {
             method
         } else {
             OfferMethod::Invite
@@ -133,7 +134,7 @@ impl<S: SdpHandler> Session<S> {
         let h = req.headers_mut();
         h.push(HeaderName::Allow, answer::ALLOW);
         h.push(HeaderName::Supported, answer::SUPPORTED);
-        self.refresh_headers(h, ctx.config);
+        self.refresh.headers(h, ctx.config);
         req.set_body("application/sdp", offer);
         ctx.send(req, what);
     }
@@ -205,7 +206,7 @@ impl<S: SdpHandler> Session<S> {
                 408 | 481 => self.in_dialog_gone(ctx, code),
                 // The peer cannot take UPDATE after all (RFC 3311 §5.1): by re-INVITE.
                 405 | 501 if again == Some(OfferMethod::Update) => {
-                    self.peer_allows_update = false;
+                    self.refresh.peer_allows_update = false;
                     self.want_reoffer = Some(OfferMethod::Invite);
                 }
                 _ => self.offer_refused(ctx, code),

@@ -33,6 +33,79 @@ pub(super) struct Timer {
     we_refresh: bool,
 }
 
+/// The session timer (RFC 4028) and what our refreshes need to know.
+#[derive(Debug, Default)]
+pub(super) struct Refresh {
+    /// The timer in force, if any.
+    timer: Option<Timer>,
+    /// The peer listed UPDATE in Allow: refreshes and offers may go by UPDATE.
+    pub(super) peer_allows_update: bool,
+    /// Our refresh waits for its turn (see `Session::pump`).
+    pub(super) due: bool,
+    /// That refresh must be a re-INVITE: our Contact changed with the flow.
+    pub(super) retarget: bool,
+    /// Caller: INVITEs sent again after a 422.
+    retries_422: u8,
+}
+
+impl Refresh {
+    /// Takes note of what the peer's message (`h`) allows.
+    pub(super) fn allows(&mut self, h: &Headers) {
+        self.peer_allows_update |= allows_update(h);
+    }
+
+    /// A request of the peer's that starts or refreshes the session (its INVITE, a
+    /// re-INVITE, an UPDATE): the timer our 2xx will grant.
+    pub(super) fn requested(&mut self, req: &Request) {
+        self.timer = requested(req);
+        self.allows(req.headers());
+    }
+
+    /// A 2xx to our INVITE, re-INVITE or UPDATE: the timer it grants (none when it names
+    /// no interval, §7.2).
+    fn granted(&mut self, h: &Headers) {
+        self.timer = session_expires(h).map(|se| Timer {
+            interval: se.delta,
+            we_refresh: se.refresher != Some(Refresher::Uas),
+        });
+        self.allows(h);
+    }
+
+    /// A refresh of ours went (any offer of ours is one, and a target refresh too).
+    pub(super) fn sent(&mut self) {
+        self.due = false;
+        self.retarget = false;
+    }
+
+    /// The timer headers of our 2xx to the peer's request (§9): the interval, who
+    /// refreshes (the peer is `uac` in its own transaction), and Require when it is the
+    /// peer.
+    pub(super) fn grant_headers(&self, h: &mut Headers) {
+        let Some(t) = self.timer else {
+            return;
+        };
+        let refresher = if t.we_refresh { "uas" } else { "uac" };
+        h.set(
+            HeaderName::SessionExpires,
+            &format!("{};refresher={refresher}", t.interval),
+        );
+        if !t.we_refresh {
+            h.push(HeaderName::Require, "timer");
+        }
+    }
+
+    /// The timer headers of a refresh of ours: our interval, and us as refresher.
+    pub(super) fn headers(&self, h: &mut Headers, config: &UaConfig) {
+        if let Some(t) = self.timer {
+            h.set(
+                HeaderName::SessionExpires,
+                &format!("{};refresher=uac", t.interval),
+            );
+            h.set(HeaderName::MinSe, &config.min_se.to_string());
+        }
+    }
+}
+
 /// How many times our INVITE is sent again after a 422 before the call fails.
 const MAX_422_RETRIES: u8 = 2;
 
@@ -49,7 +122,7 @@ fn lists(h: &Headers, name: HeaderName, tag: &str) -> bool {
 }
 
 /// Whether `h` (a request or a response) allows UPDATE.
-pub(super) fn allows_update(h: &Headers) -> bool {
+fn allows_update(h: &Headers) -> bool {
     lists(h, HeaderName::Allow, "UPDATE")
 }
 
@@ -104,10 +177,10 @@ impl<S: SdpHandler> Session<S> {
         else {
             return false;
         };
-        if self.retries_422 >= MAX_422_RETRIES || self.phase != Phase::Calling {
+        if self.refresh.retries_422 >= MAX_422_RETRIES || self.phase != Phase::Calling {
             return false;
         }
-        self.retries_422 += 1;
+        self.refresh.retries_422 += 1;
         let config = ctx.config;
         self.invite_again(ctx, |req| {
             Self::ask_for_timer(req.headers_mut(), config, min.0);
@@ -115,39 +188,9 @@ impl<S: SdpHandler> Session<S> {
         true
     }
 
-    /// A request of the peer's that starts or refreshes the session (its INVITE, a
-    /// re-INVITE, an UPDATE): the timer our 2xx will grant.
-    pub(super) fn timer_requested(&mut self, req: &Request) {
-        self.timer = requested(req);
-        self.peer_allows_update |= allows_update(req.headers());
-    }
-
-    /// The timer headers of our 2xx to the peer's request (§9): the interval, who
-    /// refreshes (the peer is `uac` in its own transaction), and Require when it is the
-    /// peer.
-    pub(super) fn grant_timer(&self, h: &mut Headers) {
-        let Some(t) = self.timer else {
-            return;
-        };
-        let refresher = if t.we_refresh { "uas" } else { "uac" };
-        h.set(
-            HeaderName::SessionExpires,
-            &format!("{};refresher={refresher}", t.interval),
-        );
-        if !t.we_refresh {
-            h.push(HeaderName::Require, "timer");
-        }
-    }
-
-    /// A 2xx to our INVITE, re-INVITE or UPDATE: the timer it grants (none when it names
-    /// no interval, §7.2).
+    /// A 2xx to our INVITE, re-INVITE or UPDATE: the timer it grants runs.
     pub(super) fn timer_granted(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
-        let h = resp.headers();
-        self.timer = session_expires(h).map(|se| Timer {
-            interval: se.delta,
-            we_refresh: se.refresher != Some(Refresher::Uas),
-        });
-        self.peer_allows_update |= allows_update(h);
+        self.refresh.granted(resp.headers());
         self.arm_session_timer(ctx);
     }
 
@@ -156,8 +199,8 @@ impl<S: SdpHandler> Session<S> {
     pub(super) fn arm_session_timer(&mut self, ctx: &mut Ctx<'_>) {
         self.clear_timer(CallTimer::Refresh);
         self.clear_timer(CallTimer::SessionExpiry);
-        self.refresh_due = false;
-        let Some(t) = self.timer else {
+        self.refresh.due = false;
+        let Some(t) = self.refresh.timer else {
             return;
         };
         let interval = Duration::from_secs(u64::from(t.interval));
@@ -171,7 +214,7 @@ impl<S: SdpHandler> Session<S> {
 
     /// Our refresh is due: it goes when nothing else of ours is in flight.
     pub(super) fn refresh_now(&mut self, ctx: &mut Ctx<'_>) {
-        self.refresh_due = true;
+        self.refresh.due = true;
         self.pump(ctx);
     }
 
@@ -185,30 +228,19 @@ impl<S: SdpHandler> Session<S> {
         self.end(ctx, Some(end));
     }
 
-    /// The timer headers of a refresh of ours: our interval, and us as refresher.
-    pub(super) fn refresh_headers(&self, h: &mut Headers, config: &UaConfig) {
-        if let Some(t) = self.timer {
-            h.set(
-                HeaderName::SessionExpires,
-                &format!("{};refresher=uac", t.interval),
-            );
-            h.set(HeaderName::MinSe, &config.min_se.to_string());
-        }
-    }
-
     /// Sends our refresh: UPDATE when the peer allows it, else a re-INVITE (§7.4).
     pub(super) fn send_refresh(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.peer_allows_update || self.retarget {
+        if !self.refresh.peer_allows_update || self.refresh.retarget {
             self.send_offer(ctx, OfferMethod::Invite, false);
             return;
         }
-        self.refresh_due = false;
+        self.refresh.sent();
         let mut req = self.in_dialog_request(ctx, Method::Update);
         // A target refresh: the dialog gave it our Contact (RFC 3311 §5.1).
         let h = req.headers_mut();
         h.push(HeaderName::Allow, answer::ALLOW);
         h.push(HeaderName::Supported, answer::SUPPORTED);
-        self.refresh_headers(h, ctx.config);
+        self.refresh.headers(h, ctx.config);
         ctx.send(req, CallRequest::Update);
     }
 
@@ -220,7 +252,7 @@ impl<S: SdpHandler> Session<S> {
             408 | 481 => self.in_dialog_gone(ctx, code),
             // The peer cannot take UPDATE after all: refresh by re-INVITE.
             405 | 501 => {
-                self.peer_allows_update = false;
+                self.refresh.peer_allows_update = false;
                 self.refresh_now(ctx);
             }
             422 => {
@@ -228,7 +260,7 @@ impl<S: SdpHandler> Session<S> {
                     .headers()
                     .get(HeaderName::MinSe)
                     .and_then(|v| MinSe::parse(v).ok());
-                if let (Some(min), Some(t)) = (min, self.timer.as_mut()) {
+                if let (Some(min), Some(t)) = (min, self.refresh.timer.as_mut()) {
                     t.interval = t.interval.max(min.0);
                 }
                 self.refresh_now(ctx);
@@ -236,7 +268,7 @@ impl<S: SdpHandler> Session<S> {
             // Glare or a passing failure: try again a little later, well before the
             // peer's deadline.
             _ => {
-                let wait = self.timer.map_or(Duration::from_secs(5), |t| {
+                let wait = self.refresh.timer.map_or(Duration::from_secs(5), |t| {
                     Duration::from_secs(u64::from(t.interval / 8).max(1))
                 });
                 self.set_timer(ctx, CallTimer::Refresh, ctx.now + wait);
@@ -282,7 +314,7 @@ impl<S: SdpHandler> Session<S> {
             new_hold = hold;
             body = Some(answer);
         }
-        self.timer_requested(req);
+        self.refresh.requested(req);
         let mut resp = crate::ua::answer::reply(
             req,
             StatusCode::new(200),
@@ -294,7 +326,7 @@ impl<S: SdpHandler> Session<S> {
         h.push(HeaderName::Contact, &ctx.local.contact);
         h.push(HeaderName::Allow, answer::ALLOW);
         h.push(HeaderName::Supported, answer::SUPPORTED);
-        self.grant_timer(h);
+        self.refresh.grant_headers(h);
         if let Some(b) = body {
             resp.set_body("application/sdp", b);
         }

@@ -141,7 +141,7 @@ impl<S: SdpHandler> Session<S> {
                 if !self.prack_if_reliable(ctx, resp) {
                     return;
                 }
-                self.peer_allows_update |= super::timer::allows_update(resp.headers());
+                self.refresh.allows(resp.headers());
                 let early_media = !resp.body().is_empty();
                 if early_media
                     && !self.answer_taken

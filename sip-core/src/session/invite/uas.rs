@@ -5,7 +5,7 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use super::{
-    Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header, timer,
+    Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header,
 };
 use crate::dialog::Dialog;
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
@@ -58,10 +58,11 @@ impl<S: SdpHandler> Session<S> {
         session.remote = super::remote_of(session.invite.headers(), HeaderName::From);
         session.remote_key = Some(call.remote_key);
         session.dialog = Some(call.dialog);
-        session.rel100 = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
-        session.peer_allows_update = timer::allows_update(session.invite.headers());
+        let reliable = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
+        session.refresh.allows(session.invite.headers());
         // RFC 3262 §3: the first RSeq is random, below 2**31.
-        session.next_rseq = 1 + ctx.ids.below((1 << 31) - 2) as u32;
+        let first_rseq = 1 + ctx.ids.below((1 << 31) - 2) as u32;
+        session.provisionals = prack::Provisionals::new(reliable, first_rseq);
         session.provisional(ctx, StatusCode::new(180), None);
         let at = ctx.now + ctx.config.no_answer_timeout;
         session.set_timer(ctx, CallTimer::NoAnswer, at);
@@ -124,7 +125,7 @@ impl<S: SdpHandler> Session<S> {
 
     /// Whether the application answered and the 2xx waits for a PRACK.
     pub(crate) fn is_answering(&self) -> bool {
-        self.held_2xx.is_some()
+        self.provisionals.holds_2xx()
     }
 
     /// Whether a 183 carried our answer already: the call is answered with
@@ -165,8 +166,8 @@ impl<S: SdpHandler> Session<S> {
     /// is PRACKed.
     fn answer_with(&mut self, ctx: &mut Ctx<'_>, answer: Final2xx) {
         self.clear_timer(CallTimer::NoAnswer);
-        if self.unacked.is_some() {
-            self.held_2xx = Some(answer);
+        if self.provisionals.awaiting_prack() {
+            self.provisionals.hold_2xx(answer);
         } else {
             self.confirm(ctx, answer);
         }
@@ -254,9 +255,8 @@ impl<S: SdpHandler> Session<S> {
             None => &self.invite,
         };
         let cseq = answered.cseq().map(|c| c.seq).unwrap_or_default();
-        self.timer = timer::requested(answered);
-        self.peer_allows_update |= timer::allows_update(answered.headers());
-        self.grant_timer(resp.headers_mut());
+        self.refresh.requested(answered);
+        self.refresh.grant_headers(resp.headers_mut());
         resp.set_body("application/sdp", body);
         let bytes = resp.to_bytes();
         ctx.out.push_back(Action::Respond(tx, resp));
