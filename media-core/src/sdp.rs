@@ -366,8 +366,57 @@ impl RemoteOffer {
     }
 }
 
+/// Our new offer from str0m (`fresh`) in the shape RFC 3264 §8 asks of an offer after the
+/// first: every m-line of our last description (`last`) in its place. The ones str0m never
+/// saw (lines of the peer's we rejected) stay rejected with port 0; lines str0m adds come
+/// after them.
+pub fn keep_sections(fresh: &str, last: &str) -> String {
+    let (session, media) = split(fresh);
+    let (_, before) = split(last);
+    fn mid_of<'a>(m: &Section<'a>) -> Option<&'a str> {
+        attr(&m.lines, "mid").filter(|mid| !mid.is_empty())
+    }
+    fn section(out: &mut String, m: &Section<'_>) {
+        push(out, m.mline);
+        for line in &m.lines {
+            push(out, line);
+        }
+    }
+    let mut out = String::with_capacity(fresh.len() + 64);
+    for line in &session {
+        push(&mut out, line);
+    }
+    let mut used = vec![false; media.len()];
+    for old in &before {
+        let found = mid_of(old).and_then(|mid| media.iter().position(|m| mid_of(m) == Some(mid)));
+        match found {
+            Some(i) => {
+                used[i] = true;
+                section(&mut out, &media[i]);
+            }
+            None => {
+                let mut words = old.mline.split_whitespace();
+                let media_kind = words.next().unwrap_or("m=audio");
+                let proto = words.nth(1).unwrap_or(SAVPF);
+                let fmt = words.next().unwrap_or("0");
+                push(&mut out, &format!("{media_kind} 0 {proto} {fmt}"));
+                if let Some(mid) = mid_of(old) {
+                    push(&mut out, &format!("a=mid:{mid}"));
+                }
+            }
+        }
+    }
+    for (m, used) in media.iter().zip(used) {
+        if !used {
+            section(&mut out, m);
+        }
+    }
+    out
+}
+
 /// Makes a peer's answer to our offer fit for str0m: directions per m-line, a BUNDLE group,
-/// `a=mid` where the answerer left it out (taken from our offer by position).
+/// `a=mid` where the answerer left it out (taken from our offer by position), and without
+/// the lines our offer kept rejected (str0m never offered them).
 pub fn normalize_answer(sdp: &[u8], our_offer: &str) -> Result<String, SdpError> {
     let text = std::str::from_utf8(sdp).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
     if !text.trim_start().starts_with("v=0") {
@@ -399,6 +448,9 @@ pub fn normalize_answer(sdp: &[u8], our_offer: &str) -> Result<String, SdpError>
     }
     push(&mut out, &format!("a=group:BUNDLE {}", mids.join(" ")));
     for (m, o) in media.iter().zip(&ours) {
+        if o.mline.split_whitespace().nth(1) == Some("0") {
+            continue;
+        }
         let mut words = m.mline.split_whitespace().skip(1);
         let (port, proto) = (words.next(), words.next());
         let mline = match proto {
@@ -609,5 +661,28 @@ mod tests {
         let fixed = set_default_candidates(v6);
         assert!(fixed.contains("m=audio 40000 "), "{fixed}");
         assert!(fixed.contains("c=IN IP6 2001:db8::5\r\n"), "{fixed}");
+    }
+
+    #[test]
+    fn a_new_offer_keeps_every_earlier_line_in_its_place() {
+        let last = "v=0\r\no=- 1 2 IN IP4 192.0.2.7\r\ns=-\r\nt=0 0\r\n\
+m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n";
+        let fresh = "v=0\r\no=- 1 3 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 2\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=ice-ufrag:new\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let kept = keep_sections(fresh, last);
+        assert_eq!(
+            kept,
+            "v=0\r\no=- 1 3 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 2\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=ice-ufrag:new\r\n\
+m=video 0 UDP/TLS/RTP/SAVPF 96\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n"
+        );
+        // The answer's line for the kept rejection is not str0m's to see.
+        let answer = "v=0\r\nm=audio 5000 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\n\
+m=video 0 UDP/TLS/RTP/SAVPF 96\r\nm=application 5000 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+        let for_str0m = normalize_answer(answer.as_bytes(), &kept).unwrap();
+        assert!(!for_str0m.contains("m=video"), "{for_str0m}");
+        assert!(for_str0m.contains("a=group:BUNDLE 0 2\r\n"), "{for_str0m}");
     }
 }

@@ -45,7 +45,8 @@ use crate::audio::{
 use crate::config::{MediaConfig, MediaProfile};
 use crate::rtp::{PlainMedia, Protection, is_plain};
 use crate::sdp::{
-    Accept, normalize_answer, normalize_offer, set_default_candidates, set_origin_version,
+    Accept, keep_sections, normalize_answer, normalize_offer, set_default_candidates,
+    set_origin_version,
 };
 use crate::stats::{MediaFailure, MediaStats, MediaTransmit};
 use crate::video::VideoSink;
@@ -324,7 +325,7 @@ impl RtcSession {
         self.drain();
         Ok(match applied {
             Some((offer, pending)) => {
-                let text = offer.to_sdp_string();
+                let text = keep_sections(&offer.to_sdp_string(), &last);
                 self.pending = Some((pending, text.clone()));
                 text
             }

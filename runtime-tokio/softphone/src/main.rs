@@ -34,7 +34,7 @@ use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
 use sansip_media::core::transport::Transport;
-use sansip_media::core::ua::{CallOptions, Event, UaConfig, UaError};
+use sansip_media::core::ua::{CallOptions, Event, OfferMethod, UaConfig, UaError};
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
     WeakPhone,
@@ -252,6 +252,10 @@ enum Command {
         /// A MESSAGE to send inside the call after the answer.
         #[arg(long)]
         message: Option<String>,
+        /// Restart ICE after this many seconds from the answer: a new offer by UPDATE (by
+        /// re-INVITE when the peer does not allow UPDATE).
+        #[arg(long, value_name = "SECS")]
+        ice_restart_after: Option<u64>,
         /// Extra INVITE header, "Name: value"; repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
@@ -537,6 +541,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             unhold_after,
             dtmf,
             message,
+            ice_restart_after,
             headers,
             media,
         } => {
@@ -570,6 +575,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     unhold_after: *unhold_after,
                     dtmf: dtmf.clone(),
                     message: message.clone(),
+                    ice_restart_after: *ice_restart_after,
                 };
                 talk(&rt, out, &call, &script).await
             }
@@ -595,6 +601,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                 unhold_after: *unhold_after,
                 dtmf: dtmf.clone(),
                 message: None,
+                ice_restart_after: None,
             };
             let result = async {
             register(&rt, &phone, 600).await?;
@@ -701,6 +708,7 @@ struct Script {
     unhold_after: Option<u64>,
     dtmf: Option<String>,
     message: Option<String>,
+    ice_restart_after: Option<u64>,
 }
 
 /// Runs `script` on an answered call until it hangs up or the peer does; prints the
@@ -723,6 +731,7 @@ async fn talk(
         let mut plan: Vec<(u64, &str)> = vec![(script.duration, "hangup")];
         plan.extend(script.hold_after.map(|t| (t, "hold")));
         plan.extend(script.unhold_after.map(|t| (t, "unhold")));
+        plan.extend(script.ice_restart_after.map(|t| (t, "ice-restart")));
         plan.sort();
         let answered_at = rt.now();
         for (at, action) in plan {
@@ -740,6 +749,12 @@ async fn talk(
                 }
                 "unhold" => {
                     call.unhold().await.map_err(err("unhold"))?;
+                }
+                "ice-restart" => {
+                    call.restart_ice().await.map_err(err("ice restart"))?;
+                    call.renegotiate(OfferMethod::Update)
+                        .await
+                        .map_err(err("ice restart"))?;
                 }
                 _ => match call.hangup().await {
                     // The peer's BYE crossed ours: the end below is its.

@@ -644,10 +644,16 @@ impl<S: SdpHandler> Session<S> {
     /// the call (RFC 3261 §13.2.2.4 leaves nothing else once the ACK is out). Returns
     /// whether the call goes on.
     fn take_answer(&mut self, ctx: &mut Ctx<'_>, answer: &[u8]) -> bool {
-        let taken = self
-            .sdp
-            .as_mut()
-            .is_some_and(|s| s.accept_answer(answer).is_ok());
+        let taken = match self.sdp.as_mut().map(|s| s.accept_answer(answer)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                self.span.in_scope(|| {
+                    tracing::debug!(target: "sansip::call", error = %e, "answer refused");
+                });
+                false
+            }
+            None => false,
+        };
         if taken {
             self.remember_remote(&String::from_utf8_lossy(answer));
         } else {
