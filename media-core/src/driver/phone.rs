@@ -13,7 +13,8 @@ use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallHandle, HoldState, Originator};
 use sansip_core::ua::{
-    AnswerOptions, CallOptions, Event, OfferMethod, RequestId, UaConfig, UaError, UserAgent,
+    AnswerOptions, CallOptions, Event, OfferMethod, RegisterOptions, RequestId, UaConfig, UaError,
+    UserAgent,
 };
 
 use super::events::{self, EventStream};
@@ -446,10 +447,16 @@ impl<S: Session> Phone<S> {
     /// retrying in the background where the failure allows it, and keeps a binding fresh
     /// once it has one; [`Phone::next_event`] reports both.
     pub async fn register(&self, expires: u32) -> Result<u32, PhoneError> {
+        self.register_with(RegisterOptions::new(expires)).await
+    }
+
+    /// [`Phone::register`] with options: extra headers and Contact parameters, an instance
+    /// id (`+sip.instance`, for which a registrar grants a GRUU, RFC 5627) and outbound.
+    pub async fn register_with(&self, options: RegisterOptions) -> Result<u32, PhoneError> {
         let e = self
             .act_and_wait(move |e, now, w| {
                 let ua = e.ua_mut();
-                ua.register(now, expires)?;
+                ua.register_with(now, options)?;
                 Ok(w.wait(|e| {
                     matches!(
                         e,

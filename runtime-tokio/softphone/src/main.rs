@@ -34,7 +34,7 @@ use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
 use sansip_media::core::transport::Transport;
-use sansip_media::core::ua::{CallOptions, Event, OfferMethod, UaConfig, UaError};
+use sansip_media::core::ua::{CallOptions, Event, OfferMethod, RegisterOptions, UaConfig, UaError};
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
     WeakPhone,
@@ -86,6 +86,10 @@ struct Cli {
     /// Accept any TLS certificate (tests only).
     #[arg(long, global = true)]
     insecure_tls: bool,
+    /// Register as this instance (`urn:uuid:…`, RFC 5626 `+sip.instance`): a registrar
+    /// then grants a GRUU (RFC 5627), which becomes our calls' Contact.
+    #[arg(long, global = true, value_name = "URN")]
+    instance_id: Option<String>,
     /// Trust this CA or certificate file for TLS.
     #[arg(long, global = true)]
     ca: Option<PathBuf>,
@@ -528,7 +532,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         Command::Register { expires } => {
             let phone = connected(&cli, &rt).await?;
             let (_events, printed) = watch(&rt, &phone, "me", out).await;
-            register(&rt, &phone, *expires).await?;
+            register(&rt, &phone, cli.instance_id.as_deref(), *expires).await?;
             shutdown_signal(true).await;
             let result = phone.unregister(false).await.map_err(err("unregister"));
             printed.finish(&rt, phone).await;
@@ -604,7 +608,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                 ice_restart_after: None,
             };
             let result = async {
-            register(&rt, &phone, 600).await?;
+            register(&rt, &phone, cli.instance_id.as_deref(), 600).await?;
             let (done_tx, mut done_rx) = mpsc::unbounded::<Result<(), String>>();
             let mut answered = 0;
             let mut finished = 0;
@@ -887,8 +891,17 @@ fn media_json(call: sansip_media::core::session::CallHandle, s: &MediaStats) -> 
     })
 }
 
-async fn register(rt: &Arc<dyn Runtime>, phone: &Ph, expires: u32) -> Result<u32, String> {
-    within(rt, 40, "register", phone.register(expires))
+async fn register(
+    rt: &Arc<dyn Runtime>,
+    phone: &Ph,
+    instance_id: Option<&str>,
+    expires: u32,
+) -> Result<u32, String> {
+    let mut options = RegisterOptions::new(expires);
+    if let Some(id) = instance_id {
+        options = options.instance(id);
+    }
+    within(rt, 40, "register", phone.register_with(options))
         .await?
         .map_err(|e| match e {
             PhoneError::Registration(RegistrationCause::Authentication(
@@ -1066,8 +1079,8 @@ async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
                 .await?
                 .map_err(err("connect"))?;
         }
-        register(&rt, &alice, 600).await?;
-        register(&rt, &bob, 600).await?;
+        register(&rt, &alice, None, 600).await?;
+        register(&rt, &bob, None, 600).await?;
 
         let options = CallOptions::default().header("X-Demo", "sansip");
         let call = alice.call("bob", options).await.map_err(err("call"))?;

@@ -293,6 +293,48 @@ fn sipp_calls_a_softphone_registered_at_kamailio() {
 
 #[test]
 #[ignore = "needs kamailio (run by .ci/run)"]
+fn the_caller_hangs_up_through_the_gruu_kamailio_granted_the_callee() {
+    // Bob registers as an instance; Kamailio grants him a GRUU (RFC 5627), which his 2xx
+    // names as his Contact, so alice's BYE is addressed to it and Kamailio must resolve it.
+    let k = Kamailio::start();
+    let instance = "urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+    let bob = Running::spawn(
+        softphone(&k.server(), "bob", "bob-pw", "smol")
+            .args(["--instance-id", instance])
+            .args(["answer", "--for", "20"]),
+    )
+    .registered();
+    let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["--sip-trace", "call", "bob", "--for", "2"])
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let trace = String::from_utf8_lossy(&alice.stderr);
+    let gruu = format!("gr={instance}");
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.starts_with("BYE sip:") && l.contains(&gruu)),
+        "alice's BYE goes to bob's GRUU: {trace}"
+    );
+    let bob = lines(&bob);
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "registered"
+                && l["gruu"].as_str().is_some_and(|g| g.contains(&gruu))),
+        "{bob:?}"
+    );
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "bye" && l["originator"] == "remote"),
+        "alice's BYE reached bob through his GRUU: {bob:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
 fn early_media_through_kamailio_is_heard_before_the_answer() {
     // Bob sends a reliable 183 with his answer and plays 600 Hz for 3 s before answering;
     // alice PRACKs it, reports early media and records all along.

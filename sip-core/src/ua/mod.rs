@@ -225,6 +225,14 @@ impl RegisterOptions {
         }
     }
 
+    /// Names this phone's instance (`urn:uuid:…`, kept across restarts) in `+sip.instance`:
+    /// a registrar then grants it a GRUU (RFC 5627), which becomes our calls' Contact.
+    #[must_use]
+    pub fn instance(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = Some(instance_id.into());
+        self
+    }
+
     /// Asks for SIP outbound (RFC 5626) with this instance id and `reg-id`.
     #[must_use]
     pub fn outbound(mut self, instance_id: impl Into<String>, reg_id: u32) -> Self {
