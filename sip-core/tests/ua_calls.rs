@@ -349,7 +349,12 @@ fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
 
 /// Bob's INVITE (carrying `offer`, which may be empty) rings alice: returns the call.
 fn ringing(h: &mut Harness, offer: &str) -> CallHandle {
-    h.feed(incoming_invite("z9hG4bKinv", "c1@bob", offer));
+    ringing_with(h, incoming_invite("z9hG4bKinv", "c1@bob", offer))
+}
+
+/// The call `invite` rings.
+fn ringing_with(h: &mut Harness, invite: String) -> CallHandle {
+    h.feed(invite);
     h.events
         .iter()
         .find_map(|e| match e {
@@ -496,15 +501,7 @@ fn a_reinvite_before_the_ack_with_the_answer_to_our_offer_gets_500() {
 fn an_offer_we_cannot_take_is_refused_with_488_and_a_warning() {
     let mut h = Harness::alice();
     let savp = OFFER.replace("RTP/AVP", "RTP/SAVP");
-    h.feed(incoming_invite("z9hG4bKs", "s1@bob", &savp));
-    let id = h
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let id = ringing_with(&mut h, incoming_invite("z9hG4bKs", "s1@bob", &savp));
     let now = h.now;
     let err = h.ua.answer(now, id, FakeSdp::new("alice")).unwrap_err();
     assert!(matches!(err, UaError::Sdp(_)));
@@ -941,15 +938,7 @@ fn established_with_update(h: &mut Harness) -> (CallHandle, String) {
         "CSeq: 10 INVITE\r\n",
         "CSeq: 10 INVITE\r\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\r\n",
     );
-    h.feed(invite);
-    let id = h
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let id = ringing_with(h, invite);
     let now = h.now;
     h.ua.answer(now, id, FakeSdp::new("alice")).unwrap();
     let ok = responses(&h.drain()).remove(0);

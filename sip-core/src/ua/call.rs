@@ -122,6 +122,15 @@ pub enum OfferMethod {
     Update,
 }
 
+/// `status` if `allowed` has it, else the error naming it.
+fn status_within(status: u16, allowed: std::ops::Range<u16>) -> Result<u16, UaError> {
+    if allowed.contains(&status) {
+        Ok(status)
+    } else {
+        Err(UaError::InvalidStatus(status))
+    }
+}
+
 /// Refuses headers that could not go on the wire, naming the first.
 fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
     for (name, value) in headers {
@@ -252,10 +261,7 @@ impl<S: SdpHandler> UserAgent<S> {
         status: Option<u16>,
     ) -> Result<(), UaError> {
         self.now = now;
-        let status = status.unwrap_or(480);
-        if !(300..700).contains(&status) {
-            return Err(UaError::InvalidStatus(status));
-        }
+        let status = status_within(status.unwrap_or(480), 300..700)?;
         self.ringing(id, "only a ringing incoming call can be declined")?;
         self.with_session(now, id, |s, ctx| s.decline(ctx, status));
         Ok(())
@@ -361,10 +367,7 @@ impl<S: SdpHandler> UserAgent<S> {
         status: Option<u16>,
     ) -> Result<(), UaError> {
         self.now = now;
-        let status = status.unwrap_or(488);
-        if !(400..700).contains(&status) {
-            return Err(UaError::InvalidStatus(status));
-        }
+        let status = status_within(status.unwrap_or(488), 400..700)?;
         if !self.live_call(id)?.has_reoffer() {
             return Err(UaError::InvalidState("no offer of the peer's is waiting"));
         }
