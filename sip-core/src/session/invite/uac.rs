@@ -254,7 +254,7 @@ impl<S: SdpHandler> Session<S> {
             self.end(ctx, Some(end));
             return;
         }
-        if !self.answer_taken || other_fork {
+        if !resp.body().is_empty() && (!self.answer_taken || other_fork) {
             self.remember_remote(&String::from_utf8_lossy(resp.body()));
         }
         self.answer_taken = true;
