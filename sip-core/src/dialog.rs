@@ -231,6 +231,36 @@ impl Dialog {
         })
     }
 
+    /// The subscriber's dialog made by a NOTIFY that came before the 2xx to our SUBSCRIBE
+    /// (RFC 6665 §4.1.2.4): our side is the SUBSCRIBE's From, the notifier's the NOTIFY's
+    /// From, its target the NOTIFY's Contact and the route set the NOTIFY's Record-Route in
+    /// order (as for any request that makes a dialog, §12.1.1).
+    pub fn from_notify(subscribe: &Request, notify: &Request) -> Result<Dialog, DialogError> {
+        let ours = subscribe.headers();
+        let h = notify.headers();
+        let local_tag = ours.from_tag()?.unwrap_or_default();
+        Ok(Dialog {
+            id: DialogId {
+                call_id: SmolStr::new(ours.call_id()?),
+                local_tag: SmolStr::new(local_tag),
+                remote_tag: SmolStr::new(h.from_tag()?.unwrap_or_default()),
+            },
+            state: DialogState::Confirmed,
+            local: ours.get(HeaderName::From).unwrap_or_default().to_string(),
+            remote: h.get(HeaderName::From).unwrap_or_default().to_string(),
+            local_seq: subscribe.cseq()?.seq,
+            remote_seq: Some(notify.cseq()?.seq),
+            remote_target: match contact_uri(h)? {
+                Some(uri) => uri,
+                None => notify.from()?.uri().to_string(),
+            },
+            route_set: record_route(h)?,
+            secure: subscribe
+                .parsed_uri()
+                .is_ok_and(|u| u.scheme().as_str() == "sips"),
+        })
+    }
+
     /// The dialog id.
     pub fn id(&self) -> &DialogId {
         &self.id

@@ -89,12 +89,14 @@ pub mod registration;
 #[cfg(feature = "serde")]
 mod serde_impls;
 pub mod session;
+pub mod subscription;
 #[cfg(test)]
 mod test_clock;
 pub mod trace;
 pub mod transaction;
 pub mod transport;
 pub mod ua;
+mod usage;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 
 use crate::registration::RegistrationCause;
 use crate::session::{CallHandle, EndCause, Originator};
+use crate::subscription::{SubState, SubscriptionHandle};
 use crate::ua::RequestId;
 
 /// Writes a value as the string it displays as.
@@ -25,6 +26,8 @@ macro_rules! as_display {
 
 as_display!(
     CallHandle,
+    SubscriptionHandle,
+    SubState,
     RequestId,
     EndCause,
     Originator,

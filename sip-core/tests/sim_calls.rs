@@ -1331,3 +1331,171 @@ fn video_added_by_an_early_update_and_dropped_by_a_reinvite_after_the_answer() {
         settle_after_prack(&mut w);
     });
 }
+
+// ---- Subscriptions (RFC 6665) ---------------------------------------------------------
+
+use sansip_core::subscription::message_summary::{self, MessageSummary};
+use sansip_core::subscription::{SubState, SubscriptionHandle};
+use sansip_core::ua::SubscribeOptions;
+
+/// Every phone serves `message-summary`.
+fn with_mwi(seed: u64, loss: f32) -> World {
+    World::with(seed, loss, &|c| {
+        c.event_packages = vec!["message-summary".into()]
+    })
+}
+
+fn notified(p: &Phone, sub: SubscriptionHandle) -> Vec<(SubState, Bytes)> {
+    p.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notified {
+                subscription,
+                state,
+                body,
+                ..
+            } if *subscription == sub => Some((*state, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sub_ended(p: &Phone, sub: SubscriptionHandle) -> Vec<(Option<String>, Option<u16>)> {
+    p.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SubscriptionEnded {
+                subscription,
+                reason,
+                status,
+                ..
+            } if *subscription == sub => Some((reason.clone(), *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requested(p: &Phone) -> Option<SubscriptionHandle> {
+    p.events.iter().find_map(|e| match e {
+        Event::SubscriptionRequested { subscription, .. } => Some(*subscription),
+        _ => None,
+    })
+}
+
+#[test]
+fn voicemail_waiting_is_subscribed_notified_refreshed_and_unsubscribed() {
+    for_each_network(|seed, loss| {
+        let mut w = with_mwi(seed, loss);
+        let options = SubscribeOptions::new("message-summary")
+            .accept(message_summary::CONTENT_TYPE)
+            .expires(600);
+        let a = w
+            .act(ALICE, |ua, now| ua.subscribe(now, "bob", options))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| requested(&w.phones[BOB]).is_some()
+                && !notified(&w.phones[ALICE], a).is_empty()),
+            "{}: subscribed, pending",
+            w.label
+        );
+        assert_eq!(notified(&w.phones[ALICE], a)[0].0, SubState::Pending);
+        let b = requested(&w.phones[BOB]).unwrap();
+        let summary = "Messages-Waiting: yes\r\nVoice-Message: 2/8 (0/1)\r\n";
+        w.act(BOB, |ua, now| {
+            ua.notify(
+                now,
+                b,
+                SubState::Active,
+                Some((message_summary::CONTENT_TYPE, summary.as_bytes())),
+            )
+        })
+        .unwrap();
+        assert!(
+            w.run_until(60, |w| notified(&w.phones[ALICE], a)
+                .iter()
+                .any(|(s, _)| *s == SubState::Active)),
+            "{}: active",
+            w.label
+        );
+        let (_, body) = notified(&w.phones[ALICE], a).pop().unwrap();
+        let mwi = MessageSummary::parse(&body).unwrap();
+        assert!(mwi.waiting && mwi.class("voice-message").unwrap().new == 2);
+        // Fifty minutes: alice refreshes at 50–70 % of 600 s, bob answers each refresh
+        // with the state again, and neither side lets it lapse.
+        w.run(3000);
+        // Distinct SUBSCRIBEs (by CSeq; loss makes retransmissions).
+        let mut cseqs: Vec<String> = sent(&w, ALICE, "SUBSCRIBE ")
+            .iter()
+            .filter_map(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("CSeq:"))
+                    .map(str::to_string)
+            })
+            .collect();
+        cseqs.dedup();
+        let refreshes = cseqs.len();
+        assert!(refreshes >= 6, "{}: {refreshes} SUBSCRIBEs", w.label);
+        assert_eq!(
+            w.phones[ALICE].ua.subscription_state(a),
+            Ok(SubState::Active)
+        );
+        assert_eq!(w.phones[BOB].ua.subscription_state(b), Ok(SubState::Active));
+        assert!(notified(&w.phones[ALICE], a).len() >= refreshes);
+        // Alice unsubscribes: both sides end, once.
+        w.act(ALICE, |ua, now| ua.unsubscribe(now, a)).unwrap();
+        assert!(
+            w.run_until(90, |w| !sub_ended(&w.phones[ALICE], a).is_empty()
+                && !sub_ended(&w.phones[BOB], b).is_empty()),
+            "{}: unsubscribed",
+            w.label
+        );
+        assert_eq!(sub_ended(&w.phones[ALICE], a).len(), 1);
+        assert_eq!(sub_ended(&w.phones[BOB], b).len(), 1);
+        w.assert_settled();
+        for p in &w.phones {
+            assert_eq!(p.ua.subscriptions().count(), 0, "{}", w.label);
+        }
+    });
+}
+
+#[test]
+fn a_notifier_refuses_and_an_unserved_package_gets_489() {
+    for_each_network(|seed, loss| {
+        let mut w = with_mwi(seed, loss);
+        let a = w
+            .act(ALICE, |ua, now| {
+                ua.subscribe(now, "bob", SubscribeOptions::new("message-summary"))
+            })
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| requested(&w.phones[BOB]).is_some()),
+            "{}",
+            w.label
+        );
+        let b = requested(&w.phones[BOB]).unwrap();
+        w.act(BOB, |ua, now| ua.terminate_subscription(now, b, "rejected"))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| !sub_ended(&w.phones[ALICE], a).is_empty()),
+            "{}: refused",
+            w.label
+        );
+        assert_eq!(
+            sub_ended(&w.phones[ALICE], a),
+            [(Some("rejected".to_string()), None)]
+        );
+        // Presence is not served here: 489 Bad Event (RFC 6665 §8.3.2).
+        let p = w
+            .act(ALICE, |ua, now| {
+                ua.subscribe(now, "carol", SubscribeOptions::new("presence"))
+            })
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| !sub_ended(&w.phones[ALICE], p).is_empty()),
+            "{}: 489",
+            w.label
+        );
+        assert_eq!(sub_ended(&w.phones[ALICE], p), [(None, Some(489))]);
+        w.assert_settled();
+    });
+}

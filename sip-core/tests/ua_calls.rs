@@ -1136,3 +1136,204 @@ fn media_follows_the_fork_that_answers_not_the_one_that_gave_early_media() {
     let bye = requests(&h.drain()).remove(0);
     assert_eq!(bye.uri(), "sip:fork-b@192.0.2.77:5060");
 }
+
+// ---- Subscriptions at the wire level (RFC 6665) ------------------------------------------
+
+fn notify_for(subscribe: &Request, from_tag: &str, seq: u32, state: &str, body: &str) -> String {
+    let h = subscribe.headers();
+    let our_tag = h.from_tag().unwrap().unwrap();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/simple-message-summary\r\n".into()
+    };
+    format!(
+        "NOTIFY sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bKn{from_tag}{seq}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag={from_tag}\r\n\
+To: <sip:alice@example.com>;tag={our_tag}\r\n\
+Call-ID: {}\r\n\
+CSeq: {seq} NOTIFY\r\n\
+Contact: <sip:{from_tag}@192.0.2.77:5060>\r\n\
+Event: message-summary\r\n\
+Subscription-State: {state}\r\n\
+{content}Content-Length: {}\r\n\r\n{body}",
+        h.call_id().unwrap(),
+        body.len()
+    )
+}
+
+fn subscription_events(h: &Harness) -> Vec<Event> {
+    h.events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Notified { .. }
+                    | Event::SubscriptionEnded { .. }
+                    | Event::SubscriptionRequested { .. }
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_notify_before_the_2xx_makes_the_dialog_and_another_forks_is_refused() {
+    use sansip_core::subscription::SubState;
+    let mut h = Harness::alice();
+    let now = h.now;
+    let options = sansip_core::ua::SubscribeOptions::new("message-summary").expires(600);
+    let sub = h.ua.subscribe(now, "bob", options).unwrap();
+    let subscribe = requests(&h.drain()).remove(0);
+    assert_eq!(*subscribe.method(), Method::Subscribe);
+    assert_eq!(
+        subscribe.headers().get(HeaderName::Event),
+        Some("message-summary")
+    );
+    assert_eq!(subscribe.headers().get(HeaderName::Expires), Some("600"));
+    // The NOTIFY overtakes the 2xx (RFC 6665 §4.1.2.4).
+    let body = "Messages-Waiting: yes\r\nVoice-Message: 1/0\r\n";
+    let ok = responses(&h.feed(notify_for(&subscribe, "nA", 1, "active;expires=600", body)));
+    assert_eq!(ok[0].status().code(), 200);
+    // A wrong package, or no Subscription-State, is refused.
+    let wrong = notify_for(&subscribe, "nA", 2, "active", "")
+        .replace("Event: message-summary", "Event: presence");
+    assert_eq!(responses(&h.feed(wrong))[0].status().code(), 489);
+    let stateless =
+        notify_for(&subscribe, "nA", 3, "active", "").replace("Subscription-State: active\r\n", "");
+    assert_eq!(responses(&h.feed(stateless))[0].status().code(), 400);
+    // Another fork's notifier: refused, the first one's subscription goes on.
+    let fork = notify_for(&subscribe, "nB", 1, "active;expires=600", body);
+    assert_eq!(responses(&h.feed(fork))[0].status().code(), 481);
+    let mut twohundred = Response::from_request(&subscribe, StatusCode::new(200));
+    twohundred.set_to_tag("nA");
+    twohundred.headers_mut().push(HeaderName::Expires, "600");
+    h.feed_response(&twohundred);
+    assert_eq!(h.ua.subscription_state(sub), Ok(SubState::Active));
+    // The refresh goes inside the dialog the NOTIFY made, to its Contact.
+    let mut refresh = None;
+    for _ in 0..43 {
+        let out = requests(&h.advance(Duration::from_secs(10)));
+        refresh = out.into_iter().find(|r| *r.method() == Method::Subscribe);
+        if refresh.is_some() {
+            break;
+        }
+    }
+    let refresh = refresh.expect("refreshed before 70 % of 600 s");
+    assert_eq!(refresh.uri(), "sip:nA@192.0.2.77:5060");
+    assert_eq!(refresh.to().unwrap().tag(), Some("nA"));
+    let mut ok = Response::from_request(&refresh, StatusCode::new(200));
+    ok.headers_mut().push(HeaderName::Expires, "600");
+    h.feed_response(&ok);
+    // The notifier ends it: deactivated, try again in 30 s.
+    let end = notify_for(
+        &subscribe,
+        "nA",
+        4,
+        "terminated;reason=deactivated;retry-after=30",
+        "",
+    );
+    assert_eq!(responses(&h.feed(end))[0].status().code(), 200);
+    let ended: Vec<_> = subscription_events(&h)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::SubscriptionEnded {
+                reason,
+                retry_after,
+                ..
+            } => Some((reason, retry_after)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [(Some("deactivated".to_string()), Some(30))]);
+    assert!(h.ua.subscription_state(sub).is_err());
+}
+
+#[test]
+fn as_notifier_a_subscription_without_refresh_ends_with_a_timeout_notify() {
+    let mut config = UaConfig::new("sip:alice@example.com");
+    config.event_packages = vec!["message-summary".into()];
+    let mut h = Harness::new(config);
+    let subscribe = "SUBSCRIBE sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bKsub1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=bobsub\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: s1@bob\r\n\
+CSeq: 1 SUBSCRIBE\r\n\
+Contact: <sip:bob@192.0.2.77:5060>\r\n\
+Event: message-summary\r\n\
+Expires: 60\r\n\
+Content-Length: 0\r\n\r\n";
+    let out = h.feed(subscribe);
+    let ok = responses(&out).remove(0);
+    assert_eq!(ok.status().code(), 200);
+    assert_eq!(ok.headers().get(HeaderName::Expires), Some("60"));
+    let our_tag = ok.to().unwrap().tag().unwrap().to_string();
+    let notify = requests(&out).remove(0);
+    assert_eq!(*notify.method(), Method::Notify);
+    assert_eq!(notify.to().unwrap().tag(), Some("bobsub"));
+    assert_eq!(notify.from().unwrap().tag(), Some(our_tag.as_str()));
+    assert!(
+        notify
+            .headers()
+            .get(HeaderName::SubscriptionState)
+            .is_some_and(|s| s.starts_with("pending;expires="))
+    );
+    h.feed_response(&Response::from_request(&notify, StatusCode::new(200)));
+    let sub = match subscription_events(&h).remove(0) {
+        Event::SubscriptionRequested {
+            subscription,
+            expires,
+            ..
+        } => {
+            assert_eq!(expires, 60);
+            subscription
+        }
+        e => panic!("{e:?}"),
+    };
+    // The application says active, with a body.
+    let now = h.now;
+    let body = b"Messages-Waiting: no\r\n";
+    h.ua.notify(
+        now,
+        sub,
+        sansip_core::subscription::SubState::Active,
+        Some(("application/simple-message-summary", body)),
+    )
+    .unwrap();
+    let active = requests(&h.drain()).remove(0);
+    assert!(
+        active
+            .headers()
+            .get(HeaderName::SubscriptionState)
+            .is_some_and(|s| s.starts_with("active;expires="))
+    );
+    assert_eq!(&active.body()[..], body);
+    h.feed_response(&Response::from_request(&active, StatusCode::new(200)));
+    // No refresh within 60 s: a final NOTIFY, with the last body.
+    let out = requests(&h.advance(Duration::from_secs(61)));
+    let last = out.iter().find(|r| *r.method() == Method::Notify).unwrap();
+    assert_eq!(
+        last.headers().get(HeaderName::SubscriptionState),
+        Some("terminated;reason=timeout")
+    );
+    assert_eq!(&last.body()[..], body);
+    assert!(subscription_events(&h).iter().any(|e| matches!(
+        e,
+        Event::SubscriptionEnded { reason: Some(r), .. } if r == "timeout"
+    )));
+    // A SUBSCRIBE for a package not served: 489 with the ones that are.
+    let presence = subscribe
+        .replace("Event: message-summary", "Event: presence")
+        .replace("z9hG4bKsub1", "z9hG4bKsub2")
+        .replace("s1@bob", "s2@bob");
+    let r = responses(&h.feed(presence)).remove(0);
+    assert_eq!(r.status().code(), 489);
+    assert_eq!(
+        r.headers().get(HeaderName::AllowEvents),
+        Some("message-summary")
+    );
+}

@@ -73,6 +73,7 @@ pub use auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
 pub use date::Date;
 pub use event::{Event, SubscriptionState};
 pub use host::Host;
+pub(crate) use lex::is_token_str as lex_is_token;
 pub use lists::parse_token_list;
 pub use media::ContentType;
 pub use name_addr::{Contact, NameAddr, ReferTo, tag_param};

@@ -6,7 +6,8 @@ use crate::message::{
 };
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK, UPDATE";
+pub(crate) const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK, UPDATE, SUBSCRIBE, NOTIFY";
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
 pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.
@@ -23,6 +24,8 @@ pub(super) enum Decision {
     Invite,
     /// A request inside a dialog (it has a To tag): the dialog's, or 481 when there is none.
     InDialog,
+    /// A new subscription to us (RFC 6665).
+    Subscribe,
 }
 
 /// Whether a body of type `ct` is one of `types` (`type/subtype`, or `type/*`).
@@ -54,6 +57,7 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
             | Method::Update
             | Method::Prack
             | Method::Notify
+            | Method::Subscribe
             | Method::Refer
     );
     if !known {
@@ -79,8 +83,11 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
                 if *m == Method::Message {
                     return takes(message_types, &ct);
                 }
-                // An INFO's body is DTMF or the application's (RFC 6086 legacy usage).
-                ct.is("application", "sdp") || ct.is("text", "plain") || *m == Method::Info
+                // An INFO's body is DTMF or the application's (RFC 6086 legacy usage); a
+                // NOTIFY's is its package's, which the application reads.
+                ct.is("application", "sdp")
+                    || ct.is("text", "plain")
+                    || matches!(m, Method::Info | Method::Notify)
             });
         if !ok {
             return Decision::Reply(status(415));
@@ -102,6 +109,7 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
         Method::Options => Decision::Reply(status(200)),
         Method::Message => Decision::Message,
         Method::Invite => Decision::Invite,
+        Method::Subscribe => Decision::Subscribe,
         // Requests that only make sense inside a dialog (§12.2.2).
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::Prack => {
             Decision::Reply(status(481))

@@ -132,7 +132,7 @@ fn status_within(status: u16, allowed: std::ops::Range<u16>) -> Result<u16, UaEr
 }
 
 /// Refuses headers that could not go on the wire, naming the first.
-fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
+pub(super) fn checked(headers: &[(String, String)]) -> Result<(), UaError> {
     for (name, value) in headers {
         crate::message::Headers::check_named(name, value)
             .map_err(|_| UaError::InvalidHeader(name.clone()))?;
@@ -889,7 +889,10 @@ impl<S: SdpHandler> UserAgent<S> {
     /// the INVITE usage does not take, the user agent answers.
     pub(super) fn in_dialog(&mut self, now: Instant, tx: TxId, req: Request) {
         let Some(id) = self.dialog_of(&req) else {
-            self.respond(now, tx, &req, StatusCode::new(481));
+            match self.subscription_of(&req) {
+                Some(sub) => self.sub_request_in(now, sub, tx, &req),
+                None => self.respond(now, tx, &req, StatusCode::new(481)),
+            }
             return;
         };
         let claim = self.with_session(now, id, |s, ctx| s.handle_request(ctx, tx, &req));

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::registration::RegistrationCause;
 use crate::session::{CallEnd, CallHandle, Originator};
+use crate::subscription::{SubState, SubscriptionHandle};
 
 /// The handle of an out-of-dialog request sent with
 /// [`UserAgent::request`](super::UserAgent::request) or
@@ -195,6 +196,48 @@ pub enum Event {
         /// The refusing status.
         status: u16,
     },
+    /// Someone subscribes to a package we serve (RFC 6665): the subscription is accepted as
+    /// `pending` until [`UserAgent::notify`](super::UserAgent::notify) sends its state, or
+    /// [`UserAgent::terminate_subscription`](super::UserAgent::terminate_subscription)
+    /// refuses it (`rejected`).
+    SubscriptionRequested {
+        /// Which subscription.
+        subscription: SubscriptionHandle,
+        /// The subscriber's From as received.
+        from: String,
+        /// The Event header value: the package, and its `id` if any.
+        package: String,
+        /// The bodies the subscriber takes (its Accept), empty when it said none.
+        accept: String,
+        /// The interval granted, in seconds.
+        expires: u32,
+    },
+    /// A NOTIFY for one of our subscriptions (it has been answered 200).
+    #[cfg_attr(feature = "serde", serde(rename = "notify"))]
+    Notified {
+        /// Which subscription.
+        subscription: SubscriptionHandle,
+        /// Where it stands now.
+        state: SubState,
+        /// The body's type (empty without a body).
+        content_type: String,
+        /// The package's body.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
+        body: Bytes,
+    },
+    /// A subscription is over: the notifier ended it (with a `reason` and maybe a
+    /// `retry-after`), it was refused or failed (`status`), it expired, or it was
+    /// unsubscribed. Its handle is no longer valid.
+    SubscriptionEnded {
+        /// Which subscription.
+        subscription: SubscriptionHandle,
+        /// The reason given (`timeout`, `rejected`, `noresource`, `deactivated`…).
+        reason: Option<String>,
+        /// Seconds before subscribing again makes sense, when the notifier said.
+        retry_after: Option<u32>,
+        /// The status that ended it: a refusal of the SUBSCRIBE or of our NOTIFY, 408.
+        status: Option<u16>,
+    },
     /// A DTMF tone arrived in an INFO.
     #[cfg_attr(feature = "serde", serde(rename = "dtmf"))]
     DtmfReceived {
@@ -236,6 +279,9 @@ impl Event {
             Event::ReofferReceived { .. } => "reoffer_received",
             Event::RenegotiationFailed { .. } => "renegotiation_failed",
             Event::DtmfReceived { .. } => "dtmf_received",
+            Event::SubscriptionRequested { .. } => "subscription_requested",
+            Event::Notified { .. } => "notified",
+            Event::SubscriptionEnded { .. } => "subscription_ended",
         }
     }
 

@@ -43,12 +43,14 @@ pub(crate) mod answer;
 mod call;
 mod connection;
 mod event;
+mod subscribe;
 
 pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
 pub use call::{AnswerOptions, CallOptions, HangupOptions, OfferMethod};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
+pub use subscribe::SubscribeOptions;
 
 use crate::handles::{HandleMap, handle_map};
 use std::cmp::Reverse;
@@ -69,6 +71,7 @@ use crate::message::{
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::session::invite::{CallRequest, CallTimer, Session};
 use crate::session::{NoMedia, SdpError, SdpHandler};
+use crate::subscription::{SubRequest, SubTimer, Subscription, SubscriptionHandle};
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
@@ -130,6 +133,10 @@ pub struct UaConfig {
     /// What becomes of the peer's offers that change a call's media beyond hold (default
     /// [`ReofferPolicy::Accept`]).
     pub reoffers: ReofferPolicy,
+    /// The event packages (RFC 6665) we serve as notifier, e.g. `message-summary`,
+    /// `presence`, `dialog`: a SUBSCRIBE for one is accepted (`pending`) and reported as
+    /// [`Event::SubscriptionRequested`]; any other gets 489 (default: none).
+    pub event_packages: Vec<String>,
 }
 
 /// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
@@ -170,6 +177,7 @@ impl UaConfig {
             follow_redirects: true,
             extra_headers: Vec::new(),
             reoffers: ReofferPolicy::Accept,
+            event_packages: Vec::new(),
         }
     }
 
@@ -323,6 +331,9 @@ pub enum UaError {
     /// The call does not exist, or has ended.
     #[error("no such call {0}")]
     NoSuchCall(CallHandle),
+    /// The subscription does not exist, or has ended.
+    #[error("no such subscription {0}")]
+    NoSuchSubscription(SubscriptionHandle),
     /// The call is not in a state where this command applies.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -343,6 +354,7 @@ enum Purpose {
     Register,
     Request(RequestId),
     Call(CallHandle, CallRequest),
+    Subscription(SubscriptionHandle, SubRequest),
 }
 
 /// A client transaction in flight: why, where, and the request as sent, for an
@@ -376,6 +388,12 @@ pub struct UserAgent<S = NoMedia> {
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
     incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
     call_timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
+    /// Boxed like calls: a subscription keeps its SUBSCRIBE.
+    subscriptions: HandleMap<SubscriptionHandle, Box<Subscription>>,
+    /// Call-ID and our tag → the subscription.
+    sub_dialogs: HashMap<(SmolStr, SmolStr), SubscriptionHandle>,
+    sub_timers: BinaryHeap<Reverse<(Instant, SubscriptionHandle, SubTimer)>>,
+    next_subscription: u64,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
     locals: HandleMap<FlowId, Local>,
@@ -426,6 +444,10 @@ impl<S: SdpHandler> UserAgent<S> {
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
             call_timers: BinaryHeap::new(),
+            subscriptions: handle_map(),
+            sub_dialogs: HashMap::new(),
+            sub_timers: BinaryHeap::new(),
+            next_subscription: 0,
             conn: connection::Connection::new(),
             locals: handle_map(),
             next_call: 0,
@@ -520,6 +542,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.tx.handle_timeout(now);
         self.drain_tx();
         self.fire_call_timers(now);
+        self.fire_sub_timers(now);
         self.connection_timeout(now);
         let local = self.local_for_outbound();
         if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
@@ -556,6 +579,7 @@ impl<S: SdpHandler> UserAgent<S> {
             self.tx.poll_timeout(),
             reg,
             self.next_call_timer(),
+            self.next_sub_timer(),
             self.conn.deadline(),
         ]
         .into_iter()
@@ -804,6 +828,9 @@ impl<S: SdpHandler> UserAgent<S> {
                     None => return false,
                 }
             }
+            Purpose::Subscription(id, _) => {
+                subscribe::next_seq(self, id).unwrap_or_else(|| old.wrapping_add(1))
+            }
             _ => old.wrapping_add(1),
         };
         rebranch(&mut req, seq, &mut self.ids);
@@ -813,14 +840,20 @@ impl<S: SdpHandler> UserAgent<S> {
                 Some(c) => c.auth_mut(),
                 None => return false,
             },
+            Purpose::Subscription(id, _) => match self.subscriptions.get_mut(&id) {
+                Some(s) => s.auth_mut(),
+                None => return false,
+            },
             _ => &mut self.auth,
         };
         let auth = auth.get_or_insert_with(|| Authenticator::new(credentials));
         if auth.authorize(resp, &mut req, &cnonce).is_err() {
             return false;
         }
-        if let Purpose::Call(id, CallRequest::Invite) = p.purpose {
-            self.call_invite_sent(id, &req);
+        match p.purpose {
+            Purpose::Call(id, CallRequest::Invite) => self.call_invite_sent(id, &req),
+            Purpose::Subscription(id, SubRequest::Subscribe) => self.subscribe_resent(id, &req),
+            _ => {}
         }
         self.send_on(now, p.flow, req, p.purpose);
         true
@@ -914,6 +947,7 @@ impl<S: SdpHandler> UserAgent<S> {
             answer::Decision::Message => self.message_received(now, tx, &req, None),
             answer::Decision::Invite => self.invite_in(now, flow, tx, req),
             answer::Decision::InDialog => self.in_dialog(now, tx, req),
+            answer::Decision::Subscribe => self.subscribe_in(now, flow, tx, req),
         }
     }
 
@@ -979,6 +1013,9 @@ impl<S: SdpHandler> UserAgent<S> {
                     Some(Purpose::Call(id, what)) => {
                         self.call_response(now, id, what, pending, &resp);
                     }
+                    Some(Purpose::Subscription(id, what)) => {
+                        self.sub_response(now, id, what, pending, &resp);
+                    }
                     Some(_) if resp.status().is_final() => self.complete(now, pending, &resp),
                     Some(_) => {}
                     None if invite_2xx => self.stray_2xx(now, &resp),
@@ -1041,6 +1078,10 @@ impl<S: SdpHandler> UserAgent<S> {
             Purpose::Call(id, what) => {
                 let now = self.now;
                 self.call_request_failed(now, id, what, timed_out.unwrap_or(false));
+            }
+            Purpose::Subscription(id, _) => {
+                let now = self.now;
+                self.sub_request_failed(now, id, timed_out.unwrap_or(false));
             }
             Purpose::Register => {
                 if let Some(reg) = self.registration.as_mut() {

@@ -37,8 +37,7 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use crate::auth::Authenticator;
-use crate::dialog::{Dialog, Local};
-use crate::ids::IdGenerator;
+use crate::dialog::Dialog;
 use crate::message::{HeaderName, Headers, Method, Request, Response, StatusCode};
 use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler, sdp};
 use crate::transaction::TxId;
@@ -104,72 +103,11 @@ pub(crate) enum CallTimer {
 
 const TIMER_KINDS: usize = 11;
 
-/// What a session asks of the user agent, in order.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// Start a client transaction for this request of the session.
-    Send(Request, CallRequest),
-    /// Answer this server transaction.
-    Respond(TxId, Response),
-    /// Put bytes on the session's flow outside any transaction (an ACK for a 2xx, our 2xx
-    /// again); `retransmission` counts it as one.
-    Transmit { bytes: Bytes, retransmission: bool },
-    /// CANCEL this INVITE client transaction, with these extra headers.
-    Cancel(TxId, Vec<(String, String)>),
-    /// Forget this client transaction without a word.
-    Abandon(TxId),
-    /// Call [`Session::handle_timeout`] at this instant for this timer.
-    Timer(Instant, CallTimer),
-    /// Tell the application.
-    Event(Event),
-}
+/// What a session asks of the user agent, in order (see [`crate::usage`]).
+pub(crate) type Action = crate::usage::Action<CallRequest, CallTimer>;
 
 /// What a session step gets from the user agent.
-pub(crate) struct Ctx<'a> {
-    pub(crate) now: Instant,
-    pub(crate) ids: &'a mut IdGenerator,
-    pub(crate) config: &'a UaConfig,
-    /// Via and Contact of the flow the session's requests leave by now.
-    pub(crate) local: Local,
-    /// Whether the session's own flow is reliable: no 2xx retransmissions then.
-    pub(crate) reliable: bool,
-    pub(crate) out: &'a mut VecDeque<Action>,
-}
-
-impl Ctx<'_> {
-    fn event(&mut self, e: Event) {
-        self.out.push_back(Action::Event(e));
-    }
-
-    fn send(&mut self, req: Request, what: CallRequest) {
-        self.out.push_back(Action::Send(req, what));
-    }
-
-    fn transmit(&mut self, bytes: Bytes) {
-        self.out.push_back(Action::Transmit {
-            bytes,
-            retransmission: false,
-        });
-    }
-
-    /// Answers `req` on `tx` with `status` and `extra` headers (a fresh To tag where the
-    /// request has none).
-    fn respond_with(
-        &mut self,
-        tx: TxId,
-        req: &Request,
-        status: StatusCode,
-        extra: &[(HeaderName, String)],
-    ) {
-        let server = self.config.user_agent.as_deref();
-        let resp = answer::reply(req, status, extra, self.ids, server);
-        self.out.push_back(Action::Respond(tx, resp));
-    }
-
-    fn respond(&mut self, tx: TxId, req: &Request, code: u16) {
-        self.respond_with(tx, req, StatusCode::new(code), &[]);
-    }
-}
+pub(crate) type Ctx<'a> = crate::usage::Ctx<'a, CallRequest, CallTimer>;
 
 /// Allow, Supported and User-Agent, as every request and 2xx of ours that opens or
 /// refreshes a session carries them.
@@ -450,7 +388,7 @@ impl<S> Session<S> {
 
     fn set_timer(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
         self.timers[kind as usize] = Some(at);
-        ctx.out.push_back(Action::Timer(at, kind));
+        ctx.timer(at, kind);
     }
 
     fn clear_timer(&mut self, kind: CallTimer) {
