@@ -1258,6 +1258,7 @@ fn as_notifier_a_subscription_without_refresh_ends_with_a_timeout_notify() {
     let mut h = Harness::new(config);
     let subscribe = "SUBSCRIBE sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bKsub1\r\n\
+Record-Route: <sip:192.0.2.1;lr>\r\n\
 Max-Forwards: 70\r\n\
 From: <sip:bob@example.com>;tag=bobsub\r\n\
 To: <sip:alice@example.com>\r\n\
@@ -1271,10 +1272,20 @@ Content-Length: 0\r\n\r\n";
     let ok = responses(&out).remove(0);
     assert_eq!(ok.status().code(), 200);
     assert_eq!(ok.headers().get(HeaderName::Expires), Some("60"));
+    // The route set comes back (RFC 3261 §12.1.1), and our NOTIFYs follow it.
+    assert_eq!(
+        ok.headers().get(HeaderName::RecordRoute),
+        Some("<sip:192.0.2.1;lr>")
+    );
     let our_tag = ok.to().unwrap().tag().unwrap().to_string();
     let notify = requests(&out).remove(0);
     assert_eq!(*notify.method(), Method::Notify);
     assert_eq!(notify.to().unwrap().tag(), Some("bobsub"));
+    assert_eq!(
+        notify.headers().get(HeaderName::Route),
+        Some("<sip:192.0.2.1;lr>")
+    );
+    assert_eq!(notify.headers().get_all(HeaderName::Contact).count(), 1);
     assert_eq!(notify.from().unwrap().tag(), Some(our_tag.as_str()));
     assert!(
         notify

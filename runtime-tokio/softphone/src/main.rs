@@ -33,8 +33,12 @@ use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
+use sansip_media::core::subscription::SubState;
+use sansip_media::core::subscription::message_summary::{self, MessageCounts, MessageSummary};
 use sansip_media::core::transport::Transport;
-use sansip_media::core::ua::{CallOptions, Event, OfferMethod, RegisterOptions, UaConfig, UaError};
+use sansip_media::core::ua::{
+    CallOptions, Event, OfferMethod, RegisterOptions, SubscribeOptions, UaConfig, UaError,
+};
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
     WeakPhone,
@@ -289,6 +293,31 @@ enum Command {
         early_media: Option<u64>,
         #[command(flatten)]
         media: MediaArgs,
+    },
+    /// Subscribe to someone's events (RFC 6665), print each NOTIFY, and unsubscribe after
+    /// a while; fails if the subscription ends first.
+    Subscribe {
+        /// Who to subscribe to.
+        target: String,
+        /// The event package.
+        #[arg(long, default_value = "message-summary")]
+        event: String,
+        /// Unsubscribe after this many seconds.
+        #[arg(long = "for", default_value_t = 10)]
+        duration: u64,
+    },
+    /// Serve voicemail waiting (RFC 3842): register, and answer every `message-summary`
+    /// subscription with these counts, for a while.
+    Mwi {
+        /// New voice messages.
+        #[arg(long, default_value_t = 0)]
+        new: u32,
+        /// Old voice messages.
+        #[arg(long, default_value_t = 0)]
+        old: u32,
+        /// Stop after this many seconds.
+        #[arg(long = "for", default_value_t = 30)]
+        duration: u64,
     },
     /// Send one MESSAGE.
     Message {
@@ -666,6 +695,90 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             printed.finish(&rt, phone).await;
             result
         }
+        Command::Subscribe {
+            target,
+            event,
+            duration,
+        } => {
+            let phone = connected(&cli, &rt).await?;
+            let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = async {
+                let mut options = SubscribeOptions::new(event.as_str()).expires(600);
+                if event == "message-summary" {
+                    options = options.accept(message_summary::CONTENT_TYPE);
+                }
+                let sub = phone
+                    .subscribe(target, options)
+                    .await
+                    .map_err(err("subscribe"))?;
+                let mut until = Box::pin(sleep(&rt, Duration::from_secs(*duration)).fuse());
+                loop {
+                    futures::select_biased! {
+                        () = until => break,
+                        e = events.next() => match e {
+                            Some(Event::SubscriptionEnded { subscription, reason, status, .. })
+                                if subscription == sub =>
+                            {
+                                return Err(format!(
+                                    "subscription ended: {}{}",
+                                    reason.unwrap_or_default(),
+                                    status.map(|s| format!(" ({s})")).unwrap_or_default()
+                                ));
+                            }
+                            Some(_) => {}
+                            None => return Err("the phone stopped".into()),
+                        }
+                    }
+                }
+                within(&rt, 40, "unsubscribe", phone.unsubscribe(sub))
+                    .await?
+                    .map_err(err("unsubscribe"))
+            }
+            .await;
+            printed.finish(&rt, phone).await;
+            result
+        }
+        Command::Mwi { new, old, duration } => {
+            let phone = connected(&cli, &rt).await?;
+            let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = async {
+                register(&rt, &phone, cli.instance_id.as_deref(), 600).await?;
+                let summary = MessageSummary {
+                    waiting: *new > 0,
+                    account: None,
+                    counts: vec![MessageCounts {
+                        class: "voice-message".into(),
+                        new: *new,
+                        old: *old,
+                        new_urgent: None,
+                        old_urgent: None,
+                    }],
+                };
+                let body = summary.to_string().into_bytes();
+                let mut until = Box::pin(sleep(&rt, Duration::from_secs(*duration)).fuse());
+                loop {
+                    futures::select_biased! {
+                        () = until => break,
+                        e = events.next() => match e {
+                            Some(Event::SubscriptionRequested { subscription, .. }) => {
+                                let body = Some((message_summary::CONTENT_TYPE.into(), body.clone()));
+                                phone
+                                    .notify(subscription, SubState::Active, body)
+                                    .await
+                                    .map_err(err("notify"))?;
+                            }
+                            Some(_) => {}
+                            None => return Err("the phone stopped".into()),
+                        }
+                    }
+                }
+                let _ = phone.unregister(false).await;
+                Ok(())
+            }
+            .await;
+            printed.finish(&rt, phone).await;
+            result
+        }
         Command::Message { target, text } => {
             let phone = connected(&cli, &rt).await?;
             let (_events, printed) = watch(&rt, &phone, "me", out).await;
@@ -989,6 +1102,11 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         RingbackArg::NorthAmerica => Ringback::NorthAmerica,
         RingbackArg::Uk => Ringback::Uk,
     });
+    // The packages this phone serves as notifier.
+    let packages: Vec<String> = match &cli.command {
+        Command::Mwi { .. } => vec!["message-summary".into()],
+        _ => Vec::new(),
+    };
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -1001,6 +1119,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.media.connect_timeout = media_timeout;
             c.media.offer_profile = profile;
             c.media.ringback = ringback;
+            c.ua.event_packages = packages.clone();
             // Media that never connects must not pass for a good call.
             c.media.end_call_on_failure = true;
         })

@@ -335,6 +335,53 @@ fn the_caller_hangs_up_through_the_gruu_kamailio_granted_the_callee() {
 
 #[test]
 #[ignore = "needs kamailio (run by .ci/run)"]
+fn voicemail_waiting_crosses_kamailio_by_subscribe_and_notify() {
+    // Bob serves message-summary (RFC 3842); alice subscribes to him through Kamailio (its
+    // digest challenge answered), gets the pending NOTIFY and then bob's counts, and
+    // unsubscribes after 3 s: both sides see the subscription end.
+    let k = Kamailio::start();
+    let bob = Running::spawn(
+        softphone(&k.server(), "bob", "bob-pw", "smol")
+            .args(["mwi", "--new", "2", "--old", "8", "--for", "8"]),
+    )
+    .registered();
+    let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["subscribe", "bob", "--for", "3"])
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let alice = lines(&alice);
+    let notifies: Vec<(&str, &str)> = alice
+        .iter()
+        .filter(|l| l["event"] == "notify")
+        .map(|l| (l["state"].as_str().unwrap(), l["body"].as_str().unwrap()))
+        .collect();
+    assert_eq!(notifies.first().map(|n| n.0), Some("pending"), "{alice:?}");
+    assert!(
+        notifies.iter().any(|(state, body)| *state == "active"
+            && body.contains("Messages-Waiting: yes")
+            && body.contains("Voice-Message: 2/8")),
+        "{alice:?}"
+    );
+    assert!(
+        alice.iter().any(|l| l["event"] == "subscription_ended"),
+        "{alice:?}"
+    );
+    let bob = lines(&bob);
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "subscription_requested" && l["package"] == "message-summary")
+    );
+    assert!(
+        bob.iter().any(|l| l["event"] == "subscription_ended"),
+        "{bob:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
 fn early_media_through_kamailio_is_heard_before_the_answer() {
     // Bob sends a reliable 183 with his answer and plays 600 Hz for 3 s before answering;
     // alice PRACKs it, reports early media and records all along.

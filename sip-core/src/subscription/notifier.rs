@@ -88,20 +88,23 @@ impl Subscription {
 
     /// 200 to a SUBSCRIBE (the first or a refresh) granting `expires` seconds.
     fn answer_subscribe(&mut self, ctx: &mut Ctx<'_>, tx: TxId, expires: u32) {
-        let subscribe = self.subscribe.clone();
-        let extra = [
-            (HeaderName::Expires, expires.to_string()),
-            (HeaderName::Contact, ctx.local.contact.clone()),
-        ];
-        let mut to_tagged = subscribe;
-        if to_tagged.headers().to_tag().ok().flatten().is_none() {
-            // Our tag, so the subscriber's dialog is the one our NOTIFY makes (§4.2.1).
-            let tag = self.key.1.clone();
-            let to = to_tagged.headers().get(HeaderName::To).unwrap_or_default();
-            let to = format!("{to};tag={tag}");
-            to_tagged.headers_mut().set(HeaderName::To, &to);
+        let req = &self.subscribe;
+        let mut resp = Response::from_request(req, StatusCode::new(200));
+        if req.headers().to_tag().ok().flatten().is_none() {
+            // Our tag: the subscriber's dialog is the one our NOTIFY continues (§4.2.1).
+            resp.set_to_tag(&self.key.1);
+            // The route set of a dialog-making request comes back in its 2xx (RFC 3261
+            // §12.1.1), so the subscriber's refreshes pass the proxies ours did.
+            resp.headers_mut()
+                .copy_from(req.headers(), HeaderName::RecordRoute);
         }
-        ctx.respond_with(tx, &to_tagged, StatusCode::new(200), &extra);
+        let h = resp.headers_mut();
+        h.push(HeaderName::Expires, &expires.to_string());
+        h.push(HeaderName::Contact, &ctx.local.contact);
+        if let Some(server) = &ctx.config.user_agent {
+            h.push(HeaderName::Server, server);
+        }
+        ctx.out.push_back(super::Action::Respond(tx, resp));
     }
 
     /// A NOTIFY with `state` and the application's last body.
@@ -117,9 +120,8 @@ impl Subscription {
             (SubState::Terminated, None) => "terminated".to_string(),
             (s, _) => format!("{s};expires={left}"),
         };
-        let h = req.headers_mut();
-        h.push(HeaderName::SubscriptionState, &value);
-        h.push(HeaderName::Contact, &ctx.local.contact);
+        req.headers_mut()
+            .push(HeaderName::SubscriptionState, &value);
         if let Some((content_type, body)) = &self.body {
             req.set_body(content_type, body.clone());
         }

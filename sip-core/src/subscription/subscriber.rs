@@ -73,9 +73,8 @@ impl Subscription {
     fn resubscribe(&mut self, ctx: &mut Ctx<'_>, expires: u32) {
         let req = match self.in_dialog_request(ctx, Method::Subscribe) {
             Some(mut req) => {
-                let h = req.headers_mut();
-                h.push(HeaderName::Contact, &ctx.local.contact);
-                h.push(HeaderName::Expires, &expires.to_string());
+                req.headers_mut()
+                    .push(HeaderName::Expires, &expires.to_string());
                 if let Some(accept) = self.subscribe.headers().get(HeaderName::Accept) {
                     let accept = accept.to_string();
                     req.headers_mut().push(HeaderName::Accept, &accept);
@@ -159,7 +158,7 @@ impl Subscription {
             return;
         }
         if self.unsubscribing {
-            self.end(ctx, None, None, None);
+            self.end(ctx, None, None, Some(code));
             return;
         }
         let retry_after = resp
