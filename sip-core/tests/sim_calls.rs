@@ -1499,3 +1499,105 @@ fn a_notifier_refuses_and_an_unserved_package_gets_489() {
         w.assert_settled();
     });
 }
+
+// ---- Blind transfer (RFC 3515) ----------------------------------------------------------
+
+fn transfer_requested(p: &Phone, call: CallHandle) -> Option<String> {
+    p.events.iter().find_map(|e| match e {
+        Event::TransferRequested {
+            call: c, target, ..
+        } if *c == call => Some(target.clone()),
+        _ => None,
+    })
+}
+
+fn transfer_steps(p: &Phone, call: CallHandle) -> Vec<u16> {
+    p.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TransferProgress {
+                call: c, status, ..
+            } if *c == call => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn bob_transfers_alice_to_carol_and_every_call_ends_once() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.act(BOB, |ua, now| ua.transfer(now, b, "carol")).unwrap();
+        assert!(
+            w.run_until(60, |w| transfer_requested(&w.phones[ALICE], a).is_some()),
+            "{}: alice is asked",
+            w.label
+        );
+        assert!(
+            transfer_requested(&w.phones[ALICE], a)
+                .is_some_and(|t| t.starts_with("sip:carol@example.com")),
+            "{}",
+            w.label
+        );
+        let a2 = w
+            .act(ALICE, |ua, now| {
+                ua.accept_transfer(now, a, FakeSdp::new("alice"))
+            })
+            .unwrap();
+        let before = w.phones[CAROL].incoming().len();
+        assert!(
+            w.run_until(60, |w| w.phones[CAROL].incoming().len() > before),
+            "{}: carol rings",
+            w.label
+        );
+        let c = w.phones[CAROL].incoming()[before];
+        w.act(CAROL, |ua, now| ua.answer(now, c, FakeSdp::new("carol")))
+            .unwrap();
+        // Alice talks to carol; bob heard 100, then 200, and hung up on alice.
+        w.wait_ended(&[(BOB, b), (ALICE, a)]);
+        assert!(w.phones[ALICE].answered(a2) && w.phones[CAROL].answered(c));
+        assert_eq!(
+            w.phones[BOB].end(b),
+            Some((EndCause::Transferred, Originator::Local, None)),
+            "{}",
+            w.label
+        );
+        assert_eq!(
+            w.phones[ALICE].end(a).map(|e| (e.0, e.1)),
+            Some((EndCause::Bye, Originator::Remote)),
+            "{}",
+            w.label
+        );
+        let steps = transfer_steps(&w.phones[BOB], b);
+        assert_eq!(steps.first(), Some(&100), "{}: {steps:?}", w.label);
+        assert_eq!(steps.last(), Some(&200), "{}: {steps:?}", w.label);
+        w.act(ALICE, |ua, now| ua.hangup(now, a2)).unwrap();
+        w.wait_ended(&[(ALICE, a2), (CAROL, c)]);
+        for (i, call) in [(ALICE, a), (ALICE, a2), (BOB, b), (CAROL, c)] {
+            assert_eq!(w.phones[i].ended(call).len(), 1, "{}: one end", w.label);
+        }
+        w.assert_settled();
+    });
+}
+
+#[test]
+fn a_refused_transfer_leaves_the_call_as_it_was() {
+    let mut w = World::new(4, 0.0);
+    let (a, b) = w.connect(ALICE, BOB);
+    w.act(BOB, |ua, now| ua.transfer(now, b, "carol")).unwrap();
+    assert!(w.run_until(30, |w| transfer_requested(&w.phones[ALICE], a).is_some()));
+    w.act(ALICE, |ua, now| ua.refuse_transfer(now, a)).unwrap();
+    assert!(w.run_until(30, |w| transfer_steps(&w.phones[BOB], b).last()
+        == Some(&603)));
+    w.run(5);
+    assert!(w.phones[ALICE].ended(a).is_empty() && w.phones[BOB].ended(b).is_empty());
+    // An answered REFER cannot be answered again.
+    assert!(matches!(
+        w.act(ALICE, |ua, now| ua.refuse_transfer(now, a)),
+        Err(UaError::InvalidState(_))
+    ));
+    w.act(ALICE, |ua, now| ua.hangup(now, a)).unwrap();
+    w.wait_ended(&[(ALICE, a), (BOB, b)]);
+    w.assert_settled();
+}

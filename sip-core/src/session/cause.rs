@@ -57,6 +57,8 @@ pub enum EndCause {
     MediaFailed,
     /// Nobody refreshed the session in time (RFC 4028 §10): we sent BYE.
     SessionTimerExpired,
+    /// We transferred the peer and the transfer succeeded (RFC 3515): we sent BYE.
+    Transferred,
     /// Any other failure response; the status says which.
     SipFailure,
 }
@@ -96,6 +98,7 @@ impl EndCause {
             EndCause::ConnectionError => "connection error",
             EndCause::MediaFailed => "media failed",
             EndCause::SessionTimerExpired => "session timer expired",
+            EndCause::Transferred => "transferred",
             EndCause::SipFailure => "sip failure",
         }
     }

@@ -7,7 +7,7 @@ use crate::message::{
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
 pub(crate) const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK, UPDATE, SUBSCRIBE, NOTIFY";
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO, PRACK, UPDATE, REFER, SUBSCRIBE, NOTIFY";
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
 pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.

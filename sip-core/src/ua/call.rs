@@ -536,7 +536,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     // ---- driving the sessions ----------------------------------------------------------
 
-    fn live_call(&self, id: CallHandle) -> Result<&Session<S>, UaError> {
+    pub(super) fn live_call(&self, id: CallHandle) -> Result<&Session<S>, UaError> {
         self.calls
             .get(&id)
             .map(|c| &**c)
@@ -548,6 +548,10 @@ impl<S: SdpHandler> UserAgent<S> {
         if let Some(call) = e.call().and_then(|id| self.calls.get(&id)) {
             call.span()
                 .in_scope(|| tracing::debug!(target: "sansip::call", event = e.name()));
+        }
+        if !self.transfers.is_empty() {
+            let now = self.now;
+            self.transfer_step(now, &e);
         }
         self.out.push_back(Output::Event(e));
     }
@@ -584,7 +588,7 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// Runs one step of session `id` and carries out what it asked; `None` when there is
     /// no such session.
-    fn with_session<R>(
+    pub(super) fn with_session<R>(
         &mut self,
         now: Instant,
         id: CallHandle,

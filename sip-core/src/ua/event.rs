@@ -238,6 +238,29 @@ pub enum Event {
         /// The status that ended it: a refusal of the SUBSCRIBE or of our NOTIFY, 408.
         status: Option<u16>,
     },
+    /// The peer asks us to transfer this call to `target` (RFC 3515 REFER, accepted with
+    /// 202): place the new call with
+    /// [`UserAgent::accept_transfer`](super::UserAgent::accept_transfer), or refuse with
+    /// [`UserAgent::refuse_transfer`](super::UserAgent::refuse_transfer).
+    TransferRequested {
+        /// The call the REFER came in.
+        call: CallHandle,
+        /// Where to call.
+        target: String,
+        /// Who asks, as the Referred-By header gave it (RFC 3892).
+        referred_by: Option<String>,
+    },
+    /// How our transfer of `call` goes: the status of the transferee's new call (100, 180,
+    /// 200…), or the refusal of our REFER. A 2xx ends our call as `Transferred`; a final
+    /// failure leaves it as it was.
+    TransferProgress {
+        /// The call we transfer.
+        call: CallHandle,
+        /// The status.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
     /// A DTMF tone arrived in an INFO.
     #[cfg_attr(feature = "serde", serde(rename = "dtmf"))]
     DtmfReceived {
@@ -279,6 +302,8 @@ impl Event {
             Event::ReofferReceived { .. } => "reoffer_received",
             Event::RenegotiationFailed { .. } => "renegotiation_failed",
             Event::DtmfReceived { .. } => "dtmf_received",
+            Event::TransferRequested { .. } => "transfer_requested",
+            Event::TransferProgress { .. } => "transfer_progress",
             Event::SubscriptionRequested { .. } => "subscription_requested",
             Event::Notified { .. } => "notified",
             Event::SubscriptionEnded { .. } => "subscription_ended",
@@ -296,6 +321,8 @@ impl Event {
             | Event::Renegotiated { call, .. }
             | Event::ReofferReceived { call, .. }
             | Event::RenegotiationFailed { call, .. }
+            | Event::TransferRequested { call, .. }
+            | Event::TransferProgress { call, .. }
             | Event::DtmfReceived { call, .. }
             | Event::InfoReceived { call, .. } => Some(*call),
             Event::MessageReceived { call, .. } => *call,

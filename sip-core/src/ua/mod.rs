@@ -44,6 +44,7 @@ mod call;
 mod connection;
 mod event;
 mod subscribe;
+mod transfer;
 
 pub use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator};
 pub use crate::transport::FlowInfo;
@@ -393,6 +394,8 @@ pub struct UserAgent<S = NoMedia> {
     /// Call-ID and our tag → the subscription.
     sub_dialogs: HashMap<(SmolStr, SmolStr), SubscriptionHandle>,
     sub_timers: BinaryHeap<Reverse<(Instant, SubscriptionHandle, SubTimer)>>,
+    /// A transferee's new call → the call whose REFER asked for it.
+    transfers: HashMap<CallHandle, CallHandle>,
     next_subscription: u64,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
@@ -447,6 +450,7 @@ impl<S: SdpHandler> UserAgent<S> {
             subscriptions: handle_map(),
             sub_dialogs: HashMap::new(),
             sub_timers: BinaryHeap::new(),
+            transfers: HashMap::new(),
             next_subscription: 0,
             conn: connection::Connection::new(),
             locals: handle_map(),

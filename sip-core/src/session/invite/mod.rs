@@ -19,6 +19,7 @@
 mod info;
 mod prack;
 mod redirect;
+mod refer;
 mod reinvite;
 mod reoffer;
 mod timer;
@@ -61,6 +62,10 @@ pub(crate) enum CallRequest {
     Update,
     /// Our UPDATE carrying an offer (RFC 3311).
     UpdateOffer,
+    /// Our REFER transferring the peer (RFC 3515).
+    Refer,
+    /// Our NOTIFY telling the transferor how its transfer goes.
+    Notify,
 }
 
 impl CallRequest {
@@ -69,7 +74,13 @@ impl CallRequest {
     fn is_serialized(self) -> bool {
         matches!(
             self,
-            Self::Reinvite | Self::Info | Self::Request(_) | Self::Update | Self::UpdateOffer
+            Self::Reinvite
+                | Self::Info
+                | Self::Request(_)
+                | Self::Update
+                | Self::UpdateOffer
+                | Self::Refer
+                | Self::Notify
         )
     }
 }
@@ -230,6 +241,8 @@ pub(crate) struct Session<S> {
     pracks: prack::Pracks,
     /// The session timer (RFC 4028) and our refreshes.
     refresh: timer::Refresh,
+    /// Transfers both ways (RFC 3515).
+    transfers: refer::Transfers,
     /// Headers the application gave for our BYE or CANCEL (Reason, RFC 3326, and others).
     ending_headers: Vec<(String, String)>,
     /// The far end: how it named itself, and what a trusted proxy asserted (RFC 3325).
@@ -295,6 +308,7 @@ impl<S> Session<S> {
             early_answer: None,
             pracks: prack::Pracks::default(),
             refresh: timer::Refresh::default(),
+            transfers: refer::Transfers::default(),
             ending_headers: Vec::new(),
             remote: (String::new(), None),
             targets: VecDeque::new(),
@@ -633,6 +647,8 @@ impl<S: SdpHandler> Session<S> {
             self.send_refresh(ctx);
         } else if free && hold_due {
             self.send_offer(ctx, OfferMethod::Invite, false);
+        } else if self.send_transfer_message(ctx) {
+            // A REFER or a NOTIFY about one went.
         } else if let Some(o) = self.requests.pop_front() {
             let mut req = self.in_dialog_request(ctx, o.method);
             add_headers(req.headers_mut(), &o.headers);
@@ -689,6 +705,15 @@ impl<S: SdpHandler> Session<S> {
                 self.pump(ctx);
             }
             CallRequest::Prack => self.prack_done(ctx),
+            CallRequest::Refer => {
+                self.transfer_failed();
+                ctx.event(Event::TransferProgress {
+                    call: self.id,
+                    status,
+                    reason: "no answer to the REFER".into(),
+                });
+                self.pump(ctx);
+            }
             _ => {}
         }
     }
@@ -716,6 +741,7 @@ impl<S: SdpHandler> Session<S> {
             CallRequest::Update if code >= 200 => self.update_answered(ctx, resp),
             CallRequest::Prack if code >= 200 => self.prack_done(ctx),
             CallRequest::UpdateOffer if code >= 200 => self.offer_answered(ctx, resp),
+            CallRequest::Refer if code >= 200 => self.refer_answered(ctx, resp),
             CallRequest::Request(rid) if code >= 200 => {
                 ctx.event(Event::RequestCompleted {
                     id: rid,
@@ -763,6 +789,8 @@ impl<S: SdpHandler> Session<S> {
             Method::Info => self.info_in(ctx, tx, req),
             Method::Prack => self.prack_in(ctx, tx, req),
             Method::Update => self.update_in(ctx, tx, req),
+            Method::Refer => self.refer_in(ctx, tx, req),
+            Method::Notify => self.notify_in(ctx, tx, req),
             _ => return Claim::NotMine,
         }
         Claim::Taken
