@@ -412,6 +412,16 @@ impl MediaAgent {
         Ok(())
     }
 
+    /// Accepts the transfer the peer asked of call `id`
+    /// ([`Event::TransferRequested`]): the new call, with media of its own.
+    pub fn accept_transfer(&mut self, now: Instant, id: CallHandle) -> Result<CallHandle, UaError> {
+        let (session, port) = self.own_session(now);
+        let result = self.ua.accept_transfer(now, id, session);
+        let new = self.took(port, result)?;
+        self.sync_all();
+        Ok(new)
+    }
+
     /// Plays `source` into call `id`.
     pub fn set_source(
         &mut self,
@@ -584,6 +594,12 @@ impl MediaAgent {
         let out = self.ua.poll_output()?;
         if let Output::Event(e) = &out {
             self.ringback_on(e);
+            if let Event::TransferRequested { call, .. } = e
+                && self.template.config().accept_transfers
+                && let Err(error) = self.accept_transfer(self.now, *call)
+            {
+                tracing::debug!(%error, "the transfer could not be accepted");
+            }
         }
         if let Output::Event(Event::CallEnded { call, .. }) = &out {
             let stats = self.stats.remove(call).unwrap_or_default();

@@ -71,6 +71,10 @@ pub struct MediaConfig {
     /// early media (a 180, or a 183 without a description), until it answers, sends
     /// early media, or the call ends. `None` (the default) leaves it to the application.
     pub ringback: Option<Ringback>,
+    /// Accept a transfer the peer asks of a call (RFC 3515 REFER) by placing the new call
+    /// at once, as desk phones do (default on); off, the application answers
+    /// [`Event::TransferRequested`](sansip_core::ua::Event::TransferRequested) itself.
+    pub accept_transfers: bool,
 }
 
 impl Default for MediaConfig {
@@ -93,6 +97,7 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             end_call_on_failure: false,
             ringback: None,
+            accept_transfers: true,
         }
     }
 }

@@ -102,6 +102,8 @@ pub trait UaEngine: Engine {
     ) -> Result<(), UaError> {
         self.ua_mut().accept_with(now, id, options)
     }
+    /// Accepts the transfer asked of a call: the new call, with a fresh session.
+    fn accept_transfer(&mut self, now: Instant, id: CallHandle) -> Result<CallHandle, UaError>;
     /// Sends DTMF (by INFO unless the engine has a better way).
     fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
         self.ua_mut().send_dtmf(now, id, tones)
@@ -172,6 +174,9 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
     }
     fn progress(&mut self, now: Instant, id: CallHandle, early_media: bool) -> Result<(), UaError> {
         UserAgent::progress(self, now, id, early_media.then(S::default))
+    }
+    fn accept_transfer(&mut self, now: Instant, id: CallHandle) -> Result<CallHandle, UaError> {
+        UserAgent::accept_transfer(self, now, id, S::default())
     }
 }
 
@@ -291,6 +296,9 @@ mod media {
         }
         fn send_dtmf(&mut self, now: Instant, id: CallHandle, tones: &str) -> Result<(), UaError> {
             MediaAgent::send_dtmf(self, now, id, tones)
+        }
+        fn accept_transfer(&mut self, now: Instant, id: CallHandle) -> Result<CallHandle, UaError> {
+            MediaAgent::accept_transfer(self, now, id)
         }
         fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
             MediaAgent::set_muted(self, id, muted)

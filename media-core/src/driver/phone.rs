@@ -972,6 +972,53 @@ impl<S: Session> Call<S> {
             .await??)
     }
 
+    /// Transfers the peer to `target` (RFC 3515 REFER) and waits for the outcome: `Ok`
+    /// once the peer's new call is answered (our call then ends as `Transferred`), or the
+    /// refusal or failure ([`PhoneError::Rejected`]); the call goes on after a failure.
+    pub async fn transfer(&self, target: &str) -> Result<(), PhoneError> {
+        let (id, target) = (self.id, target.to_string());
+        let e = self
+            .phone
+            .act_and_wait(move |e, now, w| {
+                let rx = w.wait(move |e| match e {
+                    Event::TransferProgress { call, status, .. } => *call == id && *status >= 200,
+                    Event::CallEnded { call, .. } => *call == id,
+                    _ => false,
+                });
+                e.ua_mut().transfer(now, id, &target)?;
+                Ok(rx)
+            })
+            .await?;
+        match e {
+            Event::TransferProgress { status, .. } if (200..300).contains(&status) => Ok(()),
+            Event::TransferProgress { status, reason, .. } => {
+                Err(PhoneError::Rejected { status, reason })
+            }
+            Event::CallEnded { end, .. } => Err(PhoneError::Ended(end)),
+            _ => Err(PhoneError::Stopped),
+        }
+    }
+
+    /// Accepts the transfer the peer asked of this call ([`Event::TransferRequested`]; a
+    /// media phone accepts by itself unless told not to): the new call.
+    pub async fn accept_transfer(&self) -> Result<Call<S>, PhoneError> {
+        let id = self.id;
+        let new = self
+            .phone
+            .with_engine(move |e, now| e.accept_transfer(now, id))
+            .await??;
+        self.phone.call_handle(new).await
+    }
+
+    /// Refuses the transfer the peer asked of this call: it hears 603, the call goes on.
+    pub async fn refuse_transfer(&self) -> Result<(), PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, now| ua.refuse_transfer(now, id))
+            .await??)
+    }
+
     /// Whether we hold the peer.
     pub async fn is_held(&self) -> Result<bool, PhoneError> {
         Ok(self.hold_state().await?.local)

@@ -291,6 +291,9 @@ enum Command {
         /// 100rel), our audio playing, and answer after this many seconds.
         #[arg(long, value_name = "SECS")]
         early_media: Option<u64>,
+        /// Transfer the caller to this target (RFC 3515 REFER) a second after answering.
+        #[arg(long, value_name = "TARGET")]
+        transfer_to: Option<String>,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -580,7 +583,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
         } => {
             media.check()?;
             let phone = connected(&cli, &rt).await?;
-            let (_events, printed) = watch(&rt, &phone, "me", out).await;
+            let (mut events, printed) = watch(&rt, &phone, "me", out).await;
             let result = async {
                 let mut options = CallOptions::default();
                 for h in headers {
@@ -609,7 +612,27 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                     dtmf: dtmf.clone(),
                     message: message.clone(),
                     ice_restart_after: *ice_restart_after,
+                    transfer_to: None,
                 };
+                talk(&rt, out, &call, &script).await?;
+                // Transferred by the peer (RFC 3515): the phone placed the new call; go on
+                // with it as with the first.
+                let mut followed = None;
+                while let Ok(e) = events.try_recv() {
+                    if let Event::TransferAccepted { call: c, new_call } = e
+                        && c == call.id()
+                    {
+                        followed = Some(new_call);
+                    }
+                }
+                let Some(new_call) = followed else {
+                    return Ok(());
+                };
+                let call = phone.call_handle(new_call).await.map_err(err("transfer"))?;
+                attach_media(&rt, &call, media).await?;
+                within(&rt, 120, "answer", call.answered())
+                    .await?
+                    .map_err(err("transferred call"))?;
                 talk(&rt, out, &call, &script).await
             }
             .await;
@@ -623,6 +646,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             unhold_after,
             dtmf,
             early_media,
+            transfer_to,
             media,
         } => {
             media.check()?;
@@ -635,6 +659,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                 dtmf: dtmf.clone(),
                 message: None,
                 ice_restart_after: None,
+                transfer_to: transfer_to.clone(),
             };
             let result = async {
             register(&rt, &phone, cli.instance_id.as_deref(), 600).await?;
@@ -826,6 +851,8 @@ struct Script {
     dtmf: Option<String>,
     message: Option<String>,
     ice_restart_after: Option<u64>,
+    /// Transfer the peer here a second after the answer.
+    transfer_to: Option<String>,
 }
 
 /// Runs `script` on an answered call until it hangs up or the peer does; prints the
@@ -849,6 +876,7 @@ async fn talk(
         plan.extend(script.hold_after.map(|t| (t, "hold")));
         plan.extend(script.unhold_after.map(|t| (t, "unhold")));
         plan.extend(script.ice_restart_after.map(|t| (t, "ice-restart")));
+        plan.extend(script.transfer_to.as_ref().map(|_| (1, "transfer")));
         plan.sort();
         let answered_at = rt.now();
         for (at, action) in plan {
@@ -866,6 +894,12 @@ async fn talk(
                 }
                 "unhold" => {
                     call.unhold().await.map_err(err("unhold"))?;
+                }
+                "transfer" => {
+                    let target = script.transfer_to.as_deref().unwrap_or_default();
+                    call.transfer(target).await.map_err(err("transfer"))?;
+                    // Our call ends as transferred: the end below is that.
+                    break;
                 }
                 "ice-restart" => {
                     call.restart_ice().await.map_err(err("ice restart"))?;
@@ -895,7 +929,7 @@ async fn talk(
 /// Ok for a call ended by a BYE from either side; else why it ended.
 fn ended_well(end: &CallEnd) -> Result<(), String> {
     match end.cause {
-        EndCause::Bye => Ok(()),
+        EndCause::Bye | EndCause::Transferred => Ok(()),
         EndCause::MediaFailed => Err(
             "call ended: media failed (ICE and DTLS did not connect, or the peer answered \
              a=ice-mismatch; --log info says which)"

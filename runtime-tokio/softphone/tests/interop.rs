@@ -335,6 +335,67 @@ fn the_caller_hangs_up_through_the_gruu_kamailio_granted_the_callee() {
 
 #[test]
 #[ignore = "needs kamailio (run by .ci/run)"]
+fn bob_transfers_alice_to_carol_through_kamailio() {
+    // Alice calls bob; bob answers and a second later REFERs her to carol (RFC 3515);
+    // alice's phone accepts, as desk phones do, calls carol (who plays 700 Hz) and reports
+    // each step to bob, who hangs up on the 200. Alice records the whole time.
+    let k = Kamailio::start();
+    let dir = TempDir::new("transfer");
+    let wav = dir.0.join("alice.wav");
+    let carol = Running::spawn(
+        softphone(&k.server(), "carol", "carol-pw", "tokio")
+            .args(["answer", "--for", "3", "--play", "tone:700"]),
+    )
+    .registered();
+    let bob = Running::spawn(softphone(&k.server(), "bob", "bob-pw", "smol").args([
+        "answer",
+        "--for",
+        "20",
+        "--transfer-to",
+        "carol",
+    ]))
+    .registered();
+    let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["call", "bob", "--for", "10", "--record"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let (bob, carol) = (bob.wait_with_output(), carol.wait_with_output());
+    ok("alice", &alice);
+    ok("bob", &bob);
+    ok("carol", &carol);
+    let bob = lines(&bob);
+    let steps: Vec<u64> = bob
+        .iter()
+        .filter(|l| l["event"] == "transfer_progress")
+        .filter_map(|l| l["status"].as_u64())
+        .collect();
+    assert_eq!(steps.first(), Some(&100), "{bob:?}");
+    assert_eq!(steps.last(), Some(&200), "{bob:?}");
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "transferred")
+    );
+    let alice = lines(&alice);
+    assert!(alice.iter().any(|l| {
+        l["event"] == "transfer_requested"
+            && l["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sip:carol@"))
+    }));
+    assert!(alice.iter().any(|l| l["event"] == "transfer_accepted"));
+    let answered = alice.iter().filter(|l| l["event"] == "answered").count();
+    assert_eq!(answered, 2, "bob, then carol: {alice:?}");
+    let carol = lines(&carol);
+    assert!(carol.iter().any(|l| l["event"] == "answered"));
+    let (hz, level, secs) = analyse(&wav);
+    eprintln!("transfer: alice recorded {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
+    // The recording of her second call: carol's tone.
+    assert!(hz.is_some_and(|f| (f - 700.0).abs() < 10.0) && level > 1_000.0);
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
 fn voicemail_waiting_crosses_kamailio_by_subscribe_and_notify() {
     // Bob serves message-summary (RFC 3842); alice subscribes to him through Kamailio (its
     // digest challenge answered), gets the pending NOTIFY and then bob's counts, and

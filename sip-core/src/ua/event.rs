@@ -250,6 +250,15 @@ pub enum Event {
         /// Who asks, as the Referred-By header gave it (RFC 3892).
         referred_by: Option<String>,
     },
+    /// We accepted the transfer asked of `call` and placed `new_call` to its target (by
+    /// [`UserAgent::accept_transfer`](super::UserAgent::accept_transfer), or a media layer
+    /// that accepts transfers by itself, as desk phones do).
+    TransferAccepted {
+        /// The call the REFER came in.
+        call: CallHandle,
+        /// The new call.
+        new_call: CallHandle,
+    },
     /// How our transfer of `call` goes: the status of the transferee's new call (100, 180,
     /// 200…), or the refusal of our REFER. A 2xx ends our call as `Transferred`; a final
     /// failure leaves it as it was.
@@ -304,6 +313,7 @@ impl Event {
             Event::DtmfReceived { .. } => "dtmf_received",
             Event::TransferRequested { .. } => "transfer_requested",
             Event::TransferProgress { .. } => "transfer_progress",
+            Event::TransferAccepted { .. } => "transfer_accepted",
             Event::SubscriptionRequested { .. } => "subscription_requested",
             Event::Notified { .. } => "notified",
             Event::SubscriptionEnded { .. } => "subscription_ended",
@@ -323,6 +333,7 @@ impl Event {
             | Event::RenegotiationFailed { call, .. }
             | Event::TransferRequested { call, .. }
             | Event::TransferProgress { call, .. }
+            | Event::TransferAccepted { call, .. }
             | Event::DtmfReceived { call, .. }
             | Event::InfoReceived { call, .. } => Some(*call),
             Event::MessageReceived { call, .. } => *call,

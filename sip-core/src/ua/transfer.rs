@@ -42,6 +42,10 @@ impl<S: SdpHandler> UserAgent<S> {
         match self.call(now, &target, CallOptions::default(), sdp) {
             Ok(new) => {
                 self.transfers.insert(new, id);
+                self.event(Event::TransferAccepted {
+                    call: id,
+                    new_call: new,
+                });
                 Ok(new)
             }
             Err(e) => {
