@@ -594,10 +594,21 @@ impl MediaAgent {
         let out = self.ua.poll_output()?;
         if let Output::Event(e) = &out {
             self.ringback_on(e);
-            if let Event::TransferRequested { call, .. } = e
-                && self.template.config().accept_transfers
-                && let Err(error) = self.accept_transfer(self.now, *call)
-            {
+            let accept = self.template.config().accept_transfers;
+            let result = match e {
+                Event::TransferRequested { call, .. } if accept => {
+                    self.accept_transfer(self.now, *call).map(|_| ())
+                }
+                // An attended transfer's INVITE replaces a call of ours (RFC 3891): a
+                // desk phone takes it without ringing.
+                Event::IncomingCall {
+                    call,
+                    replaces: Some(_),
+                    ..
+                } if accept => self.answer(self.now, *call),
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, "the transfer could not be accepted");
             }
         }

@@ -72,8 +72,11 @@ pub struct MediaConfig {
     /// early media, or the call ends. `None` (the default) leaves it to the application.
     pub ringback: Option<Ringback>,
     /// Accept a transfer the peer asks of a call (RFC 3515 REFER) by placing the new call
-    /// at once, as desk phones do (default on); off, the application answers
-    /// [`Event::TransferRequested`](sansip_core::ua::Event::TransferRequested) itself.
+    /// at once, and answer an incoming call that replaces one of ours (RFC 3891, the
+    /// target of an attended transfer) without ringing, as desk phones do (default on);
+    /// off, the application answers
+    /// [`Event::TransferRequested`](sansip_core::ua::Event::TransferRequested) and such
+    /// calls itself.
     pub accept_transfers: bool,
 }
 

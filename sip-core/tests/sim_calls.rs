@@ -1601,3 +1601,70 @@ fn a_refused_transfer_leaves_the_call_as_it_was() {
     w.wait_ended(&[(ALICE, a), (BOB, b)]);
     w.assert_settled();
 }
+
+#[test]
+fn bob_consults_carol_then_hands_alice_over_with_replaces() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b1) = w.connect(ALICE, BOB);
+        let (b2, c) = w.connect(BOB, CAROL);
+        w.act(BOB, |ua, now| ua.transfer_to(now, b1, b2)).unwrap();
+        assert!(
+            w.run_until(60, |w| transfer_requested(&w.phones[ALICE], a).is_some()),
+            "{}: alice is asked",
+            w.label
+        );
+        let a2 = w
+            .act(ALICE, |ua, now| {
+                ua.accept_transfer(now, a, FakeSdp::new("alice"))
+            })
+            .unwrap();
+        // Carol's phone gets a call that replaces her consultation with bob.
+        let replacing = |p: &Phone| {
+            p.events.iter().find_map(|e| match e {
+                Event::IncomingCall {
+                    call,
+                    replaces: Some(r),
+                    ..
+                } => Some((*call, *r)),
+                _ => None,
+            })
+        };
+        assert!(
+            w.run_until(60, |w| replacing(&w.phones[CAROL]).is_some()),
+            "{}: the replacing INVITE reaches carol",
+            w.label
+        );
+        let (c2, replaced) = replacing(&w.phones[CAROL]).unwrap();
+        assert_eq!(replaced, c, "{}", w.label);
+        w.act(CAROL, |ua, now| ua.answer(now, c2, FakeSdp::new("carol")))
+            .unwrap();
+        w.wait_ended(&[(BOB, b1), (BOB, b2), (ALICE, a), (CAROL, c)]);
+        assert!(w.phones[ALICE].answered(a2) && w.phones[CAROL].answered(c2));
+        assert_eq!(
+            w.phones[CAROL].end(c).map(|e| e.0),
+            Some(EndCause::Replaced)
+        );
+        assert_eq!(
+            w.phones[BOB].end(b1).map(|e| e.0),
+            Some(EndCause::Transferred)
+        );
+        assert_eq!(
+            w.phones[BOB].end(b2).map(|e| (e.0, e.1)),
+            Some((EndCause::Bye, Originator::Remote))
+        );
+        w.act(CAROL, |ua, now| ua.hangup(now, c2)).unwrap();
+        w.wait_ended(&[(ALICE, a2), (CAROL, c2)]);
+        for (i, call) in [
+            (ALICE, a),
+            (ALICE, a2),
+            (BOB, b1),
+            (BOB, b2),
+            (CAROL, c),
+            (CAROL, c2),
+        ] {
+            assert_eq!(w.phones[i].ended(call).len(), 1, "{}: one end", w.label);
+        }
+        w.assert_settled();
+    });
+}

@@ -1348,3 +1348,44 @@ Content-Length: 0\r\n\r\n";
         Some("message-summary")
     );
 }
+
+#[test]
+fn an_invite_replacing_no_call_of_ours_gets_481() {
+    let mut h = Harness::alice();
+    let (id, tag) = answered_incoming(&mut h);
+    h.feed(in_dialog("ACK", 10, &tag, "", ""));
+    let replacing = |branch: &str, call_id: &str, value: &str| {
+        incoming_invite(branch, call_id, OFFER).replace(
+            "CSeq: 10 INVITE\r\n",
+            &format!("CSeq: 10 INVITE\r\nReplaces: {value}\r\n"),
+        )
+    };
+    let status = |out: Vec<Message>| {
+        responses(&out)
+            .into_iter()
+            .map(|r| r.status().code())
+            .find(|c| *c >= 200)
+    };
+    // Wrong tags, another Call-ID, an unparsable value.
+    let wrong = format!("c1@bob;to-tag={tag};from-tag=nobody");
+    assert_eq!(
+        status(h.feed(replacing("z9hG4bKr1", "r1@carol", &wrong))),
+        Some(481)
+    );
+    let other = format!("c9@bob;to-tag={tag};from-tag=bob1");
+    assert_eq!(
+        status(h.feed(replacing("z9hG4bKr2", "r2@carol", &other))),
+        Some(481)
+    );
+    assert_eq!(
+        status(h.feed(replacing("z9hG4bKr3", "r3@carol", "c1@bob"))),
+        Some(400)
+    );
+    // The right one rings as a call replacing ours.
+    let right = format!("c1@bob;to-tag={tag};from-tag=bob1");
+    h.feed(replacing("z9hG4bKr4", "r4@carol", &right));
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::IncomingCall { replaces: Some(r), .. } if *r == id
+    )));
+}

@@ -59,6 +59,8 @@ pub enum EndCause {
     SessionTimerExpired,
     /// We transferred the peer and the transfer succeeded (RFC 3515): we sent BYE.
     Transferred,
+    /// Another call replaced this one (RFC 3891, attended transfer): we sent BYE.
+    Replaced,
     /// Any other failure response; the status says which.
     SipFailure,
 }
@@ -99,6 +101,7 @@ impl EndCause {
             EndCause::MediaFailed => "media failed",
             EndCause::SessionTimerExpired => "session timer expired",
             EndCause::Transferred => "transferred",
+            EndCause::Replaced => "replaced",
             EndCause::SipFailure => "sip failure",
         }
     }

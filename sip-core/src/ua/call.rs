@@ -549,7 +549,7 @@ impl<S: SdpHandler> UserAgent<S> {
             call.span()
                 .in_scope(|| tracing::debug!(target: "sansip::call", event = e.name()));
         }
-        if !self.transfers.is_empty() {
+        if !self.transfers.is_empty() || !self.replacing.is_empty() {
             let now = self.now;
             self.transfer_step(now, &e);
         }
@@ -807,6 +807,13 @@ impl<S: SdpHandler> UserAgent<S> {
             self.respond_with(now, tx, &req, StatusCode::new(422), &extra);
             return;
         }
+        let replaces = match self.replaced_by(&req) {
+            Ok(r) => r,
+            Err(status) => {
+                self.respond(now, tx, &req, StatusCode::new(status));
+                return;
+            }
+        };
         let tag = self.ids.tag();
         let seq = self.ids.initial_cseq();
         let dialog = match Dialog::uas(&req, &tag, seq, DialogState::Early) {
@@ -831,6 +838,7 @@ impl<S: SdpHandler> UserAgent<S> {
                 from,
                 to,
                 headers,
+                replaces,
             });
             let call = Incoming {
                 id,
@@ -843,6 +851,9 @@ impl<S: SdpHandler> UserAgent<S> {
             Ok::<_, std::convert::Infallible>(Session::incoming(ctx, call))
         });
         if let Some(e) = event {
+            if let (Event::IncomingCall { call, .. }, Some(old)) = (&e, replaces) {
+                self.replacing.insert(*call, old);
+            }
             self.event(e);
         }
     }

@@ -125,6 +125,9 @@ pub enum Event {
         to: String,
         /// Every header of the INVITE, name and value as received.
         headers: Vec<(String, String)>,
+        /// The call of ours it replaces (RFC 3891: an attended transfer's target gets
+        /// the transferee this way); answering it ends that call as `Replaced`.
+        replaces: Option<CallHandle>,
     },
     /// Our call is progressing: a provisional response other than 100.
     #[cfg_attr(feature = "serde", serde(rename = "progress"))]

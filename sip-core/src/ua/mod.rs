@@ -396,6 +396,8 @@ pub struct UserAgent<S = NoMedia> {
     sub_timers: BinaryHeap<Reverse<(Instant, SubscriptionHandle, SubTimer)>>,
     /// A transferee's new call → the call whose REFER asked for it.
     transfers: HashMap<CallHandle, CallHandle>,
+    /// An incoming call → the call of ours it replaces once answered (RFC 3891).
+    replacing: HashMap<CallHandle, CallHandle>,
     next_subscription: u64,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
@@ -451,6 +453,7 @@ impl<S: SdpHandler> UserAgent<S> {
             sub_dialogs: HashMap::new(),
             sub_timers: BinaryHeap::new(),
             transfers: HashMap::new(),
+            replacing: HashMap::new(),
             next_subscription: 0,
             conn: connection::Connection::new(),
             locals: handle_map(),

@@ -5,8 +5,12 @@
 
 use std::time::Instant;
 
-use super::{CallOptions, Event, UaError, UserAgent};
-use crate::session::{CallHandle, SdpHandler};
+use smol_str::SmolStr;
+
+use super::{CallOptions, Event, HangupOptions, UaError, UserAgent};
+use crate::message::{HeaderName, NameAddr, Replaces, Request};
+use crate::session::invite::{Phase, percent_encode};
+use crate::session::{CallHandle, EndCause, SdpHandler};
 
 impl<S: SdpHandler> UserAgent<S> {
     /// Transfers the peer of established call `id` to `target` (a SIP URI, `user@domain`,
@@ -21,6 +25,40 @@ impl<S: SdpHandler> UserAgent<S> {
             .unwrap_or(Err(UaError::NoSuchCall(id)))
     }
 
+    /// Attended transfer (RFC 5589): transfers the peer of call `id` to the party of our
+    /// established call `to` (the consultation), whose dialog the peer's new INVITE
+    /// replaces (RFC 3891). On success `id` ends as `Transferred`; the target then hangs up
+    /// `to` on us.
+    pub fn transfer_to(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        to: CallHandle,
+    ) -> Result<(), UaError> {
+        self.now = now;
+        self.live_call(id)?;
+        let other = self.live_call(to)?;
+        let dialog = other
+            .dialog()
+            .filter(|_| other.phase() == Phase::Confirmed)
+            .ok_or(UaError::InvalidState(
+                "the call to transfer to must be established",
+            ))?;
+        let d = dialog.id();
+        // The target is its party as it named itself, so proxies route the new INVITE.
+        let party = NameAddr::parse(other.remote().0)
+            .map(|n| n.uri().to_string())
+            .map_err(|_| UaError::InvalidState("the other call's party has no usable URI"))?;
+        let party = party.split('?').next().unwrap_or_default().to_string();
+        let replaces = format!(
+            "{};to-tag={};from-tag={}",
+            d.call_id, d.remote_tag, d.local_tag
+        );
+        let target = format!("{party}?Replaces={}", percent_encode(&replaces));
+        self.with_session(now, id, |s, ctx| s.transfer(ctx, target))
+            .unwrap_or(Err(UaError::NoSuchCall(id)))
+    }
+
     /// Accepts the transfer [`Event::TransferRequested`] asked of call `id`: places the new
     /// call (with `sdp`, and the Referred-By the REFER carried) and returns it. The
     /// transferor hears how it goes; the call `id` is for it to end.
@@ -31,15 +69,19 @@ impl<S: SdpHandler> UserAgent<S> {
         sdp: S,
     ) -> Result<CallHandle, UaError> {
         self.now = now;
-        let target = self
+        let (target, replaces) = self
             .live_call(id)?
             .transfer_target()
+            .map(|(t, r)| (t.to_string(), r.map(str::to_string)))
             .ok_or(UaError::InvalidState(
                 "no transfer of this call waits for an answer",
-            ))?
-            .to_string();
+            ))?;
         self.with_session(now, id, |s, _| s.transfer_answered());
-        match self.call(now, &target, CallOptions::default(), sdp) {
+        let mut options = CallOptions::default();
+        if let Some(r) = replaces {
+            options = options.header("Replaces", r);
+        }
+        match self.call(now, &target, options, sdp) {
             Ok(new) => {
                 self.transfers.insert(new, id);
                 self.event(Event::TransferAccepted {
@@ -73,8 +115,40 @@ impl<S: SdpHandler> UserAgent<S> {
         Ok(())
     }
 
-    /// Tells a transferee's original call how the new call `e` is about goes.
+    /// The call a new INVITE's Replaces header names (RFC 3891 §3): a live call of ours
+    /// with that Call-ID, our tag as `to-tag` and the peer's as `from-tag`. `Err(481)`
+    /// when none matches (400 for a Replaces that does not parse); `Ok(None)` without one.
+    pub(super) fn replaced_by(&self, req: &Request) -> Result<Option<CallHandle>, u16> {
+        let Some(value) = req.headers().get(HeaderName::Replaces) else {
+            return Ok(None);
+        };
+        let r = Replaces::parse(value).map_err(|_| 400u16)?;
+        let key = (SmolStr::new(r.call_id), SmolStr::new(r.to_tag));
+        let found = self.dialogs.get(&key).copied().filter(|id| {
+            self.calls.get(id).is_some_and(|s| {
+                s.is_live()
+                    && s.dialog().is_some_and(|d| d.id().remote_tag == r.from_tag)
+                    && (!r.early_only || s.phase() != Phase::Confirmed)
+            })
+        });
+        found.map(Some).ok_or(481)
+    }
+
+    /// Tells a transferee's original call how the new call `e` is about goes; ends the
+    /// call a newly answered one replaces.
     pub(super) fn transfer_step(&mut self, now: Instant, e: &Event) {
+        if let Event::CallAnswered { call, .. } = e
+            && let Some(old) = self.replacing.remove(call)
+        {
+            let options = HangupOptions {
+                cause: Some(EndCause::Replaced),
+                ..HangupOptions::default()
+            };
+            let _ = self.hangup_with(now, old, options);
+        }
+        if let Event::CallEnded { call, .. } = e {
+            self.replacing.remove(call);
+        }
         let Some(new) = e.call() else {
             return;
         };

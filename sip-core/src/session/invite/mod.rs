@@ -27,6 +27,7 @@ mod uac;
 mod uas;
 
 pub(crate) use info::Outbound;
+pub(crate) use refer::percent_encode;
 pub(crate) use timer::too_brief;
 pub(crate) use uac::Outgoing;
 pub(crate) use uas::Incoming;

@@ -40,12 +40,46 @@ enum Outgoing {
 struct Referred {
     /// The target, without URI headers.
     target: String,
+    /// The Replaces header its URI carried, decoded (attended transfer, RFC 5589).
+    replaces: Option<String>,
     /// The Event value of its subscription: `refer;id=<the REFER's CSeq>` (RFC 3515 §2.4.6).
     event: String,
     /// The application answered it (accepted or refused).
     answered: bool,
     /// The final NOTIFY went.
     done: bool,
+}
+
+/// `%XX` escapes in a URI header value, decoded (RFC 3261 §19.1.1); `None` for a bad one.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A value escaped for a URI header (`Refer-To: <…?Replaces=…>`): everything but
+/// RFC 3261's `unreserved` characters as `%XX`.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The status code of a `message/sipfrag` status line (`SIP/2.0 180 Ringing`).
@@ -191,21 +225,27 @@ impl<S: SdpHandler> Session<S> {
             return;
         }
         let h = req.headers();
-        let target = h
+        let uri = h
             .get(HeaderName::ReferTo)
             .and_then(|v| NameAddr::parse(v).ok())
-            .map(|n| {
-                let uri = n.uri().to_string();
-                uri.split('?').next().unwrap_or_default().to_string()
-            });
-        let Some(target) = target.filter(|t| !t.is_empty()) else {
+            .map(|n| n.uri().to_string())
+            .unwrap_or_default();
+        let (target, headers) = uri.split_once('?').unwrap_or((&uri, ""));
+        if target.is_empty() {
             ctx.respond(tx, req, 400);
             return;
-        };
+        }
+        let target = target.to_string();
+        let replaces = headers
+            .split('&')
+            .filter_map(|h| h.split_once('='))
+            .find(|(name, _)| name.eq_ignore_ascii_case("Replaces"))
+            .and_then(|(_, v)| percent_decode(v));
         let seq = req.cseq().map(|c| c.seq).unwrap_or_default();
         ctx.respond(tx, req, 202);
         self.transfers.referred = Some(Referred {
             target: target.clone(),
+            replaces,
             event: format!("refer;id={seq}"),
             answered: false,
             done: false,
@@ -223,13 +263,14 @@ impl<S: SdpHandler> Session<S> {
         self.transfers.referring = false;
     }
 
-    /// Transferee: the target of the REFER waiting for the application's answer.
-    pub(crate) fn transfer_target(&self) -> Option<&str> {
+    /// Transferee: the target of the REFER waiting for the application's answer, and
+    /// the Replaces header its new INVITE must carry (attended transfer).
+    pub(crate) fn transfer_target(&self) -> Option<(&str, Option<&str>)> {
         self.transfers
             .referred
             .as_ref()
             .filter(|r| !r.answered && !r.done)
-            .map(|r| r.target.as_str())
+            .map(|r| (r.target.as_str(), r.replaces.as_deref()))
     }
 
     /// Transferee: the application answered the REFER (the new call is placed, or not).
@@ -260,7 +301,20 @@ impl<S: SdpHandler> Session<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::frag_status;
+    use super::{frag_status, percent_decode, percent_encode};
+
+    #[test]
+    fn replaces_escapes_both_ways() {
+        let r = "a84b4c76e66710@pc33.atlanta.com;to-tag=314159;from-tag=9fxced76sl";
+        let e = percent_encode(r);
+        assert_eq!(
+            e,
+            "a84b4c76e66710%40pc33.atlanta.com%3Bto-tag%3D314159%3Bfrom-tag%3D9fxced76sl"
+        );
+        assert_eq!(percent_decode(&e).as_deref(), Some(r));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%zz"), None);
+    }
 
     #[test]
     fn sipfrag_status_lines() {
