@@ -293,6 +293,51 @@ fn sipp_calls_a_softphone_registered_at_kamailio() {
 
 #[test]
 #[ignore = "needs kamailio (run by .ci/run)"]
+fn sipp_transfers_a_softphone_to_another_through_kamailio() {
+    // SIPp calls bob and REFERs him to carol (uac_refer.xml checks the 202, the 100 Trying
+    // NOTIFY and a final NOTIFY with 200); bob's phone accepts as a desk phone does and
+    // calls carol, who answers.
+    let k = Kamailio::start();
+    let carol = Running::spawn(
+        softphone(&k.server(), "carol", "carol-pw", "smol").args(["answer", "--for", "2"]),
+    )
+    .registered();
+    let bob = answering(&k, "bob", "tokio", 1);
+    let dir = TempDir::new("refer");
+    let csv = dir.0.join("target.csv");
+    std::fs::write(&csv, "SEQUENTIAL\ncarol;\n").unwrap();
+    let port = free_port().to_string();
+    let sipp = Command::new("sipp")
+        .arg("-sf")
+        .arg(here().join("uac_refer.xml"))
+        .arg(k.addr.to_string())
+        .args(["-s", "bob", "-m", "1", "-i", "127.0.0.1", "-p", &port])
+        .arg("-inf")
+        .arg(&csv)
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp is installed (Debian package sip-tester)");
+    let (bob, carol) = (bob.wait_with_output(), carol.wait_with_output());
+    sipp_ok(&sipp);
+    ok("bob", &bob);
+    ok("carol", &carol);
+    let bob = lines(&bob);
+    assert!(
+        bob.iter().any(|l| l["event"] == "transfer_requested"
+            && l["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sip:carol@"))),
+        "{bob:?}"
+    );
+    assert!(bob.iter().any(|l| l["event"] == "transfer_accepted"));
+    assert!(lines(&carol).iter().any(|l| l["event"] == "answered"));
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
 fn the_caller_hangs_up_through_the_gruu_kamailio_granted_the_callee() {
     // Bob registers as an instance; Kamailio grants him a GRUU (RFC 5627), which his 2xx
     // names as his Contact, so alice's BYE is addressed to it and Kamailio must resolve it.
