@@ -1668,3 +1668,45 @@ fn bob_consults_carol_then_hands_alice_over_with_replaces() {
         w.assert_settled();
     });
 }
+
+#[test]
+fn a_transfer_without_its_subscription_is_done_at_the_202() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let (a, b) = w.connect(ALICE, BOB);
+        w.act(BOB, |ua, now| ua.transfer_with(now, b, "carol", true))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| transfer_requested(&w.phones[ALICE], a).is_some()),
+            "{}",
+            w.label
+        );
+        let before = w.phones[CAROL].incoming().len();
+        let a2 = w
+            .act(ALICE, |ua, now| {
+                ua.accept_transfer(now, a, FakeSdp::new("alice"))
+            })
+            .unwrap();
+        // Bob's part ended at the 202 (RFC 4488): no NOTIFY, and alice's call to carol goes
+        // on by itself.
+        w.wait_ended(&[(BOB, b), (ALICE, a)]);
+        assert_eq!(transfer_steps(&w.phones[BOB], b), [202], "{}", w.label);
+        assert_eq!(
+            w.phones[BOB].end(b).map(|e| e.0),
+            Some(EndCause::Transferred)
+        );
+        assert!(sent(&w, ALICE, "NOTIFY ").is_empty(), "{}", w.label);
+        assert!(w.run_until(60, |w| w.phones[CAROL].incoming().len() > before));
+        let c = w.phones[CAROL].incoming()[before];
+        w.act(CAROL, |ua, now| ua.answer(now, c, FakeSdp::new("carol")))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| w.phones[ALICE].answered(a2)),
+            "{}",
+            w.label
+        );
+        w.act(ALICE, |ua, now| ua.hangup(now, a2)).unwrap();
+        w.wait_ended(&[(ALICE, a2), (CAROL, c)]);
+        w.assert_settled();
+    });
+}

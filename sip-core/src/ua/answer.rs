@@ -11,7 +11,7 @@ pub(crate) const ALLOW: &str =
 /// Bodies it understands, for Accept (RFC 3261 §20.1).
 pub(super) const ACCEPT: &str = "application/sdp, text/plain, application/dtmf-relay";
 /// Option tags it supports, for Supported.
-pub(crate) const SUPPORTED: &str = "100rel, timer, path, outbound, gruu, replaces";
+pub(crate) const SUPPORTED: &str = "100rel, timer, path, outbound, gruu, replaces, norefersub";
 
 /// What to do with a new request.
 #[derive(Debug)]

@@ -18,10 +18,24 @@ impl<S: SdpHandler> UserAgent<S> {
     /// [`Event::TransferProgress`]; on success our call ends as
     /// [`EndCause::Transferred`](crate::session::EndCause::Transferred).
     pub fn transfer(&mut self, now: Instant, id: CallHandle, target: &str) -> Result<(), UaError> {
+        self.transfer_with(now, id, target, false)
+    }
+
+    /// [`UserAgent::transfer`], asking the peer for no progress reports when `quiet`
+    /// (RFC 4488 `Refer-Sub: false`): a peer that grants it answers 202 with
+    /// `Refer-Sub: false`, and the transfer counts as done then (our call ends as
+    /// `Transferred`); one that does not reports by NOTIFY as usual.
+    pub fn transfer_with(
+        &mut self,
+        now: Instant,
+        id: CallHandle,
+        target: &str,
+        quiet: bool,
+    ) -> Result<(), UaError> {
         self.now = now;
         self.live_call(id)?;
         let uri = self.target_uri(target)?;
-        self.with_session(now, id, |s, ctx| s.transfer(ctx, uri))
+        self.with_session(now, id, |s, ctx| s.transfer(ctx, uri, quiet))
             .unwrap_or(Err(UaError::NoSuchCall(id)))
     }
 
@@ -55,7 +69,7 @@ impl<S: SdpHandler> UserAgent<S> {
             d.call_id, d.remote_tag, d.local_tag
         );
         let target = format!("{party}?Replaces={}", percent_encode(&replaces));
-        self.with_session(now, id, |s, ctx| s.transfer(ctx, target))
+        self.with_session(now, id, |s, ctx| s.transfer(ctx, target, false))
             .unwrap_or(Err(UaError::NoSuchCall(id)))
     }
 

@@ -6,6 +6,10 @@
 //! [`Event::TransferProgress`]; a 2xx status ends our call with BYE
 //! ([`EndCause::Transferred`]), a failure leaves it as it was.
 //!
+//! Without the subscription (RFC 4488 `norefersub`): the transferor may ask for none
+//! (`Refer-Sub: false`); a transferee that grants it says so in its 202 and sends no
+//! NOTIFY, and the transferor then counts the transfer done at the 202.
+//!
 //! Transferee: a REFER is accepted (202) with a first NOTIFY `100 Trying` and reported as
 //! [`Event::TransferRequested`]; the user agent places the new call when the application
 //! accepts, and tells the session each of its steps ([`Session::transfer_progress`]),
@@ -32,8 +36,16 @@ pub(super) struct Transfers {
 
 #[derive(Debug)]
 enum Outgoing {
-    Refer { target: String, referred_by: String },
-    Notify { frag: String, last: bool },
+    Refer {
+        target: String,
+        referred_by: String,
+        /// Ask for no subscription (RFC 4488).
+        quiet: bool,
+    },
+    Notify {
+        frag: String,
+        last: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -46,6 +58,8 @@ struct Referred {
     event: String,
     /// The application answered it (accepted or refused).
     answered: bool,
+    /// The transferor asked for no NOTIFYs (RFC 4488), and we granted it.
+    quiet: bool,
     /// The final NOTIFY went.
     done: bool,
 }
@@ -82,6 +96,9 @@ pub(crate) fn percent_encode(s: &str) -> String {
     out
 }
 
+/// RFC 4488's header: `false` asks for (and grants) a REFER without its subscription.
+const REFER_SUB: &str = "Refer-Sub";
+
 /// The status code of a `message/sipfrag` status line (`SIP/2.0 180 Ringing`).
 fn frag_status(body: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(body).ok()?;
@@ -95,8 +112,14 @@ fn frag_status(body: &[u8]) -> Option<u16> {
 }
 
 impl<S: SdpHandler> Session<S> {
-    /// Transfers the peer to `target` (a URI the user agent checked): REFER.
-    pub(crate) fn transfer(&mut self, ctx: &mut Ctx<'_>, target: String) -> Result<(), UaError> {
+    /// Transfers the peer to `target` (a URI the user agent checked): REFER; `quiet` asks
+    /// for no subscription (RFC 4488).
+    pub(crate) fn transfer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        target: String,
+        quiet: bool,
+    ) -> Result<(), UaError> {
         if self.phase != Phase::Confirmed {
             return Err(UaError::InvalidState(
                 "only an established call is transferred",
@@ -117,6 +140,7 @@ impl<S: SdpHandler> Session<S> {
         self.transfers.outbox.push_back(Outgoing::Refer {
             target,
             referred_by,
+            quiet,
         });
         self.pump(ctx);
         Ok(())
@@ -131,11 +155,16 @@ impl<S: SdpHandler> Session<S> {
             Outgoing::Refer {
                 target,
                 referred_by,
+                quiet,
             } => {
                 let mut req = self.in_dialog_request(ctx, Method::Refer);
                 let h = req.headers_mut();
                 h.push(HeaderName::ReferTo, &format!("<{target}>"));
                 h.push(HeaderName::ReferredBy, &referred_by);
+                if quiet {
+                    let _ = h.push_named(REFER_SUB, "false");
+                    h.push(HeaderName::Supported, "norefersub");
+                }
                 // Its NOTIFYs may overtake the 202 (RFC 3515 §2.4.4): take them from now.
                 self.transfers.referring = true;
                 ctx.send(req, CallRequest::Refer);
@@ -163,10 +192,26 @@ impl<S: SdpHandler> Session<S> {
     /// Transferor: the final response to our REFER.
     pub(super) fn refer_answered(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
         let code = resp.status().code();
-        if (200..300).contains(&code) {
+        let quiet = resp
+            .headers()
+            .get_by_name(REFER_SUB)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+        if (200..300).contains(&code) && !quiet {
             return;
         }
         self.transfers.referring = false;
+        if (200..300).contains(&code) {
+            // No NOTIFY will tell (RFC 4488): the transfer is the peer's now, as a blind
+            // transfer of a desk phone is once the REFER is taken.
+            ctx.event(Event::TransferProgress {
+                call: self.id,
+                status: code,
+                reason: resp.status().reason().to_string(),
+            });
+            let end = CallEnd::new(EndCause::Transferred, Originator::Local);
+            self.bye(ctx, end);
+            return;
+        }
         if code == 481 || code == 408 {
             self.in_dialog_gone(ctx, code);
             return;
@@ -242,12 +287,26 @@ impl<S: SdpHandler> Session<S> {
             .find(|(name, _)| name.eq_ignore_ascii_case("Replaces"))
             .and_then(|(_, v)| percent_decode(v));
         let seq = req.cseq().map(|c| c.seq).unwrap_or_default();
-        ctx.respond(tx, req, 202);
+        let quiet = h
+            .get_by_name(REFER_SUB)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+        let mut resp = crate::ua::answer::reply(
+            req,
+            crate::message::StatusCode::new(202),
+            &[],
+            ctx.ids,
+            ctx.config.user_agent.as_deref(),
+        );
+        if quiet {
+            let _ = resp.headers_mut().push_named(REFER_SUB, "false");
+        }
+        ctx.out.push_back(super::Action::Respond(tx, resp));
         self.transfers.referred = Some(Referred {
             target: target.clone(),
             replaces,
             event: format!("refer;id={seq}"),
             answered: false,
+            quiet,
             done: false,
         });
         self.transfer_progress(ctx, 100, "Trying");
@@ -291,6 +350,9 @@ impl<S: SdpHandler> Session<S> {
         }
         let last = status >= 200;
         r.done = last;
+        if r.quiet {
+            return;
+        }
         self.transfers.outbox.push_back(Outgoing::Notify {
             frag: format!("SIP/2.0 {status} {reason}\r\n"),
             last,
