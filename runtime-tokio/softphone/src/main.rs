@@ -1387,8 +1387,8 @@ fn fresh_seed() -> u64 {
 }
 
 const CONSOLE_HELP: &str = "commands: register [SECS] | unregister | call TARGET | answer | decline | \
-hangup | hold | unhold | mute | unmute | dtmf DIGITS | play tone:HZ|FILE.wav | record FILE.wav | \
-stats | message TARGET TEXT | status | quit";
+hangup | hold | unhold | mute | unmute | dtmf DIGITS | transfer TARGET | play tone:HZ|FILE.wav | \
+record FILE.wav | stats | message TARGET TEXT | subscribe TARGET [PACKAGE] | status | quit";
 
 /// The interactive console: one command per line on stdin; each prints `ok` or `error`,
 /// events print as they come. Ends at `quit` or the end of stdin.
@@ -1415,6 +1415,11 @@ async fn console(
                 }
                 Some(Event::CallEnded { call, .. }) if current.as_ref().is_some_and(|c| c.id() == call) => {
                     current = None;
+                }
+                // Transferred by the peer: the phone placed the new call; it is the current
+                // one now.
+                Some(Event::TransferAccepted { call, new_call }) if current.as_ref().is_some_and(|c| c.id() == call) => {
+                    current = phone.call_handle(new_call).await.ok();
                 }
                 Some(_) => {}
                 None => return Err("the phone stopped".into()),
@@ -1481,6 +1486,15 @@ async fn console_command(
         ("mute", _) => call()?.mute().await.map_err(e),
         ("unmute", _) => call()?.unmute().await.map_err(e),
         ("dtmf", [digits]) => call()?.send_dtmf(digits).await.map_err(e),
+        ("transfer", [target]) => call()?.transfer(target).await.map_err(e),
+        ("subscribe", [target, package @ ..]) => {
+            let package = package.first().copied().unwrap_or("message-summary");
+            phone
+                .subscribe(target, SubscribeOptions::new(package))
+                .await
+                .map(|_| ())
+                .map_err(e)
+        }
         ("play", [src]) => call()?.play(source(src)?).await.map_err(e),
         ("record", [path]) => {
             let sink = WavSink::create(path, RECORD_RATE).map_err(|x| format!("{path}: {x}"))?;
