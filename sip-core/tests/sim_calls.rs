@@ -1146,6 +1146,14 @@ enum Cmd {
     Dtmf,
     Message,
     Hangup,
+    /// REFER the peer to carol, who never answers.
+    Transfer,
+    /// Accept whatever transfer the peer asked of a call.
+    AcceptTransfer,
+    Subscribe,
+    /// As notifier: active, with a body.
+    Notify,
+    Unsubscribe,
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
@@ -1158,6 +1166,11 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         Just(Cmd::Dtmf),
         Just(Cmd::Message),
         Just(Cmd::Hangup),
+        Just(Cmd::Transfer),
+        Just(Cmd::AcceptTransfer),
+        Just(Cmd::Subscribe),
+        Just(Cmd::Notify),
+        Just(Cmd::Unsubscribe),
     ]
 }
 
@@ -1170,13 +1183,43 @@ fn apply(w: &mut World, i: usize, c: &Cmd, pick: usize, placed: &mut Vec<(usize,
         v
     };
     let target = (!calls.is_empty()).then(|| calls[pick % calls.len()]);
+    let subs: Vec<SubscriptionHandle> = {
+        let mut v: Vec<SubscriptionHandle> = w.phones[i].ua.subscriptions().collect();
+        v.sort();
+        v
+    };
+    let sub = (!subs.is_empty()).then(|| subs[pick % subs.len()]);
     let peer = NAMES[1 - i];
     let _ = w.act(i, |ua, now| -> Result<(), UaError> {
         match (c, target) {
             (Cmd::Call, _) => ua
                 .call(now, peer, CallOptions::default(), FakeSdp::new(NAMES[i]))
                 .map(|id| placed.push((i, id))),
+            (Cmd::Subscribe, _) => ua
+                .subscribe(
+                    now,
+                    peer,
+                    SubscribeOptions::new("message-summary").expires(120),
+                )
+                .map(|_| ()),
+            (Cmd::Notify, _) => match sub {
+                Some(s) => ua.notify(
+                    now,
+                    s,
+                    SubState::Active,
+                    Some((message_summary::CONTENT_TYPE, b"Messages-Waiting: no\r\n")),
+                ),
+                None => Ok(()),
+            },
+            (Cmd::Unsubscribe, _) => match sub {
+                Some(s) => ua.unsubscribe(now, s),
+                None => Ok(()),
+            },
             (_, None) => Ok(()),
+            (Cmd::Transfer, Some(t)) => ua.transfer(now, t, "carol"),
+            (Cmd::AcceptTransfer, Some(t)) => ua
+                .accept_transfer(now, t, FakeSdp::new(NAMES[i]))
+                .map(|id| placed.push((i, id))),
             (Cmd::Answer, Some(t)) => ua.answer(now, t, FakeSdp::new(NAMES[i])),
             (Cmd::Decline, Some(t)) => ua.decline(now, t, Some(603)),
             (Cmd::Hold, Some(t)) => ua.hold(now, t),
@@ -1199,27 +1242,35 @@ proptest! {
         loss in prop_oneof![Just(0.0f32), 0.0f32..0.25],
         script in prop::collection::vec((0usize..2, cmd(), 0usize..3, 0u64..3000), 1..25),
     ) {
-        let mut w = World::new(seed, loss);
+        let mut w = with_mwi(seed, loss);
         let mut placed = Vec::new();
         for (who, c, pick, wait_ms) in &script {
             apply(&mut w, *who, c, *pick, &mut placed);
             let limit = w.sim.elapsed() + Duration::from_millis(*wait_ms);
             w.step_to(limit);
         }
-        // Hang up whatever is left, then let every timer run out.
+        // Hang up and unsubscribe whatever is left, then let every timer run out.
         w.run(5);
-        for i in [ALICE, BOB] {
+        for i in [ALICE, BOB, CAROL] {
             let calls: Vec<CallHandle> = w.phones[i].ua.calls().collect();
             for c in calls {
                 let _ = w.act(i, |ua, now| ua.hangup(now, c));
             }
+            let subs: Vec<SubscriptionHandle> = w.phones[i].ua.subscriptions().collect();
+            for s in subs {
+                let _ = w.act(i, |ua, now| match ua.unsubscribe(now, s) {
+                    Err(UaError::InvalidState(_)) => ua.terminate_subscription(now, s, "deactivated"),
+                    other => other,
+                });
+            }
         }
         w.run(120);
-        for i in [ALICE, BOB] {
+        for i in [ALICE, BOB, CAROL] {
             let p = &w.phones[i];
             prop_assert_eq!(p.ua.calls().count(), 0, "{}: {} has live calls", w.label, NAMES[i]);
             prop_assert_eq!(p.ua.call_states(), 0);
             prop_assert_eq!(p.ua.transactions(), 0);
+            prop_assert_eq!(p.ua.subscriptions().count(), 0, "{}: {} keeps subscriptions", w.label, NAMES[i]);
             // Every call the phone knew of ended exactly once.
             let mut started: Vec<CallHandle> = p.incoming();
             let placed = p.events.iter().filter_map(|e| match e {
