@@ -699,8 +699,6 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    /// The flow a call's requests leave by: its own while it lives, else the outbound one
-    /// (the runtime reconnected).
     /// Via and Contact for a session's messages on `flow`: the flow's, with the GRUU the
     /// registrar granted as the Contact when the flow is the one we registered on (RFC 5627
     /// §4.3): requests to it reach this instance wherever it is connected from.
@@ -713,11 +711,21 @@ impl<S: SdpHandler> UserAgent<S> {
         local
     }
 
+    /// The flow a call's requests leave by: its own while it lives, else the outbound one
+    /// (the runtime reconnected).
     fn call_flow(&self, id: CallHandle) -> FlowId {
-        let own = self.calls.get(&id).map(|c| c.flow());
-        match own {
-            Some(f) if self.flows.get(f).is_some() => f,
-            other => self.outbound.or(other).unwrap_or(FlowId(0)),
+        match self.calls.get(&id) {
+            Some(c) => self.live_flow(c.flow()),
+            None => self.outbound.unwrap_or(FlowId(0)),
+        }
+    }
+
+    /// A usage's flow while it lives, else the outbound one (the runtime reconnected).
+    pub(super) fn live_flow(&self, own: FlowId) -> FlowId {
+        if self.flows.get(own).is_some() {
+            own
+        } else {
+            self.outbound.unwrap_or(own)
         }
     }
 

@@ -193,11 +193,7 @@ impl<S: SdpHandler> UserAgent<S> {
         id: SubscriptionHandle,
         step: impl FnOnce(&mut Subscription, &mut Ctx<'_>) -> R,
     ) -> Option<R> {
-        let own = self.subscriptions.get(&id)?.flow();
-        let flow = match self.flows.get(own) {
-            Some(_) => own,
-            None => self.outbound.unwrap_or(own),
-        };
+        let flow = self.live_flow(self.subscriptions.get(&id)?.flow());
         let local = self.local_for(flow);
         let reliable = self.flows.is_reliable(flow);
         let mut out = VecDeque::new();
@@ -219,12 +215,11 @@ impl<S: SdpHandler> UserAgent<S> {
         for action in actions {
             match action {
                 Action::Send(req, what) => {
-                    let own = self.subscriptions.get(&id).map(|s| s.flow());
-                    let flow = own
-                        .filter(|f| self.flows.get(*f).is_some())
-                        .or(self.outbound)
-                        .or(own);
-                    match flow {
+                    match self
+                        .subscriptions
+                        .get(&id)
+                        .map(|s| self.live_flow(s.flow()))
+                    {
                         Some(flow) => {
                             self.send_on(now, flow, req, Purpose::Subscription(id, what));
                         }
