@@ -1259,7 +1259,7 @@ proptest! {
             let subs: Vec<SubscriptionHandle> = w.phones[i].ua.subscriptions().collect();
             for s in subs {
                 let _ = w.act(i, |ua, now| match ua.unsubscribe(now, s) {
-                    Err(UaError::InvalidState(_)) => ua.terminate_subscription(now, s, "deactivated"),
+                    Err(UaError::InvalidState(_)) => ua.terminate_subscription(now, s, "noresource"),
                     other => other,
                 });
             }

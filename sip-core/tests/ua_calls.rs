@@ -1227,14 +1227,35 @@ fn a_notify_before_the_2xx_makes_the_dialog_and_another_forks_is_refused() {
     let mut ok = Response::from_request(&refresh, StatusCode::new(200));
     ok.headers_mut().push(HeaderName::Expires, "600");
     h.feed_response(&ok);
-    // The notifier ends it: deactivated, try again in 30 s.
-    let end = notify_for(
-        &subscribe,
-        "nA",
-        4,
-        "terminated;reason=deactivated;retry-after=30",
-        "",
+    // The notifier ends it as deactivated: a new subscription starts at once (RFC 6665
+    // §4.1.3), out of any dialog, to the first target.
+    let end = notify_for(&subscribe, "nA", 4, "terminated;reason=deactivated", "");
+    let out = h.feed(end);
+    assert_eq!(responses(&out)[0].status().code(), 200);
+    let mut out = requests(&out);
+    out.extend(requests(&h.advance(Duration::from_millis(10))));
+    let again = out
+        .iter()
+        .find(|r| *r.method() == Method::Subscribe)
+        .unwrap();
+    assert_eq!(again.uri(), "sip:bob@example.com");
+    assert_eq!(again.to().unwrap().tag(), None);
+    assert_eq!(
+        again.headers().call_id().ok(),
+        subscribe.headers().call_id().ok()
     );
+    assert!(again.cseq().unwrap().seq > refresh.cseq().unwrap().seq);
+    let mut ok = Response::from_request(again, StatusCode::new(200));
+    ok.set_to_tag("nC");
+    ok.headers_mut()
+        .push(HeaderName::Contact, "<sip:nC@192.0.2.77:5060>");
+    h.feed_response(&ok);
+    let active = notify_for(&subscribe, "nC", 1, "active;expires=600", body);
+    assert_eq!(responses(&h.feed(active))[0].status().code(), 200);
+    assert_eq!(h.ua.subscription_state(sub), Ok(SubState::Active));
+    // Rejected: over for good.
+    let reason = "terminated;reason=rejected;retry-after=30";
+    let end = notify_for(&subscribe, "nC", 2, reason, "");
     assert_eq!(responses(&h.feed(end))[0].status().code(), 200);
     let ended: Vec<_> = subscription_events(&h)
         .into_iter()
@@ -1247,7 +1268,7 @@ fn a_notify_before_the_2xx_makes_the_dialog_and_another_forks_is_refused() {
             _ => None,
         })
         .collect();
-    assert_eq!(ended, [(Some("deactivated".to_string()), Some(30))]);
+    assert_eq!(ended, [(Some("rejected".to_string()), Some(30))]);
     assert!(h.ua.subscription_state(sub).is_err());
 }
 

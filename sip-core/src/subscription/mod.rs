@@ -123,6 +123,11 @@ pub(crate) struct Subscription {
     flow: FlowId,
     /// Subscriber: our SUBSCRIBE as last sent (the first one until the dialog exists).
     subscribe: Request,
+    /// Subscriber: our first SUBSCRIBE, out of any dialog: a new subscription after the
+    /// notifier ended one starts from it.
+    first: Option<Box<Request>>,
+    /// Subscriber: new subscriptions made in a row since the last 2xx.
+    restarts: u8,
     /// Subscriber: the interval we ask for. Notifier: the one granted.
     expires: u32,
     state: SubState,
@@ -165,6 +170,8 @@ impl Subscription {
             dialog: None,
             flow,
             subscribe,
+            first: None,
+            restarts: 0,
             expires: 0,
             state: SubState::Pending,
             body: None,

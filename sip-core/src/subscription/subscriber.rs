@@ -1,7 +1,10 @@
 //! The subscriber (RFC 6665 §4.1): our SUBSCRIBE, the dialog its 2xx or its first NOTIFY
 //! makes (whichever comes first, §4.1.2.4), the NOTIFYs, refresh between half and
 //! seven-tenths of the granted interval (jittered, as registrations are), and
-//! unsubscribing with `Expires: 0`.
+//! unsubscribing with `Expires: 0`. When the notifier ends a subscription saying it may
+//! be made again (`deactivated`, `timeout` at once; `probation`, `giveup` after its
+//! retry-after, RFC 6665 §4.1.3), a new one starts by itself, as desk phones do, at most
+//! [`MAX_RESTARTS`] times in a row without a 2xx between them.
 
 use std::time::Duration;
 
@@ -13,6 +16,9 @@ use crate::message::{
 use crate::transaction::TxId;
 use crate::transport::FlowId;
 use crate::ua::{Event, SubscribeOptions};
+
+/// How many new subscriptions may follow each other without a 2xx between them.
+const MAX_RESTARTS: u8 = 3;
 
 /// What the user agent settled before a SUBSCRIBE goes out.
 pub(crate) struct Outgoing<'a> {
@@ -64,6 +70,7 @@ impl Subscription {
             req.clone(),
         );
         s.expires = o.expires;
+        s.first = Some(Box::new(req.clone()));
         s.send(ctx, req, SubRequest::Subscribe);
         s
     }
@@ -82,8 +89,13 @@ impl Subscription {
                 req
             }
             None => {
-                let mut req = self.subscribe.clone();
-                let seq = req.cseq().map(|c| c.seq).unwrap_or_default();
+                // Out of any dialog: the first SUBSCRIBE again, with the next CSeq.
+                let mut req = self
+                    .first
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| self.subscribe.clone());
+                let seq = self.subscribe.cseq().map(|c| c.seq).unwrap_or_default();
                 crate::dialog::rebranch(&mut req, seq.wrapping_add(1), ctx.ids);
                 req.headers_mut()
                     .set(HeaderName::Expires, &expires.to_string());
@@ -92,6 +104,39 @@ impl Subscription {
         };
         self.subscribe = req.clone();
         self.send(ctx, req, SubRequest::Subscribe);
+    }
+
+    /// The notifier ended the subscription with `reason`: whether a new one starts (and
+    /// when), RFC 6665 §4.1.3.
+    fn restart(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        reason: Option<&str>,
+        retry_after: Option<u32>,
+    ) -> bool {
+        let wait = match reason {
+            Some(r)
+                if r.eq_ignore_ascii_case("deactivated") || r.eq_ignore_ascii_case("timeout") =>
+            {
+                Some(0)
+            }
+            Some(r) if r.eq_ignore_ascii_case("probation") || r.eq_ignore_ascii_case("giveup") => {
+                retry_after
+            }
+            _ => None,
+        };
+        let Some(secs) = wait.filter(|_| !self.unsubscribing && self.restarts < MAX_RESTARTS)
+        else {
+            return false;
+        };
+        self.restarts += 1;
+        self.dialog = None;
+        self.state = SubState::Pending;
+        self.clear_timer(SubTimer::Expiry);
+        self.clear_timer(SubTimer::NotifyWait);
+        let at = ctx.now + Duration::from_secs(u64::from(secs));
+        self.set_timer(ctx, SubTimer::Refresh, at);
+        true
     }
 
     /// The refresh is due.
@@ -131,6 +176,7 @@ impl Subscription {
     pub(super) fn subscribe_answered(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
         let code = resp.status().code();
         if (200..300).contains(&code) {
+            self.restarts = 0;
             if self.dialog.is_none() {
                 match Dialog::uac(&self.subscribe, resp) {
                     Ok(d) => self.dialog = Some(d),
@@ -222,6 +268,9 @@ impl Subscription {
             body: req.body().clone(),
         });
         if state == SubState::Terminated {
+            if self.restart(ctx, sub.reason, sub.retry_after) {
+                return;
+            }
             let reason = sub.reason.map(str::to_string);
             self.end(ctx, reason, sub.retry_after, None);
             return;
