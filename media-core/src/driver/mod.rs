@@ -12,6 +12,7 @@
 //! it is asked for.
 
 mod builder;
+mod call;
 pub mod dns;
 mod engine;
 mod events;
@@ -19,14 +20,17 @@ mod icmp;
 mod links;
 mod phone;
 pub mod prelude;
+mod registrar_server;
 mod runtime;
 mod simple;
 mod tls;
 
 pub use builder::{CallMedia, PhoneBuilder, locate};
+pub use call::Call;
 pub use engine::{DefaultSession, Engine, Session, UaEngine};
 pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
-pub use phone::{Call, Phone, PhoneConfig, PhoneError, RegistrarServer, WeakPhone};
+pub use phone::{Phone, PhoneConfig, PhoneError, WeakPhone};
+pub use registrar_server::RegistrarServer;
 pub(crate) use runtime::bind_sip_udp;
 pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{IncomingAction, SimpleMedia, SimpleUser, SimpleUserDelegate};
