@@ -84,6 +84,7 @@ mod handles;
 pub mod ids;
 pub mod locate;
 pub mod message;
+pub mod publication;
 pub mod registrar;
 pub mod registration;
 #[cfg(feature = "serde")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::publication::PublicationHandle;
 use crate::registration::RegistrationCause;
 use crate::session::{CallHandle, EndCause, Originator};
 use crate::subscription::{SubState, SubscriptionHandle};
@@ -27,6 +28,7 @@ macro_rules! as_display {
 as_display!(
     CallHandle,
     SubscriptionHandle,
+    PublicationHandle,
     SubState,
     RequestId,
     EndCause,

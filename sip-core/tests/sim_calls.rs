@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use proptest::prelude::*;
 use sansip_core::auth::DigestCredentials;
-use sansip_core::message::{Message, Method};
+use sansip_core::message::{HeaderName, Message, Method};
+use sansip_core::publication::PublicationHandle;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallHandle, Direction, EndCause, FakeSdp, Originator};
 use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
+use sansip_core::subscription::pidf::{self, Presence};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
-use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
+use sansip_core::ua::{
+    CallOptions, Event, Input, Output, PublishOptions, UaConfig, UaError, UserAgent,
+};
 
 #[allow(clippy::disallowed_methods)]
 fn origin() -> Instant {
@@ -1759,5 +1763,174 @@ fn a_transfer_without_its_subscription_is_done_at_the_202() {
         w.act(ALICE, |ua, now| ua.hangup(now, a2)).unwrap();
         w.wait_ended(&[(ALICE, a2), (CAROL, c)]);
         w.assert_settled();
+    });
+}
+
+fn published(p: &Phone, id: PublicationHandle) -> Vec<(String, u32)> {
+    p.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Published {
+                publication,
+                etag,
+                expires,
+            } if *publication == id => Some((etag.clone(), *expires)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn publication_ended(p: &Phone, id: PublicationHandle) -> Vec<u16> {
+    p.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PublicationEnded {
+                publication,
+                status,
+                ..
+            } if *publication == id => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+/// PUBLISH requests alice sent, once each (loss makes retransmissions): whether each
+/// carried SIP-If-Match, a body, and its Expires.
+fn publishes(w: &World) -> Vec<(bool, bool, String)> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for m in sent(w, ALICE, "PUBLISH ") {
+        let Ok(Message::Request(r)) = Message::parse(Bytes::from(m)) else {
+            continue;
+        };
+        let cseq = r.cseq().unwrap().seq;
+        if seen.contains(&cseq) {
+            continue;
+        }
+        seen.push(cseq);
+        let h = r.headers();
+        out.push((
+            h.get(HeaderName::SipIfMatch).is_some(),
+            !r.body().is_empty(),
+            h.get(HeaderName::Expires).unwrap_or_default().to_string(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn presence_is_published_refreshed_modified_recovered_after_a_412_and_removed() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let aor = "sip:alice@example.com";
+        let open = Presence::basic(aor, true, Some("At my desk"));
+        let options = PublishOptions::presence(&open).expires(600);
+        let id = w.act(ALICE, |ua, now| ua.publish(now, options)).unwrap();
+        // Challenged (401), then taken with an entity-tag.
+        assert!(
+            w.run_until(60, |w| !published(&w.phones[ALICE], id).is_empty()),
+            "{}: published",
+            w.label
+        );
+        let state = |w: &World| {
+            w.proxy
+                .registrar
+                .published(w.sim.now(), aor, "presence")
+                .into_iter()
+                .map(|(ct, body)| {
+                    assert_eq!(ct, pidf::CONTENT_TYPE);
+                    Presence::parse(&body).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(state(&w), std::slice::from_ref(&open), "{}", w.label);
+        // Fifty minutes: refreshed at 80–90 % of 600 s, each with the last entity-tag and
+        // no body, each answered with a new tag; the state never lapses.
+        w.run(3000);
+        let tags: Vec<String> = published(&w.phones[ALICE], id)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert!(tags.len() >= 6, "{}: {tags:?} {:?}", w.label, publishes(&w));
+        let mut distinct = tags.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            tags.len(),
+            "{}: a new tag each time",
+            w.label
+        );
+        assert_eq!(state(&w), std::slice::from_ref(&open), "{}", w.label);
+        assert_eq!(
+            w.act(ALICE, |ua, _| ua
+                .publication_etag(id)
+                .unwrap()
+                .map(str::to_string)),
+            tags.last().cloned()
+        );
+        // New state replaces the old one (a modification, not a second publication).
+        let busy = Presence::basic(aor, true, None).activity("on-the-phone");
+        let before = tags.len();
+        w.act(ALICE, |ua, now| {
+            ua.republish(now, id, pidf::CONTENT_TYPE, busy.to_xml())
+        })
+        .unwrap();
+        assert!(
+            w.run_until(60, |w| published(&w.phones[ALICE], id).len() > before),
+            "{}: modified",
+            w.label
+        );
+        assert_eq!(state(&w), std::slice::from_ref(&busy), "{}", w.label);
+        // The server restarts and forgets: the next refresh gets 412, and the state goes
+        // out again without SIP-If-Match.
+        w.proxy.registrar.forget_bindings();
+        assert!(state(&w).is_empty());
+        assert!(
+            w.run_until(600, |w| state(w).len() == 1),
+            "{}: recovered after a 412",
+            w.label
+        );
+        assert_eq!(state(&w), [busy], "{}", w.label);
+        // Removed: Expires 0 with the tag; the publication ends with the 2xx.
+        w.act(ALICE, |ua, now| ua.unpublish(now, id)).unwrap();
+        assert!(
+            w.run_until(60, |w| !publication_ended(&w.phones[ALICE], id).is_empty()),
+            "{}: removed",
+            w.label
+        );
+        assert_eq!(
+            publication_ended(&w.phones[ALICE], id),
+            [200],
+            "{}",
+            w.label
+        );
+        assert!(state(&w).is_empty(), "{}", w.label);
+        assert_eq!(w.phones[ALICE].ua.publications().count(), 0);
+        assert!(matches!(
+            w.act(ALICE, |ua, now| ua.unpublish(now, id)),
+            Err(UaError::NoSuchPublication(_))
+        ));
+        // On the wire: the first PUBLISH has the body and no tag; refreshes a tag and no
+        // body; the modification both; after the 412 the body again without a tag; the
+        // removal a tag, no body, Expires 0.
+        let p = publishes(&w);
+        assert_eq!(p.first(), Some(&(false, true, "600".into())), "{}", w.label);
+        assert!(
+            p.contains(&(true, false, "600".into())),
+            "{}: {p:?}",
+            w.label
+        );
+        assert!(
+            p.contains(&(true, true, "600".into())),
+            "{}: {p:?}",
+            w.label
+        );
+        assert!(
+            p.iter().skip(2).any(|x| *x == (false, true, "600".into())),
+            "{}: {p:?}",
+            w.label
+        );
+        assert_eq!(p.last(), Some(&(true, false, "0".into())), "{}", w.label);
     });
 }

@@ -2,9 +2,11 @@
 //! where Kamailio, FreeSWITCH or Asterisk do this job (DESIGN.md §3).
 //!
 //! [`Registrar`] challenges REGISTER with digest for a fixed user list, keeps bindings in the
-//! [`LocationService`] (RFC 3261 §10.3, RFC 5626), and forwards everything else statelessly
-//! between registered users, across flows and transports.
+//! [`LocationService`] (RFC 3261 §10.3, RFC 5626), keeps the state its users PUBLISH
+//! (RFC 3903, `compositor.rs`), and forwards everything else statelessly between
+//! registered users, across flows and transports.
 
+mod compositor;
 mod location;
 mod proxy;
 

@@ -9,7 +9,7 @@
 //!
 //! Stateless forwarding is enough for a demo and for tests: retransmissions are forwarded
 //! again and the user agents' transactions absorb them. It is not a production proxy (no
-//! forking, no DNS, no authentication of requests other than REGISTER).
+//! forking, no DNS, no authentication of requests other than REGISTER and PUBLISH).
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use smol_str::SmolStr;
 
+use super::compositor::Compositor;
 use super::{ExpiryPolicy, LocationService};
 use crate::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
 use crate::flows::{Arrival, Flows};
@@ -79,6 +80,7 @@ pub struct Registrar {
     ids: IdGenerator,
     tx: TransactionLayer,
     loc: LocationService,
+    compositor: Compositor,
     flows: Flows,
     nonces: VecDeque<SmolStr>,
     out: VecDeque<Output>,
@@ -103,6 +105,7 @@ impl Registrar {
             ids: IdGenerator::new(seed),
             tx: TransactionLayer::new(config.timers),
             loc: LocationService::new(config.policy),
+            compositor: Compositor::default(),
             flows: Flows::new(config.limits),
             nonces: VecDeque::new(),
             out: VecDeque::new(),
@@ -130,9 +133,16 @@ impl Registrar {
         self.stats
     }
 
-    /// Forgets every binding, as a restarted registrar would.
+    /// The state published (RFC 3903) for `aor` and `event` that has not expired: the
+    /// content type and body of each publication.
+    pub fn published(&self, now: Instant, aor: &str, event: &str) -> Vec<(String, Bytes)> {
+        self.compositor.state(now, aor, event)
+    }
+
+    /// Forgets every binding and every published state, as a restarted registrar would.
     pub fn forget_bindings(&mut self) {
         self.loc.clear();
+        self.compositor = Compositor::default();
     }
 
     /// Feeds one input.
@@ -205,8 +215,9 @@ impl Registrar {
             }
             return;
         }
-        if *req.method() == Method::Register && self.is_ours(&req) {
-            self.register(now, flow, req);
+        let ours = self.is_ours(&req);
+        if ours && matches!(req.method(), Method::Register | Method::Publish) {
+            self.serve(now, flow, req);
         } else {
             self.forward(now, flow, req);
         }
@@ -220,7 +231,8 @@ impl Registrar {
             .is_some_and(|h| h.eq_ignore_ascii_case(&self.config.domain))
     }
 
-    fn register(&mut self, now: Instant, flow: Flow, req: Request) {
+    /// A REGISTER or PUBLISH for our domain, answered by us once authenticated.
+    fn serve(&mut self, now: Instant, flow: Flow, req: Request) {
         let tx = match self.tx.handle_request(now, flow, req.clone()) {
             Ok(RequestOutcome::New(tx)) => tx,
             _ => {
@@ -228,33 +240,40 @@ impl Registrar {
                 return;
             }
         };
-        let resp = if self.authorized(&req) {
+        let resp = if !self.authorized(&req) {
+            self.challenge(&req)
+        } else if *req.method() == Method::Publish {
+            self.compositor.publish(now, &req, &mut self.ids)
+        } else {
             match self.loc.register(now, &req, Some(flow.id)) {
                 Ok(aor) => self.loc.ok_response(now, &req, &aor),
                 Err(e) => e.response(&req),
             }
-        } else {
-            let nonce = self.ids.cnonce();
-            self.nonces.push_back(nonce.clone());
-            if self.nonces.len() > NONCES_KEPT {
-                self.nonces.pop_front();
-            }
-            let mut r = Response::from_request(&req, StatusCode::new(401));
-            let value = challenge(
-                &self.config.domain,
-                &nonce,
-                DigestAlgorithm::MD5,
-                &[DigestQop::Auth],
-                None,
-                false,
-            );
-            r.headers_mut().push(HeaderName::WwwAuthenticate, &value);
-            r
         };
         let mut resp = resp;
         resp.set_to_tag(&self.ids.tag());
         let _ = self.tx.respond(now, tx, &resp);
         self.drain_tx();
+    }
+
+    /// A 401 with a fresh nonce.
+    fn challenge(&mut self, req: &Request) -> Response {
+        let nonce = self.ids.cnonce();
+        self.nonces.push_back(nonce.clone());
+        if self.nonces.len() > NONCES_KEPT {
+            self.nonces.pop_front();
+        }
+        let mut r = Response::from_request(req, StatusCode::new(401));
+        let value = challenge(
+            &self.config.domain,
+            &nonce,
+            DigestAlgorithm::MD5,
+            &[DigestQop::Auth],
+            None,
+            false,
+        );
+        r.headers_mut().push(HeaderName::WwwAuthenticate, &value);
+        r
     }
 
     /// Digest credentials for one of our nonces and a known user (RFC 3261 §22.4).

@@ -9,12 +9,18 @@
 //!
 //! Packages: the application names the ones it serves as notifier
 //! ([`UaConfig::event_packages`](crate::ua::UaConfig::event_packages); a SUBSCRIBE for any
-//! other gets 489) and subscribes to any; bodies are the application's, except
-//! `message-summary` (RFC 3842), which [`message_summary`] parses.
+//! other gets 489) and subscribes to any. Bodies are the application's; these modules
+//! read and write the common ones: [`message_summary`] (voicemail waiting, RFC 3842),
+//! [`pidf`] (presence, RFC 3863) and [`dialog_info`] (busy lamp field, RFC 4235).
 
+pub mod dialog_info;
 pub mod message_summary;
 mod notifier;
+pub mod pidf;
 mod subscriber;
+mod xml;
+
+pub use xml::XmlBodyError;
 
 pub(crate) use notifier::SubscribeIn;
 pub(crate) use subscriber::Outgoing;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::publication::PublicationHandle;
 use crate::registration::RegistrationCause;
 use crate::session::{CallEnd, CallHandle, Originator};
 use crate::subscription::{SubState, SubscriptionHandle};
@@ -241,6 +242,26 @@ pub enum Event {
         /// The status that ended it: a refusal of the SUBSCRIBE or of our NOTIFY, 408.
         status: Option<u16>,
     },
+    /// The state compositor took our PUBLISH (RFC 3903): the first, a refresh or new
+    /// state.
+    Published {
+        /// Which publication.
+        publication: PublicationHandle,
+        /// The entity-tag it now has (`SIP-ETag`).
+        etag: String,
+        /// The interval granted, in seconds.
+        expires: u32,
+    },
+    /// A publication is over: removed (2xx), refused, or no answer came (408). Its handle
+    /// is no longer valid.
+    PublicationEnded {
+        /// Which publication.
+        publication: PublicationHandle,
+        /// The final status.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
     /// The peer asks us to transfer this call to `target` (RFC 3515 REFER, accepted with
     /// 202): place the new call with
     /// [`UserAgent::accept_transfer`](super::UserAgent::accept_transfer), or refuse with
@@ -320,6 +341,8 @@ impl Event {
             Event::SubscriptionRequested { .. } => "subscription_requested",
             Event::Notified { .. } => "notified",
             Event::SubscriptionEnded { .. } => "subscription_ended",
+            Event::Published { .. } => "published",
+            Event::PublicationEnded { .. } => "publication_ended",
         }
     }
 

@@ -43,6 +43,7 @@ pub(crate) mod answer;
 mod call;
 mod connection;
 mod event;
+mod publish;
 mod subscribe;
 mod transfer;
 
@@ -51,6 +52,7 @@ pub use crate::transport::FlowInfo;
 pub use call::{AnswerOptions, CallOptions, HangupOptions, OfferMethod};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
+pub use publish::PublishOptions;
 pub use subscribe::SubscribeOptions;
 
 use crate::handles::{HandleMap, handle_map};
@@ -69,6 +71,7 @@ use crate::message::{
     HeaderName, Headers, Limits, Message, Method, ParseError, Refresher, Request, Response,
     StatusCode, Uri,
 };
+use crate::publication::{Publication, PublicationHandle};
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::session::invite::{CallRequest, CallTimer, Session};
 use crate::session::{NoMedia, SdpError, SdpHandler};
@@ -335,6 +338,9 @@ pub enum UaError {
     /// The subscription does not exist, or has ended.
     #[error("no such subscription {0}")]
     NoSuchSubscription(SubscriptionHandle),
+    /// The publication does not exist, or has ended.
+    #[error("no such publication {0}")]
+    NoSuchPublication(PublicationHandle),
     /// The call is not in a state where this command applies.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -356,6 +362,7 @@ enum Purpose {
     Request(RequestId),
     Call(CallHandle, CallRequest),
     Subscription(SubscriptionHandle, SubRequest),
+    Publication(PublicationHandle),
 }
 
 /// A client transaction in flight: why, where, and the request as sent, for an
@@ -399,6 +406,10 @@ pub struct UserAgent<S = NoMedia> {
     /// An incoming call → the call of ours it replaces once answered (RFC 3891).
     replacing: HashMap<CallHandle, CallHandle>,
     next_subscription: u64,
+    /// Boxed: a publication keeps its state and its PUBLISH in flight.
+    publications: HandleMap<PublicationHandle, Box<Publication>>,
+    pub_timers: BinaryHeap<Reverse<(Instant, PublicationHandle)>>,
+    next_publication: u64,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
     locals: HandleMap<FlowId, Local>,
@@ -455,6 +466,9 @@ impl<S: SdpHandler> UserAgent<S> {
             transfers: HashMap::new(),
             replacing: HashMap::new(),
             next_subscription: 0,
+            publications: handle_map(),
+            pub_timers: BinaryHeap::new(),
+            next_publication: 0,
             conn: connection::Connection::new(),
             locals: handle_map(),
             next_call: 0,
@@ -550,6 +564,7 @@ impl<S: SdpHandler> UserAgent<S> {
         self.drain_tx();
         self.fire_call_timers(now);
         self.fire_sub_timers(now);
+        self.fire_pub_timers(now);
         self.connection_timeout(now);
         let local = self.local_for_outbound();
         if let (Some(reg), Some(local)) = (self.registration.as_mut(), local)
@@ -587,6 +602,7 @@ impl<S: SdpHandler> UserAgent<S> {
             reg,
             self.next_call_timer(),
             self.next_sub_timer(),
+            self.next_pub_timer(),
             self.conn.deadline(),
         ]
         .into_iter()
@@ -851,6 +867,10 @@ impl<S: SdpHandler> UserAgent<S> {
                 Some(s) => s.auth_mut(),
                 None => return false,
             },
+            Purpose::Publication(id) => match self.publications.get_mut(&id) {
+                Some(p) => p.auth_mut(),
+                None => return false,
+            },
             _ => &mut self.auth,
         };
         let auth = auth.get_or_insert_with(|| Authenticator::new(credentials));
@@ -860,6 +880,7 @@ impl<S: SdpHandler> UserAgent<S> {
         match p.purpose {
             Purpose::Call(id, CallRequest::Invite) => self.call_invite_sent(id, &req),
             Purpose::Subscription(id, SubRequest::Subscribe) => self.subscribe_resent(id, &req),
+            Purpose::Publication(id) => self.publish_resent(id, &req),
             _ => {}
         }
         self.send_on(now, p.flow, req, p.purpose);
@@ -1023,6 +1044,9 @@ impl<S: SdpHandler> UserAgent<S> {
                     Some(Purpose::Subscription(id, what)) => {
                         self.sub_response(now, id, what, pending, &resp);
                     }
+                    Some(Purpose::Publication(id)) => {
+                        self.pub_response(now, id, pending, &resp);
+                    }
                     Some(_) if resp.status().is_final() => self.complete(now, pending, &resp),
                     Some(_) => {}
                     None if invite_2xx => self.stray_2xx(now, &resp),
@@ -1089,6 +1113,10 @@ impl<S: SdpHandler> UserAgent<S> {
             Purpose::Subscription(id, _) => {
                 let now = self.now;
                 self.sub_request_failed(now, id, timed_out.unwrap_or(false));
+            }
+            Purpose::Publication(id) => {
+                let now = self.now;
+                self.pub_request_failed(now, id, timed_out.unwrap_or(false));
             }
             Purpose::Register => {
                 if let Some(reg) = self.registration.as_mut() {

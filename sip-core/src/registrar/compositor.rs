@@ -1,0 +1,143 @@
+//! The embedded server's event state compositor (RFC 3903 §6): it takes PUBLISH for its
+//! users' addresses-of-record, keeps each publication's state under an entity-tag, and
+//! answers refreshes, modifications and removals by that tag.
+//!
+//! It keeps state, not a composition: each publication's body is kept as sent, and
+//! [`Compositor::state`] hands them out. It notifies nobody (the phones themselves are
+//! the notifiers of the embedded setup); a production presence server (Kamailio's
+//! `presence` module) composes and notifies.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+
+use super::LocationService;
+use crate::ids::IdGenerator;
+use crate::message::{Event as EventHeader, Expires, HeaderName, Request, Response, StatusCode};
+
+/// The packages it keeps state for.
+const PACKAGES: &[&str] = &["presence", "dialog", "message-summary"];
+/// Bounds on the interval (RFC 3903 §6 step 4).
+const MIN_EXPIRES: u32 = 60;
+const MAX_EXPIRES: u32 = 3600;
+/// Publications kept at most, so a flood of PUBLISH costs bounded memory.
+const MAX_ENTRIES: usize = 10_000;
+
+/// One publication's state.
+#[derive(Debug, Clone)]
+struct Entry {
+    aor: SmolStr,
+    event: SmolStr,
+    content_type: String,
+    body: Bytes,
+    expires_at: Instant,
+}
+
+/// The compositor; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Compositor {
+    entries: HashMap<SmolStr, Entry>,
+}
+
+impl Compositor {
+    /// The answer to a PUBLISH for one of our addresses-of-record (authenticated already).
+    pub(crate) fn publish(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        ids: &mut IdGenerator,
+    ) -> Response {
+        self.entries.retain(|_, e| e.expires_at > now);
+        let reply = |code: u16| Response::from_request(req, StatusCode::new(code));
+        let Some(aor) = LocationService::aor_key(req.uri()) else {
+            return reply(404);
+        };
+        let event = match req.headers().get(HeaderName::Event).map(EventHeader::parse) {
+            Some(Ok(e)) => SmolStr::new(e.package),
+            _ => return reply(400),
+        };
+        if !PACKAGES.iter().any(|p| p.eq_ignore_ascii_case(&event)) {
+            let mut r = reply(489);
+            r.headers_mut()
+                .push(HeaderName::AllowEvents, &PACKAGES.join(", "));
+            return r;
+        }
+        let expires = match req.headers().get(HeaderName::Expires).map(Expires::parse) {
+            None => MAX_EXPIRES,
+            Some(Ok(e)) => e.0.min(MAX_EXPIRES),
+            Some(Err(_)) => return reply(400),
+        };
+        if expires != 0 && expires < MIN_EXPIRES {
+            let mut r = reply(423);
+            r.headers_mut()
+                .push(HeaderName::MinExpires, &MIN_EXPIRES.to_string());
+            return r;
+        }
+        let body = req.body();
+        let old = match req.headers().get(HeaderName::SipIfMatch) {
+            Some(tag) => {
+                let tag = SmolStr::new(tag.trim());
+                // An unknown tag, or another resource's, is a failed condition (step 5).
+                match self.entries.remove(&tag) {
+                    Some(e) if e.aor == aor && e.event == event => Some(e),
+                    Some(e) => {
+                        self.entries.insert(tag, e);
+                        return reply(412);
+                    }
+                    None => return reply(412),
+                }
+            }
+            // A first PUBLISH carries the state (step 6).
+            None if body.is_empty() || expires == 0 => return reply(400),
+            None => None,
+        };
+        let etag = SmolStr::new(ids.tag());
+        let mut r = reply(200);
+        r.headers_mut().push(HeaderName::SipETag, &etag);
+        r.headers_mut()
+            .push(HeaderName::Expires, &expires.to_string());
+        if expires == 0 {
+            return r;
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            return reply(503);
+        }
+        let (content_type, body) = match old {
+            // A refresh keeps the state it had.
+            Some(old) if body.is_empty() => (old.content_type, old.body),
+            _ => {
+                let ct = req
+                    .headers()
+                    .get(HeaderName::ContentType)
+                    .unwrap_or_default();
+                (ct.to_string(), body.clone())
+            }
+        };
+        self.entries.insert(
+            etag,
+            Entry {
+                aor,
+                event,
+                content_type,
+                body,
+                expires_at: now + Duration::from_secs(u64::from(expires)),
+            },
+        );
+        r
+    }
+
+    /// The live state published for `aor` and `event`: content type and body of each
+    /// publication.
+    pub(crate) fn state(&self, now: Instant, aor: &str, event: &str) -> Vec<(String, Bytes)> {
+        let Some(aor) = LocationService::aor_key(aor) else {
+            return Vec::new();
+        };
+        self.entries
+            .values()
+            .filter(|e| e.expires_at > now && e.aor == aor && e.event.eq_ignore_ascii_case(event))
+            .map(|e| (e.content_type.clone(), e.body.clone()))
+            .collect()
+    }
+}
