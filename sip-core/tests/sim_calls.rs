@@ -1389,6 +1389,9 @@ fn video_added_by_an_early_update_and_dropped_by_a_reinvite_after_the_answer() {
 
 // ---- Subscriptions (RFC 6665) ---------------------------------------------------------
 
+use sansip_core::subscription::dialog_info::{
+    self, DialogInfo, Direction as DialogDirection, EntryState,
+};
 use sansip_core::subscription::message_summary::{self, MessageSummary};
 use sansip_core::subscription::{SubState, SubscriptionHandle};
 use sansip_core::ua::SubscribeOptions;
@@ -1932,5 +1935,132 @@ fn presence_is_published_refreshed_modified_recovered_after_a_412_and_removed() 
             w.label
         );
         assert_eq!(p.last(), Some(&(true, false, "0".into())), "{}", w.label);
+    });
+}
+
+/// The dialog-info documents bob got on subscription `sub`, in order.
+fn lamp(p: &Phone, sub: SubscriptionHandle) -> Vec<DialogInfo> {
+    notified(p, sub)
+        .into_iter()
+        .filter(|(s, _)| *s == SubState::Active)
+        .map(|(_, body)| DialogInfo::parse(&body).unwrap())
+        .collect()
+}
+
+/// The states the lamp showed for the one call of each document that has one.
+fn lamp_states(docs: &[DialogInfo]) -> Vec<(EntryState, Option<DialogDirection>)> {
+    let mut states: Vec<(EntryState, Option<DialogDirection>)> = docs
+        .iter()
+        .filter_map(|d| d.dialogs.first().map(|e| (e.state, e.direction)))
+        .collect();
+    states.dedup();
+    states
+}
+
+#[test]
+fn a_busy_lamp_follows_alices_calls_by_the_dialog_package() {
+    for_each_network(|seed, loss| {
+        let mut w = World::with(seed, loss, &|c| c.event_packages = vec!["dialog".into()]);
+        let options = SubscribeOptions::new("dialog")
+            .accept(dialog_info::CONTENT_TYPE)
+            .expires(600);
+        let sub = w
+            .act(BOB, |ua, now| ua.subscribe(now, "alice", options))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| requested(&w.phones[ALICE]).is_some()),
+            "{}: asked",
+            w.label
+        );
+        let theirs = requested(&w.phones[ALICE]).unwrap();
+        w.act(ALICE, |ua, now| ua.share_calls(now, theirs)).unwrap();
+        assert!(
+            w.run_until(60, |w| !lamp(&w.phones[BOB], sub).is_empty()),
+            "{}: active",
+            w.label
+        );
+        let idle = lamp(&w.phones[BOB], sub);
+        assert!(idle[0].dialogs.is_empty() && !idle[0].busy(), "{}", w.label);
+        assert_eq!(idle[0].entity, "sip:alice@example.com");
+
+        // Carol calls alice: the lamp rings, lights, and goes out. Each step waits for
+        // bob to see it before the next, so that each state has a document of its own.
+        let shows = |w: &World, state: EntryState| {
+            lamp(&w.phones[BOB], sub)
+                .last()
+                .is_some_and(|d| d.dialogs.iter().any(|e| e.state == state))
+        };
+        let (c, a) = w.ring(CAROL, ALICE);
+        assert!(
+            w.run_until(60, |w| shows(w, EntryState::Early)),
+            "{}",
+            w.label
+        );
+        w.act(ALICE, |ua, now| ua.answer(now, a, FakeSdp::new("alice")))
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| shows(w, EntryState::Confirmed)),
+            "{}",
+            w.label
+        );
+        w.act(CAROL, |ua, now| ua.hangup(now, c)).unwrap();
+        w.wait_ended(&[(CAROL, c), (ALICE, a)]);
+        assert!(
+            w.run_until(60, |w| shows(w, EntryState::Terminated)),
+            "{}: the lamp goes out",
+            w.label
+        );
+        let docs = lamp(&w.phones[BOB], sub);
+        let recipient = Some(DialogDirection::Recipient);
+        assert_eq!(
+            lamp_states(&docs),
+            [
+                (EntryState::Early, recipient),
+                (EntryState::Confirmed, recipient),
+                (EntryState::Terminated, recipient)
+            ],
+            "{}",
+            w.label
+        );
+        let entry = &docs.last().unwrap().dialogs[0];
+        assert_eq!(
+            entry.remote.as_ref().unwrap().identity,
+            "sip:carol@example.com"
+        );
+        assert!(entry.call_id.is_some() && entry.local_tag.is_some());
+        // Each document a new version (a refresh's NOTIFY repeats the last one).
+        let versions: Vec<u32> = docs.iter().map(|d| d.version).collect();
+        assert!(versions.windows(2).all(|v| v[0] <= v[1]), "{versions:?}");
+        assert_eq!(versions[0], 0);
+
+        // Alice calls carol, who declines: initiator this time.
+        let before = lamp(&w.phones[BOB], sub).len();
+        let (a2, c2) = w.ring(ALICE, CAROL);
+        assert!(
+            w.run_until(60, |w| lamp(&w.phones[BOB], sub)[before..]
+                .iter()
+                .any(|d| d.busy())),
+            "{}: lit while ringing",
+            w.label
+        );
+        w.act(CAROL, |ua, now| ua.decline(now, c2, None)).unwrap();
+        w.wait_ended(&[(ALICE, a2), (CAROL, c2)]);
+        assert!(
+            w.run_until(60, |w| lamp(&w.phones[BOB], sub).last().is_some_and(|d| d
+                .dialogs
+                .iter()
+                .any(|e| e.state == EntryState::Terminated
+                    && e.direction == Some(DialogDirection::Initiator)))),
+            "{}: the outgoing call is shown and ends",
+            w.label
+        );
+        // Bob stops watching; alice's next call notifies nobody.
+        w.act(BOB, |ua, now| ua.unsubscribe(now, sub)).unwrap();
+        assert!(
+            w.run_until(60, |w| !sub_ended(&w.phones[BOB], sub).is_empty()),
+            "{}: unsubscribed",
+            w.label
+        );
+        w.assert_settled();
     });
 }

@@ -206,6 +206,11 @@ impl Subscription {
         self.finished && !self.in_flight
     }
 
+    /// The package its Event header names.
+    pub(crate) fn package(&self) -> &str {
+        EventHeader::parse(&self.event).map_or("", |e| e.package)
+    }
+
     pub(crate) fn is_subscriber(&self) -> bool {
         self.subscriber
     }

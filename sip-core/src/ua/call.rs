@@ -549,9 +549,16 @@ impl<S: SdpHandler> UserAgent<S> {
             call.span()
                 .in_scope(|| tracing::debug!(target: "sansip::call", event = e.name()));
         }
+        let now = self.now;
         if !self.transfers.is_empty() || !self.replacing.is_empty() {
-            let now = self.now;
             self.transfer_step(now, &e);
+        }
+        // A new call tells the watchers as it starts (`start_session`).
+        if matches!(
+            e,
+            Event::CallProgress { .. } | Event::CallAnswered { .. } | Event::CallEnded { .. }
+        ) {
+            self.calls_changed(now);
         }
         self.out.push_back(Output::Event(e));
     }
@@ -583,6 +590,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
         self.calls.insert(id, Box::new(session));
         self.run_actions(now, id, out);
+        self.calls_changed(now);
         Ok(id)
     }
 

@@ -42,6 +42,7 @@
 pub(crate) mod answer;
 mod call;
 mod connection;
+mod dialog_package;
 mod event;
 mod publish;
 mod subscribe;
@@ -57,7 +58,7 @@ pub use subscribe::SubscribeOptions;
 
 use crate::handles::{HandleMap, handle_map};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -406,6 +407,8 @@ pub struct UserAgent<S = NoMedia> {
     /// An incoming call → the call of ours it replaces once answered (RFC 3891).
     replacing: HashMap<CallHandle, CallHandle>,
     next_subscription: u64,
+    /// Subscriptions to our calls (`dialog` package) → the next document's version.
+    call_watchers: BTreeMap<SubscriptionHandle, u32>,
     /// Boxed: a publication keeps its state and its PUBLISH in flight.
     publications: HandleMap<PublicationHandle, Box<Publication>>,
     pub_timers: BinaryHeap<Reverse<(Instant, PublicationHandle)>>,
@@ -466,6 +469,7 @@ impl<S: SdpHandler> UserAgent<S> {
             transfers: HashMap::new(),
             replacing: HashMap::new(),
             next_subscription: 0,
+            call_watchers: BTreeMap::new(),
             publications: handle_map(),
             pub_timers: BinaryHeap::new(),
             next_publication: 0,

@@ -179,7 +179,10 @@ impl<S: SdpHandler> UserAgent<S> {
         self.subscriptions.keys().copied()
     }
 
-    fn live_subscription(&self, id: SubscriptionHandle) -> Result<&Subscription, UaError> {
+    pub(super) fn live_subscription(
+        &self,
+        id: SubscriptionHandle,
+    ) -> Result<&Subscription, UaError> {
         self.subscriptions
             .get(&id)
             .map(|s| &**s)
@@ -187,7 +190,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// Runs one step of subscription `id` and carries out what it asked.
-    fn with_subscription<R>(
+    pub(super) fn with_subscription<R>(
         &mut self,
         now: Instant,
         id: SubscriptionHandle,

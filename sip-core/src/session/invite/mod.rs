@@ -16,6 +16,7 @@
 //! wait for before a BYE (§15). Every lingering session has a deadline, so none is left
 //! alive; a finished one ([`Session::is_finished`]) is dropped by the user agent.
 
+mod dialog_event;
 mod info;
 mod prack;
 mod redirect;
