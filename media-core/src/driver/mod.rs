@@ -19,6 +19,7 @@ mod events;
 mod icmp;
 mod links;
 mod phone;
+mod phone_events;
 pub mod prelude;
 mod registrar_server;
 mod runtime;

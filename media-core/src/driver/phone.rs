@@ -10,9 +10,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use sansip_core::registration::RegistrationCause;
 use sansip_core::session::{CallEnd, CallHandle};
-use sansip_core::subscription::{SubState, SubscriptionHandle};
 use sansip_core::ua::{
-    CallOptions, Event, RegisterOptions, RequestId, SubscribeOptions, UaConfig, UaError, UserAgent,
+    CallOptions, Event, RegisterOptions, RequestId, UaConfig, UaError, UserAgent,
 };
 
 use super::Call;
@@ -625,62 +624,6 @@ impl<S: Session> Phone<S> {
             })
             .await?;
         completed(e)
-    }
-
-    /// Subscribes to `target`'s events (RFC 6665) and returns once the SUBSCRIBE is sent;
-    /// its NOTIFYs and its end come as [`Event::Notified`] and
-    /// [`Event::SubscriptionEnded`] on the phone's event stream.
-    pub async fn subscribe(
-        &self,
-        target: &str,
-        options: SubscribeOptions,
-    ) -> Result<SubscriptionHandle, PhoneError> {
-        let target = target.to_string();
-        Ok(self
-            .with(move |ua, now| ua.subscribe(now, &target, options))
-            .await??)
-    }
-
-    /// Ends our subscription and waits until it is over (the notifier's final NOTIFY, or
-    /// 64·T1 without one).
-    pub async fn unsubscribe(&self, id: SubscriptionHandle) -> Result<(), PhoneError> {
-        self.act_and_wait(move |e, now, w| {
-            let rx = w.wait(move |e| {
-                matches!(e, Event::SubscriptionEnded { subscription, .. } if *subscription == id)
-            });
-            e.ua_mut().unsubscribe(now, id)?;
-            Ok(rx)
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// As notifier (for the packages in [`UaConfig::event_packages`]): sends `state` with
-    /// a body (`(content type, bytes)`), or the last one again, to subscription `id`.
-    pub async fn notify(
-        &self,
-        id: SubscriptionHandle,
-        state: SubState,
-        body: Option<(String, Vec<u8>)>,
-    ) -> Result<(), PhoneError> {
-        Ok(self
-            .with(move |ua, now| {
-                let body = body.as_ref().map(|(ct, b)| (ct.as_str(), b.as_slice()));
-                ua.notify(now, id, state, body)
-            })
-            .await??)
-    }
-
-    /// As notifier: ends subscription `id` with `reason` (`rejected` refuses it).
-    pub async fn terminate_subscription(
-        &self,
-        id: SubscriptionHandle,
-        reason: &str,
-    ) -> Result<(), PhoneError> {
-        let reason = reason.to_string();
-        Ok(self
-            .with(move |ua, now| ua.terminate_subscription(now, id, &reason))
-            .await??)
     }
 }
 

@@ -34,10 +34,13 @@ use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
 use sansip_media::core::subscription::SubState;
+use sansip_media::core::subscription::dialog_info;
 use sansip_media::core::subscription::message_summary::{self, MessageCounts, MessageSummary};
+use sansip_media::core::subscription::pidf::{self, Presence};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{
-    CallOptions, Event, OfferMethod, RegisterOptions, SubscribeOptions, UaConfig, UaError,
+    CallOptions, Event, OfferMethod, PublishOptions, RegisterOptions, SubscribeOptions, UaConfig,
+    UaError,
 };
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
@@ -130,6 +133,10 @@ struct Cli {
     /// media.
     #[arg(long, global = true, value_enum, value_name = "COUNTRY")]
     ringback: Option<RingbackArg>,
+    /// Share our calls with whoever subscribes to our `dialog` events (RFC 4235): the
+    /// busy lamp of desk phones and operator consoles.
+    #[arg(long, global = true)]
+    share_calls: bool,
 }
 
 /// Which national ringback tone (`Ringback`).
@@ -306,6 +313,22 @@ enum Command {
         #[arg(long, default_value = "message-summary")]
         event: String,
         /// Unsubscribe after this many seconds.
+        #[arg(long = "for", default_value_t = 10)]
+        duration: u64,
+    },
+    /// Publish our presence (RFC 3903, PIDF) to the server for a while, keep it fresh,
+    /// and remove it at the end.
+    Publish {
+        /// Closed (away) instead of open.
+        #[arg(long)]
+        closed: bool,
+        /// A note to show with it.
+        #[arg(long)]
+        note: Option<String>,
+        /// An activity (RFC 4480), e.g. `on-the-phone`, `away`, `busy`.
+        #[arg(long)]
+        activity: Option<String>,
+        /// Stop after this many seconds.
         #[arg(long = "for", default_value_t = 10)]
         duration: u64,
     },
@@ -729,8 +752,14 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
             let result = async {
                 let mut options = SubscribeOptions::new(event.as_str()).expires(600);
-                if event == "message-summary" {
-                    options = options.accept(message_summary::CONTENT_TYPE);
+                let accept = match event.as_str() {
+                    "message-summary" => Some(message_summary::CONTENT_TYPE),
+                    "presence" => Some(pidf::CONTENT_TYPE),
+                    "dialog" => Some(dialog_info::CONTENT_TYPE),
+                    _ => None,
+                };
+                if let Some(accept) = accept {
+                    options = options.accept(accept);
                 }
                 let sub = phone
                     .subscribe(target, options)
@@ -758,6 +787,33 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                 within(&rt, 40, "unsubscribe", phone.unsubscribe(sub))
                     .await?
                     .map_err(err("unsubscribe"))
+            }
+            .await;
+            printed.finish(&rt, phone).await;
+            result
+        }
+        Command::Publish {
+            closed,
+            note,
+            activity,
+            duration,
+        } => {
+            let phone = connected(&cli, &rt).await?;
+            let (_events, printed) = watch(&rt, &phone, "me", out).await;
+            let result = async {
+                let aor = cli.aor.clone().unwrap_or_default();
+                let mut me = Presence::basic(aor, !*closed, note.as_deref());
+                if let Some(a) = activity {
+                    me = me.activity(a.as_str());
+                }
+                let options = PublishOptions::presence(&me).expires(600);
+                let id = within(&rt, 40, "publish", phone.publish(options))
+                    .await?
+                    .map_err(err("publish"))?;
+                sleep(&rt, Duration::from_secs(*duration)).await;
+                within(&rt, 40, "unpublish", phone.unpublish(id))
+                    .await?
+                    .map_err(err("unpublish"))
             }
             .await;
             printed.finish(&rt, phone).await;
@@ -1141,6 +1197,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         Command::Mwi { .. } => vec!["message-summary".into()],
         _ => Vec::new(),
     };
+    let share_calls = cli.share_calls;
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -1154,6 +1211,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.media.offer_profile = profile;
             c.media.ringback = ringback;
             c.ua.event_packages = packages.clone();
+            c.ua.share_calls = share_calls;
             // Media that never connects must not pass for a good call.
             c.media.end_call_on_failure = true;
         })

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use sansip_media::core::subscription::dialog_info::{
+    DialogInfo, Direction as DialogDirection, EntryState,
+};
+use sansip_media::core::subscription::pidf::Presence;
 use serde_json::Value;
 
 mod common;
@@ -64,12 +68,31 @@ impl Kamailio {
 
     fn spawn(addr: SocketAddr, ws: SocketAddr, tls: SocketAddr, dir: &TempDir) -> Child {
         let tls_cfg = dir.0.join("tls.cfg");
+        // The presence server's tables (db_text), fresh for each run.
+        let db = dir.0.join("db");
+        if !db.exists() {
+            std::fs::create_dir_all(&db).unwrap();
+            for t in [
+                "presentity",
+                "active_watchers",
+                "watchers",
+                "xcap",
+                "pua",
+                "version",
+            ] {
+                let from = PathBuf::from("/usr/share/kamailio/dbtext/kamailio").join(t);
+                std::fs::copy(&from, db.join(t)).unwrap_or_else(|e| {
+                    panic!("{}: {e} (Debian package kamailio)", from.display())
+                });
+            }
+        }
         Command::new("kamailio")
             .arg("-f")
             .arg(here().join("kamailio.cfg"))
             .args(["-DD", "-E", "-m", "64", "-M", "8"])
             .args(["-A", "WITH_TLS"])
             .args(["-A", &format!("TLS_CONFIG=\"{}\"", tls_cfg.display())])
+            .args(["-A", &format!("DB_URL=\"text://{}\"", db.display())])
             .args(["-l", &format!("udp:{addr}")])
             .args(["-l", &format!("tcp:{addr}")])
             .args(["-l", &format!("tcp:{ws}")])
@@ -482,6 +505,134 @@ fn voicemail_waiting_crosses_kamailio_by_subscribe_and_notify() {
     );
     assert!(
         bob.iter().any(|l| l["event"] == "subscription_ended"),
+        "{bob:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn a_busy_lamp_crosses_kamailio_by_the_dialog_package() {
+    // Alice shares her calls (RFC 4235); bob watches them through Kamailio. Carol calls
+    // alice, who answers and hangs up after 2 s: bob's lamp shows the call early,
+    // confirmed and terminated, with carol as the remote party.
+    let k = Kamailio::start();
+    let alice = Running::spawn(softphone(&k.server(), "alice", "alice-pw", "smol").args([
+        "--share-calls",
+        "answer",
+        "--for",
+        "2",
+        "--calls",
+        "1",
+    ]))
+    .registered();
+    let bob = Running::spawn(softphone(&k.server(), "bob", "bob-pw", "tokio").args([
+        "subscribe",
+        "alice",
+        "--event",
+        "dialog",
+        "--for",
+        "12",
+    ]));
+    assert!(
+        bob.wait_for("notify", Duration::from_secs(10)),
+        "bob watches"
+    );
+    let carol = softphone(&k.server(), "carol", "carol-pw", "tokio")
+        .args(["call", "alice", "--for", "6"])
+        .output()
+        .unwrap();
+    let alice = alice.wait_with_output();
+    let bob = bob.wait_with_output();
+    ok("carol", &carol);
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let bob = lines(&bob);
+    let docs: Vec<DialogInfo> = bob
+        .iter()
+        .filter(|l| l["event"] == "notify" && l["state"] == "active")
+        .map(|l| DialogInfo::parse(l["body"].as_str().unwrap().as_bytes()).unwrap())
+        .collect();
+    let mut states: Vec<EntryState> = docs
+        .iter()
+        .filter_map(|d| d.dialogs.first().map(|e| e.state))
+        .collect();
+    states.dedup();
+    assert_eq!(
+        states,
+        [
+            EntryState::Early,
+            EntryState::Confirmed,
+            EntryState::Terminated
+        ],
+        "{bob:?}"
+    );
+    assert!(!docs[0].busy(), "idle first: {bob:?}");
+    let last = &docs.last().unwrap().dialogs[0];
+    assert_eq!(last.direction, Some(DialogDirection::Recipient));
+    assert!(
+        last.remote
+            .as_ref()
+            .is_some_and(|r| r.identity.starts_with("sip:carol@")),
+        "{last:?}"
+    );
+    assert!(
+        docs.windows(2).all(|w| w[0].version < w[1].version),
+        "versions grow: {bob:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn presence_published_to_kamailio_reaches_a_watcher() {
+    // Kamailio's presence server (presence + presence_xml) is the state compositor: alice
+    // PUBLISHes her PIDF (challenged, then kept fresh by entity-tag), bob subscribes to
+    // her presence through it and gets her status and note; alice's removal at the end
+    // reaches bob too.
+    let k = Kamailio::start();
+    let bob = Running::spawn(softphone(&k.server(), "bob", "bob-pw", "tokio").args([
+        "subscribe",
+        "alice",
+        "--event",
+        "presence",
+        "--for",
+        "10",
+    ]));
+    assert!(
+        bob.wait_for("notify", Duration::from_secs(10)),
+        "bob watches"
+    );
+    let alice = softphone(&k.server(), "alice", "alice-pw", "smol")
+        .args([
+            "publish",
+            "--note",
+            "In the lab",
+            "--activity",
+            "on-the-phone",
+        ])
+        .args(["--for", "3"])
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let alice = lines(&alice);
+    assert!(alice.iter().any(|l| l["event"] == "published"), "{alice:?}");
+    assert!(
+        alice
+            .iter()
+            .any(|l| l["event"] == "publication_ended" && l["status"] == 200),
+        "{alice:?}"
+    );
+    let bob = lines(&bob);
+    let seen: Vec<Presence> = bob
+        .iter()
+        .filter(|l| l["event"] == "notify" && l["state"] == "active")
+        .filter_map(|l| Presence::parse(l["body"].as_str()?.as_bytes()).ok())
+        .collect();
+    assert!(
+        seen.iter().any(|p| p.is_open()
+            && p.note() == Some("In the lab")
+            && p.activities.iter().any(|a| a == "on-the-phone")),
         "{bob:?}"
     );
 }

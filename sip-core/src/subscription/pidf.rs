@@ -147,8 +147,16 @@ impl Presence {
                     for a in child.all("activities") {
                         for act in &a.children {
                             let name = match act.name.as_str() {
-                                "other" if !act.text().is_empty() => act.text(),
-                                n => n,
+                                "other" => act.text(),
+                                // An activity is a word (RFC 4480 §3.2 names them all
+                                // so); anything else is not one.
+                                n if n.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+                                }) =>
+                                {
+                                    n
+                                }
+                                _ => "",
                             };
                             if !name.is_empty() {
                                 p.activities.push(name.to_string());

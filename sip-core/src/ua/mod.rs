@@ -142,6 +142,12 @@ pub struct UaConfig {
     /// `presence`, `dialog`: a SUBSCRIBE for one is accepted (`pending`) and reported as
     /// [`Event::SubscriptionRequested`]; any other gets 489 (default: none).
     pub event_packages: Vec<String>,
+    /// Share our calls with whoever subscribes to the `dialog` package (RFC 4235), as a
+    /// desk phone with a busy lamp does: such a subscription is accepted at once with
+    /// [`UserAgent::share_calls`], and the package is served whether or not
+    /// `event_packages` names it (default: off). Who may watch is the server's to check
+    /// (Kamailio authenticates subscribers; the embedded registrar does not).
+    pub share_calls: bool,
 }
 
 /// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
@@ -183,6 +189,7 @@ impl UaConfig {
             extra_headers: Vec::new(),
             reoffers: ReofferPolicy::Accept,
             event_packages: Vec::new(),
+            share_calls: false,
         }
     }
 

@@ -313,7 +313,10 @@ impl<S: SdpHandler> UserAgent<S> {
             self.respond(now, tx, &req, StatusCode::new(400));
             return;
         };
-        let served = &self.config.event_packages;
+        let mut served = self.config.event_packages.clone();
+        if self.config.share_calls && !served.iter().any(|p| p.eq_ignore_ascii_case("dialog")) {
+            served.push("dialog".into());
+        }
         if !served.iter().any(|p| p.eq_ignore_ascii_case(&package)) {
             let extra = [(HeaderName::AllowEvents, served.join(", "))];
             let extra = if served.is_empty() {
@@ -356,6 +359,10 @@ impl<S: SdpHandler> UserAgent<S> {
         self.sub_dialogs.insert(s.key().clone(), id);
         self.subscriptions.insert(id, Box::new(s));
         self.run_sub_actions(now, id, out);
+        if self.config.share_calls && package.eq_ignore_ascii_case("dialog") {
+            // A fetch (Expires: 0) is over already: nothing to share.
+            let _ = self.share_calls(now, id);
+        }
     }
 
     /// The subscription a request with a To tag belongs to: by Call-ID and our tag, and
