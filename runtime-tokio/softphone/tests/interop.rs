@@ -1470,6 +1470,7 @@ impl Browser {
             .arg(fake_audio)
             .arg("--no-audio-processing")
             .args(video.then_some("--video"))
+            .args(std::env::var_os("SANSIP_BROWSER_TRACE").map(|_| "--sip-trace"))
             .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1534,6 +1535,18 @@ impl Browser {
             self.name,
             self.events.lock().unwrap()
         );
+    }
+
+    /// Whether `event` comes within `secs`, without failing.
+    fn wait_for_quietly(&self, event: &str, secs: u64) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            if self.count(event) > 0 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     fn wait(&self, event: &str, secs: u64) -> Value {
@@ -1861,5 +1874,133 @@ fn vp8_crosses_both_ways_with_sipjs_in_chromium() {
     );
     assert!(key && span > 4.0, "{frames} frames over {span:.1} s");
     assert!(media["video_frames_sent"].as_u64().unwrap() > 30, "{media}");
+    carol.send(serde_json::json!({"cmd": "quit"}));
+}
+
+/// SIP.js in Chromium transfers our softphone to another one (`Session.refer`, RFC 3515):
+/// alice calls carol's browser; carol refers her to bob and hangs up on the 200 sipfrag;
+/// alice follows the transfer and bob hears her tone.
+#[test]
+#[ignore = "needs kamailio, node and chromium (run by .ci/run)"]
+fn sipjs_in_chromium_transfers_our_softphone_to_another() {
+    let k = Kamailio::start();
+    let dir = TempDir::new("browser-refer");
+    let wav = dir.0.join("bob.wav");
+    let mut carol = Browser::start(&k, "carol", &tone_wav(&dir.0, 440.0, 30));
+    carol.command(serde_json::json!({"cmd": "register"}), "registered", 20);
+    let bob = Running::spawn(
+        softphone(&k.server(), "bob", "bob-pw", "tokio")
+            .args(["answer", "--for", "4", "--calls", "1", "--record"])
+            .arg(&wav),
+    )
+    .registered();
+    let alice = Running::spawn(
+        softphone(&k.server(), "alice", "alice-pw", "smol")
+            .args(["call", "carol", "--for", "20", "--play", "tone:700"]),
+    );
+    carol.wait("incoming", 20);
+    carol.command(serde_json::json!({"cmd": "answer"}), "answered", 20);
+    carol.command(
+        serde_json::json!({"cmd": "refer", "target": "sip:bob@example.com"}),
+        "refer_accepted",
+        20,
+    );
+    if !carol.wait_for_quietly("refer_notify", 20) {
+        panic!(
+            "no NOTIFY: alice {:?} carol {:?}",
+            alice.lines(),
+            carol.events.lock().unwrap()
+        );
+    }
+    // The transferee's NOTIFYs: 100 first, a 200 at the end (RFC 3515 §2.4.5).
+    let last = (1..=6)
+        .map(|n| carol.wait_nth("refer_notify", n, 20))
+        .find(|n| n["status"].as_u64().is_some_and(|s| s >= 200))
+        .unwrap();
+    assert_eq!(last["status"], 200, "{last}");
+    assert_eq!(carol.wait("refer_notify", 5)["status"], 100);
+    carol.wait("ended", 10);
+    let bob = bob.wait_with_output();
+    let alice = alice.wait_with_output();
+    ok("bob", &bob);
+    ok("alice", &alice);
+    let alice = lines(&alice);
+    assert!(
+        alice.iter().any(|l| l["event"] == "transfer_requested"
+            && l["target"].as_str().is_some_and(|t| t.contains("bob"))),
+        "{alice:?}"
+    );
+    assert!(
+        alice.iter().any(|l| l["event"] == "transfer_accepted"),
+        "{alice:?}"
+    );
+    let (hz, level, secs) = analyse(&wav);
+    eprintln!("transferred: bob recorded {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
+    assert!(
+        hz.is_some_and(|f| (f - 700.0).abs() < 15.0) && level > 300.0,
+        "bob did not hear alice: {hz:?} Hz, rms {level}"
+    );
+    carol.send(serde_json::json!({"cmd": "quit"}));
+}
+
+/// Our softphone transfers a browser call: carol's SIP.js calls bob, who refers her to
+/// alice after a second (`answer --transfer-to`); SIP.js follows (its SimpleUser takes
+/// REFER by itself, NOTIFYs included), bob's call ends `transferred`, and alice hears
+/// carol.
+#[test]
+#[ignore = "needs kamailio, node and chromium (run by .ci/run)"]
+fn our_softphone_transfers_sipjs_in_chromium() {
+    let k = Kamailio::start();
+    let dir = TempDir::new("browser-transferee");
+    let wav = dir.0.join("alice.wav");
+    let mut carol = Browser::start(&k, "carol", &tone_wav(&dir.0, 440.0, 30));
+    carol.command(serde_json::json!({"cmd": "register"}), "registered", 20);
+    let alice = Running::spawn(
+        softphone(&k.server(), "alice", "alice-pw", "smol")
+            .args(["answer", "--for", "4", "--calls", "1", "--record"])
+            .arg(&wav),
+    )
+    .registered();
+    let bob = Running::spawn(
+        softphone(&k.server_on("ws"), "bob", "bob-pw", "tokio").args([
+            "answer",
+            "--for",
+            "10",
+            "--calls",
+            "1",
+            "--transfer-to",
+            "alice",
+        ]),
+    )
+    .registered();
+    carol.command(
+        serde_json::json!({"cmd": "call", "target": "sip:bob@example.com"}),
+        "answered",
+        20,
+    );
+    // SIP.js's SessionManager takes the REFER itself (202, a new call to the target,
+    // NOTIFYs): the browser's second answered call is the one to alice.
+    carol.wait_nth("answered", 2, 20);
+    let alice = alice.wait_with_output();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let bob = lines(&bob);
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "transfer_progress" && l["status"] == 200),
+        "{bob:?}"
+    );
+    assert!(
+        bob.iter()
+            .any(|l| l["event"] == "ended" && l["cause"] == "transferred"),
+        "{bob:?}"
+    );
+    let (hz, level, secs) = analyse(&wav);
+    eprintln!("transferee: alice recorded {secs:.1} s, dominant {hz:?} Hz, rms {level:.0}");
+    assert!(
+        hz.is_some_and(|f| (f - 440.0).abs() < 15.0) && level > 300.0,
+        "alice did not hear the browser: {hz:?} Hz, rms {level}"
+    );
     carol.send(serde_json::json!({"cmd": "quit"}));
 }

@@ -297,6 +297,42 @@ async function infoDtmf(tone, duration = 160) {
   await within(10000, "INFO response", outcome);
 }
 
+/**
+ * Transfers the call to `target` (Session.refer, RFC 3515) and resolves on the 202. Each
+ * NOTIFY of the transferee is reported; on a 2xx sipfrag the call is ended with BYE, as
+ * the transferor does (RFC 5589 §6).
+ */
+async function refer(target) {
+  const s = session();
+  const uri = SIP.UserAgent.makeURI(target);
+  if (!uri) throw new Error(`bad target ${target}`);
+  let settle;
+  const outcome = new Promise((resolve, reject) => (settle = { resolve, reject }));
+  await s.refer(uri, {
+    requestDelegate: {
+      onAccept: (r) => {
+        emit({ event: "refer_accepted", status: r.message.statusCode });
+        settle.resolve();
+      },
+      onReject: (r) => settle.reject(new Error(`REFER rejected: ${r.message.statusCode}`)),
+    },
+    onNotify: (notification) => {
+      notification.accept();
+      const m = /^SIP\/2\.0 (\d{3})/.exec(notification.request.body || "");
+      const status = m ? Number(m[1]) : null;
+      emit({
+        event: "refer_notify",
+        status,
+        state: notification.request.getHeader("Subscription-State") || null,
+      });
+      if (status >= 200 && status < 300 && s.state === SIP.SessionState.Established) {
+        s.bye().catch((e) => log(`[harness] bye after transfer: ${e.message}`));
+      }
+    },
+  });
+  await within(10000, "REFER response", outcome);
+}
+
 async function message(target, body) {
   const uri = SIP.UserAgent.makeURI(target);
   if (!uri) throw new Error(`bad target ${target}`);
@@ -408,6 +444,10 @@ async function run(c) {
     case "info_dtmf":
       if (!/^[0-9A-D#*]$/.test(c.tone || "")) throw new Error(`bad tone ${c.tone}`);
       await infoDtmf(c.tone, c.duration);
+      return null;
+    case "refer":
+      if (!c.target) throw new Error("refer needs a target");
+      await refer(c.target);
       return null;
     case "message":
       if (!c.target) throw new Error("message needs a target");
