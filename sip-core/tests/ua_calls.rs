@@ -12,6 +12,7 @@ use sansip_core::message::{
     Credentials, HeaderName, Message, Method, Request, Response, StatusCode,
 };
 use sansip_core::session::FakeSdp;
+use sansip_core::subscription::message_summary::MessageSummary;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{
     CallHandle, CallOptions, EndCause, Event, Input, Originator, Output, UaConfig, UaError,
@@ -1409,4 +1410,60 @@ fn an_invite_replacing_no_call_of_ours_gets_481() {
         e,
         Event::IncomingCall { replaces: Some(r), .. } if *r == id
     )));
+}
+
+#[test]
+fn an_unsolicited_voicemail_notify_is_taken_and_any_other_gets_481() {
+    // Asterisk's unsolicited MWI: a NOTIFY out of any dialog, to a phone that never
+    // subscribed.
+    let mut h = Harness::alice();
+    let notify = |branch: &str, event: &str, body: &str| {
+        format!(
+            "NOTIFY sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:asterisk@example.com>;tag=vm1\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: {branch}@vm\r\n\
+CSeq: 102 NOTIFY\r\n\
+Event: {event}\r\n\
+Subscription-State: active\r\n\
+Content-Type: application/simple-message-summary\r\n\
+Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let status = |out: Vec<Message>| {
+        responses(&out)
+            .into_iter()
+            .map(|r| r.status().code())
+            .find(|c| *c >= 200)
+    };
+    let body = "Messages-Waiting: yes\r\nMessage-Account: sip:*97@example.com\r\nVoice-Message: 3/1 (1/0)\r\n";
+    assert_eq!(
+        status(h.feed(notify("z9hG4bKmwi1", "message-summary", body))),
+        Some(200)
+    );
+    let got = h.events.iter().find_map(|e| match e {
+        Event::UnsolicitedNotify {
+            from,
+            package,
+            body,
+            ..
+        } => Some((from.clone(), package.clone(), body.clone())),
+        _ => None,
+    });
+    let (from, package, body) = got.expect("the application hears it");
+    assert!(from.contains("asterisk@example.com"));
+    assert_eq!(package, "message-summary");
+    let mwi = MessageSummary::parse(&body).unwrap();
+    assert_eq!(
+        mwi.class("voice-message").map(|c| (c.new, c.old)),
+        Some((3, 1))
+    );
+    // Presence nobody asked for matches no subscription.
+    assert_eq!(
+        status(h.feed(notify("z9hG4bKmwi2", "presence", ""))),
+        Some(481)
+    );
 }

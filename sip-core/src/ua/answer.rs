@@ -26,6 +26,8 @@ pub(super) enum Decision {
     InDialog,
     /// A new subscription to us (RFC 6665).
     Subscribe,
+    /// A NOTIFY outside any subscription (voicemail servers send `message-summary` so).
+    UnsolicitedNotify,
 }
 
 /// Whether a body of type `ct` is one of `types` (`type/subtype`, or `type/*`).
@@ -110,6 +112,7 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
         Method::Message => Decision::Message,
         Method::Invite => Decision::Invite,
         Method::Subscribe => Decision::Subscribe,
+        Method::Notify => Decision::UnsolicitedNotify,
         // Requests that only make sense inside a dialog (§12.2.2).
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::Prack => {
             Decision::Reply(status(481))

@@ -242,6 +242,20 @@ pub enum Event {
         /// The status that ended it: a refusal of the SUBSCRIBE or of our NOTIFY, 408.
         status: Option<u16>,
     },
+    /// A NOTIFY outside any subscription of ours, taken because voicemail servers send
+    /// `message-summary` so (unsolicited MWI, as Asterisk does); read its body with
+    /// [`MessageSummary::parse`](crate::subscription::message_summary::MessageSummary::parse).
+    UnsolicitedNotify {
+        /// The notifier's From as received.
+        from: String,
+        /// The Event package.
+        package: String,
+        /// The body's type (empty without a body).
+        content_type: String,
+        /// The body.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_impls::text"))]
+        body: Bytes,
+    },
     /// The state compositor took our PUBLISH (RFC 3903): the first, a refresh or new
     /// state.
     Published {
@@ -341,6 +355,7 @@ impl Event {
             Event::SubscriptionRequested { .. } => "subscription_requested",
             Event::Notified { .. } => "notified",
             Event::SubscriptionEnded { .. } => "subscription_ended",
+            Event::UnsolicitedNotify { .. } => "unsolicited_notify",
             Event::Published { .. } => "published",
             Event::PublicationEnded { .. } => "publication_ended",
         }

@@ -987,6 +987,7 @@ impl<S: SdpHandler> UserAgent<S> {
             answer::Decision::Invite => self.invite_in(now, flow, tx, req),
             answer::Decision::InDialog => self.in_dialog(now, tx, req),
             answer::Decision::Subscribe => self.subscribe_in(now, flow, tx, req),
+            answer::Decision::UnsolicitedNotify => self.unsolicited_notify(now, tx, &req),
         }
     }
 

@@ -365,6 +365,36 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
+    /// A NOTIFY outside any subscription. Voicemail servers (Asterisk's unsolicited MWI)
+    /// send `message-summary` so to phones that never subscribed, and desk phones take it:
+    /// 200 and [`Event::UnsolicitedNotify`](super::Event::UnsolicitedNotify). Any other
+    /// package matches no subscription of ours: 481 (RFC 6665 §4.1.3).
+    pub(super) fn unsolicited_notify(&mut self, now: Instant, tx: TxId, req: &Request) {
+        let h = req.headers();
+        let package = h
+            .get(HeaderName::Event)
+            .and_then(|v| EventHeader::parse(v).ok())
+            .map(|e| e.package.to_string());
+        if !package
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("message-summary"))
+        {
+            self.respond(now, tx, req, StatusCode::new(481));
+            return;
+        }
+        self.respond(now, tx, req, StatusCode::new(200));
+        let e = super::Event::UnsolicitedNotify {
+            from: h.get(HeaderName::From).unwrap_or_default().to_string(),
+            package: package.unwrap_or_default(),
+            content_type: h
+                .get(HeaderName::ContentType)
+                .unwrap_or_default()
+                .to_string(),
+            body: req.body().clone(),
+        };
+        self.out.push_back(Output::Event(e));
+    }
+
     /// The subscription a request with a To tag belongs to: by Call-ID and our tag, and
     /// by the peer's tag once the dialog is known (a subscriber's first NOTIFY may come
     /// before the 2xx, and makes the dialog).
