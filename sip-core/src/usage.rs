@@ -9,7 +9,8 @@
 //! the application. `R` names what a usage's requests are for (so their responses find
 //! their way back), `T` its timers.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -88,5 +89,35 @@ impl<R, T> Ctx<'_, R, T> {
 
     pub(crate) fn respond(&mut self, tx: TxId, req: &Request, code: u16) {
         self.respond_with(tx, req, StatusCode::new(code), &[]);
+    }
+}
+
+/// The deadlines the usages of one kind asked for (`Action::Timer`), earliest first. A
+/// usage keeps its own armed instant per timer kind; a popped deadline that no longer
+/// matches it was re-armed or cleared, and is ignored by the caller.
+#[derive(Debug)]
+pub(crate) struct Deadlines<K, T>(BinaryHeap<Reverse<(Instant, K, T)>>);
+
+impl<K: Ord + Copy, T: Ord + Copy> Deadlines<K, T> {
+    pub(crate) fn new() -> Self {
+        Self(BinaryHeap::new())
+    }
+
+    pub(crate) fn push(&mut self, at: Instant, id: K, kind: T) {
+        self.0.push(Reverse((at, id, kind)));
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.0.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// The earliest deadline if it is due at `now`, taken out.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, K, T)> {
+        let Reverse((at, _, _)) = self.0.peek()?;
+        if *at > now {
+            return None;
+        }
+        self.0.pop().map(|Reverse(d)| d)
     }
 }

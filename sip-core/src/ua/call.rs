@@ -3,7 +3,6 @@
 //! the steps. The user agent keeps the table of sessions and carries out what they ask
 //! ([`Action`]): their transactions, their timers, their events.
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -657,7 +656,7 @@ impl<S: SdpHandler> UserAgent<S> {
                     self.tx.abandon(tx);
                     self.pending.remove(&tx);
                 }
-                Action::Timer(at, kind) => self.call_timers.push(Reverse((at, id, kind))),
+                Action::Timer(at, kind) => self.call_timers.push(at, id, kind),
                 Action::Event(e) => self.event(e),
             }
         }
@@ -673,15 +672,11 @@ impl<S: SdpHandler> UserAgent<S> {
 
     /// The next deadline of any call (stale entries only cause an early, harmless wake-up).
     pub(super) fn next_call_timer(&self) -> Option<Instant> {
-        self.call_timers.peek().map(|Reverse((at, _, _))| *at)
+        self.call_timers.next()
     }
 
     pub(super) fn fire_call_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, kind))) = self.call_timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.call_timers.pop();
+        while let Some((at, id, kind)) = self.call_timers.pop_due(now) {
             if self
                 .calls
                 .get(&id)

@@ -57,8 +57,7 @@ pub use publish::PublishOptions;
 pub use subscribe::SubscribeOptions;
 
 use crate::handles::{HandleMap, handle_map};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -72,7 +71,7 @@ use crate::message::{
     HeaderName, Headers, Limits, Message, Method, ParseError, Refresher, Request, Response,
     StatusCode, Uri,
 };
-use crate::publication::{Publication, PublicationHandle};
+use crate::publication::{PubTimer, Publication, PublicationHandle};
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::session::invite::{CallRequest, CallTimer, Session};
 use crate::session::{NoMedia, SdpError, SdpHandler};
@@ -81,6 +80,7 @@ use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
 use crate::transport::{Flow, FlowId, Transport};
+use crate::usage::Deadlines;
 
 /// Settings of one user agent.
 #[derive(Debug, Clone)]
@@ -403,12 +403,12 @@ pub struct UserAgent<S = NoMedia> {
     dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
     incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
-    call_timers: BinaryHeap<Reverse<(Instant, CallHandle, CallTimer)>>,
+    call_timers: Deadlines<CallHandle, CallTimer>,
     /// Boxed like calls: a subscription keeps its SUBSCRIBE.
     subscriptions: HandleMap<SubscriptionHandle, Box<Subscription>>,
     /// Call-ID and our tag → the subscription.
     sub_dialogs: HashMap<(SmolStr, SmolStr), SubscriptionHandle>,
-    sub_timers: BinaryHeap<Reverse<(Instant, SubscriptionHandle, SubTimer)>>,
+    sub_timers: Deadlines<SubscriptionHandle, SubTimer>,
     /// A transferee's new call → the call whose REFER asked for it.
     transfers: HashMap<CallHandle, CallHandle>,
     /// An incoming call → the call of ours it replaces once answered (RFC 3891).
@@ -418,7 +418,7 @@ pub struct UserAgent<S = NoMedia> {
     call_watchers: BTreeMap<SubscriptionHandle, u32>,
     /// Boxed: a publication keeps its state and its PUBLISH in flight.
     publications: HandleMap<PublicationHandle, Box<Publication>>,
-    pub_timers: BinaryHeap<Reverse<(Instant, PublicationHandle)>>,
+    pub_timers: Deadlines<PublicationHandle, PubTimer>,
     next_publication: u64,
     conn: connection::Connection,
     /// Via and Contact per flow, computed when the flow is added.
@@ -469,16 +469,16 @@ impl<S: SdpHandler> UserAgent<S> {
             calls: handle_map(),
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
-            call_timers: BinaryHeap::new(),
+            call_timers: Deadlines::new(),
             subscriptions: handle_map(),
             sub_dialogs: HashMap::new(),
-            sub_timers: BinaryHeap::new(),
+            sub_timers: Deadlines::new(),
             transfers: HashMap::new(),
             replacing: HashMap::new(),
             next_subscription: 0,
             call_watchers: BTreeMap::new(),
             publications: handle_map(),
-            pub_timers: BinaryHeap::new(),
+            pub_timers: Deadlines::new(),
             next_publication: 0,
             conn: connection::Connection::new(),
             locals: handle_map(),

@@ -2,7 +2,6 @@
 //! routing to each [`Publication`] what is its. The machine itself is in
 //! [`crate::publication`].
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -230,7 +229,7 @@ impl<S: SdpHandler> UserAgent<S> {
                         None => self.pub_request_failed(now, id, false),
                     }
                 }
-                Action::Timer(at, _) => self.pub_timers.push(Reverse((at, id))),
+                Action::Timer(at, kind) => self.pub_timers.push(at, id, kind),
                 Action::Event(e) => self.out.push_back(Output::Event(e)),
                 // A publication answers no requests and sends nothing outside transactions.
                 Action::Respond(..)
@@ -245,15 +244,11 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     pub(super) fn next_pub_timer(&self) -> Option<Instant> {
-        self.pub_timers.peek().map(|Reverse((at, _))| *at)
+        self.pub_timers.next()
     }
 
     pub(super) fn fire_pub_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, id))) = self.pub_timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.pub_timers.pop();
+        while let Some((at, id, _)) = self.pub_timers.pop_due(now) {
             if self
                 .publications
                 .get(&id)

@@ -2,7 +2,6 @@
 //! routing to each [`Subscription`] what is its. The machine itself is in
 //! [`crate::subscription`].
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -233,7 +232,7 @@ impl<S: SdpHandler> UserAgent<S> {
                     let _ = self.tx.respond(now, tx, &resp);
                     self.drain_tx();
                 }
-                Action::Timer(at, kind) => self.sub_timers.push(Reverse((at, id, kind))),
+                Action::Timer(at, kind) => self.sub_timers.push(at, id, kind),
                 Action::Event(e) => self.out.push_back(Output::Event(e)),
                 // Subscriptions send no bytes outside transactions and cancel nothing.
                 Action::Transmit { .. } | Action::Cancel(..) | Action::Abandon(_) => {}
@@ -247,15 +246,11 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     pub(super) fn next_sub_timer(&self) -> Option<Instant> {
-        self.sub_timers.peek().map(|Reverse((at, _, _))| *at)
+        self.sub_timers.next()
     }
 
     pub(super) fn fire_sub_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, kind))) = self.sub_timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.sub_timers.pop();
+        while let Some((at, id, kind)) = self.sub_timers.pop_due(now) {
             if self
                 .subscriptions
                 .get(&id)
