@@ -1542,10 +1542,11 @@ fn a_notifier_refuses_and_an_unserved_package_gets_489() {
             sub_ended(&w.phones[ALICE], a),
             [(Some("rejected".to_string()), None)]
         );
-        // Presence is not served here: 489 Bad Event (RFC 6665 §8.3.2).
+        // Carol does not share her calls (the dialog package): 489 Bad Event (RFC 6665
+        // §8.3.2).
         let p = w
             .act(ALICE, |ua, now| {
-                ua.subscribe(now, "carol", SubscribeOptions::new("presence"))
+                ua.subscribe(now, "carol", SubscribeOptions::new("dialog"))
             })
             .unwrap();
         assert!(
@@ -2055,6 +2056,85 @@ fn a_busy_lamp_follows_alices_calls_by_the_dialog_package() {
             w.label
         );
         // Bob stops watching; alice's next call notifies nobody.
+        w.act(BOB, |ua, now| ua.unsubscribe(now, sub)).unwrap();
+        assert!(
+            w.run_until(60, |w| !sub_ended(&w.phones[BOB], sub).is_empty()),
+            "{}: unsubscribed",
+            w.label
+        );
+        w.assert_settled();
+    });
+}
+
+/// The presence documents bob got on subscription `sub` while it was active.
+fn buddy(p: &Phone, sub: SubscriptionHandle) -> Vec<Presence> {
+    notified(p, sub)
+        .into_iter()
+        .filter(|(s, _)| *s == SubState::Active)
+        .map(|(_, body)| Presence::parse(&body).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_embedded_server_tells_watchers_what_a_user_publishes() {
+    for_each_network(|seed, loss| {
+        let mut w = World::new(seed, loss);
+        let aor = "sip:alice@example.com";
+        let options = SubscribeOptions::new("presence")
+            .accept(pidf::CONTENT_TYPE)
+            .expires(600);
+        let sub = w
+            .act(BOB, |ua, now| ua.subscribe(now, "alice", options))
+            .unwrap();
+        // Nothing published yet: a document without tuples.
+        assert!(
+            w.run_until(60, |w| !buddy(&w.phones[BOB], sub).is_empty()),
+            "{}: watching",
+            w.label
+        );
+        let first = buddy(&w.phones[BOB], sub).remove(0);
+        assert_eq!(first.entity, aor);
+        assert!(first.tuples.is_empty() && !first.is_open(), "{}", w.label);
+        let shows = |w: &World, f: &dyn Fn(&Presence) -> bool| {
+            buddy(&w.phones[BOB], sub).last().is_some_and(f)
+        };
+        // Alice publishes; bob hears it.
+        let open = Presence::basic(aor, true, Some("At my desk"));
+        let id = w
+            .act(ALICE, |ua, now| {
+                ua.publish(now, PublishOptions::presence(&open).expires(600))
+            })
+            .unwrap();
+        assert!(
+            w.run_until(60, |w| shows(w, &|p| p.is_open()
+                && p.note() == Some("At my desk"))),
+            "{}: open {:?}",
+            w.label,
+            notified(&w.phones[BOB], sub)
+        );
+        // Fifty minutes: both refresh (bob's SUBSCRIBE inside the agent's dialog, alice's
+        // PUBLISH by entity-tag); nothing lapses.
+        w.run(3000);
+        assert!(w.phones[BOB].ua.subscriptions().any(|s| s == sub));
+        assert!(sub_ended(&w.phones[BOB], sub).is_empty(), "{}", w.label);
+        assert!(shows(&w, &|p| p.is_open()), "{}", w.label);
+        // A change of state, then its removal.
+        let busy = Presence::basic(aor, true, None).activity("on-the-phone");
+        w.act(ALICE, |ua, now| {
+            ua.republish(now, id, pidf::CONTENT_TYPE, busy.to_xml())
+        })
+        .unwrap();
+        assert!(
+            w.run_until(60, |w| shows(w, &|p| p.activities == ["on-the-phone"])),
+            "{}: on the phone",
+            w.label
+        );
+        w.act(ALICE, |ua, now| ua.unpublish(now, id)).unwrap();
+        assert!(
+            w.run_until(60, |w| shows(w, &|p| p.tuples.is_empty())),
+            "{}: gone",
+            w.label
+        );
         w.act(BOB, |ua, now| ua.unsubscribe(now, sub)).unwrap();
         assert!(
             w.run_until(60, |w| !sub_ended(&w.phones[BOB], sub).is_empty()),

@@ -2,10 +2,8 @@
 //! users' addresses-of-record, keeps each publication's state under an entity-tag, and
 //! answers refreshes, modifications and removals by that tag.
 //!
-//! It keeps state, not a composition: each publication's body is kept as sent, and
-//! [`Compositor::state`] hands them out. It notifies nobody (the phones themselves are
-//! the notifiers of the embedded setup); a production presence server (Kamailio's
-//! `presence` module) composes and notifies.
+//! It keeps each publication's body as sent; [`Compositor::state`] hands them out, and the
+//! presence agent (`presence.rs`) composes and notifies them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -81,7 +79,7 @@ impl Compositor {
                 let tag = SmolStr::new(tag.trim());
                 // An unknown tag, or another resource's, is a failed condition (step 5).
                 match self.entries.remove(&tag) {
-                    Some(e) if e.aor == aor && e.event == event => Some(e),
+                    Some(e) if e.aor == aor && e.event == event && e.expires_at > now => Some(e),
                     Some(e) => {
                         self.entries.insert(tag, e);
                         return reply(412);
@@ -128,12 +126,29 @@ impl Compositor {
         r
     }
 
-    /// The live state published for `aor` and `event`: content type and body of each
+    /// When the next publication runs out.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.entries.values().map(|e| e.expires_at).min()
+    }
+
+    /// Drops the publications that ran out by `now`, and says whose state that changed
+    /// (address-of-record and package, once each).
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(SmolStr, SmolStr)> {
+        let mut changed: Vec<(SmolStr, SmolStr)> = Vec::new();
+        self.entries.retain(|_, e| {
+            let live = e.expires_at > now;
+            if !live && !changed.iter().any(|(a, ev)| *a == e.aor && *ev == e.event) {
+                changed.push((e.aor.clone(), e.event.clone()));
+            }
+            live
+        });
+        changed
+    }
+
+    /// The live state published for `aor` (its location-service key, `user@host`) and
+    /// `event`: content type and body of each
     /// publication.
     pub(crate) fn state(&self, now: Instant, aor: &str, event: &str) -> Vec<(String, Bytes)> {
-        let Some(aor) = LocationService::aor_key(aor) else {
-            return Vec::new();
-        };
         self.entries
             .values()
             .filter(|e| e.expires_at > now && e.aor == aor && e.event.eq_ignore_ascii_case(event))

@@ -3,11 +3,13 @@
 //!
 //! [`Registrar`] challenges REGISTER with digest for a fixed user list, keeps bindings in the
 //! [`LocationService`] (RFC 3261 §10.3, RFC 5626), keeps the state its users PUBLISH
-//! (RFC 3903, `compositor.rs`), and forwards everything else statelessly between
-//! registered users, across flows and transports.
+//! (RFC 3903, `compositor.rs`) and tells it to their presence watchers (RFC 3856,
+//! `presence.rs`), and forwards everything else statelessly between registered users,
+//! across flows and transports.
 
 mod compositor;
 mod location;
+mod presence;
 mod proxy;
 
 pub use location::{Binding, ExpiryPolicy, LocationService, RegisterError};

@@ -18,15 +18,18 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use super::compositor::Compositor;
+use super::presence::{self, Env, PresenceAgent};
 use super::{ExpiryPolicy, LocationService};
 use crate::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
-    Credentials, HeaderName, Headers, Limits, MaxForwards, Message, Method, NameAddr, Request,
-    Response, StatusCode, Uri, Via,
+    Credentials, Event as EventHeader, HeaderName, Headers, Limits, MaxForwards, Message, Method,
+    NameAddr, Request, Response, StatusCode, Uri, Via,
 };
-use crate::transaction::{RequestOutcome, TimerConfig, TransactionLayer, TxOutput};
+use crate::transaction::{
+    RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
+};
 use crate::transport::{Flow, FlowId, FlowInfo};
 use crate::ua::{Input, Output};
 
@@ -81,6 +84,9 @@ pub struct Registrar {
     tx: TransactionLayer,
     loc: LocationService,
     compositor: Compositor,
+    presence: PresenceAgent,
+    /// The presence agent's NOTIFYs that failed (timed out or not), for it to hear.
+    failed: Vec<(TxId, bool)>,
     flows: Flows,
     nonces: VecDeque<SmolStr>,
     out: VecDeque<Output>,
@@ -106,6 +112,8 @@ impl Registrar {
             tx: TransactionLayer::new(config.timers),
             loc: LocationService::new(config.policy),
             compositor: Compositor::default(),
+            presence: PresenceAgent::new(&config.domain),
+            failed: Vec::new(),
             flows: Flows::new(config.limits),
             nonces: VecDeque::new(),
             out: VecDeque::new(),
@@ -136,13 +144,16 @@ impl Registrar {
     /// The state published (RFC 3903) for `aor` and `event` that has not expired: the
     /// content type and body of each publication.
     pub fn published(&self, now: Instant, aor: &str, event: &str) -> Vec<(String, Bytes)> {
-        self.compositor.state(now, aor, event)
+        LocationService::aor_key(aor)
+            .map(|key| self.compositor.state(now, &key, event))
+            .unwrap_or_default()
     }
 
     /// Forgets every binding and every published state, as a restarted registrar would.
     pub fn forget_bindings(&mut self) {
         self.loc.clear();
         self.compositor = Compositor::default();
+        self.presence = PresenceAgent::new(&self.config.domain);
     }
 
     /// Feeds one input.
@@ -158,7 +169,7 @@ impl Registrar {
                     }
                     match arrival {
                         Arrival::Message(Message::Request(r)) => self.request(now, f, r),
-                        Arrival::Message(Message::Response(r)) => self.response(r),
+                        Arrival::Message(Message::Response(r)) => self.response(now, r),
                         Arrival::Ping => self.out.push_back(Output::Transmit {
                             flow,
                             bytes: Bytes::from_static(b"\r\n"),
@@ -175,6 +186,7 @@ impl Registrar {
                         transport: state.info.transport,
                     });
                     self.drain_tx();
+                    self.notify_failures(now);
                 }
             }
             // The registrar opens no flows of its own: it answers on the ones it is given.
@@ -187,6 +199,30 @@ impl Registrar {
         self.tx.handle_timeout(now);
         self.loc.handle_timeout(now);
         self.drain_tx();
+        for (aor, event) in self.compositor.expire(now) {
+            self.published_changed(now, &aor, &event);
+        }
+        let env = Env {
+            tx: &mut self.tx,
+            ids: &mut self.ids,
+            flows: &self.flows,
+        };
+        self.presence.handle_timeout(now, env);
+        self.drain_tx();
+        self.notify_failures(now);
+    }
+
+    /// Tells the presence agent which of its NOTIFYs failed.
+    fn notify_failures(&mut self, now: Instant) {
+        while let Some((tx, timed_out)) = self.failed.pop() {
+            let env = Env {
+                tx: &mut self.tx,
+                ids: &mut self.ids,
+                flows: &self.flows,
+            };
+            self.presence.failed(now, env, tx, timed_out);
+            self.drain_tx();
+        }
     }
 
     /// The next thing to do.
@@ -202,10 +238,15 @@ impl Registrar {
     /// The earliest deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.tx.poll_timeout(), self.loc.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.tx.poll_timeout(),
+            self.loc.poll_timeout(),
+            self.compositor.poll_timeout(),
+            self.presence.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn request(&mut self, now: Instant, flow: Flow, req: Request) {
@@ -215,8 +256,18 @@ impl Registrar {
             }
             return;
         }
+        if self.presence.owns(&req) {
+            self.presence_request(now, flow, req);
+            return;
+        }
         let ours = self.is_ours(&req);
-        if ours && matches!(req.method(), Method::Register | Method::Publish) {
+        let presence = *req.method() == Method::Subscribe
+            && req
+                .headers()
+                .get(HeaderName::Event)
+                .and_then(|v| EventHeader::parse(v).ok())
+                .is_some_and(|e| e.package.eq_ignore_ascii_case("presence"));
+        if ours && (presence || matches!(req.method(), Method::Register | Method::Publish)) {
             self.serve(now, flow, req);
         } else {
             self.forward(now, flow, req);
@@ -231,7 +282,8 @@ impl Registrar {
             .is_some_and(|h| h.eq_ignore_ascii_case(&self.config.domain))
     }
 
-    /// A REGISTER or PUBLISH for our domain, answered by us once authenticated.
+    /// A REGISTER, PUBLISH or presence SUBSCRIBE for our domain, answered by us once
+    /// authenticated.
     fn serve(&mut self, now: Instant, flow: Flow, req: Request) {
         let tx = match self.tx.handle_request(now, flow, req.clone()) {
             Ok(RequestOutcome::New(tx)) => tx,
@@ -240,10 +292,32 @@ impl Registrar {
                 return;
             }
         };
-        let resp = if !self.authorized(&req) {
+        let authorized = self.authorized(&req);
+        if authorized && *req.method() == Method::Subscribe {
+            self.watch(now, flow, tx, req);
+            return;
+        }
+        let resp = if !authorized {
             self.challenge(&req)
         } else if *req.method() == Method::Publish {
-            self.compositor.publish(now, &req, &mut self.ids)
+            let resp = self.compositor.publish(now, &req, &mut self.ids);
+            if resp.status().is_success()
+                && let (Some(aor), Some(event)) = (
+                    LocationService::aor_key(req.uri()),
+                    req.headers()
+                        .get(HeaderName::Event)
+                        .and_then(|v| EventHeader::parse(v).ok()),
+                )
+            {
+                let event = event.package.to_string();
+                let mut resp = resp;
+                resp.set_to_tag(&self.ids.tag());
+                let _ = self.tx.respond(now, tx, &resp);
+                self.drain_tx();
+                self.published_changed(now, &aor, &event);
+                return;
+            }
+            resp
         } else {
             match self.loc.register(now, &req, Some(flow.id)) {
                 Ok(aor) => self.loc.ok_response(now, &req, &aor),
@@ -253,6 +327,71 @@ impl Registrar {
         let mut resp = resp;
         resp.set_to_tag(&self.ids.tag());
         let _ = self.tx.respond(now, tx, &resp);
+        self.drain_tx();
+    }
+
+    /// An authenticated presence SUBSCRIBE: a watcher of the address-of-record its
+    /// Request-URI names.
+    fn watch(&mut self, now: Instant, flow: Flow, tx: TxId, req: Request) {
+        let Some(aor) = LocationService::aor_key(req.uri()) else {
+            let resp = Response::from_request(&req, StatusCode::new(404));
+            let _ = self.tx.respond(now, tx, &resp);
+            self.drain_tx();
+            return;
+        };
+        let state = presence::compose(
+            &format!("sip:{aor}"),
+            &self.compositor.state(now, &aor, "presence"),
+        );
+        let env = Env {
+            tx: &mut self.tx,
+            ids: &mut self.ids,
+            flows: &self.flows,
+        };
+        if let Err(code) = self
+            .presence
+            .subscribe(now, env, flow, tx, req.clone(), (aor, state))
+        {
+            let mut resp = Response::from_request(&req, StatusCode::new(code));
+            resp.set_to_tag(&self.ids.tag());
+            let _ = self.tx.respond(now, tx, &resp);
+        }
+        self.drain_tx();
+    }
+
+    /// A request in one of the presence agent's dialogs.
+    fn presence_request(&mut self, now: Instant, flow: Flow, req: Request) {
+        let tx = match self.tx.handle_request(now, flow, req.clone()) {
+            Ok(RequestOutcome::New(tx)) => tx,
+            _ => {
+                self.drain_tx();
+                return;
+            }
+        };
+        let env = Env {
+            tx: &mut self.tx,
+            ids: &mut self.ids,
+            flows: &self.flows,
+        };
+        self.presence.request_in(now, env, tx, &req);
+        self.drain_tx();
+    }
+
+    /// What `aor` published for `event` changed: its presence watchers hear the new state.
+    fn published_changed(&mut self, now: Instant, aor: &str, event: &str) {
+        if !event.eq_ignore_ascii_case("presence") {
+            return;
+        }
+        let state = presence::compose(
+            &format!("sip:{aor}"),
+            &self.compositor.state(now, aor, "presence"),
+        );
+        let env = Env {
+            tx: &mut self.tx,
+            ids: &mut self.ids,
+            flows: &self.flows,
+        };
+        self.presence.changed(now, env, aor, &state);
         self.drain_tx();
     }
 
@@ -422,10 +561,28 @@ impl Registrar {
 
     /// A response to something we forwarded: drop our Via and send it back on the flow its
     /// branch names.
-    fn response(&mut self, mut resp: Response) {
+    fn response(&mut self, now: Instant, mut resp: Response) {
         if resp.validate().is_err() {
             self.stats.dropped += 1;
             return;
+        }
+        // The presence agent's NOTIFYs are our own transactions.
+        match self.tx.handle_response(now, &resp) {
+            ResponseOutcome::Pass(tx) if self.presence.sent(tx) => {
+                let env = Env {
+                    tx: &mut self.tx,
+                    ids: &mut self.ids,
+                    flows: &self.flows,
+                };
+                self.presence.response(now, env, tx, &resp);
+                self.drain_tx();
+                return;
+            }
+            ResponseOutcome::Pass(_) | ResponseOutcome::Absorbed => {
+                self.drain_tx();
+                return;
+            }
+            ResponseOutcome::Stray => {}
         }
         let flow = resp
             .top_via()
@@ -470,11 +627,18 @@ impl Registrar {
 
     fn drain_tx(&mut self) {
         while let Some(o) = self.tx.poll_output() {
-            if let TxOutput::Transmit { flow, bytes } = o {
-                self.out.push_back(Output::Transmit {
+            match o {
+                TxOutput::Transmit { flow, bytes } => self.out.push_back(Output::Transmit {
                     flow: flow.id,
                     bytes,
-                });
+                }),
+                TxOutput::Event(TxEvent::Timeout { tx, .. }) if self.presence.sent(tx) => {
+                    self.failed.push((tx, true));
+                }
+                TxOutput::Event(TxEvent::TransportError { tx }) if self.presence.sent(tx) => {
+                    self.failed.push((tx, false));
+                }
+                TxOutput::Event(_) => {}
             }
         }
     }
