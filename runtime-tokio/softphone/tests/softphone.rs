@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sansip_tokio::core::registrar::RegistrarConfig;
+use sansip_tokio::core::subscription::pidf::Presence;
 use sansip_tokio::{RegistrarServer, TokioRuntime};
 use serde_json::Value;
 
@@ -553,5 +554,41 @@ fn the_console_drives_a_call_line_by_line() {
     assert!(
         bob.iter()
             .any(|l| l["event"] == "ended" && l["cause"] == "bye")
+    );
+}
+
+#[test]
+fn presence_published_to_the_embedded_server_reaches_a_watcher() {
+    // The embedded registrar is the presence server: bob watches alice there; alice
+    // publishes, and removes her state at the end.
+    let (_rt, addr) = registrar();
+    let bob = Running::spawn(
+        user(addr, "bob", "tokio")
+            .args(["subscribe", "alice", "--event", "presence", "--for", "6"])
+            .stdin(Stdio::null()),
+    );
+    assert!(
+        bob.wait_for("notify", Duration::from_secs(10)),
+        "bob watches"
+    );
+    let alice = user(addr, "alice", "smol")
+        .args(["publish", "--note", "In the lab", "--for", "2"])
+        .output()
+        .unwrap();
+    assert!(alice.status.success(), "{alice:?}");
+    let bob = bob.wait_with_output();
+    assert!(bob.status.success(), "{bob:?}");
+    let docs: Vec<Presence> = json_lines(&bob)
+        .iter()
+        .filter(|l| l["event"] == "notify" && l["state"] == "active")
+        .filter_map(|l| Presence::parse(l["body"].as_str()?.as_bytes()).ok())
+        .collect();
+    let open = docs
+        .iter()
+        .position(|p| p.is_open() && p.note() == Some("In the lab"));
+    assert!(open.is_some(), "{docs:?}");
+    assert!(
+        docs[open.unwrap()..].iter().any(|p| p.tuples.is_empty()),
+        "the removal reached bob: {docs:?}"
     );
 }
