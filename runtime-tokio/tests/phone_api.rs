@@ -22,6 +22,7 @@ fn registrar() -> RegistrarServer {
     rc.users = vec![
         ("alice".into(), "alice-pw".into()),
         ("bob".into(), "bob-pw".into()),
+        ("carol".into(), "carol-pw".into()),
     ];
     RegistrarServer::start(
         Arc::new(TokioRuntime),
@@ -296,4 +297,66 @@ async fn a_call_has_its_own_event_stream() {
         matches!(seen.last(), Some(Event::CallEnded { .. })),
         "{seen:?}"
     );
+}
+
+/// The next incoming call on `phone`, and what it replaces.
+async fn next_incoming(phone: &Phone<FakeSdp>) -> (sansip_tokio::core::session::CallHandle, bool) {
+    loop {
+        if let Some(Event::IncomingCall { call, replaces, .. }) = phone.next_event().await {
+            return (call, replaces.is_some());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attended_transfer_through_the_async_api() {
+    // Alice talks to bob; bob consults carol and hands alice over to her (RFC 5589):
+    // alice's new call replaces bob's call with carol (RFC 3891), and bob is left with
+    // no call.
+    let server = registrar();
+    let (alice, bob) = registered_pair(&server).await;
+    let carol = phone(server.local_addr(), "carol");
+    carol.register(300).await.unwrap();
+    let customer = alice.call("bob", CallOptions::default()).await.unwrap();
+    let (incoming, _) = next_incoming(&bob).await;
+    let at_bob = bob.call_handle(incoming).await.unwrap();
+    at_bob.answer().await.unwrap();
+    customer.answered().await.unwrap();
+    at_bob.hold().await.unwrap();
+    let consult = bob.call("carol", CallOptions::default()).await.unwrap();
+    let (incoming, replacing) = next_incoming(&carol).await;
+    assert!(!replacing);
+    let at_carol = carol.call_handle(incoming).await.unwrap();
+    at_carol.answer().await.unwrap();
+    consult.answered().await.unwrap();
+
+    let transfer = {
+        let at_bob = at_bob.clone();
+        let consult = consult.clone();
+        tokio::spawn(async move { at_bob.transfer_to(&consult).await })
+    };
+    // Alice is asked, and follows.
+    let new_call = loop {
+        if let Some(Event::TransferRequested { call, target, .. }) = alice.next_event().await {
+            assert_eq!(call, customer.id());
+            assert_eq!(target, "sip:carol@example.com");
+            break customer.accept_transfer().await.unwrap();
+        }
+    };
+    let (incoming, replacing) = next_incoming(&carol).await;
+    assert!(replacing, "carol sees the new call replace bob's");
+    carol
+        .call_handle(incoming)
+        .await
+        .unwrap()
+        .answer()
+        .await
+        .unwrap();
+    new_call.answered().await.unwrap();
+    transfer.await.unwrap().unwrap();
+    assert_eq!(at_bob.ended().await.unwrap().cause, EndCause::Transferred);
+    assert_eq!(at_carol.ended().await.unwrap().cause, EndCause::Replaced);
+    consult.ended().await.unwrap();
+    new_call.hangup().await.unwrap();
+    assert_eq!(bob.with(|ua, _| ua.calls().count()).await.unwrap(), 0);
 }

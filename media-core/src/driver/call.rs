@@ -1,8 +1,10 @@
 //! [`Call`]: one call of a [`Phone`], its signalling and (with real media) its media commands.
 
+use std::time::Instant;
+
 use futures::channel::oneshot;
 use sansip_core::session::{CallEnd, CallHandle, HoldState, Originator};
-use sansip_core::ua::{AnswerOptions, Event, OfferMethod, UaError};
+use sansip_core::ua::{AnswerOptions, Event, OfferMethod, UaError, UserAgent};
 
 use super::events::{self, EventStream};
 use super::phone::{completed, instant, wait_completed};
@@ -276,7 +278,41 @@ impl<S: Session> Call<S> {
     /// once the peer's new call is answered (our call then ends as `Transferred`), or the
     /// refusal or failure ([`PhoneError::Rejected`]); the call goes on after a failure.
     pub async fn transfer(&self, target: &str) -> Result<(), PhoneError> {
-        let (id, target) = (self.id, target.to_string());
+        let target = target.to_string();
+        self.transfer_with(move |ua, now, id| ua.transfer(now, id, &target))
+            .await
+    }
+
+    /// Attended transfer (RFC 5589): transfers the peer to the party of `other`, our
+    /// established consultation call, whose dialog the peer's new INVITE replaces (RFC
+    /// 3891); waits as [`transfer`](Self::transfer) does. The target then hangs `other` up.
+    ///
+    /// ```no_run
+    /// # async fn run(phone: sansip_media::driver::Phone<sansip_media::RtcSession>,
+    /// #     customer: sansip_media::driver::Call<sansip_media::RtcSession>)
+    /// #     -> Result<(), sansip_media::driver::PhoneError> {
+    /// use sansip_media::core::ua::CallOptions;
+    ///
+    /// customer.hold().await?;
+    /// let colleague = phone.call("sip:carol@example.com", CallOptions::default()).await?;
+    /// colleague.answered().await?; // "I have a customer for you"
+    /// customer.transfer_to(&colleague).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn transfer_to(&self, other: &Call<S>) -> Result<(), PhoneError> {
+        let to = other.id;
+        self.transfer_with(move |ua, now, id| ua.transfer_to(now, id, to))
+            .await
+    }
+
+    /// Starts a transfer with `start` and waits for its final NOTIFY or the call's end.
+    async fn transfer_with(
+        &self,
+        start: impl FnOnce(&mut UserAgent<S>, Instant, CallHandle) -> Result<(), UaError>
+        + Send
+        + 'static,
+    ) -> Result<(), PhoneError> {
+        let id = self.id;
         let e = self
             .phone
             .act_and_wait(move |e, now, w| {
@@ -285,7 +321,7 @@ impl<S: Session> Call<S> {
                     Event::CallEnded { call, .. } => *call == id,
                     _ => false,
                 });
-                e.ua_mut().transfer(now, id, &target)?;
+                start(e.ua_mut(), now, id)?;
                 Ok(rx)
             })
             .await?;
