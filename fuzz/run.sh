@@ -21,7 +21,7 @@ seconds=$1
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$fuzz_dir")
 shared="$repo/../shared/corpus"
-targets=(message_parse header_views stream_framing transaction_layer user_agent event_bodies)
+targets=(message_parse header_views stream_framing transaction_layer user_agent event_bodies presence_bodies dialog_bodies)
 
 if [[ -n ${FUZZ_TARGET_DIR:-} ]]; then
     target_dir=$FUZZ_TARGET_DIR
