@@ -90,6 +90,56 @@ def parser(quick):
         "Allocations per operation (counting allocator; rsip is the peer):\n\n```text\n" + allocs + "\n```\n")
 
 
+def bench_executable(name):
+    """Builds the sansip-core bench `name` (release) and returns its executable."""
+    out = sh(["cargo", "bench", "-q", "-p", "sansip-core", "--bench", name, "--no-run",
+              "--message-format=json"])
+    for line in out.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == name \
+                and msg.get("executable"):
+            return msg["executable"]
+    raise SystemExit(f"no executable for bench {name}")
+
+
+def callgrind_ir(exe, *args):
+    """Instructions executed by `exe args` under callgrind (deterministic)."""
+    print("+ valgrind --tool=callgrind", exe, *args, file=sys.stderr, flush=True)
+    run = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          exe, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    m = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
+    if not m:
+        raise SystemExit("callgrind printed no total:\n" + run.stderr[-2000:])
+    return int(m.group(1))
+
+
+def instructions(quick):
+    """Instructions per sans-IO call (both sides) and per digest registration: callgrind
+    counts N and 2N of each, and the difference is divided by N."""
+    exe = bench_executable("instructions")
+    n = 100 if quick else 1000
+    rows = []
+    for what, workload, aim in [("full call (INVITE…BYE 200), both sides", "calls", 100_000),
+                                ("digest registration (2 transactions), both sides",
+                                 "registers", None)]:
+        per = (callgrind_ir(exe, workload, str(2 * n)) - callgrind_ir(exe, workload, str(n))) / n
+        rows.append((what, per, aim))
+    lines = ["### Instructions per operation (callgrind; deterministic, the headline figure)", "",
+             f"`valgrind --tool=callgrind` on the bench `instructions`: {n} and {2 * n} "
+             "operations, the difference divided by " + f"{n}, so set-up and warm-up fall out.",
+             "", "| what | instructions | aim | ratio | met |", "|---|---:|---:|---:|:---:|"]
+    for what, per, aim in rows:
+        if aim:
+            lines.append(f"| {what} | {per:,.0f} | ≤ {aim:,} | {per / aim:.2f}× | "
+                         f"{'✓' if per <= aim else '✗'} |")
+        else:
+            lines.append(f"| {what} | {per:,.0f} | – | – | – |")
+    return "\n".join(lines) + "\n"
+
+
 def throughput(quick):
     sh(["cargo", "bench", "-q", "-p", "sansip-core", "--bench", "throughput", "--",
         *criterion_args(quick)])
@@ -141,8 +191,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="minimal times (CI)")
     ap.add_argument("--out", help="report file (default: BENCHMARKS.md, and the README)")
     args = ap.parse_args()
-    sections = [parser(args.quick), throughput(args.quick), memory(args.quick),
-                media(args.quick), loopback(args.quick)]
+    sections = [instructions(args.quick), parser(args.quick), throughput(args.quick),
+                memory(args.quick), media(args.quick), loopback(args.quick)]
     report = ("## Benchmark report\n\n"
               f"Machine: {machine()}.\n\n"
               "Produced by `python3 scripts/bench-report.py`"
