@@ -11,7 +11,7 @@
 //! again and the user agents' transactions absorb them. It is not a production proxy (no
 //! forking, no DNS, no authentication of requests other than REGISTER and PUBLISH).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -88,7 +88,11 @@ pub struct Registrar {
     /// The presence agent's NOTIFYs that failed (timed out or not), for it to hear.
     failed: Vec<(TxId, bool)>,
     flows: Flows,
+    /// Nonces issued, oldest first, and the same as a set: a REGISTER's nonce is looked
+    /// up on every request, and a linear scan of a thousand made registrations cost more
+    /// the longer the registrar ran.
     nonces: VecDeque<SmolStr>,
+    nonce_set: HashSet<SmolStr>,
     out: VecDeque<Output>,
     stats: RegistrarStats,
 }
@@ -116,6 +120,7 @@ impl Registrar {
             failed: Vec::new(),
             flows: Flows::new(config.limits),
             nonces: VecDeque::new(),
+            nonce_set: HashSet::new(),
             out: VecDeque::new(),
             stats: RegistrarStats::default(),
             config,
@@ -399,8 +404,11 @@ impl Registrar {
     fn challenge(&mut self, req: &Request) -> Response {
         let nonce = self.ids.cnonce();
         self.nonces.push_back(nonce.clone());
-        if self.nonces.len() > NONCES_KEPT {
-            self.nonces.pop_front();
+        self.nonce_set.insert(nonce.clone());
+        if self.nonces.len() > NONCES_KEPT
+            && let Some(old) = self.nonces.pop_front()
+        {
+            self.nonce_set.remove(&old);
         }
         let mut r = Response::from_request(req, StatusCode::new(401));
         let value = challenge(
@@ -423,7 +431,7 @@ impl Registrar {
         let Ok(c) = Credentials::parse(value) else {
             return false;
         };
-        let fresh = c.nonce.is_some_and(|n| self.nonces.iter().any(|k| k == n));
+        let fresh = c.nonce.is_some_and(|n| self.nonce_set.contains(n));
         let Some(user) = self.users.iter().find(|u| Some(u.username()) == c.username) else {
             return false;
         };
