@@ -124,10 +124,27 @@ impl RequestHead<'_> {
     /// Route, From, To, Call-ID and CSeq.
     pub(crate) fn build(self, local: &Local, ids: &mut IdGenerator) -> Request {
         let mut r = Request::new(self.method.clone(), self.uri);
+        let branch = ids.branch();
+        let mut digits = [0u8; 10];
+        let seq = crate::message::format_u32(self.cseq, &mut digits);
+        let method = self.method.as_str();
+        // Room for these lines and the few a usage adds (Contact, Allow, a body's two), so
+        // the request's storage grows once.
+        let routes: usize = self.routes.iter().map(|r| r.len() + 8).sum();
+        let bytes = local.via.len()
+            + branch.len()
+            + local.contact.len()
+            + routes
+            + self.from.len()
+            + self.to.len()
+            + self.call_id.len()
+            + method.len()
+            + 192;
         let h = r.headers_mut();
-        h.push(
+        h.reserve(10 + self.routes.len(), bytes);
+        h.push_parts(
             HeaderName::Via,
-            &format!("{};branch={};rport", local.via, ids.branch()),
+            &[&local.via, ";branch=", &branch, ";rport"],
         );
         h.push(HeaderName::MaxForwards, "70");
         for route in self.routes {
@@ -136,7 +153,7 @@ impl RequestHead<'_> {
         h.push(HeaderName::From, self.from);
         h.push(HeaderName::To, self.to);
         h.push(HeaderName::CallId, self.call_id);
-        h.push(HeaderName::CSeq, &format!("{} {}", self.cseq, self.method));
+        h.push_parts(HeaderName::CSeq, &[seq, " ", method]);
         r
     }
 }

@@ -6,8 +6,6 @@
 //! identifier says nothing about the next, so a peer that sees our tags cannot forge the
 //! next dialog's. Outside tests the runtime seeds it from the operating system's CSPRNG.
 
-use std::fmt::Write;
-
 use rand_chacha::ChaCha12Rng;
 use rand_core::{RngCore, SeedableRng};
 use smol_str::SmolStr;
@@ -77,13 +75,16 @@ impl IdGenerator {
     }
 
     fn hex(&mut self, prefix: &str, words: usize) -> SmolStr {
-        let mut s = String::with_capacity(prefix.len() + 16 * words);
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut s = smol_str::SmolStrBuilder::with_capacity(prefix.len() + 16 * words);
         s.push_str(prefix);
         for _ in 0..words {
-            // Writing to a String cannot fail.
-            let _ = write!(s, "{:016x}", self.rng.next_u64());
+            let word = self.rng.next_u64();
+            for shift in (0..16).rev() {
+                s.push(char::from(DIGITS[(word >> (shift * 4)) as usize & 0xf]));
+            }
         }
-        SmolStr::new(s)
+        s.finish()
     }
 }
 

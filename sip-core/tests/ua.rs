@@ -185,6 +185,69 @@ fn malformed_requests_get_a_400_naming_the_fault_and_responses_are_dropped() {
     assert_eq!(ua.transactions(), 0);
 }
 
+/// RFC 4475 §3.1.2 through the user agent, whose own check reads less of From and To than
+/// `Message::validate` (the addresses are carried as text): every invalid request that can be
+/// answered still gets a 400 naming its fault, the others and every invalid response are
+/// dropped, and nothing reaches the application or stays behind.
+#[test]
+fn every_invalid_torture_message_is_refused_by_the_ua() {
+    for (file, answer) in [
+        ("badinv01.dat", None),
+        ("clerr.dat", None),
+        ("ncl.dat", None),
+        ("scalar02.dat", Some("bad CSeq header")),
+        ("scalarlg.dat", None),
+        ("quotbal.dat", Some("bad To header")),
+        ("ltgtruri.dat", Some("bad request-uri")),
+        ("lwsruri.dat", None),
+        ("lwsstart.dat", None),
+        ("trws.dat", None),
+        ("escruri.dat", Some("bad request-uri")),
+        ("baddate.dat", Some("bad Date header")),
+        ("regbadct.dat", Some("bad Contact header")),
+        ("badaspec.dat", Some("bad To header")),
+        ("baddn.dat", None),
+        ("badvers.dat", None),
+        ("mismatch01.dat", Some("cseq method does not match")),
+        ("mismatch02.dat", Some("cseq method does not match")),
+        ("bigcode.dat", None),
+    ] {
+        let (mut ua, flow) = ua("sip:user@example.com", 1);
+        ua.handle_input(
+            start(),
+            Input::Received {
+                flow,
+                bytes: corpus(file),
+            },
+        );
+        let out = drain(&mut ua);
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Event(_))),
+            "{file}: nothing reaches the application"
+        );
+        let answers: Vec<Response> = sent(&out)
+            .into_iter()
+            .map(|m| match m {
+                Message::Response(r) => r,
+                Message::Request(r) => panic!("{file}: sent a {}", r.method()),
+            })
+            .collect();
+        match answer {
+            Some(reason) => {
+                assert_eq!(answers.len(), 1, "{file}: one answer");
+                assert_eq!(answers[0].status().code(), 400, "{file}");
+                assert!(
+                    answers[0].status().reason().starts_with(reason),
+                    "{file}: {}",
+                    answers[0].status()
+                );
+            }
+            None => assert!(answers.is_empty(), "{file}: dropped"),
+        }
+        assert_eq!(ua.transactions(), 0, "{file}: nothing left");
+    }
+}
+
 /// Moves every datagram between two UAs until both are quiet.
 fn pump(a: &mut (UserAgent, FlowId), b: &mut (UserAgent, FlowId), now: Instant) -> Vec<Event> {
     let mut events = Vec::new();

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::HeaderName;
+use super::ValueError;
+use super::via::{Via, ViaSpans};
 
 /// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
 /// spills to the heap, which costs one allocation and nothing else. Larger would make every
@@ -54,6 +56,18 @@ pub struct Headers {
     src: Bytes,
     extra: String,
     entries: SmallVec<[Entry; INLINE]>,
+    top_via: TopVia,
+}
+
+/// The top Via as framing parsed it, so that the transaction layer, the dialog layer and the
+/// UA read it without parsing it again. Any edit of the Via lines forgets it.
+#[derive(Debug, Clone, Copy, Default)]
+enum TopVia {
+    #[default]
+    Unknown,
+    Missing,
+    Bad(ValueError),
+    Parsed(ViaSpans),
 }
 
 /// A name that cannot be a header name (not a token), or a value that would break the line.
@@ -72,10 +86,41 @@ impl Headers {
         extra: String,
         entries: SmallVec<[Entry; INLINE]>,
     ) -> Self {
-        Self {
+        let mut h = Self {
             src,
             extra,
             entries,
+            top_via: TopVia::Unknown,
+        };
+        h.top_via = match h.get(HeaderName::Via) {
+            None => TopVia::Missing,
+            Some(line) => match first_via(line) {
+                Ok(v) => TopVia::Parsed(v.spans(line)),
+                Err(e) => TopVia::Bad(e),
+            },
+        };
+        h
+    }
+
+    /// The top Via: the one framing parsed, or parsed now after an edit.
+    pub(crate) fn top_via_value(&self) -> Option<Result<Via<'_>, ValueError>> {
+        let line = self.get(HeaderName::Via)?;
+        Some(match self.top_via {
+            TopVia::Parsed(spans) => Ok(Via::from_spans(line, spans)),
+            TopVia::Bad(e) => Err(e),
+            TopVia::Unknown | TopVia::Missing => first_via(line),
+        })
+    }
+
+    /// Whether the top Via's value is the one framing parsed and found good.
+    pub(crate) fn top_via_checked(&self) -> bool {
+        matches!(self.top_via, TopVia::Parsed(_))
+    }
+
+    /// Forgets what framing knew of the headers called `name`, which are being edited.
+    fn edited(&mut self, name: Option<HeaderName>) {
+        if name == Some(HeaderName::Via) {
+            self.top_via = TopVia::Unknown;
         }
     }
 
@@ -149,12 +194,14 @@ impl Headers {
     /// Appends a header. Line breaks in `value` become spaces, so a value can never inject a
     /// header of its own.
     pub fn push(&mut self, name: HeaderName, value: &str) {
+        self.edited(Some(name));
         let e = self.make_entry(Some(name), name.as_str(), value);
         self.entries.push(e);
     }
 
     /// Puts a header before all others of any name (a new top Via, RFC 3261 §8.1.1.7).
     pub fn insert_first(&mut self, name: HeaderName, value: &str) {
+        self.edited(Some(name));
         let e = self.make_entry(Some(name), name.as_str(), value);
         self.entries.insert(0, e);
     }
@@ -174,6 +221,7 @@ impl Headers {
     pub fn push_named(&mut self, name: &str, value: &str) -> Result<(), InvalidHeaderName> {
         Self::check_named(name, value)?;
         let known = HeaderName::from_name(name);
+        self.edited(known);
         let e = match known {
             Some(k) => self.make_entry(Some(k), k.as_str(), value),
             None => self.make_entry(None, name, value),
@@ -185,6 +233,7 @@ impl Headers {
     /// Replaces the first line of `name` in place (its position kept), removes any others,
     /// or appends when absent.
     pub fn set(&mut self, name: HeaderName, value: &str) {
+        self.edited(Some(name));
         match self.entries.iter().position(|e| e.name == Some(name)) {
             Some(i) => {
                 self.entries[i] = self.make_entry(Some(name), name.as_str(), value);
@@ -204,6 +253,7 @@ impl Headers {
 
     /// Removes every line of `name`; returns how many there were.
     pub fn remove(&mut self, name: HeaderName) -> usize {
+        self.edited(Some(name));
         let before = self.entries.len();
         self.entries.retain(|e| e.name != Some(name));
         before - self.entries.len()
@@ -211,6 +261,7 @@ impl Headers {
 
     /// Removes the first line of `name` (the top Via when a response goes upstream).
     pub fn remove_first(&mut self, name: HeaderName) -> bool {
+        self.edited(Some(name));
         match self.entries.iter().position(|e| e.name == Some(name)) {
             Some(i) => {
                 self.entries.remove(i);
@@ -221,12 +272,60 @@ impl Headers {
     }
 
     /// Appends every line of `other` that carries `name`, as written there.
+    ///
+    /// A line received under its full name is spliced: the new entry points into the bytes
+    /// `other` was parsed from, which these headers then share, so nothing is copied. That
+    /// works while these headers hold no received bytes of their own (a response being
+    /// built) or the same ones.
     pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        self.edited(Some(name));
+        let own_src_unused =
+            self.src.is_empty() && self.entries.iter().all(|e| e.flags & LINE_EXTRA != 0);
+        let same_src = self.src.as_ptr() == other.src.as_ptr() && self.src.len() == other.src.len();
+        let shares = own_src_unused || same_src;
         for e in other.entries.iter().filter(|e| e.name == Some(name)) {
-            let v = other.value(e);
-            let e = self.make_entry(Some(name), name.as_str(), v);
-            self.entries.push(e);
+            let spliceable = e.flags == 0 && other.name_text(e) == name.as_str();
+            if shares && spliceable {
+                if self.src.is_empty() {
+                    self.src = other.src.clone();
+                }
+                self.entries.push(*e);
+            } else {
+                let e = self.make_entry(Some(name), name.as_str(), other.value(e));
+                self.entries.push(e);
+            }
         }
+    }
+
+    /// Appends a header whose value is `parts` joined, written straight into the index's
+    /// storage (no formatting, no intermediate string). Line breaks become spaces as in
+    /// [`Headers::push`].
+    pub(crate) fn push_parts(&mut self, name: HeaderName, parts: &[&str]) {
+        self.edited(Some(name));
+        let line_start = self.extra.len();
+        self.extra.push_str(name.as_str());
+        self.extra.push_str(": ");
+        let value_start = self.extra.len();
+        for part in parts {
+            push_line_safe(&mut self.extra, part);
+        }
+        let end = self.extra.len();
+        self.entries.push(Entry {
+            name: Some(name),
+            flags: LINE_EXTRA | VALUE_EXTRA,
+            name_len: name.as_str().len() as u16,
+            line_start: line_start as u32,
+            line_len: (end - line_start) as u32,
+            value_start: value_start as u32,
+            value_len: (end - value_start) as u32,
+        });
+    }
+
+    /// Makes room for `lines` more header lines taking `bytes` more bytes, so that building
+    /// a message grows its storage once.
+    pub(crate) fn reserve(&mut self, lines: usize, bytes: usize) {
+        self.entries.reserve(lines);
+        self.extra.reserve(bytes);
     }
 
     /// Writes every header line, each ending in CRLF. Lines nobody edited are copied as
@@ -248,17 +347,7 @@ impl Headers {
         self.extra.push_str(name_text);
         self.extra.push_str(": ");
         let value_start = self.extra.len();
-        // A CR or LF would end the line early and let the value forge headers.
-        let value = value.trim();
-        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            self.extra.extend(
-                value
-                    .chars()
-                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
-            );
-        } else {
-            self.extra.push_str(value);
-        }
+        push_line_safe(&mut self.extra, value.trim());
         let end = self.extra.len();
         Entry {
             name,
@@ -315,6 +404,32 @@ impl Headers {
             // conversion succeeds; it is checked because the index must never panic.
             self.src_text(e.value_start, e.value_len)
         }
+    }
+}
+
+/// Appends `value` with any CR or LF made a space: either would end the line early and let
+/// the value forge headers.
+fn push_line_safe(out: &mut String, value: &str) {
+    if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
+        out.extend(
+            value
+                .chars()
+                .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+        );
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// The first value of a Via line. Most lines hold one value, and then the list split (a
+/// second pass that tracks quotes) is not needed.
+fn first_via(line: &str) -> Result<Via<'_>, ValueError> {
+    if memchr::memchr(b',', line.as_bytes()).is_none() {
+        Via::parse(line)
+    } else {
+        Via::parse_list(line)
+            .next()
+            .unwrap_or(Err(ValueError::new("empty via", 0)))
     }
 }
 

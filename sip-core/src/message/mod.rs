@@ -73,6 +73,7 @@ pub use auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
 pub use date::Date;
 pub use event::{Event, SubscriptionState};
 pub use host::Host;
+pub(crate) use lex::format_u32;
 pub(crate) use lex::is_token_str as lex_is_token;
 pub use lists::parse_token_list;
 pub use media::ContentType;
@@ -199,6 +200,18 @@ impl Message {
         }
     }
 
+    /// What the user agent checks of a message it receives: everything
+    /// [`Message::validate`] checks except the addresses inside From and To, of which only the
+    /// tags and the bounds are read. The transaction and dialog layers carry those addresses
+    /// as text; a layer that needs the URI of one parses it then and answers 400 naming the
+    /// header if it does not parse.
+    pub fn validate_for_ua(&self) -> Result<(), ParseError> {
+        match self {
+            Message::Request(r) => validate::request(r, validate::Depth::Keys),
+            Message::Response(r) => validate::response(r, validate::Depth::Keys),
+        }
+    }
+
     /// The header lines.
     pub fn headers(&self) -> &Headers {
         match self {
@@ -278,7 +291,7 @@ impl Request {
     /// Checks the headers the stack relies on, the Request-URI and the CSeq method (see
     /// [`Message::validate`]).
     pub fn validate(&self) -> Result<(), ParseError> {
-        validate::request(self)
+        validate::request(self, validate::Depth::Full)
     }
 
     /// A request with no headers and no body. The caller adds the headers RFC 3261 §8.1.1
@@ -287,8 +300,7 @@ impl Request {
     /// Line breaks and spaces in `uri` are dropped: they cannot occur in a Request-URI.
     pub fn new(method: Method, uri: &str) -> Request {
         let mut headers = Headers::new();
-        let clean: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
-        let (s, l) = headers.store_text(&clean);
+        let (s, l) = store_uri(&mut headers, uri);
         Request {
             method,
             uri: Text::Extra(s, l),
@@ -312,8 +324,7 @@ impl Request {
 
     /// Replaces the Request-URI (a proxy retargeting, RFC 3261 §16.5).
     pub fn set_uri(&mut self, uri: &str) {
-        let clean: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
-        let (s, l) = self.headers.store_text(&clean);
+        let (s, l) = store_uri(&mut self.headers, uri);
         self.uri = Text::Extra(s, l);
     }
 
@@ -340,7 +351,7 @@ impl Request {
 impl Response {
     /// Checks the headers the stack relies on (see [`Message::validate`]).
     pub fn validate(&self) -> Result<(), ParseError> {
-        validate::response(self)
+        validate::response(self, validate::Depth::Full)
     }
 
     /// A response with no headers and no body.
@@ -378,10 +389,13 @@ impl Response {
         let Some(to) = self.headers.get(HeaderName::To) else {
             return;
         };
-        if NameAddr::parse(to).is_ok_and(|n| n.tag().is_some()) {
+        if tag_param(to).is_ok_and(|t| t.is_some()) {
             return;
         }
-        let value = format!("{to};tag={tag}");
+        let mut value = String::with_capacity(to.len() + 5 + tag.len());
+        value.push_str(to);
+        value.push_str(";tag=");
+        value.push_str(tag);
         self.headers.set(HeaderName::To, &value);
     }
 
@@ -412,6 +426,16 @@ impl Response {
     }
 }
 
+/// Stores a Request-URI without the line breaks and spaces it cannot contain.
+fn store_uri(headers: &mut Headers, uri: &str) -> (u32, u32) {
+    if uri.bytes().any(|b| b.is_ascii_whitespace()) || !uri.is_ascii() {
+        let clean: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
+        headers.store_text(&clean)
+    } else {
+        headers.store_text(uri)
+    }
+}
+
 fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: Bytes) {
     if body.is_empty() {
         headers.remove(HeaderName::ContentType);
@@ -422,8 +446,13 @@ fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: B
     *slot = body;
 }
 
+/// A length in decimal; lengths above 4 GiB do not occur (messages are bounded far below).
 fn itoa(n: usize) -> smol_str::SmolStr {
-    smol_str::format_smolstr!("{n}")
+    let mut digits = [0u8; 10];
+    smol_str::SmolStr::new(format_u32(
+        u32::try_from(n).unwrap_or(u32::MAX),
+        &mut digits,
+    ))
 }
 
 /// The exact size [`write_rest`] writes. Sizing the buffer exactly lets `Bytes::from(Vec)`

@@ -234,13 +234,16 @@ fn write_display(f: &mut fmt::Formatter<'_>, d: Display<'_>) -> fmt::Result {
 /// The transaction and dialog layers read tags on every message and the URI rarely, so this
 /// skips the address — the quoted display name and `<…>`, or for a bare addr-spec everything
 /// up to the first `;` (§20.10) — and reads only the header parameters. It accepts what
-/// [`NameAddr::parse`] accepts and gives the same tag; it checks less of the address, which
-/// [`Message::validate`](crate::message::Message::validate) does.
+/// [`NameAddr::parse`] accepts and gives the same tag. Of the address it checks the outline:
+/// quotes balanced, `<…>` closed, and the URI one run of non-blank characters that starts
+/// with a scheme (RFC 4475 §3.1.2.15 badaspec fails here); the URI's own grammar is left to
+/// [`NameAddr::parse`], which [`Message::validate`](crate::message::Message::validate) runs.
 pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     let b = s.as_bytes();
     let mut in_quotes = false;
     let mut i = 0;
     let mut params_at = None;
+    let mut bracketed = false;
     while let Some(&c) = b.get(i) {
         match c {
             b'\\' if in_quotes => i += 1,
@@ -248,7 +251,9 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
             b'<' if !in_quotes => {
                 let close = memchr::memchr(b'>', b.get(i..).unwrap_or(&[]))
                     .ok_or(err("expected '>'", s.len()))?;
+                uri_outline(b.get(i + 1..i + close).unwrap_or_default(), i + 1, false)?;
                 params_at = Some(i + close + 1);
+                bracketed = true;
                 break;
             }
             b';' if !in_quotes => {
@@ -262,12 +267,47 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     if in_quotes {
         return Err(err("unbalanced quote", i));
     }
+    if !bracketed {
+        let end = params_at.unwrap_or(b.len());
+        let start = b.iter().take(end).take_while(|c| is_blank(**c)).count();
+        let stop = end
+            - b[start..end]
+                .iter()
+                .rev()
+                .take_while(|c| is_blank(**c))
+                .count();
+        uri_outline(&b[start..stop], start, true)?;
+    }
     let Some(at) = params_at else {
         return Ok(None);
     };
     let params =
         Params::parse(sub(s, at, s.len())).map_err(|e| crate::message::lex::shift(e, at))?;
     Ok(params.get("tag").flatten())
+}
+
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The outline of a URI inside a From or To value (see [`tag_param`]): a scheme, then no
+/// blanks; without angle brackets, no `?` or `,` either (§20.10).
+fn uri_outline(uri: &[u8], offset: usize, bare: bool) -> Result<(), ValueError> {
+    let scheme = uri
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        .count();
+    if scheme == 0
+        || !uri.first().is_some_and(u8::is_ascii_alphabetic)
+        || uri.get(scheme) != Some(&b':')
+    {
+        return Err(err("invalid scheme", offset));
+    }
+    let bad = |c: &u8| is_blank(*c) || (bare && matches!(c, b'?' | b','));
+    match uri.iter().position(bad) {
+        Some(at) => Err(err("blank or separator inside the uri", offset + at)),
+        None => Ok(()),
+    }
 }
 
 impl fmt::Display for NameAddr<'_> {

@@ -57,6 +57,11 @@ impl<'a> Params<'a> {
         Params { raw }
     }
 
+    /// The parameters as written, from the first `;`.
+    pub(crate) fn raw(&self) -> &'a str {
+        self.raw
+    }
+
     /// The value of `name`: outer `None` = absent, inner `None` = flag
     /// parameter. Quotes are stripped; escapes inside are left as they are.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {

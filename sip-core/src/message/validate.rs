@@ -21,21 +21,12 @@ fn bad(name: HeaderName, error: ValueError) -> ParseError {
 }
 
 impl Headers {
-    /// The first Via value: the top of the first Via line's comma list.
+    /// The first Via value: the top of the first Via line's comma list. Framing parsed it
+    /// already, so this is a lookup unless the Via lines were edited since.
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        let line = self
-            .get(HeaderName::Via)
-            .ok_or(ParseError::Missing { name: "Via" })?;
-        // Most Via lines hold one value: then the list split (a second pass that tracks
-        // quotes) is not needed.
-        let first = if memchr::memchr(b',', line.as_bytes()).is_none() {
-            Via::parse(line)
-        } else {
-            Via::parse_list(line)
-                .next()
-                .unwrap_or(Err(ValueError::new("empty via", 0)))
-        };
-        first.map_err(|e| bad(HeaderName::Via, e))
+        self.top_via_value()
+            .ok_or(ParseError::Missing { name: "Via" })?
+            .map_err(|e| bad(HeaderName::Via, e))
     }
 
     /// Every Via value in order, across lines and comma lists.
@@ -86,13 +77,28 @@ impl Headers {
         parse(v).map_err(|e| bad(name, e))
     }
 
-    fn check_present(&self) -> Result<(), ParseError> {
-        for v in self.vias() {
-            v?;
+    fn check_present(&self, depth: Depth) -> Result<(), ParseError> {
+        // The top Via was checked when the message was framed; the others (a proxy's) here.
+        let mut vias = self.get_all(HeaderName::Via).peekable();
+        if self.top_via_checked()
+            && vias
+                .peek()
+                .is_some_and(|line| memchr::memchr(b',', line.as_bytes()).is_none())
+        {
+            vias.next();
+        }
+        for line in vias {
+            for v in Via::parse_list(line) {
+                v.map_err(|e| bad(HeaderName::Via, e))?;
+            }
         }
         for name in [HeaderName::From, HeaderName::To] {
             for v in self.get_all(name) {
-                NameAddr::parse(v).map_err(|e| bad(name, e))?;
+                match depth {
+                    Depth::Full => NameAddr::parse(v).map(drop),
+                    Depth::Keys => tag_param(v).map(drop),
+                }
+                .map_err(|e| bad(name, e))?;
             }
         }
         for v in self.get_all(HeaderName::CallId) {
@@ -127,9 +133,22 @@ impl Headers {
     }
 }
 
-pub(super) fn request(r: &Request) -> Result<(), ParseError> {
+/// How much of From and To a check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Depth {
+    /// The whole address, URI included: what [`Message::validate`] promises.
+    ///
+    /// [`Message::validate`]: super::Message::validate
+    Full,
+    /// The tags and the address's bounds (quotes and `<…>` balanced): what the transaction and
+    /// dialog layers read. The addresses themselves are carried as text and parsed, with a
+    /// 400 naming the header, by the layer that needs a URI from them.
+    Keys,
+}
+
+pub(super) fn request(r: &Request, depth: Depth) -> Result<(), ParseError> {
     Uri::parse_request_uri(r.uri()).map_err(ParseError::RequestUri)?;
-    r.headers.check_present()?;
+    r.headers.check_present(depth)?;
     if let Some(v) = r.headers.get(HeaderName::CSeq) {
         let cseq = CSeq::parse(v).map_err(|e| bad(HeaderName::CSeq, e))?;
         if cseq.method != r.method().as_str() {
@@ -139,8 +158,8 @@ pub(super) fn request(r: &Request) -> Result<(), ParseError> {
     Ok(())
 }
 
-pub(super) fn response(r: &Response) -> Result<(), ParseError> {
-    r.headers.check_present()
+pub(super) fn response(r: &Response, depth: Depth) -> Result<(), ParseError> {
+    r.headers.check_present(depth)
 }
 
 impl Request {

@@ -31,8 +31,22 @@ impl<'a> Via<'a> {
     /// The sent-by as a matching key (RFC 3261 §17.2.3): host lowercased, with the port
     /// as written (0 when absent).
     pub fn sent_by_key(&self) -> smol_str::SmolStr {
-        let host = smol_str::format_smolstr!("{}", self.host);
-        smol_str::format_smolstr!("{}:{}", host.to_ascii_lowercase(), self.port.unwrap_or(0))
+        let mut key = smol_str::SmolStrBuilder::new();
+        match self.host {
+            // A name as written, lowercased; addresses print lowercase already.
+            Host::Domain(d) => d.chars().for_each(|c| key.push(c.to_ascii_lowercase())),
+            other => {
+                use std::fmt::Write;
+                let _ = write!(key, "{other}");
+            }
+        }
+        key.push(':');
+        let mut digits = [0u8; 10];
+        key.push_str(crate::message::lex::format_u32(
+            u32::from(self.port.unwrap_or(0)),
+            &mut digits,
+        ));
+        key.finish()
     }
 
     /// Parses one via-parm; LWS is allowed around `/`, `:` and `;`.
@@ -207,6 +221,74 @@ impl<'a> Via<'a> {
             .get("ttl")
             .flatten()
             .and_then(|t| t.parse().ok())
+    }
+}
+
+/// A parsed Via remembered as offsets into the value it was parsed from, so that the header
+/// index can hand the top Via out again without parsing it (the transaction layer reads it for
+/// every message, several times).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViaSpans {
+    transport: Span,
+    host: HostSpan,
+    port: Option<u16>,
+    params: Span,
+    branch: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span(u32, u32);
+
+#[derive(Debug, Clone, Copy)]
+enum HostSpan {
+    Domain(Span),
+    Ipv4(std::net::Ipv4Addr),
+    Ipv6(std::net::Ipv6Addr),
+}
+
+impl Span {
+    /// Where `part` lies inside `base`; `part` must be a slice of `base`.
+    fn of(base: &str, part: &str) -> Span {
+        let start = (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
+        Span(start as u32, part.len() as u32)
+    }
+
+    fn get(self, base: &str) -> &str {
+        base.get(self.0 as usize..(self.0 + self.1) as usize)
+            .unwrap_or("")
+    }
+}
+
+impl<'a> Via<'a> {
+    /// This Via as offsets into `base`, the value it was parsed from.
+    pub(crate) fn spans(&self, base: &str) -> ViaSpans {
+        ViaSpans {
+            transport: Span::of(base, self.transport),
+            host: match self.host {
+                Host::Domain(d) => HostSpan::Domain(Span::of(base, d)),
+                Host::Ipv4(a) => HostSpan::Ipv4(a),
+                Host::Ipv6(a) => HostSpan::Ipv6(a),
+            },
+            port: self.port,
+            params: Span::of(base, self.params.raw()),
+            branch: self.branch.map(|b| Span::of(base, b)),
+        }
+    }
+
+    /// The Via that [`Via::spans`] remembered, read back from the same `base`.
+    pub(crate) fn from_spans(base: &'a str, s: ViaSpans) -> Via<'a> {
+        Via {
+            transport: s.transport.get(base),
+            host: match s.host {
+                HostSpan::Domain(d) => Host::Domain(d.get(base)),
+                HostSpan::Ipv4(a) => Host::Ipv4(a),
+                HostSpan::Ipv6(a) => Host::Ipv6(a),
+            },
+            port: s.port,
+            params: Params::from_raw(s.params.get(base)),
+            branch: s.branch.map(|b| b.get(base)),
+            own_branch: false,
+        }
     }
 }
 

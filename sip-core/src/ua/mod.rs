@@ -923,7 +923,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     fn message_in(&mut self, now: Instant, flow: Flow, m: Message) {
-        let valid = m.validate();
+        let valid = m.validate_for_ua();
         match m {
             Message::Response(r) => {
                 if valid.is_err() {
