@@ -10,11 +10,11 @@
 use std::fmt;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use smallvec::SmallVec;
 
 use super::HeaderName;
-use super::ValueError;
-use super::via::{Via, ViaSpans};
+use super::keys::Keys;
 
 /// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
 /// spills to the heap, which costs one allocation and nothing else. Larger would make every
@@ -54,20 +54,13 @@ pub(crate) struct Entry {
 #[derive(Clone, Default)]
 pub struct Headers {
     src: Bytes,
+    /// The received start line and headers, checked as UTF-8 once when framed (`None` when
+    /// they are not, and for built messages), so that values are handed out without checking
+    /// them again.
+    text: Option<ByteString>,
     extra: String,
     entries: SmallVec<[Entry; INLINE]>,
-    top_via: TopVia,
-}
-
-/// The top Via as framing parsed it, so that the transaction layer, the dialog layer and the
-/// UA read it without parsing it again. Any edit of the Via lines forgets it.
-#[derive(Debug, Clone, Copy, Default)]
-enum TopVia {
-    #[default]
-    Unknown,
-    Missing,
-    Bad(ValueError),
-    Parsed(ViaSpans),
+    keys: Keys,
 }
 
 /// A name that cannot be a header name (not a token), or a value that would break the line.
@@ -83,44 +76,46 @@ impl Headers {
 
     pub(crate) fn from_parsed(
         src: Bytes,
+        head_len: usize,
         extra: String,
         entries: SmallVec<[Entry; INLINE]>,
     ) -> Self {
+        let text = ByteString::try_from(src.slice(..head_len.min(src.len()))).ok();
         let mut h = Self {
             src,
+            text,
             extra,
             entries,
-            top_via: TopVia::Unknown,
+            keys: Keys::default(),
         };
-        h.top_via = match h.get(HeaderName::Via) {
-            None => TopVia::Missing,
-            Some(line) => match first_via(line) {
-                Ok(v) => TopVia::Parsed(v.spans(line)),
-                Err(e) => TopVia::Bad(e),
-            },
-        };
+        let mut keys = Keys::default();
+        let mut seen = [false; 5];
+        for e in &h.entries {
+            let slot = match e.name {
+                Some(HeaderName::Via) => 0,
+                Some(HeaderName::CSeq) => 1,
+                Some(HeaderName::CallId) => 2,
+                Some(HeaderName::From) => 3,
+                Some(HeaderName::To) => 4,
+                _ => continue,
+            };
+            if !std::mem::replace(&mut seen[slot], true) {
+                keys.learn(e.name.unwrap_or(HeaderName::Via), h.value(e));
+            }
+        }
+        h.keys = keys;
         h
     }
 
-    /// The top Via: the one framing parsed, or parsed now after an edit.
-    pub(crate) fn top_via_value(&self) -> Option<Result<Via<'_>, ValueError>> {
-        let line = self.get(HeaderName::Via)?;
-        Some(match self.top_via {
-            TopVia::Parsed(spans) => Ok(Via::from_spans(line, spans)),
-            TopVia::Bad(e) => Err(e),
-            TopVia::Unknown | TopVia::Missing => first_via(line),
-        })
-    }
-
-    /// Whether the top Via's value is the one framing parsed and found good.
-    pub(crate) fn top_via_checked(&self) -> bool {
-        matches!(self.top_via, TopVia::Parsed(_))
+    /// The keys framing parsed (see [`Keys`]).
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Forgets what framing knew of the headers called `name`, which are being edited.
     fn edited(&mut self, name: Option<HeaderName>) {
-        if name == Some(HeaderName::Via) {
-            self.top_via = TopVia::Unknown;
+        if let Some(name) = name {
+            self.keys.forget(name);
         }
     }
 
@@ -288,6 +283,7 @@ impl Headers {
             if shares && spliceable {
                 if self.src.is_empty() {
                     self.src = other.src.clone();
+                    self.text = other.text.clone();
                 }
                 self.entries.push(*e);
             } else {
@@ -373,8 +369,14 @@ impl Headers {
     }
 
     pub(crate) fn src_text(&self, start: u32, len: u32) -> &str {
+        let range = start as usize..(start + len) as usize;
+        if let Some(text) = &self.text
+            && let Some(s) = text.get(range.clone())
+        {
+            return s;
+        }
         self.src
-            .get(start as usize..(start + len) as usize)
+            .get(range)
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or("")
     }
@@ -390,10 +392,11 @@ impl Headers {
     }
 
     fn name_text(&self, e: &Entry) -> &str {
-        let line = self.line(e);
-        line.get(..e.name_len as usize)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        if e.flags & LINE_EXTRA == 0 {
+            self.src_text(e.line_start, u32::from(e.name_len))
+        } else {
+            self.extra_text(e.line_start, u32::from(e.name_len))
+        }
     }
 
     fn value(&self, e: &Entry) -> &str {
@@ -418,18 +421,6 @@ fn push_line_safe(out: &mut String, value: &str) {
         );
     } else {
         out.push_str(value);
-    }
-}
-
-/// The first value of a Via line. Most lines hold one value, and then the list split (a
-/// second pass that tracks quotes) is not needed.
-fn first_via(line: &str) -> Result<Via<'_>, ValueError> {
-    if memchr::memchr(b',', line.as_bytes()).is_none() {
-        Via::parse(line)
-    } else {
-        Via::parse_list(line)
-            .next()
-            .unwrap_or(Err(ValueError::new("empty via", 0)))
     }
 }
 

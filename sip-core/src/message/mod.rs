@@ -38,6 +38,7 @@ mod framing;
 mod header;
 mod headers;
 mod host;
+mod keys;
 mod lex;
 mod limits;
 mod lists;

@@ -69,7 +69,7 @@ pub(crate) fn parse_head(
         let line_end = strip_cr(buf, pos, lf);
         if line_end == pos {
             // The empty line: headers are over.
-            let headers = Headers::from_parsed(src.clone(), index.extra, index.entries);
+            let headers = Headers::from_parsed(src.clone(), lf + 1, index.extra, index.entries);
             return Ok(Some(Head {
                 start,
                 headers,

@@ -8,6 +8,7 @@
 //! §7.3.1 (mandatory headers present, single-valued headers not repeated) that a UAS applies
 //! before acting on a request.
 
+use super::keys::{self, Span};
 use super::{
     CSeq, Contact, ContentType, Date, Expires, HeaderName, Headers, MaxForwards, NameAddr,
     ParseError, Request, Response, Uri, ValueError, Via, parse_call_id, tag_param,
@@ -24,9 +25,10 @@ impl Headers {
     /// The first Via value: the top of the first Via line's comma list. Framing parsed it
     /// already, so this is a lookup unless the Via lines were edited since.
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        self.top_via_value()
-            .ok_or(ParseError::Missing { name: "Via" })?
-            .map_err(|e| bad(HeaderName::Via, e))
+        let cached = self.keys().top_via;
+        self.one(HeaderName::Via, |line| {
+            keys::read(cached, line, Via::from_spans, keys::first_via)
+        })
     }
 
     /// Every Via value in order, across lines and comma lists.
@@ -38,12 +40,22 @@ impl Headers {
 
     /// CSeq.
     pub fn cseq(&self) -> Result<CSeq<'_>, ParseError> {
-        self.one(HeaderName::CSeq, CSeq::parse)
+        let cached = self.keys().cseq;
+        self.one(HeaderName::CSeq, |line| {
+            let from_cache = |line, (seq, method): (u32, Span)| CSeq {
+                seq,
+                method: method.get(line),
+            };
+            keys::read(cached, line, from_cache, CSeq::parse)
+        })
     }
 
     /// Call-ID.
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        self.one(HeaderName::CallId, parse_call_id)
+        let cached = self.keys().call_id;
+        self.one(HeaderName::CallId, |line| {
+            keys::read(cached, line, |line, ()| line, parse_call_id)
+        })
     }
 
     /// From.
@@ -58,12 +70,18 @@ impl Headers {
 
     /// The From tag, read without parsing the address (see [`tag_param`]).
     pub fn from_tag(&self) -> Result<Option<&str>, ParseError> {
-        self.one(HeaderName::From, tag_param)
+        let cached = self.keys().from_tag;
+        self.one(HeaderName::From, |line| {
+            keys::read(cached, line, read_tag, tag_param)
+        })
     }
 
     /// The To tag, read without parsing the address (see [`tag_param`]).
     pub fn to_tag(&self) -> Result<Option<&str>, ParseError> {
-        self.one(HeaderName::To, tag_param)
+        let cached = self.keys().to_tag;
+        self.one(HeaderName::To, |line| {
+            keys::read(cached, line, read_tag, tag_param)
+        })
     }
 
     fn one<'a, T>(
@@ -77,60 +95,55 @@ impl Headers {
         parse(v).map_err(|e| bad(name, e))
     }
 
+    /// One pass over the lines: each header the stack acts on must parse. The first line of
+    /// each key header was parsed by framing, and only its verdict is read here.
     fn check_present(&self, depth: Depth) -> Result<(), ParseError> {
-        // The top Via was checked when the message was framed; the others (a proxy's) here.
-        let mut vias = self.get_all(HeaderName::Via).peekable();
-        if self.top_via_checked()
-            && vias
-                .peek()
-                .is_some_and(|line| memchr::memchr(b',', line.as_bytes()).is_none())
-        {
-            vias.next();
-        }
-        for line in vias {
-            for v in Via::parse_list(line) {
-                v.map_err(|e| bad(HeaderName::Via, e))?;
-            }
-        }
-        for name in [HeaderName::From, HeaderName::To] {
-            for v in self.get_all(name) {
-                match depth {
+        let keys = self.keys();
+        let mut first = [true; 5];
+        for (name, v) in self.iter_known() {
+            let Some(name) = name else { continue };
+            let slot = match name {
+                HeaderName::Via => Some(0),
+                HeaderName::CSeq => Some(1),
+                HeaderName::CallId => Some(2),
+                HeaderName::From => Some(3),
+                HeaderName::To => Some(4),
+                _ => None,
+            };
+            let is_first = slot.is_some_and(|i| std::mem::replace(&mut first[i], false));
+            let known_good = is_first && keys.checked(name);
+            let checked = match name {
+                // A framed Via key covers its line only when the line holds one value.
+                HeaderName::Via if known_good && memchr::memchr(b',', v.as_bytes()).is_none() => {
+                    Ok(())
+                }
+                HeaderName::Via => Via::parse_list(v).try_for_each(|r| r.map(drop)),
+                HeaderName::From | HeaderName::To => match depth {
                     Depth::Full => NameAddr::parse(v).map(drop),
+                    Depth::Keys if known_good => Ok(()),
                     Depth::Keys => tag_param(v).map(drop),
+                },
+                HeaderName::CallId | HeaderName::CSeq if known_good => Ok(()),
+                HeaderName::CallId => parse_call_id(v).map(drop),
+                HeaderName::CSeq => CSeq::parse(v).map(drop),
+                HeaderName::MaxForwards => MaxForwards::parse(v).map(drop),
+                HeaderName::Contact => Contact::parse(v).map(drop),
+                HeaderName::Route | HeaderName::RecordRoute => {
+                    NameAddr::parse_list(v).try_for_each(|r| r.map(drop))
                 }
-                .map_err(|e| bad(name, e))?;
-            }
-        }
-        for v in self.get_all(HeaderName::CallId) {
-            parse_call_id(v).map_err(|e| bad(HeaderName::CallId, e))?;
-        }
-        for v in self.get_all(HeaderName::CSeq) {
-            CSeq::parse(v).map_err(|e| bad(HeaderName::CSeq, e))?;
-        }
-        for v in self.get_all(HeaderName::MaxForwards) {
-            MaxForwards::parse(v).map_err(|e| bad(HeaderName::MaxForwards, e))?;
-        }
-        for v in self.get_all(HeaderName::Contact) {
-            Contact::parse(v).map_err(|e| bad(HeaderName::Contact, e))?;
-        }
-        for name in [HeaderName::Route, HeaderName::RecordRoute] {
-            for v in self.get_all(name) {
-                for r in NameAddr::parse_list(v) {
-                    r.map_err(|e| bad(name, e))?;
-                }
-            }
-        }
-        for v in self.get_all(HeaderName::Expires) {
-            Expires::parse(v).map_err(|e| bad(HeaderName::Expires, e))?;
-        }
-        for v in self.get_all(HeaderName::ContentType) {
-            ContentType::parse(v).map_err(|e| bad(HeaderName::ContentType, e))?;
-        }
-        for v in self.get_all(HeaderName::Date) {
-            Date::parse(v).map_err(|e| bad(HeaderName::Date, e))?;
+                HeaderName::Expires => Expires::parse(v).map(drop),
+                HeaderName::ContentType => ContentType::parse(v).map(drop),
+                HeaderName::Date => Date::parse(v).map(drop),
+                _ => Ok(()),
+            };
+            checked.map_err(|e| bad(name, e))?;
         }
         Ok(())
     }
+}
+
+fn read_tag(line: &str, tag: Option<Span>) -> Option<&str> {
+    tag.map(|t| t.get(line))
 }
 
 /// How much of From and To a check reads.

@@ -2,6 +2,7 @@
 
 use crate::message::ValueError;
 use crate::message::host::{Host, parse_port, scan_host};
+use crate::message::keys::Span;
 use crate::message::lex::{at, err, is_token_str, list, scan_token, skip_ws, strip_quotes, sub};
 use crate::message::params::{Params, scan_header_params};
 use std::fmt;
@@ -237,26 +238,10 @@ pub(crate) struct ViaSpans {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Span(u32, u32);
-
-#[derive(Debug, Clone, Copy)]
 enum HostSpan {
     Domain(Span),
     Ipv4(std::net::Ipv4Addr),
     Ipv6(std::net::Ipv6Addr),
-}
-
-impl Span {
-    /// Where `part` lies inside `base`; `part` must be a slice of `base`.
-    fn of(base: &str, part: &str) -> Span {
-        let start = (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
-        Span(start as u32, part.len() as u32)
-    }
-
-    fn get(self, base: &str) -> &str {
-        base.get(self.0 as usize..(self.0 + self.1) as usize)
-            .unwrap_or("")
-    }
 }
 
 impl<'a> Via<'a> {

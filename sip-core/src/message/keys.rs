@@ -1,0 +1,124 @@
+//! The transaction and dialog keys of a received message — top Via, CSeq, Call-ID, From and
+//! To tags (RFC 3261 §17.1.3, §17.2.3, §12) — parsed once, when the message is framed, and
+//! kept as offsets into the header values, so that the transaction layer, the dialog layer
+//! and the user agent read them without parsing again.
+
+use super::name_addr::tag_param;
+use super::scalars::{CSeq, parse_call_id};
+use super::via::{Via, ViaSpans};
+use super::{HeaderName, ValueError};
+
+/// Where a part lies inside a header value: start and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span(u32, u32);
+
+impl Span {
+    /// Where `part` lies inside `base`; `part` must be a slice of `base`.
+    pub(crate) fn of(base: &str, part: &str) -> Span {
+        let start = (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize);
+        Span(start as u32, part.len() as u32)
+    }
+
+    /// The part, read back from the same `base`.
+    pub(crate) fn get(self, base: &str) -> &str {
+        base.get(self.0 as usize..(self.0 + self.1) as usize)
+            .unwrap_or("")
+    }
+}
+
+/// One key of the first line of its header: not looked at yet (or the line was edited),
+/// found bad, or parsed. An absent header is simply not found when the key is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) enum Key<T> {
+    #[default]
+    Unknown,
+    Bad(ValueError),
+    Parsed(T),
+}
+
+/// The keys of one message, each about the first line of its header.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keys {
+    pub(crate) top_via: Key<ViaSpans>,
+    pub(crate) cseq: Key<(u32, Span)>,
+    pub(crate) call_id: Key<()>,
+    pub(crate) from_tag: Key<Option<Span>>,
+    pub(crate) to_tag: Key<Option<Span>>,
+}
+
+impl Keys {
+    /// Parses the key of `name` from `line`, the first line of that header.
+    pub(crate) fn learn(&mut self, name: HeaderName, line: &str) {
+        match name {
+            HeaderName::Via => self.top_via = key(first_via(line).map(|v| v.spans(line))),
+            HeaderName::CSeq => {
+                self.cseq = key(CSeq::parse(line).map(|c| (c.seq, Span::of(line, c.method))))
+            }
+            HeaderName::CallId => self.call_id = key(parse_call_id(line).map(drop)),
+            HeaderName::From => self.from_tag = key(tag_span(line)),
+            HeaderName::To => self.to_tag = key(tag_span(line)),
+            _ => {}
+        }
+    }
+
+    /// Forgets the key of `name`, whose lines are being edited.
+    pub(crate) fn forget(&mut self, name: HeaderName) {
+        match name {
+            HeaderName::Via => self.top_via = Key::Unknown,
+            HeaderName::CSeq => self.cseq = Key::Unknown,
+            HeaderName::CallId => self.call_id = Key::Unknown,
+            HeaderName::From => self.from_tag = Key::Unknown,
+            HeaderName::To => self.to_tag = Key::Unknown,
+            _ => {}
+        }
+    }
+
+    /// Whether the first line of `name` is a key that was parsed and found good.
+    pub(crate) fn checked(&self, name: HeaderName) -> bool {
+        match name {
+            HeaderName::Via => matches!(self.top_via, Key::Parsed(_)),
+            HeaderName::CSeq => matches!(self.cseq, Key::Parsed(_)),
+            HeaderName::CallId => matches!(self.call_id, Key::Parsed(_)),
+            HeaderName::From => matches!(self.from_tag, Key::Parsed(_)),
+            HeaderName::To => matches!(self.to_tag, Key::Parsed(_)),
+            _ => false,
+        }
+    }
+}
+
+fn key<T>(r: Result<T, ValueError>) -> Key<T> {
+    match r {
+        Ok(t) => Key::Parsed(t),
+        Err(e) => Key::Bad(e),
+    }
+}
+
+fn tag_span(line: &str) -> Result<Option<Span>, ValueError> {
+    tag_param(line).map(|t| t.map(|t| Span::of(line, t)))
+}
+
+/// The first value of a Via line. Most lines hold one value, and then the list split (a
+/// second pass that tracks quotes) is not needed.
+pub(crate) fn first_via(line: &str) -> Result<Via<'_>, ValueError> {
+    if memchr::memchr(b',', line.as_bytes()).is_none() {
+        Via::parse(line)
+    } else {
+        Via::parse_list(line)
+            .next()
+            .unwrap_or(Err(ValueError::new("empty via", 0)))
+    }
+}
+
+/// Reads a key: the cached one while it is known, else `parse` on the line now.
+pub(crate) fn read<'a, T: Copy, U>(
+    cached: Key<T>,
+    line: &'a str,
+    from_cache: impl FnOnce(&'a str, T) -> U,
+    parse: impl FnOnce(&'a str) -> Result<U, ValueError>,
+) -> Result<U, ValueError> {
+    match cached {
+        Key::Parsed(t) => Ok(from_cache(line, t)),
+        Key::Bad(e) => Err(e),
+        Key::Unknown => parse(line),
+    }
+}
