@@ -4,10 +4,10 @@
 
 use crate::message::ValueError;
 use crate::message::lex::{
-    at, err, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws, sub,
+    at, err, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws, strip_quotes, sub,
     unescape_quoted,
 };
-use crate::message::params::{Params, scan_header_params};
+use crate::message::params::{Params, scan_header_params, walk_header_params};
 use crate::message::uri::Uri;
 use std::borrow::Cow;
 use std::fmt;
@@ -281,9 +281,26 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     let Some(at) = params_at else {
         return Ok(None);
     };
-    let params =
-        Params::parse(sub(s, at, s.len())).map_err(|e| crate::message::lex::shift(e, at))?;
-    Ok(params.get("tag").flatten())
+    // The parameters as `Params::parse` reads them, walked once for the first `tag`.
+    let start = skip_ws(b, at);
+    if start >= b.len() {
+        return Ok(None);
+    }
+    if b[start] != b';' {
+        return Err(err("expected ';'", start));
+    }
+    let mut tag = None;
+    let end = walk_header_params(b, start, |(ns, ne), v| {
+        if tag.is_none() && sub(s, ns, ne).eq_ignore_ascii_case("tag") {
+            tag = Some(v.map(|(vs, ve)| strip_quotes(sub(s, vs, ve))));
+        }
+        Ok(())
+    })?;
+    let rest = skip_ws(b, end);
+    if rest < b.len() {
+        return Err(err("invalid parameter", rest));
+    }
+    Ok(tag.flatten())
 }
 
 fn is_blank(c: u8) -> bool {

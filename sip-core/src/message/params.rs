@@ -166,7 +166,18 @@ impl<'a> Iterator for ParamsIter<'a> {
 }
 
 /// Scans `*( SEMI generic-param )` from `i`; returns the end of the last param.
-pub(crate) fn scan_header_params(b: &[u8], mut i: usize) -> Result<usize, ValueError> {
+pub(crate) fn scan_header_params(b: &[u8], i: usize) -> Result<usize, ValueError> {
+    walk_header_params(b, i, |_, _| Ok(()))
+}
+
+/// [`scan_header_params`] that also hands each parameter to `each` as it is checked — the
+/// name's span and the raw value's span (quotes kept) — so that a caller looking for a few
+/// parameters (a Via's branch, a tag) reads the list once.
+pub(crate) fn walk_header_params(
+    b: &[u8],
+    mut i: usize,
+    mut each: impl FnMut((usize, usize), Option<(usize, usize)>) -> Result<(), ValueError>,
+) -> Result<usize, ValueError> {
     loop {
         let j = skip_ws(b, i);
         if at(b, j) != Some(b';') {
@@ -179,9 +190,13 @@ pub(crate) fn scan_header_params(b: &[u8], mut i: usize) -> Result<usize, ValueE
         }
         i = ne;
         let k = skip_ws(b, ne);
+        let mut value = None;
         if at(b, k) == Some(b'=') {
-            i = scan_gen_value(b, skip_ws(b, k + 1))?;
+            let vs = skip_ws(b, k + 1);
+            i = scan_gen_value(b, vs)?;
+            value = Some((vs, i));
         }
+        each((ns, ne), value)?;
     }
 }
 

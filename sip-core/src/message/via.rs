@@ -4,7 +4,7 @@ use crate::message::ValueError;
 use crate::message::host::{Host, parse_port, scan_host};
 use crate::message::keys::Span;
 use crate::message::lex::{at, err, is_token_str, list, scan_token, skip_ws, strip_quotes, sub};
-use crate::message::params::{Params, scan_header_params};
+use crate::message::params::{Params, walk_header_params};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -97,13 +97,22 @@ impl<'a> Via<'a> {
             i = pe;
         }
         let ps = skip_ws(b, i);
-        let pe = scan_header_params(b, i)?;
+        // One walk checks the list and the typed parameters, and finds the branch.
+        let mut branch = None;
+        let pe = walk_header_params(b, i, |(ns, ne), v| {
+            let v = v.map(|(vs, ve)| sub(s, vs, ve));
+            match check_param(sub(s, ns, ne), v) {
+                Ok(Some(b)) if branch.is_none() => branch = Some(b),
+                Ok(_) => {}
+                Err(what) => return Err(err(what, ps)),
+            }
+            Ok(())
+        })?;
         let rest = skip_ws(b, pe);
         if rest < b.len() {
             return Err(err("unexpected character in via", rest));
         }
         let params = Params::from_raw(sub(s, ps.min(pe), pe));
-        let branch = check_params(&params).map_err(|what| err(what, ps))?;
         Ok(Via {
             transport,
             host,
@@ -290,36 +299,44 @@ fn parse_ip(v: &str) -> Option<IpAddr> {
 fn check_params<'a>(p: &Params<'a>) -> Result<Option<&'a str>, &'static str> {
     let mut branch = None;
     for (n, v) in p.iter_raw() {
-        // Dispatch on the first letter: most parameters are none of these five.
-        let (name, what): (&str, &'static str) =
-            match n.as_bytes().first().map(u8::to_ascii_lowercase) {
-                Some(b'b') => ("branch", "invalid branch"),
-                Some(b'r') if n.len() == 8 => ("received", "invalid received"),
-                Some(b'r') => ("rport", "invalid rport"),
-                Some(b'm') => ("maddr", "invalid maddr"),
-                Some(b't') => ("ttl", "invalid ttl"),
-                _ => continue,
-            };
-        if !n.eq_ignore_ascii_case(name) {
-            continue;
-        }
-        let ok = match name {
-            "branch" => v.is_some_and(is_token_str),
-            "received" => v.and_then(parse_ip).is_some(),
-            "rport" => {
-                v.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|c| c.is_ascii_digit()))
-            }
-            "maddr" => v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_some(),
-            _ => v.and_then(|t| t.parse::<u8>().ok()).is_some(),
-        };
-        if !ok {
-            return Err(what);
-        }
-        if name == "branch" && branch.is_none() {
-            branch = v;
+        if let Some(b) = check_param(n, v)?
+            && branch.is_none()
+        {
+            branch = Some(b);
         }
     }
     Ok(branch)
+}
+
+/// Checks one via-param whose syntax RFC 3261 or RFC 3581 gives; returns the value when it
+/// is the branch.
+fn check_param<'a>(n: &str, v: Option<&'a str>) -> Result<Option<&'a str>, &'static str> {
+    // Dispatch on the first letter: most parameters are none of these five.
+    let (name, what): (&str, &'static str) = match n.as_bytes().first().map(u8::to_ascii_lowercase)
+    {
+        Some(b'b') => ("branch", "invalid branch"),
+        Some(b'r') if n.len() == 8 => ("received", "invalid received"),
+        Some(b'r') => ("rport", "invalid rport"),
+        Some(b'm') => ("maddr", "invalid maddr"),
+        Some(b't') => ("ttl", "invalid ttl"),
+        _ => return Ok(None),
+    };
+    if !n.eq_ignore_ascii_case(name) {
+        return Ok(None);
+    }
+    let ok = match name {
+        "branch" => v.is_some_and(is_token_str),
+        "received" => v.and_then(parse_ip).is_some(),
+        "rport" => {
+            v.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|c| c.is_ascii_digit()))
+        }
+        "maddr" => v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_some(),
+        _ => v.and_then(|t| t.parse::<u8>().ok()).is_some(),
+    };
+    if !ok {
+        return Err(what);
+    }
+    Ok(if name == "branch" { v } else { None })
 }
 
 impl PartialEq for Via<'_> {
