@@ -91,17 +91,17 @@ impl DialogError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Local {
     /// `SIP/2.0/<transport> <sent-by>` without parameters, e.g. `SIP/2.0/WSS df7jal23ls0d.invalid`.
-    pub via: String,
+    pub via: SmolStr,
     /// The Contact header value for requests that carry one (INVITE, re-INVITE, UPDATE…).
-    pub contact: String,
+    pub contact: SmolStr,
 }
 
 impl Local {
     /// No Via and no Contact: for a flow that is gone.
     pub fn none() -> Self {
         Self {
-            via: String::new(),
-            contact: String::new(),
+            via: SmolStr::default(),
+            contact: SmolStr::default(),
         }
     }
 }

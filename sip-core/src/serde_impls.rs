@@ -52,6 +52,11 @@ pub(crate) fn text<S: Serializer>(b: &bytes::Bytes, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&String::from_utf8_lossy(b))
 }
 
+/// Header lines as `[name, value]` pairs, in order.
+pub(crate) fn headers<S: Serializer>(h: &crate::message::Headers, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(h.iter())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::session::{CallEnd, CallHandle, EndCause, Originator};

@@ -30,6 +30,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use sansip_media::audio::{AudioSource, Recorder, Ringback, Tone, WavSink, WavSource, analysis};
 use sansip_media::core::auth::{AuthError, DigestCredentials};
+use sansip_media::core::message::HeaderName;
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
 use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
@@ -528,10 +529,7 @@ async fn watch(
 /// of the user agent.
 async fn sip_call_id(phone: &WeakPhone<RtcSession>, id: CallHandle, e: &Event) -> Option<String> {
     if let Event::IncomingCall { headers, .. } = e {
-        return headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("call-id") || n.eq_ignore_ascii_case("i"))
-            .map(|(_, v)| v.clone());
+        return headers.get(HeaderName::CallId).map(str::to_string);
     }
     let phone = phone.upgrade()?;
     phone

@@ -66,12 +66,13 @@ fn local(flows: &Flows, flow: FlowId) -> Local {
     };
     let t = info.transport;
     Local {
-        via: format!("SIP/2.0/{t} {}", info.local),
+        via: format!("SIP/2.0/{t} {}", info.local).into(),
         contact: format!(
             "<sip:presence@{};transport={}>",
             info.local,
             t.to_string().to_ascii_lowercase()
-        ),
+        )
+        .into(),
     }
 }
 

@@ -378,7 +378,7 @@ impl Registration {
     }
 
     fn contact(&self, local: &Local) -> String {
-        let mut c = local.contact.clone();
+        let mut c = local.contact.to_string();
         if let Some(id) = &self.config.instance_id {
             c.push_str(&format!(";+sip.instance=\"<{id}>\""));
         }

@@ -709,7 +709,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let mut local = self.local_for(flow);
         let gruu = self.registration.as_ref().and_then(|r| r.gruu(self.now));
         if let Some(gruu) = gruu.filter(|_| self.outbound == Some(flow)) {
-            local.contact = format!("<{gruu}>");
+            local.contact = format!("<{gruu}>").into();
         }
         local
     }
@@ -838,10 +838,8 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         let from = h.get(HeaderName::From).unwrap_or_default().to_string();
         let to = h.get(HeaderName::To).unwrap_or_default().to_string();
-        let headers = h
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        // The INVITE's own header index: sharing its bytes costs no copy per header.
+        let headers = h.clone();
         let mut event = None;
         let Ok(_) = self.start_session(now, flow.id, |ctx, id| {
             event = Some(Event::IncomingCall {

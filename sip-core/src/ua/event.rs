@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::message::Headers;
+
 use crate::publication::PublicationHandle;
 use crate::registration::RegistrationCause;
 use crate::session::{CallEnd, CallHandle, Originator};
@@ -124,8 +126,12 @@ pub enum Event {
         from: String,
         /// The To header as received.
         to: String,
-        /// Every header of the INVITE, name and value as received.
-        headers: Vec<(String, String)>,
+        /// Every header of the INVITE, name and value as received ([`Headers::iter`]).
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_impls::headers")
+        )]
+        headers: Headers,
         /// The call of ours it replaces (RFC 3891: an attended transfer's target gets
         /// the transferee this way); answering it ends that call as `Replaced`.
         replaces: Option<CallHandle>,

@@ -803,8 +803,8 @@ impl<S: SdpHandler> UserAgent<S> {
             other => format!(";transport={}", other.via_token().to_ascii_lowercase()),
         };
         let local = Local {
-            via: format!("SIP/2.0/{t} {host}"),
-            contact: format!("<{scheme}:{user}@{host}{param}>"),
+            via: format!("SIP/2.0/{t} {host}").into(),
+            contact: format!("<{scheme}:{user}@{host}{param}>").into(),
         };
         self.locals.insert(flow, local);
     }
