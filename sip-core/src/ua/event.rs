@@ -131,7 +131,7 @@ pub enum Event {
             feature = "serde",
             serde(serialize_with = "crate::serde_impls::headers")
         )]
-        headers: Headers,
+        headers: Box<Headers>,
         /// The call of ours it replaces (RFC 3891: an attended transfer's target gets
         /// the transferee this way); answering it ends that call as `Replaced`.
         replaces: Option<CallHandle>,
