@@ -25,9 +25,8 @@ impl<S> Session<S> {
         };
         // The peer as it named itself; a caller without a 2xx yet has only its To.
         let named = if self.remote.0.is_empty() {
-            self.invite
-                .headers()
-                .get(HeaderName::To)
+            self.invite()
+                .and_then(|i| i.headers().get(HeaderName::To))
                 .unwrap_or_default()
         } else {
             &self.remote.0

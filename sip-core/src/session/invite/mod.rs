@@ -186,8 +186,9 @@ pub(crate) struct Session<S> {
     sdp: Option<S>,
     flow: FlowId,
     /// Caller: the INVITE as last sent (it changes on an authenticated retry). Callee: the
-    /// peer's INVITE, until its ACK (then it is no longer needed and is let go).
-    invite: Request,
+    /// peer's INVITE, until its ACK (then it is no longer needed and is let go). Boxed: a
+    /// request is large, and a confirmed callee keeps none.
+    invite: Option<Box<Request>>,
     invite_tx: Option<TxId>,
     /// Caller: a provisional answered the INVITE's transaction, so a CANCEL may go (§9.1).
     provisional: bool,
@@ -258,6 +259,11 @@ pub(crate) struct Session<S> {
 }
 
 impl<S> Session<S> {
+    /// The INVITE, while the session keeps it (see the field).
+    fn invite(&self) -> Option<&Request> {
+        self.invite.as_deref()
+    }
+
     fn new(
         id: CallHandle,
         caller: bool,
@@ -280,7 +286,7 @@ impl<S> Session<S> {
             phase,
             sdp,
             flow,
-            invite,
+            invite: Some(Box::new(invite)),
             invite_tx: None,
             provisional: false,
             peer_reinvite: None,
@@ -415,7 +421,7 @@ impl<S> Session<S> {
 impl<S: SdpHandler> Session<S> {
     /// Our INVITE went out again (with credentials): responses now answer this one.
     pub(crate) fn invite_resent(&mut self, req: &Request) {
-        self.invite = req.clone();
+        self.invite = Some(Box::new(req.clone()));
     }
 
     /// Records the transaction a request of ours went out on.

@@ -41,8 +41,8 @@ pub(super) struct Provisionals {
     reliable: bool,
     /// The RSeq of the next reliable one.
     next_rseq: u32,
-    /// The one waiting for its PRACK.
-    unacked: Option<Unacked>,
+    /// The one waiting for its PRACK (boxed: a response is large, and most calls have none).
+    unacked: Option<Box<Unacked>>,
     /// Reliable ones waiting for that PRACK before they go.
     queued: VecDeque<Response>,
     /// Our 2xx, waiting for that PRACK.
@@ -220,11 +220,11 @@ impl<S: SdpHandler> Session<S> {
         h.push(HeaderName::RSeq, &rseq.to_string());
         let t1 = ctx.config.timers.t1();
         ctx.out.push_back(Action::Respond(tx, resp.clone()));
-        self.provisionals.unacked = Some(Unacked {
+        self.provisionals.unacked = Some(Box::new(Unacked {
             rseq,
             response: resp,
             interval: t1,
-        });
+        }));
         self.set_timer(ctx, CallTimer::Retransmit1xx, ctx.now + t1);
         self.set_timer(ctx, CallTimer::PrackWait, ctx.now + t1 * 64);
     }
@@ -254,7 +254,7 @@ impl<S: SdpHandler> Session<S> {
     /// The peer's PRACK (§3): the one for our outstanding reliable provisional gets 200 and
     /// lets the next provisional, or the held 2xx, go; any other gets 481.
     pub(super) fn prack_in(&mut self, ctx: &mut Ctx<'_>, tx: TxId, req: &Request) {
-        let invite_seq = self.invite.cseq().map(|c| c.seq).ok();
+        let invite_seq = self.invite().and_then(|i| i.cseq().ok()).map(|c| c.seq);
         let acks = req
             .headers()
             .get(HeaderName::RAck)

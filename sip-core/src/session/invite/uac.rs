@@ -88,7 +88,9 @@ impl<S: SdpHandler> Session<S> {
     /// Sends our INVITE again as a new transaction of the same call (next CSeq, new branch),
     /// changed by `edit`: after a 422 or a 3xx. Responses now answer this one.
     pub(super) fn invite_again(&mut self, ctx: &mut Ctx<'_>, edit: impl FnOnce(&mut Request)) {
-        let mut req = self.invite.clone();
+        let Some(mut req) = self.invite().cloned() else {
+            return;
+        };
         edit(&mut req);
         let seq = req
             .cseq()
@@ -96,7 +98,7 @@ impl<S: SdpHandler> Session<S> {
             .unwrap_or_default()
             .wrapping_add(1);
         crate::dialog::rebranch(&mut req, seq, ctx.ids);
-        self.invite = req.clone();
+        self.invite = Some(Box::new(req.clone()));
         ctx.send(req, CallRequest::Invite);
     }
 
@@ -135,7 +137,10 @@ impl<S: SdpHandler> Session<S> {
                         .dialog
                         .as_ref()
                         .is_none_or(|d| Some(&d.id().remote_tag) != tag.as_ref());
-                if fresh && let Ok(d) = Dialog::uac(&self.invite, resp) {
+                if fresh
+                    && let Some(invite) = self.invite()
+                    && let Ok(d) = Dialog::uac(invite, resp)
+                {
                     self.dialog = Some(d);
                 }
                 if !self.prack_if_reliable(ctx, resp) {
@@ -195,7 +200,10 @@ impl<S: SdpHandler> Session<S> {
             && d.state() == DialogState::Confirmed
         {
             // Only our own initial INVITE can fork; a callee's `invite` is the peer's.
-            let initial = self.caller && self.invite.cseq().is_ok_and(|c| c.seq == seq);
+            let initial = self.caller
+                && self
+                    .invite()
+                    .is_some_and(|i| i.cseq().is_ok_and(|c| c.seq == seq));
             if d.id().remote_tag == tag {
                 if let Some((ack_seq, bytes)) = &self.ack
                     && *ack_seq == seq
@@ -211,7 +219,11 @@ impl<S: SdpHandler> Session<S> {
             Some(mut d) if d.id().remote_tag == tag => {
                 d.handle_response(&Method::Invite, resp).map(|()| d)
             }
-            _ => Dialog::uac(&self.invite, resp),
+            // The caller keeps its INVITE for the whole call: forks may answer it late.
+            _ => match self.invite.as_deref() {
+                Some(invite) => Dialog::uac(invite, resp),
+                None => return,
+            },
         };
         let Ok(dialog) = dialog else {
             let end = CallEnd::new(EndCause::SipFailure, Originator::System)
@@ -265,7 +277,7 @@ impl<S: SdpHandler> Session<S> {
     }
 
     fn ack_and_bye_fork(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
-        let Ok(mut fork) = Dialog::uac(&self.invite, resp) else {
+        let Some(Ok(mut fork)) = self.invite().map(|i| Dialog::uac(i, resp)) else {
             return;
         };
         let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();

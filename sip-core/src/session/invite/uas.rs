@@ -8,7 +8,7 @@ use super::{
     Accepting, Action, CallTimer, Ctx, Phase, Session, common_headers, prack, reason_header,
 };
 use crate::dialog::Dialog;
-use crate::message::{HeaderName, Method, Request, Response, StatusCode};
+use crate::message::{HeaderName, Request, Response, StatusCode};
 use crate::session::{
     CallEnd, CallHandle, Direction, EndCause, Originator, SdpError, SdpHandler, sdp,
 };
@@ -45,6 +45,8 @@ impl<S: SdpHandler> Session<S> {
     pub(crate) fn incoming(ctx: &mut Ctx<'_>, call: Incoming) -> Self {
         let tag = call.dialog.id().local_tag.clone();
         let key = (call.remote_key.0.clone(), tag);
+        let remote = super::remote_of(call.invite.headers(), HeaderName::From);
+        let reliable = prack::wanted(&call.invite, ctx.config.reliable_provisionals);
         let mut session = Session::new(
             call.id,
             false,
@@ -55,11 +57,12 @@ impl<S: SdpHandler> Session<S> {
             key,
         );
         session.invite_tx = Some(call.tx);
-        session.remote = super::remote_of(session.invite.headers(), HeaderName::From);
+        session.remote = remote;
         session.remote_key = Some(call.remote_key);
         session.dialog = Some(call.dialog);
-        let reliable = prack::wanted(&session.invite, ctx.config.reliable_provisionals);
-        session.refresh.allows(session.invite.headers());
+        if let Some(invite) = session.invite.as_deref() {
+            session.refresh.allows(invite.headers());
+        }
         // RFC 3262 §3: the first RSeq is random, below 2**31.
         let first_rseq = 1 + ctx.ids.below((1 << 31) - 2) as u32;
         session.provisionals = prack::Provisionals::new(reliable, first_rseq);
@@ -79,7 +82,7 @@ impl<S: SdpHandler> Session<S> {
         mut sdp: S,
         headers: Vec<(String, String)>,
     ) -> Result<(), SdpError> {
-        let offer_in_2xx = self.invite.body().is_empty();
+        let offer_in_2xx = !self.has_offer();
         let body = self.describe(ctx, &mut sdp)?;
         self.sdp = Some(sdp);
         self.answer_with(
@@ -136,13 +139,13 @@ impl<S: SdpHandler> Session<S> {
 
     /// Whether the peer's INVITE carried an offer.
     pub(crate) fn has_offer(&self) -> bool {
-        !self.invite.body().is_empty()
+        self.invite().is_some_and(|i| !i.body().is_empty())
     }
 
     /// Our answer to the INVITE's offer from `sdp` (or our offer, when it had none); when
     /// `sdp` cannot take the offer, the INVITE is refused with 488 and the call ends.
     fn describe(&mut self, ctx: &mut Ctx<'_>, sdp: &mut S) -> Result<Bytes, SdpError> {
-        let offer = self.invite.body().clone();
+        let offer = self.invite().map(|i| i.body().clone()).unwrap_or_default();
         let hold = self.hold;
         let body = if offer.is_empty() {
             sdp.create_offer(hold.offer())
@@ -200,7 +203,7 @@ impl<S: SdpHandler> Session<S> {
     ) -> Option<(TxId, Response)> {
         let (tx, invite) = match self.peer_reinvite.as_deref() {
             Some((tx, req)) => (*tx, req),
-            None => (self.invite_tx?, &self.invite),
+            None => (self.invite_tx?, self.invite.as_deref()?),
         };
         let mut resp = Response::from_request(invite, status);
         resp.set_to_tag(&self.key.1);
@@ -251,11 +254,16 @@ impl<S: SdpHandler> Session<S> {
         resp.headers_mut().remove(HeaderName::UserAgent);
         add_headers(resp.headers_mut(), extra);
         let answered = match self.peer_reinvite.as_deref() {
-            Some((_, req)) => req,
-            None => &self.invite,
+            Some((_, req)) => Some(req),
+            None => self.invite.as_deref(),
         };
-        let cseq = answered.cseq().map(|c| c.seq).unwrap_or_default();
-        self.refresh.requested(answered);
+        let cseq = answered
+            .and_then(|a| a.cseq().ok())
+            .map(|c| c.seq)
+            .unwrap_or_default();
+        if let Some(answered) = answered {
+            self.refresh.requested(answered);
+        }
         self.refresh.grant_headers(resp.headers_mut());
         resp.set_body("application/sdp", body);
         let bytes = resp.to_bytes();
@@ -336,7 +344,7 @@ impl<S: SdpHandler> Session<S> {
         self.clear_timer(CallTimer::Retransmit2xx);
         self.clear_timer(CallTimer::AckWait);
         if self.peer_reinvite.take().is_none() && !self.caller {
-            self.invite = Request::new(Method::Invite, "");
+            self.invite = None;
         }
     }
 }
