@@ -3,7 +3,8 @@
 //!
 //! Both sides run the sans-IO [`UserAgent`] on one UDP socket and `poll(2)`, with no async
 //! runtime: the deployment a load generator or a gateway would pick, and the one that
-//! shows what the stack itself costs. Calls are signalling only (SDP from [`FakeSdp`], no
+//! shows what the stack itself costs. Datagrams move in batches, `recvmmsg(2)` and
+//! `sendmmsg(2)`: one system call and one wake-up serve many messages. Calls are signalling only (SDP from [`FakeSdp`], no
 //! media), like SIPp's built-in `uac` and `uas` scenarios, so either side can face SIPp.
 //!
 //! Every run is bounded by a call count and a time limit, and ends with one JSON report:
@@ -11,16 +12,20 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::io::{ErrorKind, Write};
+use std::io::Write;
+use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::socket::{
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt,
+    sockopt,
+};
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallHandle, CallOptions, Event, Input, Output, UaConfig, UserAgent};
@@ -251,13 +256,22 @@ impl Role for Callee {
     }
 }
 
+/// Datagrams one `recvmmsg` or `sendmmsg` call moves at most.
+const BATCH: usize = 32;
+
+/// Datagrams handed to the UA before the loop looks at its timers again.
+const DRAIN: usize = 256;
+
 /// The socket and the flows on it: one per peer address.
 struct Udp {
     socket: UdpSocket,
     local: SocketAddr,
     by_addr: HashMap<SocketAddr, FlowId>,
     by_flow: HashMap<FlowId, SocketAddr>,
-    buf: Vec<u8>,
+    /// One whole-datagram buffer per message of a batch.
+    bufs: Vec<Vec<u8>>,
+    /// Transmits waiting for the next `sendmmsg`.
+    out: Vec<(Bytes, SockaddrStorage)>,
 }
 
 impl Udp {
@@ -275,28 +289,88 @@ impl Udp {
         flow
     }
 
-    /// Hands every datagram waiting on the socket to the UA, up to a batch; returns how
-    /// many there were. Draining before the next wait is what keeps a busy load cheap:
-    /// one wake-up serves many messages.
+    /// Hands every datagram waiting on the socket to the UA, up to [`DRAIN`], reading
+    /// [`BATCH`] per system call; returns how many there were. Draining before the next
+    /// wait is what keeps a busy load cheap: one wake-up serves many messages.
     fn drain(&mut self, ua: &mut UserAgent<FakeSdp>) -> Result<usize, String> {
-        const BATCH: usize = 256;
         let mut got = 0;
-        while got < BATCH {
-            match self.socket.recv_from(&mut self.buf) {
-                Ok((n, from)) => {
-                    got += 1;
-                    let flow = self.flow(ua, from);
-                    let bytes = Bytes::copy_from_slice(&self.buf[..n]);
-                    ua.handle_input(clock(), Input::Received { flow, bytes });
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        while got < DRAIN {
+            let mut received = [(0usize, None::<SocketAddr>); BATCH];
+            let n = {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                    self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+                let fd = self.socket.as_raw_fd();
+                match recvmmsg(
+                    fd,
+                    &mut headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                ) {
+                    Ok(results) => {
+                        let mut n = 0;
+                        for (slot, msg) in received.iter_mut().zip(results) {
+                            *slot = (msg.bytes, msg.address.and_then(socket_addr));
+                            n += 1;
+                        }
+                        n
+                    }
+                    Err(Errno::EAGAIN) => break,
+                    // ICMP port unreachable from a peer that is not up yet: the transaction
+                    // layer's retransmissions take care of it.
+                    Err(Errno::ECONNREFUSED | Errno::EINTR) => continue,
+                    Err(e) => return Err(format!("receive: {e}")),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                // ICMP port unreachable from a peer that is not up yet: the transaction
-                // layer's retransmissions take care of it.
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(format!("receive: {e}")),
+            };
+            for (i, (len, from)) in received.iter().take(n).enumerate() {
+                let Some(from) = *from else { continue };
+                let flow = self.flow(ua, from);
+                let bytes = Bytes::copy_from_slice(&self.bufs[i][..*len]);
+                ua.handle_input(clock(), Input::Received { flow, bytes });
+            }
+            got += n;
+            if n < BATCH {
+                break;
             }
         }
         Ok(got)
+    }
+
+    /// Queues a datagram for the next [`Udp::flush`].
+    fn send(&mut self, bytes: Bytes, to: SocketAddr) {
+        self.out.push((bytes, SockaddrStorage::from(to)));
+    }
+
+    /// Sends the queued datagrams, [`BATCH`] per system call. A full socket buffer loses
+    /// the rest of a batch, as the network would; retransmission covers it and the report
+    /// counts it.
+    fn flush(&mut self) {
+        let fd = self.socket.as_raw_fd();
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let no_cmsgs: [ControlMessage<'_>; 0] = [];
+        for chunk in self.out.chunks(BATCH) {
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk.iter().map(|(_, a)| Some(*a)).collect();
+            let mut sent = 0;
+            while sent < chunk.len() {
+                match sendmmsg(
+                    fd,
+                    &mut headers,
+                    &iovs[sent..],
+                    &addrs[sent..],
+                    no_cmsgs,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(results) => sent += results.count().max(1),
+                    Err(Errno::EINTR) => {}
+                    // Full buffer, or a peer not up yet: skip this datagram.
+                    Err(_) => sent += 1,
+                }
+            }
+        }
+        self.out.clear();
     }
 
     /// Sleeps until a datagram arrives or `deadline` passes. Rounded up to the next
@@ -313,6 +387,14 @@ impl Udp {
             Err(e) => Err(format!("poll: {e}")),
         }
     }
+}
+
+/// The address a datagram came from, when it is an IP one.
+fn socket_addr(a: SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// Tallies for the report.
@@ -368,7 +450,8 @@ fn drive<R: Role>(
         local,
         by_addr: HashMap::new(),
         by_flow: HashMap::new(),
-        buf: vec![0; 65_536],
+        bufs: vec![vec![0; 65_536]; BATCH],
+        out: Vec::with_capacity(BATCH),
     };
     if let Some(remote) = remote {
         let flow = udp.flow(&mut ua, remote);
@@ -396,10 +479,8 @@ fn drive<R: Role>(
         while let Some(output) = ua.poll_output() {
             match output {
                 Output::Transmit { flow, bytes } => {
-                    if let Some(to) = udp.by_flow.get(&flow) {
-                        // A full socket buffer loses the datagram, as the network would;
-                        // retransmission covers it and the report counts it.
-                        let _ = udp.socket.send_to(&bytes, to);
+                    if let Some(&to) = udp.by_flow.get(&flow) {
+                        udp.send(bytes, to);
                     }
                 }
                 Output::Event(event) => {
@@ -431,6 +512,7 @@ fn drive<R: Role>(
                 _ => {}
             }
         }
+        udp.flush();
         let ended = tally.completed + tally.failed >= calls;
         // The caller waits for its BYEs' answers. The callee stays a little longer, as
         // SIPp's uas does: if its 200 to the last BYE was lost, the caller resends the BYE
@@ -445,7 +527,10 @@ fn drive<R: Role>(
         if udp.drain(&mut ua)? > 0 {
             last_heard = now;
         } else {
-            let deadline = [role.next_wake(), ua.poll_timeout(), Some(give_up)]
+            // The callee also wakes when its linger is over: its transactions' timers may
+            // be far off (Timer J, 32 s), and it would otherwise sleep to `give_up`.
+            let linger_over = remote.is_none().then_some(last_heard + LINGER);
+            let deadline = [role.next_wake(), ua.poll_timeout(), linger_over, Some(give_up)]
                 .into_iter()
                 .flatten()
                 .min()
