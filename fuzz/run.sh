@@ -21,7 +21,7 @@ seconds=$1
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$fuzz_dir")
 shared="$repo/../shared/corpus"
-targets=(message_parse header_views stream_framing transaction_layer user_agent event_bodies presence_bodies dialog_bodies)
+targets=(message_parse header_views stream_framing transaction_layer user_agent lazy_validation event_bodies presence_bodies dialog_bodies)
 
 if [[ -n ${FUZZ_TARGET_DIR:-} ]]; then
     target_dir=$FUZZ_TARGET_DIR
@@ -72,7 +72,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$corpus" "$fuzz_dir/artifacts"
     extra=()
     case $t in
-        message_parse | transaction_layer | user_agent) extra=("$seeds/datagram") ;;
+        message_parse | transaction_layer | user_agent | lazy_validation) extra=("$seeds/datagram") ;;
         stream_framing) extra=("$seeds/stream") ;;
     esac
     # Hand-written seeds committed beside the targets (fuzz/seeds/<target>/).

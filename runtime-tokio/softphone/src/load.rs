@@ -530,11 +530,16 @@ fn drive<R: Role>(
             // The callee also wakes when its linger is over: its transactions' timers may
             // be far off (Timer J, 32 s), and it would otherwise sleep to `give_up`.
             let linger_over = remote.is_none().then_some(last_heard + LINGER);
-            let deadline = [role.next_wake(), ua.poll_timeout(), linger_over, Some(give_up)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(give_up);
+            let deadline = [
+                role.next_wake(),
+                ua.poll_timeout(),
+                linger_over,
+                Some(give_up),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(give_up);
             udp.wait(deadline)?;
         }
     }
