@@ -13,9 +13,7 @@
 use smol_str::SmolStr;
 
 use crate::ids::IdGenerator;
-use crate::message::{
-    HeaderName, Method, NameAddr, ParseError, Request, Response, Uri, ValueError,
-};
+use crate::message::{HeaderName, Method, NameAddr, ParseError, Request, Response, Uri};
 
 /// The dialog identifier of RFC 3261 §12: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -472,18 +470,9 @@ fn record_route(h: &crate::message::Headers) -> Result<Vec<String>, DialogError>
 }
 
 /// The URI of the first Contact, if any.
+/// The remote target: the first Contact's URI as the peer wrote it (framing found it).
 fn contact_uri(h: &crate::message::Headers) -> Result<Option<String>, DialogError> {
-    let Some(line) = h.get(HeaderName::Contact) else {
-        return Ok(None);
-    };
-    let first: Result<NameAddr<'_>, ValueError> = NameAddr::parse_list(line)
-        .next()
-        .unwrap_or(Err(ValueError::new("empty contact", 0)));
-    let na = first.map_err(|error| ParseError::Header {
-        name: HeaderName::Contact.as_str(),
-        error,
-    })?;
-    Ok(Some(na.uri().to_string()))
+    Ok(h.contact_target()?.map(str::to_string))
 }
 
 /// A route URI as a Request-URI: no URI headers, no `method`, `maddr`, `ttl` or `lr`

@@ -14,7 +14,7 @@ use bytestring::ByteString;
 use smallvec::SmallVec;
 
 use super::HeaderName;
-use super::keys::Keys;
+use super::keys::{KEYED, Keys};
 
 /// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
 /// spills to the heap, which costs one allocation and nothing else. Larger would make every
@@ -89,18 +89,14 @@ impl Headers {
             keys: Keys::default(),
         };
         let mut keys = Keys::default();
-        let mut seen = [false; 5];
+        let mut seen = [false; KEYED];
         for e in &h.entries {
-            let slot = match e.name {
-                Some(HeaderName::Via) => 0,
-                Some(HeaderName::CSeq) => 1,
-                Some(HeaderName::CallId) => 2,
-                Some(HeaderName::From) => 3,
-                Some(HeaderName::To) => 4,
-                _ => continue,
+            let Some(name) = e.name else { continue };
+            let Some(slot) = Keys::slot(name) else {
+                continue;
             };
             if !std::mem::replace(&mut seen[slot], true) {
-                keys.learn(e.name.unwrap_or(HeaderName::Via), h.value(e));
+                keys.learn(name, h.value(e));
             }
         }
         h.keys = keys;

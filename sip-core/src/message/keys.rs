@@ -3,7 +3,7 @@
 //! kept as offsets into the header values, so that the transaction layer, the dialog layer
 //! and the user agent read them without parsing again.
 
-use super::name_addr::tag_param;
+use super::name_addr::{NameAddr, tag_param};
 use super::scalars::{CSeq, parse_call_id};
 use super::via::{Via, ViaSpans};
 use super::{HeaderName, ValueError};
@@ -44,7 +44,13 @@ pub(crate) struct Keys {
     pub(crate) call_id: Key<()>,
     pub(crate) from_tag: Key<Option<Span>>,
     pub(crate) to_tag: Key<Option<Span>>,
+    /// The first Contact's URI as written (`None` for `*`): the remote target a dialog
+    /// takes (RFC 3261 §12.1). The whole line is checked when it is learnt.
+    pub(crate) contact: Key<Option<Span>>,
 }
+
+/// The headers whose first line is a key, in the order of [`Keys::slot`].
+pub(crate) const KEYED: usize = 6;
 
 impl Keys {
     /// Parses the key of `name` from `line`, the first line of that header.
@@ -57,8 +63,22 @@ impl Keys {
             HeaderName::CallId => self.call_id = key(parse_call_id(line).map(drop)),
             HeaderName::From => self.from_tag = key(tag_span(line)),
             HeaderName::To => self.to_tag = key(tag_span(line)),
+            HeaderName::Contact => self.contact = key(contact_span(line)),
             _ => {}
         }
+    }
+
+    /// Where `name` counts among the keyed headers, if it is one.
+    pub(crate) fn slot(name: HeaderName) -> Option<usize> {
+        Some(match name {
+            HeaderName::Via => 0,
+            HeaderName::CSeq => 1,
+            HeaderName::CallId => 2,
+            HeaderName::From => 3,
+            HeaderName::To => 4,
+            HeaderName::Contact => 5,
+            _ => return None,
+        })
     }
 
     /// Forgets the key of `name`, whose lines are being edited.
@@ -69,6 +89,7 @@ impl Keys {
             HeaderName::CallId => self.call_id = Key::Unknown,
             HeaderName::From => self.from_tag = Key::Unknown,
             HeaderName::To => self.to_tag = Key::Unknown,
+            HeaderName::Contact => self.contact = Key::Unknown,
             _ => {}
         }
     }
@@ -81,6 +102,7 @@ impl Keys {
             HeaderName::CallId => matches!(self.call_id, Key::Parsed(_)),
             HeaderName::From => matches!(self.from_tag, Key::Parsed(_)),
             HeaderName::To => matches!(self.to_tag, Key::Parsed(_)),
+            HeaderName::Contact => matches!(self.contact, Key::Parsed(_)),
             _ => false,
         }
     }
@@ -95,6 +117,26 @@ fn key<T>(r: Result<T, ValueError>) -> Key<T> {
 
 fn tag_span(line: &str) -> Result<Option<Span>, ValueError> {
     tag_param(line).map(|t| t.map(|t| Span::of(line, t)))
+}
+
+/// Checks a Contact line whole (as `Contact::parse` does) and finds its first URI.
+pub(crate) fn contact_span(line: &str) -> Result<Option<Span>, ValueError> {
+    if line.trim_matches([' ', '\t']) == "*" {
+        return Ok(None);
+    }
+    let mut first = None;
+    for na in NameAddr::parse_list(line) {
+        let na = na?;
+        if first.is_none() {
+            first = na.uri_text().map(|t| Span::of(line, t));
+        }
+    }
+    Ok(first)
+}
+
+/// [`contact_span`], giving the text.
+pub(crate) fn contact_span_text(line: &str) -> Result<Option<&str>, ValueError> {
+    contact_span(line).map(|s| s.map(|s| s.get(line)))
 }
 
 /// The first value of a Via line. Most lines hold one value, and then the list split (a

@@ -40,6 +40,8 @@ impl<'a> Display<'a> {
 pub struct NameAddr<'a> {
     display: Option<Display<'a>>,
     uri: Uri<'a>,
+    /// The URI as written, when parsed (a remote target is taken as written).
+    uri_text: Option<&'a str>,
     params: Params<'a>,
 }
 
@@ -93,7 +95,7 @@ impl<'a> NameAddr<'a> {
                 _ => {}
             }
         }
-        let (uri, end) = if at(b, i) == Some(b'<') {
+        let (uri, uri_text, end) = if at(b, i) == Some(b'<') {
             let close = memchr::memchr(b'>', b.get(i..).unwrap_or(&[]))
                 .ok_or(err("expected '>'", s.len()))?
                 + i;
@@ -101,14 +103,18 @@ impl<'a> NameAddr<'a> {
             if inner.bytes().next().is_some_and(is_ws) || inner.bytes().last().is_some_and(is_ws) {
                 return Err(err("whitespace inside angle brackets", i + 1));
             }
-            (Uri::parse(inner).map_err(|e| shift(e, i + 1))?, close + 1)
+            (
+                Uri::parse(inner).map_err(|e| shift(e, i + 1))?,
+                inner,
+                close + 1,
+            )
         } else {
             let end = crate::message::lex::scan_while(b, i, |c| c != b';' && !is_ws(c));
             let text = sub(s, i, end);
             if let Some(p) = text.bytes().position(|c| c == b'?' || c == b',') {
                 return Err(err("uri with '?' or ',' needs angle brackets", i + p));
             }
-            (Uri::parse(text).map_err(|e| shift(e, i))?, end)
+            (Uri::parse(text).map_err(|e| shift(e, i))?, text, end)
         };
         let ps = skip_ws(b, end);
         let pe = scan_header_params(b, end)?;
@@ -119,6 +125,7 @@ impl<'a> NameAddr<'a> {
         Ok(NameAddr {
             display,
             uri,
+            uri_text: Some(uri_text),
             params: Params::from_raw(sub(s, ps.min(pe), pe)),
         })
     }
@@ -140,6 +147,7 @@ impl<'a> NameAddr<'a> {
         Ok(NameAddr {
             display: display.map(Display::Plain),
             uri,
+            uri_text: None,
             params: Params::default(),
         })
     }
@@ -167,6 +175,11 @@ impl<'a> NameAddr<'a> {
     /// The URI.
     pub fn uri(&self) -> Uri<'a> {
         self.uri
+    }
+
+    /// The URI as written, for a parsed value.
+    pub(crate) fn uri_text(&self) -> Option<&'a str> {
+        self.uri_text
     }
 
     /// The header parameters (after the URI, outside any brackets).

@@ -58,6 +58,24 @@ impl Headers {
         })
     }
 
+    /// The first Contact's URI as written, the remote target a dialog takes (RFC 3261
+    /// §12.1); `None` without a Contact. Framing checked the line and found it; a `*`
+    /// names no target and is refused here.
+    pub(crate) fn contact_target(&self) -> Result<Option<&str>, ParseError> {
+        let Some(line) = self.get(HeaderName::Contact) else {
+            return Ok(None);
+        };
+        let read = |line, span: Option<Span>| span.map(|s| s.get(line));
+        let target = keys::read(self.keys().contact, line, read, keys::contact_span_text)
+            .map_err(|e| bad(HeaderName::Contact, e))?;
+        target.map(Some).ok_or_else(|| {
+            bad(
+                HeaderName::Contact,
+                ValueError::new("'*' names no target", 0),
+            )
+        })
+    }
+
     /// From.
     pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
         self.one(HeaderName::From, NameAddr::parse)
@@ -99,17 +117,10 @@ impl Headers {
     /// each key header was parsed by framing, and only its verdict is read here.
     fn check_present(&self, depth: Depth) -> Result<(), ParseError> {
         let keys = self.keys();
-        let mut first = [true; 5];
+        let mut first = [true; keys::KEYED];
         for (name, v) in self.iter_known() {
             let Some(name) = name else { continue };
-            let slot = match name {
-                HeaderName::Via => Some(0),
-                HeaderName::CSeq => Some(1),
-                HeaderName::CallId => Some(2),
-                HeaderName::From => Some(3),
-                HeaderName::To => Some(4),
-                _ => None,
-            };
+            let slot = keys::Keys::slot(name);
             let is_first = slot.is_some_and(|i| std::mem::replace(&mut first[i], false));
             let known_good = is_first && keys.checked(name);
             let checked = match name {
@@ -127,6 +138,7 @@ impl Headers {
                 HeaderName::CallId => parse_call_id(v).map(drop),
                 HeaderName::CSeq => CSeq::parse(v).map(drop),
                 HeaderName::MaxForwards => MaxForwards::parse(v).map(drop),
+                HeaderName::Contact if known_good => Ok(()),
                 HeaderName::Contact => Contact::parse(v).map(drop),
                 HeaderName::Route | HeaderName::RecordRoute => {
                     NameAddr::parse_list(v).try_for_each(|r| r.map(drop))
