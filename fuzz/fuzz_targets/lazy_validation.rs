@@ -18,7 +18,7 @@ use sansip_core::ua::{Input, Output, UaConfig, UserAgent};
 
 fuzz_target!(|data: &[u8]| {
     let bytes = Bytes::copy_from_slice(data);
-    let Ok(m) = Message::frame(bytes.clone(), &Limits::default()) else {
+    let Ok(mut m) = Message::frame(bytes.clone(), &Limits::default()) else {
         return;
     };
     let lazy = m.validate_for_ua();

@@ -91,7 +91,9 @@ impl Headers {
         let mut keys = Keys::default();
         let mut seen = [false; KEYED];
         for e in &h.entries {
-            let Some(name) = e.name else { continue };
+            let Some(name) = e.name.filter(|n| Keys::framed(*n)) else {
+                continue;
+            };
             let Some(slot) = Keys::slot(name) else {
                 continue;
             };
@@ -101,6 +103,16 @@ impl Headers {
         }
         h.keys = keys;
         h
+    }
+
+    /// Parses and keeps the key of `name` (see [`Keys`]) now, for a key framing leaves to
+    /// the first layer that reads it.
+    pub(crate) fn learn(&mut self, name: HeaderName) {
+        if let Some(line) = self.get(name) {
+            let mut keys = self.keys;
+            keys.learn(name, line);
+            self.keys = keys;
+        }
     }
 
     /// The keys framing parsed (see [`Keys`]).

@@ -1,7 +1,8 @@
 //! The transaction and dialog keys of a received message — top Via, CSeq, Call-ID, From and
 //! To tags (RFC 3261 §17.1.3, §17.2.3, §12) — parsed once, when the message is framed, and
 //! kept as offsets into the header values, so that the transaction layer, the dialog layer
-//! and the user agent read them without parsing again.
+//! and the user agent read them without parsing again. The first Contact (a dialog's remote
+//! target) is kept the same way, learnt by the user agent's check rather than by framing.
 
 use super::name_addr::{NameAddr, tag_param};
 use super::scalars::{CSeq, parse_call_id};
@@ -45,7 +46,8 @@ pub(crate) struct Keys {
     pub(crate) from_tag: Key<Option<Span>>,
     pub(crate) to_tag: Key<Option<Span>>,
     /// The first Contact's URI as written (`None` for `*`): the remote target a dialog
-    /// takes (RFC 3261 §12.1). The whole line is checked when it is learnt.
+    /// takes (RFC 3261 §12.1). The whole line is checked when it is learnt (not by
+    /// framing: see [`Keys::framed`]).
     pub(crate) contact: Key<Option<Span>>,
 }
 
@@ -66,6 +68,13 @@ impl Keys {
             HeaderName::Contact => self.contact = key(contact_span(line)),
             _ => {}
         }
+    }
+
+    /// Whether framing learns the key of `name`: the transaction and dialog keys every
+    /// message needs. The Contact is learnt by the user agent's check, which parses it
+    /// anyway (`Message::validate_for_ua`); a proxy or a parser-only user never pays for it.
+    pub(crate) fn framed(name: HeaderName) -> bool {
+        name != HeaderName::Contact
     }
 
     /// Where `name` counts among the keyed headers, if it is one.

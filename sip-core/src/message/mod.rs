@@ -206,10 +206,19 @@ impl Message {
     /// tags and the bounds are read. The transaction and dialog layers carry those addresses
     /// as text; a layer that needs the URI of one parses it then and answers 400 naming the
     /// header if it does not parse.
-    pub fn validate_for_ua(&self) -> Result<(), ParseError> {
+    ///
+    /// The first Contact, which this check parses, is kept (as framing keeps the keys), so
+    /// that the dialog layer takes its remote target without parsing it again.
+    pub fn validate_for_ua(&mut self) -> Result<(), ParseError> {
         match self {
-            Message::Request(r) => validate::request(r, validate::Depth::Keys),
-            Message::Response(r) => validate::response(r, validate::Depth::Keys),
+            Message::Request(r) => {
+                r.headers.learn(HeaderName::Contact);
+                validate::request(r, validate::Depth::Keys)
+            }
+            Message::Response(r) => {
+                r.headers.learn(HeaderName::Contact);
+                validate::response(r, validate::Depth::Keys)
+            }
         }
     }
 

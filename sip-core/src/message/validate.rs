@@ -165,7 +165,7 @@ pub(super) enum Depth {
     ///
     /// [`Message::validate`]: super::Message::validate
     Full,
-    /// The tags and the address's bounds (quotes and `<…>` balanced): what the transaction and
+    /// The tags and the address's outline (see [`tag_param`]): what the transaction and
     /// dialog layers read. The addresses themselves are carried as text and parsed, with a
     /// 400 naming the header, by the layer that needs a URI from them.
     Keys,
@@ -174,8 +174,8 @@ pub(super) enum Depth {
 pub(super) fn request(r: &Request, depth: Depth) -> Result<(), ParseError> {
     Uri::parse_request_uri(r.uri()).map_err(ParseError::RequestUri)?;
     r.headers.check_present(depth)?;
-    if let Some(v) = r.headers.get(HeaderName::CSeq) {
-        let cseq = CSeq::parse(v).map_err(|e| bad(HeaderName::CSeq, e))?;
+    if r.headers.contains(HeaderName::CSeq) {
+        let cseq = r.headers.cseq()?;
         if cseq.method != r.method().as_str() {
             return Err(ParseError::CSeqMethod);
         }

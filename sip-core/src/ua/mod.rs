@@ -922,7 +922,7 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
-    fn message_in(&mut self, now: Instant, flow: Flow, m: Message) {
+    fn message_in(&mut self, now: Instant, flow: Flow, mut m: Message) {
         let valid = m.validate_for_ua();
         match m {
             Message::Response(r) => {
