@@ -8,7 +8,7 @@ use crate::message::lex::{
     unescape_quoted,
 };
 use crate::message::params::{Params, scan_header_params, walk_header_params};
-use crate::message::uri::Uri;
+use crate::message::uri::{Uri, is_scheme};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -323,14 +323,8 @@ fn is_blank(c: u8) -> bool {
 /// The outline of a URI inside a From or To value (see [`tag_param`]): a scheme, then no
 /// blanks; without angle brackets, no `?` or `,` either (§20.10).
 fn uri_outline(uri: &[u8], offset: usize, bare: bool) -> Result<(), ValueError> {
-    let scheme = uri
-        .iter()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-        .count();
-    if scheme == 0
-        || !uri.first().is_some_and(u8::is_ascii_alphabetic)
-        || uri.get(scheme) != Some(&b':')
-    {
+    let scheme_ok = memchr::memchr(b':', uri).is_some_and(|colon| is_scheme(&uri[..colon]));
+    if !scheme_ok {
         return Err(err("invalid scheme", offset));
     }
     let bad = |c: &u8| is_blank(*c) || (bare && matches!(c, b'?' | b','));
@@ -361,13 +355,10 @@ pub enum Contact<'a> {
 impl<'a> Contact<'a> {
     /// Parses and validates every element once.
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
-        if s.trim_matches([' ', '\t']) == "*" {
-            return Ok(Contact::Star);
-        }
-        for r in NameAddr::parse_list(s) {
-            r?;
-        }
-        Ok(Contact::List(s))
+        Ok(match crate::message::keys::contact_span(s)? {
+            None => Contact::Star,
+            Some(_) => Contact::List(s),
+        })
     }
 
     /// The addresses; empty for `*`.

@@ -86,11 +86,7 @@ impl<'a> Uri<'a> {
         let b = s.as_bytes();
         let colon = memchr::memchr(b':', b).ok_or(err("expected ':' after scheme", 0))?;
         let name = sub(s, 0, colon);
-        let ok = name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        if !ok {
+        if !is_scheme(name.as_bytes()) {
             return Err(err("invalid scheme", 0));
         }
         let scheme = Scheme::from_str(name);
@@ -382,6 +378,14 @@ impl fmt::Display for Uri<'_> {
         }
         Ok(())
     }
+}
+
+/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3261 §25.1).
+pub(crate) fn is_scheme(name: &[u8]) -> bool {
+    name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
 #[cfg(test)]
