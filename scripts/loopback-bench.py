@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """Calls per second over loopback UDP: sansip against SIPp (issue 6, part 4).
 
-Four pairs, caller -> callee, run in turns at each rate so that drift on a shared machine
+Six pairs, caller -> callee, run in turns at each rate so that drift on a shared machine
 hits them alike:
 
     sipp -> sipp     SIPp's built-in uac and uas, -buff_size 8388608
-    ours -> ours     softphone load call -> softphone load answer
+    ours -> ours     softphone load call -> softphone load answer (the sans-IO UserAgent,
+                     one socket, recvmmsg/sendmmsg, no async runtime)
     sipp -> ours     SIPp uac -> softphone load answer
     ours -> sipp     softphone load call -> SIPp uas
+    async -> async   the same through the async Phone on a one-thread tokio runtime
+                     (softphone load --engine phone): what the convenient API costs
+    floor -> floor   the kernel's floor: the same seven datagrams per call, each the size of
+                     the real message, over the same batched socket with no SIP at all
+                     (softphone load --engine floor)
 
-Each run places rate x --seconds calls (INVITE, 180, 200, ACK, BYE, 200; no media), all on
+Each pair runs --runs times (3) at each rate; the figures are the medians, and a rate is
+clean when most of its runs were. Each run places rate x --seconds calls (INVITE, 180, 200, ACK, BYE, 200; no media), all on
 127.0.0.1. A run is clean when every call completed on both sides, nothing failed, nothing
 was retransmitted, and the caller kept 95 % of the rate. A pair stops rising after its first
 unclean rate. CPU is user + system time from wait4() for each process, divided by the calls.
@@ -31,7 +38,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAIRS = [("sipp", "sipp"), ("ours", "ours"), ("sipp", "ours"), ("ours", "sipp")]
+PAIRS = [("sipp", "sipp"), ("ours", "ours"), ("sipp", "ours"), ("ours", "sipp"),
+         ("async", "async"), ("floor", "floor")]
+# The softphone's --engine for each of our kinds.
+ENGINES = {"ours": "sans-io", "async": "phone", "floor": "floor"}
 BUFF = "8388608"
 
 
@@ -124,7 +134,7 @@ def run_pair(caller, callee, rate, seconds, softphone, workdir):
                 "-stf", stat["uas"]]
     else:
         argv = [softphone, "load", "answer", "--bind", f"127.0.0.1:{port}",
-                "--calls", str(calls), "--max-seconds", str(limit)]
+                "--calls", str(calls), "--max-seconds", str(limit), "--engine", ENGINES[callee]]
     answering = Proc(argv, workdir)
     time.sleep(0.3)
     target = f"127.0.0.1:{port}"
@@ -134,7 +144,7 @@ def run_pair(caller, callee, rate, seconds, softphone, workdir):
     else:
         argv = [softphone, "load", "call", f"sip:load@{target}", "--rate", str(rate),
                 "--calls", str(calls), "--bind", f"127.0.0.1:{cport}",
-                "--max-seconds", str(limit)]
+                "--max-seconds", str(limit), "--engine", ENGINES[caller]]
     calling = Proc(argv, workdir).wait(limit + 5)
     answering.wait(limit + 10)
     sides = {}
@@ -160,6 +170,27 @@ def run_pair(caller, callee, rate, seconds, softphone, workdir):
     }
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def run_median(caller, callee, rate, seconds, softphone, workdir, runs):
+    """Runs a pair `runs` times at `rate`: the medians, clean when most runs were."""
+    rs = [run_pair(caller, callee, rate, seconds, softphone, workdir) for _ in range(runs)]
+    clean_runs = sum(1 for r in rs if r["clean"])
+    return {
+        "caller": caller, "callee": callee, "rate": rate, "calls": rs[0]["calls"],
+        "runs": len(rs), "clean_runs": clean_runs, "clean": 2 * clean_runs > len(rs),
+        "achieved_cps": median([r["achieved_cps"] for r in rs]),
+        "caller_cpu_us": median([r["caller_cpu_us"] for r in rs]),
+        "callee_cpu_us": median([r["callee_cpu_us"] for r in rs]),
+        "both_cpu_us": median([r["caller_cpu_us"] + r["callee_cpu_us"] for r in rs]),
+        "each": rs,
+    }
+
+
 def best(results, pair):
     clean = [r for r in results if (r["caller"], r["callee"]) == pair and r["clean"]]
     return max(clean, key=lambda r: r["rate"]) if clean else None
@@ -170,11 +201,19 @@ def at_rate(results, pair, rate):
                  and r["rate"] == rate and r["clean"]), None)
 
 
-def markdown(results, rates, seconds):
+def met(ok):
+    return "✓" if ok else "✗"
+
+
+def markdown(results, rates, seconds, runs, cores):
+    top = max(rates)
     lines = [
-        f"Loopback UDP, {seconds:g} s of calls per run, rates tried: "
+        f"Loopback UDP, {seconds:g} s of calls per run, {runs} run(s) per pair and rate "
+        "(medians), rates tried: "
         f"{', '.join(str(r) for r in rates)} calls/s. "
-        "CPU is user + system time per call (wait4), caller and callee processes.",
+        "CPU is user + system time per call (wait4), caller and callee processes. "
+        "`async` is the async `Phone` on tokio; `floor` is no SIP at all, the same seven "
+        "datagrams per call over the same batched socket (the kernel's floor).",
         "",
         "| caller → callee | highest clean rate (calls/s) | caller CPU µs/call | "
         "callee CPU µs/call | both µs/call |",
@@ -186,27 +225,55 @@ def markdown(results, rates, seconds):
         if b is None:
             lines.append(f"| {name} | none clean | — | — | — |")
             continue
-        lines.append(f"| {name} | {b['rate']} | {b['caller_cpu_us']:.1f} | "
-                     f"{b['callee_cpu_us']:.1f} | "
-                     f"{b['caller_cpu_us'] + b['callee_cpu_us']:.1f} |")
+        capped = "+" if b["rate"] == top else ""
+        lines.append(f"| {name} | {b['rate']}{capped} | {b['caller_cpu_us']:.1f} | "
+                     f"{b['callee_cpu_us']:.1f} | {b['both_cpu_us']:.1f} |")
+    lines += ["", "(+: clean at the highest rate tried.)", "",
+              "| aim | sansip | peer | ratio | met |", "|---|---:|---:|---:|:---:|"]
     ours, sipp = best(results, ("ours", "ours")), best(results, ("sipp", "sipp"))
-    lines += ["", "| aim | sansip | SIPp | ratio | met |", "|---|---:|---:|---:|---|"]
-    if ours and sipp:
-        ratio = ours["rate"] / sipp["rate"]
-        capped = "" if ours["rate"] < max(rates) else " (ours clean at the highest rate tried)"
-        lines.append(f"| highest clean rate, ≥ 2× SIPp | {ours['rate']} | {sipp['rate']} | "
-                     f"{ratio:.2f}× | {'yes' if ratio >= 2 else 'no'}{capped} |")
-        common = min(ours["rate"], sipp["rate"])
-        o, s = at_rate(results, ("ours", "ours"), common), at_rate(results, ("sipp", "sipp"), common)
-        if o and s:
-            ocpu = o["caller_cpu_us"] + o["callee_cpu_us"]
-            scpu = s["caller_cpu_us"] + s["callee_cpu_us"]
-            lines.append(f"| CPU per call, both sides, at {common}/s, ≤ 0.5× SIPp | "
-                         f"{ocpu:.1f} µs | {scpu:.1f} µs | {ocpu / scpu:.2f}× | "
-                         f"{'yes' if ocpu <= 0.5 * scpu else 'no'} |")
-    else:
+    floor = best(results, ("floor", "floor"))
+    if not (ours and sipp):
         lines.append("| (a pair had no clean rate) | | | | |")
-    return "\n".join(lines)
+        return "\n".join(lines)
+    ratio = ours["rate"] / sipp["rate"]
+    lines.append(f"| highest clean rate, ≥ 2× SIPp | {ours['rate']} | {sipp['rate']} | "
+                 f"{ratio:.2f}× | {met(ratio >= 2)} |")
+    common = min(ours["rate"], sipp["rate"])
+    o, s = at_rate(results, ("ours", "ours"), common), at_rate(results, ("sipp", "sipp"), common)
+    notes = []
+    if o and s:
+        lines.append(f"| CPU per call, both sides, at {common}/s, ≤ 0.5× SIPp | "
+                     f"{o['both_cpu_us']:.1f} µs | {s['both_cpu_us']:.1f} µs | "
+                     f"{o['both_cpu_us'] / s['both_cpu_us']:.2f}× | "
+                     f"{met(o['both_cpu_us'] <= 0.5 * s['both_cpu_us'])} |")
+        f = at_rate(results, ("floor", "floor"), common)
+        if f:
+            lines.append(f"| CPU per call against the kernel's floor, at {common}/s | "
+                         f"{o['both_cpu_us']:.1f} µs | {f['both_cpu_us']:.1f} µs (floor) | "
+                         f"{o['both_cpu_us'] / f['both_cpu_us']:.2f}× | – |")
+            budget = 0.5 * s["both_cpu_us"]
+            notes.append(
+                f"The floor (no SIP) costs {f['both_cpu_us']:.1f} µs per call, both sides, at "
+                f"{common}/s: half of SIPp's CPU is {budget:.1f} µs, which leaves "
+                f"{budget - f['both_cpu_us']:.1f} µs for two SIP stacks; sansip spends "
+                f"{o['both_cpu_us'] - f['both_cpu_us']:.1f} µs above the floor.")
+    if floor:
+        # Two processes on `cores` CPUs: at most cores·10⁶ µs of CPU per second.
+        need = 2 * sipp["rate"]
+        fits = cores * 1e6 / floor["both_cpu_us"]
+        notes.append(
+            f"At 2× SIPp ({need}/s) the floor alone would use "
+            f"{need * floor['both_cpu_us'] / 1e6:.2f} of this machine's {cores} CPUs "
+            f"(floor clean up to {floor['rate']}/s{' and beyond' if floor['rate'] == top else ''};"
+            f" its CPU per call allows about {fits:,.0f} calls/s on {cores} CPUs).")
+    a = at_rate(results, ("async", "async"), min(common, (best(results, ("async", "async")) or {"rate": 0})["rate"]))
+    if a:
+        b = at_rate(results, ("ours", "ours"), a["rate"])
+        if b:
+            lines.append(f"| async Phone (tokio) against the sans-IO loop, at {a['rate']}/s | "
+                         f"{a['both_cpu_us']:.1f} µs | {b['both_cpu_us']:.1f} µs (sans-IO) | "
+                         f"{a['both_cpu_us'] / b['both_cpu_us']:.2f}× | – |")
+    return "\n".join(lines + [""] + notes)
 
 
 def main():
@@ -214,12 +281,14 @@ def main():
     ap.add_argument("--softphone")
     ap.add_argument("--rates", default="2000,5000,10000,15000,20000,30000,40000,60000")
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--markdown")
     ap.add_argument("--json")
     args = ap.parse_args()
     rates = [200] if args.quick else [int(r) for r in args.rates.split(",")]
     seconds = 1.0 if args.quick else args.seconds
+    runs = 1 if args.quick else max(1, args.runs)
     softphone = softphone_path(args.softphone)
     results, stopped = [], set()
     with tempfile.TemporaryDirectory(prefix="sansip-loopback-") as workdir:
@@ -227,17 +296,18 @@ def main():
             for pair in PAIRS:
                 if pair in stopped:
                     continue
-                r = run_pair(*pair, rate, seconds, softphone, workdir)
+                r = run_median(*pair, rate, seconds, softphone, workdir, runs)
                 results.append(r)
                 print(f"{pair[0]:>4} -> {pair[1]:<4} {rate:>6}/s: "
                       f"{'clean' if r['clean'] else 'NOT clean'}, {r['achieved_cps']:.0f}/s, "
                       f"caller {r['caller_cpu_us']:.1f} µs/call, callee {r['callee_cpu_us']:.1f}"
-                      f" µs/call; {json.dumps(r['sides'])}", file=sys.stderr)
+                      f" µs/call ({r['clean_runs']}/{r['runs']} runs clean); "
+                      f"{json.dumps([x['sides'] for x in r['each']])}", file=sys.stderr)
                 if not r["clean"]:
                     stopped.add(pair)
             if len(stopped) == len(PAIRS):
                 break
-    table = markdown(results, rates, seconds)
+    table = markdown(results, rates, seconds, runs, os.cpu_count() or 1)
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as f:

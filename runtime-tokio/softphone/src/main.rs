@@ -8,8 +8,8 @@
 //! softphone [OPTIONS] answer [--for SECS] [--calls N]
 //! softphone [OPTIONS] message TARGET TEXT
 //! softphone [OPTIONS] console
-//! softphone load call TARGET [--rate CPS] [--calls N] [--hold-ms MS]
-//! softphone load answer [--bind IP:PORT] [--calls N]
+//! softphone load call TARGET [--rate CPS] [--calls N] [--hold-ms MS] [--engine E]
+//! softphone load answer [--bind IP:PORT] [--calls N] [--engine E]
 //! ```
 //!
 //! Signalling runs on UDP, TCP, TLS, WebSocket and secure WebSocket; calls carry real

@@ -305,10 +305,24 @@ fn register_until_stdin_closes_and_receive_a_message() {
 
 #[test]
 fn the_load_pair_completes_every_call_and_reports_it() {
+    // The sans-IO loop, the async Phone, and the kernel floor (no SIP, same datagrams).
+    for engine in ["sans-io", "phone", "floor"] {
+        load_pair(engine);
+    }
+    // A target the load cannot send to is refused up front.
+    let out = softphone()
+        .args(["load", "call", "sip:example.com", "--calls", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IP:port"));
+}
+
+fn load_pair(engine: &str) {
     use std::io::{BufRead, BufReader};
     let mut callee = softphone()
         .args(["load", "answer", "--bind", "127.0.0.1:0", "--calls", "200"])
-        .args(["--max-seconds", "30"])
+        .args(["--max-seconds", "30", "--engine", engine])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -318,26 +332,20 @@ fn the_load_pair_completes_every_call_and_reports_it() {
     let caller = softphone()
         .args(["load", "call", &format!("sip:load@{at}"), "--rate", "400"])
         .args(["--calls", "200", "--hold-ms", "20", "--max-seconds", "30"])
+        .args(["--engine", engine])
         .output()
         .unwrap();
-    assert!(caller.status.success(), "{caller:?}");
+    assert!(caller.status.success(), "{engine}: {caller:?}");
     let report = &json_lines(&caller)[0];
     let callee_report: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert!(callee.wait().unwrap().success());
+    assert!(callee.wait().unwrap().success(), "{engine}");
     for r in [report, &callee_report] {
-        assert_eq!(r["completed"], 200, "{r}");
-        assert_eq!(r["failed"], 0, "{r}");
-        assert!(r["cpu_us_per_call"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["completed"], 200, "{engine}: {r}");
+        assert_eq!(r["failed"], 0, "{engine}: {r}");
+        assert!(r["cpu_us_per_call"].as_f64().unwrap() > 0.0, "{engine}: {r}");
     }
     assert_eq!(report["load"], "caller");
     assert_eq!(callee_report["load"], "callee");
-    // A target the load cannot send to is refused up front.
-    let out = softphone()
-        .args(["load", "call", "sip:example.com", "--calls", "1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("IP:port"));
 }
 
 #[test]

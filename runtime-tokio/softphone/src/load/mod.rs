@@ -10,29 +10,22 @@
 //! Every run is bounded by a call count and a time limit, and ends with one JSON report:
 //! calls completed and failed, retransmissions sent, and CPU per call from `getrusage`.
 
+mod floor;
+mod phone;
+mod udp;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
-use std::io::{IoSlice, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt,
-    sockopt,
-};
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallHandle, CallOptions, Event, Input, Output, UaConfig, UserAgent};
 use serde_json::{Value, json};
-
-/// Socket buffer size asked for, as SIPp's `-buff_size 8388608`.
-const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 
 /// How long the callee keeps answering once its calls are done and the line is quiet:
 /// twice T1, so a BYE resent once still gets its 200.
@@ -61,6 +54,9 @@ pub(crate) enum Load {
         /// Give up after this many seconds, whatever is left.
         #[arg(long, default_value_t = 60)]
         max_seconds: u64,
+        /// What runs the calls.
+        #[arg(long, value_enum, default_value_t = Engine::SansIo)]
+        engine: Engine,
     },
     /// Answer every call at once and count those the caller ends with BYE.
     Answer {
@@ -73,7 +69,22 @@ pub(crate) enum Load {
         /// Give up after this many seconds, whatever is left.
         #[arg(long, default_value_t = 60)]
         max_seconds: u64,
+        /// What runs the calls (both sides of a load must use the same engine).
+        #[arg(long, value_enum, default_value_t = Engine::SansIo)]
+        engine: Engine,
     },
+}
+
+/// What runs the calls of a load.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// The sans-IO `UserAgent` on one socket and `poll(2)`, no async runtime.
+    SansIo,
+    /// The async `Phone` on a one-thread tokio runtime: what the convenient API costs.
+    Phone,
+    /// No SIP at all: the same seven datagrams per call over the same batched socket
+    /// (the kernel's floor, for the loopback benchmark).
+    Floor,
 }
 
 /// Runs a load command to its end and prints its report as one JSON line.
@@ -86,30 +97,45 @@ pub(crate) fn run(load: &Load) -> Result<(), String> {
             hold_ms,
             bind,
             max_seconds,
+            engine,
         } => {
             if !(rate.is_finite() && *rate > 0.0) {
                 return Err(format!("--rate must be a positive number, not {rate}"));
             }
             let remote = target_address(target)?;
-            let mut caller = Caller {
-                target: target.clone(),
-                interval: Duration::from_secs_f64(1.0 / rate),
-                calls: *calls,
-                hold: Duration::from_millis(*hold_ms),
-                placed: 0,
-                start: None,
-                hangups: BinaryHeap::new(),
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            let hold = Duration::from_millis(*hold_ms);
+            let mut report = match engine {
+                Engine::SansIo => {
+                    let mut caller = Caller {
+                        target: target.clone(),
+                        interval,
+                        calls: *calls,
+                        hold,
+                        placed: 0,
+                        start: None,
+                        hangups: BinaryHeap::new(),
+                    };
+                    drive(&mut caller, *bind, Some(remote), *calls, *max_seconds)?
+                }
+                Engine::Phone => {
+                    phone::call(target, remote, interval, *calls, hold, *bind, *max_seconds)?
+                }
+                Engine::Floor => floor::call(remote, interval, *calls, *bind, *max_seconds)?,
             };
-            let mut report = drive(&mut caller, *bind, Some(remote), *calls, *max_seconds)?;
             report["rate"] = json!(rate);
-            report["placed"] = json!(caller.placed);
             report
         }
         Load::Answer {
             bind,
             calls,
             max_seconds,
-        } => drive(&mut Callee, *bind, None, *calls, *max_seconds)?,
+            engine,
+        } => match engine {
+            Engine::SansIo => drive(&mut Callee, *bind, None, *calls, *max_seconds)?,
+            Engine::Phone => phone::answer(*bind, *calls, *max_seconds)?,
+            Engine::Floor => floor::answer(*bind, *calls, *max_seconds)?,
+        },
     };
     println!("{report}");
     // As SIPp does: a run with calls that did not complete exits non-zero.
@@ -256,145 +282,32 @@ impl Role for Callee {
     }
 }
 
-/// Datagrams one `recvmmsg` or `sendmmsg` call moves at most.
-const BATCH: usize = 32;
-
-/// Datagrams handed to the UA before the loop looks at its timers again.
-const DRAIN: usize = 256;
-
-/// The socket and the flows on it: one per peer address.
-struct Udp {
-    socket: UdpSocket,
-    local: SocketAddr,
+/// The UA's flows on the socket: one per peer address.
+#[derive(Default)]
+struct Flows {
     by_addr: HashMap<SocketAddr, FlowId>,
     by_flow: HashMap<FlowId, SocketAddr>,
-    /// One whole-datagram buffer per message of a batch.
-    bufs: Vec<Vec<u8>>,
-    /// Transmits waiting for the next `sendmmsg`.
-    out: Vec<(Bytes, SockaddrStorage)>,
 }
 
-impl Udp {
-    fn flow(&mut self, ua: &mut UserAgent<FakeSdp>, remote: SocketAddr) -> FlowId {
+impl Flows {
+    fn flow(
+        &mut self,
+        ua: &mut UserAgent<FakeSdp>,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> FlowId {
         if let Some(flow) = self.by_addr.get(&remote) {
             return *flow;
         }
         let flow = ua.add_accepted_flow(FlowInfo {
             transport: Transport::Udp,
-            local: self.local,
+            local,
             remote,
         });
         self.by_addr.insert(remote, flow);
         self.by_flow.insert(flow, remote);
         flow
     }
-
-    /// Hands every datagram waiting on the socket to the UA, up to [`DRAIN`], reading
-    /// [`BATCH`] per system call; returns how many there were. Draining before the next
-    /// wait is what keeps a busy load cheap: one wake-up serves many messages.
-    fn drain(&mut self, ua: &mut UserAgent<FakeSdp>) -> Result<usize, String> {
-        let mut got = 0;
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        while got < DRAIN {
-            let mut received = [(0usize, None::<SocketAddr>); BATCH];
-            let n = {
-                let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
-                    self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-                let fd = self.socket.as_raw_fd();
-                match recvmmsg(
-                    fd,
-                    &mut headers,
-                    iovs.iter_mut(),
-                    MsgFlags::MSG_DONTWAIT,
-                    None,
-                ) {
-                    Ok(results) => {
-                        let mut n = 0;
-                        for (slot, msg) in received.iter_mut().zip(results) {
-                            *slot = (msg.bytes, msg.address.and_then(socket_addr));
-                            n += 1;
-                        }
-                        n
-                    }
-                    Err(Errno::EAGAIN) => break,
-                    // ICMP port unreachable from a peer that is not up yet: the transaction
-                    // layer's retransmissions take care of it.
-                    Err(Errno::ECONNREFUSED | Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("receive: {e}")),
-                }
-            };
-            for (i, (len, from)) in received.iter().take(n).enumerate() {
-                let Some(from) = *from else { continue };
-                let flow = self.flow(ua, from);
-                let bytes = Bytes::copy_from_slice(&self.bufs[i][..*len]);
-                ua.handle_input(clock(), Input::Received { flow, bytes });
-            }
-            got += n;
-            if n < BATCH {
-                break;
-            }
-        }
-        Ok(got)
-    }
-
-    /// Queues a datagram for the next [`Udp::flush`].
-    fn send(&mut self, bytes: Bytes, to: SocketAddr) {
-        self.out.push((bytes, SockaddrStorage::from(to)));
-    }
-
-    /// Sends the queued datagrams, [`BATCH`] per system call. A full socket buffer loses
-    /// the rest of a batch, as the network would; retransmission covers it and the report
-    /// counts it.
-    fn flush(&mut self) {
-        let fd = self.socket.as_raw_fd();
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let no_cmsgs: [ControlMessage<'_>; 0] = [];
-        for chunk in self.out.chunks(BATCH) {
-            let iovs: Vec<[IoSlice<'_>; 1]> =
-                chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> = chunk.iter().map(|(_, a)| Some(*a)).collect();
-            let mut sent = 0;
-            while sent < chunk.len() {
-                match sendmmsg(
-                    fd,
-                    &mut headers,
-                    &iovs[sent..],
-                    &addrs[sent..],
-                    no_cmsgs,
-                    MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(results) => sent += results.count().max(1),
-                    Err(Errno::EINTR) => {}
-                    // Full buffer, or a peer not up yet: skip this datagram.
-                    Err(_) => sent += 1,
-                }
-            }
-        }
-        self.out.clear();
-    }
-
-    /// Sleeps until a datagram arrives or `deadline` passes. Rounded up to the next
-    /// millisecond, so the loop never spins; calls due meanwhile go out together.
-    fn wait(&self, deadline: Instant) -> Result<(), String> {
-        let wait = deadline.saturating_duration_since(clock());
-        if wait.is_zero() {
-            return Ok(());
-        }
-        let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(_) | Err(Errno::EINTR) => Ok(()),
-            Err(e) => Err(format!("poll: {e}")),
-        }
-    }
-}
-
-/// The address a datagram came from, when it is an IP one.
-fn socket_addr(a: SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = a.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
-    }
-    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// Tallies for the report.
@@ -431,30 +344,16 @@ fn drive<R: Role>(
     calls: u64,
     max_seconds: u64,
 ) -> Result<Value, String> {
-    let socket = UdpSocket::bind(bind).map_err(|e| format!("bind {bind}: {e}"))?;
-    let local = socket.local_addr().map_err(|e| format!("socket: {e}"))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("socket: {e}"))?;
-    // What SIPp's -buff_size does: bursts wait in the kernel instead of being dropped.
-    // The kernel caps the size at net.core.[rw]mem_max; a refusal leaves the default.
-    let _ = setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
-    let _ = setsockopt(&socket, sockopt::SndBuf, &SOCKET_BUFFER);
+    let mut udp = udp::BatchSocket::bind(bind)?;
+    let local = udp.local();
     let start = clock();
     let cpu_start = cpu_time();
     let mut config = UaConfig::new(format!("sip:load@{}", local.ip()));
     config.user_agent = Some("sansip-load".into());
     let mut ua = UserAgent::<FakeSdp>::new(config, start, u64::from(local.port()));
-    let mut udp = Udp {
-        socket,
-        local,
-        by_addr: HashMap::new(),
-        by_flow: HashMap::new(),
-        bufs: vec![vec![0; 65_536]; BATCH],
-        out: Vec::with_capacity(BATCH),
-    };
+    let mut flows = Flows::default();
     if let Some(remote) = remote {
-        let flow = udp.flow(&mut ua, remote);
+        let flow = flows.flow(&mut ua, local, remote);
         ua.set_outbound_flow(flow);
     }
     if remote.is_none() {
@@ -479,7 +378,7 @@ fn drive<R: Role>(
         while let Some(output) = ua.poll_output() {
             match output {
                 Output::Transmit { flow, bytes } => {
-                    if let Some(&to) = udp.by_flow.get(&flow) {
+                    if let Some(&to) = flows.by_flow.get(&flow) {
                         udp.send(bytes, to);
                     }
                 }
@@ -524,7 +423,12 @@ fn drive<R: Role>(
         if (ended && done) || now >= give_up {
             break;
         }
-        if udp.drain(&mut ua)? > 0 {
+        let got = udp.drain(|from, datagram| {
+            let flow = flows.flow(&mut ua, local, from);
+            let bytes = Bytes::copy_from_slice(datagram);
+            ua.handle_input(clock(), Input::Received { flow, bytes });
+        })?;
+        if got > 0 {
             last_heard = now;
         } else {
             // The callee also wakes when its linger is over: its transactions' timers may
@@ -543,22 +447,41 @@ fn drive<R: Role>(
             udp.wait(deadline)?;
         }
     }
-    let cpu = cpu_time().saturating_sub(cpu_start);
-    let stats = ua.stats();
     let busy = last_end.saturating_duration_since(first_call.unwrap_or(start));
+    Ok(report(
+        R::NAME,
+        local,
+        calls,
+        &tally,
+        ua.stats().retransmissions,
+        busy,
+        cpu_time().saturating_sub(cpu_start),
+    ))
+}
+
+/// The JSON line a load ends with; `busy` is the time from the first call to the last end.
+fn report(
+    name: &str,
+    local: SocketAddr,
+    calls: u64,
+    tally: &Tally,
+    retransmissions: u64,
+    busy: Duration,
+    cpu: Duration,
+) -> Value {
     let settled = tally.completed + tally.failed;
-    Ok(json!({
-        "load": R::NAME,
+    json!({
+        "load": name,
         "local": local.to_string(),
         "calls": calls,
         "completed": tally.completed,
         "failed": tally.failed,
         "unfinished": calls.saturating_sub(settled),
         "failures": tally.failures,
-        "retransmissions": stats.retransmissions,
+        "retransmissions": retransmissions,
         "elapsed_s": busy.as_secs_f64(),
         "calls_per_s": if busy.is_zero() { 0.0 } else { settled as f64 / busy.as_secs_f64() },
         "cpu_s": cpu.as_secs_f64(),
         "cpu_us_per_call": if settled == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / settled as f64 },
-    }))
+    })
 }
