@@ -44,8 +44,15 @@ def estimate_ns(group, bench):
 
 
 def table_lines(text):
-    """The Markdown table rows a bench printed, without criterion's own output."""
-    return "\n".join(l for l in text.splitlines() if l.startswith("|"))
+    """The Markdown tables a bench printed (a blank line between two), without criterion's
+    own output."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            out.append(line)
+        elif out and out[-1]:
+            out.append("")
+    return "\n".join(out).strip()
 
 
 def machine():

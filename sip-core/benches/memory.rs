@@ -1,10 +1,14 @@
 //! Heap per unit of state (issue 6, part 3), counted by a counting allocator: bytes per
 //! registration binding in the location service (with its indexes and expiry timers) at
-//! 100 000 and 1 000 000 bindings, bytes per confirmed call dialog on a UA, and bytes per
-//! in-flight INVITE on a UA. Aims: ≤ 512 B, ≤ 2 KiB, ≤ 4 KiB.
+//! 100 000 and 1 000 000 bindings, bytes per confirmed call dialog with 100 000 dialogs in
+//! one UA, and bytes per in-flight INVITE on a UA. Aims: ≤ 512 B, ≤ 2 KiB, ≤ 4 KiB.
 //!
-//! `cargo bench -p sansip-core --bench memory` (add `-- --quick` for 10 000 units only, as
-//! CI does). Prints one Markdown table.
+//! Then what a wake-up costs the UA at that size (issue 16): `poll_timeout` and a
+//! `handle_timeout` with nothing due, timed with 1 000 dialogs and with all of them, so
+//! the ratio shows whether a wake-up grows with the number of calls.
+//!
+//! `cargo bench -p sansip-core --bench memory` (add `-- --quick` for small counts, as CI
+//! does). Prints two Markdown tables.
 
 use std::alloc::System;
 use std::hint::black_box;
@@ -81,13 +85,45 @@ fn bindings(n: usize) -> f64 {
 /// their INVITE transactions have expired (only call state remains). A first batch of `n`
 /// calls warms the transaction layer's tables up, so their high-water mark (the INVITE
 /// transactions RFC 6026 keeps for 32 s) is not charged to the dialogs measured after.
-fn dialogs(n: usize) -> f64 {
+fn dialogs(n: usize) -> (f64, CallPair) {
     let mut p = CallPair::new();
     establish(&mut p, n);
     let (_, bytes) = kept(|| establish(&mut p, n));
     assert_eq!(p.alice.calls().count(), 2 * n, "every call established");
     assert_eq!(p.alice.transactions() + p.bob.transactions(), 0);
-    bytes as f64 / (2 * n) as f64
+    (bytes as f64 / (2 * n) as f64, p)
+}
+
+/// Nanoseconds per `poll_timeout` and per `handle_timeout` with nothing due, on the
+/// caller's UA of `p` (the median of a few rounds of many calls each).
+#[allow(clippy::disallowed_methods)] // a benchmark times itself with the wall clock
+fn wake_cost(p: &mut CallPair) -> (f64, f64) {
+    const ROUNDS: usize = 7;
+    const PER_ROUND: u32 = 20_000;
+    let now = p.now;
+    let mut polls = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = std::time::Instant::now();
+        for _ in 0..PER_ROUND {
+            black_box(p.alice.poll_timeout());
+        }
+        polls.push(t.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+        let t = std::time::Instant::now();
+        for _ in 0..PER_ROUND {
+            p.alice.handle_timeout(black_box(now));
+        }
+        handles.push(t.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+    }
+    assert!(
+        p.alice.poll_output().is_none(),
+        "nothing was due, nothing came out"
+    );
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(&mut polls), median(&mut handles))
 }
 
 /// Places and answers `n` calls, then lets their INVITE transactions expire.
@@ -129,7 +165,8 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick" || a == "--test");
     let big = if quick { 10_000 } else { 1_000_000 };
     let mid = if quick { 10_000 } else { 100_000 };
-    let calls = if quick { 2_000 } else { 20_000 };
+    let calls = if quick { 2_000 } else { 100_000 };
+    let small = 1_000;
     println!("| state | units | bytes per unit | aim | within aim |");
     println!("|---|---:|---:|---:|---|");
     let row = |what: &str, n: usize, per: f64, aim: f64| {
@@ -142,16 +179,28 @@ fn main() {
     if !quick {
         row("registration binding", big, bindings(big), 512.0);
     }
-    row(
-        "confirmed call dialog (per UA)",
-        calls,
-        dialogs(calls),
-        2048.0,
-    );
+    let (per_dialog, mut big_ua) = dialogs(calls);
+    row("confirmed call dialog (per UA)", calls, per_dialog, 2048.0);
     row(
         "in-flight INVITE (per UA)",
         calls,
         in_flight_invites(calls),
         4096.0,
     );
+    println!();
+    // Dialogs are counted on the caller's UA (the pair's other UA holds the other ends).
+    let (_, mut small_ua) = dialogs(small);
+    let (poll_small, handle_small) = wake_cost(&mut small_ua);
+    let (poll_big, handle_big) = wake_cost(&mut big_ua);
+    let (n_small, n_big) = (small_ua.alice.calls().count(), big_ua.alice.calls().count());
+    println!(
+        "| a wake-up with nothing due, one UA | ns with {n_small} calls | ns with {n_big} calls | ratio |"
+    );
+    println!("|---|---:|---:|---:|");
+    for (what, a, b) in [
+        ("`poll_timeout()`", poll_small, poll_big),
+        ("`handle_timeout(now)`", handle_small, handle_big),
+    ] {
+        println!("| {what} | {a:.1} | {b:.1} | {:.2}× |", b / a);
+    }
 }

@@ -342,7 +342,10 @@ fn load_pair(engine: &str) {
     for r in [report, &callee_report] {
         assert_eq!(r["completed"], 200, "{engine}: {r}");
         assert_eq!(r["failed"], 0, "{engine}: {r}");
-        assert!(r["cpu_us_per_call"].as_f64().unwrap() > 0.0, "{engine}: {r}");
+        assert!(
+            r["cpu_us_per_call"].as_f64().unwrap() > 0.0,
+            "{engine}: {r}"
+        );
     }
     assert_eq!(report["load"], "caller");
     assert_eq!(callee_report["load"], "callee");
