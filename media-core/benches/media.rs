@@ -11,6 +11,11 @@
 //! run over plain RTP and SDES-SRTP (our own RTP session, `rtp/`) is reported against the
 //! same bare-str0m floor: that path has no ICE or DTLS, so it should cost no more.
 //!
+//! At scale (issue 16): 2,000 calls between two phones, all playing, against 2,000 bare
+//! str0m pairs (neither fits in the caches any more), and what a wake-up with nothing due
+//! costs a phone with 2,000 calls against one with a single call (the phone keeps its
+//! calls' deadlines in a queue, so a wake-up does not visit every call).
+//!
 //! `cargo bench -p sansip-media --bench media` (`-- --test` runs each case once, as CI does).
 
 #![allow(clippy::unwrap_used)]
@@ -189,7 +194,6 @@ impl AudioSink for Discard {
 struct Phones {
     a: MediaAgent,
     b: MediaAgent,
-    a_addr: SocketAddr,
     b_addr: SocketAddr,
     a_flow: FlowId,
     b_flow: FlowId,
@@ -200,7 +204,7 @@ struct Phones {
 
 fn phone(
     name: &str,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     now: Instant,
     seed: u64,
     profile: MediaProfile,
@@ -212,9 +216,9 @@ fn phone(
         ..MediaConfig::default()
     };
     MediaAgent::new(
-        UaConfig::new(format!("sip:{name}@{addr}")),
+        UaConfig::new(format!("sip:{name}@{}", addrs[0])),
         media,
-        vec![addr],
+        addrs,
         now,
         seed,
     )
@@ -228,13 +232,22 @@ impl Phones {
 
     /// Two phones whose calls carry media the `profile` way.
     fn with(profile: MediaProfile) -> Self {
+        Self::with_ports(profile, 1)
+    }
+
+    /// Two phones with `ports` media sockets each, one per call to come (two calls between
+    /// the same two addresses cannot be told apart, see the note in `MediaAgent`).
+    fn with_ports(profile: MediaProfile, ports: u16) -> Self {
         let now = origin();
-        let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
-            "127.0.0.1:10000".parse().unwrap(),
-            "127.0.0.1:20000".parse().unwrap(),
-        );
-        let mut a = phone("alice", a_addr, now, 1, profile);
-        let mut b = phone("bob", b_addr, now, 2, profile);
+        let addrs = |first: u16| -> Vec<SocketAddr> {
+            (0..ports)
+                .map(|i| SocketAddr::from(([127, 0, 0, 1], first + i)))
+                .collect()
+        };
+        let (a_addrs, b_addrs) = (addrs(10_000), addrs(30_000));
+        let (a_addr, b_addr) = (a_addrs[0], b_addrs[0]);
+        let mut a = phone("alice", a_addrs, now, 1, profile);
+        let mut b = phone("bob", b_addrs, now, 2, profile);
         let a_flow = a.ua_mut().add_flow(FlowInfo {
             transport: Transport::Udp,
             local: a_addr,
@@ -249,7 +262,6 @@ impl Phones {
         Self {
             a,
             b,
-            a_addr,
             b_addr,
             a_flow,
             b_flow,
@@ -264,22 +276,10 @@ impl Phones {
         loop {
             let mut moved = false;
             for from_a in [true, false] {
-                let (from, to, to_flow, src, dst) = if from_a {
-                    (
-                        &mut self.a,
-                        &mut self.b,
-                        self.b_flow,
-                        self.a_addr,
-                        self.b_addr,
-                    )
+                let (from, to, to_flow) = if from_a {
+                    (&mut self.a, &mut self.b, self.b_flow)
                 } else {
-                    (
-                        &mut self.b,
-                        &mut self.a,
-                        self.a_flow,
-                        self.b_addr,
-                        self.a_addr,
-                    )
+                    (&mut self.b, &mut self.a, self.a_flow)
                 };
                 let mut sip = Vec::new();
                 while let Some(o) = from.poll_output() {
@@ -304,7 +304,7 @@ impl Phones {
                     );
                 }
                 for t in media {
-                    to.handle_media(self.now, src, dst, &t.contents);
+                    to.handle_media(self.now, t.source, t.destination, &t.contents);
                 }
             }
             if !moved {
@@ -315,6 +315,20 @@ impl Phones {
 
     /// Places and answers one call and waits until its media is up.
     fn add_call(&mut self) {
+        let (call, theirs) = self.connect_call();
+        self.play(call, theirs);
+    }
+
+    /// Silence played into both ends of a call, and what they hear discarded.
+    fn play(&mut self, call: CallHandle, theirs: CallHandle) {
+        self.a.set_source(call, Box::new(Silence)).unwrap();
+        self.b.set_source(theirs, Box::new(Silence)).unwrap();
+        self.a.set_sink(call, Box::new(Discard)).unwrap();
+        self.b.set_sink(theirs, Box::new(Discard)).unwrap();
+    }
+
+    /// Places and answers one call, with no audio yet, and waits until its media is up.
+    fn connect_call(&mut self) -> (CallHandle, CallHandle) {
         let target = format!("sip:bob@{}", self.b_addr);
         let call = self
             .a
@@ -331,10 +345,6 @@ impl Phones {
             })
             .unwrap();
         self.b.answer(self.now, theirs).unwrap();
-        self.a.set_source(call, Box::new(Silence)).unwrap();
-        self.b.set_source(theirs, Box::new(Silence)).unwrap();
-        self.a.set_sink(call, Box::new(Discard)).unwrap();
-        self.b.set_sink(theirs, Box::new(Discard)).unwrap();
         self.exchange();
         for _ in 0..2_000 {
             if self.a.is_media_connected(call) && self.b.is_media_connected(theirs) {
@@ -351,6 +361,37 @@ impl Phones {
         );
         self.calls.push((call, theirs));
         self.events.clear();
+        (call, theirs)
+    }
+
+    /// Two phones with `n` calls between them, every one playing.
+    fn with_calls(profile: MediaProfile, n: u16) -> Self {
+        let mut p = Self::with_ports(profile, n);
+        // Connected first, played after: calls that play while later ones are set up
+        // would make the set-up quadratic.
+        for _ in 0..n {
+            p.connect_call();
+        }
+        for (call, theirs) in p.calls.clone() {
+            p.play(call, theirs);
+        }
+        p.exchange();
+        p
+    }
+
+    /// Seconds per `poll_timeout` and `handle_timeout` pair on the caller's phone when
+    /// nothing is due (the best of a few rounds).
+    fn idle_wake(&mut self) -> f64 {
+        // Just after a frame, every call's next tick is ahead.
+        self.frame();
+        let now = self.now;
+        per_packet(5, 2_000, |n| {
+            for _ in 0..n {
+                black_box(self.a.poll_timeout());
+                self.a.handle_timeout(now);
+            }
+            n
+        })
     }
 
     /// One 20 ms frame each way on every call.
@@ -420,6 +461,40 @@ fn main() {
         })
     };
     let phone_cost = cost(MediaProfile::WebRtc);
+    // The same packets with many calls in each phone: a wake-up visits the calls that are
+    // due, not all of them.
+    // `MEDIA_MANY=N` sets the count, e.g. a full count in a quick run.
+    let many: u16 = std::env::var("MEDIA_MANY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick { 20 } else { 2_000 });
+    let many_frames = if quick { 5 } else { 25 };
+    let mut many_phones = Phones::with_calls(MediaProfile::WebRtc, many);
+    let many_cost = per_packet(rounds.min(3), many_frames, |n| {
+        let before = many_phones.received();
+        for _ in 0..n {
+            many_phones.frame();
+        }
+        many_phones.received() - before
+    });
+    // The floor at that size: as many bare str0m pairs (their state no longer fits in the
+    // caches either).
+    let mut bares: Vec<Bare> = (0..many).map(|_| Bare::new()).collect();
+    let many_bare_cost = per_packet(rounds.min(3), many_frames, |n| {
+        let before: u64 = bares.iter().map(|b| b.received).sum();
+        for _ in 0..n {
+            for b in &mut bares {
+                b.frame(&payload);
+            }
+        }
+        bares.iter().map(|b| b.received).sum::<u64>() - before
+    });
+    drop(bares);
+    // What a wake-up with nothing due costs a phone with one call and with `many`.
+    let mut one_phones = Phones::new();
+    one_phones.add_call();
+    let (wake_one, wake_many) = (one_phones.idle_wake(), many_phones.idle_wake());
+    drop((one_phones, many_phones));
     let plain_cost = cost(MediaProfile::Plain);
     let sdes_cost = cost(MediaProfile::Sdes);
 
@@ -458,6 +533,24 @@ fn main() {
         us(phone_cost),
         us(bare_cost),
         phone_cost / bare_cost
+    );
+    println!(
+        "| CPU per audio packet, {many} concurrent calls in each phone | {:.2} µs | {:.2} µs | {:.2}× | ≤ 1.10× |",
+        us(many_cost),
+        us(bare_cost),
+        many_cost / bare_cost
+    );
+    println!(
+        "| the same against {many} bare str0m pairs | {:.2} µs | {:.2} µs | {:.2}× | ≤ 1.10× |",
+        us(many_cost),
+        us(many_bare_cost),
+        many_cost / many_bare_cost
+    );
+    println!(
+        "| a wake-up with nothing due (`poll_timeout` + `handle_timeout`), {many} calls against 1 | {:.2} µs | {:.2} µs (1 call) | {:.2}× | — |",
+        us(wake_many),
+        us(wake_one),
+        wake_many / wake_one
     );
     for (path, c) in [("plain RTP", plain_cost), ("SDES-SRTP", sdes_cost)] {
         println!(
