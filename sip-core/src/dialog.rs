@@ -210,6 +210,32 @@ impl Dialog {
         })
     }
 
+    /// Another dialog made by the INVITE that made this confirmed one: a fork's 2xx that
+    /// comes once this dialog is confirmed (§13.2.2.4: it is ACKed, then ended). Our side
+    /// is this dialog's (From, Call-ID, the INVITE's CSeq, which the 2xx repeats); the
+    /// peer's is the response's (To tag, Contact, Record-Route in reverse).
+    pub fn fork(&self, response: &Response) -> Result<Dialog, DialogError> {
+        let h = response.headers();
+        let remote_tag = h.to_tag()?.ok_or(DialogError::NoRemoteTag)?;
+        let mut route_set = record_route(h)?;
+        route_set.reverse();
+        Ok(Dialog {
+            id: DialogId {
+                call_id: self.id.call_id.clone(),
+                local_tag: self.id.local_tag.clone(),
+                remote_tag: SmolStr::new(remote_tag),
+            },
+            state: DialogState::Confirmed,
+            local: self.local.clone(),
+            remote: h.get(HeaderName::To).unwrap_or_default().to_string(),
+            local_seq: response.cseq()?.seq,
+            remote_seq: None,
+            remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
+            route_set,
+            secure: self.secure,
+        })
+    }
+
     /// The UAS's dialog from a dialog-creating request it received and the tag it puts in
     /// its response (§12.1.1): route set is the request's Record-Route in order, remote
     /// target its Contact. `local_seq` is where our own CSeq space starts.

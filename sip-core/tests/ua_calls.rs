@@ -314,6 +314,16 @@ fn repeated_and_forked_2xx_are_acked_and_a_second_fork_is_hung_up() {
     let methods: Vec<&Method> = reqs.iter().map(|r| r.method()).collect();
     assert_eq!(methods, [&Method::Ack, &Method::Bye]);
     assert!(reqs.iter().all(|r| r.to().unwrap().tag() == Some("fork-b")));
+    // The fork's dialog is made from ours (the INVITE is let go once a 2xx confirms the
+    // call): our From and Call-ID, the INVITE's CSeq, the fork's Contact as target.
+    let seq = invite.cseq().unwrap().seq;
+    assert_eq!(reqs[0].cseq().unwrap().seq, seq);
+    assert_eq!(reqs[1].cseq().unwrap().seq, seq + 1);
+    for r in &reqs {
+        assert_eq!(r.uri(), "sip:fork-b@192.0.2.77:5060");
+        assert_eq!(r.call_id().unwrap(), invite.call_id().unwrap());
+        assert_eq!(r.from().unwrap().tag(), invite.from().unwrap().tag());
+    }
     let answered = h
         .events
         .iter()

@@ -112,9 +112,12 @@ pub(crate) enum CallTimer {
     SessionExpiry,
     /// The application did not decide on the peer's offer in time.
     OfferWait,
+    /// Caller: the 2xx our last ACK answered can no longer repeat (64·T1 after it came):
+    /// the ACK is let go.
+    AckKept,
 }
 
-const TIMER_KINDS: usize = 11;
+const TIMER_KINDS: usize = 12;
 
 /// What a session asks of the user agent, in order (see [`crate::usage`]).
 pub(crate) type Action = crate::usage::Action<CallRequest, CallTimer>;
@@ -185,10 +188,13 @@ pub(crate) struct Session<S> {
     /// `None` for an incoming call until it is answered.
     sdp: Option<S>,
     flow: FlowId,
-    /// Caller: the INVITE as last sent (it changes on an authenticated retry). Callee: the
-    /// peer's INVITE, until its ACK (then it is no longer needed and is let go). Boxed: a
-    /// request is large, and a confirmed callee keeps none.
+    /// Caller: the INVITE as last sent (it changes on an authenticated retry), until a 2xx
+    /// confirms the call. Callee: the peer's INVITE, until its ACK. Then it is no longer
+    /// needed and is let go. Boxed: a request is large, and a confirmed call keeps none.
     invite: Option<Box<Request>>,
+    /// Caller: the CSeq of the INVITE a 2xx confirmed; another fork's 2xx to it is ACKed
+    /// and hung up (§13.2.2.4).
+    invite_seq: Option<u32>,
     invite_tx: Option<TxId>,
     /// Caller: a provisional answered the INVITE's transaction, so a CANCEL may go (§9.1).
     provisional: bool,
@@ -287,6 +293,7 @@ impl<S> Session<S> {
             sdp,
             flow,
             invite: Some(Box::new(invite)),
+            invite_seq: None,
             invite_tx: None,
             provisional: false,
             peer_reinvite: None,
@@ -416,6 +423,15 @@ impl<S> Session<S> {
     fn clear_timer(&mut self, kind: CallTimer) {
         self.timers[kind as usize] = None;
     }
+
+    /// Sends the ACK for the 2xx with CSeq `seq` and keeps it to send again when that 2xx
+    /// repeats: for 64·T1, as long as the peer may resend it (§13.3.1.4).
+    fn ack_2xx(&mut self, ctx: &mut Ctx<'_>, seq: u32, ack: Bytes) {
+        ctx.transmit(ack.clone());
+        self.ack = Some((seq, ack));
+        let at = ctx.now + ctx.config.timers.t1() * 64;
+        self.set_timer(ctx, CallTimer::AckKept, at);
+    }
 }
 
 impl<S: SdpHandler> Session<S> {
@@ -459,6 +475,7 @@ impl<S: SdpHandler> Session<S> {
             CallTimer::Refresh => self.refresh_now(ctx),
             CallTimer::SessionExpiry => self.session_expired(ctx),
             CallTimer::OfferWait => self.refuse_reoffer(ctx, 488),
+            CallTimer::AckKept => self.ack = None,
             CallTimer::GiveUp => {
                 if let Some(tx) = self.invite_tx {
                     ctx.out.push_back(Action::Abandon(tx));

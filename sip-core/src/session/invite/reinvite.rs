@@ -167,8 +167,7 @@ impl<S: SdpHandler> Session<S> {
             };
             let _ = dialog.handle_response(&Method::Invite, resp);
             let ack = dialog.ack(seq, &ctx.local, ctx.ids).to_bytes();
-            ctx.transmit(ack.clone());
-            self.ack = Some((seq, ack));
+            self.ack_2xx(ctx, seq, ack);
         }
         self.offer_answered(ctx, resp);
     }

@@ -199,11 +199,8 @@ impl<S: SdpHandler> Session<S> {
         if let Some(d) = &self.dialog
             && d.state() == DialogState::Confirmed
         {
-            // Only our own initial INVITE can fork; a callee's `invite` is the peer's.
-            let initial = self.caller
-                && self
-                    .invite()
-                    .is_some_and(|i| i.cseq().is_ok_and(|c| c.seq == seq));
+            // Only our own initial INVITE can fork.
+            let initial = self.caller && self.invite_seq == Some(seq);
             if d.id().remote_tag == tag {
                 if let Some((ack_seq, bytes)) = &self.ack
                     && *ack_seq == seq
@@ -219,7 +216,6 @@ impl<S: SdpHandler> Session<S> {
             Some(mut d) if d.id().remote_tag == tag => {
                 d.handle_response(&Method::Invite, resp).map(|()| d)
             }
-            // The caller keeps its INVITE for the whole call: forks may answer it late.
             _ => match self.invite.as_deref() {
                 Some(invite) => Dialog::uac(invite, resp),
                 None => return,
@@ -233,9 +229,14 @@ impl<S: SdpHandler> Session<S> {
             return;
         };
         let ack = dialog.ack(seq, &ctx.local, ctx.ids).to_bytes();
-        ctx.transmit(ack.clone());
-        self.ack = Some((seq, ack));
+        self.ack_2xx(ctx, seq, ack);
         self.dialog = Some(dialog);
+        if self.caller {
+            // Confirmed: a fork's late 2xx is answered from this dialog (`Dialog::fork`),
+            // so the INVITE is no longer needed.
+            self.invite = None;
+            self.invite_seq = Some(seq);
+        }
         self.clear_timer(CallTimer::NoAnswer);
         self.clear_timer(CallTimer::GiveUp);
         if self.phase == Phase::Ending {
@@ -277,7 +278,7 @@ impl<S: SdpHandler> Session<S> {
     }
 
     fn ack_and_bye_fork(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {
-        let Some(Ok(mut fork)) = self.invite().map(|i| Dialog::uac(i, resp)) else {
+        let Some(Ok(mut fork)) = self.dialog.as_ref().map(|d| d.fork(resp)) else {
             return;
         };
         let seq = resp.cseq().map(|c| c.seq).unwrap_or_default();
