@@ -66,7 +66,8 @@ impl TransactionLayer {
         {
             return None;
         }
-        derived_request(&t.request, Method::Cancel, t.request.headers())
+        let invite = t.request.as_ref()?;
+        derived_request(invite, Method::Cancel, invite.headers())
     }
 
     /// Whether an INVITE client transaction has seen a provisional response, which RFC 3261
@@ -138,7 +139,7 @@ impl TransactionLayer {
                 let ack = self
                     .txs
                     .get(&id)
-                    .and_then(|t| build_ack(&t.request, response));
+                    .and_then(|t| build_ack(t.request.as_ref()?, response));
                 if let Some(ack) = ack {
                     let bytes = ack.to_bytes();
                     if let Some(t) = self.txs.get_mut(&id) {
@@ -242,7 +243,7 @@ impl TransactionLayer {
 
     pub(crate) fn set_state(&mut self, id: TxId, state: TxState) {
         if let Some(t) = self.txs.get_mut(&id) {
-            t.state = state;
+            t.enter(state);
         }
     }
 }

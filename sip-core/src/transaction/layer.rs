@@ -126,9 +126,11 @@ pub(crate) struct Tx {
     pub(crate) kind: TxKind,
     pub(crate) state: TxState,
     pub(crate) flow: Flow,
-    /// Client: the request sent. Server: the request received.
-    pub(crate) request: Request,
-    /// Client: the request's bytes (retransmitted by A/E); server: the last response's bytes.
+    /// Client: the request sent. Server: the request received. Let go once the
+    /// transaction only lingers to absorb retransmissions (see [`Tx::enter`]).
+    pub(crate) request: Option<Request>,
+    /// Client: the request's bytes (retransmitted by A/E), until a final response;
+    /// server: the last response's bytes.
     pub(crate) last: Option<Bytes>,
     /// Client INVITE: the ACK sent for a non-2xx final, resent for each retransmission.
     pub(crate) ack: Option<Bytes>,
@@ -137,6 +139,33 @@ pub(crate) struct Tx {
     pub(crate) timers: SmallVec<[(TxTimer, Instant); 2]>,
     pub(crate) client_key: Option<ClientKey>,
     pub(crate) server_key: Option<ServerKey>,
+}
+
+impl Tx {
+    /// Enters `state`. A transaction that only lingers (RFC 6026 Accepted; Completed;
+    /// Confirmed) answers retransmissions from its key and the bytes it may still repeat
+    /// (a non-INVITE server's or a rejecting INVITE server's last response, an INVITE
+    /// client's ACK), so it lets its request go, and the bytes it will not send again: at
+    /// thousands of calls a second, 32 s of lingering transactions is most of a loaded user
+    /// agent's memory.
+    pub(crate) fn enter(&mut self, state: TxState) {
+        self.state = state;
+        let lingers = matches!(
+            state,
+            TxState::Accepted | TxState::Completed | TxState::Confirmed
+        );
+        if lingers {
+            self.request = None;
+        }
+        // A client never resends its request after a final response; an INVITE server
+        // absorbs retransmissions once its 2xx went (the TU resends that) or its ACK came.
+        let done_sending = self.kind.is_client()
+            || (self.kind == TxKind::InviteServer
+                && matches!(state, TxState::Accepted | TxState::Confirmed));
+        if lingers && done_sending {
+            self.last = None;
+        }
+    }
 }
 
 /// Owns every transaction of one user agent; see the [module docs](super).
@@ -202,10 +231,12 @@ impl TransactionLayer {
         self.txs.get(&tx).map(|t| t.kind)
     }
 
-    /// The request that started a transaction.
+    /// The request that started a transaction, while it is live: `None` once it lingers
+    /// in Accepted, Completed or Confirmed (RFC 6026), where only its key and the bytes it
+    /// may repeat are kept.
     #[must_use]
     pub fn request(&self, tx: TxId) -> Option<&Request> {
-        self.txs.get(&tx).map(|t| &t.request)
+        self.txs.get(&tx).and_then(|t| t.request.as_ref())
     }
 
     /// A client transaction's request as sent (the bytes its retransmissions repeat).
@@ -373,7 +404,7 @@ impl TransactionLayer {
                 kind,
                 state,
                 flow,
-                request,
+                request: Some(request),
                 last: None,
                 ack: None,
                 interval: self.config.t1(),
