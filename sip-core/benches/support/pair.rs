@@ -61,19 +61,25 @@ pub(crate) struct CallPair {
 
 impl CallPair {
     pub(crate) fn new() -> Self {
+        Self::over(Transport::Tcp)
+    }
+
+    /// Two user agents joined by a flow of `transport` (UDP: the timers of an unreliable
+    /// flow, as a load over UDP has them).
+    pub(crate) fn over(transport: Transport) -> Self {
         let now = origin();
         let a: SocketAddr = ([127, 0, 0, 1], 40000).into();
         let b: SocketAddr = ([127, 0, 0, 1], 5062).into();
         let mut alice = UserAgent::new(UaConfig::new("sip:alice@127.0.0.1"), now, 1);
         let a_flow = alice.add_flow(FlowInfo {
-            transport: Transport::Tcp,
+            transport,
             local: a,
             remote: b,
         });
         alice.set_outbound_flow(a_flow);
         let mut bob = UserAgent::new(UaConfig::new("sip:bob@127.0.0.1"), now, 2);
         let b_flow = bob.add_accepted_flow(FlowInfo {
-            transport: Transport::Tcp,
+            transport,
             local: b,
             remote: a,
         });

@@ -66,7 +66,7 @@ impl TransactionLayer {
         {
             return None;
         }
-        let invite = t.request.as_ref()?;
+        let invite = t.request.as_deref()?;
         derived_request(invite, Method::Cancel, invite.headers())
     }
 
@@ -139,7 +139,7 @@ impl TransactionLayer {
                 let ack = self
                     .txs
                     .get(&id)
-                    .and_then(|t| build_ack(t.request.as_ref()?, response));
+                    .and_then(|t| build_ack(t.request.as_deref()?, response));
                 if let Some(ack) = ack {
                     let bytes = ack.to_bytes();
                     if let Some(t) = self.txs.get_mut(&id) {

@@ -127,8 +127,9 @@ pub(crate) struct Tx {
     pub(crate) state: TxState,
     pub(crate) flow: Flow,
     /// Client: the request sent. Server: the request received. Let go once the
-    /// transaction only lingers to absorb retransmissions (see [`Tx::enter`]).
-    pub(crate) request: Option<Request>,
+    /// transaction only lingers to absorb retransmissions (see [`Tx::enter`]). Boxed: a
+    /// request is large and a lingering transaction has none.
+    pub(crate) request: Option<Box<Request>>,
     /// Client: the request's bytes (retransmitted by A/E), until a final response;
     /// server: the last response's bytes.
     pub(crate) last: Option<Bytes>,
@@ -236,7 +237,7 @@ impl TransactionLayer {
     /// may repeat are kept.
     #[must_use]
     pub fn request(&self, tx: TxId) -> Option<&Request> {
-        self.txs.get(&tx).and_then(|t| t.request.as_ref())
+        self.txs.get(&tx).and_then(|t| t.request.as_deref())
     }
 
     /// A client transaction's request as sent (the bytes its retransmissions repeat).
@@ -404,7 +405,7 @@ impl TransactionLayer {
                 kind,
                 state,
                 flow,
-                request: Some(request),
+                request: Some(Box::new(request)),
                 last: None,
                 ack: None,
                 interval: self.config.t1(),

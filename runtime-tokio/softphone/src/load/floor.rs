@@ -80,6 +80,7 @@ pub(super) fn call(
         } else {
             let due = (placed < calls).then(|| start + interval.mul_f64(placed as f64));
             udp.wait(due.unwrap_or(give_up).min(give_up))?;
+            tally.waits += 1;
         }
     }
     let mut report = report(
@@ -128,6 +129,7 @@ pub(super) fn answer(bind: SocketAddr, calls: u64, max_seconds: u64) -> Result<V
         udp.flush();
         if got == 0 {
             udp.wait(give_up)?;
+            tally.waits += 1;
         }
     }
     let mut report = report(

@@ -316,6 +316,10 @@ struct Tally {
     completed: u64,
     failed: u64,
     failures: HashMap<String, u64>,
+    /// Times the loop slept in `poll(2)`, and times it woke for a timer of the UA's: what
+    /// a call costs in wake-ups.
+    waits: u64,
+    timer_wakes: u64,
 }
 
 /// The wall clock: this is the I/O side of the stack, where time comes from.
@@ -374,6 +378,7 @@ fn drive<R: Role>(
         role.tick(&mut ua, now);
         if ua.poll_timeout().is_some_and(|t| t <= now) {
             ua.handle_timeout(now);
+            tally.timer_wakes += 1;
         }
         while let Some(output) = ua.poll_output() {
             match output {
@@ -445,6 +450,7 @@ fn drive<R: Role>(
             .min()
             .unwrap_or(give_up);
             udp.wait(deadline)?;
+            tally.waits += 1;
         }
     }
     let busy = last_end.saturating_duration_since(first_call.unwrap_or(start));
@@ -479,6 +485,8 @@ fn report(
         "unfinished": calls.saturating_sub(settled),
         "failures": tally.failures,
         "retransmissions": retransmissions,
+        "waits": tally.waits,
+        "timer_wakes": tally.timer_wakes,
         "elapsed_s": busy.as_secs_f64(),
         "calls_per_s": if busy.is_zero() { 0.0 } else { settled as f64 / busy.as_secs_f64() },
         "cpu_s": cpu.as_secs_f64(),
