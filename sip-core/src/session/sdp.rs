@@ -85,30 +85,53 @@ pub fn rewrite_directions(sdp: &str, f: impl Fn(Direction) -> Direction) -> Stri
 }
 
 /// One media section as offer/answer compares it, apart from its port and direction: its
-/// media, transport protocol and formats, and whether it is active.
+/// media, transport protocol and formats, and whether it is active. Kept for the whole
+/// call, so it is one allocation: the `m=` line's words without the port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaLine {
-    media: String,
-    proto: String,
+    /// Media, protocol and formats, separated by single spaces.
+    words: Box<str>,
     active: bool,
-    formats: Vec<String>,
+}
+
+impl MediaLine {
+    fn words(&self) -> std::str::SplitAsciiWhitespace<'_> {
+        self.words.split_ascii_whitespace()
+    }
+
+    fn media(&self) -> &str {
+        self.words().next().unwrap_or_default()
+    }
+
+    fn proto(&self) -> &str {
+        self.words().nth(1).unwrap_or_default()
+    }
+
+    fn formats(&self) -> impl Iterator<Item = &str> {
+        self.words().skip(2)
+    }
 }
 
 /// The media sections of a description, in order.
-pub fn media_lines(sdp: &str) -> Vec<MediaLine> {
+pub fn media_lines(sdp: &str) -> Box<[MediaLine]> {
     sections(sdp)
         .1
         .iter()
         .filter_map(|m| {
-            let mut fields = m.first()?.strip_prefix("m=")?.split_whitespace();
-            let media = fields.next()?.to_string();
+            let mut fields = m.first()?.strip_prefix("m=")?.split_ascii_whitespace();
+            let media = fields.next()?;
             let active = fields.next()? != "0";
-            let proto = fields.next()?.to_string();
+            let proto = fields.next()?;
+            let mut words = String::with_capacity(m[0].len());
+            for w in [media, proto].into_iter().chain(fields) {
+                if !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push_str(w);
+            }
             Some(MediaLine {
-                media,
-                proto,
+                words: words.into_boxed_str(),
                 active,
-                formats: fields.map(str::to_string).collect(),
             })
         })
         .collect()
@@ -123,10 +146,10 @@ pub fn changes_media(previous: &[MediaLine], offer: &str) -> bool {
     let now = media_lines(offer);
     now.len() != previous.len()
         || now.iter().zip(previous).any(|(n, p)| {
-            n.media != p.media
-                || n.proto != p.proto
+            n.media() != p.media()
+                || n.proto() != p.proto()
                 || n.active != p.active
-                || (n.active && p.formats.iter().any(|f| !n.formats.contains(f)))
+                || (n.active && p.formats().any(|f| !n.formats().any(|g| g == f)))
         })
 }
 

@@ -223,7 +223,7 @@ pub(crate) struct Session<S> {
     /// The peer's offer waiting for the application (see `reoffer.rs`).
     asked: Option<Box<(TxId, Request)>>,
     /// The media lines of the peer's latest description.
-    remote_media: Vec<sdp::MediaLine>,
+    remote_media: Box<[sdp::MediaLine]>,
     accepting: Option<Accepting>,
     /// Caller: the ACK for the last 2xx, sent again when that 2xx repeats.
     ack: Option<(u32, Bytes)>,
@@ -308,7 +308,7 @@ impl<S> Session<S> {
             offer: None,
             want_reoffer: None,
             asked: None,
-            remote_media: Vec::new(),
+            remote_media: Box::default(),
             accepting: None,
             ack: None,
             bye_after_ack: false,

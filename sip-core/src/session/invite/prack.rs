@@ -113,6 +113,12 @@ impl Pracks {
         }
     }
 
+    /// The call is confirmed: provisionals no longer matter, so what was seen of them is
+    /// let go (a PRACK still out keeps being counted).
+    pub(super) fn confirmed(&mut self) {
+        self.seen = Vec::new();
+    }
+
     /// Whether a reliable provisional came.
     pub(super) fn any_seen(&self) -> bool {
         !self.seen.is_empty()

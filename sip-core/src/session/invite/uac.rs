@@ -236,6 +236,7 @@ impl<S: SdpHandler> Session<S> {
             // so the INVITE is no longer needed.
             self.invite = None;
             self.invite_seq = Some(seq);
+            self.pracks.confirmed();
         }
         self.clear_timer(CallTimer::NoAnswer);
         self.clear_timer(CallTimer::GiveUp);
