@@ -37,6 +37,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::auth::Authenticator;
@@ -117,7 +118,27 @@ pub(crate) enum CallTimer {
     AckKept,
 }
 
-const TIMER_KINDS: usize = 12;
+/// A session's armed timers: few at a time (a confirmed call has its session refresh and
+/// expiry, and for 32 s its kept ACK), so a short list rather than a slot per kind.
+#[derive(Debug, Default)]
+struct Timers(SmallVec<[(CallTimer, Instant); 3]>);
+
+impl Timers {
+    fn get(&self, kind: CallTimer) -> Option<Instant> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(_, at)| *at)
+    }
+
+    fn set(&mut self, kind: CallTimer, at: Instant) {
+        match self.0.iter_mut().find(|(k, _)| *k == kind) {
+            Some(slot) => slot.1 = at,
+            None => self.0.push((kind, at)),
+        }
+    }
+
+    fn clear(&mut self, kind: CallTimer) {
+        self.0.retain(|(k, _)| *k != kind);
+    }
+}
 
 /// What a session asks of the user agent, in order (see [`crate::usage`]).
 pub(crate) type Action = crate::usage::Action<CallRequest, CallTimer>;
@@ -238,7 +259,7 @@ pub(crate) struct Session<S> {
     in_flight: Option<CallRequest>,
     /// Digest state for the session's requests.
     auth: Option<Authenticator>,
-    timers: [Option<Instant>; TIMER_KINDS],
+    timers: Timers,
     muted: bool,
     /// Told the application it ended and owes the RFC nothing more: drop it.
     finished: bool,
@@ -256,9 +277,9 @@ pub(crate) struct Session<S> {
     ending_headers: Vec<(String, String)>,
     /// The far end: how it named itself, and what a trusted proxy asserted (RFC 3325).
     remote: (String, Option<String>),
-    /// Caller: redirect targets still to try, and those tried (RFC 3261 §8.1.3.4).
-    targets: VecDeque<String>,
-    tried: Vec<String>,
+    /// Caller: redirect targets still to try, and those tried (RFC 3261 §8.1.3.4); boxed,
+    /// as most calls are never redirected.
+    redirects: Option<Box<redirect::Redirects>>,
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
@@ -316,7 +337,7 @@ impl<S> Session<S> {
             requests: VecDeque::new(),
             in_flight: None,
             auth: None,
-            timers: [None; TIMER_KINDS],
+            timers: Timers::default(),
             muted: false,
             finished: false,
             provisionals: prack::Provisionals::default(),
@@ -326,8 +347,7 @@ impl<S> Session<S> {
             transfers: refer::Transfers::default(),
             ending_headers: Vec::new(),
             remote: (String::new(), None),
-            targets: VecDeque::new(),
-            tried: Vec::new(),
+            redirects: None,
             span,
         }
     }
@@ -406,7 +426,7 @@ impl<S> Session<S> {
 
     /// The deadline of timer `kind`, if armed.
     pub(crate) fn timer(&self, kind: CallTimer) -> Option<Instant> {
-        self.timers[kind as usize]
+        self.timers.get(kind)
     }
 
     /// Whether a new offer may not start now (RFC 3261 §14.1): an INVITE transaction of
@@ -416,12 +436,12 @@ impl<S> Session<S> {
     }
 
     fn set_timer(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
-        self.timers[kind as usize] = Some(at);
+        self.timers.set(kind, at);
         ctx.timer(at, kind);
     }
 
     fn clear_timer(&mut self, kind: CallTimer) {
-        self.timers[kind as usize] = None;
+        self.timers.clear(kind);
     }
 
     /// Sends the ACK for the 2xx with CSeq `seq` and keeps it to send again when that 2xx
@@ -461,10 +481,10 @@ impl<S: SdpHandler> Session<S> {
 
     /// Timer `kind`, armed for `at`, is due; stale deadlines are ignored.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, kind: CallTimer, at: Instant) {
-        if self.finished || self.timers[kind as usize] != Some(at) {
+        if self.finished || self.timers.get(kind) != Some(at) {
             return;
         }
-        self.timers[kind as usize] = None;
+        self.timers.clear(kind);
         match kind {
             CallTimer::NoAnswer => self.no_answer(ctx),
             CallTimer::Retransmit2xx => self.retransmit_2xx(ctx),

@@ -46,7 +46,8 @@ pub(super) struct Provisionals {
     /// Reliable ones waiting for that PRACK before they go.
     queued: VecDeque<Response>,
     /// Our 2xx, waiting for that PRACK.
-    held_2xx: Option<Final2xx>,
+    /// Boxed: most calls send no reliable provisional.
+    held_2xx: Option<Box<Final2xx>>,
 }
 
 impl Provisionals {
@@ -75,7 +76,7 @@ impl Provisionals {
 
     /// Keeps our 2xx until the outstanding PRACK comes.
     pub(super) fn hold_2xx(&mut self, answer: Final2xx) {
-        self.held_2xx = Some(answer);
+        self.held_2xx = Some(Box::new(answer));
     }
 
     /// Whether `rack` acknowledges the outstanding provisional to the INVITE with CSeq
@@ -278,7 +279,7 @@ impl<S: SdpHandler> Session<S> {
         if let (Some(next), Some(tx)) = (next, self.invite_tx) {
             self.send_reliable(ctx, tx, next);
         } else if let Some(answer) = self.provisionals.held_2xx.take() {
-            self.confirm(ctx, answer);
+            self.confirm(ctx, *answer);
         } else {
             // An early UPDATE of ours may have waited for this PRACK.
             self.pump(ctx);

@@ -8,6 +8,8 @@
 //! [`UaConfig::follow_redirects`]: crate::ua::UaConfig::follow_redirects
 //! [`EndCause::Redirected`]: crate::session::EndCause::Redirected
 
+use std::collections::VecDeque;
+
 use super::{Ctx, Phase, Session};
 use crate::message::{Contact, HeaderName, Response, Scheme};
 use crate::session::SdpHandler;
@@ -33,23 +35,34 @@ impl<S: SdpHandler> Session<S> {
                 .collect();
             // Highest q first; a stable sort keeps the order of equals.
             found.sort_by_key(|(q, _)| std::cmp::Reverse(*q));
+            let r = self.redirects.get_or_insert_default();
             for (_, uri) in found {
-                if !self.tried.contains(&uri) && !self.targets.contains(&uri) {
-                    self.targets.push_back(uri);
+                if !r.tried.contains(&uri) && !r.targets.contains(&uri) {
+                    r.targets.push_back(uri);
                 }
             }
         }
-        if self.tried.len() >= MAX_REDIRECTS {
-            return false;
-        }
-        let Some(target) = self.targets.pop_front() else {
+        let Some(r) = self.redirects.as_mut() else {
             return false;
         };
+        if r.tried.len() >= MAX_REDIRECTS {
+            return false;
+        }
+        let Some(target) = r.targets.pop_front() else {
+            return false;
+        };
+        r.tried.push(target.clone());
         tracing::debug!(target: "sansip::call", %target, "following a redirect");
         self.dialog = None;
         self.pracks.restart();
         self.invite_again(ctx, |req| req.set_uri(&target));
-        self.tried.push(target);
         true
     }
+}
+
+/// A caller's redirect targets still to try, and those tried.
+#[derive(Debug, Default)]
+pub(super) struct Redirects {
+    targets: VecDeque<String>,
+    tried: Vec<String>,
 }

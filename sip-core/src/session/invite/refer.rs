@@ -31,7 +31,8 @@ pub(super) struct Transfers {
     /// Transferor: our REFER is out or accepted; its NOTIFYs report the new call.
     referring: bool,
     /// Transferee: the REFER we accepted and where it stands.
-    referred: Option<Referred>,
+    /// Boxed: most calls are never transferred.
+    referred: Option<Box<Referred>>,
 }
 
 #[derive(Debug)]
@@ -301,14 +302,14 @@ impl<S: SdpHandler> Session<S> {
             let _ = resp.headers_mut().push_named(REFER_SUB, "false");
         }
         ctx.out.push_back(super::Action::Respond(tx, resp));
-        self.transfers.referred = Some(Referred {
+        self.transfers.referred = Some(Box::new(Referred {
             target: target.clone(),
             replaces,
             event: format!("refer;id={seq}"),
             answered: false,
             quiet,
             done: false,
-        });
+        }));
         self.transfer_progress(ctx, 100, "Trying");
         ctx.event(Event::TransferRequested {
             call: self.id,
