@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::key::ClientKey;
 use super::layer::{ResponseOutcome, TransactionLayer, TxError, TxEvent, TxOutput, is_invite};
 use super::{TxId, TxKind, TxState, TxTimer};
-use crate::message::{HeaderName, Headers, Method, Request, Response};
+use crate::message::{HeaderName, Headers, Message, Method, Request, Response};
 use crate::transport::Flow;
 
 impl TransactionLayer {
@@ -32,7 +32,7 @@ impl TransactionLayer {
             (TxKind::NonInviteClient, TxState::Trying)
         };
         let bytes = request.to_bytes();
-        let id = self.new_tx(kind, state, flow, request);
+        let id = self.new_tx(kind, state, flow, None);
         self.clients.insert(key.clone(), id);
         if let Some(t) = self.txs.get_mut(&id) {
             t.client_key = Some(key);
@@ -66,8 +66,8 @@ impl TransactionLayer {
         {
             return None;
         }
-        let invite = t.request.as_deref()?;
-        derived_request(invite, Method::Cancel, invite.headers())
+        let invite = sent_request(t)?;
+        derived_request(&invite, Method::Cancel, invite.headers())
     }
 
     /// Whether an INVITE client transaction has seen a provisional response, which RFC 3261
@@ -139,7 +139,7 @@ impl TransactionLayer {
                 let ack = self
                     .txs
                     .get(&id)
-                    .and_then(|t| build_ack(t.request.as_deref()?, response));
+                    .and_then(|t| build_ack(&sent_request(t)?, response));
                 if let Some(ack) = ack {
                     let bytes = ack.to_bytes();
                     if let Some(t) = self.txs.get_mut(&id) {
@@ -245,6 +245,16 @@ impl TransactionLayer {
         if let Some(t) = self.txs.get_mut(&id) {
             t.enter(state);
         }
+    }
+}
+
+/// The request a client transaction sent, read back from its bytes: a client keeps only
+/// those (to retransmit them), and needs the request itself only to CANCEL it or ACK a
+/// non-2xx final, which most calls never do.
+fn sent_request(t: &super::layer::Tx) -> Option<Request> {
+    match Message::parse(t.last.clone()?) {
+        Ok(Message::Request(r)) => Some(r),
+        _ => None,
     }
 }
 

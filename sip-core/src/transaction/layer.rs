@@ -126,9 +126,9 @@ pub(crate) struct Tx {
     pub(crate) kind: TxKind,
     pub(crate) state: TxState,
     pub(crate) flow: Flow,
-    /// Client: the request sent. Server: the request received. Let go once the
-    /// transaction only lingers to absorb retransmissions (see [`Tx::enter`]). Boxed: a
-    /// request is large and a lingering transaction has none.
+    /// Server: the request received, let go once the transaction only lingers to absorb
+    /// retransmissions (see [`Tx::enter`]). A client keeps only the bytes it sent (`last`).
+    /// Boxed: a request is large, and most transactions have none.
     pub(crate) request: Option<Box<Request>>,
     /// Client: the request's bytes (retransmitted by A/E), until a final response;
     /// server: the last response's bytes.
@@ -232,9 +232,10 @@ impl TransactionLayer {
         self.txs.get(&tx).map(|t| t.kind)
     }
 
-    /// The request that started a transaction, while it is live: `None` once it lingers
-    /// in Accepted, Completed or Confirmed (RFC 6026), where only its key and the bytes it
-    /// may repeat are kept.
+    /// The request a server transaction received, while it is live: `None` once it
+    /// lingers in Accepted, Completed or Confirmed (RFC 6026), where only its key and the
+    /// bytes it may repeat are kept. A client transaction keeps only the bytes it sent:
+    /// see [`TransactionLayer::request_bytes`].
     #[must_use]
     pub fn request(&self, tx: TxId) -> Option<&Request> {
         self.txs.get(&tx).and_then(|t| t.request.as_deref())
@@ -396,7 +397,7 @@ impl TransactionLayer {
         kind: TxKind,
         state: TxState,
         flow: Flow,
-        request: Request,
+        request: Option<Request>,
     ) -> TxId {
         let id = self.alloc_id();
         self.txs.insert(
@@ -405,7 +406,7 @@ impl TransactionLayer {
                 kind,
                 state,
                 flow,
-                request: Some(Box::new(request)),
+                request: request.map(Box::new),
                 last: None,
                 ack: None,
                 interval: self.config.t1(),

@@ -71,7 +71,7 @@ impl TransactionLayer {
         } else {
             TxState::Trying
         };
-        let id = self.new_tx(kind, state, flow, request);
+        let id = self.new_tx(kind, state, flow, Some(request));
         self.servers.insert(key.clone(), id);
         if let Some(t) = self.txs.get_mut(&id) {
             t.server_key = Some(key);
