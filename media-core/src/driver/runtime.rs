@@ -79,6 +79,26 @@ pub(crate) fn bind_sip_udp(
 ) -> io::Result<(Arc<dyn UdpSocket>, Option<super::icmp::Unreachable>)> {
     let socket = std::net::UdpSocket::bind(addr)?;
     socket.set_nonblocking(true)?;
+    grow_buffers(&socket);
     let unreachable = super::icmp::Unreachable::watch(&socket);
     Ok((runtime.wrap_udp(socket)?, unreachable))
+}
+
+/// The socket buffers the SIP socket asks for. The default (about 200 KiB) holds a few
+/// hundred messages: a burst of calls, or a moment when the runtime is busy elsewhere,
+/// overflows it, and every datagram lost costs a retransmission 500 ms later. SIP servers
+/// and SIPp ask for more; the kernel caps the request at `net.core.rmem_max` and
+/// `net.core.wmem_max`.
+const SIP_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+fn grow_buffers(socket: &std::net::UdpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        // A refusal leaves the default, which works, only with less room.
+        let _ = setsockopt(socket, sockopt::RcvBuf, &SIP_SOCKET_BUFFER);
+        let _ = setsockopt(socket, sockopt::SndBuf, &SIP_SOCKET_BUFFER);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, SIP_SOCKET_BUFFER);
 }

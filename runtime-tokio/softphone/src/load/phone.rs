@@ -46,6 +46,8 @@ pub(super) fn call(
 ) -> Result<Value, String> {
     runtime()?.block_on(async move {
         let phone = start_phone(bind, remote)?;
+        // Each call's task follows its own call; the phone-wide stream is not read.
+        drop(phone.take_events().await);
         let start = clock();
         let cpu_start = cpu_time();
         let give_up = start + Duration::from_secs(max_seconds);
