@@ -112,6 +112,18 @@ impl<K: Ord + Copy, T: Ord + Copy> Deadlines<K, T> {
         self.0.peek().map(|Reverse((at, _, _))| *at)
     }
 
+    /// Drops the deadlines at the front that `live` says were re-armed or cleared, so
+    /// [`Deadlines::next`] names one that will fire: a stale one would wake the caller
+    /// for nothing (a callee's cleared 2xx retransmission, 500 ms after every call).
+    pub(crate) fn prune(&mut self, live: impl Fn(Instant, K, T) -> bool) {
+        while let Some(&Reverse((at, id, kind))) = self.0.peek() {
+            if live(at, id, kind) {
+                return;
+            }
+            self.0.pop();
+        }
+    }
+
     /// The earliest deadline if it is due at `now`, taken out.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, K, T)> {
         let Reverse((at, _, _)) = self.0.peek()?;

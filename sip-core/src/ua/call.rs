@@ -687,6 +687,13 @@ impl<S: SdpHandler> UserAgent<S> {
         }
     }
 
+    /// Drops cleared or re-armed call timers from the front of the queue.
+    pub(super) fn prune_call_timers(&mut self) {
+        let calls = &self.calls;
+        self.call_timers
+            .prune(|at, id, kind| calls.get(&id).is_some_and(|s| s.timer(kind) == Some(at)));
+    }
+
     /// The connection to the server was replaced by `flow`: every call whose flow is gone
     /// moves to it (RFC 5626 §4.4.1 for the registration; the dialogs need a target
     /// refresh of their own).

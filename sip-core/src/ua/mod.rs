@@ -590,8 +590,12 @@ impl<S: SdpHandler> UserAgent<S> {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         let out = self.out.pop_front();
-        if let Some(Output::Transmit { flow, bytes }) = &out {
-            self.flows.trace_sent(*flow, bytes);
+        match &out {
+            Some(Output::Transmit { flow, bytes }) => self.flows.trace_sent(*flow, bytes),
+            // Drained: whatever comes next is a timer, so `poll_timeout` should name one
+            // that will fire.
+            None => self.prune_call_timers(),
+            _ => {}
         }
         out
     }
