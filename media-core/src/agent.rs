@@ -390,7 +390,10 @@ impl MediaAgent {
     /// Mutes or unmutes our audio (silence is sent meanwhile; nothing is signalled).
     pub fn set_muted(&mut self, id: CallHandle, muted: bool) -> Result<(), UaError> {
         self.ua.set_muted(id, muted)?;
-        self.session(id)?.set_muted(muted);
+        // A call still ringing has no media yet; it starts muted from the UA's flag.
+        if let Ok(s) = self.session(id) {
+            s.set_muted(muted);
+        }
         Ok(())
     }
 
