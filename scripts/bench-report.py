@@ -129,7 +129,12 @@ def instructions(quick):
     exe = bench_executable("instructions")
     n = 100 if quick else 1000
     rows = []
-    for what, workload, aim in [("full call (INVITE…BYE 200), both sides", "calls", 100_000),
+    for what, workload, aim in [("full call, default settings (INVITE, 100, reliable 180, "
+                                 "PRACK, 200 with session timer, ACK, BYE, 200), both sides",
+                                 "calls", 100_000),
+                                ("the same call as SIPp's uac/uas make it (no PRACK, no "
+                                 "session timer: 7 messages), both sides", "plain-calls",
+                                 100_000),
                                 ("digest registration (2 transactions), both sides",
                                  "registers", None)]:
         per = (callgrind_ir(exe, workload, str(2 * n)) - callgrind_ir(exe, workload, str(n))) / n

@@ -1,7 +1,9 @@
 //! The workloads whose instructions `scripts/bench-report.py` counts with callgrind
-//! (issue 16): whole sans-IO calls between two user agents (INVITE, 100, 180, 200, ACK,
-//! BYE, 200, both sides), and digest registrations at the embedded registrar (two
-//! transactions each). Instruction counts are deterministic, unlike times on a shared
+//! (issue 16): whole sans-IO calls between two user agents with the default settings
+//! (INVITE, 100, a reliable 180 and its PRACK and 200, the 200 with a session timer, ACK,
+//! BYE, 200, both sides: `calls`), the same call as SIPp's built-in scenarios make it
+//! (no PRACK, no session timer: seven messages, `plain-calls`), and digest registrations
+//! at the embedded registrar (two transactions each). Instruction counts are deterministic, unlike times on a shared
 //! machine, so they are the report's headline figure.
 //!
 //! ```sh
@@ -28,18 +30,19 @@ fn main() {
             .unwrap_or(10)
     };
     match args.first().map(String::as_str) {
-        Some("calls") => calls(count(1)),
+        Some("calls") => calls(CallPair::new(), count(1)),
+        Some("plain-calls") => calls(CallPair::plain(), count(1)),
         Some("registers") => registers(count(1)),
         // `cargo bench` passes `--bench`: a smoke run of both.
         _ => {
-            calls(10);
+            calls(CallPair::new(), 10);
+            calls(CallPair::plain(), 10);
             registers(10);
         }
     }
 }
 
-fn calls(n: u32) {
-    let mut p = CallPair::new();
+fn calls(mut p: CallPair, n: u32) {
     let mut events = 0;
     for _ in 0..n {
         events += black_box(one_call(&mut p));

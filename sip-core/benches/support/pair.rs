@@ -67,17 +67,35 @@ impl CallPair {
     /// Two user agents joined by a flow of `transport` (UDP: the timers of an unreliable
     /// flow, as a load over UDP has them).
     pub(crate) fn over(transport: Transport) -> Self {
+        Self::with(transport, |_| {})
+    }
+
+    /// The calls SIPp's built-in `uac` and `uas` make: no reliable provisionals (so no
+    /// PRACK) and no session timer, seven messages a call.
+    pub(crate) fn plain() -> Self {
+        Self::with(Transport::Tcp, |c| {
+            c.reliable_provisionals = false;
+            c.session_expires = None;
+        })
+    }
+
+    fn with(transport: Transport, configure: impl Fn(&mut UaConfig)) -> Self {
         let now = origin();
         let a: SocketAddr = ([127, 0, 0, 1], 40000).into();
         let b: SocketAddr = ([127, 0, 0, 1], 5062).into();
-        let mut alice = UserAgent::new(UaConfig::new("sip:alice@127.0.0.1"), now, 1);
+        let config = |aor: &str| {
+            let mut c = UaConfig::new(aor);
+            configure(&mut c);
+            c
+        };
+        let mut alice = UserAgent::new(config("sip:alice@127.0.0.1"), now, 1);
         let a_flow = alice.add_flow(FlowInfo {
             transport,
             local: a,
             remote: b,
         });
         alice.set_outbound_flow(a_flow);
-        let mut bob = UserAgent::new(UaConfig::new("sip:bob@127.0.0.1"), now, 2);
+        let mut bob = UserAgent::new(config("sip:bob@127.0.0.1"), now, 2);
         let b_flow = bob.add_accepted_flow(FlowInfo {
             transport,
             local: b,

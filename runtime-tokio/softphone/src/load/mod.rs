@@ -4,8 +4,11 @@
 //! Both sides run the sans-IO [`UserAgent`] on one UDP socket and `poll(2)`, with no async
 //! runtime: the deployment a load generator or a gateway would pick, and the one that
 //! shows what the stack itself costs. Datagrams move in batches, `recvmmsg(2)` and
-//! `sendmmsg(2)`: one system call and one wake-up serve many messages. Calls are signalling only (SDP from [`FakeSdp`], no
-//! media), like SIPp's built-in `uac` and `uas` scenarios, so either side can face SIPp.
+//! `sendmmsg(2)`: one system call and one wake-up serve many messages. Calls are
+//! signalling only (SDP from [`FakeSdp`], no media) and made as SIPp's built-in `uac` and
+//! `uas` scenarios make them (no reliable provisionals, so no PRACK, and no session
+//! timer), so either side can face SIPp and a pair of ours exchanges the same seven
+//! messages a call.
 //!
 //! Every run is bounded by a call count and a time limit, and ends with one JSON report:
 //! calls completed and failed, retransmissions sent, and CPU per call from `getrusage`.
@@ -282,6 +285,17 @@ impl Role for Callee {
     }
 }
 
+/// The settings of a load's user agent: the calls SIPp's built-in `uac` and `uas` make (no
+/// reliable provisionals, so no PRACK, and no session timer), so that either side can face
+/// SIPp and a pair of ours exchanges the same seven messages a call.
+fn load_config(local: SocketAddr) -> UaConfig {
+    let mut config = UaConfig::new(format!("sip:load@{}", local.ip()));
+    config.user_agent = Some("sansip-load".into());
+    config.reliable_provisionals = false;
+    config.session_expires = None;
+    config
+}
+
 /// The UA's flows on the socket: one per peer address.
 #[derive(Default)]
 struct Flows {
@@ -352,8 +366,7 @@ fn drive<R: Role>(
     let local = udp.local();
     let start = clock();
     let cpu_start = cpu_time();
-    let mut config = UaConfig::new(format!("sip:load@{}", local.ip()));
-    config.user_agent = Some("sansip-load".into());
+    let config = load_config(local);
     let mut ua = UserAgent::<FakeSdp>::new(config, start, u64::from(local.port()));
     let mut flows = Flows::default();
     if let Some(remote) = remote {

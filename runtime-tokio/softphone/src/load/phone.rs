@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sansip_media::core::session::{EndCause, FakeSdp, Originator};
-use sansip_media::core::ua::{CallOptions, Event, UaConfig};
+use sansip_media::core::ua::{CallOptions, Event};
 use sansip_tokio::{Phone, PhoneConfig, PhoneError};
 use serde_json::{Value, json};
 
@@ -26,9 +26,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn start_phone(bind: SocketAddr, server: SocketAddr) -> Result<Phone<FakeSdp>, String> {
-    let mut ua = UaConfig::new(format!("sip:load@{}", bind.ip()));
-    ua.user_agent = Some("sansip-load".into());
-    let mut config = PhoneConfig::new(ua, server);
+    let mut config = PhoneConfig::new(super::load_config(bind), server);
     config.bind = bind;
     config.event_capacity = EVENT_CAPACITY;
     sansip_tokio::phone(config).map_err(|e| format!("phone: {e}"))
