@@ -252,10 +252,12 @@ def markdown(results, rates, seconds, runs, cores):
                          f"{o['both_cpu_us']:.1f} µs | {f['both_cpu_us']:.1f} µs (floor) | "
                          f"{o['both_cpu_us'] / f['both_cpu_us']:.2f}× | – |")
             budget = 0.5 * s["both_cpu_us"]
+            room = (f"which leaves {budget - f['both_cpu_us']:.1f} µs for two SIP stacks"
+                    if budget > f["both_cpu_us"] else
+                    "less than the floor itself: no stack can meet that aim on this machine")
             notes.append(
                 f"The floor (no SIP) costs {f['both_cpu_us']:.1f} µs per call, both sides, at "
-                f"{common}/s: half of SIPp's CPU is {budget:.1f} µs, which leaves "
-                f"{budget - f['both_cpu_us']:.1f} µs for two SIP stacks; sansip spends "
+                f"{common}/s: half of SIPp's CPU is {budget:.1f} µs, {room}; sansip spends "
                 f"{o['both_cpu_us'] - f['both_cpu_us']:.1f} µs above the floor.")
     if floor:
         # Two processes on `cores` CPUs: at most cores·10⁶ µs of CPU per second.
