@@ -337,6 +337,28 @@ fn repeated_and_forked_2xx_are_acked_and_a_second_fork_is_hung_up() {
 }
 
 #[test]
+fn cleared_call_timers_do_not_wake_the_user_agent() {
+    let mut h = Harness::alice();
+    let options = CallOptions::default().no_answer_timeout(Duration::from_secs(120));
+    let (id, invite) = h.call("bob", options);
+    let ok = answer_from(&invite, 200, "bob-tag");
+    h.feed_response(&ok);
+    h.ua.hangup(h.now, id).unwrap();
+    let bye = requests(&h.drain()).remove(0);
+    assert_eq!(*bye.method(), Method::Bye);
+    h.feed_response(&Response::from_request(&bye, StatusCode::new(200)));
+    assert!(h.ended(id).is_some());
+    // Past every transaction's lingering (64·T1) and the kept ACK: the no-answer timer was
+    // cleared by the 2xx, so nothing is left to wake for.
+    h.advance(Duration::from_secs(40));
+    assert_eq!(
+        h.ua.poll_timeout(),
+        None,
+        "a cleared timer still wakes the UA"
+    );
+}
+
+#[test]
 fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
     let mut h = Harness::alice();
     let first = h.feed(incoming_invite("z9hG4bKone", "m1@bob", OFFER));

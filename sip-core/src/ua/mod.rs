@@ -44,6 +44,7 @@ mod call;
 mod connection;
 mod dialog_package;
 mod event;
+mod local;
 mod publish;
 mod subscribe;
 mod transfer;
@@ -771,46 +772,6 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         Uri::parse_request_uri(&uri).map_err(|_| bad())?;
         Ok(uri)
-    }
-
-    fn local_for_outbound(&self) -> Option<Local> {
-        let flow = self.outbound?;
-        Some(self.local_for(flow))
-    }
-
-    /// Via sent-by and Contact for requests on `flow` (RFC 3261 §18.1.1, RFC 7118 §5).
-    fn local_for(&self, flow: FlowId) -> Local {
-        self.locals.get(&flow).cloned().unwrap_or_else(Local::none)
-    }
-
-    /// Computes a flow's Via and Contact once, when the flow is added.
-    fn remember_local(&mut self, flow: FlowId) {
-        let Some(state) = self.flows.get(flow) else {
-            return;
-        };
-        let t = state.info.transport;
-        let host = match &state.invalid_host {
-            Some(h) => h.clone(),
-            None => state.info.local.to_string(),
-        };
-        let user = Uri::parse(&self.config.aor)
-            .ok()
-            .and_then(|u| u.user().map(str::to_string))
-            .unwrap_or_default();
-        let scheme = if t == Transport::Tls || t == Transport::Wss {
-            "sips"
-        } else {
-            "sip"
-        };
-        let param = match t {
-            Transport::Udp => String::new(),
-            other => format!(";transport={}", other.via_token().to_ascii_lowercase()),
-        };
-        let local = Local {
-            via: format!("SIP/2.0/{t} {host}").into(),
-            contact: format!("<{scheme}:{user}@{host}{param}>").into(),
-        };
-        self.locals.insert(flow, local);
     }
 
     fn send(&mut self, now: Instant, req: Request, purpose: Purpose) {
