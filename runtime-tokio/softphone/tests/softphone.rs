@@ -346,6 +346,7 @@ fn load_pair(engine: &str) {
             r["cpu_us_per_call"].as_f64().unwrap() > 0.0,
             "{engine}: {r}"
         );
+        assert_eq!(r["engine"], engine, "{r}");
     }
     assert_eq!(report["load"], "caller");
     assert_eq!(callee_report["load"], "callee");

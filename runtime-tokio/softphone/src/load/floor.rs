@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::udp::BatchSocket;
-use super::{Tally, clock, cpu_time, report};
+use super::{Engine, Tally, clock, cpu_time, report};
 
 /// A call's datagrams in order, with the size of the message each stands for (the sansip
 /// load pair's own, rounded): who sends it is the caller for INVITE, ACK and BYE.
@@ -83,16 +83,15 @@ pub(super) fn call(
             tally.waits += 1;
         }
     }
-    let mut report = report(
+    let report = report(
         "caller",
+        Engine::Floor,
         udp.local(),
         calls,
         &tally,
-        0,
         last_end.saturating_duration_since(start),
         cpu_time().saturating_sub(cpu_start),
     );
-    report["engine"] = json!("floor");
     Ok(report)
 }
 
@@ -132,15 +131,14 @@ pub(super) fn answer(bind: SocketAddr, calls: u64, max_seconds: u64) -> Result<V
             tally.waits += 1;
         }
     }
-    let mut report = report(
+    let report = report(
         "callee",
+        Engine::Floor,
         udp.local(),
         calls,
         &tally,
-        0,
         last_end.saturating_duration_since(first.unwrap_or(start)),
         cpu_time().saturating_sub(cpu_start),
     );
-    report["engine"] = json!("floor");
     Ok(report)
 }

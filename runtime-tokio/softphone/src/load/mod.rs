@@ -90,6 +90,17 @@ pub(crate) enum Engine {
     Floor,
 }
 
+impl Engine {
+    /// Its name on the command line, and in the report.
+    fn as_str(self) -> &'static str {
+        match self {
+            Engine::SansIo => "sans-io",
+            Engine::Phone => "phone",
+            Engine::Floor => "floor",
+        }
+    }
+}
+
 /// Runs a load command to its end and prints its report as one JSON line.
 pub(crate) fn run(load: &Load) -> Result<(), String> {
     let report = match load {
@@ -334,6 +345,8 @@ struct Tally {
     /// a call costs in wake-ups.
     waits: u64,
     timer_wakes: u64,
+    /// Requests and responses the UA sent again.
+    retransmissions: u64,
 }
 
 /// The wall clock: this is the I/O side of the stack, where time comes from.
@@ -467,12 +480,13 @@ fn drive<R: Role>(
         }
     }
     let busy = last_end.saturating_duration_since(first_call.unwrap_or(start));
+    tally.retransmissions = ua.stats().retransmissions;
     Ok(report(
         R::NAME,
+        Engine::SansIo,
         local,
         calls,
         &tally,
-        ua.stats().retransmissions,
         busy,
         cpu_time().saturating_sub(cpu_start),
     ))
@@ -481,23 +495,24 @@ fn drive<R: Role>(
 /// The JSON line a load ends with; `busy` is the time from the first call to the last end.
 fn report(
     name: &str,
+    engine: Engine,
     local: SocketAddr,
     calls: u64,
     tally: &Tally,
-    retransmissions: u64,
     busy: Duration,
     cpu: Duration,
 ) -> Value {
     let settled = tally.completed + tally.failed;
     json!({
         "load": name,
+        "engine": engine.as_str(),
         "local": local.to_string(),
         "calls": calls,
         "completed": tally.completed,
         "failed": tally.failed,
         "unfinished": calls.saturating_sub(settled),
         "failures": tally.failures,
-        "retransmissions": retransmissions,
+        "retransmissions": tally.retransmissions,
         "waits": tally.waits,
         "timer_wakes": tally.timer_wakes,
         "elapsed_s": busy.as_secs_f64(),

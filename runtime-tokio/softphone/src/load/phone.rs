@@ -12,7 +12,7 @@ use sansip_media::core::ua::{CallOptions, Event};
 use sansip_tokio::{Phone, PhoneConfig, PhoneError};
 use serde_json::{Value, json};
 
-use super::{LINGER, Tally, clock, cpu_time, report};
+use super::{Engine, LINGER, Tally, clock, cpu_time, report};
 
 /// Events the phone may hold before the application reads them: a load has many calls
 /// starting at once, and a dropped `IncomingCall` would be a call never answered.
@@ -100,17 +100,16 @@ pub(super) fn call(
             Ok(r) => r?,
             Err(_) => tasks.abort_all(),
         }
-        let retransmissions = retransmissions(&phone).await;
-        let mut report = report(
+        tally.retransmissions = retransmissions(&phone).await;
+        let report = report(
             "caller",
+            Engine::Phone,
             phone.local_addr(),
             calls,
             &tally,
-            retransmissions,
             last_end.saturating_duration_since(start),
             cpu_time().saturating_sub(cpu_start),
         );
-        report["engine"] = json!("phone");
         Ok(report)
     })
 }
@@ -165,17 +164,16 @@ pub(super) fn answer(bind: SocketAddr, calls: u64, max_seconds: u64) -> Result<V
         }
         // As the sans-IO callee does: a BYE resent once still gets its 200.
         tokio::time::sleep_until((clock() + LINGER).min(give_up).into()).await;
-        let retransmissions = retransmissions(&phone).await;
-        let mut report = report(
+        tally.retransmissions = retransmissions(&phone).await;
+        let report = report(
             "callee",
+            Engine::Phone,
             phone.local_addr(),
             calls,
             &tally,
-            retransmissions,
             last_end.saturating_duration_since(first.unwrap_or(start)),
             cpu_time().saturating_sub(cpu_start),
         );
-        report["engine"] = json!("phone");
         Ok(report)
     })
 }
