@@ -498,6 +498,7 @@ fn voicemail_waiting_crosses_kamailio_by_subscribe_and_notify() {
         alice.iter().any(|l| l["event"] == "subscription_ended"),
         "{alice:?}"
     );
+    let bob_log = String::from_utf8_lossy(&bob.stderr).into_owned();
     let bob = lines(&bob);
     assert!(
         bob.iter()
@@ -505,7 +506,7 @@ fn voicemail_waiting_crosses_kamailio_by_subscribe_and_notify() {
     );
     assert!(
         bob.iter().any(|l| l["event"] == "subscription_ended"),
-        "{bob:?}"
+        "bob: {bob:?}\nalice: {alice:?}\n{bob_log}"
     );
 }
 
