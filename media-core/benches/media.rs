@@ -14,7 +14,9 @@
 //! At scale (issue 16): 2,000 calls between two phones, all playing, against 2,000 bare
 //! str0m pairs (neither fits in the caches any more), and what a wake-up with nothing due
 //! costs a phone with 2,000 calls against one with a single call (the phone keeps its
-//! calls' deadlines in a queue, so a wake-up does not visit every call).
+//! calls' deadlines in a queue, so a wake-up does not visit every call), and the same for
+//! a SIP message that concerns none of the calls (the phone reads again only the calls the
+//! user agent stepped).
 //!
 //! `cargo bench -p sansip-media --bench media` (`-- --test` runs each case once, as CI does).
 
@@ -394,6 +396,39 @@ impl Phones {
         })
     }
 
+    /// Seconds per out-of-dialog OPTIONS the caller's phone takes in and answers (the best
+    /// of a few rounds): a SIP message that concerns none of its calls.
+    fn sip_wake(&mut self) -> f64 {
+        let mut n = 0u64;
+        let b_addr = self.b_addr;
+        per_packet(5, 500, |count| {
+            for _ in 0..count {
+                n += 1;
+                let options = format!(
+                    "OPTIONS sip:alice@127.0.0.1:10000 SIP/2.0\r\n\
+                     Via: SIP/2.0/UDP {b_addr};branch=z9hG4bK-wake-{n}\r\n\
+                     Max-Forwards: 70\r\n\
+                     From: <sip:bob@{b_addr}>;tag=wake\r\n\
+                     To: <sip:alice@127.0.0.1:10000>\r\n\
+                     Call-ID: wake-{n}\r\n\
+                     CSeq: 1 OPTIONS\r\n\
+                     Content-Length: 0\r\n\r\n"
+                );
+                self.a.handle_input(
+                    self.now,
+                    Input::Received {
+                        flow: self.a_flow,
+                        bytes: options.into_bytes().into(),
+                    },
+                );
+                while let Some(o) = self.a.poll_output() {
+                    black_box(o);
+                }
+            }
+            count
+        })
+    }
+
     /// One 20 ms frame each way on every call.
     fn frame(&mut self) {
         self.now += FRAME;
@@ -494,6 +529,7 @@ fn main() {
     let mut one_phones = Phones::new();
     one_phones.add_call();
     let (wake_one, wake_many) = (one_phones.idle_wake(), many_phones.idle_wake());
+    let (sip_one, sip_many) = (one_phones.sip_wake(), many_phones.sip_wake());
     drop((one_phones, many_phones));
     let plain_cost = cost(MediaProfile::Plain);
     let sdes_cost = cost(MediaProfile::Sdes);
@@ -551,6 +587,12 @@ fn main() {
         us(wake_many),
         us(wake_one),
         wake_many / wake_one
+    );
+    println!(
+        "| a SIP message for none of the calls (OPTIONS in, 200 out), {many} calls against 1 | {:.2} µs | {:.2} µs (1 call) | {:.2}× | — |",
+        us(sip_many),
+        us(sip_one),
+        sip_many / sip_one
     );
     for (path, c) in [("plain RTP", plain_cost), ("SDES-SRTP", sdes_cost)] {
         println!(

@@ -62,10 +62,8 @@ pub struct MediaAgent {
     ports: HashMap<SocketAddr, CallHandle>,
     /// The totals of the calls that ended last (bounded), for late readers.
     finished: VecDeque<(CallHandle, MediaStats)>,
-    /// Reused list of live calls.
+    /// Reused list of the calls due at a wake-up.
     ids: Vec<CallHandle>,
-    /// The user agent was handed out mutably: its sessions may have output to collect.
-    dirty: bool,
     /// Each call's media deadline as last read, and the same deadlines earliest first: a
     /// wake-up finds the calls that are due without visiting the others (2,000 calls
     /// must not cost 2,000 visits per 20 ms tick). A queued entry that no longer matches
@@ -127,7 +125,6 @@ impl MediaAgent {
             ports: HashMap::new(),
             finished: VecDeque::new(),
             ids: Vec::new(),
-            dirty: false,
             deadlines: HashMap::new(),
             queue: BinaryHeap::new(),
             touched: Vec::new(),
@@ -143,9 +140,11 @@ impl MediaAgent {
     }
 
     /// The user agent, for every command this type does not wrap (register, message, hold,
-    /// hangup…). Media follows on the next `poll_*` call.
+    /// hangup…). Media follows on the next `poll_*` call: the calls those commands stepped
+    /// are read again ([`UserAgent::next_stepped_call`]). A session changed through its
+    /// `sdp_handler_mut` here is not; change it with this type's methods (`set_source`,
+    /// `set_video`…).
     pub fn ua_mut(&mut self) -> &mut UserAgent<RtcSession> {
-        self.dirty = true;
         &mut self.ua
     }
 
@@ -273,7 +272,7 @@ impl MediaAgent {
         let (session, port) = self.own_session(now);
         let result = self.ua.call(now, target, options, session);
         let id = self.took(port, result)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(id)
     }
 
@@ -292,7 +291,7 @@ impl MediaAgent {
         let (session, port) = self.own_session(now);
         let result = self.ua.answer_with(now, id, session, options).map(|()| id);
         self.took(port, result)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(())
     }
 
@@ -311,7 +310,7 @@ impl MediaAgent {
         let (session, port) = self.own_session(now);
         let result = self.ua.progress(now, id, Some(session)).map(|()| id);
         self.took(port, result)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(())
     }
 
@@ -328,7 +327,7 @@ impl MediaAgent {
         options: AnswerOptions,
     ) -> Result<(), UaError> {
         self.ua.accept_with(now, id, options)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(())
     }
 
@@ -420,7 +419,7 @@ impl MediaAgent {
         method: OfferMethod,
     ) -> Result<(), UaError> {
         self.ua.renegotiate(now, id, method)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(())
     }
 
@@ -430,7 +429,7 @@ impl MediaAgent {
         let (session, port) = self.own_session(now);
         let result = self.ua.accept_transfer(now, id, session);
         let new = self.took(port, result)?;
-        self.sync_all();
+        self.sync_stepped();
         Ok(new)
     }
 
@@ -502,7 +501,7 @@ impl MediaAgent {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         self.ua.handle_input(now, input);
-        self.sync_all();
+        self.sync_stepped();
     }
 
     /// Feeds one media datagram that arrived from `source` on our `destination`.
@@ -553,10 +552,9 @@ impl MediaAgent {
                 .is_some_and(|s| s.accepts(now, source, destination, datagram))
         });
         let id = known.or_else(|| {
-            self.live_calls();
-            self.ids.iter().copied().find(|&id| {
-                self.ua
-                    .sdp_handler(id)
+            let ua = &self.ua;
+            ua.calls().find(|&id| {
+                ua.sdp_handler(id)
                     .is_some_and(|s| s.accepts(now, source, destination, datagram))
             })
         });
@@ -572,8 +570,7 @@ impl MediaAgent {
     }
 
     /// Fires every timer that is due: the user agent's, each call's media and audio clocks.
-    /// Only the calls that are due are visited, unless the user agent's own timers fired
-    /// (they may change any call's media).
+    /// Only the calls that are due, or that the user agent's timers stepped, are visited.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
         self.catch_up();
@@ -589,7 +586,7 @@ impl MediaAgent {
         }
         if self.ua.poll_timeout().is_some_and(|t| t <= now) {
             self.ua.handle_timeout(now);
-            self.sync_all();
+            self.sync_stepped();
         }
         // Collected first: a session still due after its turn waits for the next wake-up
         // rather than spinning this one.
@@ -718,8 +715,8 @@ impl MediaAgent {
 
     /// The earliest deadline of the user agent and every call's media.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.dirty {
-            // Any session may have changed: the next step reads them all again.
+        if self.ua.has_stepped_calls() {
+            // Commands through `ua_mut` stepped calls: the next step reads them again.
             return Some(self.now);
         }
         let touched = self
@@ -740,26 +737,20 @@ impl MediaAgent {
         .min()
     }
 
-    /// Collects what the sessions handed out since the last step have to say.
+    /// Collects what the sessions handed out since the last step, and those the user agent
+    /// stepped, have to say.
     fn catch_up(&mut self) {
-        if std::mem::take(&mut self.dirty) {
-            self.touched.clear();
-            self.sync_all();
-        }
         while let Some(id) = self.touched.pop() {
             self.sync_call(id);
         }
+        self.sync_stepped();
     }
 
-    fn live_calls(&mut self) {
-        self.ids.clear();
-        self.ids.extend(self.ua.calls());
-    }
-
-    fn sync_all(&mut self) {
-        self.live_calls();
-        for i in 0..self.ids.len() {
-            self.sync_call(self.ids[i]);
+    /// Syncs the calls the user agent stepped: a message, a timer or a command reaches one
+    /// call (or a few), and 2,000 calls must not cost 2,000 visits per SIP message.
+    fn sync_stepped(&mut self) {
+        while let Some(id) = self.ua.next_stepped_call() {
+            self.sync_call(id);
         }
     }
 

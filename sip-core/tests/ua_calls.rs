@@ -359,6 +359,45 @@ fn cleared_call_timers_do_not_wake_the_user_agent() {
 }
 
 #[test]
+fn the_calls_a_step_reached_are_reported_once_and_no_others() {
+    // What a media layer reads instead of visiting every call after each input.
+    let mut h = Harness::alice();
+    let stepped =
+        |h: &mut Harness| std::iter::from_fn(|| h.ua.next_stepped_call()).collect::<Vec<_>>();
+    let (first, invite) = h.call("bob", CallOptions::default());
+    let (second, refused) = h.call("carol", CallOptions::default());
+    let mut both = stepped(&mut h);
+    both.sort();
+    assert_eq!(both, [first, second], "each new call once");
+    assert!(!h.ua.has_stepped_calls());
+    // A response reaches the first call only.
+    h.feed_response(&answer_from(&invite, 180, "bob-tag"));
+    assert_eq!(stepped(&mut h), [first]);
+    // A request for none of the calls steps none.
+    h.feed(
+        "OPTIONS sip:alice@192.0.2.10:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bKopt1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=o1\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: opt@bob\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n",
+    );
+    assert_eq!(stepped(&mut h), []);
+    // A command, twice before it is read: one report. Muting counts (the media reads it).
+    h.ua.set_muted(second, true).unwrap();
+    h.ua.set_muted(second, false).unwrap();
+    assert_eq!(stepped(&mut h), [second]);
+    // A call that ends and is let go within its step is not reported, even when a report
+    // was pending.
+    h.ua.set_muted(second, true).unwrap();
+    h.feed_response(&answer_from(&refused, 486, "carol-tag"));
+    assert!(h.ended(second).is_some());
+    assert_eq!(stepped(&mut h), []);
+}
+
+#[test]
 fn a_merged_invite_gets_482_and_an_unknown_dialog_481() {
     let mut h = Harness::alice();
     let first = h.feed(incoming_invite("z9hG4bKone", "m1@bob", OFFER));

@@ -382,6 +382,7 @@ impl<S: SdpHandler> UserAgent<S> {
         if let Some(s) = self.calls.get_mut(&id) {
             s.set_muted(muted);
         }
+        self.mark_stepped(id);
         Ok(())
     }
 
@@ -511,6 +512,55 @@ impl<S: SdpHandler> UserAgent<S> {
     /// The session-description handler of a call, mutably.
     pub fn sdp_handler_mut(&mut self, id: CallHandle) -> Option<&mut S> {
         self.calls.get_mut(&id)?.sdp_mut()
+    }
+
+    /// The next call whose session took a step (a message, a timer or a command reached
+    /// it) since this last returned it; each call at most once until then, and a call that
+    /// ended in its step not at all.
+    ///
+    /// A media layer driving the calls' [`SdpHandler`]s reads its sessions' output for
+    /// these calls only, instead of visiting every call after each input. A session
+    /// changed through [`UserAgent::sdp_handler_mut`] is not marked: whoever changed it
+    /// knows.
+    ///
+    /// ```
+    /// use sansip_core::session::FakeSdp;
+    /// use sansip_core::transport::Transport;
+    /// use sansip_core::ua::{CallOptions, FlowInfo, UaConfig, UserAgent};
+    /// use std::time::Instant;
+    ///
+    /// # #[allow(clippy::disallowed_methods)]
+    /// let now = Instant::now();
+    /// let mut ua = UserAgent::<FakeSdp>::new(UaConfig::new("sip:alice@example.com"), now, 1);
+    /// let flow = ua.add_flow(FlowInfo {
+    ///     transport: Transport::Udp,
+    ///     local: "192.0.2.10:5060".parse().unwrap(),
+    ///     remote: "192.0.2.1:5060".parse().unwrap(),
+    /// });
+    /// ua.set_outbound_flow(flow);
+    /// let sdp = FakeSdp::default();
+    /// let call = ua.call(now, "sip:bob@example.com", CallOptions::default(), sdp).unwrap();
+    /// assert_eq!(ua.next_stepped_call(), Some(call));
+    /// assert_eq!(ua.next_stepped_call(), None);
+    /// ```
+    pub fn next_stepped_call(&mut self) -> Option<CallHandle> {
+        while let Some(id) = self.stepped.pop() {
+            if self.calls.get_mut(&id).is_some_and(|s| s.clear_stepped()) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Whether a call stepped since [`UserAgent::next_stepped_call`] last reported it.
+    pub fn has_stepped_calls(&self) -> bool {
+        !self.stepped.is_empty()
+    }
+
+    fn mark_stepped(&mut self, id: CallHandle) {
+        if self.calls.get_mut(&id).is_some_and(|s| s.mark_stepped()) {
+            self.stepped.push(id);
+        }
     }
 
     /// Calls the application can still act on.
@@ -661,12 +711,17 @@ impl<S: SdpHandler> UserAgent<S> {
             }
         }
         if self.calls.get(&id).is_some_and(|s| s.is_finished())
-            && let Some(s) = self.calls.remove(&id)
+            && let Some(mut s) = self.calls.remove(&id)
         {
             self.dialogs.remove(s.key());
             if let Some(k) = s.remote_key() {
                 self.incoming.remove(k);
             }
+            if s.clear_stepped() {
+                self.stepped.retain(|c| *c != id);
+            }
+        } else {
+            self.mark_stepped(id);
         }
     }
 

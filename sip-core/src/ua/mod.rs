@@ -400,6 +400,9 @@ pub struct UserAgent<S = NoMedia> {
     auth: Option<Authenticator>,
     /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
     calls: HandleMap<CallHandle, Box<Session<S>>>,
+    /// Calls that stepped since they were last reported, each once (see
+    /// [`UserAgent::next_stepped_call`]); at most one entry per live call.
+    stepped: Vec<CallHandle>,
     /// Call-ID and our tag → the call.
     dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
@@ -468,6 +471,7 @@ impl<S: SdpHandler> UserAgent<S> {
             pending: handle_map(),
             auth: None,
             calls: handle_map(),
+            stepped: Vec::new(),
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
             call_timers: Deadlines::new(),

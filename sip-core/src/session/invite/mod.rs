@@ -261,6 +261,8 @@ pub(crate) struct Session<S> {
     auth: Option<Authenticator>,
     timers: Timers,
     muted: bool,
+    /// Stepped since the user agent last reported it (see `UserAgent::next_stepped_call`).
+    stepped: bool,
     /// Told the application it ended and owes the RFC nothing more: drop it.
     finished: bool,
     /// Callee: our provisionals (RFC 3262).
@@ -339,6 +341,7 @@ impl<S> Session<S> {
             auth: None,
             timers: Timers::default(),
             muted: false,
+            stepped: false,
             finished: false,
             provisionals: prack::Provisionals::default(),
             early_answer: None,
@@ -410,6 +413,16 @@ impl<S> Session<S> {
 
     pub(crate) fn set_muted(&mut self, muted: bool) {
         self.muted = muted;
+    }
+
+    /// Notes that the session stepped; `true` when it had not since it was last reported.
+    pub(crate) fn mark_stepped(&mut self) -> bool {
+        !std::mem::replace(&mut self.stepped, true)
+    }
+
+    /// The step was reported; `true` when one was pending.
+    pub(crate) fn clear_stepped(&mut self) -> bool {
+        std::mem::replace(&mut self.stepped, false)
     }
 
     pub(crate) fn sdp(&self) -> Option<&S> {
