@@ -138,6 +138,29 @@ impl UdpSocket for SmolUdp {
     fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.0.get_ref().send_to(buf, target)
     }
+
+    #[cfg(target_os = "linux")]
+    fn try_send_batch(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) -> io::Result<usize> {
+        use std::os::fd::AsFd;
+        sansip_media::driver::send_batch(self.0.get_ref().as_fd(), datagrams)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut sansip_media::driver::RecvBatch,
+    ) -> Poll<io::Result<usize>> {
+        use std::os::fd::AsFd;
+        loop {
+            match batch.recv(self.0.get_ref().as_fd()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
 }
 
 /// A [`PhoneBuilder`] whose phone runs on smol: the shortest way to a phone.

@@ -135,6 +135,32 @@ impl UdpSocket for TokioUdp {
     fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.0.try_send_to(buf, target)
     }
+
+    #[cfg(target_os = "linux")]
+    fn try_send_batch(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) -> io::Result<usize> {
+        use std::os::fd::AsFd;
+        sansip_media::driver::send_batch(self.0.as_fd(), datagrams)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut sansip_media::driver::RecvBatch,
+    ) -> Poll<io::Result<usize>> {
+        use std::os::fd::AsFd;
+        loop {
+            std::task::ready!(self.0.poll_recv_ready(cx))?;
+            // `try_io` clears the readiness when the batch finds nothing after all.
+            match self
+                .0
+                .try_io(tokio::io::Interest::READABLE, || batch.recv(self.0.as_fd()))
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
 }
 
 /// A [`PhoneBuilder`] whose phone runs on tokio: the shortest way to a phone.

@@ -33,7 +33,9 @@ pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
 pub use phone::{Phone, PhoneConfig, PhoneError, WeakPhone};
 pub use registrar_server::RegistrarServer;
 pub(crate) use runtime::bind_sip_udp;
-pub use runtime::{BoxFuture, Listener, Runtime, Stream, UdpSocket, bind_udp};
+#[cfg(target_os = "linux")]
+pub use runtime::send_batch;
+pub use runtime::{BoxFuture, Listener, RecvBatch, Runtime, Stream, UdpSocket, bind_udp};
 pub use simple::{IncomingAction, SimpleMedia, SimpleUser, SimpleUserDelegate};
 pub use tls::TlsOptions;
 
@@ -54,6 +56,9 @@ use sansip_core::ua::{Event, Input, Output, Server};
 
 use crate::stats::{MediaEvent, StreamId, StreamOutput};
 use links::NetEvent;
+
+/// SIP datagrams one receive reads at most: a busy phone wakes once per batch.
+const SIP_BATCH: usize = 32;
 
 /// A server, resolved: what the driver opens when the core asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +259,7 @@ impl<E: Engine> Driver<E> {
             targets,
             tls,
             links: HashMap::new(),
+            udp_out: Vec::new(),
             unreachable,
             conns: HashMap::new(),
             conn_ids,
@@ -263,7 +269,7 @@ impl<E: Engine> Driver<E> {
             waiters: Waiters::default(),
             streams: HashMap::new(),
         };
-        let mut buf = vec![0u8; 65_535];
+        let mut batch = RecvBatch::new(SIP_BATCH);
         let mut media_buf = vec![0u8; 2_048];
         loop {
             st.flush(&socket, &media, &media_local);
@@ -272,13 +278,7 @@ impl<E: Engine> Driver<E> {
                 None => Box::pin(futures::future::pending()),
             };
             let udp = socket.clone();
-            let recv = poll_fn(|cx| match udp.poll_recv_from(cx, &mut buf) {
-                Poll::Ready(Ok((n, from))) => {
-                    Poll::Ready(Ok((Bytes::copy_from_slice(&buf[..n]), from)))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            });
+            let recv = poll_fn(|cx| udp.poll_recv_batch(cx, &mut batch));
             // Every media socket registers for wake-up; the first with a datagram wins.
             let media_recv = poll_fn(|cx| {
                 for (i, m) in media.iter().enumerate() {
@@ -306,7 +306,11 @@ impl<E: Engine> Driver<E> {
                     Err(e) => tracing::debug!(error = %e, "media receive failed"),
                 },
                 received = recv.fuse() => match received {
-                    Ok((bytes, from)) => st.datagram(bytes, from),
+                    Ok(_) => {
+                        for (from, bytes) in batch.datagrams() {
+                            st.datagram(Bytes::copy_from_slice(bytes), from);
+                        }
+                    }
                     // An ICMP error is reported on the next receive: see which
                     // destinations it was about.
                     Err(e) => {
@@ -330,6 +334,8 @@ struct State<E> {
     targets: Vec<Target>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     links: HashMap<FlowId, Link>,
+    /// SIP datagrams waiting for the end of a flush (kept: no allocation per flush).
+    udp_out: Vec<(Bytes, SocketAddr)>,
     unreachable: Option<icmp::Unreachable>,
     /// Connection task ids → their flows.
     conns: HashMap<u64, FlowId>,
@@ -466,6 +472,28 @@ impl<E: Engine> State<E> {
         self.runtime.spawn(Box::pin(task));
     }
 
+    /// Sends the SIP datagrams `flush` collected, in order.
+    fn send_udp(&mut self, socket: &Arc<dyn UdpSocket>) {
+        let out = std::mem::take(&mut self.udp_out);
+        let mut sent = 0;
+        let mut read_icmp = self.unreachable.is_some();
+        while sent < out.len() {
+            match socket.try_send_batch(&out[sent..]) {
+                Ok(n) => sent += n.max(1),
+                // A pending ICMP error fails the next send, whatever its destination:
+                // read it, then send again.
+                Err(_) if std::mem::take(&mut read_icmp) => self.unreachable_destinations(),
+                Err(e) => {
+                    tracing::debug!(error = %e, to = %out[sent].1, "udp send failed");
+                    sent += 1;
+                    read_icmp = self.unreachable.is_some();
+                }
+            }
+        }
+        self.udp_out = out;
+        self.udp_out.clear();
+    }
+
     fn flush(
         &mut self,
         socket: &Arc<dyn UdpSocket>,
@@ -475,19 +503,8 @@ impl<E: Engine> State<E> {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Transmit { flow, bytes } => match self.links.get(&flow) {
-                    Some(Link::Udp(to)) => {
-                        let to = *to;
-                        let mut sent = socket.try_send_to(&bytes, to);
-                        // A pending ICMP error fails the next send, whatever its
-                        // destination: read it, then send again.
-                        if sent.is_err() && self.unreachable.is_some() {
-                            self.unreachable_destinations();
-                            sent = socket.try_send_to(&bytes, to);
-                        }
-                        if let Err(e) = sent {
-                            tracing::debug!(error = %e, %to, "udp send failed");
-                        }
-                    }
+                    // Sent together below: one system call for the lot.
+                    Some(Link::Udp(to)) => self.udp_out.push((bytes, *to)),
                     Some(Link::Stream(writer)) => {
                         // A closed writer means the connection is going; Closed follows.
                         let _ = writer.unbounded_send(bytes);
@@ -507,6 +524,7 @@ impl<E: Engine> State<E> {
                 _ => {}
             }
         }
+        self.send_udp(socket);
         while let Some(t) = self.engine.poll_media() {
             // From the socket the session named as its source.
             let Some(m) = media_local

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::Bytes;
+
 /// A boxed future the driver can hold across runtimes.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -63,6 +65,198 @@ pub trait UdpSocket: Send + Sync + fmt::Debug {
     /// Sends one datagram without waiting; a full socket buffer drops it, as the network
     /// may (SIP's retransmissions cover both).
     fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize>;
+    /// Sends `datagrams` in order without waiting; returns how many went. A failure stops
+    /// the batch: its error when nothing went, else the count so far (the next call meets
+    /// it again).
+    ///
+    /// One at a time through [`UdpSocket::try_send_to`] unless the runtime overrides it (the
+    /// tokio and smol runtimes send with `sendmmsg(2)` on Linux, through [`send_batch`]).
+    fn try_send_batch(&self, datagrams: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        for (i, (bytes, to)) in datagrams.iter().enumerate() {
+            if let Err(e) = self.try_send_to(bytes, *to) {
+                return if i == 0 { Err(e) } else { Ok(i) };
+            }
+        }
+        Ok(datagrams.len())
+    }
+    /// Receives the datagrams waiting, as many as `batch` holds, or registers `cx` to be
+    /// woken when one can be read; returns how many arrived (at least one).
+    ///
+    /// One at a time through [`UdpSocket::poll_recv_from`] unless the runtime overrides it
+    /// (the tokio and smol runtimes read a batch with one `recvmmsg(2)` on Linux, through
+    /// [`RecvBatch::recv`]), so that a busy phone wakes once per batch, not per message.
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut RecvBatch,
+    ) -> Poll<io::Result<usize>> {
+        batch.clear();
+        match self.poll_recv_from(cx, batch.first()) {
+            Poll::Ready(Ok((n, from))) => {
+                batch.got.push((0, n, from));
+                Poll::Ready(Ok(1))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Buffers for several datagrams read at once (see [`UdpSocket::poll_recv_batch`]).
+///
+/// ```
+/// use sansip_media::driver::RecvBatch;
+/// let batch = RecvBatch::new(32);
+/// assert_eq!(batch.datagrams().count(), 0);
+/// ```
+#[derive(Debug)]
+pub struct RecvBatch {
+    /// One whole-datagram buffer per message of a batch.
+    bufs: Vec<Vec<u8>>,
+    /// The buffer, length and sender of each datagram of the last batch, in order.
+    got: Vec<(usize, usize, SocketAddr)>,
+}
+
+/// The largest UDP payload: a datagram is never cut short.
+const DATAGRAM: usize = 65_535;
+
+impl RecvBatch {
+    /// Room for `count` datagrams (at least one) of any size.
+    pub fn new(count: usize) -> Self {
+        Self {
+            bufs: vec![vec![0; DATAGRAM]; count.max(1)],
+            got: Vec::with_capacity(count.max(1)),
+        }
+    }
+
+    /// Forgets the last batch.
+    pub fn clear(&mut self) {
+        self.got.clear();
+    }
+
+    /// The first buffer, for a receive of one datagram.
+    fn first(&mut self) -> &mut [u8] {
+        &mut self.bufs[0]
+    }
+
+    /// The datagrams of the last batch: sender and bytes, in the order they arrived.
+    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.got
+            .iter()
+            .map(|&(i, n, from)| (from, &self.bufs[i][..n]))
+    }
+
+    /// Reads what is waiting on the non-blocking UDP socket `fd` with one `recvmmsg(2)`,
+    /// without blocking: how many datagrams arrived, or `WouldBlock` when none had.
+    #[cfg(target_os = "linux")]
+    pub fn recv(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        self.got.clear();
+        let (bufs, got) = (&mut self.bufs, &mut self.got);
+        HEADERS.with_borrow_mut(|slot| {
+            // Kept per thread rather than in `self`: they hold raw pointers, which would
+            // make the driver's future neither Send nor Sync.
+            if slot.as_ref().is_some_and(|(n, _)| *n < bufs.len()) {
+                *slot = None;
+            }
+            let headers = &mut slot
+                .get_or_insert_with(|| (bufs.len(), MultiHeaders::preallocate(bufs.len(), None)))
+                .1;
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(&mut b[..])])
+                .collect();
+            let received = recvmmsg(
+                fd.as_raw_fd(),
+                headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .map_err(io::Error::from)?;
+            for (i, msg) in received.enumerate() {
+                // A datagram without an IP sender cannot be answered: skipped.
+                if let Some(from) = msg.address.and_then(socket_addr) {
+                    got.push((i, msg.bytes, from));
+                }
+            }
+            Ok(got.len())
+        })
+    }
+}
+
+/// Datagrams one `sendmmsg(2)` call sends at most.
+#[cfg(target_os = "linux")]
+const SEND_BATCH: usize = 32;
+
+#[cfg(target_os = "linux")]
+type Headers = nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>;
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    /// The headers `recvmmsg(2)` fills, and how many they hold, for [`RecvBatch::recv`].
+    static HEADERS: std::cell::RefCell<Option<(usize, Headers)>> =
+        const { std::cell::RefCell::new(None) };
+    /// The headers `sendmmsg(2)` fills, for [`send_batch`].
+    static SEND_HEADERS: std::cell::RefCell<Option<Headers>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sends `datagrams` in order on the non-blocking UDP socket `fd`, [`SEND_BATCH`] per
+/// `sendmmsg(2)`, without blocking: how many went, or the error of the first (see
+/// [`UdpSocket::try_send_batch`]).
+#[cfg(target_os = "linux")]
+pub fn send_batch(
+    fd: std::os::fd::BorrowedFd<'_>,
+    datagrams: &[(Bytes, SocketAddr)],
+) -> io::Result<usize> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmmsg};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    SEND_HEADERS.with_borrow_mut(|slot| {
+        // Per thread, as for receiving: the headers hold raw pointers.
+        let headers = slot.get_or_insert_with(|| Headers::preallocate(SEND_BATCH, None));
+        let mut sent = 0;
+        for chunk in datagrams.chunks(SEND_BATCH) {
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk
+                .iter()
+                .map(|(_, a)| Some(SockaddrStorage::from(*a)))
+                .collect();
+            let no_cmsgs: [ControlMessage<'_>; 0] = [];
+            let n = match sendmmsg(
+                fd.as_raw_fd(),
+                headers,
+                &iovs,
+                &addrs,
+                no_cmsgs,
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(results) => results.count(),
+                Err(e) if sent == 0 => return Err(io::Error::from(e)),
+                Err(_) => return Ok(sent),
+            };
+            sent += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        Ok(sent)
+    })
+}
+
+/// The IP address of a socket address the kernel gave (`None` for other families).
+#[cfg(target_os = "linux")]
+fn socket_addr(a: nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// Binds a UDP socket on `addr` for `runtime`.

@@ -2,25 +2,23 @@
 //! and one `poll(2)` to wait. The SIP loop and the kernel-floor loop share it, so the floor
 //! is the same socket work with the stack taken out.
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::Instant;
 
 use bytes::Bytes;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt,
-    sockopt,
-};
+use nix::sys::socket::{setsockopt, sockopt};
+use sansip_media::driver::{RecvBatch, send_batch};
 
 use super::clock;
 
 /// Socket buffer size asked for, as SIPp's `-buff_size 8388608`.
 const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 
-/// Datagrams one `recvmmsg` or `sendmmsg` call moves at most.
+/// Datagrams one `recvmmsg` call reads at most (`sendmmsg` sends as many).
 const BATCH: usize = 32;
 
 /// Datagrams handed on before the loop looks at its timers again.
@@ -30,13 +28,10 @@ const DRAIN: usize = 256;
 pub(super) struct BatchSocket {
     socket: UdpSocket,
     local: SocketAddr,
-    /// One whole-datagram buffer per message of a batch.
-    bufs: Vec<Vec<u8>>,
-    /// The headers `recvmmsg` and `sendmmsg` fill, kept from one call to the next.
-    recv_headers: MultiHeaders<SockaddrStorage>,
-    send_headers: MultiHeaders<SockaddrStorage>,
+    /// What one `recvmmsg` reads.
+    batch: RecvBatch,
     /// Transmits waiting for the next `sendmmsg`.
-    out: Vec<(Bytes, SockaddrStorage)>,
+    out: Vec<(Bytes, SocketAddr)>,
 }
 
 impl BatchSocket {
@@ -54,9 +49,7 @@ impl BatchSocket {
         Ok(Self {
             socket,
             local,
-            bufs: vec![vec![0; 65_536]; BATCH],
-            recv_headers: MultiHeaders::preallocate(BATCH, None),
-            send_headers: MultiHeaders::preallocate(BATCH, None),
+            batch: RecvBatch::new(BATCH),
             out: Vec::with_capacity(BATCH),
         })
     }
@@ -67,51 +60,32 @@ impl BatchSocket {
     }
 
     /// Hands every datagram waiting on the socket to `each`, up to [`DRAIN`], reading
-    /// [`BATCH`] per system call; returns how many there were. Draining before the next
-    /// wait is what keeps a busy load cheap: one wake-up serves many messages.
+    /// [`BATCH`] per system call (the driver's [`RecvBatch`]); returns how many there were.
+    /// Draining before the next wait is what keeps a busy load cheap: one wake-up serves
+    /// many messages.
     pub(super) fn drain(
         &mut self,
         mut each: impl FnMut(SocketAddr, &[u8]),
     ) -> Result<usize, String> {
         let mut got = 0;
         while got < DRAIN {
-            let mut received = [(0usize, None::<SocketAddr>); BATCH];
-            let n = {
-                let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] = {
-                    let mut bufs = self.bufs.iter_mut();
-                    std::array::from_fn(|_| {
-                        [IoSliceMut::new(
-                            bufs.next().map_or(&mut [][..], |b| &mut b[..]),
-                        )]
-                    })
-                };
-                let fd = self.socket.as_raw_fd();
-                match recvmmsg(
-                    fd,
-                    &mut self.recv_headers,
-                    iovs.iter_mut(),
-                    MsgFlags::MSG_DONTWAIT,
-                    None,
-                ) {
-                    Ok(results) => {
-                        let mut n = 0;
-                        for (slot, msg) in received.iter_mut().zip(results) {
-                            *slot = (msg.bytes, msg.address.and_then(socket_addr));
-                            n += 1;
-                        }
-                        n
-                    }
-                    Err(Errno::EAGAIN) => break,
-                    // ICMP port unreachable from a peer that is not up yet: the transaction
-                    // layer's retransmissions take care of it.
-                    Err(Errno::ECONNREFUSED | Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("receive: {e}")),
+            let n = match self.batch.recv(self.socket.as_fd()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // ICMP port unreachable from a peer that is not up yet: the transaction
+                // layer's retransmissions take care of it.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionRefused | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
                 }
+                Err(e) => return Err(format!("receive: {e}")),
             };
-            for (i, (len, from)) in received.iter().take(n).enumerate() {
-                if let Some(from) = *from {
-                    each(from, &self.bufs[i][..*len]);
-                }
+            for (from, bytes) in self.batch.datagrams() {
+                each(from, bytes);
             }
             got += n;
             if n < BATCH {
@@ -123,34 +97,20 @@ impl BatchSocket {
 
     /// Queues a datagram for the next [`BatchSocket::flush`].
     pub(super) fn send(&mut self, bytes: Bytes, to: SocketAddr) {
-        self.out.push((bytes, SockaddrStorage::from(to)));
+        self.out.push((bytes, to));
     }
 
-    /// Sends the queued datagrams, [`BATCH`] per system call. A full socket buffer loses
-    /// the rest of a batch, as the network would; retransmission covers it and the report
-    /// counts it.
+    /// Sends the queued datagrams, [`BATCH`] per system call (the driver's
+    /// [`send_batch`]). A full socket buffer loses a datagram, as the network would;
+    /// retransmission covers it and the report counts it.
     pub(super) fn flush(&mut self) {
-        let fd = self.socket.as_raw_fd();
-        let no_cmsgs: [ControlMessage<'_>; 0] = [];
-        for chunk in self.out.chunks(BATCH) {
-            let iovs: Vec<[IoSlice<'_>; 1]> =
-                chunk.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> = chunk.iter().map(|(_, a)| Some(*a)).collect();
-            let mut sent = 0;
-            while sent < chunk.len() {
-                match sendmmsg(
-                    fd,
-                    &mut self.send_headers,
-                    &iovs[sent..],
-                    &addrs[sent..],
-                    no_cmsgs,
-                    MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(results) => sent += results.count().max(1),
-                    Err(Errno::EINTR) => {}
-                    // Full buffer, or a peer not up yet: skip this datagram.
-                    Err(_) => sent += 1,
-                }
+        let mut sent = 0;
+        while sent < self.out.len() {
+            match send_batch(self.socket.as_fd(), &self.out[sent..]) {
+                Ok(n) => sent += n.max(1),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Full buffer, or a peer not up yet: skip this datagram.
+                Err(_) => sent += 1,
             }
         }
         self.out.clear();
@@ -170,12 +130,4 @@ impl BatchSocket {
             Err(e) => Err(format!("poll: {e}")),
         }
     }
-}
-
-/// The address a datagram came from, when it is an IP one.
-fn socket_addr(a: SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = a.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
-    }
-    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
