@@ -140,9 +140,9 @@ impl UdpSocket for SmolUdp {
     }
 
     #[cfg(target_os = "linux")]
-    fn try_send_batch(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) -> io::Result<usize> {
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
-        sansip_media::driver::send_batch(self.0.get_ref().as_fd(), datagrams)
+        Some(self.0.get_ref().as_fd())
     }
 
     #[cfg(target_os = "linux")]

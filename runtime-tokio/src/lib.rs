@@ -137,9 +137,9 @@ impl UdpSocket for TokioUdp {
     }
 
     #[cfg(target_os = "linux")]
-    fn try_send_batch(&self, datagrams: &[(bytes::Bytes, SocketAddr)]) -> io::Result<usize> {
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;
-        sansip_media::driver::send_batch(self.0.as_fd(), datagrams)
+        Some(self.0.as_fd())
     }
 
     #[cfg(target_os = "linux")]

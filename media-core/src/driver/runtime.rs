@@ -69,15 +69,26 @@ pub trait UdpSocket: Send + Sync + fmt::Debug {
     /// the batch: its error when nothing went, else the count so far (the next call meets
     /// it again).
     ///
-    /// One at a time through [`UdpSocket::try_send_to`] unless the runtime overrides it (the
-    /// tokio and smol runtimes send with `sendmmsg(2)` on Linux, through [`send_batch`]).
+    /// With `sendmmsg(2)` ([`send_batch`]) when the runtime hands out the socket's
+    /// descriptor ([`UdpSocket::fd`]), else one at a time through
+    /// [`UdpSocket::try_send_to`].
     fn try_send_batch(&self, datagrams: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = self.fd() {
+            return send_batch(fd, datagrams);
+        }
         for (i, (bytes, to)) in datagrams.iter().enumerate() {
             if let Err(e) = self.try_send_to(bytes, *to) {
                 return if i == 0 { Err(e) } else { Ok(i) };
             }
         }
         Ok(datagrams.len())
+    }
+    /// The socket's descriptor, for sends in batches (see [`UdpSocket::try_send_batch`]);
+    /// `None` sends one datagram at a time.
+    #[cfg(target_os = "linux")]
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
     }
     /// Receives the datagrams waiting, as many as `batch` holds, or registers `cx` to be
     /// woken when one can be read; returns how many arrived (at least one).
