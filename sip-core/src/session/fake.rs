@@ -109,7 +109,7 @@ m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n{v
 
     /// The description's video section: none, refused, or active.
     fn video_of(body: &[u8]) -> Option<bool> {
-        let text = String::from_utf8_lossy(body);
+        let text = sdp::text(body);
         let line = text.lines().find(|l| l.starts_with("m=video"))?;
         Some(line.split_whitespace().nth(1) != Some("0"))
     }

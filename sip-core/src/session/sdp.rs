@@ -1,7 +1,18 @@
 //! The only SDP the signalling core reads or writes: direction attributes (RFC 4566 §6,
 //! RFC 3264 §5.1). Everything else in a body is the [`SdpHandler`](super::SdpHandler)'s.
 
+use std::borrow::Cow;
+
 use super::Direction;
+
+/// A body as text: borrowed when it is UTF-8, as SDP almost always is (the check takes the
+/// ASCII fast path), else with U+FFFD for the bytes that are not.
+pub(crate) fn text(body: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(body) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(body),
+    }
+}
 
 /// One media section's direction: its own attribute, else the session-level one, else
 /// `sendrecv` (RFC 4566 §6). `None` for a rejected section (port 0).

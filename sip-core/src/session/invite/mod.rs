@@ -665,7 +665,7 @@ impl<S: SdpHandler> Session<S> {
             None => false,
         };
         if taken {
-            self.remember_remote(&String::from_utf8_lossy(answer));
+            self.remember_remote(&sdp::text(answer));
         } else {
             let end = CallEnd::new(EndCause::IncompatibleSdp, Originator::System);
             self.bye(ctx, end);

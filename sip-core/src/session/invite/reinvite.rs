@@ -326,7 +326,7 @@ impl<S: SdpHandler> Session<S> {
         req: &Request,
     ) -> Option<(HoldState, Bytes)> {
         let offer = req.body();
-        let text = String::from_utf8_lossy(offer);
+        let text = sdp::text(offer);
         let dir = sdp::media_direction(&text).unwrap_or(Direction::Inactive);
         let new_hold = self.hold.with_remote_offer(dir);
         let answer = self

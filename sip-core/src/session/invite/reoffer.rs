@@ -34,7 +34,7 @@ impl<S: SdpHandler> Session<S> {
         if ctx.config.reoffers != ReofferPolicy::Ask || offer.is_empty() {
             return false;
         }
-        if !sdp::changes_media(&self.remote_media, &String::from_utf8_lossy(offer)) {
+        if !sdp::changes_media(&self.remote_media, &sdp::text(offer)) {
             return false;
         }
         self.asked = Some(Box::new((tx, req.clone())));

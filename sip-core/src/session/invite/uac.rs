@@ -155,7 +155,7 @@ impl<S: SdpHandler> Session<S> {
                 {
                     self.answer_taken = true;
                     self.answer_from = tag;
-                    self.remember_remote(&String::from_utf8_lossy(resp.body()));
+                    self.remember_remote(&crate::session::sdp::text(resp.body()));
                 }
                 ctx.event(Event::CallProgress {
                     call: self.id,
@@ -269,7 +269,7 @@ impl<S: SdpHandler> Session<S> {
             return;
         }
         if !resp.body().is_empty() && (!self.answer_taken || other_fork) {
-            self.remember_remote(&String::from_utf8_lossy(resp.body()));
+            self.remember_remote(&crate::session::sdp::text(resp.body()));
         }
         self.answer_taken = true;
         self.phase = Phase::Confirmed;

@@ -150,12 +150,12 @@ impl<S: SdpHandler> Session<S> {
         let body = if offer.is_empty() {
             sdp.create_offer(hold.offer())
         } else {
-            let dir = sdp::media_direction(&String::from_utf8_lossy(&offer))
-                .unwrap_or(Direction::Inactive);
+            let text = sdp::text(&offer);
+            let dir = sdp::media_direction(&text).unwrap_or(Direction::Inactive);
             let hold = hold.with_remote_offer(dir);
             sdp.accept_offer(&offer, hold.answer(dir)).inspect(|_| {
                 self.hold = hold;
-                self.remember_remote(&String::from_utf8_lossy(&offer));
+                self.remember_remote(&text);
             })
         };
         body.inspect_err(|e| {
