@@ -110,7 +110,9 @@ impl MediaAgent {
     }
 
     /// A phone over an existing user agent and session template.
-    pub fn with_agent(ua: UserAgent<RtcSession>, template: SessionTemplate) -> Self {
+    pub fn with_agent(mut ua: UserAgent<RtcSession>, template: SessionTemplate) -> Self {
+        // What the agent syncs after each step (see `sync_stepped`).
+        ua.record_stepped_calls();
         let free = template.addresses().iter().rev().copied().collect();
         let now = ua.now();
         Self {

@@ -362,6 +362,16 @@ fn cleared_call_timers_do_not_wake_the_user_agent() {
 fn the_calls_a_step_reached_are_reported_once_and_no_others() {
     // What a media layer reads instead of visiting every call after each input.
     let mut h = Harness::alice();
+    let (unwatched, _) = h.call("dave", CallOptions::default());
+    assert_eq!(
+        h.ua.next_stepped_call(),
+        None,
+        "nothing recorded until asked"
+    );
+    h.ua.record_stepped_calls();
+    h.ua.hangup(h.now, unwatched).unwrap();
+    h.drain();
+    assert_eq!(h.ua.next_stepped_call(), Some(unwatched));
     let stepped =
         |h: &mut Harness| std::iter::from_fn(|| h.ua.next_stepped_call()).collect::<Vec<_>>();
     let (first, invite) = h.call("bob", CallOptions::default());

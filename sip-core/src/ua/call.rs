@@ -514,9 +514,17 @@ impl<S: SdpHandler> UserAgent<S> {
         self.calls.get_mut(&id)?.sdp_mut()
     }
 
+    /// Has the user agent record, from now on, which calls step (see
+    /// [`UserAgent::next_stepped_call`]). Off by default, so a UA whose calls nobody
+    /// watches this way keeps no such list.
+    pub fn record_stepped_calls(&mut self) {
+        self.record_stepped = true;
+    }
+
     /// The next call whose session took a step (a message, a timer or a command reached
     /// it) since this last returned it; each call at most once until then, and a call that
-    /// ended in its step not at all.
+    /// ended in its step not at all. Only once [`UserAgent::record_stepped_calls`] was
+    /// called.
     ///
     /// A media layer driving the calls' [`SdpHandler`]s reads its sessions' output for
     /// these calls only, instead of visiting every call after each input. A session
@@ -538,6 +546,7 @@ impl<S: SdpHandler> UserAgent<S> {
     ///     remote: "192.0.2.1:5060".parse().unwrap(),
     /// });
     /// ua.set_outbound_flow(flow);
+    /// ua.record_stepped_calls();
     /// let sdp = FakeSdp::default();
     /// let call = ua.call(now, "sip:bob@example.com", CallOptions::default(), sdp).unwrap();
     /// assert_eq!(ua.next_stepped_call(), Some(call));
@@ -558,7 +567,7 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     fn mark_stepped(&mut self, id: CallHandle) {
-        if self.calls.get_mut(&id).is_some_and(|s| s.mark_stepped()) {
+        if self.record_stepped && self.calls.get_mut(&id).is_some_and(|s| s.mark_stepped()) {
             self.stepped.push(id);
         }
     }

@@ -403,6 +403,9 @@ pub struct UserAgent<S = NoMedia> {
     /// Calls that stepped since they were last reported, each once (see
     /// [`UserAgent::next_stepped_call`]); at most one entry per live call.
     stepped: Vec<CallHandle>,
+    /// Someone reads `stepped`: until then nothing is recorded, and a UA nobody asks
+    /// keeps no list.
+    record_stepped: bool,
     /// Call-ID and our tag → the call.
     dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
@@ -472,6 +475,7 @@ impl<S: SdpHandler> UserAgent<S> {
             auth: None,
             calls: handle_map(),
             stepped: Vec::new(),
+            record_stepped: false,
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
             call_timers: Deadlines::new(),
