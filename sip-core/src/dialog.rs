@@ -302,6 +302,20 @@ impl Dialog {
         })
     }
 
+    /// The 2xx to our SUBSCRIBE, for a dialog its NOTIFY made first ([`Dialog::from_notify`])
+    /// without a route set: the dialog takes the 2xx's Record-Route, reversed as for any
+    /// UAC (§12.1.2). A proxy that record-routed the SUBSCRIBE but not its NOTIFY (RFC 6665
+    /// §4.3 says it must) still expects the dialog's requests; without its route, an
+    /// unsubscribe meets that proxy's 404. A route set the NOTIFY gave is kept.
+    pub fn route_from_2xx(&mut self, response: &Response) -> Result<(), DialogError> {
+        if self.route_set.is_empty() {
+            let mut route_set = record_route(response.headers())?;
+            route_set.reverse();
+            self.route_set = route_set;
+        }
+        Ok(())
+    }
+
     /// The dialog id.
     pub fn id(&self) -> &DialogId {
         &self.id

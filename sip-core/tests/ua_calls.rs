@@ -1246,6 +1246,51 @@ Subscription-State: {state}\r\n\
     )
 }
 
+#[test]
+fn a_dialog_a_notify_made_without_a_route_takes_the_2xx_record_route() {
+    // A proxy that record-routes the SUBSCRIBE but not its NOTIFY (RFC 6665 §4.3 says it
+    // must): the NOTIFY overtakes the 2xx and makes the dialog with no route; the
+    // unsubscribe must still go through that proxy, as Kamailio answers 404 otherwise.
+    for (notify_route, expected) in [
+        (None, "<sip:proxy.example.com;lr>"),
+        // A route the NOTIFY gave is the dialog's: the 2xx does not change it.
+        (
+            Some("<sip:edge.example.com;lr>"),
+            "<sip:edge.example.com;lr>",
+        ),
+    ] {
+        let mut h = Harness::alice();
+        let now = h.now;
+        let options = sansip_core::ua::SubscribeOptions::new("message-summary").expires(600);
+        let sub = h.ua.subscribe(now, "bob", options).unwrap();
+        let subscribe = requests(&h.drain()).remove(0);
+        let mut notify = notify_for(&subscribe, "nA", 1, "active;expires=600", "");
+        if let Some(rr) = notify_route {
+            notify = notify.replace(
+                "Max-Forwards",
+                &format!("Record-Route: {rr}\r\nMax-Forwards"),
+            );
+        }
+        assert_eq!(responses(&h.feed(notify))[0].status().code(), 200);
+        let mut ok = Response::from_request(&subscribe, StatusCode::new(200));
+        ok.set_to_tag("nA");
+        ok.headers_mut()
+            .push(HeaderName::RecordRoute, "<sip:proxy.example.com;lr>");
+        ok.headers_mut().push(HeaderName::Expires, "600");
+        h.feed_response(&ok);
+        let now = h.now;
+        h.ua.unsubscribe(now, sub).unwrap();
+        let unsubscribe = requests(&h.drain()).remove(0);
+        assert_eq!(unsubscribe.headers().get(HeaderName::Expires), Some("0"));
+        assert_eq!(unsubscribe.uri(), "sip:nA@192.0.2.77:5060");
+        assert_eq!(
+            unsubscribe.headers().get(HeaderName::Route),
+            Some(expected),
+            "{notify_route:?}"
+        );
+    }
+}
+
 fn subscription_events(h: &Harness) -> Vec<Event> {
     h.events
         .iter()

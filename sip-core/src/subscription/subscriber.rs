@@ -187,6 +187,7 @@ impl Subscription {
                 }
             } else if let Some(d) = self.dialog.as_mut() {
                 let _ = d.handle_response(&Method::Subscribe, resp);
+                let _ = d.route_from_2xx(resp);
             }
             if self.unsubscribing {
                 return;
