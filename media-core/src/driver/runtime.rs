@@ -91,7 +91,8 @@ pub trait UdpSocket: Send + Sync + fmt::Debug {
         None
     }
     /// Receives the datagrams waiting, as many as `batch` holds, or registers `cx` to be
-    /// woken when one can be read; returns how many arrived (at least one).
+    /// woken when one can be read; returns how many arrived (none when every one had a
+    /// sender that is not an IP address).
     ///
     /// One at a time through [`UdpSocket::poll_recv_from`] unless the runtime overrides it
     /// (the tokio and smol runtimes read a batch with one `recvmmsg(2)` on Linux, through
