@@ -142,7 +142,7 @@ impl RecvBatch {
     }
 
     /// Forgets the last batch.
-    pub fn clear(&mut self) {
+    fn clear(&mut self) {
         self.got.clear();
     }
 
@@ -307,4 +307,47 @@ fn grow_buffers(socket: &std::net::UdpSocket) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (socket, SIP_SOCKET_BUFFER);
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_batch_sent_together_arrives_in_order_each_with_its_sender() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_nonblocking(true).unwrap();
+        let to = b.local_addr().unwrap();
+        let sent: Vec<(Bytes, SocketAddr)> = ["one", "two", "three"]
+            .iter()
+            .map(|s| (Bytes::from_static(s.as_bytes()), to))
+            .collect();
+        assert_eq!(send_batch(a.as_fd(), &sent).unwrap(), 3);
+        let mut batch = RecvBatch::new(8);
+        // Loopback delivers at once, but give the kernel a moment all the same.
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            match batch.recv(b.as_fd()) {
+                Ok(_) => got.extend(batch.datagrams().map(|(f, d)| (f, d.to_vec()))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            if got.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let from = a.local_addr().unwrap();
+        let expected: Vec<(SocketAddr, Vec<u8>)> = ["one", "two", "three"]
+            .iter()
+            .map(|s| (from, s.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, expected, "in order, each with its sender");
+        // Nothing left: the next receive would block, and says so.
+        let e = batch.recv(b.as_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(batch.datagrams().count(), 0);
+    }
 }
