@@ -90,17 +90,6 @@ pub(crate) enum Engine {
     Floor,
 }
 
-impl Engine {
-    /// Its name on the command line, and in the report.
-    fn as_str(self) -> &'static str {
-        match self {
-            Engine::SansIo => "sans-io",
-            Engine::Phone => "phone",
-            Engine::Floor => "floor",
-        }
-    }
-}
-
 /// Runs a load command to its end and prints its report as one JSON line.
 pub(crate) fn run(load: &Load) -> Result<(), String> {
     let report = match load {
@@ -505,7 +494,8 @@ fn report(
     let settled = tally.completed + tally.failed;
     json!({
         "load": name,
-        "engine": engine.as_str(),
+        // Its name on the command line.
+        "engine": clap::ValueEnum::to_possible_value(&engine).map(|v| v.get_name().to_owned()),
         "local": local.to_string(),
         "calls": calls,
         "completed": tally.completed,
