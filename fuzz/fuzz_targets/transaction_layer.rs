@@ -176,8 +176,10 @@ impl Driver {
 
     /// The peer answers one of our client transactions.
     fn peer_answers(&mut self, tx: TxId, code: u16) {
-        if let Some(req) = self.layer.request(tx) {
-            let resp = Response::from_request(req, StatusCode::new(code));
+        // A client transaction keeps only the bytes it sent: the peer reads them.
+        let sent = self.layer.request_bytes(tx).cloned();
+        if let Some(Ok(Message::Request(req))) = sent.map(Message::parse) {
+            let resp = Response::from_request(&req, StatusCode::new(code));
             let _ = self.layer.handle_response(self.now, &resp);
             self.drain();
         }
