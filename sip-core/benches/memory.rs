@@ -32,11 +32,15 @@ mod pair;
 use pair::{BOB, CallPair, origin};
 
 /// Net heap growth while `f` runs (what it allocated and kept).
+///
+/// `stats_alloc` already counts a reallocation's growth in `bytes_allocated` (and its
+/// shrinking in `bytes_deallocated`); its `bytes_reallocated` is the same change again,
+/// so adding it would count every buffer that grew, even one since freed.
 fn kept<T>(f: impl FnOnce() -> T) -> (T, i64) {
     let region = Region::new(GLOBAL);
     let out = f();
     let s = region.change();
-    let net = s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64;
+    let net = s.bytes_allocated as i64 - s.bytes_deallocated as i64;
     (out, net)
 }
 
