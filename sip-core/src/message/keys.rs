@@ -29,11 +29,15 @@ impl Span {
 
 /// One key of the first line of its header: not looked at yet (or the line was edited),
 /// found bad, or parsed. An absent header is simply not found when the key is read.
+///
+/// `Bad` keeps no error: reading the key parses the line again to say what is wrong, which
+/// only a faulty message pays for, while every message kept (a call's INVITE, a
+/// transaction's request) is smaller by the error's 24 bytes in each of six keys.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) enum Key<T> {
     #[default]
     Unknown,
-    Bad(ValueError),
+    Bad,
     Parsed(T),
 }
 
@@ -120,7 +124,7 @@ impl Keys {
 fn key<T>(r: Result<T, ValueError>) -> Key<T> {
     match r {
         Ok(t) => Key::Parsed(t),
-        Err(e) => Key::Bad(e),
+        Err(_) => Key::Bad,
     }
 }
 
@@ -160,7 +164,8 @@ pub(crate) fn first_via(line: &str) -> Result<Via<'_>, ValueError> {
     }
 }
 
-/// Reads a key: the cached one while it is known, else `parse` on the line now.
+/// Reads a key: the cached one while it is known and good, else `parse` on the line now
+/// (which also says what is wrong with a bad one).
 pub(crate) fn read<'a, T: Copy, U>(
     cached: Key<T>,
     line: &'a str,
@@ -169,7 +174,6 @@ pub(crate) fn read<'a, T: Copy, U>(
 ) -> Result<U, ValueError> {
     match cached {
         Key::Parsed(t) => Ok(from_cache(line, t)),
-        Key::Bad(e) => Err(e),
-        Key::Unknown => parse(line),
+        Key::Bad | Key::Unknown => parse(line),
     }
 }

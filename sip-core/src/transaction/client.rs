@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use super::key::ClientKey;
-use super::layer::{ResponseOutcome, TransactionLayer, TxError, TxEvent, TxOutput, is_invite};
+use super::layer::{
+    ResponseOutcome, TransactionLayer, TxError, TxEvent, TxKey, TxOutput, is_invite,
+};
 use super::{TxId, TxKind, TxState, TxTimer};
 use crate::message::{HeaderName, Headers, Message, Method, Request, Response};
 use crate::transport::Flow;
@@ -32,10 +34,8 @@ impl TransactionLayer {
             (TxKind::NonInviteClient, TxState::Trying)
         };
         let bytes = request.to_bytes();
-        let id = self.new_tx(kind, state, flow, None);
-        self.clients.insert(key.clone(), id);
+        let id = self.new_tx(kind, state, flow, None, TxKey::Client(key));
         if let Some(t) = self.txs.get_mut(&id) {
-            t.client_key = Some(key);
             t.last = Some(bytes.clone());
         }
         self.transmit(flow, bytes);

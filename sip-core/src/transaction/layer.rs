@@ -138,8 +138,15 @@ pub(crate) struct Tx {
     /// The interval the next retransmission timer uses.
     pub(crate) interval: Duration,
     pub(crate) timers: SmallVec<[(TxTimer, Instant); 2]>,
-    pub(crate) client_key: Option<ClientKey>,
-    pub(crate) server_key: Option<ServerKey>,
+    /// How the transaction is found: one key, as it is either a client or a server.
+    pub(crate) key: TxKey,
+}
+
+/// A transaction's key in the layer's tables.
+#[derive(Debug)]
+pub(crate) enum TxKey {
+    Client(ClientKey),
+    Server(ServerKey),
 }
 
 impl Tx {
@@ -352,12 +359,10 @@ impl TransactionLayer {
     /// Removes a transaction and its keys. Its timer entries die lazily.
     pub(crate) fn terminate(&mut self, tx: TxId) {
         if let Some(t) = self.txs.remove(&tx) {
-            if let Some(k) = t.client_key {
-                self.clients.remove(&k);
-            }
-            if let Some(k) = t.server_key {
-                self.servers.remove(&k);
-            }
+            match t.key {
+                TxKey::Client(k) => self.clients.remove(&k),
+                TxKey::Server(k) => self.servers.remove(&k),
+            };
         }
     }
 
@@ -398,8 +403,13 @@ impl TransactionLayer {
         state: TxState,
         flow: Flow,
         request: Option<Request>,
+        key: TxKey,
     ) -> TxId {
         let id = self.alloc_id();
+        match &key {
+            TxKey::Client(k) => self.clients.insert(k.clone(), id),
+            TxKey::Server(k) => self.servers.insert(k.clone(), id),
+        };
         self.txs.insert(
             id,
             Tx {
@@ -411,8 +421,7 @@ impl TransactionLayer {
                 ack: None,
                 interval: self.config.t1(),
                 timers: SmallVec::new(),
-                client_key: None,
-                server_key: None,
+                key,
             },
         );
         id

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::key::ServerKey;
-use super::layer::{RequestOutcome, TransactionLayer, TxError, TxEvent, TxOutput};
+use super::layer::{RequestOutcome, TransactionLayer, TxError, TxEvent, TxKey, TxOutput};
 use super::{TxId, TxKind, TxState, TxTimer};
 use crate::message::{Method, ParseError, Request, Response, StatusCode};
 use crate::transport::Flow;
@@ -71,12 +71,7 @@ impl TransactionLayer {
         } else {
             TxState::Trying
         };
-        let id = self.new_tx(kind, state, flow, Some(request));
-        self.servers.insert(key.clone(), id);
-        if let Some(t) = self.txs.get_mut(&id) {
-            t.server_key = Some(key);
-        }
-        id
+        self.new_tx(kind, state, flow, Some(request), TxKey::Server(key))
     }
 
     fn server_retransmission(&mut self, now: Instant, id: TxId, method: &Method) -> RequestOutcome {
