@@ -79,6 +79,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod e164;
 mod flows;
 mod handles;
 pub mod ids;

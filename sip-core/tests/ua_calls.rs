@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sansip_core::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
+use sansip_core::e164::{DialPlan, NumberError};
 use sansip_core::message::{
     Credentials, HeaderName, Message, Method, Request, Response, StatusCode,
 };
@@ -15,8 +16,8 @@ use sansip_core::session::FakeSdp;
 use sansip_core::subscription::message_summary::MessageSummary;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{
-    CallHandle, CallOptions, EndCause, Event, Input, Originator, Output, UaConfig, UaError,
-    UserAgent,
+    CallHandle, CallOptions, EndCause, Event, Gateway, Input, Originator, Output, UaConfig,
+    UaError, UserAgent,
 };
 
 #[allow(clippy::disallowed_methods)]
@@ -283,6 +284,104 @@ fn a_proxy_challenge_is_answered_once_and_a_refusal_ends_the_call() {
     h.advance(Duration::from_secs(40));
     assert_eq!(h.ua.transactions(), 0);
     assert_eq!(h.ua.call_states(), 0);
+}
+
+#[test]
+fn a_phone_number_goes_to_the_gateway_with_its_identity_and_credentials() {
+    let mut c = UaConfig::new("sip:alice@example.com");
+    c.credentials = Some(DigestCredentials::new("alice", "secret").for_realm("example.com"));
+    let mut h = Harness::new(c.clone());
+    let now = h.now;
+    assert_eq!(
+        h.ua.call_phone_number(
+            now,
+            "+46000000000",
+            CallOptions::default(),
+            FakeSdp::new("a")
+        ),
+        Err(UaError::NoGateway)
+    );
+    c.gateway = Some(
+        Gateway::new("sip:gw.example.net:5070;transport=udp")
+            .with_dial_plan(DialPlan::national("46", "0", "00"))
+            .with_credentials(DigestCredentials::new("trunk7", "pstn").for_realm("carrier"))
+            .with_asserted_identity("<sip:+46812345678@example.com>")
+            .with_privacy("none"),
+    );
+    let mut h = Harness::new(c);
+    let now = h.now;
+    for (dialled, why) in [
+        ("12345", NumberError::NotInternational),
+        ("+46 70 12*", NumberError::Character { ch: '*', at: 9 }),
+        ("+4670123456789012", NumberError::TooLong { digits: 16 }),
+    ] {
+        let r =
+            h.ua.call_phone_number(now, dialled, CallOptions::default(), FakeSdp::new("a"));
+        assert_eq!(r, Err(UaError::InvalidNumber(why)), "{dialled}");
+    }
+    assert!(h.drain().is_empty(), "a refused number sends nothing");
+
+    let options = CallOptions::default().header("X-Campaign", "spring");
+    let id =
+        h.ua.call_phone_number(now, "070-000 00 00", options, FakeSdp::new("a"))
+            .unwrap();
+    let invite = requests(&h.drain()).remove(0);
+    assert_eq!(
+        invite.uri(),
+        "sip:+46700000000@gw.example.net:5070;transport=udp;user=phone"
+    );
+    let hd = invite.headers();
+    assert_eq!(
+        hd.get_by_name("P-Asserted-Identity"),
+        Some("<sip:+46812345678@example.com>")
+    );
+    assert_eq!(hd.get(HeaderName::Privacy), Some("none"));
+    assert_eq!(hd.get_by_name("X-Campaign"), Some("spring"));
+    assert!(
+        hd.get(HeaderName::To)
+            .unwrap()
+            .starts_with("<sip:+46700000000@gw.example.net")
+    );
+
+    // The carrier challenges with its realm: the gateway's credentials answer; then the
+    // proxy challenges with ours, and ours answer.
+    let mut retry = invite;
+    for (realm, user) in [
+        (
+            "carrier",
+            DigestCredentials::new("trunk7", "pstn").for_realm("carrier"),
+        ),
+        (
+            "example.com",
+            DigestCredentials::new("alice", "secret").for_realm("example.com"),
+        ),
+    ] {
+        let mut c407 = Response::from_request(&retry, StatusCode::new(407));
+        c407.set_to_tag("proxy");
+        let ch = challenge(
+            realm,
+            "n1",
+            DigestAlgorithm::MD5,
+            &[DigestQop::Auth],
+            None,
+            false,
+        );
+        c407.headers_mut().push(HeaderName::ProxyAuthenticate, &ch);
+        let reqs = requests(&h.feed_response(&c407));
+        assert_eq!(reqs.len(), 2, "ACK for the 407, then the retry");
+        retry = reqs[1].clone();
+        // Each realm's credentials, the earlier realm's kept (RFC 3261 §22.3).
+        let creds: Vec<Credentials> = retry
+            .headers()
+            .get_all(HeaderName::ProxyAuthorization)
+            .map(|v| Credentials::parse(v).unwrap())
+            .collect();
+        let ours = creds.iter().find(|c| c.realm == Some(realm)).unwrap();
+        assert!(verify(ours, "INVITE", retry.body(), &user), "{realm}");
+    }
+    let out = h.feed_response(&answer_from(&retry, 200, "gw"));
+    assert!(requests(&out).iter().any(|r| *r.method() == Method::Ack));
+    assert!(h.ended(id).is_none(), "the call is up");
 }
 
 #[test]

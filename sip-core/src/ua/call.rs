@@ -10,6 +10,7 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answer};
+use crate::auth::DigestCredentials;
 use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
 use crate::session::invite::{
@@ -150,17 +151,31 @@ impl<S: SdpHandler> UserAgent<S> {
         options: CallOptions,
         sdp: S,
     ) -> Result<CallHandle, UaError> {
+        let uri = self.target_uri(target)?;
+        self.place_call(now, &uri, options, sdp, None)
+    }
+
+    /// Places a call to the Request-URI `uri`; `credentials` (a gateway's) answer its
+    /// challenges before ours.
+    pub(super) fn place_call(
+        &mut self,
+        now: Instant,
+        uri: &str,
+        options: CallOptions,
+        sdp: S,
+        credentials: Option<DigestCredentials>,
+    ) -> Result<CallHandle, UaError> {
         self.now = now;
         let flow = self.outbound.ok_or(UaError::NotConnected)?;
-        let uri = self.target_uri(target)?;
         let from = self.our_from(options.display_name.as_deref());
         self.start_session(now, flow, |ctx, id| {
             let call = Outgoing {
                 id,
                 flow,
-                uri: &uri,
+                uri,
                 from,
                 options: &options,
+                credentials,
             };
             Session::outgoing(ctx, call, sdp)
         })

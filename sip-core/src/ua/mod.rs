@@ -44,6 +44,7 @@ mod call;
 mod connection;
 mod dialog_package;
 mod event;
+mod gateway;
 mod local;
 mod publish;
 mod subscribe;
@@ -54,6 +55,7 @@ pub use crate::transport::FlowInfo;
 pub use call::{AnswerOptions, CallOptions, HangupOptions, OfferMethod};
 pub use connection::{KeepAlive, ReconnectPolicy, Server};
 pub use event::{Event, RequestId};
+pub use gateway::{Gateway, NumberForm};
 pub use publish::PublishOptions;
 pub use subscribe::SubscribeOptions;
 
@@ -66,6 +68,7 @@ use smol_str::SmolStr;
 
 use crate::auth::{Authenticator, DigestCredentials};
 use crate::dialog::{Local, RequestHead, rebranch};
+use crate::e164::NumberError;
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
@@ -149,6 +152,9 @@ pub struct UaConfig {
     /// `event_packages` names it (default: off). Who may watch is the server's to check
     /// (Kamailio authenticates subscribers; the embedded registrar does not).
     pub share_calls: bool,
+    /// The gateway to the telephone network that [`UserAgent::call_phone_number`] calls
+    /// through (default: none).
+    pub gateway: Option<Gateway>,
 }
 
 /// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
@@ -191,6 +197,7 @@ impl UaConfig {
             reoffers: ReofferPolicy::Accept,
             event_packages: Vec::new(),
             share_calls: false,
+            gateway: None,
         }
     }
 
@@ -362,6 +369,16 @@ pub enum UaError {
     /// The session-description handler could not make or take a description.
     #[error(transparent)]
     Sdp(#[from] SdpError),
+    /// What was dialled is not a phone number the gateway's dial plan can make E.164.
+    #[error("invalid phone number: {0}")]
+    InvalidNumber(#[from] NumberError),
+    /// A phone number was called and no gateway is configured ([`UaConfig::gateway`]).
+    #[error("no gateway for phone numbers")]
+    NoGateway,
+    /// The gateway's URI cannot take a number: not a `sip:`/`sips:` URI, or with a user
+    /// part or headers.
+    #[error("invalid gateway {0:?}")]
+    InvalidGateway(String),
 }
 
 /// What a client transaction was started for.
@@ -820,9 +837,6 @@ impl<S: SdpHandler> UserAgent<S> {
     /// next CSeq, new branch. False when there is nothing to answer with, or the
     /// authenticator's loop guard says the credentials were refused.
     fn retry_with_auth(&mut self, now: Instant, p: Pending, resp: &Response) -> bool {
-        let Some(credentials) = self.config.credentials.clone() else {
-            return false;
-        };
         let Ok(Message::Request(mut req)) = Message::parse(p.request) else {
             return false;
         };
@@ -857,7 +871,15 @@ impl<S: SdpHandler> UserAgent<S> {
             },
             _ => &mut self.auth,
         };
-        let auth = auth.get_or_insert_with(|| Authenticator::new(credentials));
+        // A call through a gateway came with the gateway's credentials; the others answer
+        // with ours.
+        let auth = match auth {
+            Some(auth) => auth,
+            None => match self.config.credentials.clone() {
+                Some(credentials) => auth.insert(Authenticator::new(credentials)),
+                None => return false,
+            },
+        };
         if auth.authorize(resp, &mut req, &cnonce).is_err() {
             return false;
         }

@@ -4,6 +4,7 @@
 use smol_str::SmolStr;
 
 use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session, common_headers, reason_header};
+use crate::auth::{Authenticator, DigestCredentials};
 use crate::dialog::{Dialog, DialogState, RequestHead};
 use crate::message::{HeaderName, Method, Request, Response};
 use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler};
@@ -21,6 +22,9 @@ pub(crate) struct Outgoing<'a> {
     /// Our From without its tag.
     pub(crate) from: String,
     pub(crate) options: &'a CallOptions,
+    /// Credentials to answer the call's challenges with before the user agent's own (a
+    /// gateway's).
+    pub(crate) credentials: Option<DigestCredentials>,
 }
 
 impl<S: SdpHandler> Session<S> {
@@ -81,6 +85,13 @@ impl<S: SdpHandler> Session<S> {
         if let Some(after) = options.no_answer_timeout {
             session.set_timer(ctx, CallTimer::NoAnswer, ctx.now + after);
         }
+        session.auth = call.credentials.map(|first| {
+            let mut auth = Authenticator::new(first);
+            if let Some(ours) = &ctx.config.credentials {
+                auth.add_credentials(ours.clone());
+            }
+            auth
+        });
         ctx.send(req, CallRequest::Invite);
         Ok(session)
     }
