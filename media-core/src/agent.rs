@@ -271,8 +271,29 @@ impl MediaAgent {
         target: &str,
         options: CallOptions,
     ) -> Result<CallHandle, UaError> {
+        self.place(now, |ua, session| ua.call(now, target, options, session))
+    }
+
+    /// Calls a phone number through the gateway, with media: see
+    /// [`UserAgent::call_phone_number`].
+    pub fn call_phone_number(
+        &mut self,
+        now: Instant,
+        dialled: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError> {
+        self.place(now, |ua, session| {
+            ua.call_phone_number(now, dialled, options, session)
+        })
+    }
+
+    fn place(
+        &mut self,
+        now: Instant,
+        call: impl FnOnce(&mut UserAgent<RtcSession>, RtcSession) -> Result<CallHandle, UaError>,
+    ) -> Result<CallHandle, UaError> {
         let (session, port) = self.own_session(now);
-        let result = self.ua.call(now, target, options, session);
+        let result = call(&mut self.ua, session);
         let id = self.took(port, result)?;
         self.sync_stepped();
         Ok(id)

@@ -84,6 +84,13 @@ pub trait UaEngine: Engine {
         target: &str,
         options: CallOptions,
     ) -> Result<CallHandle, UaError>;
+    /// Calls a phone number through the gateway with a fresh session.
+    fn call_phone_number(
+        &mut self,
+        now: Instant,
+        dialled: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError>;
     /// Answers a call with a fresh session.
     fn answer(
         &mut self,
@@ -163,6 +170,14 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
         options: CallOptions,
     ) -> Result<CallHandle, UaError> {
         UserAgent::call(self, now, target, options, S::default())
+    }
+    fn call_phone_number(
+        &mut self,
+        now: Instant,
+        dialled: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError> {
+        UserAgent::call_phone_number(self, now, dialled, options, S::default())
     }
     fn answer(
         &mut self,
@@ -269,6 +284,14 @@ mod media {
             options: CallOptions,
         ) -> Result<CallHandle, UaError> {
             MediaAgent::call(self, now, target, options)
+        }
+        fn call_phone_number(
+            &mut self,
+            now: Instant,
+            dialled: &str,
+            options: CallOptions,
+        ) -> Result<CallHandle, UaError> {
+            MediaAgent::call_phone_number(self, now, dialled, options)
         }
         fn answer(
             &mut self,

@@ -571,9 +571,30 @@ impl<S: Session> Phone<S> {
     /// Places a call; the returned handle awaits its answer and end.
     pub async fn call(&self, target: &str, options: CallOptions) -> Result<Call<S>, PhoneError> {
         let target = target.to_string();
+        self.place(move |e, now| e.call(now, &target, options))
+            .await
+    }
+
+    /// Calls a phone number through the gateway ([`UaConfig::gateway`]): `dialled` is made
+    /// E.164 by its dial plan, or refused with [`UaError::InvalidNumber`] saying why. See
+    /// [`UserAgent::call_phone_number`](crate::core::ua::UserAgent::call_phone_number).
+    pub async fn call_phone_number(
+        &self,
+        dialled: &str,
+        options: CallOptions,
+    ) -> Result<Call<S>, PhoneError> {
+        let dialled = dialled.to_string();
+        self.place(move |e, now| e.call_phone_number(now, &dialled, options))
+            .await
+    }
+
+    async fn place(
+        &self,
+        call: impl FnOnce(&mut S::Engine, Instant) -> Result<CallHandle, UaError> + Send + 'static,
+    ) -> Result<Call<S>, PhoneError> {
         let (id, ended) = self
             .exec(move |e, now, w| {
-                let id = e.call(now, &target, options)?;
+                let id = call(e, now)?;
                 Ok::<_, UaError>((id, watch_end(w, id)))
             })
             .await??;

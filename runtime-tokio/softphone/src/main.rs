@@ -30,6 +30,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use sansip_media::audio::{AudioSource, Recorder, Ringback, Tone, WavSink, WavSource, analysis};
 use sansip_media::core::auth::{AuthError, DigestCredentials};
+use sansip_media::core::e164::DialPlan;
 use sansip_media::core::message::HeaderName;
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
@@ -40,8 +41,8 @@ use sansip_media::core::subscription::message_summary::{self, MessageCounts, Mes
 use sansip_media::core::subscription::pidf::{self, Presence};
 use sansip_media::core::transport::Transport;
 use sansip_media::core::ua::{
-    CallOptions, Event, OfferMethod, PublishOptions, RegisterOptions, SubscribeOptions, UaConfig,
-    UaError,
+    CallOptions, Event, Gateway, NumberForm, OfferMethod, PublishOptions, RegisterOptions,
+    SubscribeOptions, UaConfig, UaError,
 };
 use sansip_media::driver::{
     Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
@@ -138,6 +139,75 @@ struct Cli {
     /// busy lamp of desk phones and operator consoles.
     #[arg(long, global = true)]
     share_calls: bool,
+    /// A gateway to the telephone network (`sip:host[:port][;transport=…]`): `call` then
+    /// takes phone numbers (`+46 8 123 456 78`, or national ones with --dial-plan), sent as
+    /// `sip:+46812345678@host;user=phone` through the server.
+    #[arg(long, global = true, value_name = "URI")]
+    gateway: Option<String>,
+    /// How dialled numbers become E.164: COUNTRY:NATIONAL:INTERNATIONAL prefixes, e.g.
+    /// `46:0:00` (Sweden) or `1::011` (NANP).
+    #[arg(long, global = true, requires = "gateway", value_name = "PLAN")]
+    dial_plan: Option<String>,
+    /// Send numbers as `tel:` URIs instead of `sip:…;user=phone`.
+    #[arg(long, global = true, requires = "gateway")]
+    gateway_tel: bool,
+    /// The gateway's digest user name, when it is not the registrar's.
+    #[arg(long, global = true, requires = "gateway")]
+    gateway_user: Option<String>,
+    /// The gateway's digest password.
+    #[arg(long, global = true, requires = "gateway_user")]
+    gateway_password: Option<String>,
+    /// P-Asserted-Identity for calls through the gateway (RFC 3325), e.g.
+    /// `<sip:+46812345678@example.com>`.
+    #[arg(long, global = true, requires = "gateway", value_name = "URI")]
+    asserted_identity: Option<String>,
+    /// Privacy for calls through the gateway (RFC 3323), e.g. `id`.
+    #[arg(long, global = true, requires = "gateway")]
+    privacy: Option<String>,
+}
+
+/// The `--gateway` options as a [`Gateway`].
+fn gateway(cli: &Cli) -> Result<Option<Gateway>, String> {
+    let Some(uri) = &cli.gateway else {
+        return Ok(None);
+    };
+    let mut gw = Gateway::new(uri.as_str());
+    if let Some(plan) = &cli.dial_plan {
+        let parts: Vec<&str> = plan.split(':').collect();
+        let [cc, national, international] = parts[..] else {
+            return Err(format!(
+                "--dial-plan {plan:?}: expected COUNTRY:NATIONAL:INTERNATIONAL, e.g. 46:0:00"
+            ));
+        };
+        if cc.is_empty() || !cc.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("--dial-plan {plan:?}: the country code is digits"));
+        }
+        gw = gw.with_dial_plan(DialPlan::national(cc, national, international));
+    }
+    if cli.gateway_tel {
+        gw = gw.with_form(NumberForm::Tel);
+    }
+    if let Some(user) = &cli.gateway_user {
+        let pw = cli.gateway_password.clone().unwrap_or_default();
+        gw = gw.with_credentials(DigestCredentials::new(user.as_str(), pw));
+    }
+    if let Some(pai) = &cli.asserted_identity {
+        gw = gw.with_asserted_identity(pai.as_str());
+    }
+    if let Some(privacy) = &cli.privacy {
+        gw = gw.with_privacy(privacy.as_str());
+    }
+    Ok(Some(gw))
+}
+
+/// Whether a call target is a phone number rather than a SIP address: digits with an
+/// optional leading `+` and visual separators, nothing else.
+fn is_phone_number(target: &str) -> bool {
+    let t = target.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    t.bytes().any(|b| b.is_ascii_digit())
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.' | b'(' | b')'))
 }
 
 /// Which national ringback tone (`Ringback`).
@@ -251,7 +321,7 @@ enum Command {
     },
     /// Place a call.
     Call {
-        /// A SIP URI, user@domain, a user, or a tel: URI.
+        /// A SIP URI, user@domain, a user, a tel: URI, or with --gateway a phone number.
         target: String,
         /// Hang up after this many seconds of talk.
         #[arg(long = "for", default_value_t = 10)]
@@ -613,7 +683,12 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                         .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
                     options = options.header(name.trim(), value.trim());
                 }
-                let call = phone.call(target, options).await.map_err(err("call"))?;
+                let call = if cli.gateway.is_some() && is_phone_number(target) {
+                    phone.call_phone_number(target, options).await
+                } else {
+                    phone.call(target, options).await
+                }
+                .map_err(err("call"))?;
                 attach_media(&rt, &call, media).await?;
                 match within(&rt, 120, "answer", call.answered()).await? {
                     Ok(()) => {}
@@ -1196,6 +1271,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
         _ => Vec::new(),
     };
     let share_calls = cli.share_calls;
+    let gateway = gateway(cli)?;
     let video = match &cli.command {
         Command::Call { media, .. } | Command::Answer { media, .. } => media.video(),
         _ => false,
@@ -1210,6 +1286,7 @@ async fn start(cli: &Cli, rt: &Arc<dyn Runtime>) -> Result<Ph, String> {
             c.media.ringback = ringback;
             c.ua.event_packages = packages.clone();
             c.ua.share_calls = share_calls;
+            c.ua.gateway = gateway.clone();
             // Media that never connects must not pass for a good call.
             c.media.end_call_on_failure = true;
         })

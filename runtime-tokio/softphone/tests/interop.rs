@@ -914,6 +914,56 @@ fn sipp_streams_pcmu_into_our_plain_rtp_call() {
     assert!(media["packets_received"].as_u64().unwrap() > 100, "{media}");
 }
 
+#[test]
+#[ignore = "needs sipp (run by .ci/run)"]
+fn a_phone_number_reaches_sipp_as_a_pstn_gateway_with_early_media() {
+    // SIPp as the gateway (and our trunk's server): it fails the call unless the
+    // Request-URI is sip:+46000000000@…;user=phone and the P-Asserted-Identity is ours;
+    // its 183 carries early media (a 1 kHz tone as RTP) for 2 s before its 200.
+    let dir = TempDir::new("gateway");
+    mulaw_tone_wav(&dir.0.join("tone.wav"), 1_000.0, 10);
+    let port = free_port();
+    let media_port = free_port().to_string();
+    let sipp = sipp("uas_gateway.xml", port, &["-mp", &media_port])
+        .current_dir(&dir.0)
+        .spawn()
+        .expect("sipp is installed (Debian package sip-tester)");
+    std::thread::sleep(Duration::from_millis(500));
+    let gateway = format!("sip:127.0.0.1:{port}");
+    let record = dir.0.join("ours.wav");
+    let alice = softphone(&gateway, "alice", "unused", "tokio")
+        .args(["--media-profile", "plain", "--gateway", &gateway])
+        .args(["--asserted-identity", "<sip:+46812345678@example.com>"])
+        .args(["call", "+46 00 000 00 00", "--for", "2", "--record"])
+        .arg(&record)
+        .output()
+        .unwrap();
+    ok("alice", &alice);
+    sipp_ok(&sipp.wait_with_output().unwrap());
+    let events = lines(&alice);
+    let at = |name: &str| events.iter().position(|l| l["event"] == name);
+    let progress = events
+        .iter()
+        .position(|l| l["event"] == "progress" && l["status"] == 183 && l["early_media"] == true);
+    assert!(
+        progress.is_some() && progress < at("answered"),
+        "early media before the answer: {events:?}"
+    );
+    let (hz, rms, _) = analyse(&record);
+    assert!(
+        hz.is_some_and(|h| (h - 1_000.0).abs() < 15.0) && rms > 500.0,
+        "{hz:?} {rms}"
+    );
+    // A number the dial plan cannot make E.164 is refused before anything is sent.
+    let bad = softphone(&gateway, "alice", "unused", "tokio")
+        .args(["--gateway", &gateway, "call", "0701234567"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("not an international number"), "{stderr}");
+}
+
 #[cfg(feature = "devices")]
 #[test]
 #[ignore = "needs sipp and ALSA (run by .ci/run with --features devices)"]
