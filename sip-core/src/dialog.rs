@@ -316,6 +316,16 @@ impl Dialog {
         Ok(())
     }
 
+    /// Our address as in From of our requests (with our tag).
+    pub fn local(&self) -> &str {
+        &self.local
+    }
+
+    /// The peer's address as in To of our requests (with its tag).
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
     /// The dialog id.
     pub fn id(&self) -> &DialogId {
         &self.id

@@ -59,16 +59,31 @@ pub(crate) fn headers<S: Serializer>(h: &crate::message::Headers, s: S) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use crate::session::{CallEnd, CallHandle, EndCause, Originator};
+    use crate::session::{CallDetails, CallDirection, CallEnd, CallHandle, EndCause, Originator};
     use crate::ua::Event;
 
     #[test]
     fn events_are_flat_objects_named_by_their_event_field() {
         let mut end = CallEnd::new(EndCause::Bye, Originator::Remote);
         end.status = Some(200);
+        let at = crate::test_clock::origin();
+        let details = Box::new(CallDetails {
+            call: CallHandle(3),
+            direction: CallDirection::Incoming,
+            call_id: "c3".into(),
+            local: "<sip:alice@example.com>".into(),
+            remote: "<sip:bob@example.com>".into(),
+            asserted: false,
+            started: at,
+            progressed: Some(at),
+            established: None,
+            ended: Some(at),
+            end: Some(end.clone()),
+        });
         let e = Event::CallEnded {
             call: CallHandle(3),
             end,
+            details,
         };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),

@@ -98,7 +98,7 @@ impl Phone {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::CallEnded { call: c, end } if *c == call => Some(end),
+                Event::CallEnded { call: c, end, .. } if *c == call => Some(end),
                 _ => None,
             })
             .collect()

@@ -12,7 +12,7 @@ use sansip_core::e164::{DialPlan, NumberError};
 use sansip_core::message::{
     Credentials, HeaderName, Message, Method, Request, Response, StatusCode,
 };
-use sansip_core::session::FakeSdp;
+use sansip_core::session::{CallDirection, CallState, FakeSdp};
 use sansip_core::subscription::message_summary::MessageSummary;
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
 use sansip_core::ua::{
@@ -112,7 +112,7 @@ impl Harness {
 
     fn ended(&self, id: CallHandle) -> Option<&sansip_core::ua::CallEnd> {
         self.events.iter().find_map(|e| match e {
-            Event::CallEnded { call, end } if *call == id => Some(end),
+            Event::CallEnded { call, end, .. } if *call == id => Some(end),
             _ => None,
         })
     }
@@ -382,6 +382,104 @@ fn a_phone_number_goes_to_the_gateway_with_its_identity_and_credentials() {
     let out = h.feed_response(&answer_from(&retry, 200, "gw"));
     assert!(requests(&out).iter().any(|r| *r.method() == Method::Ack));
     assert!(h.ended(id).is_none(), "the call is up");
+}
+
+#[test]
+fn every_call_has_details_and_the_ended_ones_a_bounded_history() {
+    let mut c = UaConfig::new("sip:alice@example.com");
+    c.call_history = 2;
+    let mut h = Harness::new(c);
+    let t0 = h.now;
+
+    // Refused: the final response comes whole, as an application shows an error.
+    let (busy, invite) = h.call("bob", CallOptions::default());
+    let d = h.ua.call_details(busy).unwrap();
+    assert_eq!(
+        (d.direction, d.state(), d.started),
+        (CallDirection::Outgoing, CallState::Initiating, t0)
+    );
+    assert_eq!(d.call_id, invite.call_id().unwrap());
+    assert_eq!(d.local, "<sip:alice@example.com>");
+    assert_eq!(d.remote, "<sip:bob@example.com>");
+    h.advance(Duration::from_secs(1));
+    h.feed_response(&answer_from(&invite, 180, "b1"));
+    h.advance(Duration::from_secs(2));
+    let mut r486 = answer_from(&invite, 486, "b1");
+    r486.headers_mut()
+        .push(HeaderName::Warning, "399 pbx.example \"In a meeting\"");
+    r486.headers_mut()
+        .push(HeaderName::RetryAfter, "300 (back at noon);duration=60");
+    r486.headers_mut().push_named("X-Queue", "7").unwrap();
+    h.feed_response(&r486);
+    let d = h.ua.call_details(busy).unwrap();
+    assert_eq!(d.state(), CallState::Ended);
+    assert_eq!(d.progressed, Some(t0 + Duration::from_secs(1)));
+    assert_eq!(
+        (d.established, d.ended),
+        (None, Some(t0 + Duration::from_secs(3)))
+    );
+    assert_eq!(d.duration(h.now), Duration::ZERO);
+    let end = d.end.unwrap();
+    assert_eq!(
+        (end.cause, end.originator),
+        (EndCause::Busy, Originator::Remote)
+    );
+    let resp = end.response.unwrap();
+    assert_eq!((resp.status, resp.reason.as_str()), (486, "Busy Here"));
+    assert_eq!(
+        resp.warning.as_deref(),
+        Some("399 pbx.example \"In a meeting\"")
+    );
+    assert_eq!(resp.retry_after, Some(300));
+    assert!(resp.headers.contains(&("X-Queue".into(), "7".into())));
+
+    // Answered, with an identity asserted by the proxy; we hang up 5 s later.
+    let (talk, invite) = h.call("bob", CallOptions::default());
+    let mut ok = answer_from(&invite, 200, "b2");
+    ok.headers_mut().push(
+        HeaderName::PAssertedIdentity,
+        "\"Bob\" <sip:+4612345@example.com>",
+    );
+    h.feed_response(&ok);
+    let d = h.ua.call_details(talk).unwrap();
+    assert_eq!(d.state(), CallState::Established);
+    assert_eq!(d.remote, "\"Bob\" <sip:+4612345@example.com>");
+    assert!(d.asserted);
+    assert_eq!(d.local, "<sip:alice@example.com>");
+    h.advance(Duration::from_secs(5));
+    assert_eq!(d.duration(h.now), Duration::from_secs(5), "live: up to now");
+    let now = h.now;
+    h.ua.hangup(now, talk).unwrap();
+    h.drain();
+    let d = h.ua.call_details(talk).unwrap();
+    assert_eq!(
+        d.duration(now + Duration::from_secs(60)),
+        Duration::from_secs(5)
+    );
+    assert_eq!(d.end.unwrap().originator, Originator::Local);
+
+    // Incoming: us as the INVITE's To, the peer as its From; the peer hangs up.
+    let (their, tag) = answered_incoming(&mut h);
+    let d = h.ua.call_details(their).unwrap();
+    assert_eq!(
+        (d.direction, d.call_id.as_str()),
+        (CallDirection::Incoming, "c1@bob")
+    );
+    assert_eq!(
+        (d.local.as_str(), d.remote.as_str()),
+        ("<sip:alice@example.com>", "<sip:bob@example.com>")
+    );
+    assert!(!d.asserted);
+    h.feed(in_dialog("BYE", 11, &tag, "", ""));
+    assert_eq!(
+        h.ua.call_details(their).unwrap().end.unwrap().originator,
+        Originator::Remote
+    );
+
+    // Two kept: the busy call has gone from the history.
+    let kept: Vec<CallHandle> = h.ua.call_history().map(|d| d.call).collect();
+    assert_eq!(kept, [talk, their]);
+    assert!(h.ua.call_details(busy).is_none());
 }
 
 #[test]

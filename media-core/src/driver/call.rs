@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use futures::channel::oneshot;
-use sansip_core::session::{CallEnd, CallHandle, HoldState, Originator};
+use sansip_core::session::{CallDetails, CallEnd, CallHandle, HoldState, Originator};
 use sansip_core::ua::{AnswerOptions, Event, OfferMethod, UaError, UserAgent};
 
 use super::events::{self, EventStream};
@@ -352,6 +352,19 @@ impl<S: Session> Call<S> {
         Ok(self
             .phone
             .with(move |ua, now| ua.refuse_transfer(now, id))
+            .await??)
+    }
+
+    /// The call's details: who, which way, its Call-ID, when it started, rang, was
+    /// answered and ended, and why (see [`CallDetails`]). Fails with
+    /// [`UaError::NoSuchCall`] once it has left the history ([`UaConfig::call_history`]).
+    ///
+    /// [`UaConfig::call_history`]: sansip_core::ua::UaConfig::call_history
+    pub async fn details(&self) -> Result<CallDetails, PhoneError> {
+        let id = self.id;
+        Ok(self
+            .phone
+            .with(move |ua, _| ua.call_details(id).ok_or(UaError::NoSuchCall(id)))
             .await??)
     }
 

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use futures::lock::Mutex;
 use sansip_core::registration::RegistrationCause;
-use sansip_core::session::{CallEnd, CallHandle};
+use sansip_core::session::{CallDetails, CallEnd, CallHandle};
 use sansip_core::ua::{
     CallOptions, Event, RegisterOptions, RequestId, UaConfig, UaError, UserAgent,
 };
@@ -585,6 +585,13 @@ impl<S: Session> Phone<S> {
     ) -> Result<Call<S>, PhoneError> {
         let dialled = dialled.to_string();
         self.place(move |e, now| e.call_phone_number(now, &dialled, options))
+            .await
+    }
+
+    /// The details of the calls that ended, oldest first (at most
+    /// [`UaConfig::call_history`] of them).
+    pub async fn call_history(&self) -> Result<Vec<CallDetails>, PhoneError> {
+        self.with(|ua, _| ua.call_history().cloned().collect())
             .await
     }
 

@@ -411,7 +411,7 @@ async fn dispatch<S: Session>(
                 }
                 act(&mut |d| d.on_call_answered());
             }
-            Event::CallEnded { call, end } if mine(call) => {
+            Event::CallEnded { call, end, .. } if mine(call) => {
                 *lock(&current) = None;
                 act(&mut |d| d.on_call_hangup(end));
             }

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::channel::mpsc;
@@ -34,7 +34,9 @@ use sansip_media::core::e164::DialPlan;
 use sansip_media::core::message::HeaderName;
 use sansip_media::core::registrar::RegistrarConfig;
 use sansip_media::core::registration::RegistrationCause;
-use sansip_media::core::session::{CallEnd, CallHandle, EndCause, Originator};
+use sansip_media::core::session::{
+    CallDetails, CallDirection, CallEnd, CallHandle, EndCause, Originator,
+};
 use sansip_media::core::subscription::SubState;
 use sansip_media::core::subscription::dialog_info;
 use sansip_media::core::subscription::message_summary::{self, MessageCounts, MessageSummary};
@@ -521,6 +523,49 @@ impl Out {
         self.emit(who, v);
     }
 
+    /// Prints a call's details once it has ended: `"event": "details"`, its instants as
+    /// Unix seconds, and the final response that ended it when there was one.
+    fn details(&self, who: &str, d: &CallDetails) {
+        // The core's instants are monotonic: place them on the wall clock from now.
+        let (mono, wall) = (Instant::now(), std::time::SystemTime::now());
+        let unix = |t: Instant| {
+            let at = wall - mono.saturating_duration_since(t);
+            at.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| (d.as_micros() as f64) / 1e6)
+        };
+        let end = d.end.as_ref();
+        let response = end.and_then(|e| e.response.as_deref());
+        self.emit(
+            who,
+            json!({
+                "event": "details",
+                "call": d.call.to_string(),
+                "direction": match d.direction {
+                    CallDirection::Outgoing => "outgoing",
+                    CallDirection::Incoming => "incoming",
+                },
+                "call_id": d.call_id,
+                "local": d.local,
+                "remote": d.remote,
+                "asserted": d.asserted,
+                "started": unix(d.started),
+                "progressed": d.progressed.map(unix),
+                "established": d.established.map(unix),
+                "ended": d.ended.map(unix),
+                "duration": d.duration(mono).as_secs_f64(),
+                "cause": end.map(|e| e.cause.as_str()),
+                "originator": end.map(|e| json!(e.originator)),
+                "status": end.and_then(|e| e.status),
+                "reason": response.map(|r| r.reason.as_str()),
+                "warning": response.and_then(|r| r.warning.as_deref()),
+                "retry_after": response.and_then(|r| r.retry_after),
+                "headers": response.map(|r| {
+                    r.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>()
+                }),
+            }),
+        );
+    }
+
     /// Prints an event; `call_id` is the SIP Call-ID of the call it is about, if known.
     fn event(&self, who: &str, e: &Event, call_id: Option<&str>) {
         let mut v = event_json(e);
@@ -587,6 +632,9 @@ async fn watch(
                     None => None,
                 };
                 out.event(who, &e, call_id.as_deref());
+                if let Event::CallEnded { details, .. } = &e {
+                    out.details(who, details);
+                }
                 let _ = tx.unbounded_send(e);
             }
         }

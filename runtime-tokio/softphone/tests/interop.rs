@@ -15,7 +15,7 @@ use sansip_media::core::subscription::dialog_info::{
     DialogInfo, Direction as DialogDirection, EntryState,
 };
 use sansip_media::core::subscription::pidf::Presence;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::{Running, TempDir, analyse, lines, stop, tone_wav};
@@ -281,6 +281,112 @@ fn softphones_call_through_kamailio_with_digest_auth() {
                 .any(|l| l["event"] == "ended" && l["cause"] == "bye")
         );
     }
+}
+
+#[test]
+#[ignore = "needs kamailio (run by .ci/run)"]
+fn custom_headers_cross_kamailio_and_both_ends_print_the_call_details() {
+    let k = Kamailio::start();
+    let bob = answering(&k, "bob", "tokio", 1);
+    let alice = softphone(&k.server(), "alice", "alice-pw", "smol")
+        .args(["call", "bob", "--for", "2"])
+        .args([
+            "--header",
+            "X-Campaign: spring",
+            "--header",
+            "x-sinch-ref: 42",
+        ])
+        .output()
+        .unwrap();
+    let bob = bob.wait_with_output();
+    ok("alice", &alice);
+    ok("bob", &bob);
+    let (alice, bob) = (lines(&alice), lines(&bob));
+    // The callee's incoming call carries the caller's own headers, as sent.
+    let incoming = bob.iter().find(|l| l["event"] == "incoming_call").unwrap();
+    let headers: Vec<(&str, &str)> = incoming["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap()))
+        .collect();
+    for want in [("X-Campaign", "spring"), ("x-sinch-ref", "42")] {
+        assert!(headers.contains(&want), "{want:?} in {headers:?}");
+    }
+    // Both ends print the same call's details when it ends.
+    let details = |who: &[Value]| {
+        who.iter()
+            .find(|l| l["event"] == "details")
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (details(&alice), details(&bob));
+    assert_eq!(
+        (&a["direction"], &b["direction"]),
+        (&json!("outgoing"), &json!("incoming"))
+    );
+    assert_eq!(a["call_id"], b["call_id"]);
+    assert!(
+        a["local"]
+            .as_str()
+            .unwrap()
+            .contains("sip:alice@example.com"),
+        "{a}"
+    );
+    assert!(
+        a["remote"]
+            .as_str()
+            .unwrap()
+            .contains("sip:bob@example.com"),
+        "{a}"
+    );
+    assert!(
+        b["remote"]
+            .as_str()
+            .unwrap()
+            .contains("sip:alice@example.com"),
+        "{b}"
+    );
+    for d in [&a, &b] {
+        let t = |k: &str| d[k].as_f64().unwrap();
+        assert!(
+            t("started") <= t("progressed") && t("progressed") <= t("established"),
+            "{d}"
+        );
+        assert!(t("established") < t("ended"), "{d}");
+        assert!((1.5..4.0).contains(&t("duration")), "{d}");
+        assert_eq!(d["cause"], "bye");
+    }
+    assert_eq!(
+        (&a["originator"], &b["originator"]),
+        (&json!("local"), &json!("remote"))
+    );
+
+    // A call Kamailio refuses (nobody is registered as "nobody": 480): the details carry
+    // its final response whole.
+    let alice = softphone(&k.server(), "alice", "alice-pw", "tokio")
+        .args(["call", "nobody", "--for", "1"])
+        .output()
+        .unwrap();
+    assert!(!alice.status.success());
+    let d = details(&lines(&alice));
+    assert_eq!(
+        (&d["status"], &d["cause"]),
+        (&json!(480), &json!("unavailable")),
+        "{d}"
+    );
+    assert_eq!(d["reason"], "Temporarily Unavailable");
+    assert!(d["established"].is_null() && d["duration"] == 0.0, "{d}");
+    let headers: Vec<&str> = d["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        headers.iter().any(|h| h.starts_with("Call-ID: ")),
+        "{headers:?}"
+    );
 }
 
 #[test]

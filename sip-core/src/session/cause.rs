@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use super::FinalResponse;
+use crate::message::{HeaderName, Response};
+
 /// Who ended a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Originator {
@@ -126,6 +129,9 @@ pub struct CallEnd {
     pub status: Option<u16>,
     /// The Reason header (RFC 3326) of the BYE, CANCEL or response that ended it, as sent.
     pub reason: Option<String>,
+    /// The peer's final response that ended it (a refused or failed call), whole.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub response: Option<Box<FinalResponse>>,
 }
 
 impl CallEnd {
@@ -135,12 +141,22 @@ impl CallEnd {
             originator,
             status: None,
             reason: None,
+            response: None,
         }
     }
 
     pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
+    }
+
+    /// With the final response that ended the call: its status, Reason and the rest.
+    pub(crate) fn with_response(self, resp: &Response) -> Self {
+        let mut end = self
+            .with_status(resp.status().code())
+            .with_reason(resp.headers().get(HeaderName::Reason));
+        end.response = Some(Box::new(FinalResponse::of(resp)));
+        end
     }
 
     pub(crate) fn with_reason(mut self, reason: Option<&str>) -> Self {

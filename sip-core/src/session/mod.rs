@@ -15,6 +15,7 @@
 //! application's commands are the user agent's `call`, `answer`, `hold`….
 
 mod cause;
+mod details;
 mod direction;
 pub mod dtmf;
 pub(crate) mod invite;
@@ -23,6 +24,7 @@ pub mod sdp;
 mod fake;
 
 pub use cause::{CallEnd, EndCause, Originator};
+pub use details::{CallDetails, CallDirection, CallState, FinalResponse};
 pub use direction::{Direction, HoldState};
 pub use fake::FakeSdp;
 

@@ -16,7 +16,7 @@ use crate::message::{HeaderName, Method, Request, Response, StatusCode};
 use crate::session::invite::{
     Action, CallRequest, Claim, Ctx, Incoming, Outbound, Outgoing, Phase, Session, too_brief,
 };
-use crate::session::{CallHandle, EndCause, HoldState, SdpHandler, dtmf};
+use crate::session::{CallDetails, CallHandle, EndCause, HoldState, SdpHandler, dtmf};
 use crate::transaction::TxId;
 use crate::transport::{Flow, FlowId};
 
@@ -601,6 +601,24 @@ impl<S: SdpHandler> UserAgent<S> {
         self.calls.len()
     }
 
+    /// The details of call `id`, live or among the ended ones kept
+    /// ([`UserAgent::call_history`]): who, which way, its Call-ID, when it started, rang,
+    /// was answered and ended, and why.
+    pub fn call_details(&self, id: CallHandle) -> Option<CallDetails> {
+        if let Some(ended) = self.history.iter().rev().find(|d| d.call == id) {
+            return Some(ended.clone());
+        }
+        let call = self.calls.get(&id).filter(|c| c.is_live())?;
+        Some(call.details(self.now, None))
+    }
+
+    /// The calls that ended, oldest first: the last [`UaConfig::call_history`] of them.
+    ///
+    /// [`UaConfig::call_history`]: super::UaConfig::call_history
+    pub fn call_history(&self) -> impl ExactSizeIterator<Item = &CallDetails> + '_ {
+        self.history.iter()
+    }
+
     /// The call's `tracing` span (`call{handle, call_id, direction}`), for logs about the
     /// call from outside the user agent (its media, the application).
     pub fn call_span(&self, id: CallHandle) -> Option<&tracing::Span> {
@@ -625,6 +643,14 @@ impl<S: SdpHandler> UserAgent<S> {
         let now = self.now;
         if !self.transfers.is_empty() || !self.replacing.is_empty() {
             self.transfer_step(now, &e);
+        }
+        if let Event::CallEnded { details, .. } = &e
+            && self.config.call_history > 0
+        {
+            if self.history.len() == self.config.call_history {
+                self.history.pop_front();
+            }
+            self.history.push_back((**details).clone());
         }
         // A new call tells the watchers as it starts (`start_session`).
         if matches!(

@@ -8,7 +8,7 @@ use crate::message::Headers;
 
 use crate::publication::PublicationHandle;
 use crate::registration::RegistrationCause;
-use crate::session::{CallEnd, CallHandle, Originator};
+use crate::session::{CallDetails, CallEnd, CallHandle, Originator};
 use crate::subscription::{SubState, SubscriptionHandle};
 
 /// The handle of an out-of-dialog request sent with
@@ -167,6 +167,12 @@ pub enum Event {
         /// Why, who, and the SIP that said so.
         #[cfg_attr(feature = "serde", serde(flatten))]
         end: CallEnd,
+        /// The whole call: who, which way, its Call-ID, when it started, rang, was
+        /// answered and ended (the same as [`UserAgent::call_details`] now gives).
+        ///
+        /// [`UserAgent::call_details`]: crate::ua::UserAgent::call_details
+        #[cfg_attr(feature = "serde", serde(skip))]
+        details: Box<CallDetails>,
     },
     /// Who holds whom changed (RFC 6337): `local` when we hold, `remote` when the peer does.
     #[cfg_attr(feature = "serde", serde(rename = "hold"))]

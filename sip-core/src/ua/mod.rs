@@ -78,7 +78,7 @@ use crate::message::{
 use crate::publication::{PubTimer, Publication, PublicationHandle};
 use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
 use crate::session::invite::{CallRequest, CallTimer, Session};
-use crate::session::{NoMedia, SdpError, SdpHandler};
+use crate::session::{CallDetails, NoMedia, SdpError, SdpHandler};
 use crate::subscription::{SubRequest, SubTimer, Subscription, SubscriptionHandle};
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
@@ -155,6 +155,8 @@ pub struct UaConfig {
     /// The gateway to the telephone network that [`UserAgent::call_phone_number`] calls
     /// through (default: none).
     pub gateway: Option<Gateway>,
+    /// How many ended calls [`UserAgent::call_history`] keeps (default 100; 0 keeps none).
+    pub call_history: usize,
 }
 
 /// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
@@ -198,6 +200,7 @@ impl UaConfig {
             event_packages: Vec::new(),
             share_calls: false,
             gateway: None,
+            call_history: 100,
         }
     }
 
@@ -427,6 +430,8 @@ pub struct UserAgent<S = NoMedia> {
     dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
     incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
+    /// The details of the calls that ended, oldest first, at most `config.call_history`.
+    history: VecDeque<CallDetails>,
     call_timers: Deadlines<CallHandle, CallTimer>,
     /// Boxed like calls: a subscription keeps its SUBSCRIBE.
     subscriptions: HandleMap<SubscriptionHandle, Box<Subscription>>,
@@ -495,6 +500,7 @@ impl<S: SdpHandler> UserAgent<S> {
             record_stepped: false,
             dialogs: HashMap::new(),
             incoming: HashMap::new(),
+            history: VecDeque::new(),
             call_timers: Deadlines::new(),
             subscriptions: handle_map(),
             sub_dialogs: HashMap::new(),

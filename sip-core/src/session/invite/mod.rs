@@ -43,7 +43,11 @@ use smol_str::SmolStr;
 use crate::auth::Authenticator;
 use crate::dialog::Dialog;
 use crate::message::{HeaderName, Headers, Method, Request, Response, StatusCode};
-use crate::session::{CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler, sdp};
+use crate::session::details::{Times, without_tag};
+use crate::session::{
+    CallDetails, CallDirection, CallEnd, CallHandle, EndCause, HoldState, Originator, SdpHandler,
+    sdp,
+};
 use crate::transaction::TxId;
 use crate::transport::FlowId;
 use crate::ua::{Event, OfferMethod, RequestId, UaConfig, add_headers, answer};
@@ -285,6 +289,8 @@ pub(crate) struct Session<S> {
     /// `call{handle, call_id}` on the target `sansip::call`: the call's events are logged
     /// inside it, and a media layer can enter it for its own logs.
     span: tracing::Span,
+    /// When it started, rang and was answered (its details).
+    times: Times,
 }
 
 impl<S> Session<S> {
@@ -296,11 +302,11 @@ impl<S> Session<S> {
     fn new(
         id: CallHandle,
         caller: bool,
-        phase: Phase,
         sdp: Option<S>,
         flow: FlowId,
         invite: Request,
         key: (SmolStr, SmolStr),
+        now: Instant,
     ) -> Self {
         let span = tracing::debug_span!(
             target: "sansip::call",
@@ -312,7 +318,12 @@ impl<S> Session<S> {
         Self {
             id,
             caller,
-            phase,
+            // The caller waits for a final response; the callee rings.
+            phase: if caller {
+                Phase::Calling
+            } else {
+                Phase::Ringing
+            },
             sdp,
             flow,
             invite: Some(Box::new(invite)),
@@ -352,6 +363,7 @@ impl<S> Session<S> {
             remote: (String::new(), None),
             redirects: None,
             span,
+            times: Times::new(now),
         }
     }
 
@@ -576,7 +588,52 @@ impl<S: SdpHandler> Session<S> {
         (&self.remote.0, self.remote.1.as_deref())
     }
 
-    fn answered_event(&self) -> Event {
+    /// The call as the application sees it now; `end` once it has ended, at `now`.
+    pub(crate) fn details(&self, now: Instant, end: Option<&CallEnd>) -> CallDetails {
+        let invite = self.invite();
+        let (ours, theirs) = if self.caller {
+            (HeaderName::From, HeaderName::To)
+        } else {
+            (HeaderName::To, HeaderName::From)
+        };
+        let header = |name| {
+            invite
+                .and_then(|i| i.headers().get(name))
+                .unwrap_or_default()
+        };
+        let local = match &self.dialog {
+            Some(d) => d.local(),
+            None => header(ours),
+        };
+        let (remote, asserted) = match (&self.remote.1, self.remote.0.as_str()) {
+            (Some(pai), _) => (pai.as_str(), true),
+            (None, "") => {
+                let named = self.dialog.as_ref().map(|d| d.remote());
+                (named.unwrap_or_else(|| header(theirs)), false)
+            }
+            (None, named) => (named, false),
+        };
+        CallDetails {
+            call: self.id,
+            direction: if self.caller {
+                CallDirection::Outgoing
+            } else {
+                CallDirection::Incoming
+            },
+            call_id: self.key.0.to_string(),
+            local: without_tag(local),
+            remote: without_tag(remote),
+            asserted,
+            started: self.times.started,
+            progressed: self.times.progressed,
+            established: self.times.established,
+            ended: end.map(|_| now),
+            end: end.cloned(),
+        }
+    }
+
+    fn answered_event(&mut self, now: Instant) -> Event {
+        self.times.establish(now);
         Event::CallAnswered {
             call: self.id,
             remote: self.remote.0.clone(),
@@ -590,7 +647,12 @@ impl<S: SdpHandler> Session<S> {
             return;
         }
         if let Some(end) = end {
-            ctx.event(Event::CallEnded { call: self.id, end });
+            let details = Box::new(self.details(ctx.now, Some(&end)));
+            ctx.event(Event::CallEnded {
+                call: self.id,
+                end,
+                details,
+            });
         }
         // A re-INVITE still out when the dialog ends may never get a final response
         // (its 2xx was lost and the peer stopped resending on our BYE), and an INVITE
@@ -604,7 +666,12 @@ impl<S: SdpHandler> Session<S> {
     /// Tells the application now, and keeps the session until the RFC is satisfied.
     fn linger(&mut self, ctx: &mut Ctx<'_>, end: CallEnd) {
         self.phase = Phase::Ending;
-        ctx.event(Event::CallEnded { call: self.id, end });
+        let details = Box::new(self.details(ctx.now, Some(&end)));
+        ctx.event(Event::CallEnded {
+            call: self.id,
+            end,
+            details,
+        });
     }
 
     /// A request inside the dialog, from the route set and the flow's Contact.

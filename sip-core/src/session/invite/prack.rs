@@ -198,6 +198,7 @@ impl<S: SdpHandler> Session<S> {
         status: StatusCode,
         body: Option<Bytes>,
     ) {
+        self.times.progress(ctx.now);
         let Some((tx, mut resp)) = self.invite_response(ctx, status) else {
             return;
         };

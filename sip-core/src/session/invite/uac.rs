@@ -3,7 +3,7 @@
 
 use smol_str::SmolStr;
 
-use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session, common_headers, reason_header};
+use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session, common_headers};
 use crate::auth::{Authenticator, DigestCredentials};
 use crate::dialog::{Dialog, DialogState, RequestHead};
 use crate::message::{HeaderName, Method, Request, Response};
@@ -76,11 +76,11 @@ impl<S: SdpHandler> Session<S> {
         let mut session = Session::new(
             call.id,
             true,
-            Phase::Calling,
             Some(sdp),
             call.flow,
             req.clone(),
             (call_id, tag),
+            ctx.now,
         );
         if let Some(after) = options.no_answer_timeout {
             session.set_timer(ctx, CallTimer::NoAnswer, ctx.now + after);
@@ -138,6 +138,7 @@ impl<S: SdpHandler> Session<S> {
         match code {
             100 => {}
             101..=199 => {
+                self.times.progress(ctx.now);
                 if self.phase == Phase::Ending {
                     self.cancel_if_pending(ctx);
                     return;
@@ -184,8 +185,7 @@ impl<S: SdpHandler> Session<S> {
                         sdp.rollback();
                     }
                     let end = CallEnd::new(EndCause::from_status(code), Originator::Remote)
-                        .with_status(code)
-                        .with_reason(reason_header(resp.headers()));
+                        .with_response(resp);
                     self.end(ctx, Some(end));
                 } else {
                     self.end(ctx, None);
@@ -286,7 +286,8 @@ impl<S: SdpHandler> Session<S> {
         self.phase = Phase::Confirmed;
         self.timer_granted(ctx, resp);
         self.remote = super::remote_of(resp.headers(), HeaderName::To);
-        ctx.event(self.answered_event());
+        let answered = self.answered_event(ctx.now);
+        ctx.event(answered);
     }
 
     fn ack_and_bye_fork(&mut self, ctx: &mut Ctx<'_>, resp: &Response) {

@@ -47,15 +47,7 @@ impl<S: SdpHandler> Session<S> {
         let key = (call.remote_key.0.clone(), tag);
         let remote = super::remote_of(call.invite.headers(), HeaderName::From);
         let reliable = prack::wanted(&call.invite, ctx.config.reliable_provisionals);
-        let mut session = Session::new(
-            call.id,
-            false,
-            Phase::Ringing,
-            None,
-            call.flow,
-            call.invite,
-            key,
-        );
+        let mut session = Session::new(call.id, false, None, call.flow, call.invite, key, ctx.now);
         session.invite_tx = Some(call.tx);
         session.remote = remote;
         session.remote_key = Some(call.remote_key);
@@ -183,7 +175,8 @@ impl<S: SdpHandler> Session<S> {
             d.confirm();
         }
         self.accept_invite(ctx, answer.body, answer.offer_in_2xx, &answer.headers);
-        ctx.event(self.answered_event());
+        let answered = self.answered_event(ctx.now);
+        ctx.event(answered);
     }
 
     /// Refuses the ringing call with `status` (3xx–6xx).
