@@ -95,7 +95,7 @@ pub(crate) struct Publication {
     /// A 412 already sent the state again once: a second ends the publication.
     reinitiated: bool,
     refresh_at: Option<Instant>,
-    auth: Option<Authenticator>,
+    auth: Option<Box<Authenticator>>,
     finished: bool,
 }
 
@@ -138,7 +138,7 @@ impl Publication {
         self.refresh_at
     }
 
-    pub(crate) fn auth_mut(&mut self) -> &mut Option<Authenticator> {
+    pub(crate) fn auth_mut(&mut self) -> &mut Option<Box<Authenticator>> {
         &mut self.auth
     }
 

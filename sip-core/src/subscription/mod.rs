@@ -147,7 +147,7 @@ pub(crate) struct Subscription {
     unsubscribing: bool,
     timers: [Option<Instant>; TIMER_KINDS],
     /// Digest state for its requests.
-    auth: Option<Authenticator>,
+    auth: Option<Box<Authenticator>>,
     finished: bool,
     span: tracing::Span,
 }
@@ -227,7 +227,7 @@ impl Subscription {
         self.dialog.as_mut()
     }
 
-    pub(crate) fn auth_mut(&mut self) -> &mut Option<Authenticator> {
+    pub(crate) fn auth_mut(&mut self) -> &mut Option<Box<Authenticator>> {
         &mut self.auth
     }
 

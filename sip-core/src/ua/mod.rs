@@ -417,7 +417,7 @@ pub struct UserAgent<S = NoMedia> {
     registration_span: tracing::Span,
     pending: HandleMap<TxId, Pending>,
     /// Digest state for out-of-dialog requests (calls keep their own).
-    auth: Option<Authenticator>,
+    auth: Option<Box<Authenticator>>,
     /// Boxed: a call is about a kilobyte, and the map keeps spare slots.
     calls: HandleMap<CallHandle, Box<Session<S>>>,
     /// Calls that stepped since they were last reported, each once (see
@@ -882,7 +882,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let auth = match auth {
             Some(auth) => auth,
             None => match self.config.credentials.clone() {
-                Some(credentials) => auth.insert(Authenticator::new(credentials)),
+                Some(credentials) => auth.insert(Box::new(Authenticator::new(credentials))),
                 None => return false,
             },
         };

@@ -261,8 +261,8 @@ pub(crate) struct Session<S> {
     /// a CSeq lower than one it saw (§12.2.2) — Kamailio did exactly that to a hold sent
     /// while DTMF was in flight.
     in_flight: Option<CallRequest>,
-    /// Digest state for the session's requests.
-    auth: Option<Authenticator>,
+    /// Digest state for the session's requests (boxed: most calls are never challenged).
+    auth: Option<Box<Authenticator>>,
     timers: Timers,
     muted: bool,
     /// Stepped since the user agent last reported it (see `UserAgent::next_stepped_call`).
@@ -411,7 +411,7 @@ impl<S> Session<S> {
         self.invite_tx
     }
 
-    pub(crate) fn auth_mut(&mut self) -> &mut Option<Authenticator> {
+    pub(crate) fn auth_mut(&mut self) -> &mut Option<Box<Authenticator>> {
         &mut self.auth
     }
 

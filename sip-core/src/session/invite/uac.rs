@@ -90,7 +90,7 @@ impl<S: SdpHandler> Session<S> {
             if let Some(ours) = &ctx.config.credentials {
                 auth.add_credentials(ours.clone());
             }
-            auth
+            Box::new(auth)
         });
         ctx.send(req, CallRequest::Invite);
         Ok(session)
