@@ -12,6 +12,7 @@ mod codec;
 pub mod devices;
 pub mod g711;
 pub mod jitter;
+mod mixer;
 #[cfg(feature = "opus")]
 mod opus;
 mod resample;
@@ -20,6 +21,7 @@ mod sources;
 mod wav;
 
 pub use codec::{AudioCodec, CodecError, Decoder, Encoder};
+pub use mixer::{Mixer, MixerError, ParticipantId};
 #[cfg(feature = "opus")]
 pub use opus::OPUS_BACKEND;
 pub use resample::{Resampler, resample};
