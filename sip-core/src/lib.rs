@@ -78,6 +78,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod conference;
 pub mod dialog;
 pub mod e164;
 mod flows;

@@ -1,6 +1,7 @@
 //! User agents and the embedded registrar in the simulator: digest registration, MESSAGE
 //! routed through the registrar both ways, unknown and unregistered targets, and the
-//! registrar losing its bindings — at 0 % and at 20 % loss with reordering.
+//! registrar losing its bindings — at 0 % and at 20 % loss with reordering; calls to
+//! conference rooms routed to the focus.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sansip_core::auth::DigestCredentials;
+use sansip_core::conference::{RoomError, RoomId};
+use sansip_core::message::NameAddr;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
+use sansip_core::session::FakeSdp;
 use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
-use sansip_core::ua::{Event, Input, Output, UaConfig, UserAgent};
+use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
 
 /// The origin of virtual time: any instant works, the simulation only adds to it.
 #[allow(clippy::disallowed_methods)]
@@ -24,7 +28,7 @@ const REGISTRAR: &str = "127.0.0.1:5060";
 
 struct UaNode {
     addr: SocketAddr,
-    ua: UserAgent,
+    ua: UserAgent<FakeSdp>,
     flow: FlowId,
     events: Vec<(Duration, Event)>,
     start: Instant,
@@ -224,4 +228,74 @@ fn registration_and_messages_through_the_registrar_with_20_percent_loss() {
     for seed in 1..=20 {
         scenario(seed, 0.2);
     }
+}
+
+#[test]
+fn calls_to_rooms_reach_the_user_registered_as_the_conference_focus() {
+    let link = LinkConfig {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        loss: 0.0,
+        duplicate: 0.0,
+    };
+    let mut sim = Sim::new(origin(), Network::new(7, link));
+    let mut config = RegistrarConfig::new("example.com");
+    config.users = vec![
+        ("alice".into(), "alice-pw".into()),
+        ("focus".into(), "focus-pw".into()),
+    ];
+    config.conference_user = Some("focus".into());
+    let mut registrar = RegistrarNode::new(REGISTRAR.parse().unwrap(), Registrar::new(config, 7));
+    let mut alice = UaNode::new("alice", "alice-pw", 5071, sim.now(), 1);
+    let mut focus = UaNode::new("focus", "focus-pw", 5079, sim.now(), 2);
+    let now = sim.now();
+    alice.ua.register(now, 600).unwrap();
+    focus.ua.register(now, 600).unwrap();
+    alice.drain(now);
+    focus.drain(now);
+    sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut focus],
+        Duration::from_secs(10),
+        |_| false,
+    );
+    assert!(alice.ua.is_registered() && focus.ua.is_registered());
+
+    let t = sim.now();
+    let options = CallOptions::default;
+    for room in ["weekly sync", "Ü/1"] {
+        alice
+            .ua
+            .call_conference(t, room, options(), FakeSdp::new("a"))
+            .unwrap();
+    }
+    // Not a room, and nobody registered as it: refused as before.
+    alice
+        .ua
+        .call(t, "roomy", options(), FakeSdp::new("a"))
+        .unwrap();
+    alice.drain(t);
+    sim.run_until(
+        &mut [&mut registrar, &mut alice, &mut focus],
+        Duration::from_secs(20),
+        |_| false,
+    );
+    let rooms: Vec<String> = focus
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::IncomingCall { to, .. } => {
+                let user = NameAddr::parse(to).ok()?.uri().user()?.to_string();
+                Some(RoomId::from_user(&user)?.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rooms, ["weekly sync", "Ü/1"]);
+    assert!(alice.saw(|e| matches!(e, Event::CallEnded { end, .. } if end.status == Some(404))));
+    assert_eq!(
+        alice
+            .ua
+            .call_conference(t, "", options(), FakeSdp::new("a")),
+        Err(UaError::InvalidRoom(RoomError::Empty))
+    );
 }

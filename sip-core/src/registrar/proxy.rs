@@ -21,6 +21,7 @@ use super::compositor::Compositor;
 use super::presence::{self, Env, PresenceAgent};
 use super::{ExpiryPolicy, LocationService};
 use crate::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
+use crate::conference::ROOM_PREFIX;
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
@@ -46,6 +47,10 @@ pub struct RegistrarConfig {
     pub timers: TimerConfig,
     /// Parser bounds.
     pub limits: Limits,
+    /// The user whose registration serves conference rooms (the focus, RFC 4579): a
+    /// request for a `room-…` user of our domain that nobody registered goes to its
+    /// binding (default: none).
+    pub conference_user: Option<String>,
 }
 
 impl RegistrarConfig {
@@ -57,6 +62,7 @@ impl RegistrarConfig {
             policy: ExpiryPolicy::default(),
             timers: TimerConfig::default(),
             limits: Limits::default(),
+            conference_user: None,
         }
     }
 }
@@ -508,12 +514,13 @@ impl Registrar {
         let uri = req.uri();
         if let Some(aor) = LocationService::aor_key(uri) {
             // The most recent binding wins: no forking here.
-            if let Some(b) = self
-                .loc
-                .lookup(now, &aor)
-                .filter(|b| b.flow.is_some())
-                .max_by_key(|b| b.expires_at)
-            {
+            let newest = |aor: &str| {
+                self.loc
+                    .lookup(now, aor)
+                    .filter(|b| b.flow.is_some())
+                    .max_by_key(|b| b.expires_at)
+            };
+            if let Some(b) = newest(&aor).or_else(|| newest(&self.focus_for(&aor)?)) {
                 return Some((Some(b.uri.clone()), b.flow?));
             }
         }
@@ -521,6 +528,17 @@ impl Registrar {
         self.loc
             .find_contact(now, &contact)
             .and_then(|b| Some((None, b.flow?)))
+    }
+
+    /// The focus's address-of-record when `aor` is a room of our domain.
+    fn focus_for(&self, aor: &str) -> Option<SmolStr> {
+        let focus = self.config.conference_user.as_deref()?;
+        // The key's user is unescaped already: a room is any `room-…` user.
+        let (user, host) = aor.rsplit_once('@')?;
+        let room = user.len() > ROOM_PREFIX.len() && user.starts_with(ROOM_PREFIX);
+        let domain = &self.config.domain;
+        (room && host.eq_ignore_ascii_case(domain))
+            .then(|| smol_str::format_smolstr!("{focus}@{}", domain.to_ascii_lowercase()))
     }
 
     /// 404 for a user we do not know, 480 for one who is not registered right now.

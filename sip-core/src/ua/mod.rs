@@ -47,6 +47,7 @@ mod event;
 mod gateway;
 mod local;
 mod publish;
+mod room;
 mod subscribe;
 mod transfer;
 
@@ -67,6 +68,7 @@ use bytes::Bytes;
 use smol_str::SmolStr;
 
 use crate::auth::{Authenticator, DigestCredentials};
+use crate::conference::RoomError;
 use crate::dialog::{Local, RequestHead, rebranch};
 use crate::e164::NumberError;
 use crate::flows::{Arrival, Flows};
@@ -378,6 +380,9 @@ pub enum UaError {
     /// A phone number was called and no gateway is configured ([`UaConfig::gateway`]).
     #[error("no gateway for phone numbers")]
     NoGateway,
+    /// A conference room id that cannot be used.
+    #[error("invalid room: {0}")]
+    InvalidRoom(#[from] RoomError),
     /// The gateway's URI cannot take a number: not a `sip:`/`sips:` URI, or with a user
     /// part or headers.
     #[error("invalid gateway {0:?}")]
