@@ -287,6 +287,19 @@ impl MediaAgent {
         })
     }
 
+    /// Joins a conference room on our server, with media: see
+    /// [`UserAgent::call_conference`].
+    pub fn call_conference(
+        &mut self,
+        now: Instant,
+        room: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError> {
+        self.place(now, |ua, session| {
+            ua.call_conference(now, room, options, session)
+        })
+    }
+
     fn place(
         &mut self,
         now: Instant,

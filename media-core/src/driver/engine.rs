@@ -91,6 +91,13 @@ pub trait UaEngine: Engine {
         dialled: &str,
         options: CallOptions,
     ) -> Result<CallHandle, UaError>;
+    /// Joins a conference room with a fresh session.
+    fn call_conference(
+        &mut self,
+        now: Instant,
+        room: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError>;
     /// Answers a call with a fresh session.
     fn answer(
         &mut self,
@@ -178,6 +185,14 @@ impl<S: DefaultSession> UaEngine for UserAgent<S> {
         options: CallOptions,
     ) -> Result<CallHandle, UaError> {
         UserAgent::call_phone_number(self, now, dialled, options, S::default())
+    }
+    fn call_conference(
+        &mut self,
+        now: Instant,
+        room: &str,
+        options: CallOptions,
+    ) -> Result<CallHandle, UaError> {
+        UserAgent::call_conference(self, now, room, options, S::default())
     }
     fn answer(
         &mut self,
@@ -292,6 +307,14 @@ mod media {
             options: CallOptions,
         ) -> Result<CallHandle, UaError> {
             MediaAgent::call_phone_number(self, now, dialled, options)
+        }
+        fn call_conference(
+            &mut self,
+            now: Instant,
+            room: &str,
+            options: CallOptions,
+        ) -> Result<CallHandle, UaError> {
+            MediaAgent::call_conference(self, now, room, options)
         }
         fn answer(
             &mut self,

@@ -13,6 +13,8 @@
 
 mod builder;
 mod call;
+#[cfg(feature = "rtc")]
+mod conference;
 pub mod dns;
 mod engine;
 mod events;
@@ -28,6 +30,8 @@ mod tls;
 
 pub use builder::{CallMedia, PhoneBuilder, locate};
 pub use call::Call;
+#[cfg(feature = "rtc")]
+pub use conference::{Focus, FocusConfig, RoomEvent};
 pub use engine::{DefaultSession, Engine, Session, UaEngine};
 pub use events::{DEFAULT_EVENT_CAPACITY, EventStream};
 pub use phone::{Phone, PhoneConfig, PhoneError, WeakPhone};

@@ -595,6 +595,19 @@ impl<S: Session> Phone<S> {
             .await
     }
 
+    /// Joins conference room `room` on our server (`sip:room-<id>@<our domain>`, which a
+    /// [`Focus`](super::Focus) answers); an unusable id is refused with
+    /// [`UaError::InvalidRoom`].
+    pub async fn call_conference(
+        &self,
+        room: &str,
+        options: CallOptions,
+    ) -> Result<Call<S>, PhoneError> {
+        let room = room.to_string();
+        self.place(move |e, now| e.call_conference(now, &room, options))
+            .await
+    }
+
     async fn place(
         &self,
         call: impl FnOnce(&mut S::Engine, Instant) -> Result<CallHandle, UaError> + Send + 'static,

@@ -47,8 +47,8 @@ use sansip_media::core::ua::{
     SubscribeOptions, UaConfig, UaError,
 };
 use sansip_media::driver::{
-    Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, Runtime, Target, TlsOptions,
-    WeakPhone,
+    Focus, FocusConfig, Phone, PhoneBuilder, PhoneConfig, PhoneError, RegistrarServer, RoomEvent,
+    Runtime, Target, TlsOptions, WeakPhone,
 };
 use sansip_media::video::{IvfReader, IvfWriter, VideoCodec};
 use sansip_media::{DtmfMethod, IceServer, MediaProfile, MediaStats, RtcSession};
@@ -315,6 +315,33 @@ enum Command {
     /// Two phones and the embedded registrar on loopback: register, call with audio both
     /// ways, hold, DTMF, messages, hang up, media statistics.
     Demo,
+    /// The embedded server on its own: a registrar and proxy for the `--account`s (UDP, and
+    /// WebSocket with --ws for browsers), with a conference focus that answers every
+    /// `room-<id>` of the domain and mixes each room; prints who joins and leaves. Runs
+    /// until stdin closes, a signal arrives, or --for runs out.
+    Serve {
+        /// Where to take SIP over UDP.
+        #[arg(long, default_value = "127.0.0.1:5060")]
+        listen: SocketAddr,
+        /// Where to take SIP over WebSocket too.
+        #[arg(long, value_name = "ADDR")]
+        ws: Option<SocketAddr>,
+        /// The domain served (and the digest realm).
+        #[arg(long, default_value = "example.com")]
+        domain: String,
+        /// An account allowed to register, NAME:PASSWORD; repeatable.
+        #[arg(long = "account", value_name = "NAME:PASSWORD")]
+        users: Vec<String>,
+        /// Rooms open at once.
+        #[arg(long, default_value_t = 16)]
+        max_rooms: usize,
+        /// Participants in one room.
+        #[arg(long, default_value_t = 16)]
+        max_participants: usize,
+        /// Stop after this many seconds.
+        #[arg(long = "for", value_name = "SECS")]
+        duration: Option<u64>,
+    },
     /// Register and stay registered until stdin closes or a signal arrives.
     Register {
         /// Requested expiry in seconds.
@@ -347,6 +374,9 @@ enum Command {
         /// Extra INVITE header, "Name: value"; repeatable.
         #[arg(long = "header")]
         headers: Vec<String>,
+        /// The target is a conference room's id: join `sip:room-<id>@<our domain>`.
+        #[arg(long)]
+        room: bool,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -700,6 +730,27 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
     let out = Out { json: cli.json };
     match &cli.command {
         Command::Demo => demo(rt, out).await,
+        Command::Serve {
+            listen,
+            ws,
+            domain,
+            users,
+            max_rooms,
+            max_participants,
+            duration,
+        } => {
+            let mut focus = FocusConfig::default();
+            focus.max_rooms = *max_rooms;
+            focus.max_participants = *max_participants;
+            let site = Site {
+                listen: *listen,
+                ws: *ws,
+                domain: domain.clone(),
+                users: users.clone(),
+                focus,
+            };
+            serve(rt, out, site, *duration).await
+        }
         Command::Register { expires } => {
             let phone = connected(&cli, &rt).await?;
             let (_events, printed) = watch(&rt, &phone, "me", out).await;
@@ -718,6 +769,7 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             message,
             ice_restart_after,
             headers,
+            room,
             media,
         } => {
             media.check()?;
@@ -731,7 +783,9 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
                         .ok_or_else(|| format!("--header {h:?}: expected \"Name: value\""))?;
                     options = options.header(name.trim(), value.trim());
                 }
-                let call = if cli.gateway.is_some() && is_phone_number(target) {
+                let call = if *room {
+                    phone.call_conference(target, options).await
+                } else if cli.gateway.is_some() && is_phone_number(target) {
                     phone.call_phone_number(target, options).await
                 } else {
                     phone.call(target, options).await
@@ -1370,6 +1424,106 @@ async fn shutdown_signal(stdin_eof: bool) {
     let _ = rx.next().await;
 }
 
+/// What `serve` serves.
+struct Site {
+    listen: SocketAddr,
+    ws: Option<SocketAddr>,
+    domain: String,
+    users: Vec<String>,
+    focus: FocusConfig,
+}
+
+/// The embedded registrar with a conference focus registered as its `focus` user.
+async fn serve(
+    rt: Arc<dyn Runtime>,
+    out: Out,
+    site: Site,
+    duration: Option<u64>,
+) -> Result<(), String> {
+    const FOCUS: &str = "focus";
+    let mut config = RegistrarConfig::new(site.domain.clone());
+    for u in &site.users {
+        let (name, password) = u
+            .split_once(':')
+            .ok_or_else(|| format!("--account {u:?}: expected NAME:PASSWORD"))?;
+        config.users.push((name.into(), password.into()));
+    }
+    let focus_password = format!("{:016x}", fresh_seed());
+    config.users.push((FOCUS.into(), focus_password.clone()));
+    config.conference_user = Some(FOCUS.into());
+    let streams: Vec<(SocketAddr, Transport)> =
+        site.ws.iter().map(|a| (*a, Transport::Ws)).collect();
+    let registrar =
+        RegistrarServer::start_with(rt.clone(), site.listen, &streams, config, fresh_seed())
+            .map_err(err("registrar"))?;
+    let mut ua = UaConfig::new(format!("sip:{FOCUS}@{}", site.domain));
+    ua.credentials = Some(DigestCredentials::new(FOCUS, focus_password));
+    ua.user_agent = Some(format!("sansip-focus/{}", env!("CARGO_PKG_VERSION")));
+    let target = Target::udp(registrar.local_addr());
+    let phone: Ph = Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target]))
+        .map_err(err("focus"))?;
+    within(&rt, 10, "connect", phone.connect())
+        .await?
+        .map_err(err("connect"))?;
+    register(&rt, &phone, None, 3600).await?;
+    let mut focus = Focus::start(rt.clone(), phone.clone(), site.focus)
+        .await
+        .map_err(err("focus"))?;
+    out.step(
+        "server",
+        "serving",
+        json!({
+            "udp": registrar.local_addr().to_string(),
+            "ws": registrar.listener(Transport::Ws).map(|a| format!("ws://{a}/")),
+            "domain": site.domain,
+            "rooms": format!("sip:room-<id>@{}", site.domain),
+        }),
+    );
+    let stop = async {
+        match duration {
+            Some(secs) => sleep(&rt, Duration::from_secs(secs)).await,
+            None => shutdown_signal(true).await,
+        }
+    }
+    .fuse();
+    futures::pin_mut!(stop);
+    loop {
+        futures::select! {
+            e = focus.next_event().fuse() => match e {
+                Some(e) => out.emit("server", room_json(&e)),
+                None => break,
+            },
+            () = stop => break,
+        }
+    }
+    let _ = phone.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// A room event as a JSON line.
+fn room_json(e: &RoomEvent) -> Value {
+    match e {
+        RoomEvent::Joined {
+            room,
+            call,
+            who,
+            count,
+        } => json!({"event": "joined", "room": room.as_str(), "call": call.to_string(),
+            "participant": who, "count": count}),
+        RoomEvent::Left {
+            room,
+            call,
+            who,
+            count,
+        } => json!({"event": "left", "room": room.as_str(), "call": call.to_string(),
+            "participant": who, "count": count}),
+        RoomEvent::Refused { call, to, status } => {
+            json!({"event": "refused", "call": call.to_string(), "to": to, "status": status})
+        }
+        _ => json!({"event": "room"}),
+    }
+}
+
 /// Two phones and the embedded registrar on loopback, through every feature the signalling
 /// has: the project's main job.
 async fn demo(rt: Arc<dyn Runtime>, out: Out) -> Result<(), String> {
@@ -1702,5 +1856,28 @@ async fn console_command(
             Ok(())
         }
         _ => Err(format!("unknown or incomplete command; {CONSOLE_HELP}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clap's own checks of the command line (unique option names, valid defaults…), which
+    /// otherwise only fail when the command that breaks them is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn numbers_go_through_the_gateway_and_names_do_not() {
+        for number in ["+46 8 123", "070-123 45 67", "(201) 555-0123", "1234"] {
+            assert!(is_phone_number(number), "{number}");
+        }
+        for name in ["bob", "sip:+4612@x", "+", "room-1", "12a", ""] {
+            assert!(!is_phone_number(name), "{name}");
+        }
     }
 }

@@ -604,3 +604,166 @@ fn presence_published_to_the_embedded_server_reaches_a_watcher() {
         "the removal reached bob: {docs:?}"
     );
 }
+
+/// The amplitude of `hz` in a WAV file's samples from `from` to `to` seconds.
+fn tone_level(path: &std::path::Path, hz: f64, from: f64, to: f64) -> f64 {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rate = r.spec().sample_rate;
+    let s: Vec<i16> = r.samples::<i16>().map_while(Result::ok).collect();
+    let at = |t: f64| ((t * f64::from(rate)) as usize).min(s.len());
+    2.0 * analysis::goertzel(&s[at(from)..at(to)], rate, hz).sqrt()
+}
+
+/// The embedded server's conference focus (`softphone serve`): three phones join one room
+/// with tones of 500, 800 and 1,300 Hz; each hears the two others and not itself; the
+/// 500 Hz phone leaves after 4 s and the two others stop hearing it.
+#[test]
+fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
+    let dir = std::env::temp_dir().join(format!("sansip-room-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Running::spawn(softphone().args([
+        "--json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--account",
+        "a:a-pw",
+        "--account",
+        "b:b-pw",
+        "--account",
+        "c:c-pw",
+        "--max-participants",
+        "3",
+        "--for",
+        "20",
+    ]));
+    assert!(
+        server.wait_for("step", Duration::from_secs(20)),
+        "{:?}",
+        server.lines()
+    );
+    let serving: Value = server
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["step"] == "serving")
+        .unwrap();
+    let udp = serving["udp"].as_str().unwrap().to_string();
+    let join = |who: &str, hz: u32, secs: u32, room: &str| {
+        softphone()
+            .args(["--json", "--server", &format!("sip:{udp}"), "--password"])
+            .arg(format!("{who}-pw"))
+            .args([
+                "--aor",
+                &format!("sip:{who}@example.com"),
+                "--media-profile",
+                "plain",
+            ])
+            .args(["call", room, "--room", "--for", &secs.to_string()])
+            .args(["--play", &format!("tone:{hz}"), "--record"])
+            .arg(dir.join(format!("{who}.wav")))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let phones = [("a", 500.0, 4), ("b", 800.0, 8), ("c", 1300.0, 8)];
+    let running: Vec<Child> = phones
+        .iter()
+        .map(|(who, hz, secs)| {
+            let c = join(who, *hz as u32, *secs, "weekly sync");
+            std::thread::sleep(Duration::from_millis(300));
+            c
+        })
+        .collect();
+    // Once all three are in, a fourth is one too many for this room.
+    let joined = || {
+        let lines = server.lines();
+        lines
+            .iter()
+            .filter(|l| l.contains("\"event\":\"joined\""))
+            .count()
+    };
+    let start = std::time::Instant::now();
+    while joined() < 3 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(joined(), 3, "{:?}", server.lines());
+    let full = softphone()
+        .args([
+            "--json",
+            "--server",
+            &format!("sip:{udp}"),
+            "--password",
+            "a-pw",
+        ])
+        .args([
+            "--aor",
+            "sip:a@example.com",
+            "call",
+            "weekly sync",
+            "--room",
+        ])
+        .output()
+        .unwrap();
+    assert!(!full.status.success());
+    assert!(
+        String::from_utf8_lossy(&full.stderr).contains("486"),
+        "{full:?}"
+    );
+    for (c, (who, _, _)) in running.into_iter().zip(phones) {
+        let out = wait(c);
+        assert!(
+            out.status.success(),
+            "{who}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // While all three talk (seconds 2 to 3.5 of each recording), and after a has gone.
+    for (who, own, _) in phones {
+        let wav = dir.join(format!("{who}.wav"));
+        for (other, hz, _) in phones {
+            let level = tone_level(&wav, hz, 2.0, 3.5);
+            if other == who {
+                assert!(level < 300.0, "{who} hears itself: {level:.0}");
+            } else {
+                assert!(
+                    level > 2_000.0,
+                    "{who} ({own} Hz) hears {other} at {level:.0}"
+                );
+            }
+        }
+    }
+    for (who, other) in [("b", 1300.0), ("c", 800.0)] {
+        let wav = dir.join(format!("{who}.wav"));
+        let gone = tone_level(&wav, 500.0, 6.0, 7.5);
+        assert!(gone < 300.0, "{who} still hears a: {gone:.0}");
+        assert!(
+            tone_level(&wav, other, 6.0, 7.5) > 2_000.0,
+            "{who} lost the other"
+        );
+    }
+    let events: Vec<Value> = server
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| ["joined", "left", "refused"].contains(&l["event"].as_str().unwrap_or("")))
+        .map(|l| serde_json::json!([l["event"], l["count"], l["status"]]))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        events,
+        serde_json::json!([
+            ["joined", 1, null],
+            ["joined", 2, null],
+            ["joined", 3, null],
+            ["refused", null, 486],
+            ["left", 2, null],
+            ["left", 1, null],
+            ["left", 0, null]
+        ])
+        .as_array()
+        .unwrap()
+        .clone()
+    );
+}
