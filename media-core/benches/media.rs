@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use sansip_media::audio::{AudioCodec, AudioFrame, AudioSink, Silence};
+use sansip_media::audio::{AudioCodec, AudioFrame, AudioSink, Mixer, Silence};
 use sansip_media::core::session::CallHandle;
 use sansip_media::core::transport::{FlowId, FlowInfo, Transport};
 use sansip_media::core::ua::{CallOptions, Event, Input, Output, UaConfig};
@@ -463,6 +463,31 @@ fn per_packet(rounds: usize, frames: u64, mut run: impl FnMut(u64) -> u64) -> f6
 
 /// Net heap growth while `f` runs. `stats_alloc` counts a reallocation's growth in
 /// `bytes_allocated` already; its `bytes_reallocated` would count it twice.
+/// Seconds of CPU per participant per 20 ms of a conference room's mix: `n` participants
+/// whose codecs run at `rate`, each pushing a frame and pulling its mix every tick (the
+/// focus's work; their codecs and SRTP are the rows above).
+fn mix_cost(n: usize, rate: u32, ticks: usize) -> f64 {
+    let mut m = Mixer::new(16_000, n);
+    let ids: Vec<_> = (0..n).filter_map(|_| m.join().ok()).collect();
+    let len = (rate / 50) as usize;
+    let frame = AudioFrame {
+        rate,
+        samples: (0..len).map(|i| ((i * 37) % 2000) as i16).collect(),
+    };
+    let mut out = vec![0i16; len];
+    let start = origin();
+    for _ in 0..ticks {
+        for id in &ids {
+            m.push(*id, black_box(&frame));
+        }
+        for id in &ids {
+            m.pull(*id, rate, &mut out);
+            black_box(&out);
+        }
+    }
+    start.elapsed().as_secs_f64() / (ticks * n) as f64
+}
+
 fn heap<T>(f: impl FnOnce() -> T) -> (T, i64) {
     let region = Region::new(GLOBAL);
     let out = f();
@@ -620,6 +645,26 @@ fn main() {
         phone_setup / bare_setup
     );
     drop((pairs, bare_phones, with_calls));
+
+    // The conference focus's mixer (16 kHz mix): CPU per participant per 20 ms frame.
+    let ticks = if quick { 10 } else { 500 };
+    println!(
+        "\n| conference mix (one room, 16 kHz) | 4 participants | 16 participants | 16: share of one core per participant |"
+    );
+    println!("|---|---:|---:|---:|");
+    for (codec, rate) in [
+        ("G.711 (8 kHz)", 8_000),
+        ("G.722 (16 kHz)", 16_000),
+        ("Opus (48 kHz)", 48_000),
+    ] {
+        let (four, sixteen) = (mix_cost(4, rate, ticks), mix_cost(16, rate, ticks));
+        println!(
+            "| participants on {codec}, µs per participant per 20 ms | {:.2} | {:.2} | {:.3} % |",
+            us(four),
+            us(sixteen),
+            sixteen / 0.020 * 100.0
+        );
+    }
 
     if quick {
         return;
