@@ -115,9 +115,18 @@ impl Flows {
 
     /// The flow with this transport and remote address, if any.
     pub(crate) fn find(&self, info: &FlowInfo) -> Option<FlowId> {
+        self.find_remote(info.transport, info.remote)
+    }
+
+    /// The flow with this transport to `remote`, if any.
+    pub(crate) fn find_remote(
+        &self,
+        transport: crate::transport::Transport,
+        remote: std::net::SocketAddr,
+    ) -> Option<FlowId> {
         self.map
             .iter()
-            .find(|(_, s)| s.info.transport == info.transport && s.info.remote == info.remote)
+            .find(|(_, s)| s.info.transport == transport && s.info.remote == remote)
             .map(|(id, _)| *id)
     }
 

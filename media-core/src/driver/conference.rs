@@ -4,7 +4,12 @@
 //! it as the embedded registrar's [`conference_user`] and every room of the domain reaches
 //! it; rooms come and go with their participants.
 //!
+//! When the phone serves the `conference` event package ([`UaConfig::event_packages`]),
+//! a SUBSCRIBE to a room gets its participants (RFC 4575), and a new full document each
+//! time someone joins or leaves.
+//!
 //! [`conference_user`]: sansip_core::registrar::RegistrarConfig::conference_user
+//! [`UaConfig::event_packages`]: sansip_core::ua::UaConfig::event_packages
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +19,10 @@ use futures::channel::mpsc;
 use sansip_core::conference::RoomId;
 use sansip_core::message::NameAddr;
 use sansip_core::session::CallHandle;
+use sansip_core::subscription::conference_info::{
+    self, CONTENT_TYPE, ConferenceInfo, ConferenceUser,
+};
+use sansip_core::subscription::{SubState, SubscriptionHandle};
 use sansip_core::ua::Event;
 
 use super::{Phone, PhoneError, Runtime};
@@ -102,6 +111,7 @@ impl Focus {
                 config,
                 rooms: HashMap::new(),
                 calls: HashMap::new(),
+                watchers: HashMap::new(),
             };
             while let Some(e) = calls.next().await {
                 for out in rooms.step(&phone, e).await {
@@ -130,16 +140,124 @@ struct Rooms {
     config: FocusConfig,
     rooms: HashMap<RoomId, Room>,
     calls: HashMap<CallHandle, (RoomId, ParticipantId, String)>,
+    /// Subscribers to a room's participants (RFC 4575): the room, its URI, and the version
+    /// of the last document sent.
+    watchers: HashMap<SubscriptionHandle, (RoomId, String, u32)>,
 }
 
 impl Rooms {
     async fn step(&mut self, phone: &Phone<RtcSession>, e: Event) -> Vec<RoomEvent> {
-        match e {
+        let changed = match e {
             Event::IncomingCall { call, from, to, .. } => {
                 vec![self.join(phone, call, from, to).await]
             }
             Event::CallEnded { call, .. } => self.leave(call).into_iter().collect(),
-            _ => Vec::new(),
+            Event::SubscriptionRequested {
+                subscription,
+                to,
+                package,
+                ..
+            } => {
+                self.watch(phone, subscription, &to, &package).await;
+                return Vec::new();
+            }
+            Event::SubscriptionEnded { subscription, .. } => {
+                self.watchers.remove(&subscription);
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        for e in &changed {
+            if let RoomEvent::Joined { room, .. } | RoomEvent::Left { room, .. } = e {
+                self.tell_watchers(phone, room).await;
+            }
+        }
+        changed
+    }
+
+    /// A subscription to a room's participants: active at once, with who is in it.
+    async fn watch(
+        &mut self,
+        phone: &Phone<RtcSession>,
+        id: SubscriptionHandle,
+        to: &str,
+        package: &str,
+    ) {
+        let ours = package
+            .split(';')
+            .next()
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case(conference_info::PACKAGE));
+        let target = NameAddr::parse(to).ok().and_then(|na| {
+            let uri = na.uri();
+            let room = uri.user().and_then(RoomId::from_user)?;
+            Some((
+                room,
+                format!("{}:{}@{}", uri.scheme().as_str(), uri.user()?, uri.host()?),
+            ))
+        });
+        let Some((room, uri)) = target.filter(|_| ours) else {
+            let refused = phone
+                .with(move |ua, now| ua.terminate_subscription(now, id, "noresource"))
+                .await;
+            tracing::debug!(?refused, "focus: a subscription to no room");
+            return;
+        };
+        self.watchers.insert(id, (room.clone(), uri, 0));
+        self.notify(phone, id).await;
+    }
+
+    async fn tell_watchers(&mut self, phone: &Phone<RtcSession>, room: &RoomId) {
+        let ids: Vec<SubscriptionHandle> = self
+            .watchers
+            .iter()
+            .filter(|(_, (r, _, _))| r == room)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.notify(phone, id).await;
+        }
+    }
+
+    /// Sends subscriber `id` the room's participants, as the next version.
+    async fn notify(&mut self, phone: &Phone<RtcSession>, id: SubscriptionHandle) {
+        let Some((room, uri, version)) = self.watchers.get_mut(&id) else {
+            return;
+        };
+        *version += 1;
+        let mut info = ConferenceInfo::new(uri.clone(), *version);
+        info.subject = Some(room.to_string());
+        let room = room.clone();
+        let mut members: Vec<(&CallHandle, &String)> = self
+            .calls
+            .iter()
+            .filter(|(_, (r, _, _))| *r == room)
+            .map(|(call, (_, _, who))| (call, who))
+            .collect();
+        members.sort();
+        for (_, who) in members {
+            let user = match NameAddr::parse(who) {
+                Ok(na) => {
+                    ConferenceUser::connected(na.uri().to_string(), na.display_name().as_deref())
+                }
+                Err(_) => ConferenceUser::connected(who.clone(), None),
+            };
+            info.users.push(user);
+        }
+        let body = info.to_xml();
+        let sent = phone
+            .with(move |ua, now| {
+                ua.notify(
+                    now,
+                    id,
+                    SubState::Active,
+                    Some((CONTENT_TYPE, body.as_bytes())),
+                )
+            })
+            .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(subscription = %id, error = %e, "focus: notify"),
+            Err(e) => tracing::debug!(subscription = %id, error = %e, "focus: notify"),
         }
     }
 

@@ -1459,6 +1459,8 @@ async fn serve(
     let mut ua = UaConfig::new(format!("sip:{FOCUS}@{}", site.domain));
     ua.credentials = Some(DigestCredentials::new(FOCUS, focus_password));
     ua.user_agent = Some(format!("sansip-focus/{}", env!("CARGO_PKG_VERSION")));
+    // Who is in each room, for whoever subscribes to it (RFC 4575).
+    ua.event_packages = vec!["conference".into()];
     let target = Target::udp(registrar.local_addr());
     let phone: Ph = Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target]))
         .map_err(err("focus"))?;

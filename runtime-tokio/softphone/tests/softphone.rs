@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sansip_tokio::core::registrar::RegistrarConfig;
+use sansip_tokio::core::subscription::conference_info::{CONTENT_TYPE, ConferenceInfo};
 use sansip_tokio::core::subscription::pidf::Presence;
 use sansip_tokio::{RegistrarServer, TokioRuntime};
 use serde_json::Value;
@@ -616,7 +617,9 @@ fn tone_level(path: &std::path::Path, hz: f64, from: f64, to: f64) -> f64 {
 
 /// The embedded server's conference focus (`softphone serve`): three phones join one room
 /// with tones of 500, 800 and 1,300 Hz; each hears the two others and not itself; the
-/// 500 Hz phone leaves after 4 s and the two others stop hearing it.
+/// 500 Hz phone leaves after 4 s and the two others stop hearing it. A fourth phone
+/// watches the room by the conference event package (RFC 4575) and sees each join and
+/// leave.
 #[test]
 fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
     let dir = std::env::temp_dir().join(format!("sansip-room-{}", std::process::id()));
@@ -632,10 +635,12 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         "b:b-pw",
         "--account",
         "c:c-pw",
+        "--account",
+        "w:w-pw",
         "--max-participants",
         "3",
         "--for",
-        "20",
+        "25",
     ]));
     assert!(
         server.wait_for("step", Duration::from_secs(20)),
@@ -649,6 +654,26 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         .find(|l| l["step"] == "serving")
         .unwrap();
     let udp = serving["udp"].as_str().unwrap().to_string();
+    let watcher = softphone()
+        .args([
+            "--json",
+            "--server",
+            &format!("sip:{udp}"),
+            "--password",
+            "w-pw",
+        ])
+        .args(["--aor", "sip:w@example.com", "subscribe"])
+        .args([
+            "sip:room-weekly%20sync@example.com",
+            "--event",
+            "conference",
+        ])
+        .args(["--for", "14"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     let join = |who: &str, hz: u32, secs: u32, room: &str| {
         softphone()
             .args(["--json", "--server", &format!("sip:{udp}"), "--password"])
@@ -743,6 +768,45 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
             "{who} lost the other"
         );
     }
+    // Each document lists the room as it then was; versions grow one by one.
+    let watched = wait(watcher);
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let documents: Vec<ConferenceInfo> = json_lines(&watched)
+        .iter()
+        .filter(|l| l["event"] == "notify" && l["content_type"] == CONTENT_TYPE)
+        // The final NOTIFY of our unsubscribe repeats the last document.
+        .filter(|l| l["state"] != "terminated")
+        .map(|l| ConferenceInfo::parse(l["body"].as_str().unwrap().as_bytes()).unwrap())
+        .collect();
+    let counts: Vec<u32> = documents.iter().map(|d| d.user_count.unwrap()).collect();
+    assert_eq!(counts, [0, 1, 2, 3, 2, 1, 0], "{documents:?}");
+    let versions: Vec<u32> = documents.iter().map(|d| d.version).collect();
+    assert_eq!(versions, (1..=7).collect::<Vec<u32>>());
+    assert_eq!(documents[0].entity, "sip:room-weekly%20sync@example.com");
+    let three: Vec<&str> = documents[3]
+        .users
+        .iter()
+        .map(|u| u.entity.as_str())
+        .collect();
+    assert_eq!(
+        three,
+        [
+            "sip:a@example.com",
+            "sip:b@example.com",
+            "sip:c@example.com"
+        ]
+    );
+    assert!(
+        !documents[4]
+            .users
+            .iter()
+            .any(|u| u.entity == "sip:a@example.com")
+    );
+
     let events: Vec<Value> = server
         .lines()
         .iter()

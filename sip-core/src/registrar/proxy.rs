@@ -12,6 +12,7 @@
 //! forking, no DNS, no authentication of requests other than REGISTER and PUBLISH).
 
 use std::collections::{HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -25,13 +26,13 @@ use crate::conference::ROOM_PREFIX;
 use crate::flows::{Arrival, Flows};
 use crate::ids::IdGenerator;
 use crate::message::{
-    Credentials, Event as EventHeader, HeaderName, Headers, Limits, MaxForwards, Message, Method,
-    NameAddr, Request, Response, StatusCode, Uri, Via,
+    Credentials, Event as EventHeader, HeaderName, Headers, Host, Limits, MaxForwards, Message,
+    Method, NameAddr, Request, Response, StatusCode, Uri, Via,
 };
 use crate::transaction::{
     RequestOutcome, ResponseOutcome, TimerConfig, TransactionLayer, TxEvent, TxId, TxOutput,
 };
-use crate::transport::{Flow, FlowId, FlowInfo};
+use crate::transport::{Flow, FlowId, FlowInfo, Transport};
 use crate::ua::{Input, Output};
 
 /// The registrar's domain, users and policies.
@@ -524,10 +525,29 @@ impl Registrar {
                 return Some((Some(b.uri.clone()), b.flow?));
             }
         }
-        let contact = Uri::parse(uri).ok()?.to_string();
-        self.loc
-            .find_contact(now, &contact)
-            .and_then(|b| Some((None, b.flow?)))
+        let parsed = Uri::parse(uri).ok()?;
+        if let Some(flow) = self
+            .loc
+            .find_contact(now, &parsed.to_string())
+            .and_then(|b| b.flow)
+        {
+            return Some((None, flow));
+        }
+        // A UA that never registered but made a dialog through us over UDP (a watcher's
+        // SUBSCRIBE, a call): its Contact is the address it sent from.
+        let ip = match parsed.host()? {
+            Host::Ipv4(a) => IpAddr::V4(a),
+            Host::Ipv6(a) => IpAddr::V6(a),
+            Host::Domain(_) => return None,
+        };
+        if parsed
+            .transport()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("udp"))
+        {
+            return None;
+        }
+        let remote = SocketAddr::new(ip, parsed.port().unwrap_or(5060));
+        Some((None, self.flows.find_remote(Transport::Udp, remote)?))
     }
 
     /// The focus's address-of-record when `aor` is a room of our domain.

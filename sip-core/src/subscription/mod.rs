@@ -13,6 +13,7 @@
 //! read and write the common ones: [`message_summary`] (voicemail waiting, RFC 3842),
 //! [`pidf`] (presence, RFC 3863) and [`dialog_info`] (busy lamp field, RFC 4235).
 
+pub mod conference_info;
 pub mod dialog_info;
 pub mod message_summary;
 mod notifier;

@@ -56,21 +56,19 @@ impl Subscription {
         let expires = granted(&s.subscribe);
         s.expires = expires;
         s.answer_subscribe(ctx, sub.tx, expires);
-        let from = s
-            .subscribe
-            .headers()
-            .get(HeaderName::From)
-            .unwrap_or_default()
-            .to_string();
-        let accept = s
-            .subscribe
-            .headers()
-            .get(HeaderName::Accept)
-            .unwrap_or_default()
-            .to_string();
+        let header = |name| {
+            s.subscribe
+                .headers()
+                .get(name)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (from, to) = (header(HeaderName::From), header(HeaderName::To));
+        let accept = header(HeaderName::Accept);
         ctx.event(Event::SubscriptionRequested {
             subscription: s.id,
             from,
+            to,
             package: event,
             accept,
             expires,

@@ -221,6 +221,9 @@ pub enum Event {
         subscription: SubscriptionHandle,
         /// The subscriber's From as received.
         from: String,
+        /// The resource subscribed to: the SUBSCRIBE's To as received (a conference
+        /// focus serves each room's own).
+        to: String,
         /// The Event header value: the package, and its `id` if any.
         package: String,
         /// The bodies the subscriber takes (its Accept), empty when it said none.
