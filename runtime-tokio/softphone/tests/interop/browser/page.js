@@ -405,6 +405,43 @@ async function stats() {
   return out;
 }
 
+/**
+ * How loud each of `freqs` (Hz) is in what the call plays, in dB (WebAudio's analyser over
+ * the remote stream, averaged over `ms`): a test's Goertzel for what the browser hears.
+ */
+async function tones(freqs, ms) {
+  const stream = session().sessionDescriptionHandler.remoteMediaStream;
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 8192;
+  analyser.smoothingTimeConstant = 0;
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  const hzPerBin = ctx.sampleRate / analyser.fftSize;
+  const sums = freqs.map(() => 0);
+  let rounds = 0;
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    analyser.getFloatFrequencyData(bins);
+    freqs.forEach((f, i) => {
+      // The strongest bin within two of the tone's (the analyser's window spreads it).
+      const k = Math.round(f / hzPerBin);
+      let level = -200;
+      for (let j = Math.max(0, k - 2); j <= Math.min(bins.length - 1, k + 2); j++) {
+        if (Number.isFinite(bins[j])) level = Math.max(level, bins[j]);
+      }
+      sums[i] += level;
+    });
+    rounds += 1;
+  }
+  await ctx.close();
+  const levels = {};
+  freqs.forEach((f, i) => (levels[String(f)] = rounds ? sums[i] / rounds : null));
+  return { event: "tones", levels };
+}
+
 /** Runs one command; returns an event to print (or null for a plain {"event":"ok"}). */
 async function run(c) {
   if (!simpleUser) throw new Error("not started");
@@ -455,6 +492,9 @@ async function run(c) {
       return null;
     case "stats":
       return await stats();
+    case "tones":
+      if (!Array.isArray(c.freqs)) throw new Error("tones needs freqs");
+      return await tones(c.freqs.map(Number), Number(c.ms) || 1000);
     case "sdp": {
       // The peer connection's current local and remote descriptions (debugging aid).
       const pc = peerConnection();
