@@ -67,7 +67,7 @@ mod tests {
         let mut end = CallEnd::new(EndCause::Bye, Originator::Remote);
         end.status = Some(200);
         let at = crate::test_clock::origin();
-        let details = Box::new(CallDetails {
+        let details = std::sync::Arc::new(CallDetails {
             call: CallHandle(3),
             direction: CallDirection::Incoming,
             call_id: "c3".into(),

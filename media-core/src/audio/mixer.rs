@@ -19,7 +19,7 @@
 //! m.pull(a, 16_000, &mut heard);
 //! assert_eq!(heard[0], 230, "a hears b and c, not itself");
 //! m.pull(c, 16_000, &mut heard);
-//! assert_eq!(heard[0], 1200);
+//! assert_eq!(heard[0], 1200, "c hears a and b");
 //! ```
 
 use std::collections::VecDeque;
@@ -64,6 +64,9 @@ struct Participant {
     downsampler: Option<Resampler>,
     /// The mix at its rate, waiting to fill a pull.
     heard: VecDeque<i16>,
+    /// Pulled from before: its first pull takes a frame more, as a reserve for the
+    /// resampler's uneven chunks.
+    primed: bool,
     scratch: Vec<i16>,
 }
 
@@ -129,6 +132,7 @@ impl Mixer {
             upsampler: None,
             downsampler: None,
             heard: VecDeque::new(),
+            primed: false,
             scratch: Vec::new(),
         });
         Ok(id)
@@ -199,13 +203,14 @@ impl Mixer {
             return false;
         };
         let mix_rate = self.rate;
-        // Ticks until enough is heard; the bound keeps a pull at an odd rate finite.
-        for _ in 0..QUEUED_FRAMES {
-            let p = &mut self.participants[i];
-            if p.heard.len() >= out.len() {
-                break;
-            }
-            if p.output.len() < self.frame {
+        // One frame of the mix per pull, so that pulls every 20 ms tick the mix every
+        // 20 ms whatever the rates: taking more whenever a resampler's chunk comes up a few
+        // samples short would run the mix ahead of its participants, and they would be
+        // heard with gaps. The first pull takes two, a reserve for those short chunks.
+        let frames = if self.participants[i].primed { 1 } else { 2 };
+        self.participants[i].primed = true;
+        for _ in 0..frames {
+            if self.participants[i].output.len() < self.frame {
                 self.tick();
             }
             let (p, mixed) = (&mut self.participants[i], &mut self.own);
@@ -291,6 +296,38 @@ mod tests {
         }
     }
 
+    /// A participant at 11,025 Hz pulls through a resampler whose chunks come out uneven
+    /// (20 ms is 220.5 samples there); the mix must still advance one frame per 20 ms, or
+    /// the others' frames run out and that participant hears them with gaps.
+    #[test]
+    fn a_resampled_participant_hears_the_others_without_gaps() {
+        let mut m = Mixer::new(16_000, 2);
+        let (talker, listener) = (m.join().unwrap(), m.join().unwrap());
+        let mut levels = Vec::new();
+        for n in 0..100 {
+            m.push(talker, &tone(700.0, 16_000, n, 320));
+            m.push(
+                listener,
+                &AudioFrame {
+                    rate: 11_025,
+                    samples: vec![0; 220],
+                },
+            );
+            let mut out = [0i16; 220];
+            m.pull(listener, 11_025, &mut out);
+            m.pull(talker, 16_000, &mut [0i16; 320]);
+            levels.push(crate::audio::analysis::rms(&out));
+        }
+        let steady = &levels[10..];
+        let (lo, hi) = steady
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), l| (lo.min(*l), hi.max(*l)));
+        assert!(
+            lo > 0.8 * hi,
+            "frames between {lo:.0} and {hi:.0} rms: gaps"
+        );
+    }
+
     #[test]
     fn who_leaves_is_no_longer_heard_and_a_full_sum_clips() {
         let mut m = Mixer::new(8_000, 3);
@@ -311,9 +348,12 @@ mod tests {
         assert_eq!(out[0], 32_767, "clipped, not wrapped");
         assert!(m.leave(b));
         assert!(!m.leave(b));
-        loud(&mut m, a);
-        loud(&mut m, b);
-        m.pull(c, 8_000, &mut out);
+        // c's first pull kept a frame in reserve (silence here): the next mix comes after.
+        for _ in 0..2 {
+            loud(&mut m, a);
+            loud(&mut m, b);
+            m.pull(c, 8_000, &mut out);
+        }
         assert_eq!(out[0], 30_000, "b is gone");
         assert!(!m.pull(b, 8_000, &mut out));
         assert_eq!(out, [0; 160]);

@@ -1866,10 +1866,31 @@ fn three_softphones_and_sipjs_in_chromium_share_a_room() {
         ok(who, &c.wait_with_output());
     }
     carol.command(json!({"cmd": "hangup"}), "ok", 10);
+    // Each recording starts when its call was answered, which the server reports.
+    let joined_at = |who: &str| {
+        server
+            .lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["event"] == "joined"
+                    && l["participant"]
+                        .as_str()
+                        .is_some_and(|p| p.contains(&format!("sip:{who}@")))
+            })
+            .and_then(|l| l["ts"].as_f64())
+            .unwrap()
+    };
+    let last = phones
+        .iter()
+        .map(|(w, _, _)| joined_at(w))
+        .fold(0.0, f64::max);
     for (who, own, _) in phones {
         let wav = dir.0.join(format!("{who}.wav"));
+        // From half a second after the last phone joined (the browser was first).
+        let from = last - joined_at(who) + 0.5;
         for hz in freqs {
-            let l = tone_level(&wav, hz, 2.0, 4.0);
+            let l = tone_level(&wav, hz, from, from + 1.5);
             println!("{who} hears {hz} Hz at amplitude {l:.0}");
             if hz == own {
                 assert!(l < 300.0, "{who} hears itself: {l:.0}");

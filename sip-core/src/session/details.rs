@@ -158,8 +158,29 @@ impl Times {
 
 /// A name-addr or addr-spec without its tag parameter.
 pub(crate) fn without_tag(value: &str) -> String {
-    match crate::message::tag_param(value).ok().flatten() {
-        Some(tag) => value.replace(&format!(";tag={tag}"), ""),
+    // Header parameters follow the `>` of a name-addr (before it, `;tag=` would be a URI
+    // parameter). Every call's details strip two tags: find the usual `;tag=` by a plain
+    // search, and leave odd spellings (`; TAG = x`) to the parameter parser.
+    let params = value.rfind('>').map_or(0, |i| i + 1);
+    let found = memchr::memmem::find(&value.as_bytes()[params..], b";tag=").map(|i| {
+        let start = params + i;
+        let end = value[start + 1..]
+            .find(';')
+            .map_or(value.len(), |j| start + 1 + j);
+        (start, end)
+    });
+    let span = found.or_else(|| {
+        let tag = crate::message::tag_param(value).ok().flatten()?;
+        let at = (tag.as_ptr() as usize).checked_sub(value.as_ptr() as usize)?;
+        Some((value.get(..at)?.rfind(';')?, at + tag.len()))
+    });
+    match span {
+        Some((start, end)) => {
+            let mut out = String::with_capacity(value.len());
+            out.push_str(&value[..start]);
+            out.push_str(&value[end..]);
+            out
+        }
         None => value.to_string(),
     }
 }
@@ -175,5 +196,11 @@ mod tests {
             "\"Bob\" <sip:bob@b.example>;x=1"
         );
         assert_eq!(without_tag("sip:bob@b.example"), "sip:bob@b.example");
+        assert_eq!(without_tag("<sip:b@x;tag=u>;tag=h"), "<sip:b@x;tag=u>");
+        assert_eq!(without_tag("sip:b@x ; TAG = h ;y"), "sip:b@x  ;y");
+        assert_eq!(
+            without_tag("\"a;tag=q\" <sip:b@x>"),
+            "\"a;tag=q\" <sip:b@x>"
+        );
     }
 }

@@ -606,7 +606,7 @@ impl<S: SdpHandler> UserAgent<S> {
     /// was answered and ended, and why.
     pub fn call_details(&self, id: CallHandle) -> Option<CallDetails> {
         if let Some(ended) = self.history.iter().rev().find(|d| d.call == id) {
-            return Some(ended.clone());
+            return Some((**ended).clone());
         }
         let call = self.calls.get(&id).filter(|c| c.is_live())?;
         Some(call.details(self.now, None))
@@ -616,7 +616,7 @@ impl<S: SdpHandler> UserAgent<S> {
     ///
     /// [`UaConfig::call_history`]: super::UaConfig::call_history
     pub fn call_history(&self) -> impl ExactSizeIterator<Item = &CallDetails> + '_ {
-        self.history.iter()
+        self.history.iter().map(|d| &**d)
     }
 
     /// The call's `tracing` span (`call{handle, call_id, direction}`), for logs about the
@@ -650,7 +650,7 @@ impl<S: SdpHandler> UserAgent<S> {
             if self.history.len() == self.config.call_history {
                 self.history.pop_front();
             }
-            self.history.push_back((**details).clone());
+            self.history.push_back(details.clone());
         }
         // A new call tells the watchers as it starts (`start_session`).
         if matches!(

@@ -1,5 +1,6 @@
 //! What the user agent tells the application.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -171,8 +172,9 @@ pub enum Event {
         /// answered and ended (the same as [`UserAgent::call_details`] now gives).
         ///
         /// [`UserAgent::call_details`]: crate::ua::UserAgent::call_details
+        /// Shared with the user agent's history, so the event costs no copy.
         #[cfg_attr(feature = "serde", serde(skip))]
-        details: Box<CallDetails>,
+        details: Arc<CallDetails>,
     },
     /// Who holds whom changed (RFC 6337): `local` when we hold, `remote` when the peer does.
     #[cfg_attr(feature = "serde", serde(rename = "hold"))]

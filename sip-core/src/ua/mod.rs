@@ -436,7 +436,7 @@ pub struct UserAgent<S = NoMedia> {
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
     incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
     /// The details of the calls that ended, oldest first, at most `config.call_history`.
-    history: VecDeque<CallDetails>,
+    history: VecDeque<std::sync::Arc<CallDetails>>,
     call_timers: Deadlines<CallHandle, CallTimer>,
     /// Boxed like calls: a subscription keeps its SUBSCRIBE.
     subscriptions: HandleMap<SubscriptionHandle, Box<Subscription>>,

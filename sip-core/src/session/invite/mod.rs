@@ -647,7 +647,7 @@ impl<S: SdpHandler> Session<S> {
             return;
         }
         if let Some(end) = end {
-            let details = Box::new(self.details(ctx.now, Some(&end)));
+            let details = std::sync::Arc::new(self.details(ctx.now, Some(&end)));
             ctx.event(Event::CallEnded {
                 call: self.id,
                 end,
@@ -666,7 +666,7 @@ impl<S: SdpHandler> Session<S> {
     /// Tells the application now, and keeps the session until the RFC is satisfied.
     fn linger(&mut self, ctx: &mut Ctx<'_>, end: CallEnd) {
         self.phase = Phase::Ending;
-        let details = Box::new(self.details(ctx.now, Some(&end)));
+        let details = std::sync::Arc::new(self.details(ctx.now, Some(&end)));
         ctx.event(Event::CallEnded {
             call: self.id,
             end,
