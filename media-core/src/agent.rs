@@ -23,6 +23,8 @@
 //! # Ok::<(), sansip_media::MediaError>(())
 //! ```
 
+mod group;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -79,6 +81,8 @@ pub struct MediaAgent {
     stun: Option<Gatherer>,
     /// Relayed addresses of the media sockets, once TURN servers are set.
     turn: Option<Relays>,
+    /// The groups we are in, with their legs and audio.
+    groups: group::Groups,
 }
 
 /// How many ended calls' totals [`MediaAgent::media_stats`] still knows.
@@ -133,6 +137,7 @@ impl MediaAgent {
             now,
             stun: None,
             turn: None,
+            groups: group::Groups::default(),
         }
     }
 
@@ -653,7 +658,13 @@ impl MediaAgent {
         if let Some(o) = self.extra.pop_front() {
             return Some(o);
         }
-        let out = self.ua.poll_output()?;
+        let mut out = self.ua.poll_output()?;
+        while self.group_output(&out) {
+            if let Some(o) = self.extra.pop_front() {
+                return Some(o);
+            }
+            out = self.ua.poll_output()?;
+        }
         if let Output::Event(e) = &out {
             self.ringback_on(e);
             let accept = self.template.config().accept_transfers;

@@ -46,17 +46,7 @@ pub enum RoomError {
 impl RoomId {
     /// Checks `id`.
     pub fn new(id: &str) -> Result<RoomId, RoomError> {
-        let chars = id.chars().count();
-        if chars == 0 {
-            return Err(RoomError::Empty);
-        }
-        if chars > MAX_ROOM_ID {
-            return Err(RoomError::TooLong(chars));
-        }
-        if id.chars().any(char::is_control) {
-            return Err(RoomError::Control);
-        }
-        Ok(RoomId(id.to_string()))
+        check_id(id).map(|()| RoomId(id.to_string()))
     }
 
     /// The id as given.
@@ -66,36 +56,62 @@ impl RoomId {
 
     /// The SIP user part of the room: `room-` and the id, escaped where it must be.
     pub fn user(&self) -> String {
-        let mut out = String::with_capacity(ROOM_PREFIX.len() + self.0.len());
-        out.push_str(ROOM_PREFIX);
-        for b in self.0.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
+        user_part(ROOM_PREFIX, &self.0)
     }
 
     /// The room a SIP user part names (`room-…`, escapes undone), if it names one.
     pub fn from_user(user: &str) -> Option<RoomId> {
-        let escaped = user.strip_prefix(ROOM_PREFIX)?;
-        let bytes = escaped.as_bytes();
-        let mut raw = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' {
-                let hex = escaped.get(i + 1..i + 3)?;
-                raw.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                raw.push(bytes[i]);
-                i += 1;
-            }
-        }
-        RoomId::new(&String::from_utf8(raw).ok()?).ok()
+        RoomId::new(&from_user_part(ROOM_PREFIX, user)?).ok()
     }
+}
+
+/// The rules of a room id, which a group name shares ([`crate::group::GroupId`]).
+pub(crate) fn check_id(id: &str) -> Result<(), RoomError> {
+    let chars = id.chars().count();
+    if chars == 0 {
+        return Err(RoomError::Empty);
+    }
+    if chars > MAX_ROOM_ID {
+        return Err(RoomError::TooLong(chars));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(RoomError::Control);
+    }
+    Ok(())
+}
+
+/// `prefix` and `id`, escaped where a SIP user part must be (RFC 3261 §25.1).
+pub(crate) fn user_part(prefix: &str, id: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + id.len());
+    out.push_str(prefix);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What follows `prefix` in a user part, escapes undone; `None` without the prefix or
+/// with a broken escape.
+pub(crate) fn from_user_part(prefix: &str, user: &str) -> Option<String> {
+    let escaped = user.strip_prefix(prefix)?;
+    let bytes = escaped.as_bytes();
+    let mut raw = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = escaped.get(i + 1..i + 3)?;
+            raw.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            raw.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(raw).ok()
 }
 
 impl fmt::Display for RoomId {

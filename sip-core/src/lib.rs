@@ -82,6 +82,7 @@ pub mod conference;
 pub mod dialog;
 pub mod e164;
 mod flows;
+pub mod group;
 mod handles;
 pub mod ids;
 pub mod locate;

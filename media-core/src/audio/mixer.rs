@@ -67,6 +67,8 @@ struct Participant {
     /// Pulled from before: its first pull takes a frame more, as a reserve for the
     /// resampler's uneven chunks.
     primed: bool,
+    /// Hears only this participant, not the sum ([`Mixer::join_hearing`]).
+    hears: Option<ParticipantId>,
     scratch: Vec<i16>,
 }
 
@@ -80,6 +82,8 @@ pub struct Mixer {
     participants: Vec<Participant>,
     sum: Vec<i32>,
     own: Vec<i16>,
+    /// Each participant's frame of the current tick, in participant order.
+    frames: Vec<i16>,
 }
 
 impl Mixer {
@@ -95,6 +99,7 @@ impl Mixer {
             participants: Vec::new(),
             sum: vec![0; frame],
             own: vec![0; frame],
+            frames: Vec::new(),
         }
     }
 
@@ -120,6 +125,33 @@ impl Mixer {
 
     /// Adds a participant, who hears everyone from the next tick on.
     pub fn join(&mut self) -> Result<ParticipantId, MixerError> {
+        self.add(None)
+    }
+
+    /// Adds a participant who hears only `other`, not the mix: a leg of a group call
+    /// ([`crate::group`]) hears the local phone, since the members hear each other over
+    /// their own legs. `other` still hears the newcomer in its mix.
+    ///
+    /// ```
+    /// use sansip_media::audio::{AudioFrame, Mixer};
+    ///
+    /// let mut m = Mixer::new(8_000, 4);
+    /// let me = m.join().unwrap();
+    /// let (a, b) = (m.join_hearing(me).unwrap(), m.join_hearing(me).unwrap());
+    /// for (who, level) in [(me, 7), (a, 100), (b, 20)] {
+    ///     m.push(who, &AudioFrame { rate: 8_000, samples: vec![level; 160] });
+    /// }
+    /// let mut heard = [0i16; 160];
+    /// m.pull(a, 8_000, &mut heard);
+    /// assert_eq!(heard[0], 7, "a leg hears the local phone only");
+    /// m.pull(me, 8_000, &mut heard);
+    /// assert_eq!(heard[0], 120, "the local phone hears every leg");
+    /// ```
+    pub fn join_hearing(&mut self, other: ParticipantId) -> Result<ParticipantId, MixerError> {
+        self.add(Some(other))
+    }
+
+    fn add(&mut self, hears: Option<ParticipantId>) -> Result<ParticipantId, MixerError> {
         if self.participants.len() >= self.capacity {
             return Err(MixerError::Full(self.capacity));
         }
@@ -133,6 +165,7 @@ impl Mixer {
             downsampler: None,
             heard: VecDeque::new(),
             primed: false,
+            hears,
             scratch: Vec::new(),
         });
         Ok(id)
@@ -168,30 +201,77 @@ impl Mixer {
     }
 
     /// Mixes 20 ms: takes one frame from every participant (silence from one that sent
-    /// none) and gives each the sum of all the others, clipped to 16 bits.
+    /// none) and gives each the sum of all the others, clipped to 16 bits (or the one
+    /// participant it hears).
     pub fn tick(&mut self) {
         let (frame, limit) = (self.frame, self.frame * QUEUED_FRAMES);
         self.sum.fill(0);
-        for p in &self.participants {
-            for (s, x) in self.sum.iter_mut().zip(p.input.iter().take(frame)) {
-                *s += i32::from(*x);
+        self.frames.clear();
+        self.frames.resize(frame * self.participants.len(), 0);
+        for (p, own) in self
+            .participants
+            .iter_mut()
+            .zip(self.frames.chunks_exact_mut(frame))
+        {
+            let n = p.input.len().min(frame);
+            for ((o, s), x) in own
+                .iter_mut()
+                .zip(self.sum.iter_mut())
+                .zip(p.input.drain(..n))
+            {
+                *o = x;
+                *s += i32::from(x);
             }
         }
-        for p in &mut self.participants {
-            let n = p.input.len().min(frame);
-            self.own.fill(0);
-            for (o, x) in self.own.iter_mut().zip(p.input.drain(..n)) {
-                *o = x;
+        let Self {
+            participants,
+            frames,
+            sum,
+            ..
+        } = self;
+        let ids: Vec<ParticipantId> = match participants.iter().any(|p| p.hears.is_some()) {
+            true => participants.iter().map(|p| p.id).collect(),
+            false => Vec::new(),
+        };
+        for (k, p) in participants.iter_mut().enumerate() {
+            let heard = p.hears.map(|h| ids.iter().position(|i| *i == h));
+            match heard {
+                None => {
+                    let own = &frames[k * frame..(k + 1) * frame];
+                    p.output.extend(
+                        sum.iter()
+                            .zip(own)
+                            .map(|(s, o)| (s - i32::from(*o)).clamp(-32_768, 32_767) as i16),
+                    );
+                }
+                Some(Some(j)) => p.output.extend(&frames[j * frame..(j + 1) * frame]),
+                // The one it hears has left: silence.
+                Some(None) => p.output.extend(std::iter::repeat_n(0, frame)),
             }
-            p.output.extend(
-                self.sum
-                    .iter()
-                    .zip(&self.own)
-                    .map(|(s, o)| (s - i32::from(*o)).clamp(-32_768, 32_767) as i16),
-            );
             let excess = p.output.len().saturating_sub(limit);
             p.output.drain(..excess);
         }
+    }
+
+    /// How many samples (at the mixer's rate) `id` has mixed and not yet pulled.
+    pub fn queued(&self, id: ParticipantId) -> usize {
+        self.participants
+            .iter()
+            .find(|p| p.id == id)
+            .map_or(0, |p| p.output.len())
+    }
+
+    /// Takes what `id` has mixed, at the mixer's rate, without ticking: for a participant
+    /// whose owner ticks the mixer itself. Returns how many samples went into `out`.
+    pub fn take(&mut self, id: ParticipantId, out: &mut [i16]) -> usize {
+        let Some(p) = self.participants.iter_mut().find(|p| p.id == id) else {
+            return 0;
+        };
+        let n = p.output.len().min(out.len());
+        for (o, x) in out.iter_mut().zip(p.output.drain(..n)) {
+            *o = x;
+        }
+        n
     }
 
     /// Fills `out` with what `id` hears, at `rate` Hz; ticks first when nothing is left to

@@ -24,6 +24,7 @@ use super::{ExpiryPolicy, LocationService};
 use crate::auth::{DigestAlgorithm, DigestCredentials, DigestQop, challenge, verify};
 use crate::conference::ROOM_PREFIX;
 use crate::flows::{Arrival, Flows};
+use crate::group::GROUP_PREFIX;
 use crate::ids::IdGenerator;
 use crate::message::{
     Credentials, Event as EventHeader, HeaderName, Headers, Host, Limits, MaxForwards, Message,
@@ -48,9 +49,9 @@ pub struct RegistrarConfig {
     pub timers: TimerConfig,
     /// Parser bounds.
     pub limits: Limits,
-    /// The user whose registration serves conference rooms (the focus, RFC 4579): a
-    /// request for a `room-…` user of our domain that nobody registered goes to its
-    /// binding (default: none).
+    /// The user whose registration serves conference rooms (the focus, RFC 4579) and
+    /// group memberships ([`crate::group`]): a request for a `room-…` or `group-…` user
+    /// of our domain that nobody registered goes to its binding (default: none).
     pub conference_user: Option<String>,
 }
 
@@ -550,12 +551,15 @@ impl Registrar {
         Some((None, self.flows.find_remote(Transport::Udp, remote)?))
     }
 
-    /// The focus's address-of-record when `aor` is a room of our domain.
+    /// The focus's address-of-record when `aor` is a room or a group of our domain.
     fn focus_for(&self, aor: &str) -> Option<SmolStr> {
         let focus = self.config.conference_user.as_deref()?;
-        // The key's user is unescaped already: a room is any `room-…` user.
+        // The key's user is unescaped already: a room is any `room-…` user, a group any
+        // `group-…` one.
         let (user, host) = aor.rsplit_once('@')?;
-        let room = user.len() > ROOM_PREFIX.len() && user.starts_with(ROOM_PREFIX);
+        let room = [ROOM_PREFIX, GROUP_PREFIX]
+            .iter()
+            .any(|p| user.len() > p.len() && user.starts_with(p));
         let domain = &self.config.domain;
         (room && host.eq_ignore_ascii_case(domain))
             .then(|| smol_str::format_smolstr!("{focus}@{}", domain.to_ascii_lowercase()))

@@ -342,6 +342,41 @@ pub enum Event {
         )]
         duration: Option<Duration>,
     },
+    /// The group server listed us as a member of `group` (joined with a media phone's
+    /// `call_group`): our local audio goes to every member's leg from now on (Sinch's
+    /// `onGroupLocalMediaAdded`).
+    GroupLocalMediaReady {
+        /// The group's name.
+        group: String,
+    },
+    /// A leg to another member of `group` is up: we hear them (Sinch's
+    /// `onGroupRemoteCallAdded`).
+    GroupMemberAdded {
+        /// The group's name.
+        group: String,
+        /// The member's URI.
+        member: String,
+        /// The leg: a call of ours, placed or answered by the group.
+        call: CallHandle,
+    },
+    /// A leg of `group` that was up ended: the member left, dropped, or hung up (Sinch's
+    /// `onGroupRemoteCallRemoved`).
+    GroupMemberRemoved {
+        /// The group's name.
+        group: String,
+        /// The member's URI.
+        member: String,
+        /// The leg, ended.
+        call: CallHandle,
+    },
+    /// We are out of `group`: we left, or the server ended our membership (`reason`, as
+    /// its final NOTIFY gave it). Every leg is hung up.
+    GroupLeft {
+        /// The group's name.
+        group: String,
+        /// The server's reason, when it ended the membership.
+        reason: Option<String>,
+    },
 }
 
 impl Event {
@@ -375,6 +410,10 @@ impl Event {
             Event::UnsolicitedNotify { .. } => "unsolicited_notify",
             Event::Published { .. } => "published",
             Event::PublicationEnded { .. } => "publication_ended",
+            Event::GroupLocalMediaReady { .. } => "group_local_media_ready",
+            Event::GroupMemberAdded { .. } => "group_member_added",
+            Event::GroupMemberRemoved { .. } => "group_member_removed",
+            Event::GroupLeft { .. } => "group_left",
         }
     }
 

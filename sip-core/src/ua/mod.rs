@@ -45,6 +45,7 @@ mod connection;
 mod dialog_package;
 mod event;
 mod gateway;
+mod group;
 mod local;
 mod publish;
 mod room;
@@ -159,6 +160,11 @@ pub struct UaConfig {
     pub gateway: Option<Gateway>,
     /// How many ended calls [`UserAgent::call_history`] keeps (default 100; 0 keeps none).
     pub call_history: usize,
+    /// Serve groups ([`crate::group`]): a `conference` SUBSCRIBE to a `group-…` user makes
+    /// its subscriber a member, and every member gets the group's members, in the order
+    /// they joined, at once and whenever one joins or leaves. Such subscriptions are the
+    /// user agent's own: no [`Event::SubscriptionRequested`] (default: off).
+    pub serve_groups: bool,
 }
 
 /// What becomes of the peer's re-INVITE or UPDATE offers that change the media (a stream
@@ -203,6 +209,7 @@ impl UaConfig {
             share_calls: false,
             gateway: None,
             call_history: 100,
+            serve_groups: false,
         }
     }
 
@@ -450,6 +457,8 @@ pub struct UserAgent<S = NoMedia> {
     next_subscription: u64,
     /// Subscriptions to our calls (`dialog` package) → the next document's version.
     call_watchers: BTreeMap<SubscriptionHandle, u32>,
+    /// The groups we serve, by their members' subscriptions ([`UaConfig::serve_groups`]).
+    roster: crate::group::Roster,
     /// Boxed: a publication keeps its state and its PUBLISH in flight.
     publications: HandleMap<PublicationHandle, Box<Publication>>,
     pub_timers: Deadlines<PublicationHandle, PubTimer>,
@@ -514,6 +523,7 @@ impl<S: SdpHandler> UserAgent<S> {
             replacing: HashMap::new(),
             next_subscription: 0,
             call_watchers: BTreeMap::new(),
+            roster: crate::group::Roster::new(),
             publications: handle_map(),
             pub_timers: Deadlines::new(),
             next_publication: 0,
@@ -635,6 +645,11 @@ impl<S: SdpHandler> UserAgent<S> {
             _ => {}
         }
         out
+    }
+
+    /// The settings the user agent runs with.
+    pub fn config(&self) -> &UaConfig {
+        &self.config
     }
 
     /// The latest instant the user agent was told of (by an input, a timeout or a command).

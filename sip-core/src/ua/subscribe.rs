@@ -233,7 +233,11 @@ impl<S: SdpHandler> UserAgent<S> {
                     self.drain_tx();
                 }
                 Action::Timer(at, kind) => self.sub_timers.push(at, id, kind),
-                Action::Event(e) => self.out.push_back(Output::Event(e)),
+                Action::Event(e) => {
+                    if !self.group_event(now, &e) {
+                        self.out.push_back(Output::Event(e));
+                    }
+                }
                 // Subscriptions send no bytes outside transactions and cancel nothing.
                 Action::Transmit { .. } | Action::Cancel(..) | Action::Abandon(_) => {}
             }
@@ -312,7 +316,8 @@ impl<S: SdpHandler> UserAgent<S> {
         if self.config.share_calls && !served.iter().any(|p| p.eq_ignore_ascii_case("dialog")) {
             served.push("dialog".into());
         }
-        if !served.iter().any(|p| p.eq_ignore_ascii_case(&package)) {
+        let group = self.group_membership(&req, &package);
+        if group.is_none() && !served.iter().any(|p| p.eq_ignore_ascii_case(&package)) {
             let extra = [(HeaderName::AllowEvents, served.join(", "))];
             let extra = if served.is_empty() {
                 &[][..]
@@ -353,7 +358,12 @@ impl<S: SdpHandler> UserAgent<S> {
         let s = Subscription::incoming(&mut ctx, sub);
         self.sub_dialogs.insert(s.key().clone(), id);
         self.subscriptions.insert(id, Box::new(s));
+        let joined = group.map(|g| self.roster.join(g.group, id, &g.uri, g.display));
         self.run_sub_actions(now, id, out);
+        if let Some(joined) = joined {
+            self.group_joined(now, id, joined);
+            return;
+        }
         if self.config.share_calls && package.eq_ignore_ascii_case("dialog") {
             // A fetch (Expires: 0) is over already: nothing to share.
             let _ = self.share_calls(now, id);
