@@ -44,9 +44,22 @@ struct MediaNode {
 
 impl MediaNode {
     fn with(name: &str, port: u16, now: Instant, seed: u64, media: MediaConfig) -> Self {
+        Self::with_ua(name, port, now, seed, media, |_| {})
+    }
+
+    /// A phone whose user agent's settings `edit` changed.
+    fn with_ua(
+        name: &str,
+        port: u16,
+        now: Instant,
+        seed: u64,
+        media: MediaConfig,
+        edit: impl FnOnce(&mut UaConfig),
+    ) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = UaConfig::new(format!("sip:{name}@example.com"));
         c.credentials = Some(DigestCredentials::new(name, format!("{name}-pw")));
+        edit(&mut c);
         let mut phone = MediaAgent::new(c, media, vec![addr], now, seed).unwrap();
         let flow = phone.ua_mut().add_flow(FlowInfo {
             transport: Transport::Udp,
@@ -1070,4 +1083,228 @@ fn the_caller_hears_a_local_ringback_tone_until_the_answer() {
         hz.is_some_and(|f| (f - 600.0).abs() < 10.0) && level > 1_000.0,
         "alice heard {hz:?} Hz at {level} after the answer"
     );
+}
+
+/// The amplitude of `hz` in the last `secs` seconds `node` heard.
+fn tone_in_tail(node: &MediaNode, hz: f64, secs: f64) -> f64 {
+    let (rate, samples) = node.heard.lock().unwrap().samples();
+    let n = (secs * f64::from(rate)) as usize;
+    let tail = &samples[samples.len().saturating_sub(n)..];
+    2.0 * analysis::goertzel(tail, rate, hz).sqrt()
+}
+
+fn group_events(node: &MediaNode, kind: &str) -> usize {
+    node.events.iter().filter(|e| e.name() == kind).count()
+}
+
+/// Issue 17 §3 in the simulator: four media phones join group "g" through the embedded
+/// registrar and a group server (a user agent with `serve_groups`, registered as the
+/// focus). Two join, then two more at the same instant; each places a call to every
+/// member listed before it, so the six pairs have one call each and nobody calls twice.
+/// Each phone's mix holds the three others' tones and not its own; one leaves, the three
+/// others are told and keep hearing each other, and no longer hear it.
+#[test]
+fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
+    let seed = 17;
+    let link = LinkConfig {
+        latency: Duration::from_millis(15),
+        jitter: Duration::from_millis(2),
+        loss: 0.0,
+        duplicate: 0.0,
+    };
+    let mut sim = Sim::new(origin(), Network::new(seed, link));
+    let names = ["a", "b", "c", "d"];
+    let tones = [500.0, 800.0, 1300.0, 2000.0];
+    let mut rc = RegistrarConfig::new("example.com");
+    rc.users = names
+        .iter()
+        .chain(&["focus"])
+        .map(|n| (n.to_string(), format!("{n}-pw")))
+        .collect();
+    rc.conference_user = Some("focus".into());
+    let mut proxy = RegistrarNode::new(REGISTRAR.parse().unwrap(), Registrar::new(rc, seed));
+    let now = sim.now();
+    let mut server = MediaNode::with_ua("focus", 5080, now, seed, MediaConfig::default(), |c| {
+        c.serve_groups = true
+    });
+    let mut phones: Vec<MediaNode> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            MediaNode::with(
+                n,
+                5081 + i as u16,
+                now,
+                seed + i as u64,
+                MediaConfig::default(),
+            )
+        })
+        .collect();
+
+    fn run(
+        sim: &mut Sim,
+        proxy: &mut RegistrarNode,
+        server: &mut MediaNode,
+        phones: &mut [MediaNode],
+        limit: Duration,
+        until: impl Fn(&[MediaNode]) -> bool,
+    ) -> bool {
+        let deadline = sim.now() + limit;
+        while sim.now() < deadline {
+            if until(phones) {
+                return true;
+            }
+            let [a, b, c, d] = phones else { unreachable!() };
+            let mut nodes: [&mut dyn Node; 6] = [proxy, server, a, b, c, d];
+            if !sim.step(&mut nodes) {
+                break;
+            }
+        }
+        until(phones)
+    }
+
+    server.phone.ua_mut().register(now, 3600).unwrap();
+    server.drain();
+    for p in &mut phones {
+        p.phone.ua_mut().register(now, 3600).unwrap();
+        p.drain();
+    }
+    let registered = run(
+        &mut sim,
+        &mut proxy,
+        &mut server,
+        &mut phones,
+        Duration::from_secs(10),
+        |ps| ps.iter().all(|p| p.phone.ua().is_registered()),
+    );
+    assert!(registered && server.phone.ua().is_registered());
+
+    let join = |p: &mut MediaNode, now: Instant, hz: f64| {
+        let heard = p.heard.clone();
+        p.phone
+            .call_group(now, "g", Box::new(Tone::new(hz)), Box::new(heard))
+            .unwrap();
+        p.drain();
+    };
+    for i in 0..2 {
+        let now = sim.now();
+        join(&mut phones[i], now, tones[i]);
+        let ready = run(
+            &mut sim,
+            &mut proxy,
+            &mut server,
+            &mut phones,
+            Duration::from_secs(10),
+            |ps| group_events(&ps[i], "group_local_media_ready") == 1,
+        );
+        assert!(ready, "{} is listed", names[i]);
+    }
+    let now = sim.now();
+    join(&mut phones[2], now, tones[2]);
+    join(&mut phones[3], now, tones[3]);
+    let meshed = run(
+        &mut sim,
+        &mut proxy,
+        &mut server,
+        &mut phones,
+        Duration::from_secs(20),
+        |ps| {
+            ps.iter()
+                .all(|p| group_events(p, "group_member_added") == 3)
+        },
+    );
+    let added: Vec<usize> = phones
+        .iter()
+        .map(|p| group_events(p, "group_member_added"))
+        .collect();
+    assert!(meshed, "every phone hears three members: {added:?}");
+    // Each pair has one call: the phones placed 0 + 1 + 2 + 3 calls between them.
+    let placed: usize = phones
+        .iter()
+        .map(|p| {
+            p.events
+                .iter()
+                .filter(|e| matches!(e, Event::CallAnswered { .. }))
+                .count()
+        })
+        .sum();
+    assert_eq!(placed, 12, "six legs, each answered at both ends");
+    for (i, p) in phones.iter().enumerate() {
+        let members = p.phone.group_members("g");
+        assert_eq!(members.len(), 3, "{}: {members:?}", names[i]);
+        assert!(
+            !p.events
+                .iter()
+                .any(|e| matches!(e, Event::IncomingCall { .. })),
+            "{}: the group's legs are the group's, not incoming calls for the user",
+            names[i]
+        );
+    }
+
+    run(
+        &mut sim,
+        &mut proxy,
+        &mut server,
+        &mut phones,
+        Duration::from_secs(3),
+        |_| false,
+    );
+    for (i, p) in phones.iter().enumerate() {
+        for (j, hz) in tones.iter().enumerate() {
+            let level = tone_in_tail(p, *hz, 2.0);
+            if i == j {
+                assert!(level < 100.0, "{} hears itself at {level:.0}", names[i]);
+            } else {
+                assert!(
+                    level > 5_000.0,
+                    "{} hears {} at only {level:.0}",
+                    names[i],
+                    names[j]
+                );
+            }
+        }
+    }
+
+    // d leaves: its three legs end, the three others are told.
+    let now = sim.now();
+    phones[3].phone.leave_group(now, "g").unwrap();
+    phones[3].drain();
+    let left = run(
+        &mut sim,
+        &mut proxy,
+        &mut server,
+        &mut phones,
+        Duration::from_secs(10),
+        |ps| {
+            ps[..3]
+                .iter()
+                .all(|p| group_events(p, "group_member_removed") == 1)
+                && group_events(&ps[3], "group_left") == 1
+        },
+    );
+    assert!(left, "d's leaving reached everyone");
+    run(
+        &mut sim,
+        &mut proxy,
+        &mut server,
+        &mut phones,
+        Duration::from_secs(2),
+        |_| false,
+    );
+    for (i, p) in phones[..3].iter().enumerate() {
+        assert_eq!(p.phone.group_members("g").len(), 2);
+        for (j, hz) in tones.iter().enumerate() {
+            let level = tone_in_tail(p, *hz, 1.5);
+            match j {
+                3 => assert!(level < 100.0, "{} still hears d at {level:.0}", names[i]),
+                j if j == i => assert!(level < 100.0, "{} hears itself", names[i]),
+                _ => assert!(
+                    level > 5_000.0,
+                    "{} hears {} at only {level:.0}",
+                    names[i],
+                    names[j]
+                ),
+            }
+        }
+    }
 }

@@ -25,10 +25,9 @@ impl<S: SdpHandler> UserAgent<S> {
         if !self.config.serve_groups || !package.eq_ignore_ascii_case(PACKAGE) {
             return None;
         }
-        let group = req
-            .parsed_uri()
-            .ok()
-            .and_then(|u| GroupId::from_user(u.user()?))?;
+        // The To names the group: a proxy has put the focus's Contact in the
+        // Request-URI.
+        let group = GroupId::from_uri(req.headers().get(HeaderName::To)?)?;
         let from = NameAddr::parse(req.headers().get(HeaderName::From)?).ok()?;
         let uri = from.uri();
         let uri = format!("{}:{}@{}", uri.scheme().as_str(), uri.user()?, uri.host()?);
