@@ -1241,6 +1241,18 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
         );
     }
 
+    // Each stream is also there on its own: a's leg with b.
+    let b_alone = Arc::new(Mutex::new(Recorder::default()));
+    let (_, leg) = phones[0]
+        .phone
+        .group_members("g")
+        .into_iter()
+        .find(|(m, _)| m == "sip:b@example.com")
+        .unwrap();
+    phones[0]
+        .phone
+        .set_group_member_sink(leg, Box::new(b_alone.clone()))
+        .unwrap();
     run(
         &mut sim,
         &mut proxy,
@@ -1249,6 +1261,13 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
         Duration::from_secs(3),
         |_| false,
     );
+    let (rate, alone) = b_alone.lock().unwrap().samples();
+    let alone = &alone[alone.len() - rate as usize..];
+    let level = |hz| 2.0 * analysis::goertzel(alone, rate, hz).sqrt();
+    assert!(level(800.0) > 5_000.0, "b on its own: {:.0}", level(800.0));
+    for hz in [500.0, 1300.0, 2000.0] {
+        assert!(level(hz) < 100.0, "only b on b's stream, not {hz} Hz");
+    }
     for (i, p) in phones.iter().enumerate() {
         for (j, hz) in tones.iter().enumerate() {
             let level = tone_in_tail(p, *hz, 2.0);

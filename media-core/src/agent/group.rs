@@ -143,7 +143,8 @@ impl MediaAgent {
     /// hear; `sink` gets the mix of all of them (each one apart with
     /// [`MediaAgent::set_group_member_sink`]). Progress comes as
     /// [`Event::GroupLocalMediaReady`], [`Event::GroupMemberAdded`] and
-    /// [`Event::GroupMemberRemoved`]; the legs are calls like any other.
+    /// [`Event::GroupMemberRemoved`]; the legs are calls like any other. Register first:
+    /// the members who join later call our address-of-record.
     pub fn call_group(
         &mut self,
         now: Instant,

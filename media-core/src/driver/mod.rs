@@ -18,6 +18,8 @@ mod conference;
 pub mod dns;
 mod engine;
 mod events;
+#[cfg(feature = "rtc")]
+mod group;
 mod icmp;
 mod links;
 mod phone;

@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use sansip_media::audio::{AudioSource, Recorder, Ringback, Tone, WavSink, WavSource, analysis};
+use sansip_media::audio::{
+    AudioFrame, AudioSink, AudioSource, Recorder, Ringback, Silence, Tone, WavSink, WavSource,
+    analysis,
+};
 use sansip_media::core::auth::{AuthError, DigestCredentials};
 use sansip_media::core::e164::DialPlan;
 use sansip_media::core::message::HeaderName;
@@ -317,8 +320,9 @@ enum Command {
     Demo,
     /// The embedded server on its own: a registrar and proxy for the `--account`s (UDP, and
     /// WebSocket with --ws for browsers), with a conference focus that answers every
-    /// `room-<id>` of the domain and mixes each room; prints who joins and leaves. Runs
-    /// until stdin closes, a signal arrives, or --for runs out.
+    /// `room-<id>` of the domain and mixes each room, and keeps the members of every
+    /// `group-<name>` (whose phones call each other); prints who joins and leaves rooms.
+    /// Runs until stdin closes, a signal arrives, or --for runs out.
     Serve {
         /// Where to take SIP over UDP.
         #[arg(long, default_value = "127.0.0.1:5060")]
@@ -377,6 +381,11 @@ enum Command {
         /// The target is a conference room's id: join `sip:room-<id>@<our domain>`.
         #[arg(long)]
         room: bool,
+        /// The target is a group's name: join `sip:group-<name>@<our domain>` and call
+        /// every member (an all-to-all call); --play goes to each, --record gets them all
+        /// mixed; leave after --for seconds.
+        #[arg(long, conflicts_with_all = ["room", "hold_after", "unhold_after", "dtmf", "message", "ice_restart_after"])]
+        group: bool,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -770,11 +779,25 @@ async fn run(cli: Cli, rt: Arc<dyn Runtime>) -> Result<(), String> {
             ice_restart_after,
             headers,
             room,
+            group,
             media,
         } => {
             media.check()?;
             let phone = connected(&cli, &rt).await?;
             let (mut events, printed) = watch(&rt, &phone, "me", out).await;
+            if *group {
+                let result = in_group(
+                    &rt,
+                    &phone,
+                    target,
+                    *duration,
+                    media,
+                    cli.instance_id.as_deref(),
+                )
+                .await;
+                printed.finish(&rt, phone).await;
+                return result;
+            }
             let result = async {
                 let mut options = CallOptions::default();
                 for h in headers {
@@ -1188,6 +1211,53 @@ fn source(spec: &str) -> Result<Box<dyn AudioSource>, String> {
         .map_err(|e| format!("--play {spec}: {e}"))
 }
 
+/// Joins group `name`, stays `secs` seconds, and leaves: `--play` goes to every member,
+/// `--record` gets them all mixed. The phone's events (members added and removed) are
+/// printed as they come.
+async fn in_group(
+    rt: &Arc<dyn Runtime>,
+    phone: &Ph,
+    name: &str,
+    secs: u64,
+    media: &MediaArgs,
+    instance_id: Option<&str>,
+) -> Result<(), String> {
+    // The members who join after us call us at our address-of-record.
+    register(rt, phone, instance_id, 600).await?;
+    let said = match &media.play {
+        Some(spec) => source(spec)?,
+        None => Box::new(Silence),
+    };
+    let heard: Box<dyn AudioSink> = match &media.record {
+        Some(path) => Box::new(
+            WavSink::create(path, RECORD_RATE)
+                .map_err(|e| format!("--record {}: {e}", path.display()))?,
+        ),
+        None => Box::new(Discard),
+    };
+    phone
+        .call_group(name, said, heard)
+        .await
+        .map_err(err("group"))?;
+    sleep(rt, Duration::from_secs(secs)).await;
+    phone.leave_group(name).await.map_err(err("leave"))?;
+    // The legs' BYEs and the final NOTIFY, before the phone shuts down.
+    let settled = async {
+        while phone.with(|ua, _| ua.calls().count()).await.unwrap_or(0) > 0 {
+            sleep(rt, Duration::from_millis(50)).await;
+        }
+    };
+    let _ = within(rt, 5, "leave", settled).await;
+    Ok(())
+}
+
+/// A sink that keeps nothing: a group member with no `--record`.
+struct Discard;
+
+impl AudioSink for Discard {
+    fn write(&mut self, _: &AudioFrame) {}
+}
+
 /// Starts what `media` asks for on `call`: a source, a WAV recording, video in and out.
 async fn attach_media(
     rt: &Arc<dyn Runtime>,
@@ -1459,8 +1529,10 @@ async fn serve(
     let mut ua = UaConfig::new(format!("sip:{FOCUS}@{}", site.domain));
     ua.credentials = Some(DigestCredentials::new(FOCUS, focus_password));
     ua.user_agent = Some(format!("sansip-focus/{}", env!("CARGO_PKG_VERSION")));
-    // Who is in each room, for whoever subscribes to it (RFC 4575).
+    // Who is in each room, for whoever subscribes to it (RFC 4575); and groups, whose
+    // members subscribe to them with the same package.
     ua.event_packages = vec!["conference".into()];
+    ua.serve_groups = true;
     let target = Target::udp(registrar.local_addr());
     let phone: Ph = Phone::start(rt.clone(), PhoneConfig::with_targets(ua, vec![target]))
         .map_err(err("focus"))?;
@@ -1479,6 +1551,7 @@ async fn serve(
             "ws": registrar.listener(Transport::Ws).map(|a| format!("ws://{a}/")),
             "domain": site.domain,
             "rooms": format!("sip:room-<id>@{}", site.domain),
+            "groups": format!("sip:group-<name>@{}", site.domain),
         }),
     );
     let stop = async {

@@ -857,3 +857,144 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         .clone()
     );
 }
+
+/// Issue 17 §3 over loopback sockets: four softphones join group "friday" on the embedded
+/// server (`softphone serve` keeps the members; the phones call each other directly, a
+/// mesh of six calls), with tones of 500, 800, 1,300 and 2,000 Hz. Each one's recording,
+/// the mix of its legs, holds the three others' tones and not its own. The 2,000 Hz phone
+/// leaves after 6 s: the three others are told which member went, stop hearing it, and
+/// keep hearing each other.
+#[test]
+fn four_softphones_in_a_group_call_each_other_and_three_go_on_when_one_leaves() {
+    let dir = std::env::temp_dir().join(format!("sansip-group-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let phones = [
+        ("a", 500.0, 12),
+        ("b", 800.0, 12),
+        ("c", 1300.0, 12),
+        ("d", 2000.0, 6),
+    ];
+    let mut args = vec!["--json", "serve", "--listen", "127.0.0.1:0", "--for", "40"];
+    let accounts: Vec<String> = phones
+        .iter()
+        .map(|(w, _, _)| format!("{w}:{w}-pw"))
+        .collect();
+    for a in &accounts {
+        args.extend(["--account", a]);
+    }
+    let server = Running::spawn(softphone().args(&args));
+    assert!(
+        server.wait_for("step", Duration::from_secs(20)),
+        "{:?}",
+        server.lines()
+    );
+    let serving: Value = server
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["step"] == "serving")
+        .unwrap();
+    let udp = serving["udp"].as_str().unwrap().to_string();
+    let running: Vec<Child> = phones
+        .iter()
+        .map(|(who, hz, secs)| {
+            let c = softphone()
+                .args(["--json", "--server", &format!("sip:{udp}"), "--password"])
+                .arg(format!("{who}-pw"))
+                .args([
+                    "--aor",
+                    &format!("sip:{who}@example.com"),
+                    "--media-profile",
+                    "plain",
+                ])
+                .args(["call", "friday", "--group", "--for", &secs.to_string()])
+                .args(["--play", &format!("tone:{hz}"), "--record"])
+                .arg(dir.join(format!("{who}.wav")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            c
+        })
+        .collect();
+    let outputs: Vec<Vec<Value>> = running
+        .into_iter()
+        .zip(phones)
+        .map(|(c, (who, _, _))| {
+            let out = wait(c);
+            assert!(
+                out.status.success(),
+                "{who}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            json_lines(&out)
+        })
+        .collect();
+    let events = |i: usize, kind: &str| -> Vec<&Value> {
+        outputs[i].iter().filter(|l| l["event"] == kind).collect()
+    };
+    for (i, (who, _, _)) in phones.iter().enumerate() {
+        assert_eq!(events(i, "group_local_media_ready").len(), 1, "{who}");
+        let added: Vec<&str> = events(i, "group_member_added")
+            .iter()
+            .map(|l| l["member"].as_str().unwrap())
+            .collect();
+        assert_eq!(added.len(), 3, "{who} hears three members: {added:?}");
+        assert!(!added.iter().any(|m| m.contains(&format!("sip:{who}@"))));
+        assert!(
+            events(i, "incoming_call").is_empty(),
+            "{who}: the legs are the group's own"
+        );
+    }
+    for (i, (who, _, _)) in phones[..3].iter().enumerate() {
+        let removed: Vec<&str> = events(i, "group_member_removed")
+            .iter()
+            .map(|l| l["member"].as_str().unwrap())
+            .collect();
+        assert!(
+            removed.first() == Some(&"sip:d@example.com"),
+            "{who}: {removed:?}"
+        );
+    }
+    assert_eq!(events(3, "group_left").len(), 1);
+
+    // A recording starts with its phone's first leg: times in it are seconds since that
+    // leg came up.
+    let ts = |l: &Value| l["ts"].as_f64().unwrap();
+    let start = |i: usize| ts(events(i, "group_member_added")[0]);
+    let meshed = (0..4)
+        .map(|i| ts(events(i, "group_member_added")[2]))
+        .fold(0.0, f64::max);
+    for (i, (who, own, _)) in phones.iter().enumerate() {
+        let wav = dir.join(format!("{who}.wav"));
+        let from = meshed - start(i) + 0.5;
+        for (other, hz, _) in phones {
+            let level = tone_level(&wav, hz, from, from + 1.0);
+            if other == *who {
+                assert!(level < 300.0, "{who} hears itself: {level:.0}");
+            } else {
+                assert!(
+                    level > 2_000.0,
+                    "{who} ({own} Hz) hears {other} at {level:.0} from {from:.1} s"
+                );
+            }
+        }
+    }
+    for (i, (who, _, _)) in phones[..3].iter().enumerate() {
+        let wav = dir.join(format!("{who}.wav"));
+        let from = ts(events(i, "group_member_removed")[0]) - start(i) + 0.5;
+        for (other, hz, _) in phones {
+            let level = tone_level(&wav, hz, from, from + 1.0);
+            match other {
+                "d" => assert!(level < 300.0, "{who} still hears d: {level:.0}"),
+                o if o == *who => assert!(level < 300.0, "{who} hears itself"),
+                _ => assert!(
+                    level > 2_000.0,
+                    "{who} lost {other} when d left: {level:.0} from {from:.1} s"
+                ),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
