@@ -1,7 +1,7 @@
 //! User agents and the embedded registrar in the simulator: digest registration, MESSAGE
 //! routed through the registrar both ways, unknown and unregistered targets, and the
 //! registrar losing its bindings — at 0 % and at 20 % loss with reordering; calls to
-//! conference rooms routed to the focus.
+//! conference rooms routed to the focus; group memberships kept by the focus.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,8 +15,11 @@ use sansip_core::message::NameAddr;
 use sansip_core::registrar::{Registrar, RegistrarConfig};
 use sansip_core::session::FakeSdp;
 use sansip_core::sim::{LinkConfig, Network, Node, RegistrarNode, Sim};
+use sansip_core::subscription::conference_info::{CONTENT_TYPE, ConferenceInfo};
 use sansip_core::transport::{FlowId, FlowInfo, Transport};
-use sansip_core::ua::{CallOptions, Event, Input, Output, UaConfig, UaError, UserAgent};
+use sansip_core::ua::{
+    CallOptions, Event, Input, Output, SubscribeOptions, UaConfig, UaError, UserAgent,
+};
 
 /// The origin of virtual time: any instant works, the simulation only adds to it.
 #[allow(clippy::disallowed_methods)]
@@ -37,8 +40,20 @@ struct UaNode {
 
 impl UaNode {
     fn new(user: &str, password: &str, port: u16, now: Instant, seed: u64) -> Self {
+        Self::with(user, password, port, now, seed, |_| {})
+    }
+
+    fn with(
+        user: &str,
+        password: &str,
+        port: u16,
+        now: Instant,
+        seed: u64,
+        edit: impl FnOnce(&mut UaConfig),
+    ) -> Self {
         let mut config = UaConfig::new(format!("sip:{user}@example.com"));
         config.credentials = Some(DigestCredentials::new(user, password));
+        edit(&mut config);
         let mut ua = UserAgent::new(config, now, seed);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let flow = ua.add_flow(FlowInfo {
@@ -297,5 +312,117 @@ fn calls_to_rooms_reach_the_user_registered_as_the_conference_focus() {
             .ua
             .call_conference(t, "", options(), FakeSdp::new("a")),
         Err(UaError::InvalidRoom(RoomError::Empty))
+    );
+}
+
+/// The members of the last group document `node` got.
+fn last_members(node: &UaNode) -> Option<(u32, Vec<String>)> {
+    node.events.iter().rev().find_map(|(_, e)| match e {
+        Event::Notified {
+            content_type, body, ..
+        } if content_type == CONTENT_TYPE => {
+            let info = ConferenceInfo::parse(body).ok()?;
+            Some((
+                info.version,
+                info.users.into_iter().map(|u| u.entity).collect(),
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// Groups (issue 17 §3) as the server keeps them: three members subscribe to
+/// `group-g` through the registrar, which routes the group to the focus; each gets the
+/// members in the order they joined. One unsubscribes and the others are told; one
+/// vanishes without a word and is dropped when its membership expires (the server's NOTIFY
+/// to it times out first). The focus's application never sees these subscriptions.
+#[test]
+fn the_focus_keeps_group_members_in_join_order_and_drops_the_silent() {
+    let mut sim = Sim::new(origin(), Network::new(9, LinkConfig::default()));
+    let mut config = RegistrarConfig::new("example.com");
+    let users = ["alice", "bob", "carol", "focus"];
+    config.users = users
+        .iter()
+        .map(|u| (u.to_string(), format!("{u}-pw")))
+        .collect();
+    config.conference_user = Some("focus".into());
+    let mut registrar = RegistrarNode::new(REGISTRAR.parse().unwrap(), Registrar::new(config, 9));
+    let now = sim.now();
+    let mut focus = UaNode::with("focus", "focus-pw", 5079, now, 4, |c| c.serve_groups = true);
+    let mut members: Vec<UaNode> = users[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| UaNode::new(u, &format!("{u}-pw"), 5071 + i as u16, now, i as u64))
+        .collect();
+    focus.ua.register(now, 600).unwrap();
+    focus.drain(now);
+    sim.run_until(
+        &mut [&mut registrar, &mut focus],
+        Duration::from_secs(5),
+        |_| false,
+    );
+    assert!(focus.ua.is_registered());
+    let options = || {
+        SubscribeOptions::new("conference")
+            .accept(CONTENT_TYPE)
+            .expires(120)
+    };
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        let t = sim.now();
+        let m = &mut members[i];
+        subs.push(
+            m.ua.subscribe(t, "sip:group-g@example.com", options())
+                .unwrap(),
+        );
+        m.drain(t);
+        let [alice, bob, carol] = &mut members[..] else {
+            unreachable!()
+        };
+        let limit = sim.elapsed() + Duration::from_secs(2);
+        sim.run_until(
+            &mut [&mut registrar, &mut focus, alice, bob, carol],
+            limit,
+            |_| false,
+        );
+    }
+    let [alice, bob, carol] = &mut members[..] else {
+        unreachable!()
+    };
+    let all: Vec<String> = users[..3]
+        .iter()
+        .map(|u| format!("sip:{u}@example.com"))
+        .collect();
+    assert_eq!(last_members(alice), Some((3, all.clone())));
+    assert_eq!(last_members(bob), Some((2, all.clone())));
+    assert_eq!(last_members(carol), Some((1, all.clone())));
+    assert!(
+        !focus.saw(|e| matches!(e, Event::SubscriptionRequested { .. })),
+        "memberships are the focus's user agent's own"
+    );
+
+    // bob leaves.
+    let t = sim.now();
+    bob.ua.unsubscribe(t, subs[1]).unwrap();
+    bob.drain(t);
+    let limit = sim.elapsed() + Duration::from_secs(2);
+    sim.run_until(
+        &mut [&mut registrar, &mut focus, alice, bob, carol],
+        limit,
+        |_| false,
+    );
+    let without_bob = vec![all[0].clone(), all[2].clone()];
+    assert_eq!(last_members(alice), Some((4, without_bob.clone())));
+    assert_eq!(last_members(carol), Some((2, without_bob)));
+
+    // carol vanishes: only alice, the focus and the registrar run on. carol's
+    // membership ends by itself; alice is told.
+    let alice_only = Some((5, vec![all[0].clone()]));
+    let limit = sim.elapsed() + Duration::from_secs(200);
+    sim.run_until(&mut [&mut registrar, &mut focus, alice], limit, |_| false);
+    assert_eq!(last_members(alice), alice_only);
+    assert!(
+        alice.ua.subscription_state(subs[0]).is_ok(),
+        "alice refreshed hers"
     );
 }
