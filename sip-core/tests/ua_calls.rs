@@ -287,6 +287,34 @@ fn a_proxy_challenge_is_answered_once_and_a_refusal_ends_the_call() {
 }
 
 #[test]
+fn an_identity_given_for_the_call_replaces_the_gateways() {
+    let mut c = UaConfig::new("sip:alice@example.com");
+    c.gateway = Some(
+        Gateway::new("sip:gw.example.net")
+            .with_asserted_identity("<sip:+46812345678@example.com>")
+            .with_privacy("none"),
+    );
+    let mut h = Harness::new(c);
+    let now = h.now;
+    let options = CallOptions::default().header("p-asserted-identity", "<sip:+4611@example.com>");
+    h.ua.call_phone_number(now, "+4670", options, FakeSdp::new("a"))
+        .unwrap();
+    let invite = requests(&h.drain()).remove(0);
+    let pai: Vec<&str> = invite
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("P-Asserted-Identity"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        pai,
+        ["<sip:+4611@example.com>"],
+        "one identity, the call's own"
+    );
+    assert_eq!(invite.headers().get(HeaderName::Privacy), Some("none"));
+}
+
+#[test]
 fn a_phone_number_goes_to_the_gateway_with_its_identity_and_credentials() {
     let mut c = UaConfig::new("sip:alice@example.com");
     c.credentials = Some(DigestCredentials::new("alice", "secret").for_realm("example.com"));

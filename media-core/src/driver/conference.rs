@@ -78,7 +78,8 @@ pub enum RoomEvent {
         count: usize,
     },
     /// A call the focus refused: not a room (404), a full room (486), too many rooms
-    /// (503), or an answer that failed (500).
+    /// (503), or an answer that failed (500: declined, or hung up when it was answered
+    /// but its media could not join the mix).
     Refused {
         /// The call.
         call: CallHandle,
@@ -292,9 +293,20 @@ impl Rooms {
         entry.members += 1;
         self.calls
             .insert(call, (room.clone(), participant, from.clone()));
-        let answered = async {
-            let c = phone.call_handle(call).await?;
-            c.answer().await?;
+        let c = match phone.call_handle(call).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(%call, room = %room, error = %e, "focus: the call is gone");
+                self.leave(call);
+                return refused(500, to);
+            }
+        };
+        if let Err(e) = c.answer().await {
+            tracing::warn!(%call, room = %room, error = %e, "focus: could not answer");
+            self.leave(call);
+            return self.decline(phone, call, 500, refused(500, to)).await;
+        }
+        let mixed = async {
             c.play(MixSource {
                 mixer: mixer.clone(),
                 participant,
@@ -306,10 +318,14 @@ impl Rooms {
             })
             .await
         };
-        if let Err(e) = answered.await {
-            tracing::warn!(%call, room = %room, error = %e, "focus: could not answer");
+        if let Err(e) = mixed.await {
+            // Answered already: a decline would be too late, the call is hung up.
+            tracing::warn!(%call, room = %room, error = %e, "focus: no media for the call");
             self.leave(call);
-            return self.decline(phone, call, 500, refused(500, to)).await;
+            if let Err(e) = c.hangup().await {
+                tracing::debug!(%call, error = %e, "focus: hangup");
+            }
+            return refused(500, to);
         }
         let count = self.rooms.get(&room).map_or(0, |r| r.members);
         tracing::info!(%call, room = %room, count, "focus: joined");

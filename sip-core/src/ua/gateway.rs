@@ -155,7 +155,7 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Calls a phone number through [`UaConfig::gateway`](super::UaConfig::gateway):
     /// `dialled` is made E.164 by its dial plan (a typed error says why it cannot be), the
     /// Request-URI takes the gateway's form, and the INVITE carries its P-Asserted-Identity
-    /// and Privacy. Its challenges are answered with its credentials first. Everything
+    /// and Privacy unless `options` has its own. Its challenges are answered with its credentials first. Everything
     /// else is [`UserAgent::call`].
     pub fn call_phone_number(
         &mut self,
@@ -167,14 +167,23 @@ impl<S: SdpHandler> UserAgent<S> {
         let gw = self.config.gateway.as_ref().ok_or(UaError::NoGateway)?;
         let number = gw.number(dialled)?;
         let uri = gw.request_uri(&number)?;
-        if let Some(pai) = &gw.asserted_identity {
+        // A header the caller gave for this call wins over the gateway's default.
+        let given = |name: &str| {
             options
                 .headers
-                .push(("P-Asserted-Identity".into(), pai.clone()));
-        }
-        if let Some(privacy) = &gw.privacy {
-            options.headers.push(("Privacy".into(), privacy.clone()));
-        }
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let defaults = [
+            ("P-Asserted-Identity", &gw.asserted_identity),
+            ("Privacy", &gw.privacy),
+        ];
+        let add: Vec<(String, String)> = defaults
+            .into_iter()
+            .filter(|(name, _)| !given(name))
+            .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
+            .collect();
+        options.headers.extend(add);
         let credentials = gw.credentials.clone();
         self.place_call(now, &uri, options, sdp, credentials)
     }
