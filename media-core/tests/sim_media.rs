@@ -1163,20 +1163,28 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
         until(phones)
     }
 
+    // Steps the six nodes until `until` holds or `limit` has passed.
+    macro_rules! run {
+        ($limit:expr, $until:expr $(,)?) => {
+            run(
+                &mut sim,
+                &mut proxy,
+                &mut server,
+                &mut phones,
+                $limit,
+                $until,
+            )
+        };
+    }
     server.phone.ua_mut().register(now, 3600).unwrap();
     server.drain();
     for p in &mut phones {
         p.phone.ua_mut().register(now, 3600).unwrap();
         p.drain();
     }
-    let registered = run(
-        &mut sim,
-        &mut proxy,
-        &mut server,
-        &mut phones,
-        Duration::from_secs(10),
-        |ps| ps.iter().all(|p| p.phone.ua().is_registered()),
-    );
+    let registered = run!(Duration::from_secs(10), |ps| ps
+        .iter()
+        .all(|p| p.phone.ua().is_registered()),);
     assert!(registered && server.phone.ua().is_registered());
 
     let join = |p: &mut MediaNode, now: Instant, hz: f64| {
@@ -1189,30 +1197,19 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
     for i in 0..2 {
         let now = sim.now();
         join(&mut phones[i], now, tones[i]);
-        let ready = run(
-            &mut sim,
-            &mut proxy,
-            &mut server,
-            &mut phones,
-            Duration::from_secs(10),
-            |ps| group_events(&ps[i], "group_local_media_ready") == 1,
-        );
+        let ready = run!(Duration::from_secs(10), |ps| group_events(
+            &ps[i],
+            "group_local_media_ready"
+        ) == 1,);
         assert!(ready, "{} is listed", names[i]);
     }
     let now = sim.now();
     join(&mut phones[2], now, tones[2]);
     join(&mut phones[3], now, tones[3]);
-    let meshed = run(
-        &mut sim,
-        &mut proxy,
-        &mut server,
-        &mut phones,
-        Duration::from_secs(20),
-        |ps| {
-            ps.iter()
-                .all(|p| group_events(p, "group_member_added") == 3)
-        },
-    );
+    let meshed = run!(Duration::from_secs(20), |ps| {
+        ps.iter()
+            .all(|p| group_events(p, "group_member_added") == 3)
+    },);
     let added: Vec<usize> = phones
         .iter()
         .map(|p| group_events(p, "group_member_added"))
@@ -1253,14 +1250,7 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
         .phone
         .set_group_member_sink(leg, Box::new(b_alone.clone()))
         .unwrap();
-    run(
-        &mut sim,
-        &mut proxy,
-        &mut server,
-        &mut phones,
-        Duration::from_secs(3),
-        |_| false,
-    );
+    run!(Duration::from_secs(3), |_| false,);
     let (rate, alone) = b_alone.lock().unwrap().samples();
     let alone = &alone[alone.len() - rate as usize..];
     let level = |hz| 2.0 * analysis::goertzel(alone, rate, hz).sqrt();
@@ -1288,28 +1278,14 @@ fn four_phones_in_a_group_hear_each_other_and_three_go_on_when_one_leaves() {
     let now = sim.now();
     phones[3].phone.leave_group(now, "g").unwrap();
     phones[3].drain();
-    let left = run(
-        &mut sim,
-        &mut proxy,
-        &mut server,
-        &mut phones,
-        Duration::from_secs(10),
-        |ps| {
-            ps[..3]
-                .iter()
-                .all(|p| group_events(p, "group_member_removed") == 1)
-                && group_events(&ps[3], "group_left") == 1
-        },
-    );
+    let left = run!(Duration::from_secs(10), |ps| {
+        ps[..3]
+            .iter()
+            .all(|p| group_events(p, "group_member_removed") == 1)
+            && group_events(&ps[3], "group_left") == 1
+    },);
     assert!(left, "d's leaving reached everyone");
-    run(
-        &mut sim,
-        &mut proxy,
-        &mut server,
-        &mut phones,
-        Duration::from_secs(2),
-        |_| false,
-    );
+    run!(Duration::from_secs(2), |_| false,);
     for (i, p) in phones[..3].iter().enumerate() {
         assert_eq!(p.phone.group_members("g").len(), 2);
         for (j, hz) in tones.iter().enumerate() {

@@ -1786,17 +1786,7 @@ fn three_softphones_and_sipjs_in_chromium_share_a_room() {
             ])
             .args(["--account", "carol:carol-pw"]),
     );
-    assert!(
-        server.wait_for("step", Duration::from_secs(20)),
-        "{:?}",
-        server.lines()
-    );
-    let serving: Value = server
-        .lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["step"] == "serving")
-        .unwrap();
+    let serving = server.serving();
     let udp = serving["udp"].as_str().unwrap().to_string();
     let mut carol = Browser::start_at(
         &format!("ws://127.0.0.1:{ws}/"),

@@ -642,17 +642,7 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         "--for",
         "30",
     ]));
-    assert!(
-        server.wait_for("step", Duration::from_secs(20)),
-        "{:?}",
-        server.lines()
-    );
-    let serving: Value = server
-        .lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["step"] == "serving")
-        .unwrap();
+    let serving = server.serving();
     let udp = serving["udp"].as_str().unwrap().to_string();
     let watcher = softphone()
         .args([
@@ -883,17 +873,7 @@ fn four_softphones_in_a_group_call_each_other_and_three_go_on_when_one_leaves() 
         args.extend(["--account", a]);
     }
     let server = Running::spawn(softphone().args(&args));
-    assert!(
-        server.wait_for("step", Duration::from_secs(20)),
-        "{:?}",
-        server.lines()
-    );
-    let serving: Value = server
-        .lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["step"] == "serving")
-        .unwrap();
+    let serving = server.serving();
     let udp = serving["udp"].as_str().unwrap().to_string();
     let running: Vec<Child> = phones
         .iter()

@@ -67,6 +67,21 @@ impl Running {
         self
     }
 
+    /// What `softphone serve` printed once it serves (its `serving` step: addresses,
+    /// domain), failing the test if that does not come within 20 s.
+    pub(crate) fn serving(&self) -> serde_json::Value {
+        assert!(
+            self.wait_for("step", Duration::from_secs(20)),
+            "{:?}",
+            self.lines()
+        );
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["step"] == "serving")
+            .expect("the server prints where it serves")
+    }
+
     /// Every line printed so far.
     pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
