@@ -615,6 +615,17 @@ fn tone_level(path: &std::path::Path, hz: f64, from: f64, to: f64) -> f64 {
     2.0 * analysis::goertzel(&s[at(from)..at(to)], rate, hz).sqrt()
 }
 
+/// A softphone of user `who` (password `<who>-pw`) on the embedded server at `udp`, with
+/// plain RTP, printing JSON lines.
+fn user_of(udp: &str, who: &str) -> Command {
+    let mut c = softphone();
+    c.args(["--json", "--server", &format!("sip:{udp}"), "--password"])
+        .arg(format!("{who}-pw"))
+        .args(["--aor", &format!("sip:{who}@example.com")])
+        .args(["--media-profile", "plain"]);
+    c
+}
+
 /// The embedded server's conference focus (`softphone serve`): three phones join one room
 /// with tones of 500, 800 and 1,300 Hz; each hears the two others and not itself; the
 /// 500 Hz phone leaves after 4 s and the two others stop hearing it. A fourth phone
@@ -665,15 +676,7 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let join = |who: &str, hz: u32, secs: u32, room: &str| {
-        softphone()
-            .args(["--json", "--server", &format!("sip:{udp}"), "--password"])
-            .arg(format!("{who}-pw"))
-            .args([
-                "--aor",
-                &format!("sip:{who}@example.com"),
-                "--media-profile",
-                "plain",
-            ])
+        user_of(&udp, who)
             .args(["call", room, "--room", "--for", &secs.to_string()])
             .args(["--play", &format!("tone:{hz}"), "--record"])
             .arg(dir.join(format!("{who}.wav")))
@@ -878,15 +881,7 @@ fn four_softphones_in_a_group_call_each_other_and_three_go_on_when_one_leaves() 
     let running: Vec<Child> = phones
         .iter()
         .map(|(who, hz, secs)| {
-            let c = softphone()
-                .args(["--json", "--server", &format!("sip:{udp}"), "--password"])
-                .arg(format!("{who}-pw"))
-                .args([
-                    "--aor",
-                    &format!("sip:{who}@example.com"),
-                    "--media-profile",
-                    "plain",
-                ])
+            let c = user_of(&udp, who)
                 .args(["call", "friday", "--group", "--for", &secs.to_string()])
                 .args(["--play", &format!("tone:{hz}"), "--record"])
                 .arg(dir.join(format!("{who}.wav")))
