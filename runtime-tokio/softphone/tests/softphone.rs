@@ -16,7 +16,7 @@ use sansip_tokio::{RegistrarServer, TokioRuntime};
 use serde_json::Value;
 
 mod common;
-use common::Running;
+use common::{Recording, Running};
 
 fn softphone() -> Command {
     Command::new(env!("CARGO_BIN_EXE_softphone"))
@@ -617,57 +617,6 @@ fn presence_published_to_the_embedded_server_reaches_a_watcher() {
     );
 }
 
-/// A WAV recording, read whole. Its tests read it by what it holds, not by wall-clock
-/// instants: a loaded machine's media clocks slip, and a recording may hold less time
-/// than its phone ran.
-struct Recording {
-    rate: u32,
-    samples: Vec<i16>,
-}
-
-impl Recording {
-    fn open(path: &std::path::Path) -> Self {
-        let mut r =
-            hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let rate = r.spec().sample_rate;
-        let samples = r.samples::<i16>().map_while(Result::ok).collect();
-        Self { rate, samples }
-    }
-
-    fn secs(&self) -> f64 {
-        self.samples.len() as f64 / f64::from(self.rate)
-    }
-
-    /// The amplitude of `hz` from `from` to `to` seconds.
-    fn level(&self, hz: f64, from: f64, to: f64) -> f64 {
-        let at = |t: f64| ((t.max(0.0) * f64::from(self.rate)) as usize).min(self.samples.len());
-        2.0 * analysis::goertzel(&self.samples[at(from)..at(to)], self.rate, hz).sqrt()
-    }
-
-    /// The start of each second of the recording, a quarter of a second apart.
-    fn seconds(&self) -> impl Iterator<Item = f64> + '_ {
-        (0..)
-            .map(|k| f64::from(k) * 0.25)
-            .take_while(|t| t + 1.0 <= self.secs())
-    }
-
-    /// Whether some second holds every tone of `heard` (above 2,000) and none of `not`
-    /// (below 300).
-    fn some_second_with(&self, heard: &[f64], not: &[f64]) -> bool {
-        self.seconds().any(|t| {
-            heard.iter().all(|hz| self.level(*hz, t, t + 1.0) > 2_000.0)
-                && not.iter().all(|hz| self.level(*hz, t, t + 1.0) < 300.0)
-        })
-    }
-
-    /// The loudest second of `hz`, anywhere in the recording.
-    fn loudest(&self, hz: f64) -> f64 {
-        self.seconds()
-            .map(|t| self.level(hz, t, t + 1.0))
-            .fold(0.0, f64::max)
-    }
-}
-
 /// A softphone of user `who` (password `<who>-pw`) on the embedded server at `udp`, with
 /// plain RTP, printing JSON lines.
 fn user_of(udp: &str, who: &str) -> Command {
@@ -797,7 +746,7 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
         let rec = Recording::open(&dir.join(format!("{who}.wav")));
         let others: Vec<f64> = tones.iter().copied().filter(|hz| *hz != own).collect();
         assert!(
-            rec.some_second_with(&others, &[own]),
+            rec.some_second_with(&others, 2_000.0, &[own]),
             "{who} ({own} Hz) never hears {others:?} together in {:.1} s",
             rec.secs()
         );
@@ -971,7 +920,7 @@ fn four_softphones_in_a_group_call_each_other_and_three_go_on_when_one_leaves() 
         let rec = Recording::open(&dir.join(format!("{who}.wav")));
         let others: Vec<f64> = tones.iter().copied().filter(|hz| *hz != own).collect();
         assert!(
-            rec.some_second_with(&others, &[own]),
+            rec.some_second_with(&others, 2_000.0, &[own]),
             "{who} ({own} Hz) never hears {others:?} together in {:.1} s",
             rec.secs()
         );

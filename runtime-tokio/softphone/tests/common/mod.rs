@@ -206,6 +206,62 @@ pub(crate) fn analyse(path: &std::path::Path) -> (Option<f64>, f64, f64) {
     )
 }
 
+/// A WAV recording, read whole. Its tests read it by what it holds, not by wall-clock
+/// instants: a loaded machine's media clocks slip, and a recording may hold less time
+/// than its phone ran.
+pub(crate) struct Recording {
+    rate: u32,
+    samples: Vec<i16>,
+}
+
+impl Recording {
+    pub(crate) fn open(path: &std::path::Path) -> Self {
+        let mut r =
+            hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let rate = r.spec().sample_rate;
+        let samples = r.samples::<i16>().map_while(Result::ok).collect();
+        Self { rate, samples }
+    }
+
+    pub(crate) fn secs(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.rate)
+    }
+
+    /// The amplitude of `hz` from `from` to `to` seconds.
+    pub(crate) fn level(&self, hz: f64, from: f64, to: f64) -> f64 {
+        let at = |t: f64| ((t.max(0.0) * f64::from(self.rate)) as usize).min(self.samples.len());
+        2.0 * sansip_tokio::media::audio::analysis::goertzel(
+            &self.samples[at(from)..at(to)],
+            self.rate,
+            hz,
+        )
+        .sqrt()
+    }
+
+    /// The start of each second of the recording, a quarter of a second apart.
+    pub(crate) fn seconds(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..)
+            .map(|k| f64::from(k) * 0.25)
+            .take_while(|t| t + 1.0 <= self.secs())
+    }
+
+    /// Whether some second holds every tone of `heard` (above `min`) and none of `not`
+    /// (below 300).
+    pub(crate) fn some_second_with(&self, heard: &[f64], min: f64, not: &[f64]) -> bool {
+        self.seconds().any(|t| {
+            heard.iter().all(|hz| self.level(*hz, t, t + 1.0) > min)
+                && not.iter().all(|hz| self.level(*hz, t, t + 1.0) < 300.0)
+        })
+    }
+
+    /// The loudest second of `hz`, anywhere in the recording.
+    pub(crate) fn loudest(&self, hz: f64) -> f64 {
+        self.seconds()
+            .map(|t| self.level(hz, t, t + 1.0))
+            .fold(0.0, f64::max)
+    }
+}
+
 /// A test CA (`ca.pem`) and a certificate it signs (`cert.pem`, key `key.pem`) for the
 /// subject alternative names `alt_names` (`IP:127.0.0.1,DNS:localhost`), written to `dir`
 /// by the `openssl` command. rustls refuses a self-signed CA certificate as the server's
