@@ -744,14 +744,7 @@ fn phones_in_a_room_hear_everyone_but_themselves_until_one_leaves() {
     let tones: Vec<f64> = phones.iter().map(|(_, hz, _)| *hz).collect();
     for (who, own, _) in phones {
         let rec = Recording::open(&dir.join(format!("{who}.wav")));
-        let others: Vec<f64> = tones.iter().copied().filter(|hz| *hz != own).collect();
-        assert!(
-            rec.some_second_with(&others, 2_000.0, &[own]),
-            "{who} ({own} Hz) never hears {others:?} together in {:.1} s",
-            rec.secs()
-        );
-        let itself = rec.loudest(own);
-        assert!(itself < 300.0, "{who} hears itself: {itself:.0}");
+        rec.assert_mix(who, own, &tones, 2_000.0);
     }
     // a left after 5 s, b and c after 10: the end of their recordings (but its last
     // second, when one of them may have gone) has the other and not a.
@@ -918,14 +911,7 @@ fn four_softphones_in_a_group_call_each_other_and_three_go_on_when_one_leaves() 
     let tones: Vec<f64> = phones.iter().map(|(_, hz, _)| *hz).collect();
     for (who, own, _) in phones {
         let rec = Recording::open(&dir.join(format!("{who}.wav")));
-        let others: Vec<f64> = tones.iter().copied().filter(|hz| *hz != own).collect();
-        assert!(
-            rec.some_second_with(&others, 2_000.0, &[own]),
-            "{who} ({own} Hz) never hears {others:?} together in {:.1} s",
-            rec.secs()
-        );
-        let itself = rec.loudest(own);
-        assert!(itself < 300.0, "{who} hears itself: {itself:.0}");
+        rec.assert_mix(who, own, &tones, 2_000.0);
     }
     // d left after 7 s, the others after 12: the end of their recordings (but its last
     // second, when the first of them may have gone) has the two others and not d.

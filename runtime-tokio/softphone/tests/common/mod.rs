@@ -254,6 +254,20 @@ impl Recording {
         })
     }
 
+    /// Asserts what a participant `who` sending `own` hears in a mix of `tones`: some
+    /// second holds every other tone (above `min`) and none of its own, and no second
+    /// holds its own.
+    pub(crate) fn assert_mix(&self, who: &str, own: f64, tones: &[f64], min: f64) {
+        let others: Vec<f64> = tones.iter().copied().filter(|hz| *hz != own).collect();
+        assert!(
+            self.some_second_with(&others, min, &[own]),
+            "{who} ({own} Hz) never hears {others:?} together in {:.1} s",
+            self.secs()
+        );
+        let itself = self.loudest(own);
+        assert!(itself < 300.0, "{who} hears itself: {itself:.0}");
+    }
+
     /// The loudest second of `hz`, anywhere in the recording.
     pub(crate) fn loudest(&self, hz: f64) -> f64 {
         self.seconds()
