@@ -45,7 +45,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::conference::{RoomError, check_id, from_user_part, user_part};
-use crate::message::{NameAddr, Uri};
+use crate::message::NameAddr;
+use crate::registrar::LocationService;
 use crate::session::CallHandle;
 use crate::subscription::SubscriptionHandle;
 use crate::subscription::conference_info::{ConferenceInfo, ConferenceUser};
@@ -97,17 +98,11 @@ impl fmt::Display for GroupId {
 }
 
 /// Who a URI is, for matching a document's entries with the From of a member's INVITE:
-/// `user@host`, the host in lower case, parameters and port left out.
-pub fn member_key(uri: &str) -> Option<String> {
-    let parsed = match NameAddr::parse(uri.trim()) {
-        Ok(na) => na.uri(),
-        Err(_) => Uri::parse(uri.trim()).ok()?,
-    };
-    let host = parsed.host()?.to_string().to_ascii_lowercase();
-    Some(match parsed.user() {
-        Some(user) => format!("{user}@{host}"),
-        None => host,
-    })
+/// its address-of-record key, as the registrar keys bindings
+/// ([`LocationService::aor_key`]: `user@host`, the host in lower case, parameters and
+/// port left out).
+fn member_key(uri: &str) -> Option<String> {
+    LocationService::aor_key(uri.trim()).map(|k| k.to_string())
 }
 
 /// The server's side: who is in each group, in the order they joined, by their
