@@ -13,7 +13,7 @@
 use smol_str::SmolStr;
 
 use crate::ids::IdGenerator;
-use crate::message::{HeaderName, Method, NameAddr, ParseError, Request, Response, Uri};
+use crate::message::{HeaderName, Method, NameAddr, ParseError, Prebuilt, Request, Response, Uri};
 
 /// The dialog identifier of RFC 3261 §12: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -161,15 +161,15 @@ impl RequestHead<'_> {
 pub struct Dialog {
     id: DialogId,
     state: DialogState,
-    /// Our address-of-record as in From of our requests (with our tag).
-    local: String,
-    /// The peer's as in To of our requests (with its tag).
-    remote: String,
     local_seq: u32,
     remote_seq: Option<u32>,
     remote_target: String,
     route_set: Vec<String>,
     secure: bool,
+    /// What every request we send in the dialog repeats (§12.2.1.1): the Request-URI,
+    /// Max-Forwards, Route, From (ours, with our tag), To (the peer's, with its tag) and
+    /// Call-ID, laid out once and rebuilt only when the target or the route set changes.
+    head: Prebuilt,
 }
 
 impl Dialog {
@@ -194,12 +194,6 @@ impl Dialog {
                 remote_tag: SmolStr::new(remote_tag),
             },
             state,
-            local: request
-                .headers()
-                .get(HeaderName::From)
-                .unwrap_or_default()
-                .to_string(),
-            remote: h.get(HeaderName::To).unwrap_or_default().to_string(),
             local_seq: request.cseq()?.seq,
             remote_seq: None,
             remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
@@ -207,7 +201,12 @@ impl Dialog {
             secure: request
                 .parsed_uri()
                 .is_ok_and(|u| u.scheme().as_str() == "sips"),
-        })
+            head: Prebuilt::default(),
+        }
+        .with_parties(
+            request.headers().get(HeaderName::From).unwrap_or_default(),
+            h.get(HeaderName::To).unwrap_or_default(),
+        ))
     }
 
     /// Another dialog made by the INVITE that made this confirmed one: a fork's 2xx that
@@ -226,14 +225,14 @@ impl Dialog {
                 remote_tag: SmolStr::new(remote_tag),
             },
             state: DialogState::Confirmed,
-            local: self.local.clone(),
-            remote: h.get(HeaderName::To).unwrap_or_default().to_string(),
             local_seq: response.cseq()?.seq,
             remote_seq: None,
             remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
             route_set,
             secure: self.secure,
-        })
+            head: Prebuilt::default(),
+        }
+        .with_parties(self.local(), h.get(HeaderName::To).unwrap_or_default()))
     }
 
     /// The UAS's dialog from a dialog-creating request it received and the tag it puts in
@@ -255,8 +254,6 @@ impl Dialog {
                 remote_tag: SmolStr::new(remote_tag),
             },
             state,
-            local: format!("{to};tag={local_tag}"),
-            remote: h.get(HeaderName::From).unwrap_or_default().to_string(),
             local_seq,
             remote_seq: Some(request.cseq()?.seq),
             // RFC 2543 peers may leave Contact out; their From is where they are
@@ -269,7 +266,12 @@ impl Dialog {
             secure: request
                 .parsed_uri()
                 .is_ok_and(|u| u.scheme().as_str() == "sips"),
-        })
+            head: Prebuilt::default(),
+        }
+        .with_parties(
+            &format!("{to};tag={local_tag}"),
+            h.get(HeaderName::From).unwrap_or_default(),
+        ))
     }
 
     /// The subscriber's dialog made by a NOTIFY that came before the 2xx to our SUBSCRIBE
@@ -287,8 +289,6 @@ impl Dialog {
                 remote_tag: SmolStr::new(h.from_tag()?.unwrap_or_default()),
             },
             state: DialogState::Confirmed,
-            local: ours.get(HeaderName::From).unwrap_or_default().to_string(),
-            remote: h.get(HeaderName::From).unwrap_or_default().to_string(),
             local_seq: subscribe.cseq()?.seq,
             remote_seq: Some(notify.cseq()?.seq),
             remote_target: match contact_uri(h)? {
@@ -299,7 +299,12 @@ impl Dialog {
             secure: subscribe
                 .parsed_uri()
                 .is_ok_and(|u| u.scheme().as_str() == "sips"),
-        })
+            head: Prebuilt::default(),
+        }
+        .with_parties(
+            ours.get(HeaderName::From).unwrap_or_default(),
+            h.get(HeaderName::From).unwrap_or_default(),
+        ))
     }
 
     /// The 2xx to our SUBSCRIBE, for a dialog its NOTIFY made first ([`Dialog::from_notify`])
@@ -312,18 +317,19 @@ impl Dialog {
             let mut route_set = record_route(response.headers())?;
             route_set.reverse();
             self.route_set = route_set;
+            self.rebuild_head();
         }
         Ok(())
     }
 
     /// Our address as in From of our requests (with our tag).
     pub fn local(&self) -> &str {
-        &self.local
+        self.head.value(HeaderName::From).unwrap_or_default()
     }
 
     /// The peer's address as in To of our requests (with its tag).
     pub fn remote(&self) -> &str {
-        &self.remote
+        self.head.value(HeaderName::To).unwrap_or_default()
     }
 
     /// The dialog id.
@@ -386,7 +392,7 @@ impl Dialog {
             && response.status().code() < 300
             && let Some(target) = contact_uri(response.headers())?
         {
-            self.remote_target = target;
+            self.retarget(target);
         }
         Ok(())
     }
@@ -408,7 +414,7 @@ impl Dialog {
         if is_target_refresh(request.method())
             && let Some(target) = contact_uri(request.headers())?
         {
-            self.remote_target = target;
+            self.retarget(target);
         }
         Ok(())
     }
@@ -428,43 +434,89 @@ impl Dialog {
         self.build(Method::Ack, invite_seq, local, ids)
     }
 
+    /// The request: our Via with a fresh branch and `rport` (RFC 3581) on top of the
+    /// dialog's prebuilt head, then CSeq, and our Contact for a target-refresh request.
     fn build(&self, method: Method, seq: u32, local: &Local, ids: &mut IdGenerator) -> Request {
-        let (uri, routes) = self.request_target();
+        let branch = ids.branch();
+        let mut digits = [0u8; 10];
+        let seq = crate::message::format_u32(seq, &mut digits);
         let refresh = is_target_refresh(&method);
-        let mut r = RequestHead {
-            method,
-            uri: &uri,
-            routes: &routes,
-            from: &self.local,
-            to: &self.remote,
-            call_id: &self.id.call_id,
-            cseq: seq,
-        }
-        .build(local, ids);
+        // Room for these lines and the few a usage adds (Allow, a body's two), so the
+        // request's storage grows once.
+        let reserve =
+            local.via.len() + branch.len() + local.contact.len() + method.as_str().len() + 160;
+        let mut r = Request::from_prebuilt(method.clone(), &self.head, reserve);
+        let h = r.headers_mut();
+        h.insert_first_parts(
+            HeaderName::Via,
+            &[&local.via, ";branch=", &branch, ";rport"],
+        );
+        h.push_parts(HeaderName::CSeq, &[seq, " ", method.as_str()]);
         if refresh {
-            r.headers_mut().push(HeaderName::Contact, &local.contact);
+            h.push(HeaderName::Contact, &local.contact);
         }
         r
+    }
+
+    /// A new dialog's head, from its parties as in From and To of our requests.
+    fn with_parties(mut self, local: &str, remote: &str) -> Dialog {
+        self.head = self.head_for(local, remote);
+        self
+    }
+
+    /// A target refresh (§12.2): a new remote target is a new Request-URI (or last Route).
+    fn retarget(&mut self, target: String) {
+        if target != self.remote_target {
+            self.remote_target = target;
+            self.rebuild_head();
+        }
+    }
+
+    fn rebuild_head(&mut self) {
+        let head = self.head_for(self.local(), self.remote());
+        self.head = head;
     }
 
     /// Request-URI and Route values per §12.2.1.1: with an empty route set or a loose-routing
     /// first hop (`;lr`) the Request-URI is the remote target and Route is the route set;
     /// with a strict router first, the Request-URI is that router and the remote target goes
-    /// last in Route.
-    fn request_target(&self) -> (String, Vec<String>) {
-        let Some(first) = self.route_set.first() else {
-            return (self.remote_target.clone(), Vec::new());
+    /// last in Route. From, To and Call-ID follow.
+    fn head_for(&self, local: &str, remote: &str) -> Prebuilt {
+        let mut lines = Vec::with_capacity(self.route_set.len() + 5);
+        lines.push((HeaderName::MaxForwards, "70"));
+        let first_uri = self
+            .route_set
+            .first()
+            .map(|first| NameAddr::parse(first).ok().map(|n| n.uri()));
+        let strict = match first_uri {
+            Some(Some(u)) if !u.is_loose_route() => Some(strip_for_request_uri(&u)),
+            _ => None,
         };
-        let first_uri = NameAddr::parse(first).ok().map(|n| n.uri());
-        if first_uri.is_none_or(|u| u.is_loose_route()) {
-            return (self.remote_target.clone(), self.route_set.clone());
-        }
-        let strict = first_uri
-            .map(|u| strip_for_request_uri(&u))
-            .unwrap_or_default();
-        let mut routes: Vec<String> = self.route_set[1..].to_vec();
-        routes.push(format!("<{}>", self.remote_target));
-        (strict, routes)
+        let last;
+        let uri = match &strict {
+            None => {
+                lines.extend(
+                    self.route_set
+                        .iter()
+                        .map(|r| (HeaderName::Route, r.as_str())),
+                );
+                self.remote_target.as_str()
+            }
+            Some(router) => {
+                lines.extend(
+                    self.route_set[1..]
+                        .iter()
+                        .map(|r| (HeaderName::Route, r.as_str())),
+                );
+                last = format!("<{}>", self.remote_target);
+                lines.push((HeaderName::Route, last.as_str()));
+                router.as_str()
+            }
+        };
+        lines.push((HeaderName::From, local));
+        lines.push((HeaderName::To, remote));
+        lines.push((HeaderName::CallId, &self.id.call_id));
+        Prebuilt::new(uri, &lines)
     }
 }
 

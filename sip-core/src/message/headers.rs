@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 
 use super::HeaderName;
 use super::keys::{KEYED, Keys};
+use super::prebuilt::Prebuilt;
 
 /// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
 /// spills to the heap, which costs one allocation and nothing else. Larger would make every
@@ -103,6 +104,33 @@ impl Headers {
         }
         h.keys = keys;
         h
+    }
+
+    /// The lines of `p` as built headers (see [`Prebuilt`]): its text copied into this
+    /// storage at once, with room for `reserve` more bytes, and its index taken as laid out.
+    /// The Request-URI's text is at the start of the storage, `p.uri_len` bytes long.
+    pub(crate) fn from_prebuilt(p: &Prebuilt, reserve: usize) -> Headers {
+        let mut extra = String::with_capacity(p.text.len() + reserve);
+        extra.push_str(&p.text);
+        let mut entries = SmallVec::new();
+        let mut line_start = p.uri_len;
+        for (name, value_start, end) in p.spans() {
+            entries.push(Entry {
+                name: Some(name),
+                flags: LINE_EXTRA | VALUE_EXTRA,
+                name_len: name.as_str().len() as u16,
+                line_start,
+                line_len: end as u32 - line_start,
+                value_start: value_start as u32,
+                value_len: (end - value_start) as u32,
+            });
+            line_start = end as u32;
+        }
+        Headers {
+            extra,
+            entries,
+            ..Headers::default()
+        }
     }
 
     /// Parses and keeps the key of `name` (see [`Keys`]) now, for a key framing leaves to
@@ -325,6 +353,15 @@ impl Headers {
         });
     }
 
+    /// Puts a header whose value is `parts` joined before all others, as
+    /// [`Headers::insert_first`] does, written as [`Headers::push_parts`] writes.
+    pub(crate) fn insert_first_parts(&mut self, name: HeaderName, parts: &[&str]) {
+        self.push_parts(name, parts);
+        if let Some(e) = self.entries.pop() {
+            self.entries.insert(0, e);
+        }
+    }
+
     /// Makes room for `lines` more header lines taking `bytes` more bytes, so that building
     /// a message grows its storage once.
     pub(crate) fn reserve(&mut self, lines: usize, bytes: usize) {
@@ -420,7 +457,7 @@ impl Headers {
 
 /// Appends `value` with any CR or LF made a space: either would end the line early and let
 /// the value forge headers.
-fn push_line_safe(out: &mut String, value: &str) {
+pub(super) fn push_line_safe(out: &mut String, value: &str) {
     if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
         out.extend(
             value

@@ -47,6 +47,7 @@ mod method;
 mod name_addr;
 mod params;
 mod parse;
+mod prebuilt;
 mod reason;
 mod replaces;
 mod retry_after;
@@ -67,6 +68,7 @@ pub use header::HeaderName;
 pub use headers::{Headers, InvalidHeaderName};
 pub use limits::Limits;
 pub use method::Method;
+pub(crate) use prebuilt::Prebuilt;
 pub use status::{StatusCode, default_reason};
 
 // Typed views of header values, parsed on demand and borrowing from the message.
@@ -315,6 +317,17 @@ impl Request {
             method,
             uri: Text::Extra(s, l),
             headers,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A request whose Request-URI and first header lines are `p`'s, copied at once (see
+    /// [`Prebuilt`]), with room for `reserve` more bytes of headers.
+    pub(crate) fn from_prebuilt(method: Method, p: &Prebuilt, reserve: usize) -> Request {
+        Request {
+            method,
+            uri: Text::Extra(0, p.uri_len),
+            headers: Headers::from_prebuilt(p, reserve),
             body: Bytes::new(),
         }
     }

@@ -49,19 +49,54 @@ fn sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
     (session, media)
 }
 
+/// Walks the media sections in order without collecting them, handing `f` each one's
+/// direction as [`directions`] gives it, until `f` returns `true`.
+fn walk_directions(sdp: &str, mut f: impl FnMut(Option<Direction>) -> bool) {
+    let mut session = None;
+    // The section being read: whether it is active, and its own direction attribute.
+    let mut section: Option<(bool, Option<Direction>)> = None;
+    let done = |(active, own): (bool, Option<Direction>), session: Option<Direction>| {
+        active.then(|| own.or(session).unwrap_or(Direction::SendRecv))
+    };
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            if let Some(s) = section.take()
+                && f(done(s, session))
+            {
+                return;
+            }
+            section = Some((m.split_whitespace().nth(1) != Some("0"), None));
+        } else if let Some(dir) = attribute(line) {
+            let slot = match &mut section {
+                Some((_, own)) => own,
+                None => &mut session,
+            };
+            slot.get_or_insert(dir);
+        }
+    }
+    if let Some(s) = section {
+        f(done(s, session));
+    }
+}
+
 /// The direction of every media section in order (`None` for rejected ones).
 pub fn directions(sdp: &str) -> Vec<Option<Direction>> {
-    let (session, media) = sections(sdp);
-    let session_dir = session.iter().find_map(|l| attribute(l));
-    media
-        .iter()
-        .map(|m| section_direction(session_dir, m))
-        .collect()
+    let mut all = Vec::new();
+    walk_directions(sdp, |d| {
+        all.push(d);
+        false
+    });
+    all
 }
 
 /// The direction the hold logic reads: the first active media section's.
 pub fn media_direction(sdp: &str) -> Option<Direction> {
-    directions(sdp).into_iter().flatten().next()
+    let mut first = None;
+    walk_directions(sdp, |d| {
+        first = d;
+        d.is_some()
+    });
+    first
 }
 
 /// Rewrites the direction of every active media section to `f(current)`, removes
@@ -178,6 +213,13 @@ m=video 51372 RTP/AVP 31\r\na=recvonly\r\n";
         assert_eq!(directions(OFFER), [Some(SendOnly), None, Some(RecvOnly)]);
         assert_eq!(media_direction(OFFER), Some(SendOnly));
         assert_eq!(directions("v=0\nm=audio 1 RTP/AVP 0\n"), [Some(SendRecv)]);
+        // The first active section, past a rejected one; a section's first attribute wins.
+        let rejected_first = "v=0\nm=audio 0 RTP/AVP 0\na=sendonly\nm=audio 2 RTP/AVP 0\n\
+a=inactive\na=sendonly\n";
+        assert_eq!(directions(rejected_first), [None, Some(Inactive)]);
+        assert_eq!(media_direction(rejected_first), Some(Inactive));
+        assert_eq!(media_direction("v=0\na=recvonly\n"), None);
+        assert_eq!(directions("v=0\r\n"), []);
     }
 
     #[test]
