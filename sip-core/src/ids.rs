@@ -76,15 +76,21 @@ impl IdGenerator {
 
     fn hex(&mut self, prefix: &str, words: usize) -> SmolStr {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = smol_str::SmolStrBuilder::with_capacity(prefix.len() + 16 * words);
-        s.push_str(prefix);
-        for _ in 0..words {
+        // Written on the stack and handed over at once: a branch (23 bytes) fits a SmolStr
+        // inline, and pushing a char at a time cost more than the random words.
+        let mut buf = [0u8; 64];
+        let start = prefix.len().min(buf.len() - 32);
+        buf[..start].copy_from_slice(&prefix.as_bytes()[..start]);
+        let mut end = start;
+        for _ in 0..words.min(2) {
             let word = self.rng.next_u64();
-            for shift in (0..16).rev() {
-                s.push(char::from(DIGITS[(word >> (shift * 4)) as usize & 0xf]));
+            for (shift, slot) in buf[end..end + 16].iter_mut().enumerate() {
+                *slot = DIGITS[(word >> ((15 - shift) * 4)) as usize & 0xf];
             }
+            end += 16;
         }
-        s.finish()
+        // Only the prefix (the ASCII magic cookie) and hex digits were written.
+        SmolStr::new(std::str::from_utf8(&buf[..end]).unwrap_or_default())
     }
 }
 

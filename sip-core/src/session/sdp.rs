@@ -160,15 +160,14 @@ impl MediaLine {
 
 /// The media sections of a description, in order.
 pub fn media_lines(sdp: &str) -> Box<[MediaLine]> {
-    sections(sdp)
-        .1
-        .iter()
+    sdp.lines()
+        .filter_map(|line| line.strip_prefix("m="))
         .filter_map(|m| {
-            let mut fields = m.first()?.strip_prefix("m=")?.split_ascii_whitespace();
+            let mut fields = m.split_ascii_whitespace();
             let media = fields.next()?;
             let active = fields.next()? != "0";
             let proto = fields.next()?;
-            let mut words = String::with_capacity(m[0].len());
+            let mut words = String::with_capacity(m.len());
             for w in [media, proto].into_iter().chain(fields) {
                 if !words.is_empty() {
                     words.push(' ');
