@@ -1,7 +1,7 @@
 //! Via header values (RFC 3261 §20.42, §25.1; RFC 3581 rport; RFC 5118 §4.5).
 
 use crate::message::ValueError;
-use crate::message::host::{Host, parse_port, scan_host};
+use crate::message::host::{Host, ipv4_text, parse_port, scan_host};
 use crate::message::keys::Span;
 use crate::message::lex::{at, err, is_token_str, list, scan_token, skip_ws, strip_quotes, sub};
 use crate::message::params::{Params, walk_header_params};
@@ -35,7 +35,11 @@ impl<'a> Via<'a> {
         let mut key = smol_str::SmolStrBuilder::new();
         match self.host {
             // A name as written, lowercased; addresses print lowercase already.
-            Host::Domain(d) => d.chars().for_each(|c| key.push(c.to_ascii_lowercase())),
+            Host::Domain(d) if d.bytes().any(|c| c.is_ascii_uppercase()) => {
+                d.chars().for_each(|c| key.push(c.to_ascii_lowercase()));
+            }
+            Host::Domain(d) => key.push_str(d),
+            Host::Ipv4(a) => key.push_str(ipv4_text(&a, &mut [0; 15])),
             other => {
                 use std::fmt::Write;
                 let _ = write!(key, "{other}");
