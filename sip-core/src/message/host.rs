@@ -107,35 +107,31 @@ pub(crate) fn scan_host(s: &str, i: usize) -> Result<(Host<'_>, usize), ValueErr
 /// so an all-numeric name must be a valid IPv4 address). One pass, no splitting.
 pub(crate) fn classify(h: &str) -> Option<Host<'_>> {
     let b = h.as_bytes();
-    if b.is_empty() {
-        return None;
-    }
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    let &first = b.first()?;
+    if first.is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
         return parse_ipv4(b).map(Host::Ipv4);
     }
     // A fully qualified name may end in one dot.
     let name = b.strip_suffix(b".").unwrap_or(b);
-    let mut label_start = 0;
+    // Each label is non-empty and alphanumeric at both ends, with `-` only inside.
+    let mut prev = b'.';
     let mut top_first = 0u8;
-    for k in 0..=name.len() {
-        let c = name.get(k).copied();
-        if c.is_some_and(|c| c != b'.') {
-            if !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-') {
+    for &c in name {
+        if c == b'.' {
+            if !prev.is_ascii_alphanumeric() {
                 return None;
             }
-            continue;
-        }
-        // A label ends here: non-empty, alphanumeric at both ends.
-        let label = name.get(label_start..k)?;
-        match (label.first(), label.last()) {
-            (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => {
-                top_first = *f;
+        } else if prev == b'.' {
+            if !c.is_ascii_alphanumeric() {
+                return None;
             }
-            _ => return None,
+            top_first = c;
+        } else if !c.is_ascii_alphanumeric() && c != b'-' {
+            return None;
         }
-        label_start = k + 1;
+        prev = c;
     }
-    top_first.is_ascii_alphabetic().then_some(Host::Domain(h))
+    (prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()).then_some(Host::Domain(h))
 }
 
 /// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
@@ -172,6 +168,42 @@ pub(crate) fn parse_port(s: &str, base: usize) -> Result<u16, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The grammar read the plain way, label by label: the oracle for [`classify`].
+    fn by_labels(h: &str) -> Option<Host<'_>> {
+        if !h.is_empty() && h.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+            return h.parse::<Ipv4Addr>().ok().map(Host::Ipv4).or_else(|| {
+                // std refuses leading zeros, which RFC 3261's IPv4address allows.
+                let parts: Vec<&str> = h.split('.').collect();
+                let ok = parts.len() == 4
+                    && parts
+                        .iter()
+                        .all(|p| (1..=3).contains(&p.len()) && p.parse::<u8>().is_ok());
+                ok.then(|| {
+                    let o: Vec<u8> = parts.iter().map(|p| p.parse().unwrap()).collect();
+                    Host::Ipv4(Ipv4Addr::new(o[0], o[1], o[2], o[3]))
+                })
+            });
+        }
+        let labels: Vec<&str> = h.strip_suffix('.').unwrap_or(h).split('.').collect();
+        let ok = labels.iter().all(|l| {
+            let b = l.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        });
+        let top = labels.last().and_then(|l| l.bytes().next());
+        (ok && top.is_some_and(|c| c.is_ascii_alphabetic())).then_some(Host::Domain(h))
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_classification_agrees_with_reading_label_by_label(h in "[a1Z9.-]{0,12}") {
+            prop_assert_eq!(classify(&h), by_labels(&h));
+        }
+    }
 
     #[test]
     fn dotted_quads_are_written_as_std_writes_them() {

@@ -2,7 +2,8 @@
 //! Expires, Min-Expires, Content-Length, RSeq, RAck, Min-SE.
 
 use crate::message::ValueError;
-use crate::message::lex::{err, is_token, is_token_str, parse_u32, shift, skip_ws, sub};
+use crate::message::lex::{err, is_token_str, parse_u32, shift, skip_ws, sub};
+use crate::message::syntax::is_word;
 use std::fmt;
 
 /// Splits on runs of LWS into exactly `N` non-empty fields.
@@ -62,14 +63,13 @@ impl fmt::Display for CSeq<'_> {
     }
 }
 
-/// RFC 3261 §25.1 `word` characters.
-fn is_word(c: u8) -> bool {
-    is_token(c) || b"()<>:\\\"/[]?{}".contains(&c)
-}
-
 /// Validates a Call-ID, `word [ "@" word ]` (RFC 3261 §20.8), returning it.
 pub fn parse_call_id(s: &str) -> Result<&str, ValueError> {
-    let (a, b) = s.split_once('@').unwrap_or((s, "x"));
+    let (a, b) = match memchr::memchr(b'@', s.as_bytes()) {
+        // '@' is ASCII, so both sides are on character boundaries.
+        Some(at) => (&s[..at], &s[at + 1..]),
+        None => (s, "x"),
+    };
     if a.is_empty() || !a.bytes().all(is_word) {
         return Err(err("invalid call-id", 0));
     }

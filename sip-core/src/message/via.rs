@@ -1,10 +1,13 @@
 //! Via header values (RFC 3261 §20.42, §25.1; RFC 3581 rport; RFC 5118 §4.5).
 
 use crate::message::ValueError;
-use crate::message::host::{Host, ipv4_text, parse_port, scan_host};
+use crate::message::host::{Host, classify, ipv4_text, parse_port, scan_host};
 use crate::message::keys::Span;
-use crate::message::lex::{at, err, is_token_str, list, scan_token, skip_ws, strip_quotes, sub};
+use crate::message::lex::{
+    at, err, is_token_str, list, scan_token, scan_while, skip_ws, strip_quotes, sub,
+};
 use crate::message::params::{Params, walk_header_params};
+use crate::message::syntax::is_hostname;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -56,6 +59,83 @@ impl<'a> Via<'a> {
 
     /// Parses one via-parm; LWS is allowed around `/`, `:` and `;`.
     pub fn parse(s: &'a str) -> Result<Self, ValueError> {
+        // Every message's top Via is read on arrival; nearly all are in the plain shape.
+        match Self::parse_plain(s) {
+            Some(via) => Ok(via),
+            None => Self::parse_grammar(s),
+        }
+    }
+
+    /// The plain shape of a via-parm, read in one pass: `SIP/2.0/`, a transport token, one
+    /// space, a host name or IPv4 address, an optional `:port`, and `;name[=token]`
+    /// parameters, with no other whitespace, quotes, brackets or commas. `None` for anything
+    /// else (including every fault), which [`Via::parse_grammar`] then reads. What this
+    /// accepts, the grammar accepts with the same parts.
+    fn parse_plain(s: &'a str) -> Option<Self> {
+        let b = s.as_bytes();
+        let protocol = b.get(..8)?;
+        if !protocol[..4].eq_ignore_ascii_case(b"SIP/") || &protocol[4..] != b"2.0/" {
+            return None;
+        }
+        let te = scan_token(b, 8);
+        if te == 8 || at(b, te) != Some(b' ') {
+            return None;
+        }
+        let hs = te + 1;
+        let he = scan_while(b, hs, is_hostname);
+        let host = classify(sub(s, hs, he))?;
+        let mut i = he;
+        let mut port = None;
+        if at(b, i) == Some(b':') {
+            let pe = scan_while(b, i + 1, |c| c.is_ascii_digit());
+            port = Some(parse_port(sub(s, i + 1, pe), 0).ok()?);
+            i = pe;
+        }
+        let ps = i;
+        let mut branch = None;
+        while i < b.len() {
+            if b[i] != b';' {
+                return None;
+            }
+            let ns = i + 1;
+            let ne = scan_token(b, ns);
+            if ne == ns {
+                return None;
+            }
+            i = ne;
+            let mut value = None;
+            if at(b, i) == Some(b'=') {
+                let ve = scan_token(b, i + 1);
+                if ve == i + 1 {
+                    return None;
+                }
+                value = Some(sub(s, i + 1, ve));
+                i = ve;
+            }
+            // A branch's value is a token by the scan above; the rest are checked as the
+            // grammar checks them.
+            let name = sub(s, ns, ne);
+            let found = if name.eq_ignore_ascii_case("branch") {
+                Some(value?)
+            } else {
+                check_param(name, value).ok()?
+            };
+            if branch.is_none() {
+                branch = found;
+            }
+        }
+        Some(Via {
+            transport: sub(s, 8, te),
+            host,
+            port,
+            params: Params::from_raw(sub(s, ps, b.len())),
+            branch,
+            own_branch: false,
+        })
+    }
+
+    /// One via-parm by the full grammar of RFC 3261 §25.1 (with RFC 5118 §4.5's addresses).
+    fn parse_grammar(s: &'a str) -> Result<Self, ValueError> {
         let b = s.as_bytes();
         let mut i = skip_ws(b, 0);
         let mut parts = [""; 3];
@@ -378,7 +458,85 @@ impl fmt::Display for Via<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::net::Ipv4Addr;
+
+    /// Via values near the plain shape, with the faults and variations that must send a
+    /// value to the grammar: case, spacing, odd hosts and ports, quoted and bracketed values.
+    fn near_plain() -> impl Strategy<Value = String> {
+        let protocol = prop::sample::select(vec!["SIP/2.0/", "sip/2.0/", "SIP/2.1/", "SIP /2.0/"]);
+        let transport = prop::sample::select(vec!["UDP", "tcp", "WSS", "", "U:DP"]);
+        let space = prop::sample::select(vec![" ", "  ", "\t", ""]);
+        let host = prop::sample::select(vec![
+            "127.0.0.1",
+            "192.0.2.300",
+            "pc33.atlanta.example.com",
+            "a-.b",
+            "host.",
+            "1.2.3",
+            "[::1]",
+            "fe80::1",
+            "Example.COM",
+            "",
+        ]);
+        let port = prop::sample::select(vec!["", ":5060", ":65536", ":", " :5060", ":0x1"]);
+        let param = prop::sample::select(vec![
+            ";branch=z9hG4bK776asdhds",
+            ";rport",
+            ";rport=5060",
+            ";rport=x",
+            ";received=192.0.2.1",
+            ";received=::1",
+            ";received=[::1]",
+            ";maddr=224.2.0.1",
+            ";ttl=16",
+            ";ttl=256",
+            ";branch",
+            ";BRANCH=z9hG4bKx",
+            ";x=\"q\"",
+            "; lr",
+            ";",
+            ";a=b:c",
+            ";branch=a:b",
+            ",",
+        ]);
+        (
+            protocol,
+            transport,
+            space,
+            host,
+            port,
+            prop::collection::vec(param, 0..4),
+        )
+            .prop_map(|(pr, t, sp, h, po, params)| format!("{pr}{t}{sp}{h}{po}{}", params.concat()))
+    }
+
+    proptest! {
+        // Roughly one value in fifty has the plain shape: enough cases to see many.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn the_plain_reading_agrees_with_the_grammar(v in near_plain()) {
+            if let Some(plain) = Via::parse_plain(&v) {
+                let full = Via::parse_grammar(&v);
+                prop_assert!(full.is_ok(), "{v:?}: plain read it, the grammar says {full:?}");
+                let full = full.unwrap();
+                prop_assert_eq!(plain, full);
+                prop_assert_eq!(plain.params().raw(), full.params().raw());
+                prop_assert_eq!(plain.transport(), full.transport());
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_shapes_are_read_plainly() {
+        for v in [
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport",
+            "SIP/2.0/TCP pc33.atlanta.example.com;received=192.0.2.1;branch=z9hG4bK2",
+            "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK3;rport=5060",
+        ] {
+            assert!(Via::parse_plain(v).is_some(), "{v}");
+        }
+    }
 
     fn p(s: &str) -> Via<'_> {
         Via::parse(s).unwrap()

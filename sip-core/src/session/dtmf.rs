@@ -36,7 +36,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Option<(char, Option<Duration>)
     if content_type.eq_ignore_ascii_case("application/dtmf") {
         tone = single(text.trim());
     } else {
-        for line in text.lines() {
+        for line in super::sdp::lines(text) {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
             };

@@ -110,7 +110,7 @@ m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n{v
     /// The description's video section: none, refused, or active.
     fn video_of(body: &[u8]) -> Option<bool> {
         let text = sdp::text(body);
-        let line = text.lines().find(|l| l.starts_with("m=video"))?;
+        let line = super::sdp::lines(&text).find(|l| l.starts_with("m=video"))?;
         Some(line.split_whitespace().nth(1) != Some("0"))
     }
 
@@ -120,8 +120,7 @@ m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={}\r\n{v
         if !text.starts_with("v=0") {
             return Err(SdpError::Malformed("no v=0 line".into()));
         }
-        let audio = text
-            .lines()
+        let audio = sdp::lines(text)
             .find(|l| l.starts_with("m=audio"))
             .ok_or_else(|| SdpError::Incompatible("no audio".into()))?;
         if audio.split_whitespace().nth(2) != Some("RTP/AVP") {

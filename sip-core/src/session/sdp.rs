@@ -14,6 +14,26 @@ pub(crate) fn text(body: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// The lines of `text` as [`str::lines`] gives them (split at LF, a CR before it dropped,
+/// no empty line after a final LF), found with a vectorised byte search: SDP bodies are read
+/// line by line several times per call, and the generic `char` search cost more than the
+/// rest of the reading.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            // LF is ASCII, so both sides of it are on character boundaries.
+            Some(lf) => (&rest[..lf], &rest[lf + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
 /// One media section's direction: its own attribute, else the session-level one, else
 /// `sendrecv` (RFC 4566 §6). `None` for a rejected section (port 0).
 fn section_direction(session: Option<Direction>, lines: &[&str]) -> Option<Direction> {
@@ -37,7 +57,7 @@ fn attribute(line: &str) -> Option<Direction> {
 fn sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
     let mut session = Vec::new();
     let mut media: Vec<Vec<&str>> = Vec::new();
-    for line in sdp.lines() {
+    for line in lines(sdp) {
         if line.starts_with("m=") {
             media.push(vec![line]);
         } else if let Some(m) = media.last_mut() {
@@ -58,7 +78,7 @@ fn walk_directions(sdp: &str, mut f: impl FnMut(Option<Direction>) -> bool) {
     let done = |(active, own): (bool, Option<Direction>), session: Option<Direction>| {
         active.then(|| own.or(session).unwrap_or(Direction::SendRecv))
     };
-    for line in sdp.lines() {
+    for line in lines(sdp) {
         if let Some(m) = line.strip_prefix("m=") {
             if let Some(s) = section.take()
                 && f(done(s, session))
@@ -160,7 +180,7 @@ impl MediaLine {
 
 /// The media sections of a description, in order.
 pub fn media_lines(sdp: &str) -> Box<[MediaLine]> {
-    sdp.lines()
+    lines(sdp)
         .filter_map(|line| line.strip_prefix("m="))
         .filter_map(|m| {
             let mut fields = m.split_ascii_whitespace();
@@ -200,6 +220,31 @@ pub fn changes_media(previous: &[MediaLine], offer: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lines_split_as_the_standard_library_does() {
+        for text in [
+            "",
+            "\n",
+            "\r\n",
+            "a",
+            "a\n",
+            "a\r\n",
+            "a\r\nb",
+            "a\n\nb\n",
+            "a\r\r\nb",
+            "\rx\n",
+            "v=0\r\nm=audio 1 RTP/AVP 0\r\na=sendonly\r\n",
+            "é\nü\r\n",
+        ] {
+            assert_eq!(
+                lines(text).collect::<Vec<_>>(),
+                text.lines().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
+    }
+
     use super::*;
     use Direction::*;
 
