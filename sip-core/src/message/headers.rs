@@ -173,6 +173,13 @@ impl Headers {
             .map(|e| self.value(e))
     }
 
+    /// Whether any `name` header lists `token` (an option tag, a method), compared
+    /// case-insensitively; elements that are not tokens are ignored.
+    pub(crate) fn lists(&self, name: HeaderName, token: &str) -> bool {
+        self.get_all(name)
+            .any(|v| super::lists::lists_token(v, token))
+    }
+
     /// Every value of a known header, in order. A comma-separated line counts as one value;
     /// typed views split lists.
     pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {

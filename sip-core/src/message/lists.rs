@@ -17,9 +17,53 @@ pub fn parse_token_list(s: &str) -> impl Iterator<Item = Result<&str, ValueError
     })
 }
 
+/// Whether the token list `value` holds `token` (compared case-insensitively), as
+/// [`parse_token_list`] reads it, faulty elements ignored. Option tags and methods are
+/// looked up on every INVITE and its answers, so a value without quotes or angle brackets
+/// (the only things that make an element span a comma) is split at its commas directly.
+pub(crate) fn lists_token(value: &str, token: &str) -> bool {
+    if memchr::memchr2(b'"', b'<', value.as_bytes()).is_some() {
+        return parse_token_list(value)
+            .filter_map(Result::ok)
+            .any(|t| t.eq_ignore_ascii_case(token));
+    }
+    let ws = |c: &u8| *c == b' ' || *c == b'\t';
+    value.as_bytes().split(|&c| c == b',').any(|item| {
+        let start = item.iter().position(|c| !ws(c)).unwrap_or(item.len());
+        let end = item.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+        item[start..end].eq_ignore_ascii_case(token.as_bytes())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_listed_as_the_full_reading_lists_it() {
+        for value in [
+            "timer",
+            "100rel, timer",
+            "a,TIMER ,b",
+            "\ttimer\t",
+            "",
+            " , ",
+            "a,,timer",
+            "tim er",
+            "timers",
+            "\"a, timer\"",
+            "<a, timer>",
+            "\"x\", timer",
+            "a, \"timer\"",
+            "x;timer",
+            "timer,",
+        ] {
+            let full = parse_token_list(value)
+                .filter_map(Result::ok)
+                .any(|t| t.eq_ignore_ascii_case("timer"));
+            assert_eq!(lists_token(value, "timer"), full, "{value:?}");
+        }
+    }
 
     #[test]
     fn tokens() {

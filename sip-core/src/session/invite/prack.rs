@@ -17,9 +17,7 @@ use smol_str::SmolStr;
 
 use super::uas::Final2xx;
 use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session};
-use crate::message::{
-    HeaderName, Method, RAck, RSeq, Request, Response, StatusCode, parse_token_list,
-};
+use crate::message::{HeaderName, Method, RAck, RSeq, Request, Response, StatusCode};
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
 
@@ -138,10 +136,7 @@ impl Pracks {
 
 /// Whether `h`'s `name` header lists the `100rel` option tag.
 fn lists_100rel(h: &crate::message::Headers, name: HeaderName) -> bool {
-    h.get_all(name)
-        .flat_map(parse_token_list)
-        .filter_map(Result::ok)
-        .any(|t| t.eq_ignore_ascii_case(TAG))
+    h.lists(name, TAG)
 }
 
 /// Whether our provisionals to `invite` go reliably.

@@ -20,7 +20,6 @@ use std::time::Duration;
 use super::{CallRequest, CallTimer, Ctx, Phase, Session};
 use crate::message::{
     HeaderName, Headers, Method, MinSe, Refresher, Request, Response, SessionExpires, StatusCode,
-    parse_token_list,
 };
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
@@ -114,16 +113,9 @@ fn session_expires(h: &Headers) -> Option<SessionExpires<'_>> {
         .and_then(|v| SessionExpires::parse(v).ok())
 }
 
-fn lists(h: &Headers, name: HeaderName, tag: &str) -> bool {
-    h.get_all(name)
-        .flat_map(parse_token_list)
-        .filter_map(Result::ok)
-        .any(|t| t.eq_ignore_ascii_case(tag))
-}
-
 /// Whether `h` (a request or a response) allows UPDATE.
 fn allows_update(h: &Headers) -> bool {
-    lists(h, HeaderName::Allow, "UPDATE")
+    h.lists(HeaderName::Allow, "UPDATE")
 }
 
 /// The Min-SE a request whose session interval is below ours must be refused with (422,
@@ -137,8 +129,7 @@ pub(crate) fn too_brief(req: &Request, config: &UaConfig) -> Option<u32> {
 /// names `uas`, or names none and does not support timers itself (RFC 4028 §9).
 pub(super) fn requested(req: &Request) -> Option<Timer> {
     let h = req.headers();
-    let supports =
-        lists(h, HeaderName::Supported, "timer") || lists(h, HeaderName::Require, "timer");
+    let supports = h.lists(HeaderName::Supported, "timer") || h.lists(HeaderName::Require, "timer");
     session_expires(h).map(|se| {
         let refresher = se.refresher.unwrap_or(if supports {
             Refresher::Uac
