@@ -135,32 +135,37 @@ impl Flows {
         self.map.values().any(|s| f(s.info.local))
     }
 
-    /// Turns received bytes into arrivals.
-    pub(crate) fn receive(&mut self, id: FlowId, bytes: Bytes) -> Vec<Arrival> {
+    /// Turns received bytes into arrivals: the first one now, the rest of a stream's from
+    /// [`Flows::next_arrival`]. Handing them out one at a time lets the caller act on each
+    /// (which needs the flows too) without collecting them first.
+    pub(crate) fn receive(&mut self, id: FlowId, bytes: Bytes) -> Option<Arrival> {
         let limits = self.limits;
-        let Some(state) = self.map.get_mut(&id) else {
-            return Vec::new();
-        };
+        let state = self.map.get_mut(&id)?;
         let Some(framer) = state.framer.as_mut() else {
             // A datagram or WebSocket message; keep-alives come as bare CRLFs here too
             // (RFC 5626 §3.5.1 over UDP, SIP.js's habit over WebSocket).
-            return vec![match &bytes[..] {
+            return Some(match &bytes[..] {
                 b"\r\n\r\n" => Arrival::Ping,
                 b"\r\n" => Arrival::Pong,
                 _ => match Message::frame(bytes, &limits) {
                     Ok(m) => Arrival::Message(m),
                     Err(_) => Arrival::Garbage,
                 },
-            }];
+            });
         };
         framer.push(&bytes);
-        std::iter::from_fn(|| framer.poll())
-            .map(|e| match e {
-                Ok(StreamEvent::Message(m)) => Arrival::Message(m),
-                Ok(StreamEvent::Ping) => Arrival::Ping,
-                Ok(StreamEvent::Pong) => Arrival::Pong,
-                Err(_) => Arrival::Garbage,
-            })
-            .collect()
+        self.next_arrival(id)
+    }
+
+    /// The next arrival a stream flow holds, if any: its framer's next message or
+    /// keep-alive (a datagram flow has none after [`Flows::receive`]'s).
+    pub(crate) fn next_arrival(&mut self, id: FlowId) -> Option<Arrival> {
+        let framer = self.map.get_mut(&id)?.framer.as_mut()?;
+        Some(match framer.poll()? {
+            Ok(StreamEvent::Message(m)) => Arrival::Message(m),
+            Ok(StreamEvent::Ping) => Arrival::Ping,
+            Ok(StreamEvent::Pong) => Arrival::Pong,
+            Err(_) => Arrival::Garbage,
+        })
     }
 }

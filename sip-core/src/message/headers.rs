@@ -391,6 +391,13 @@ impl Headers {
     }
 
     fn make_entry(&mut self, name: Option<HeaderName>, name_text: &str, value: &str) -> Entry {
+        let need = name_text.len() + 2 + value.len();
+        if self.extra.capacity() - self.extra.len() < need {
+            // A built message gains its lines one by one: grow in one step to a size that
+            // holds a typical head, not through 8, 16, 32… bytes (the doubling ends at the
+            // same capacity).
+            self.extra.reserve(need.max(self.extra.capacity()).max(256));
+        }
         let line_start = self.extra.len();
         self.extra.push_str(name_text);
         self.extra.push_str(": ");

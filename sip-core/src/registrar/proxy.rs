@@ -176,7 +176,8 @@ impl Registrar {
                 let Some(f) = self.flows.flow(flow) else {
                     return;
                 };
-                for arrival in self.flows.receive(flow, bytes) {
+                let mut next = self.flows.receive(flow, bytes);
+                while let Some(arrival) = next {
                     if let Arrival::Message(m) = &arrival {
                         self.flows.trace_received(flow, m);
                     }
@@ -190,6 +191,7 @@ impl Registrar {
                         Arrival::Pong => {}
                         Arrival::Garbage => self.stats.dropped += 1,
                     }
+                    next = self.flows.next_arrival(flow);
                 }
             }
             Input::FlowClosed { flow } => {

@@ -670,7 +670,7 @@ impl<S: SdpHandler> UserAgent<S> {
         flow: FlowId,
         make: impl FnOnce(&mut Ctx<'_>, CallHandle) -> Result<Session<S>, E>,
     ) -> Result<CallHandle, E> {
-        let mut out = VecDeque::new();
+        let mut out = std::mem::take(&mut self.spare_actions);
         let local = self.session_local(flow);
         let mut ctx = Ctx {
             now,
@@ -703,7 +703,7 @@ impl<S: SdpHandler> UserAgent<S> {
     ) -> Option<R> {
         let reliable = self.flows.is_reliable(self.calls.get(&id)?.flow());
         let local = self.session_local(self.call_flow(id));
-        let mut out = VecDeque::new();
+        let mut out = std::mem::take(&mut self.spare_actions);
         let session = self.calls.get_mut(&id)?;
         let mut ctx = Ctx {
             now,
@@ -719,9 +719,9 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     /// Carries out session `id`'s actions in order, then lets it go if it has finished.
-    fn run_actions(&mut self, now: Instant, id: CallHandle, actions: VecDeque<Action>) {
+    fn run_actions(&mut self, now: Instant, id: CallHandle, mut actions: VecDeque<Action>) {
         let own = self.calls.get(&id).map(|s| s.flow());
-        for action in actions {
+        while let Some(action) = actions.pop_front() {
             match action {
                 Action::Send(req, what) => {
                     let flow = self.call_flow(id);
@@ -760,6 +760,8 @@ impl<S: SdpHandler> UserAgent<S> {
                 Action::Event(e) => self.event(e),
             }
         }
+        // Emptied, it keeps its room for the next step.
+        self.spare_actions = actions;
         if self.calls.get(&id).is_some_and(|s| s.is_finished())
             && let Some(mut s) = self.calls.remove(&id)
         {

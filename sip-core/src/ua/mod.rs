@@ -429,6 +429,9 @@ pub struct UserAgent<S = NoMedia> {
     next_call: u64,
     next_request: u64,
     out: VecDeque<Output>,
+    /// The action queue a call's step fills, lent to each step and given back empty, so
+    /// that a step does not allocate one.
+    spare_actions: VecDeque<crate::session::invite::Action>,
     stats: UaStats,
     now: Instant,
 }
@@ -492,6 +495,7 @@ impl<S: SdpHandler> UserAgent<S> {
             next_call: 0,
             next_request: 0,
             out: VecDeque::new(),
+            spare_actions: VecDeque::new(),
             stats: UaStats::default(),
             now,
         }
@@ -834,7 +838,8 @@ impl<S: SdpHandler> UserAgent<S> {
         let Some(f) = self.flows.flow(flow) else {
             return;
         };
-        for arrival in self.flows.receive(flow, bytes) {
+        let mut next = self.flows.receive(flow, bytes);
+        while let Some(arrival) = next {
             match arrival {
                 Arrival::Message(m) => {
                     self.flows.trace_received(flow, &m);
@@ -847,6 +852,7 @@ impl<S: SdpHandler> UserAgent<S> {
                 Arrival::Pong => self.pong(flow),
                 Arrival::Garbage => self.stats.unparseable += 1,
             }
+            next = self.flows.next_arrival(flow);
         }
     }
 
