@@ -198,9 +198,7 @@ impl Dialog {
             remote_seq: None,
             remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
             route_set,
-            secure: request
-                .parsed_uri()
-                .is_ok_and(|u| u.scheme().as_str() == "sips"),
+            secure: request.scheme() == crate::message::Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(
@@ -263,9 +261,7 @@ impl Dialog {
                 None => request.from()?.uri().to_string(),
             },
             route_set: record_route(h)?,
-            secure: request
-                .parsed_uri()
-                .is_ok_and(|u| u.scheme().as_str() == "sips"),
+            secure: request.scheme() == crate::message::Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(
@@ -296,9 +292,7 @@ impl Dialog {
                 None => notify.from()?.uri().to_string(),
             },
             route_set: record_route(h)?,
-            secure: subscribe
-                .parsed_uri()
-                .is_ok_and(|u| u.scheme().as_str() == "sips"),
+            secure: subscribe.scheme() == crate::message::Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(

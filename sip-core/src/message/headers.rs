@@ -194,6 +194,11 @@ impl Headers {
         self.entries.iter().filter(|e| e.name == Some(name)).count()
     }
 
+    /// The known name of each line in order (`None` for names the stack does not know).
+    pub(crate) fn names(&self) -> impl Iterator<Item = Option<HeaderName>> + '_ {
+        self.entries.iter().map(|e| e.name)
+    }
+
     /// Whether the header is present.
     pub fn contains(&self, name: HeaderName) -> bool {
         self.entries.iter().any(|e| e.name == Some(name))

@@ -22,7 +22,7 @@ pub enum Scheme<'a> {
 }
 
 impl<'a> Scheme<'a> {
-    fn from_str(s: &'a str) -> Self {
+    pub(crate) fn from_str(s: &'a str) -> Self {
         if s.eq_ignore_ascii_case("sip") {
             Scheme::Sip
         } else if s.eq_ignore_ascii_case("sips") {

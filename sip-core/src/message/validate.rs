@@ -11,7 +11,7 @@
 use super::keys::{self, Span};
 use super::{
     CSeq, Contact, ContentType, Date, Expires, HeaderName, Headers, MaxForwards, NameAddr,
-    ParseError, Request, Response, Uri, ValueError, Via, parse_call_id, tag_param,
+    ParseError, Request, Response, Scheme, Uri, ValueError, Via, parse_call_id, tag_param,
 };
 
 fn bad(name: HeaderName, error: ValueError) -> ParseError {
@@ -187,11 +187,29 @@ pub(super) fn response(r: &Response, depth: Depth) -> Result<(), ParseError> {
     r.headers.check_present(depth)
 }
 
+// `check_required` keeps a bit per known name in a `u128`.
+const _: () = {
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        assert!((HeaderName::ALL[i] as u8) < 128);
+        i += 1;
+    }
+};
+
 impl Request {
     /// RFC 3261 §8.1.1 and §7.3.1 at the application layer: To, From, Call-ID, CSeq and Via
     /// are present, and the headers that may appear once do (RFC 4475 §3.3.1 insuf,
     /// §3.3.9 multi01, §3.3.10 mcl01). A UAS answers a failure with 400.
     pub fn check_required(&self) -> Result<(), ParseError> {
+        // One pass over the lines: every known name is a bit (there are fewer than 128).
+        let bit = |n: HeaderName| 1u128 << (n as u8);
+        let (mut seen, mut repeated) = (0u128, 0u128);
+        for name in self.headers.names().flatten() {
+            if name.is_single() && seen & bit(name) != 0 {
+                repeated |= bit(name);
+            }
+            seen |= bit(name);
+        }
         for name in [
             HeaderName::To,
             HeaderName::From,
@@ -199,20 +217,31 @@ impl Request {
             HeaderName::CSeq,
             HeaderName::Via,
         ] {
-            if !self.headers.contains(name) {
+            if seen & bit(name) == 0 {
                 return Err(ParseError::Missing {
                     name: name.as_str(),
                 });
             }
         }
-        for name in HeaderName::ALL.into_iter().filter(|n| n.is_single()) {
-            if self.headers.count(name) > 1 {
-                return Err(ParseError::Repeated {
-                    name: name.as_str(),
-                });
-            }
+        // Named in the order of `HeaderName::ALL`, as before.
+        match HeaderName::ALL
+            .into_iter()
+            .find(|n| repeated & bit(*n) != 0)
+        {
+            Some(name) => Err(ParseError::Repeated {
+                name: name.as_str(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The Request-URI's scheme, read from its text without parsing the rest: enough for
+    /// the layers that ask only whether a request came to a `sips:` URI or one of ours, on
+    /// a request whose URI a check has already parsed.
+    pub fn scheme(&self) -> Scheme<'_> {
+        let uri = self.uri();
+        let end = memchr::memchr(b':', uri.as_bytes()).unwrap_or(uri.len());
+        Scheme::from_str(&uri[..end])
     }
 
     /// The Request-URI, parsed.

@@ -2,7 +2,7 @@
 
 use crate::ids::IdGenerator;
 use crate::message::{
-    ContentType, HeaderName, Method, Request, Response, Scheme, StatusCode, Uri, parse_token_list,
+    ContentType, HeaderName, Method, Request, Response, Scheme, StatusCode, parse_token_list,
 };
 
 /// Methods this UA accepts, for Allow (RFC 3261 §20.5).
@@ -65,9 +65,9 @@ pub(super) fn decide(req: &Request, message_types: &[String]) -> Decision {
     if !known {
         return Decision::Reply(status(405));
     }
-    // §8.2.2.1: only URI schemes we can be reached at.
-    let scheme_ok = Uri::parse_request_uri(req.uri())
-        .is_ok_and(|u| matches!(u.scheme(), Scheme::Sip | Scheme::Sips | Scheme::Tel));
+    // §8.2.2.1: only URI schemes we can be reached at (the check on arrival parsed the
+    // whole URI).
+    let scheme_ok = matches!(req.scheme(), Scheme::Sip | Scheme::Sips | Scheme::Tel);
     if !scheme_ok {
         return Decision::Reply(status(416));
     }
