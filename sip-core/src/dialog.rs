@@ -265,7 +265,7 @@ impl Dialog {
             head: Prebuilt::default(),
         }
         .with_parties(
-            &format!("{to};tag={local_tag}"),
+            &[to, ";tag=", local_tag].concat(),
             h.get(HeaderName::From).unwrap_or_default(),
         ))
     }
@@ -502,7 +502,7 @@ impl Dialog {
                         .iter()
                         .map(|r| (HeaderName::Route, r.as_str())),
                 );
-                last = format!("<{}>", self.remote_target);
+                last = ["<", &self.remote_target, ">"].concat();
                 lines.push((HeaderName::Route, last.as_str()));
                 router.as_str()
             }

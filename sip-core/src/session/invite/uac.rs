@@ -41,9 +41,9 @@ impl<S: SdpHandler> Session<S> {
             .map_err(UaError::Sdp)?;
         let tag = ctx.ids.tag();
         let from = if options.anonymous {
-            format!("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag={tag}")
+            ["\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=", &tag].concat()
         } else {
-            format!("{};tag={tag}", call.from)
+            [call.from.as_str(), ";tag=", &tag].concat()
         };
         let call_id = ctx.ids.call_id();
         let mut req = RequestHead {
@@ -51,7 +51,7 @@ impl<S: SdpHandler> Session<S> {
             uri: call.uri,
             routes: &[],
             from: &from,
-            to: &format!("<{}>", call.uri),
+            to: &["<", call.uri, ">"].concat(),
             call_id: &call_id,
             cseq: ctx.ids.initial_cseq(),
         }
