@@ -11,7 +11,6 @@ use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use smallvec::SmallVec;
 
 use super::HeaderName;
 use super::keys::{KEYED, Keys};
@@ -20,7 +19,8 @@ use super::prebuilt::Prebuilt;
 /// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
 /// spills to the heap, which costs one allocation and nothing else. Larger would make every
 /// message bigger to move for the sake of rare ones.
-const INLINE: usize = 16;
+/// Lines a message usually has, room for which its index takes at once.
+const TYPICAL_LINES: usize = 16;
 
 /// The line lives in `extra` (added or edited after parsing), not in the received bytes.
 const LINE_EXTRA: u8 = 1;
@@ -60,7 +60,9 @@ pub struct Headers {
     /// them again.
     text: Option<ByteString>,
     extra: String,
-    entries: SmallVec<[Entry; INLINE]>,
+    /// On the heap, not inline: a message is moved many times on its way through the
+    /// layers, and a small `Headers` moves cheaply.
+    entries: Vec<Entry>,
     keys: Keys,
 }
 
@@ -75,11 +77,20 @@ impl Headers {
         Self::default()
     }
 
+    /// No headers yet, with room for a message's usual lines (a request or response being
+    /// built), so that adding them does not grow the index step by step.
+    pub(crate) fn for_message() -> Self {
+        Self {
+            entries: Vec::with_capacity(TYPICAL_LINES),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn from_parsed(
         src: Bytes,
         head_len: usize,
         extra: String,
-        entries: SmallVec<[Entry; INLINE]>,
+        entries: Vec<Entry>,
     ) -> Self {
         let text = ByteString::try_from(src.slice(..head_len.min(src.len()))).ok();
         let mut h = Self {
@@ -112,7 +123,7 @@ impl Headers {
     pub(crate) fn from_prebuilt(p: &Prebuilt, reserve: usize) -> Headers {
         let mut extra = String::with_capacity(p.text.len() + reserve);
         extra.push_str(&p.text);
-        let mut entries = SmallVec::new();
+        let mut entries = Vec::with_capacity(p.lines.len() + TYPICAL_LINES / 2);
         let mut line_start = p.uri_len;
         for (name, value_start, end) in p.spans() {
             entries.push(Entry {
@@ -491,14 +502,14 @@ pub(super) fn push_line_safe(out: &mut String, value: &str) {
 /// Builds the index while the parser walks the header section.
 pub(crate) struct IndexBuilder {
     pub(crate) extra: String,
-    pub(crate) entries: SmallVec<[Entry; INLINE]>,
+    pub(crate) entries: Vec<Entry>,
 }
 
 impl IndexBuilder {
     pub(crate) fn new() -> Self {
         Self {
             extra: String::new(),
-            entries: SmallVec::new(),
+            entries: Vec::with_capacity(TYPICAL_LINES),
         }
     }
 

@@ -311,7 +311,7 @@ impl Request {
     ///
     /// Line breaks and spaces in `uri` are dropped: they cannot occur in a Request-URI.
     pub fn new(method: Method, uri: &str) -> Request {
-        let mut headers = Headers::new();
+        let mut headers = Headers::for_message();
         let (s, l) = store_uri(&mut headers, uri);
         Request {
             method,
@@ -381,7 +381,7 @@ impl Response {
     pub fn new(status: StatusCode) -> Response {
         Response {
             status,
-            headers: Headers::new(),
+            headers: Headers::for_message(),
             body: Bytes::new(),
         }
     }

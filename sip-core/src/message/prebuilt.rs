@@ -31,7 +31,14 @@ impl Prebuilt {
                 .map(|(n, v)| n.as_str().len() + 2 + v.len())
                 .sum::<usize>();
         let mut text = String::with_capacity(size);
-        text.extend(uri.chars().filter(|c| !c.is_whitespace()));
+        if uri
+            .bytes()
+            .any(|c| c.is_ascii_whitespace() || !c.is_ascii())
+        {
+            text.extend(uri.chars().filter(|c| !c.is_whitespace()));
+        } else {
+            text.push_str(uri);
+        }
         let uri_len = text.len() as u32;
         let lines = lines
             .iter()
