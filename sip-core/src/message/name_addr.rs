@@ -320,6 +320,21 @@ fn is_blank(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+const BLANK: u8 = 1;
+const SEPARATOR: u8 = 2;
+
+/// What [`uri_outline`] refuses inside a URI: blanks, and `?` and `,` in a bare one.
+static OUTLINE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = BLANK;
+    t[b'\t' as usize] = BLANK;
+    t[b'\r' as usize] = BLANK;
+    t[b'\n' as usize] = BLANK;
+    t[b'?' as usize] = SEPARATOR;
+    t[b',' as usize] = SEPARATOR;
+    t
+};
+
 /// The outline of a URI inside a From or To value (see [`tag_param`]): a scheme, then no
 /// blanks; without angle brackets, no `?` or `,` either (§20.10).
 fn uri_outline(uri: &[u8], offset: usize, bare: bool) -> Result<(), ValueError> {
@@ -327,8 +342,8 @@ fn uri_outline(uri: &[u8], offset: usize, bare: bool) -> Result<(), ValueError> 
     if !scheme_ok {
         return Err(err("invalid scheme", offset));
     }
-    let bad = |c: &u8| is_blank(*c) || (bare && matches!(c, b'?' | b','));
-    match uri.iter().position(bad) {
+    let mask = if bare { BLANK | SEPARATOR } else { BLANK };
+    match uri.iter().position(|&c| OUTLINE[c as usize] & mask != 0) {
         Some(at) => Err(err("blank or separator inside the uri", offset + at)),
         None => Ok(()),
     }
