@@ -113,26 +113,55 @@ pub(crate) fn classify(h: &str) -> Option<Host<'_>> {
     }
     // A fully qualified name may end in one dot.
     let name = b.strip_suffix(b".").unwrap_or(b);
-    // Each label is non-empty and alphanumeric at both ends, with `-` only inside.
-    let mut prev = b'.';
+    // Each label is non-empty and alphanumeric at both ends, with `-` only inside; the
+    // last (top) label starts with a letter. One table load per byte.
+    let mut prev = DOT;
     let mut top_first = 0u8;
     for &c in name {
-        if c == b'.' {
-            if !prev.is_ascii_alphanumeric() {
+        let class = HOST_CLASS[c as usize];
+        if class == DOT {
+            if prev & ALNUM == 0 {
                 return None;
             }
-        } else if prev == b'.' {
-            if !c.is_ascii_alphanumeric() {
+        } else if prev == DOT {
+            if class & ALNUM == 0 {
                 return None;
             }
-            top_first = c;
-        } else if !c.is_ascii_alphanumeric() && c != b'-' {
+            top_first = class;
+        } else if class & (ALNUM | DASH) == 0 {
             return None;
         }
-        prev = c;
+        prev = class;
     }
-    (prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()).then_some(Host::Domain(h))
+    (prev & ALNUM != 0 && top_first & ALPHA != 0).then_some(Host::Domain(h))
 }
+
+const ALNUM: u8 = 1;
+const ALPHA: u8 = 2;
+const DASH: u8 = 4;
+const DOT: u8 = 8;
+
+/// The classes of hostname bytes [`classify`] tells apart (0 for every other byte).
+static HOST_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphabetic() {
+            ALNUM | ALPHA
+        } else if b.is_ascii_digit() {
+            ALNUM
+        } else if b == b'-' {
+            DASH
+        } else if b == b'.' {
+            DOT
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
 
 /// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
 fn parse_ipv4(h: &[u8]) -> Option<Ipv4Addr> {

@@ -25,6 +25,7 @@ pub(crate) fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
+#[inline]
 pub(crate) fn at(b: &[u8], i: usize) -> Option<u8> {
     b.get(i).copied()
 }
@@ -52,6 +53,7 @@ pub(crate) fn is_token_str(s: &str) -> bool {
 }
 
 /// Slices without panicking; out-of-range or non-boundary gives "".
+#[inline]
 pub(crate) fn sub(s: &str, from: usize, to: usize) -> &str {
     s.get(from..to).unwrap_or("")
 }
