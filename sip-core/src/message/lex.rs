@@ -19,7 +19,7 @@ pub(crate) fn shift(e: ValueError, base: usize) -> ValueError {
 }
 
 /// RFC 3261 §25.1 `token` characters.
-pub(crate) use crate::message::syntax::{is_token, is_unreserved};
+pub(crate) use crate::message::syntax::{ByteSet, is_token};
 
 pub(crate) fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
@@ -62,30 +62,34 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Checks `b[from..to]` against `unreserved / escaped / extra` (RFC 3261 §25.1).
+/// Checks `b[from..to]` against `allowed / escaped` (RFC 3261 §25.1).
 pub(crate) fn check_escaped(
     b: &[u8],
     from: usize,
     to: usize,
-    extra: &[u8],
+    allowed: &ByteSet,
     what: &'static str,
 ) -> Result<(), ValueError> {
     let mut i = from;
     while i < to {
         let c = at(b, i).ok_or(err(what, i))?;
-        if c == b'%' {
-            let ok = at(b, i + 1).and_then(hex).is_some() && at(b, i + 2).and_then(hex).is_some();
-            if !ok || i + 2 >= to {
+        if allowed[c as usize] {
+            i += 1;
+        } else if c == b'%' {
+            if !escape_at(b, i) || i + 2 >= to {
                 return Err(err("invalid escape", i));
             }
             i += 3;
-        } else if is_unreserved(c) || extra.contains(&c) {
-            i += 1;
         } else {
             return Err(err(what, i));
         }
     }
     Ok(())
+}
+
+/// Whether `b[i..]` starts with `%HH`.
+pub(crate) fn escape_at(b: &[u8], i: usize) -> bool {
+    at(b, i + 1).and_then(hex).is_some() && at(b, i + 2).and_then(hex).is_some()
 }
 
 /// Scans a quoted-string starting at the opening quote; returns the index

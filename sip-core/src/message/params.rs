@@ -3,12 +3,10 @@
 
 use crate::message::ValueError;
 use crate::message::lex::{
-    at, check_escaped, err, is_token, scan_quoted, scan_token, skip_ws, strip_quotes, sub,
+    at, err, escape_at, is_token, scan_quoted, scan_token, skip_ws, strip_quotes, sub,
 };
+use crate::message::syntax::URI_PARAM;
 use std::fmt;
-
-/// Characters besides unreserved/escaped allowed in a URI paramchar (RFC 3261 §25.1).
-pub(crate) const PARAM_UNRESERVED: &[u8] = b"[]/:&+$";
 
 /// A validated `;name[=value]` list kept as raw text.
 ///
@@ -255,12 +253,20 @@ pub(crate) fn scan_uri_params(b: &[u8], mut i: usize) -> Result<usize, ValueErro
     }
 }
 
-fn scan_paramchars(b: &[u8], i: usize) -> Result<usize, ValueError> {
-    let end = crate::message::lex::scan_while(b, i, |c| {
-        crate::message::lex::is_unreserved(c) || c == b'%' || PARAM_UNRESERVED.contains(&c)
-    });
-    check_escaped(b, i, end, PARAM_UNRESERVED, "invalid uri parameter")?;
-    Ok(end)
+fn scan_paramchars(b: &[u8], mut i: usize) -> Result<usize, ValueError> {
+    while let Some(&c) = b.get(i) {
+        if URI_PARAM[c as usize] {
+            i += 1;
+        } else if c == b'%' {
+            if !escape_at(b, i) {
+                return Err(err("invalid escape", i));
+            }
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    Ok(i)
 }
 
 /// Writes the parameters whose names are not in `skip` (typed fields carry those).

@@ -17,18 +17,38 @@ const fn class(extra: &[u8]) -> [bool; 256] {
 }
 
 static TOKEN: [bool; 256] = class(b"-.!%*_+`'~");
-static UNRESERVED: [bool; 256] = class(b"-_.!~*'()");
 static HOSTNAME: [bool; 256] = class(b"-.");
+/// A set of bytes: `set[c as usize]` says whether `c` belongs.
+pub(crate) type ByteSet = [bool; 256];
+
+/// The unreserved characters plus `extra`.
+const fn unreserved_and(extra: &[u8]) -> ByteSet {
+    let mut t = class(b"-_.!~*'()");
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// A SIP URI's user part: unreserved and user-unreserved `&=+$,;?/` (RFC 3261 §25.1).
+pub(crate) static URI_USER: ByteSet = unreserved_and(b"&=+$,;?/");
+/// A SIP URI's password: unreserved and `&=+$,` (RFC 3261 §25.1).
+pub(crate) static URI_PASSWORD: ByteSet = unreserved_and(b"&=+$,");
+/// A URI header name or value: unreserved and hnv-unreserved `[]/?:+$` (RFC 3261 §25.1).
+pub(crate) static URI_HNV: ByteSet = unreserved_and(b"[]/?:+$");
+/// An opaque URI of another scheme: unreserved and RFC 3986's reserved characters.
+pub(crate) static URI_OPAQUE: ByteSet = unreserved_and(b":/?#[]@!$&'()*+,;=");
+/// A URI parameter's name or value: unreserved and param-unreserved `[]/:&+$` (RFC 3261
+/// §25.1).
+pub(crate) static URI_PARAM: ByteSet = unreserved_and(b"[]/:&+$");
+
 static WORD: [bool; 256] = class(b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// `token` characters: alphanum and `-.!%*_+`~'`.
 pub(crate) fn is_token(c: u8) -> bool {
     TOKEN[c as usize]
-}
-
-/// `unreserved` = alphanum / mark.
-pub(crate) fn is_unreserved(c: u8) -> bool {
-    UNRESERVED[c as usize]
 }
 
 /// Characters of `hostname` and `IPv4address`: alphanum, `-` and `.`.

@@ -5,6 +5,7 @@ use crate::message::ValueError;
 use crate::message::host::{Host, parse_port, scan_host};
 use crate::message::lex::{at, check_escaped, err, percent_decode, scan_while, shift, sub};
 use crate::message::params::{Params, scan_uri_params};
+use crate::message::syntax::{URI_HNV, URI_OPAQUE, URI_PASSWORD, URI_USER};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -52,15 +53,6 @@ impl PartialEq for Scheme<'_> {
 }
 impl Eq for Scheme<'_> {}
 
-/// user-unreserved (RFC 3261 §25.1).
-const USER_EXTRA: &[u8] = b"&=+$,;?/";
-/// Password characters besides unreserved/escaped (RFC 3261 §25.1).
-const PASSWORD_EXTRA: &[u8] = b"&=+$,";
-/// hnv-unreserved (RFC 3261 §25.1).
-const HNV_EXTRA: &[u8] = b"[]/?:+$";
-/// RFC 3986 reserved characters, for opaque URIs of other schemes.
-const OPAQUE_EXTRA: &[u8] = b":/?#[]@!$&'()*+,;=";
-
 /// A URI view.
 ///
 /// For `sip`/`sips`, `host()` is always `Some`. For `tel`, the number is in
@@ -98,7 +90,7 @@ impl<'a> Uri<'a> {
                 if rest.is_empty() {
                     return Err(err("empty uri", colon + 1));
                 }
-                check_escaped(b, colon + 1, s.len(), OPAQUE_EXTRA, "invalid uri character")?;
+                check_escaped(b, colon + 1, s.len(), &URI_OPAQUE, "invalid uri character")?;
                 Ok(Uri {
                     opaque: Some(rest),
                     ..Uri::empty(scheme)
@@ -160,7 +152,7 @@ impl<'a> Uri<'a> {
             if u.is_empty() {
                 return Err(err("empty user", 0));
             }
-            check_escaped(u.as_bytes(), 0, u.len(), USER_EXTRA, "invalid user")?;
+            check_escaped(u.as_bytes(), 0, u.len(), &URI_USER, "invalid user")?;
         }
         let host = match host.parse::<std::net::Ipv6Addr>() {
             Ok(a) => Host::Ipv6(a),
@@ -274,10 +266,10 @@ fn parse_sip<'a>(s: &'a str, start: usize, scheme: Scheme<'a>) -> Result<Uri<'a>
         if user_end == start {
             return Err(err("empty user", start));
         }
-        check_escaped(b, start, user_end, USER_EXTRA, "invalid user")?;
+        check_escaped(b, start, user_end, &URI_USER, "invalid user")?;
         u.user = Some(sub(s, start, user_end));
         if let Some(c) = colon {
-            check_escaped(b, c + 1, at_pos, PASSWORD_EXTRA, "invalid password")?;
+            check_escaped(b, c + 1, at_pos, &URI_PASSWORD, "invalid password")?;
             u.password = Some(sub(s, c + 1, at_pos));
         }
         i = at_pos + 1;
@@ -315,8 +307,8 @@ fn check_headers(b: &[u8], base: usize) -> Result<(), ValueError> {
         let Some(eq) = eq.filter(|&e| e > i) else {
             return Err(err("invalid uri header", i));
         };
-        check_escaped(b, i, eq, HNV_EXTRA, "invalid uri header")?;
-        check_escaped(b, eq + 1, end, HNV_EXTRA, "invalid uri header")?;
+        check_escaped(b, i, eq, &URI_HNV, "invalid uri header")?;
+        check_escaped(b, eq + 1, end, &URI_HNV, "invalid uri header")?;
         if end >= b.len() {
             return Ok(());
         }
