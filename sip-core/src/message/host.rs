@@ -92,8 +92,13 @@ pub(crate) fn scan_host(s: &str, i: usize) -> Result<(Host<'_>, usize), ValueErr
     let end = scan_while(b, i, is_hostname);
     let h = sub(s, i, end);
     // RFC 5118 §4.2: say so when an unbracketed IPv6 address is what we see. Only a colon
-    // right after the host can start one, so the common case pays nothing.
-    if at(b, end) == Some(b':') {
+    // right after the host followed by a second one (past hex digits and dots) can be one,
+    // so a host and port pay for no more than that look.
+    let second_colon = || {
+        let after = scan_while(b, end + 1, |c| c.is_ascii_hexdigit() || c == b'.');
+        at(b, after) == Some(b':')
+    };
+    if at(b, end) == Some(b':') && second_colon() {
         let v6end = scan_while(b, i, |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
         let v6 = sub(s, i, v6end);
         if v6.bytes().filter(|&c| c == b':').count() >= 2 && v6.parse::<Ipv6Addr>().is_ok() {
