@@ -2,7 +2,10 @@
 //! when it started, rang, was answered and ended, and why it ended — with the final
 //! response that ended it, as the Sinch SDK's call details and error object give them.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+use memchr::memmem::Finder;
 
 use super::{CallEnd, CallHandle};
 use crate::message::{HeaderName, Response, RetryAfter};
@@ -161,12 +164,12 @@ pub(crate) fn without_tag(value: &str) -> String {
     // Header parameters follow the `>` of a name-addr (before it, `;tag=` would be a URI
     // parameter). Every call's details strip two tags: find the usual `;tag=` by a plain
     // search, and leave odd spellings (`; TAG = x`) to the parameter parser.
-    let params = value.rfind('>').map_or(0, |i| i + 1);
-    let found = memchr::memmem::find(&value.as_bytes()[params..], b";tag=").map(|i| {
+    static TAG: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b";tag="));
+    let b = value.as_bytes();
+    let params = memchr::memrchr(b'>', b).map_or(0, |i| i + 1);
+    let found = TAG.find(&b[params..]).map(|i| {
         let start = params + i;
-        let end = value[start + 1..]
-            .find(';')
-            .map_or(value.len(), |j| start + 1 + j);
+        let end = memchr::memchr(b';', &b[start + 1..]).map_or(value.len(), |j| start + 1 + j);
         (start, end)
     });
     let span = found.or_else(|| {

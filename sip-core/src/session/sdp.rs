@@ -2,6 +2,9 @@
 //! RFC 3264 §5.1). Everything else in a body is the [`SdpHandler`](super::SdpHandler)'s.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use super::Direction;
 
@@ -24,13 +27,17 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
-            // LF is ASCII, so both sides of it are on character boundaries.
-            Some(lf) => (&rest[..lf], &rest[lf + 1..]),
-            None => (rest, ""),
+        // LF is ASCII, so both sides of it are on character boundaries. A CR is part of
+        // the line ending only before an LF.
+        let line = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(lf) => {
+                let line = &rest[..lf];
+                rest = &rest[lf + 1..];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => std::mem::take(&mut rest),
         };
-        rest = next;
-        Some(line.strip_suffix('\r').unwrap_or(line))
+        Some(line)
     })
 }
 
@@ -178,10 +185,25 @@ impl MediaLine {
     }
 }
 
+/// The `m=` lines of `sdp` without the `m=`, in order, found by searching for them rather
+/// than reading every line.
+fn m_lines(sdp: &str) -> impl Iterator<Item = &str> {
+    static M_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\nm="));
+    let first = sdp.starts_with("m=").then_some(0);
+    let rest = M_LINE.find_iter(sdp.as_bytes()).map(|lf| lf + 1);
+    first.into_iter().chain(rest).map(|at| {
+        // `at` is the `m` after a line feed (or the start), and `m=` is ASCII.
+        let line = &sdp[at + 2..];
+        match memchr::memchr(b'\n', line.as_bytes()) {
+            Some(lf) => line[..lf].strip_suffix('\r').unwrap_or(&line[..lf]),
+            None => line,
+        }
+    })
+}
+
 /// The media sections of a description, in order.
 pub fn media_lines(sdp: &str) -> Box<[MediaLine]> {
-    lines(sdp)
-        .filter_map(|line| line.strip_prefix("m="))
+    m_lines(sdp)
         .filter_map(|m| {
             let mut fields = m.split_ascii_whitespace();
             let media = fields.next()?;
@@ -220,6 +242,17 @@ pub fn changes_media(previous: &[MediaLine], offer: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn m_lines_are_the_lines_that_start_with_m() {
+        for text in [
+            "", "m=audio 1 RTP/AVP 0", "v=0\r\nm=audio 1 RTP/AVP 0\r\na=x\r\nm=video 0 RTP/AVP 96\r\n",
+            "m=a\nm=b\n", "v=0\nam=x\n m=y\nm=\n", "v=0\r\nm=audio 1\r",
+        ] {
+            let by_lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("m=")).collect();
+            assert_eq!(m_lines(text).collect::<Vec<_>>(), by_lines, "{text:?}");
+        }
+    }
 
     #[test]
     fn lines_split_as_the_standard_library_does() {
