@@ -113,7 +113,8 @@ pub enum Message {
 pub struct Request {
     method: Method,
     uri: Text,
-    headers: Headers,
+    /// Boxed, as in a framed head (see `parse::Head`).
+    headers: Box<Headers>,
     body: Bytes,
 }
 
@@ -121,7 +122,8 @@ pub struct Request {
 #[derive(Clone)]
 pub struct Response {
     status: StatusCode,
-    headers: Headers,
+    /// Boxed, as in a framed head (see `parse::Head`).
+    headers: Box<Headers>,
     body: Bytes,
 }
 
@@ -311,7 +313,7 @@ impl Request {
     ///
     /// Line breaks and spaces in `uri` are dropped: they cannot occur in a Request-URI.
     pub fn new(method: Method, uri: &str) -> Request {
-        let mut headers = Headers::for_message();
+        let mut headers = Box::new(Headers::for_message());
         let (s, l) = store_uri(&mut headers, uri);
         Request {
             method,
@@ -327,7 +329,7 @@ impl Request {
         Request {
             method,
             uri: Text::Extra(0, p.uri_len),
-            headers: Headers::from_prebuilt(p, reserve),
+            headers: Box::new(Headers::from_prebuilt(p, reserve)),
             body: Bytes::new(),
         }
     }
@@ -381,7 +383,7 @@ impl Response {
     pub fn new(status: StatusCode) -> Response {
         Response {
             status,
-            headers: Headers::for_message(),
+            headers: Box::new(Headers::for_message()),
             body: Bytes::new(),
         }
     }

@@ -29,7 +29,9 @@ pub(crate) enum StartLine {
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) start: StartLine,
-    pub(crate) headers: Headers,
+    /// Boxed: a head and the message made of it are moved many times on their way through
+    /// the layers, and a pointer moves more cheaply than the index.
+    pub(crate) headers: Box<Headers>,
     /// Offset of the first body byte.
     pub(crate) body_start: usize,
 }
@@ -69,7 +71,12 @@ pub(crate) fn parse_head(
         let line_end = strip_cr(buf, pos, lf);
         if line_end == pos {
             // The empty line: headers are over.
-            let headers = Headers::from_parsed(src.clone(), lf + 1, index.extra, index.entries);
+            let headers = Box::new(Headers::from_parsed(
+                src.clone(),
+                lf + 1,
+                index.extra,
+                index.entries,
+            ));
             return Ok(Some(Head {
                 start,
                 headers,
