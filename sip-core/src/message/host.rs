@@ -69,10 +69,16 @@ pub(crate) fn ipv4_text<'b>(a: &Ipv4Addr, buf: &'b mut [u8; 15]) -> &'b str {
             buf[n] = b'.';
             n += 1;
         }
-        let mut digits = [0u8; 10];
-        let text = crate::message::lex::format_u32(u32::from(octet), &mut digits);
-        buf[n..n + text.len()].copy_from_slice(text.as_bytes());
-        n += text.len();
+        if octet >= 100 {
+            buf[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + octet % 10;
+        n += 1;
     }
     // Only digits and dots were written.
     std::str::from_utf8(&buf[..n]).unwrap_or_default()

@@ -246,8 +246,12 @@ mod tests {
     #[test]
     fn m_lines_are_the_lines_that_start_with_m() {
         for text in [
-            "", "m=audio 1 RTP/AVP 0", "v=0\r\nm=audio 1 RTP/AVP 0\r\na=x\r\nm=video 0 RTP/AVP 96\r\n",
-            "m=a\nm=b\n", "v=0\nam=x\n m=y\nm=\n", "v=0\r\nm=audio 1\r",
+            "",
+            "m=audio 1 RTP/AVP 0",
+            "v=0\r\nm=audio 1 RTP/AVP 0\r\na=x\r\nm=video 0 RTP/AVP 96\r\n",
+            "m=a\nm=b\n",
+            "v=0\nam=x\n m=y\nm=\n",
+            "v=0\r\nm=audio 1\r",
         ] {
             let by_lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("m=")).collect();
             assert_eq!(m_lines(text).collect::<Vec<_>>(), by_lines, "{text:?}");

@@ -20,6 +20,7 @@ use std::time::Duration;
 use super::{CallRequest, CallTimer, Ctx, Phase, Session};
 use crate::message::{
     HeaderName, Headers, Method, MinSe, Refresher, Request, Response, SessionExpires, StatusCode,
+    format_u32,
 };
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
@@ -84,9 +85,11 @@ impl Refresh {
             return;
         };
         let refresher = if t.we_refresh { "uas" } else { "uac" };
+        let mut digits = [0; 10];
+        let interval = format_u32(t.interval, &mut digits);
         h.set(
             HeaderName::SessionExpires,
-            &format!("{};refresher={refresher}", t.interval),
+            &[interval, ";refresher=", refresher].concat(),
         );
         if !t.we_refresh {
             h.push(HeaderName::Require, "timer");
@@ -96,11 +99,13 @@ impl Refresh {
     /// The timer headers of a refresh of ours: our interval, and us as refresher.
     pub(super) fn headers(&self, h: &mut Headers, config: &UaConfig) {
         if let Some(t) = self.timer {
+            let mut digits = [0; 10];
+            let interval = format_u32(t.interval, &mut digits);
             h.set(
                 HeaderName::SessionExpires,
-                &format!("{};refresher=uac", t.interval),
+                &[interval, ";refresher=uac"].concat(),
             );
-            h.set(HeaderName::MinSe, &config.min_se.to_string());
+            h.set(HeaderName::MinSe, format_u32(config.min_se, &mut digits));
         }
     }
 }
@@ -151,11 +156,10 @@ impl<S: SdpHandler> Session<S> {
             Some(Refresher::Uas) => ";refresher=uas",
             None => "",
         };
-        h.set(
-            HeaderName::SessionExpires,
-            &format!("{interval}{refresher}"),
-        );
-        h.set(HeaderName::MinSe, &config.min_se.to_string());
+        let mut digits = [0; 10];
+        let interval = format_u32(interval, &mut digits);
+        h.set(HeaderName::SessionExpires, &[interval, refresher].concat());
+        h.set(HeaderName::MinSe, format_u32(config.min_se, &mut digits));
     }
 
     /// Caller: a 422 to our INVITE names the Min-SE the peer wants (§7.4): ask again with
