@@ -137,6 +137,12 @@ pub(crate) fn contact_span(line: &str) -> Result<Option<Span>, ValueError> {
     if line.trim_matches([' ', '\t']) == "*" {
         return Ok(None);
     }
+    // A single value (the usual Contact) needs no list split, which tracks quotes and
+    // brackets byte by byte. (An empty one is left to the list, which names the fault.)
+    let blank = |c: u8| c == b' ' || c == b'\t';
+    if memchr::memchr(b',', line.as_bytes()).is_none() && !line.bytes().all(blank) {
+        return NameAddr::parse(line).map(|na| na.uri_text().map(|t| Span::of(line, t)));
+    }
     let mut first = None;
     for na in NameAddr::parse_list(line) {
         let na = na?;
