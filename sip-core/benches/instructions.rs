@@ -5,8 +5,9 @@
 //! (no PRACK, no session timer: seven messages, `plain-calls`), and digest registrations
 //! at the embedded registrar (two transactions each), and the transaction-ready parse of the
 //! parser benchmark's four messages (`frame`: frame each and read the top Via, CSeq, Call-ID
-//! and both tags), against the parser benchmark's floor (`line-scan`). Instruction counts are deterministic, unlike times on a shared machine,
-//! so they are the report's headline figure.
+//! and both tags), against the parser benchmark's floor (`line-scan`). Instruction counts
+//! are deterministic, unlike times on a shared machine, so they are the report's headline
+//! figure.
 //!
 //! ```sh
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \

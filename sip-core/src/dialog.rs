@@ -13,7 +13,9 @@
 use smol_str::SmolStr;
 
 use crate::ids::IdGenerator;
-use crate::message::{HeaderName, Method, NameAddr, ParseError, Prebuilt, Request, Response, Uri};
+use crate::message::{
+    HeaderName, Method, NameAddr, ParseError, Prebuilt, Request, Response, Scheme, Uri,
+};
 
 /// The dialog identifier of RFC 3261 §12: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,7 +200,7 @@ impl Dialog {
             remote_seq: None,
             remote_target: contact_uri(h)?.ok_or(DialogError::NoContact)?,
             route_set,
-            secure: request.scheme() == crate::message::Scheme::Sips,
+            secure: request.scheme() == Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(
@@ -261,7 +263,7 @@ impl Dialog {
                 None => request.from()?.uri().to_string(),
             },
             route_set: record_route(h)?,
-            secure: request.scheme() == crate::message::Scheme::Sips,
+            secure: request.scheme() == Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(
@@ -292,7 +294,7 @@ impl Dialog {
                 None => notify.from()?.uri().to_string(),
             },
             route_set: record_route(h)?,
-            secure: subscribe.scheme() == crate::message::Scheme::Sips,
+            secure: subscribe.scheme() == Scheme::Sips,
             head: Prebuilt::default(),
         }
         .with_parties(

@@ -16,10 +16,8 @@ use super::HeaderName;
 use super::keys::{KEYED, Keys};
 use super::prebuilt::Prebuilt;
 
-/// Inline capacity of the index. Typical requests carry 8–15 headers; past this the index
-/// spills to the heap, which costs one allocation and nothing else. Larger would make every
-/// message bigger to move for the sake of rare ones.
-/// Lines a message usually has, room for which its index takes at once.
+/// Lines a message usually has (typical requests carry 8–15 headers): room for this many
+/// is taken at once, so an index grows again only for the rare larger message.
 const TYPICAL_LINES: usize = 16;
 
 /// The line lives in `extra` (added or edited after parsing), not in the received bytes.

@@ -317,7 +317,7 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
 }
 
 fn is_blank(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+    OUTLINE[c as usize] & BLANK != 0
 }
 
 const BLANK: u8 = 1;

@@ -191,14 +191,11 @@ fn m_lines(sdp: &str) -> impl Iterator<Item = &str> {
     static M_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\nm="));
     let first = sdp.starts_with("m=").then_some(0);
     let rest = M_LINE.find_iter(sdp.as_bytes()).map(|lf| lf + 1);
-    first.into_iter().chain(rest).map(|at| {
-        // `at` is the `m` after a line feed (or the start), and `m=` is ASCII.
-        let line = &sdp[at + 2..];
-        match memchr::memchr(b'\n', line.as_bytes()) {
-            Some(lf) => line[..lf].strip_suffix('\r').unwrap_or(&line[..lf]),
-            None => line,
-        }
-    })
+    // Each `at` is the `m` after a line feed (or the start): a character boundary.
+    first
+        .into_iter()
+        .chain(rest)
+        .filter_map(|at| lines(sdp.get(at..)?).next()?.strip_prefix("m="))
 }
 
 /// The media sections of a description, in order.

@@ -84,13 +84,12 @@ impl Refresh {
         let Some(t) = self.timer else {
             return;
         };
-        let refresher = if t.we_refresh { "uas" } else { "uac" };
-        let mut digits = [0; 10];
-        let interval = format_u32(t.interval, &mut digits);
-        h.set(
-            HeaderName::SessionExpires,
-            &[interval, ";refresher=", refresher].concat(),
-        );
+        let refresher = if t.we_refresh {
+            Refresher::Uas
+        } else {
+            Refresher::Uac
+        };
+        set_session_expires(h, t.interval, Some(refresher));
         if !t.we_refresh {
             h.push(HeaderName::Require, "timer");
         }
@@ -99,13 +98,8 @@ impl Refresh {
     /// The timer headers of a refresh of ours: our interval, and us as refresher.
     pub(super) fn headers(&self, h: &mut Headers, config: &UaConfig) {
         if let Some(t) = self.timer {
-            let mut digits = [0; 10];
-            let interval = format_u32(t.interval, &mut digits);
-            h.set(
-                HeaderName::SessionExpires,
-                &[interval, ";refresher=uac"].concat(),
-            );
-            h.set(HeaderName::MinSe, format_u32(config.min_se, &mut digits));
+            set_session_expires(h, t.interval, Some(Refresher::Uac));
+            h.set(HeaderName::MinSe, format_u32(config.min_se, &mut [0; 10]));
         }
     }
 }
@@ -116,6 +110,18 @@ const MAX_422_RETRIES: u8 = 2;
 fn session_expires(h: &Headers) -> Option<SessionExpires<'_>> {
     h.get(HeaderName::SessionExpires)
         .and_then(|v| SessionExpires::parse(v).ok())
+}
+
+/// Sets Session-Expires to `interval`, naming `refresher` when there is one (§4).
+fn set_session_expires(h: &mut Headers, interval: u32, refresher: Option<Refresher>) {
+    let refresher = match refresher {
+        Some(Refresher::Uac) => ";refresher=uac",
+        Some(Refresher::Uas) => ";refresher=uas",
+        None => "",
+    };
+    let mut digits = [0; 10];
+    let interval = format_u32(interval, &mut digits);
+    h.set(HeaderName::SessionExpires, &[interval, refresher].concat());
 }
 
 /// Whether `h` (a request or a response) allows UPDATE.
@@ -151,15 +157,8 @@ pub(super) fn requested(req: &Request) -> Option<Timer> {
 impl<S: SdpHandler> Session<S> {
     /// Caller: the session-timer headers of our INVITE.
     pub(super) fn ask_for_timer(h: &mut Headers, config: &UaConfig, interval: u32) {
-        let refresher = match config.session_refresher {
-            Some(Refresher::Uac) => ";refresher=uac",
-            Some(Refresher::Uas) => ";refresher=uas",
-            None => "",
-        };
-        let mut digits = [0; 10];
-        let interval = format_u32(interval, &mut digits);
-        h.set(HeaderName::SessionExpires, &[interval, refresher].concat());
-        h.set(HeaderName::MinSe, format_u32(config.min_se, &mut digits));
+        set_session_expires(h, interval, config.session_refresher);
+        h.set(HeaderName::MinSe, format_u32(config.min_se, &mut [0; 10]));
     }
 
     /// Caller: a 422 to our INVITE names the Min-SE the peer wants (§7.4): ask again with
