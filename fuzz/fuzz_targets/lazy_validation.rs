@@ -4,7 +4,11 @@
 //! - the lazy check never refuses what the full one accepts, and a message the full check
 //!   accepts reads the same keys both ways (framing's cached ones and a fresh parse);
 //! - a request the lazy check refuses gets a 400 and nothing else — no event, no request,
-//!   no transaction left — and a refused response is dropped.
+//!   no transaction left — and a refused response is dropped;
+//! - a request the lazy check lets through with a fault the full one finds (a Route or
+//!   Record-Route left to the layer that reads it) is either refused with 400 by that layer,
+//!   and then nothing of it reaches the application or stays as a call, or handled as if
+//!   the faulty header were not there — never half of each.
 #![no_main]
 
 use std::time::Instant;
@@ -41,16 +45,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if lazy.is_ok() {
+        if full.is_err() && matches!(m, Message::Request(_)) {
+            left_to_the_layers(bytes);
+        }
         return;
     }
-    #[allow(clippy::disallowed_methods)]
-    let now = Instant::now();
-    let mut ua: UserAgent<FakeSdp> = UserAgent::new(UaConfig::new("sip:alice@example.com"), now, 1);
-    let flow = ua.add_flow(FlowInfo {
-        transport: Transport::Udp,
-        local: "192.0.2.10:5060".parse().unwrap(),
-        remote: "192.0.2.1:5060".parse().unwrap(),
-    });
+    let (mut ua, now, flow) = user_agent();
     ua.handle_input(now, Input::Received { flow, bytes });
     while let Some(o) = ua.poll_output() {
         match o {
@@ -70,3 +70,40 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ua.transactions(), 0, "nothing half-processed is left");
     assert_eq!(ua.calls().count(), 0);
 });
+
+fn user_agent() -> (UserAgent<FakeSdp>, Instant, sansip_core::transport::FlowId) {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let mut ua: UserAgent<FakeSdp> = UserAgent::new(UaConfig::new("sip:alice@example.com"), now, 1);
+    let flow = ua.add_flow(FlowInfo {
+        transport: Transport::Udp,
+        local: "192.0.2.10:5060".parse().unwrap(),
+        remote: "192.0.2.1:5060".parse().unwrap(),
+    });
+    (ua, now, flow)
+}
+
+/// A request whose fault the arrival check left to the layer that reads the header.
+fn left_to_the_layers(bytes: Bytes) {
+    let (mut ua, now, flow) = user_agent();
+    ua.handle_input(now, Input::Received { flow, bytes });
+    let (mut refused, mut events) = (false, 0);
+    while let Some(o) = ua.poll_output() {
+        match o {
+            Output::Transmit { bytes, .. } => {
+                if let Ok(Message::Response(r)) = Message::frame(bytes, &Limits::default()) {
+                    refused |= r.status().code() == 400;
+                }
+            }
+            Output::Event(_) => events += 1,
+            _ => {}
+        }
+    }
+    if refused {
+        assert_eq!(
+            events, 0,
+            "a request refused by a layer reached the application"
+        );
+        assert_eq!(ua.calls().count(), 0, "a refused request left a call");
+    }
+}

@@ -14,7 +14,7 @@ use smol_str::SmolStr;
 
 use crate::ids::IdGenerator;
 use crate::message::{
-    HeaderName, Method, NameAddr, ParseError, Prebuilt, Request, Response, Scheme, Uri,
+    HeaderName, Method, NameAddr, ParseError, Prebuilt, Request, Response, Scheme, StatusCode, Uri,
 };
 
 /// The dialog identifier of RFC 3261 §12: Call-ID, local tag, remote tag.
@@ -83,6 +83,13 @@ impl DialogError {
             DialogError::CSeqOutOfOrder { .. } => 500,
             _ => 400,
         }
+    }
+
+    /// [`DialogError::status`] with this error as its reason phrase, so that a 400 names
+    /// the header at fault.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::with_reason(self.status(), &self.to_string())
+            .unwrap_or_else(|| StatusCode::new(self.status()))
     }
 }
 
@@ -399,17 +406,23 @@ impl Dialog {
     pub fn handle_request(&mut self, request: &Request) -> Result<(), DialogError> {
         let seq = request.cseq()?.seq;
         let exempt = matches!(request.method(), Method::Ack | Method::Cancel);
+        if !exempt
+            && let Some(last) = self.remote_seq
+            && seq <= last
+        {
+            return Err(DialogError::CSeqOutOfOrder { got: seq, last });
+        }
+        // The Contact is first read here (the arrival check leaves it to the reader): a bad
+        // one refuses the request before anything of the dialog changes.
+        let target = if is_target_refresh(request.method()) {
+            contact_uri(request.headers())?
+        } else {
+            None
+        };
         if !exempt {
-            if let Some(last) = self.remote_seq
-                && seq <= last
-            {
-                return Err(DialogError::CSeqOutOfOrder { got: seq, last });
-            }
             self.remote_seq = Some(seq);
         }
-        if is_target_refresh(request.method())
-            && let Some(target) = contact_uri(request.headers())?
-        {
+        if let Some(target) = target {
             self.retarget(target);
         }
         Ok(())
@@ -596,7 +609,7 @@ fn strip_for_request_uri(u: &Uri<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Message, StatusCode};
+    use crate::message::Message;
     use bytes::Bytes;
 
     fn req(text: &str) -> Request {
@@ -735,6 +748,42 @@ Content-Length: 0
             DialogId::of_incoming(&reinvite).unwrap().unwrap(),
             uas.id().clone()
         );
+    }
+
+    #[test]
+    fn a_target_refresh_with_a_bad_contact_changes_nothing() {
+        let invite = req(INVITE);
+        let mut uas = Dialog::uas(&invite, "a6c85cf", 1, DialogState::Confirmed).unwrap();
+        let reinvite = |contact: &str| {
+            let text = INVITE
+                .replace("CSeq: 314159 INVITE", "CSeq: 314160 INVITE")
+                .replace(
+                    "To: Bob <sip:bob@biloxi.example.com>",
+                    "To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf",
+                )
+                .replace("<sip:alice@pc33.atlanta.example.com>", contact)
+                .replace('\n', "\r\n");
+            // Framed only: the request reaches the dialog with its Contact unread.
+            match Message::frame(Bytes::from(text), &Default::default()).unwrap() {
+                Message::Request(r) => r,
+                Message::Response(_) => panic!("a request"),
+            }
+        };
+        let err = uas
+            .handle_request(&reinvite("<sip:alice@198.51.100.7:5062;x=\"q\">"))
+            .unwrap_err();
+        assert_eq!(err.status_code().code(), 400);
+        assert!(
+            err.status_code().reason().starts_with("bad Contact header"),
+            "{err}"
+        );
+        assert_eq!(uas.remote_seq(), Some(314159));
+        assert_eq!(uas.remote_target(), "sip:alice@pc33.atlanta.example.com");
+        // The peer's corrected request, with the same CSeq, is taken.
+        uas.handle_request(&reinvite("<sip:alice@198.51.100.7:5062>"))
+            .unwrap();
+        assert_eq!(uas.remote_seq(), Some(314160));
+        assert_eq!(uas.remote_target(), "sip:alice@198.51.100.7:5062");
     }
 
     #[test]

@@ -185,6 +185,77 @@ fn malformed_requests_get_a_400_naming_the_fault_and_responses_are_dropped() {
     assert_eq!(ua.transactions(), 0);
 }
 
+/// Route and Record-Route are read by the layer that needs them, not on arrival: a faulty
+/// Record-Route costs an INVITE its dialog (400 naming the header, nothing offered, nothing
+/// left), while a MESSAGE, which no layer reads them from, is taken despite a faulty Route.
+#[test]
+fn route_headers_are_checked_by_the_layer_that_reads_them() {
+    let invite = "INVITE sip:user@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKlazy1\r\n\
+        Max-Forwards: 70\r\n\
+        From: <sip:caller@example.net>;tag=a1\r\n\
+        To: <sip:user@example.com>\r\n\
+        Call-ID: lazy-rr@192.0.2.1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Contact: <sip:caller@192.0.2.1>\r\n\
+        Record-Route: <sip:p1.example.net;lr>, <sip:p2 example.net;lr>\r\n\
+        Content-Length: 0\r\n\r\n";
+    let (mut ua, flow) = ua("sip:user@example.com", 1);
+    let bytes = Bytes::copy_from_slice(invite.as_bytes());
+    ua.handle_input(start(), Input::Received { flow, bytes });
+    let out = drain(&mut ua);
+    let codes: Vec<(u16, String)> = sent(&out)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Response(r) => Some((r.status().code(), r.status().reason().to_string())),
+            Message::Request(_) => None,
+        })
+        .collect();
+    let finals: Vec<_> = codes.iter().filter(|(code, _)| *code > 100).collect();
+    assert_eq!(finals.len(), 1, "{codes:?}");
+    assert_eq!(finals[0].0, 400);
+    assert!(
+        finals[0].1.starts_with("bad Record-Route header"),
+        "{codes:?}"
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Event(_))),
+        "{out:?}"
+    );
+    assert_eq!(ua.calls().count(), 0);
+
+    let message = "MESSAGE sip:user@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKlazy2\r\n\
+        Max-Forwards: 70\r\n\
+        Route: <sip:p1 example.com;lr>\r\n\
+        From: <sip:caller@example.net>;tag=a2\r\n\
+        To: <sip:user@example.com>\r\n\
+        Call-ID: lazy-route@192.0.2.1\r\n\
+        CSeq: 1 MESSAGE\r\n\
+        Content-Type: text/plain\r\n\
+        Content-Length: 2\r\n\r\nhi";
+    let bytes = Bytes::copy_from_slice(message.as_bytes());
+    ua.handle_input(start(), Input::Received { flow, bytes });
+    let out = drain(&mut ua);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::MessageReceived { .. }))),
+        "{out:?}"
+    );
+    // The full check, which a proxy uses, still refuses the Route.
+    let m = Message::frame(
+        Bytes::copy_from_slice(message.as_bytes()),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(
+        m.validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("bad Route header")
+    );
+}
+
 /// RFC 4475 §3.1.2 through the user agent, whose own check reads less of From and To than
 /// `Message::validate` (the addresses are carried as text): every invalid request that can be
 /// answered still gets a 400 naming its fault, the others and every invalid response are

@@ -211,6 +211,11 @@ impl Message {
     /// as text; a layer that needs the URI of one parses it then and answers 400 naming the
     /// header if it does not parse.
     ///
+    /// A request's Route and Record-Route are not read here either: the dialog layer reads
+    /// the Record-Route when the request creates a dialog, and answers 400 naming the header
+    /// before anything is set up. A response has nobody to answer, so its route headers are
+    /// checked now and a faulty one is dropped whole.
+    ///
     /// The first Contact, which this check parses, is kept (as framing keeps the keys), so
     /// that the dialog layer takes its remote target without parsing it again.
     pub fn validate_for_ua(&mut self) -> Result<(), ParseError> {
@@ -221,7 +226,7 @@ impl Message {
             }
             Message::Response(r) => {
                 r.headers.learn(HeaderName::Contact);
-                validate::response(r, validate::Depth::Keys)
+                validate::response(r, validate::Depth::Tags)
             }
         }
     }

@@ -131,13 +131,15 @@ impl Headers {
                 HeaderName::Via => Via::parse_list(v).try_for_each(|r| r.map(drop)),
                 HeaderName::From | HeaderName::To => match depth {
                     Depth::Full => NameAddr::parse(v).map(drop),
-                    Depth::Keys if known_good => Ok(()),
-                    Depth::Keys => tag_param(v).map(drop),
+                    Depth::Tags | Depth::Keys if known_good => Ok(()),
+                    Depth::Tags | Depth::Keys => tag_param(v).map(drop),
                 },
                 HeaderName::CallId | HeaderName::CSeq if known_good => Ok(()),
                 HeaderName::CallId => parse_call_id(v).map(drop),
                 HeaderName::CSeq => CSeq::parse(v).map(drop),
                 HeaderName::MaxForwards => MaxForwards::parse(v).map(drop),
+                // Left to the layer that reads them, which answers 400 naming the header.
+                HeaderName::Route | HeaderName::RecordRoute if depth == Depth::Keys => Ok(()),
                 HeaderName::Contact if known_good => Ok(()),
                 HeaderName::Contact => Contact::parse(v).map(drop),
                 HeaderName::Route | HeaderName::RecordRoute => {
@@ -168,6 +170,11 @@ pub(super) enum Depth {
     /// The tags and the address's outline (see [`tag_param`]): what the transaction and
     /// dialog layers read. The addresses themselves are carried as text and parsed, with a
     /// 400 naming the header, by the layer that needs a URI from them.
+    Tags,
+    /// [`Depth::Tags`], and Route and Record-Route not read at all: a request's route
+    /// headers are checked by the layer that reads them (the dialog, when a request creates
+    /// one), which answers 400 naming the header. A request nothing reads them from (a BYE,
+    /// a MESSAGE) is not refused for them.
     Keys,
 }
 

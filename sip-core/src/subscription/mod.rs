@@ -379,7 +379,7 @@ impl Subscription {
             return;
         }
         if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.handle_request(req)) {
-            ctx.respond(tx, req, e.status());
+            ctx.respond_with(tx, req, e.status_code(), &[]);
             return;
         }
         match (self.subscriber, req.method()) {

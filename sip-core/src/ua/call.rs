@@ -944,9 +944,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let dialog = match Dialog::uas(&req, &tag, seq, DialogState::Early) {
             Ok(d) => d,
             Err(e) => {
-                let status = StatusCode::with_reason(e.status(), &e.to_string())
-                    .unwrap_or_else(|| StatusCode::new(e.status()));
-                self.respond(now, tx, &req, status);
+                self.respond(now, tx, &req, e.status_code());
                 return;
             }
         };

@@ -332,7 +332,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let dialog = match Dialog::uas(&req, &tag, seq, DialogState::Confirmed) {
             Ok(d) => d,
             Err(e) => {
-                self.respond(now, tx, &req, StatusCode::new(e.status()));
+                self.respond(now, tx, &req, e.status_code());
                 return;
             }
         };

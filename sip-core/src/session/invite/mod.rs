@@ -897,7 +897,7 @@ impl<S: SdpHandler> Session<S> {
             return Claim::Taken;
         }
         if let Some(Err(e)) = self.dialog.as_mut().map(|d| d.handle_request(req)) {
-            ctx.respond(tx, req, e.status());
+            ctx.respond_with(tx, req, e.status_code(), &[]);
             return Claim::Taken;
         }
         match req.method() {
