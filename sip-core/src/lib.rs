@@ -87,6 +87,7 @@ mod handles;
 pub mod ids;
 pub mod locate;
 pub mod message;
+mod peer_map;
 pub mod publication;
 pub mod registrar;
 pub mod registration;

@@ -5,7 +5,6 @@
 //! It keeps each publication's body as sent; [`Compositor::state`] hands them out, and the
 //! presence agent (`presence.rs`) composes and notifies them.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +13,7 @@ use smol_str::SmolStr;
 use super::LocationService;
 use crate::ids::IdGenerator;
 use crate::message::{Event as EventHeader, Expires, HeaderName, Request, Response, StatusCode};
+use crate::peer_map::PeerMap;
 
 /// The packages it keeps state for.
 const PACKAGES: &[&str] = &["presence", "dialog", "message-summary"];
@@ -36,7 +36,7 @@ struct Entry {
 /// The compositor; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Compositor {
-    entries: HashMap<SmolStr, Entry>,
+    entries: PeerMap<SmolStr, Entry>,
 }
 
 impl Compositor {

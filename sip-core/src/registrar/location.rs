@@ -2,7 +2,7 @@
 //! (RFC 3261 §10.3), with RFC 5626 outbound bindings keyed by instance and reg-id.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use smol_str::SmolStr;
@@ -10,6 +10,7 @@ use smol_str::SmolStr;
 use crate::message::{
     Contact, Expires, HeaderName, NameAddr, ParseError, Request, Response, Scheme, StatusCode,
 };
+use crate::peer_map::PeerMap;
 use crate::transport::FlowId;
 
 /// Expiry bounds of the registrar (RFC 3261 §10.3 step 7).
@@ -116,7 +117,7 @@ impl RegisterError {
 #[derive(Debug, Default)]
 pub struct LocationService {
     policy: ExpiryPolicy,
-    bindings: HashMap<SmolStr, Vec<Binding>>,
+    bindings: PeerMap<SmolStr, Vec<Binding>>,
     /// Lazy expiry queue: an entry is stale when its binding was refreshed or removed.
     expiry: BinaryHeap<Reverse<(Instant, SmolStr)>>,
 }

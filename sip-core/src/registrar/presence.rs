@@ -19,6 +19,7 @@ use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::flows::Flows;
 use crate::ids::IdGenerator;
 use crate::message::{Request, Response};
+use crate::peer_map::{PeerMap, peer_map};
 use crate::subscription::pidf::{self, Presence};
 use crate::subscription::{
     Action, Ctx, SubRequest, SubState, SubTimer, SubscribeIn, Subscription, SubscriptionHandle,
@@ -52,7 +53,7 @@ pub(crate) struct PresenceAgent {
     config: UaConfig,
     watchers: HashMap<SubscriptionHandle, Watcher>,
     /// Call-ID and our tag → the watcher.
-    dialogs: HashMap<(SmolStr, SmolStr), SubscriptionHandle>,
+    dialogs: PeerMap<(SmolStr, SmolStr), SubscriptionHandle>,
     /// Our NOTIFYs in flight → their watcher.
     notifies: HashMap<TxId, SubscriptionHandle>,
     timers: Deadlines<SubscriptionHandle, SubTimer>,
@@ -102,7 +103,7 @@ impl PresenceAgent {
         Self {
             config,
             watchers: HashMap::new(),
-            dialogs: HashMap::new(),
+            dialogs: peer_map(),
             notifies: HashMap::new(),
             timers: Deadlines::new(),
             next: 0,

@@ -1,7 +1,8 @@
 //! The layer that owns every transaction, its keys and its timers.
 
 use crate::handles::{HandleMap, handle_map};
-use std::collections::{HashMap, VecDeque};
+use crate::peer_map::{PeerMap, peer_map};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -181,8 +182,8 @@ impl Tx {
 pub struct TransactionLayer {
     pub(crate) config: TimerConfig,
     pub(crate) txs: HandleMap<TxId, Tx>,
-    pub(crate) clients: HashMap<ClientKey, TxId>,
-    pub(crate) servers: HashMap<ServerKey, TxId>,
+    pub(crate) clients: PeerMap<ClientKey, TxId>,
+    pub(crate) servers: PeerMap<ServerKey, TxId>,
     pub(crate) queue: TimerQueue,
     pub(crate) out: VecDeque<TxOutput>,
     pub(crate) next_id: u64,
@@ -195,8 +196,8 @@ impl TransactionLayer {
         Self {
             config,
             txs: handle_map(),
-            clients: HashMap::new(),
-            servers: HashMap::new(),
+            clients: peer_map(),
+            servers: peer_map(),
             queue: TimerQueue::default(),
             out: VecDeque::new(),
             next_id: 0,

@@ -64,6 +64,7 @@ pub use register::RegisterOptions;
 pub use subscribe::SubscribeOptions;
 
 use crate::handles::{HandleMap, handle_map};
+use crate::peer_map::{PeerMap, peer_map};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -399,16 +400,16 @@ pub struct UserAgent<S = NoMedia> {
     /// keeps no list.
     record_stepped: bool,
     /// Call-ID and our tag → the call.
-    dialogs: HashMap<(SmolStr, SmolStr), CallHandle>,
+    dialogs: PeerMap<(SmolStr, SmolStr), CallHandle>,
     /// Call-ID and the peer's From tag → the incoming call (CANCEL, merged requests).
-    incoming: HashMap<(SmolStr, SmolStr), CallHandle>,
+    incoming: PeerMap<(SmolStr, SmolStr), CallHandle>,
     /// The details of the calls that ended, oldest first, at most `config.call_history`.
     history: VecDeque<std::sync::Arc<CallDetails>>,
     call_timers: Deadlines<CallHandle, CallTimer>,
     /// Boxed like calls: a subscription keeps its SUBSCRIBE.
     subscriptions: HandleMap<SubscriptionHandle, Box<Subscription>>,
     /// Call-ID and our tag → the subscription.
-    sub_dialogs: HashMap<(SmolStr, SmolStr), SubscriptionHandle>,
+    sub_dialogs: PeerMap<(SmolStr, SmolStr), SubscriptionHandle>,
     sub_timers: Deadlines<SubscriptionHandle, SubTimer>,
     /// A transferee's new call → the call whose REFER asked for it.
     transfers: HashMap<CallHandle, CallHandle>,
@@ -475,12 +476,12 @@ impl<S: SdpHandler> UserAgent<S> {
             calls: handle_map(),
             stepped: Vec::new(),
             record_stepped: false,
-            dialogs: HashMap::new(),
-            incoming: HashMap::new(),
+            dialogs: peer_map(),
+            incoming: peer_map(),
             history: VecDeque::new(),
             call_timers: Deadlines::new(),
             subscriptions: handle_map(),
-            sub_dialogs: HashMap::new(),
+            sub_dialogs: peer_map(),
             sub_timers: Deadlines::new(),
             transfers: HashMap::new(),
             replacing: HashMap::new(),
