@@ -20,18 +20,32 @@ pub fn parse_token_list(s: &str) -> impl Iterator<Item = Result<&str, ValueError
 /// Whether the token list `value` holds `token` (compared case-insensitively), as
 /// [`parse_token_list`] reads it, faulty elements ignored. Option tags and methods are
 /// looked up on every INVITE and its answers, so a value without quotes or angle brackets
-/// (the only things that make an element span a comma) is split at its commas directly.
+/// (the only things that make an element span a comma) is not split at all: the token's
+/// first letter is searched for in either case, and an occurrence counts when blanks and
+/// then a comma or the value's end lie on both sides of it, which is when the trimmed
+/// element is the token.
 pub(crate) fn lists_token(value: &str, token: &str) -> bool {
-    if memchr::memchr2(b'"', b'<', value.as_bytes()).is_some() {
+    let b = value.as_bytes();
+    if memchr::memchr2(b'"', b'<', b).is_some() {
         return parse_token_list(value)
             .filter_map(Result::ok)
             .any(|t| t.eq_ignore_ascii_case(token));
     }
-    let ws = |c: &u8| *c == b' ' || *c == b'\t';
-    value.as_bytes().split(|&c| c == b',').any(|item| {
-        let start = item.iter().position(|c| !ws(c)).unwrap_or(item.len());
-        let end = item.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
-        item[start..end].eq_ignore_ascii_case(token.as_bytes())
+    let t = token.as_bytes();
+    let Some(&first) = t.first() else {
+        return false; // an empty element is a fault, never listed
+    };
+    // Blanks, then a comma or nothing.
+    fn bounded<'a>(mut side: impl Iterator<Item = &'a u8>) -> bool {
+        side.find(|&&c| c != b' ' && c != b'\t')
+            .is_none_or(|&c| c == b',')
+    }
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lower, upper, b).any(|at| {
+        let end = at + t.len();
+        b.get(at..end).is_some_and(|w| w.eq_ignore_ascii_case(t))
+            && bounded(b[..at].iter().rev())
+            && bounded(b[end..].iter())
     })
 }
 
@@ -57,11 +71,31 @@ mod tests {
             "a, \"timer\"",
             "x;timer",
             "timer,",
+            "xtimer, timer",
+            "timerx,timer",
+            "timer timer",
+            "Timer",
+            " ,\tTIMER\t, ",
+            "t,ti,tim,time,timer",
+            "ttimer",
         ] {
             let full = parse_token_list(value)
                 .filter_map(Result::ok)
                 .any(|t| t.eq_ignore_ascii_case("timer"));
             assert_eq!(lists_token(value, "timer"), full, "{value:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_value_lists_the_token_as_the_full_reading_does(
+            value in "[tTimerx, \t,\"<]{0,24}",
+            token in "[tTi]{1,2}|timer|TIMER",
+        ) {
+            let full = parse_token_list(&value)
+                .filter_map(Result::ok)
+                .any(|t| t.eq_ignore_ascii_case(&token));
+            proptest::prop_assert_eq!(lists_token(&value, &token), full);
         }
     }
 
