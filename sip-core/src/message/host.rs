@@ -119,8 +119,10 @@ pub(crate) fn scan_host(s: &str, i: usize) -> Result<(Host<'_>, usize), ValueErr
 pub(crate) fn classify(h: &str) -> Option<Host<'_>> {
     let b = h.as_bytes();
     let &first = b.first()?;
-    if first.is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-        return parse_ipv4(b).map(Host::Ipv4);
+    if first.is_ascii_digit()
+        && let Some(quad) = dotted_quad(b)
+    {
+        return quad.map(Host::Ipv4);
     }
     // A fully qualified name may end in one dot.
     let name = b.strip_suffix(b".").unwrap_or(b);
@@ -175,34 +177,48 @@ static HOST_CLASS: [u8; 256] = {
 };
 
 /// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
-fn parse_ipv4(h: &[u8]) -> Option<Ipv4Addr> {
+/// A host of digits and dots only, read in one pass: `Some(Some(address))` for a dotted
+/// quad, `Some(None)` for any other digits and dots (which no rule accepts: an all-numeric
+/// name is not a hostname), `None` when another byte shows it is a name to classify.
+fn dotted_quad(h: &[u8]) -> Option<Option<Ipv4Addr>> {
     let mut o = [0u8; 4];
-    let (mut n, mut digits, mut v) = (0usize, 0, 0u16);
-    for &c in h.iter().chain(std::iter::once(&b'.')) {
+    let (mut n, mut digits, mut v, mut bad) = (0usize, 0, 0u16, false);
+    for &c in h {
         if c == b'.' {
-            if digits == 0 {
-                return None;
+            match o.get_mut(n) {
+                Some(slot) if digits > 0 && v <= 255 => *slot = v as u8,
+                _ => bad = true,
             }
-            *o.get_mut(n)? = u8::try_from(v).ok()?;
             n += 1;
             (digits, v) = (0, 0);
-        } else {
+        } else if c.is_ascii_digit() {
             digits += 1;
-            if digits > 3 {
-                return None;
-            }
-            v = v * 10 + u16::from(c - b'0');
+            // Three digits at most, so the value stays far below u16's range.
+            bad |= digits > 3;
+            v = (v % 1000) * 10 + u16::from(c - b'0');
+        } else {
+            return None;
         }
     }
-    (n == 4).then(|| Ipv4Addr::from(o))
+    match o.get_mut(n) {
+        Some(slot) if n == 3 && digits > 0 && v <= 255 && !bad => *slot = v as u8,
+        _ => return Some(None),
+    }
+    Some(Some(Ipv4Addr::from(o)))
 }
 
 /// Parses a port (1*DIGIT, at most 65535).
 pub(crate) fn parse_port(s: &str, base: usize) -> Result<u16, ValueError> {
-    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+    // One pass: a fault in the digits is named before the range, as the grammar reads it.
+    let (mut v, mut digits) = (0u32, true);
+    for c in s.bytes() {
+        digits &= c.is_ascii_digit();
+        v = (v * 10 + u32::from(c.wrapping_sub(b'0'))).min(1 << 16);
+    }
+    if s.is_empty() || !digits {
         return Err(err("invalid port", base));
     }
-    s.parse::<u16>().map_err(|_| err("port out of range", base))
+    u16::try_from(v).map_err(|_| err("port out of range", base))
 }
 
 #[cfg(test)]
@@ -242,6 +258,21 @@ mod tests {
         #[test]
         fn one_pass_classification_agrees_with_reading_label_by_label(h in "[a1Z9.-]{0,12}") {
             prop_assert_eq!(classify(&h), by_labels(&h));
+        }
+
+        #[test]
+        fn digits_and_dots_are_classified_as_label_by_label(h in "[0-9.]{0,18}|[0-9.a]{0,10}") {
+            prop_assert_eq!(classify(&h), by_labels(&h));
+        }
+
+        #[test]
+        fn a_port_is_read_as_the_grammar_reads_it(p in "[0-9]{0,8}|[0-9a: ]{0,6}") {
+            let grammar = if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
+                Err(err("invalid port", 3))
+            } else {
+                p.parse::<u16>().map_err(|_| err("port out of range", 3))
+            };
+            prop_assert_eq!(parse_port(&p, 3), grammar);
         }
     }
 
