@@ -32,15 +32,25 @@ impl DialogId {
     /// The id of the dialog an incoming in-dialog request belongs to, seen from the
     /// receiving side (§12.2.2): our tag is in To, the peer's in From.
     pub fn of_incoming(req: &Request) -> Result<Option<DialogId>, ParseError> {
+        Ok(
+            Self::parts_of_incoming(req)?.map(|(call_id, local, remote)| DialogId {
+                call_id: SmolStr::new(call_id),
+                local_tag: SmolStr::new(local),
+                remote_tag: SmolStr::new(remote),
+            }),
+        )
+    }
+
+    /// [`DialogId::of_incoming`] as borrowed parts: Call-ID, local (To) tag, remote (From)
+    /// tag, for looking a dialog up without building its identifier.
+    pub(crate) fn parts_of_incoming(
+        req: &Request,
+    ) -> Result<Option<(&str, &str, &str)>, ParseError> {
         let h = req.headers();
         let (Some(to_tag), Some(from_tag)) = (h.to_tag()?, h.from_tag()?) else {
             return Ok(None);
         };
-        Ok(Some(DialogId {
-            call_id: SmolStr::new(h.call_id()?),
-            local_tag: SmolStr::new(to_tag),
-            remote_tag: SmolStr::new(from_tag),
-        }))
+        Ok(Some((h.call_id()?, to_tag, from_tag)))
     }
 }
 

@@ -19,7 +19,7 @@ use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::flows::Flows;
 use crate::ids::IdGenerator;
 use crate::message::{Request, Response};
-use crate::peer_map::{PeerMap, peer_map};
+use crate::peer_map::{PeerMap, pair, peer_map};
 use crate::subscription::pidf::{self, Presence};
 use crate::subscription::{
     Action, Ctx, SubRequest, SubState, SubTimer, SubscribeIn, Subscription, SubscriptionHandle,
@@ -112,10 +112,10 @@ impl PresenceAgent {
 
     /// Whether `req` (with a To tag) belongs to one of our watchers' dialogs.
     pub(crate) fn owns(&self, req: &Request) -> bool {
-        DialogId::of_incoming(req)
+        DialogId::parts_of_incoming(req)
             .ok()
             .flatten()
-            .is_some_and(|d| self.dialogs.contains_key(&(d.call_id, d.local_tag)))
+            .is_some_and(|(call_id, local, _)| self.dialogs.contains_key(pair(&(call_id, local))))
     }
 
     /// Whether `tx` is one of our NOTIFYs.
@@ -187,10 +187,10 @@ impl PresenceAgent {
 
     /// A request in a watcher's dialog (a refresh, an unsubscribe) on transaction `tx`.
     pub(crate) fn request_in(&mut self, now: Instant, env: Env<'_>, tx: TxId, req: &Request) {
-        let id = DialogId::of_incoming(req)
+        let id = DialogId::parts_of_incoming(req)
             .ok()
             .flatten()
-            .and_then(|d| self.dialogs.get(&(d.call_id, d.local_tag)).copied());
+            .and_then(|(call_id, local, _)| self.dialogs.get(pair(&(call_id, local))).copied());
         if let Some(id) = id {
             self.step(now, env, id, |s, ctx| s.handle_request(ctx, tx, req));
         }

@@ -13,6 +13,7 @@ use super::{Event, Output, Pending, Purpose, RequestId, UaError, UserAgent, answ
 use crate::auth::DigestCredentials;
 use crate::dialog::{Dialog, DialogId, DialogState, Local};
 use crate::message::{HeaderName, Method, Request, Response, StatusCode};
+use crate::peer_map::pair;
 use crate::session::invite::{
     Action, CallRequest, Claim, Ctx, Incoming, Outbound, Outgoing, Phase, Session, too_brief,
 };
@@ -905,8 +906,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let (Ok(call_id), Ok(Some(tag))) = (h.call_id(), h.from_tag()) else {
             return;
         };
-        let key = (SmolStr::new(call_id), SmolStr::new(tag));
-        if let Some(&id) = self.dialogs.get(&key) {
+        if let Some(&id) = self.dialogs.get(pair(&(call_id, tag))) {
             self.with_session(now, id, |s, ctx| s.stray_2xx(ctx, resp));
         }
     }
@@ -989,11 +989,11 @@ impl<S: SdpHandler> UserAgent<S> {
     ) {
         let h = req.headers();
         let key = match (h.call_id(), h.from_tag()) {
-            (Ok(c), Ok(t)) => Some((SmolStr::new(c), SmolStr::new(t.unwrap_or_default()))),
+            (Ok(c), Ok(t)) => Some((c, t.unwrap_or_default())),
             _ => None,
         };
         let id = key
-            .and_then(|k| self.incoming.get(&k).copied())
+            .and_then(|k| self.incoming.get(pair(&k)).copied())
             .filter(|id| {
                 self.calls
                     .get(id)
@@ -1015,10 +1015,10 @@ impl<S: SdpHandler> UserAgent<S> {
     }
 
     fn dialog_of(&self, req: &Request) -> Option<CallHandle> {
-        let d: DialogId = DialogId::of_incoming(req).ok().flatten()?;
-        let id = *self.dialogs.get(&(d.call_id, d.local_tag))?;
+        let (call_id, local, remote) = DialogId::parts_of_incoming(req).ok().flatten()?;
+        let id = *self.dialogs.get(pair(&(call_id, local)))?;
         let dialog = self.calls.get(&id)?.dialog()?;
-        (dialog.id().remote_tag == d.remote_tag).then_some(id)
+        (dialog.id().remote_tag == remote).then_some(id)
     }
 
     /// A request with a To tag: it belongs to a call's dialog, or gets 481 (§12.2.2). What

@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use smol_str::SmolStr;
 
 use super::{Output, Pending, Purpose, UaError, UserAgent};
 use crate::dialog::{Dialog, DialogId, DialogState};
 use crate::message::{Event as EventHeader, HeaderName, Request, Response, StatusCode};
+use crate::peer_map::pair;
 use crate::session::SdpHandler;
 use crate::subscription::{
     Action, Ctx, Outgoing, SubRequest, SubState, SubscribeIn, Subscription, SubscriptionHandle,
@@ -404,13 +404,13 @@ impl<S: SdpHandler> UserAgent<S> {
     /// by the peer's tag once the dialog is known (a subscriber's first NOTIFY may come
     /// before the 2xx, and makes the dialog).
     pub(super) fn subscription_of(&self, req: &Request) -> Option<SubscriptionHandle> {
-        let d: DialogId = DialogId::of_incoming(req).ok().flatten()?;
-        let id = *self.sub_dialogs.get(&(d.call_id, d.local_tag))?;
+        let (call_id, local, remote) = DialogId::parts_of_incoming(req).ok().flatten()?;
+        let id = *self.sub_dialogs.get(pair(&(call_id, local)))?;
         let s = self.subscriptions.get(&id)?;
         // A subscriber refuses another fork's NOTIFY itself; a notifier's dialog is known.
         let ours = s
             .dialog()
-            .is_some_and(|dialog| dialog.id().remote_tag == SmolStr::new(&d.remote_tag));
+            .is_some_and(|dialog| dialog.id().remote_tag == remote);
         (s.is_subscriber() || ours).then_some(id)
     }
 

@@ -5,10 +5,9 @@
 
 use std::time::Instant;
 
-use smol_str::SmolStr;
-
 use super::{CallOptions, Event, HangupOptions, UaError, UserAgent};
 use crate::message::{HeaderName, NameAddr, Replaces, Request};
+use crate::peer_map::pair;
 use crate::session::invite::{Phase, percent_encode};
 use crate::session::{CallHandle, EndCause, SdpHandler};
 
@@ -137,14 +136,17 @@ impl<S: SdpHandler> UserAgent<S> {
             return Ok(None);
         };
         let r = Replaces::parse(value).map_err(|_| 400u16)?;
-        let key = (SmolStr::new(r.call_id), SmolStr::new(r.to_tag));
-        let found = self.dialogs.get(&key).copied().filter(|id| {
-            self.calls.get(id).is_some_and(|s| {
-                s.is_live()
-                    && s.dialog().is_some_and(|d| d.id().remote_tag == r.from_tag)
-                    && (!r.early_only || s.phase() != Phase::Confirmed)
-            })
-        });
+        let found = self
+            .dialogs
+            .get(pair(&(r.call_id, r.to_tag)))
+            .copied()
+            .filter(|id| {
+                self.calls.get(id).is_some_and(|s| {
+                    s.is_live()
+                        && s.dialog().is_some_and(|d| d.id().remote_tag == r.from_tag)
+                        && (!r.early_only || s.phase() != Phase::Confirmed)
+                })
+            });
         found.map(Some).ok_or(481)
     }
 
