@@ -230,6 +230,9 @@ impl Request {
                 });
             }
         }
+        if repeated == 0 {
+            return Ok(());
+        }
         // Named in the order of `HeaderName::ALL`, as before.
         match HeaderName::ALL
             .into_iter()
