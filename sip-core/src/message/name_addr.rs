@@ -4,8 +4,8 @@
 
 use crate::message::ValueError;
 use crate::message::lex::{
-    at, err, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws, strip_quotes, sub,
-    unescape_quoted,
+    at, err, is_token, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws,
+    strip_quotes, sub, unescape_quoted,
 };
 use crate::message::params::{Params, scan_header_params, walk_header_params};
 use crate::message::uri::{Uri, is_scheme};
@@ -294,6 +294,14 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     let Some(at) = params_at else {
         return Ok(None);
     };
+    // Nearly always the tag is the only parameter: `;tag=` and a token to the end.
+    let tail = b.get(at..).unwrap_or_default();
+    if tail.len() > 5
+        && tail[..5].eq_ignore_ascii_case(b";tag=")
+        && tail[5..].iter().all(|&c| is_token(c))
+    {
+        return Ok(Some(sub(s, at + 5, b.len())));
+    }
     // The parameters as `Params::parse` reads them, walked once for the first `tag`.
     let start = skip_ws(b, at);
     if start >= b.len() {
@@ -408,6 +416,19 @@ pub type ReferTo<'a> = NameAddr<'a>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The tag read without the address is the tag of the parsed address, whenever the
+        /// address parses (the plain `;tag=token` tail included).
+        #[test]
+        fn the_tag_is_the_parsed_addresss_tag(
+            s in "(\"[a ]{0,3}\" |[a ]{0,3})?(<sip:a@h(;p)?>|sip:a@h)( ?;(tag|TAG|x)(=[a-z0-9.\" ]{0,4})?){0,3}",
+        ) {
+            if let Ok(na) = NameAddr::parse(&s) {
+                proptest::prop_assert_eq!(tag_param(&s), Ok(na.tag()), "{}", s);
+            }
+        }
+    }
     use crate::message::host::Host;
 
     fn p(s: &str) -> NameAddr<'_> {

@@ -72,7 +72,9 @@ impl<'a> CSeq<'a> {
         if i == 0 || b.get(i) != Some(&b' ') {
             return None;
         }
-        let method = s.get(i + 1..).filter(|m| !m.is_empty() && is_token_str(m))?;
+        let method = s
+            .get(i + 1..)
+            .filter(|m| !m.is_empty() && is_token_str(m))?;
         Some(CSeq {
             seq: u32::try_from(seq).ok()?,
             method,
