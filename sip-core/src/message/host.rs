@@ -180,7 +180,7 @@ static HOST_CLASS: [u8; 256] = {
 /// A host of digits and dots only, read in one pass: `Some(Some(address))` for a dotted
 /// quad, `Some(None)` for any other digits and dots (which no rule accepts: an all-numeric
 /// name is not a hostname), `None` when another byte shows it is a name to classify.
-fn dotted_quad(h: &[u8]) -> Option<Option<Ipv4Addr>> {
+pub(crate) fn dotted_quad(h: &[u8]) -> Option<Option<Ipv4Addr>> {
     let mut o = [0u8; 4];
     let (mut n, mut digits, mut v, mut bad) = (0usize, 0, 0u16, false);
     for &c in h {

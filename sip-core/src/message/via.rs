@@ -1,7 +1,7 @@
 //! Via header values (RFC 3261 §20.42, §25.1; RFC 3581 rport; RFC 5118 §4.5).
 
 use crate::message::ValueError;
-use crate::message::host::{Host, classify, ipv4_text, parse_port, scan_host};
+use crate::message::host::{Host, classify, dotted_quad, ipv4_text, parse_port, scan_host};
 use crate::message::keys::Span;
 use crate::message::lex::{
     at, err, is_token_str, list, scan_token, scan_while, skip_ws, strip_quotes, sub,
@@ -370,7 +370,13 @@ impl<'a> Via<'a> {
     }
 }
 
+/// `received`'s value (RFC 3261 §25.1: IPv4address / IPv6address, RFC 5118 §4.5 lets the
+/// latter come bracketed). A dotted quad is read as the grammar reads it, leading zeros
+/// allowed, in one pass.
 fn parse_ip(v: &str) -> Option<IpAddr> {
+    if let Some(quad) = dotted_quad(v.as_bytes()) {
+        return quad.map(IpAddr::V4);
+    }
     let v = v
         .strip_prefix('[')
         .and_then(|v| v.strip_suffix(']'))
@@ -392,35 +398,42 @@ fn check_params<'a>(p: &Params<'a>) -> Result<Option<&'a str>, &'static str> {
     Ok(branch)
 }
 
+/// The via-params whose syntax RFC 3261 or RFC 3581 gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    Branch,
+    Received,
+    Rport,
+    Maddr,
+    Ttl,
+}
+
 /// Checks one via-param whose syntax RFC 3261 or RFC 3581 gives; returns the value when it
 /// is the branch.
 fn check_param<'a>(n: &str, v: Option<&'a str>) -> Result<Option<&'a str>, &'static str> {
     // Dispatch on the first letter: most parameters are none of these five.
-    let (name, what): (&str, &'static str) = match n.as_bytes().first().map(u8::to_ascii_lowercase)
-    {
-        Some(b'b') => ("branch", "invalid branch"),
-        Some(b'r') if n.len() == 8 => ("received", "invalid received"),
-        Some(b'r') => ("rport", "invalid rport"),
-        Some(b'm') => ("maddr", "invalid maddr"),
-        Some(b't') => ("ttl", "invalid ttl"),
+    let (param, name, what) = match n.as_bytes().first().map(u8::to_ascii_lowercase) {
+        Some(b'b') => (Typed::Branch, "branch", "invalid branch"),
+        Some(b'r') if n.len() == 8 => (Typed::Received, "received", "invalid received"),
+        Some(b'r') => (Typed::Rport, "rport", "invalid rport"),
+        Some(b'm') => (Typed::Maddr, "maddr", "invalid maddr"),
+        Some(b't') => (Typed::Ttl, "ttl", "invalid ttl"),
         _ => return Ok(None),
     };
     if !n.eq_ignore_ascii_case(name) {
         return Ok(None);
     }
-    let ok = match name {
-        "branch" => v.is_some_and(is_token_str),
-        "received" => v.and_then(parse_ip).is_some(),
-        "rport" => {
-            v.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|c| c.is_ascii_digit()))
-        }
-        "maddr" => v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_some(),
-        _ => v.and_then(|t| t.parse::<u8>().ok()).is_some(),
+    let ok = match param {
+        Typed::Branch => v.is_some_and(is_token_str),
+        Typed::Received => v.and_then(parse_ip).is_some(),
+        Typed::Rport => v.is_none_or(|p| parse_port(p, 0).is_ok()),
+        Typed::Maddr => v.and_then(|h| Host::parse(strip_quotes(h)).ok()).is_some(),
+        Typed::Ttl => v.and_then(|t| t.parse::<u8>().ok()).is_some(),
     };
     if !ok {
         return Err(what);
     }
-    Ok(if name == "branch" { v } else { None })
+    Ok(if param == Typed::Branch { v } else { None })
 }
 
 impl PartialEq for Via<'_> {
@@ -667,6 +680,12 @@ mod tests {
         assert_eq!(e("SIP/2.0/UDPa.com"), "missing sent-by");
         assert_eq!(e("SIP/2.0/UDP a.com:99999"), "port out of range");
         assert_eq!(e("SIP/2.0/UDP a.com;received=a.com"), "invalid received");
+        assert_eq!(e("SIP/2.0/UDP a.com;received=1.2.3.256"), "invalid received");
+        assert_eq!(e("SIP/2.0/UDP a.com;received=1.2.3"), "invalid received");
+        assert_eq!(e("SIP/2.0/UDP a.com;rport=+5"), "invalid rport");
+        // IPv4address is 1*3DIGIT per part (RFC 3261 §25.1): leading zeros are allowed.
+        let v = Via::parse("SIP/2.0/UDP a.com;received=192.000.002.009").unwrap();
+        assert_eq!(v.received(), Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))));
         assert_eq!(e("SIP/2.0/UDP a.com;branch"), "invalid branch");
         assert_eq!(e("SIP/2.0/UDP a.com;branch=\"x\""), "invalid branch");
         assert_eq!(e("SIP/2.0/UDP a.com;ttl=256"), "invalid ttl");
