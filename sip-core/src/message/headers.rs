@@ -87,10 +87,25 @@ impl Headers {
     pub(crate) fn from_parsed(
         src: Bytes,
         head_len: usize,
-        extra: String,
-        entries: Vec<Entry>,
+        mut extra: String,
+        mut entries: Vec<Entry>,
     ) -> Self {
         let text = ByteString::try_from(src.slice(..head_len.min(src.len()))).ok();
+        if text.is_none() {
+            // Some value is not UTF-8: those get a readable copy (the line is still written
+            // back as received). Only such a head pays for looking value by value.
+            for e in entries.iter_mut().filter(|e| e.flags & VALUE_EXTRA == 0) {
+                let range = e.value_start as usize..(e.value_start + e.value_len) as usize;
+                let raw = src.get(range).unwrap_or_default();
+                if std::str::from_utf8(raw).is_err() {
+                    let clean = super::parse::clean_value(raw);
+                    e.value_start = extra.len() as u32;
+                    e.value_len = clean.len() as u32;
+                    e.flags |= VALUE_EXTRA;
+                    extra.push_str(&clean);
+                }
+            }
+        }
         let mut h = Self {
             src,
             text,

@@ -184,13 +184,9 @@ fn push_header_line(
         v_end -= 1;
     }
     let raw = &line[v_start..v_end];
-    // Header text is almost always ASCII, which is UTF-8 by definition; only other lines
-    // need the full check.
-    let clean = if folded || (!raw.is_ascii() && std::str::from_utf8(raw).is_err()) {
-        Some(clean_value(raw))
-    } else {
-        None
-    };
+    // A value that is not UTF-8 is repaired after the loop, when the head as a whole fails
+    // the one check it gets (`Headers::from_parsed`); a fold is unfolded now.
+    let clean = folded.then(|| clean_value(raw));
     index.push(
         name,
         name_len,
@@ -206,7 +202,7 @@ fn push_header_line(
 /// A readable copy of a value: each fold (LWS around a line break) becomes one space
 /// (RFC 3261 §7.3.1), and bytes that are not UTF-8 become U+FFFD. The line itself is still
 /// written back as received.
-fn clean_value(raw: &[u8]) -> String {
+pub(crate) fn clean_value(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let mut out = String::with_capacity(text.len());
     for (i, piece) in text.split('\n').enumerate() {

@@ -680,7 +680,10 @@ mod tests {
         assert_eq!(e("SIP/2.0/UDPa.com"), "missing sent-by");
         assert_eq!(e("SIP/2.0/UDP a.com:99999"), "port out of range");
         assert_eq!(e("SIP/2.0/UDP a.com;received=a.com"), "invalid received");
-        assert_eq!(e("SIP/2.0/UDP a.com;received=1.2.3.256"), "invalid received");
+        assert_eq!(
+            e("SIP/2.0/UDP a.com;received=1.2.3.256"),
+            "invalid received"
+        );
         assert_eq!(e("SIP/2.0/UDP a.com;received=1.2.3"), "invalid received");
         assert_eq!(e("SIP/2.0/UDP a.com;rport=+5"), "invalid rport");
         // IPv4address is 1*3DIGIT per part (RFC 3261 §25.1): leading zeros are allowed.
