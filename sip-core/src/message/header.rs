@@ -314,6 +314,7 @@ impl HeaderName {
 
     /// Like [`HeaderName::from_name`], over bytes. This runs once per header line, so it
     /// probes a table built at compile time instead of comparing against every name.
+    #[inline]
     pub fn from_bytes(name: &[u8]) -> Option<HeaderName> {
         let (&first, &last) = (name.first()?, name.last()?);
         if name.len() == 1 {

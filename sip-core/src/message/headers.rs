@@ -529,6 +529,7 @@ impl IndexBuilder {
     /// Records one logical header line. `value` is the trimmed value span in `src`;
     /// `clean` is `Some` when the value had to be unfolded or repaired to be read as text.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn push(
         &mut self,
         name: Option<HeaderName>,
