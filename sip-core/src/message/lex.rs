@@ -25,6 +25,19 @@ pub(crate) fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
+/// Whether `a` is the ASCII literal `canonical` in any case. Peers send the canonical
+/// spelling almost always, so a byte is first compared as it is, and only a letter is then
+/// compared with its case bit set. Inline and by byte: the literals are a few bytes long,
+/// shorter than what a library compare or `eq_ignore_ascii_case` costs to set up.
+#[inline]
+pub(crate) fn eq_fold(a: impl AsRef<[u8]>, canonical: &[u8]) -> bool {
+    let a = a.as_ref();
+    a.len() == canonical.len()
+        && a.iter()
+            .zip(canonical)
+            .all(|(&c, &l)| c == l || (l.is_ascii_alphabetic() && c | 0x20 == l | 0x20))
+}
+
 #[inline]
 pub(crate) fn at(b: &[u8], i: usize) -> Option<u8> {
     b.get(i).copied()
@@ -275,6 +288,20 @@ pub(crate) fn format_u32(n: u32, buf: &mut [u8; 10]) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eq_fold_is_eq_ignore_ascii_case() {
+        for lit in [&b"SIP/2.0"[..], b";tag=", b"branch", b"sips", b"@[`{"] {
+            for i in 0..lit.len() {
+                for c in 0..=255u8 {
+                    let mut a = lit.to_vec();
+                    a[i] = c;
+                    assert_eq!(eq_fold(&a, lit), a.eq_ignore_ascii_case(lit), "{a:?}");
+                }
+            }
+            assert!(!eq_fold(&lit[1..], lit));
+        }
+    }
 
     #[test]
     fn top_level_respects_quotes_and_angles() {

@@ -4,7 +4,7 @@
 
 use crate::message::ValueError;
 use crate::message::lex::{
-    at, err, is_token, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws,
+    at, eq_fold, err, is_token, is_token_str, is_ws, list, scan_quoted, scan_token, shift, skip_ws,
     strip_quotes, sub, unescape_quoted,
 };
 use crate::message::params::{Params, scan_header_params, walk_header_params};
@@ -296,10 +296,7 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     };
     // Nearly always the tag is the only parameter: `;tag=` and a token to the end.
     let tail = b.get(at..).unwrap_or_default();
-    if tail.len() > 5
-        && tail[..5].eq_ignore_ascii_case(b";tag=")
-        && tail[5..].iter().all(|&c| is_token(c))
-    {
+    if tail.len() > 5 && eq_fold(&tail[..5], b";tag=") && tail[5..].iter().all(|&c| is_token(c)) {
         return Ok(Some(sub(s, at + 5, b.len())));
     }
     // The parameters as `Params::parse` reads them, walked once for the first `tag`.
@@ -312,7 +309,7 @@ pub fn tag_param(s: &str) -> Result<Option<&str>, ValueError> {
     }
     let mut tag = None;
     let end = walk_header_params(b, start, |(ns, ne), v| {
-        if tag.is_none() && sub(s, ns, ne).eq_ignore_ascii_case("tag") {
+        if tag.is_none() && eq_fold(sub(s, ns, ne), b"tag") {
             tag = Some(v.map(|(vs, ve)| strip_quotes(sub(s, vs, ve))));
         }
         Ok(())

@@ -9,6 +9,7 @@ use memchr::memchr;
 
 use super::error::ParseError;
 use super::headers::{Headers, IndexBuilder};
+use super::lex::eq_fold;
 use super::syntax::is_token;
 use super::{HeaderName, Limits, Method, StatusCode};
 
@@ -220,7 +221,7 @@ pub(crate) fn clean_value(raw: &[u8]) -> String {
 
 fn parse_start_line(buf: &[u8], start: usize, end: usize) -> Result<StartLine, ParseError> {
     let line = &buf[start..end];
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+    if line.len() >= 4 && eq_fold(&line[..4], b"SIP/") {
         return parse_status_line(line);
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF, single spaces (RFC 4475 lwsstart,
@@ -263,9 +264,9 @@ fn parse_start_line(buf: &[u8], start: usize, end: usize) -> Result<StartLine, P
 
 fn check_version(v: &[u8]) -> Result<(), ParseError> {
     // RFC 3261 §7.1: the version string is case-insensitive.
-    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+    if eq_fold(v, b"SIP/2.0") {
         Ok(())
-    } else if v.len() > 4 && v[..4].eq_ignore_ascii_case(b"SIP/") {
+    } else if v.len() > 4 && eq_fold(&v[..4], b"SIP/") {
         Err(ParseError::Version)
     } else {
         Err(ParseError::StartLine {

@@ -3,7 +3,9 @@
 
 use crate::message::ValueError;
 use crate::message::host::{Host, parse_port, scan_host};
-use crate::message::lex::{at, check_escaped, err, percent_decode, scan_while, shift, sub};
+use crate::message::lex::{
+    at, check_escaped, eq_fold, err, percent_decode, scan_while, shift, sub,
+};
 use crate::message::params::{Params, scan_uri_params};
 use crate::message::syntax::{URI_HNV, URI_OPAQUE, URI_PASSWORD, URI_USER};
 use std::borrow::Cow;
@@ -24,11 +26,11 @@ pub enum Scheme<'a> {
 
 impl<'a> Scheme<'a> {
     pub(crate) fn from_str(s: &'a str) -> Self {
-        if s.eq_ignore_ascii_case("sip") {
+        if eq_fold(s, b"sip") {
             Scheme::Sip
-        } else if s.eq_ignore_ascii_case("sips") {
+        } else if eq_fold(s, b"sips") {
             Scheme::Sips
-        } else if s.eq_ignore_ascii_case("tel") {
+        } else if eq_fold(s, b"tel") {
             Scheme::Tel
         } else {
             Scheme::Other(s)

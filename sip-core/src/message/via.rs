@@ -4,7 +4,7 @@ use crate::message::ValueError;
 use crate::message::host::{Host, classify, dotted_quad, ipv4_text, parse_port, scan_host};
 use crate::message::keys::Span;
 use crate::message::lex::{
-    at, err, is_token_str, list, scan_token, scan_while, skip_ws, strip_quotes, sub,
+    at, eq_fold, err, is_token_str, list, scan_token, scan_while, skip_ws, strip_quotes, sub,
 };
 use crate::message::params::{Params, walk_header_params};
 use crate::message::syntax::is_hostname;
@@ -74,7 +74,7 @@ impl<'a> Via<'a> {
     fn parse_plain(s: &'a str) -> Option<Self> {
         let b = s.as_bytes();
         let protocol = b.get(..8)?;
-        if !protocol[..4].eq_ignore_ascii_case(b"SIP/") || &protocol[4..] != b"2.0/" {
+        if !eq_fold(&protocol[..4], b"SIP/") || &protocol[4..] != b"2.0/" {
             return None;
         }
         let te = scan_token(b, 8);
@@ -115,7 +115,7 @@ impl<'a> Via<'a> {
             // A branch's value is a token by the scan above; the rest are checked as the
             // grammar checks them.
             let name = sub(s, ns, ne);
-            let found = if name.eq_ignore_ascii_case("branch") {
+            let found = if eq_fold(name, b"branch") {
                 Some(value?)
             } else {
                 check_param(name, value).ok()?
@@ -420,7 +420,7 @@ fn check_param<'a>(n: &str, v: Option<&'a str>) -> Result<Option<&'a str>, &'sta
         Some(b't') => (Typed::Ttl, "ttl", "invalid ttl"),
         _ => return Ok(None),
     };
-    if !n.eq_ignore_ascii_case(name) {
+    if !eq_fold(n, name.as_bytes()) {
         return Ok(None);
     }
     let ok = match param {
