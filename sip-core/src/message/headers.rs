@@ -258,8 +258,8 @@ impl Headers {
         self.entries.iter().map(|e| (e.name, self.value(e)))
     }
 
-    /// Appends a header. Line breaks in `value` become spaces, so a value can never inject a
-    /// header of its own.
+    /// Appends a header. ASCII whitespace around `value` is dropped (SIP's LWS is ASCII), and
+    /// line breaks inside it become spaces, so a value can never inject a header of its own.
     pub fn push(&mut self, name: HeaderName, value: &str) {
         self.edited(Some(name));
         let e = self.make_entry(Some(name), name.as_str(), value);
@@ -431,7 +431,7 @@ impl Headers {
         self.extra.push_str(name_text);
         self.extra.push_str(": ");
         let value_start = self.extra.len();
-        push_line_safe(&mut self.extra, value.trim());
+        push_line_safe(&mut self.extra, value.trim_ascii());
         let end = self.extra.len();
         Entry {
             name,

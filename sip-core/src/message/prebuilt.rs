@@ -45,7 +45,7 @@ impl Prebuilt {
             .map(|(name, value)| {
                 text.push_str(name.as_str());
                 text.push_str(": ");
-                push_line_safe(&mut text, value.trim());
+                push_line_safe(&mut text, value.trim_ascii());
                 (*name, text.len() as u32)
             })
             .collect();
