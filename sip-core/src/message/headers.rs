@@ -62,6 +62,35 @@ pub struct Headers {
     /// layers, and a small `Headers` moves cheaply.
     entries: Vec<Entry>,
     keys: Keys,
+    /// The known names that may have a line here: a clear bit means none does, so asking
+    /// for a header a message lacks (Require, Replaces, Session-Expires…) scans nothing.
+    /// Set when a line is added and never cleared when one is removed, which keeps it a
+    /// superset and always safe to trust for "absent".
+    maybe: NameSet,
+}
+
+/// A set of known header names, a bit each (there are fewer than 128).
+#[derive(Debug, Clone, Copy, Default)]
+struct NameSet([u64; 2]);
+
+impl NameSet {
+    fn insert(&mut self, name: HeaderName) {
+        let n = name as usize;
+        self.0[(n / 64) & 1] |= 1 << (n % 64);
+    }
+
+    fn contains(&self, name: HeaderName) -> bool {
+        let n = name as usize;
+        self.0[(n / 64) & 1] & (1 << (n % 64)) != 0
+    }
+
+    fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> NameSet {
+        let mut set = NameSet::default();
+        for name in entries.into_iter().filter_map(|e| e.name) {
+            set.insert(name);
+        }
+        set
+    }
 }
 
 /// A name that cannot be a header name (not a token), or a value that would break the line.
@@ -112,13 +141,16 @@ impl Headers {
             extra,
             entries,
             keys: Keys::default(),
+            maybe: NameSet::default(),
         };
         let mut keys = Keys::default();
         let mut seen = [false; KEYED];
         for e in &h.entries {
-            let Some(name) = e.name.filter(|n| Keys::framed(*n)) else {
+            let Some(name) = e.name else { continue };
+            h.maybe.insert(name);
+            if !Keys::framed(name) {
                 continue;
-            };
+            }
             let Some(slot) = Keys::slot(name) else {
                 continue;
             };
@@ -152,6 +184,7 @@ impl Headers {
         }
         Headers {
             extra,
+            maybe: NameSet::of(&entries),
             entries,
             ..Headers::default()
         }
@@ -173,9 +206,12 @@ impl Headers {
     }
 
     /// Forgets what framing knew of the headers called `name`, which are being edited.
+    /// Every edit that adds a line of `name` comes through here, so this also marks the
+    /// name as maybe present.
     fn edited(&mut self, name: Option<HeaderName>) {
         if let Some(name) = name {
             self.keys.forget(name);
+            self.maybe.insert(name);
         }
     }
 
@@ -191,6 +227,9 @@ impl Headers {
 
     /// The first value of a known header.
     pub fn get(&self, name: HeaderName) -> Option<&str> {
+        if !self.maybe.contains(name) {
+            return None;
+        }
         self.entries
             .iter()
             .find(|e| e.name == Some(name))
@@ -207,7 +246,12 @@ impl Headers {
     /// Every value of a known header, in order. A comma-separated line counts as one value;
     /// typed views split lists.
     pub fn get_all(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
-        self.entries
+        let lines = if self.maybe.contains(name) {
+            &self.entries[..]
+        } else {
+            &[]
+        };
+        lines
             .iter()
             .filter(move |e| e.name == Some(name))
             .map(|e| self.value(e))
@@ -215,6 +259,9 @@ impl Headers {
 
     /// How many lines carry this header.
     pub fn count(&self, name: HeaderName) -> usize {
+        if !self.maybe.contains(name) {
+            return 0;
+        }
         self.entries.iter().filter(|e| e.name == Some(name)).count()
     }
 
@@ -225,7 +272,7 @@ impl Headers {
 
     /// Whether the header is present.
     pub fn contains(&self, name: HeaderName) -> bool {
-        self.entries.iter().any(|e| e.name == Some(name))
+        self.maybe.contains(name) && self.entries.iter().any(|e| e.name == Some(name))
     }
 
     /// The first value of a header named by text, ignoring case. Known names and compact
@@ -583,3 +630,79 @@ impl PartialEq for Headers {
 }
 
 impl Eq for Headers {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [HeaderName; 4] = [
+        HeaderName::Via,
+        HeaderName::Require,
+        HeaderName::Contact,
+        HeaderName::Subject,
+    ];
+
+    proptest! {
+        /// Whatever edits come, lookups answer as a plain list of lines does: the set of
+        /// names that may be present never hides one that is.
+        #[test]
+        fn lookups_agree_with_a_plain_list_through_any_edits(
+            ops in proptest::collection::vec((0u8..6, 0usize..4, "[a-z]{1,3}"), 0..24),
+        ) {
+            let mut h = Headers::new();
+            let mut model: Vec<(HeaderName, String)> = Vec::new();
+            for (op, n, value) in ops {
+                let name = NAMES[n];
+                match op {
+                    0 => {
+                        h.push(name, &value);
+                        model.push((name, value));
+                    }
+                    1 => {
+                        h.insert_first(name, &value);
+                        model.insert(0, (name, value));
+                    }
+                    2 => {
+                        h.remove(name);
+                        model.retain(|(m, _)| *m != name);
+                    }
+                    3 => {
+                        h.remove_first(name);
+                        if let Some(i) = model.iter().position(|(m, _)| *m == name) {
+                            model.remove(i);
+                        }
+                    }
+                    4 => {
+                        h.set(name, &value);
+                        match model.iter().position(|(m, _)| *m == name) {
+                            Some(i) => {
+                                model[i].1 = value;
+                                let mut seen = false;
+                                model.retain(|(m, _)| *m != name || !std::mem::replace(&mut seen, true));
+                            }
+                            None => model.push((name, value)),
+                        }
+                    }
+                    _ => {
+                        let mut other = Headers::new();
+                        other.push(name, &value);
+                        h.copy_from(&other, name);
+                        model.push((name, value));
+                    }
+                }
+                for name in NAMES {
+                    let lines: Vec<&str> = model
+                        .iter()
+                        .filter(|(m, _)| *m == name)
+                        .map(|(_, v)| v.as_str())
+                        .collect();
+                    prop_assert_eq!(h.get(name), lines.first().copied());
+                    prop_assert_eq!(h.get_all(name).collect::<Vec<_>>(), lines.clone());
+                    prop_assert_eq!(h.count(name), lines.len());
+                    prop_assert_eq!(h.contains(name), !lines.is_empty());
+                }
+            }
+        }
+    }
+}
