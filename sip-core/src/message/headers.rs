@@ -548,7 +548,7 @@ impl Headers {
 /// Appends `value` with any CR or LF made a space: either would end the line early and let
 /// the value forge headers.
 pub(super) fn push_line_safe(out: &mut String, value: &str) {
-    if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
+    if has_line_break(value.as_bytes()) {
         out.extend(
             value
                 .chars()
@@ -556,6 +556,17 @@ pub(super) fn push_line_safe(out: &mut String, value: &str) {
         );
     } else {
         out.push_str(value);
+    }
+}
+
+/// Whether `b` holds a CR or LF. Most values a message is built from are a few bytes (a
+/// tag, a number, a method), for which a vectorised search costs more to start than a
+/// byte loop costs to finish.
+fn has_line_break(b: &[u8]) -> bool {
+    if b.len() <= 16 {
+        b.iter().any(|&c| c == b'\r' || c == b'\n')
+    } else {
+        memchr::memchr2(b'\r', b'\n', b).is_some()
     }
 }
 
@@ -642,6 +653,21 @@ mod tests {
         HeaderName::Contact,
         HeaderName::Subject,
     ];
+
+    #[test]
+    fn line_breaks_are_found_at_any_length_and_place() {
+        for len in 0..40 {
+            let clean = vec![b'a'; len];
+            assert!(!has_line_break(&clean));
+            for at in 0..len {
+                for c in [b'\r', b'\n'] {
+                    let mut b = clean.clone();
+                    b[at] = c;
+                    assert!(has_line_break(&b), "{len} {at}");
+                }
+            }
+        }
+    }
 
     proptest! {
         /// Whatever edits come, lookups answer as a plain list of lines does: the set of
