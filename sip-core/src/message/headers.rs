@@ -445,6 +445,13 @@ impl Headers {
         }
     }
 
+    /// Gives back the text room a message was built with (the line slots are few and
+    /// cheaper to keep than to move): for a message kept for a call's life, its INVITE,
+    /// which every copy shares.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.extra.shrink_to_fit();
+    }
+
     /// Makes room for `lines` more header lines taking `bytes` more bytes, so that building
     /// a message grows its storage once.
     pub(crate) fn reserve(&mut self, lines: usize, bytes: usize) {

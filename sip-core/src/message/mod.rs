@@ -94,6 +94,7 @@ pub use via::Via;
 pub use warning::Warning;
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -113,8 +114,9 @@ pub enum Message {
 pub struct Request {
     method: Method,
     uri: Text,
-    /// Boxed, as in a framed head (see `parse::Head`).
-    headers: Box<Headers>,
+    /// Shared, as in a framed head (see `parse::Head`): a clone (the transaction's copy of
+    /// a request the call keeps too) shares the index, and an edit copies it only then.
+    headers: Arc<Headers>,
     body: Bytes,
 }
 
@@ -122,8 +124,9 @@ pub struct Request {
 #[derive(Clone)]
 pub struct Response {
     status: StatusCode,
-    /// Boxed, as in a framed head (see `parse::Head`).
-    headers: Box<Headers>,
+    /// Shared, as in a framed head (see `parse::Head`): a clone (the transaction's copy of
+    /// a request the call keeps too) shares the index, and an edit copies it only then.
+    headers: Arc<Headers>,
     body: Bytes,
 }
 
@@ -221,11 +224,11 @@ impl Message {
     pub fn validate_for_ua(&mut self) -> Result<(), ParseError> {
         match self {
             Message::Request(r) => {
-                r.headers.learn(HeaderName::Contact);
+                r.headers_mut().learn(HeaderName::Contact);
                 validate::request(r, validate::Depth::Keys)
             }
             Message::Response(r) => {
-                r.headers.learn(HeaderName::Contact);
+                r.headers_mut().learn(HeaderName::Contact);
                 validate::response(r, validate::Depth::Tags)
             }
         }
@@ -267,7 +270,7 @@ macro_rules! common_accessors {
 
         /// The header lines, for editing.
         pub fn headers_mut(&mut self) -> &mut Headers {
-            &mut self.headers
+            Arc::make_mut(&mut self.headers)
         }
 
         /// The body.
@@ -277,7 +280,12 @@ macro_rules! common_accessors {
 
         /// Sets the body and its Content-Type, and keeps Content-Length in step.
         pub fn set_body(&mut self, content_type: &str, body: Bytes) {
-            set_body(&mut self.headers, &mut self.body, content_type, body);
+            set_body(
+                Arc::make_mut(&mut self.headers),
+                &mut self.body,
+                content_type,
+                body,
+            );
         }
 
         /// The top Via.
@@ -318,12 +326,12 @@ impl Request {
     ///
     /// Line breaks and spaces in `uri` are dropped: they cannot occur in a Request-URI.
     pub fn new(method: Method, uri: &str) -> Request {
-        let mut headers = Box::new(Headers::for_message());
+        let mut headers = Headers::for_message();
         let (s, l) = store_uri(&mut headers, uri);
         Request {
             method,
             uri: Text::Extra(s, l),
-            headers,
+            headers: Arc::new(headers),
             body: Bytes::new(),
         }
     }
@@ -334,7 +342,7 @@ impl Request {
         Request {
             method,
             uri: Text::Extra(0, p.uri_len),
-            headers: Box::new(Headers::from_prebuilt(p, reserve)),
+            headers: Arc::new(Headers::from_prebuilt(p, reserve)),
             body: Bytes::new(),
         }
     }
@@ -352,9 +360,14 @@ impl Request {
         }
     }
 
+    /// The header index itself, shared (the application's copy of an INVITE's headers).
+    pub(crate) fn shared_headers(&self) -> Arc<Headers> {
+        Arc::clone(&self.headers)
+    }
+
     /// Replaces the Request-URI (a proxy retargeting, RFC 3261 §16.5).
     pub fn set_uri(&mut self, uri: &str) {
-        let (s, l) = store_uri(&mut self.headers, uri);
+        let (s, l) = store_uri(Arc::make_mut(&mut self.headers), uri);
         self.uri = Text::Extra(s, l);
     }
 
@@ -388,7 +401,7 @@ impl Response {
     pub fn new(status: StatusCode) -> Response {
         Response {
             status,
-            headers: Box::new(Headers::for_message()),
+            headers: Arc::new(Headers::for_message()),
             body: Bytes::new(),
         }
     }
@@ -397,7 +410,7 @@ impl Response {
     /// Call-ID and CSeq copied; the To tag, when the UAS adds one, via
     /// [`Response::set_to_tag`].
     pub fn from_request(req: &Request, status: StatusCode) -> Response {
-        let mut r = Response::new(status);
+        let mut h = Headers::for_message();
         for name in [
             HeaderName::Via,
             HeaderName::From,
@@ -405,13 +418,17 @@ impl Response {
             HeaderName::CallId,
             HeaderName::CSeq,
         ] {
-            r.headers.copy_from(&req.headers, name);
+            h.copy_from(&req.headers, name);
         }
         // RFC 3261 §8.2.6.1: a 100 echoes the request's Timestamp.
-        if r.status.code() == 100 {
-            r.headers.copy_from(&req.headers, HeaderName::Timestamp);
+        if status.code() == 100 {
+            h.copy_from(&req.headers, HeaderName::Timestamp);
         }
-        r
+        Response {
+            status,
+            headers: Arc::new(h),
+            body: Bytes::new(),
+        }
     }
 
     /// Adds `;tag=` to the To header unless it already has a tag (RFC 3261 §8.2.6.2).
@@ -426,7 +443,7 @@ impl Response {
         value.push_str(to);
         value.push_str(";tag=");
         value.push_str(tag);
-        self.headers.set(HeaderName::To, &value);
+        self.headers_mut().set(HeaderName::To, &value);
     }
 
     /// The status code and reason phrase.

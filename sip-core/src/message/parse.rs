@@ -4,6 +4,8 @@
 //! any case, compact names, whitespace before and after the colon, folded continuation lines,
 //! LF-only line ends — and leaves every value as a span into the received bytes.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use memchr::memchr;
 
@@ -30,9 +32,10 @@ pub(crate) enum StartLine {
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) start: StartLine,
-    /// Boxed: a head and the message made of it are moved many times on their way through
-    /// the layers, and a pointer moves more cheaply than the index.
-    pub(crate) headers: Box<Headers>,
+    /// Behind a pointer: a head and the message made of it are moved many times on their
+    /// way through the layers, and a pointer moves more cheaply than the index. Shared, so
+    /// that a clone of the message shares it too.
+    pub(crate) headers: Arc<Headers>,
     /// Offset of the first body byte.
     pub(crate) body_start: usize,
 }
@@ -72,7 +75,7 @@ pub(crate) fn parse_head(
         let line_end = strip_cr(buf, pos, lf);
         if line_end == pos {
             // The empty line: headers are over.
-            let headers = Box::new(Headers::from_parsed(
+            let headers = Arc::new(Headers::from_parsed(
                 src.clone(),
                 lf + 1,
                 index.extra,

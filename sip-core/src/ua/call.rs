@@ -950,8 +950,8 @@ impl<S: SdpHandler> UserAgent<S> {
         };
         let from = h.get(HeaderName::From).unwrap_or_default().to_string();
         let to = h.get(HeaderName::To).unwrap_or_default().to_string();
-        // The INVITE's own header index: sharing its bytes costs no copy per header.
-        let headers = Box::new(h.clone());
+        // The INVITE's own header index, shared with the call that keeps the INVITE.
+        let headers = req.shared_headers();
         let mut event = None;
         let Ok(_) = self.start_session(now, flow.id, |ctx, id| {
             event = Some(Event::IncomingCall {

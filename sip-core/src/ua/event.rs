@@ -127,12 +127,13 @@ pub enum Event {
         from: String,
         /// The To header as received.
         to: String,
-        /// Every header of the INVITE, name and value as received ([`Headers::iter`]).
+        /// Every header of the INVITE, name and value as received ([`Headers::iter`]):
+        /// the INVITE's own index, shared, not a copy.
         #[cfg_attr(
             feature = "serde",
             serde(serialize_with = "crate::serde_impls::headers")
         )]
-        headers: Box<Headers>,
+        headers: Arc<Headers>,
         /// The call of ours it replaces (RFC 3891: an attended transfer's target gets
         /// the transferee this way); answering it ends that call as `Replaced`.
         replaces: Option<CallHandle>,

@@ -73,6 +73,8 @@ impl<S: SdpHandler> Session<S> {
                 .map_err(|_| UaError::InvalidHeader(name.clone()))?;
         }
         req.set_body("application/sdp", offer);
+        // The session keeps the INVITE for the call's life, sharing it with the copy sent.
+        req.headers_mut().shrink_to_fit();
         let mut session = Session::new(
             call.id,
             true,
