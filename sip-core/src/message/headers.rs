@@ -25,6 +25,9 @@ const LINE_EXTRA: u8 = 1;
 /// The value lives in `extra`: the line was edited, folded or not UTF-8, so the readable
 /// value is a cleaned copy while the line itself is written back as received.
 const VALUE_EXTRA: u8 = 2;
+/// A received line written under its full name (in any case), not a compact form: a
+/// response may take it over as it is.
+const FULL_NAME: u8 = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
@@ -387,7 +390,7 @@ impl Headers {
 
     /// Appends every line of `other` that carries `name`, as written there.
     ///
-    /// A line received under its full name is spliced: the new entry points into the bytes
+    /// A line received under its full name (in any case) is spliced: the new entry points into the bytes
     /// `other` was parsed from, which these headers then share, so nothing is copied. That
     /// works while these headers hold no received bytes of their own (a response being
     /// built) or the same ones.
@@ -398,7 +401,7 @@ impl Headers {
         let same_src = self.src.as_ptr() == other.src.as_ptr() && self.src.len() == other.src.len();
         let shares = own_src_unused || same_src;
         for e in other.entries.iter().filter(|e| e.name == Some(name)) {
-            let spliceable = e.flags == 0 && other.name_text(e) == name.as_str();
+            let spliceable = e.flags == FULL_NAME;
             if shares && spliceable {
                 if self.src.is_empty() {
                     self.src = other.src.clone();
@@ -605,7 +608,7 @@ impl IndexBuilder {
         value_len: usize,
         clean: Option<&str>,
     ) {
-        let (flags, value_start, value_len) = match clean {
+        let (mut flags, value_start, value_len) = match clean {
             None => (0, value_start, value_len),
             Some(text) => {
                 let s = self.extra.len();
@@ -613,6 +616,10 @@ impl IndexBuilder {
                 (VALUE_EXTRA, s, text.len())
             }
         };
+        // Compact forms are the single letters (RFC 3261 §7.3.3); every full name is longer.
+        if name.is_some() && name_len > 1 {
+            flags |= FULL_NAME;
+        }
         self.entries.push(Entry {
             name,
             flags,
@@ -660,6 +667,32 @@ mod tests {
         HeaderName::Contact,
         HeaderName::Subject,
     ];
+
+    #[test]
+    fn full_names_are_spliced_and_compact_forms_written_out() {
+        let src = Bytes::from_static(
+            b"OPTIONS sip:a@b SIP/2.0\r\nvia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nf: <sip:a@b>;tag=1\r\n\r\n",
+        );
+        let head = super::super::parse::parse_head(
+            &src,
+            &super::super::Limits::default(),
+            super::super::parse::Completeness::Whole,
+        )
+        .unwrap()
+        .unwrap();
+        let mut out = Headers::new();
+        out.copy_from(&head.headers, HeaderName::Via);
+        out.copy_from(&head.headers, HeaderName::From);
+        let mut text = Vec::new();
+        out.write_to(&mut text);
+        assert_eq!(
+            text,
+            b"via: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n".to_vec()
+        );
+        // The spliced line shares the received bytes; the compact one was written out.
+        assert_eq!(out.entries[0].flags, FULL_NAME);
+        assert_ne!(out.entries[1].flags & LINE_EXTRA, 0);
+    }
 
     #[test]
     fn line_breaks_are_found_at_any_length_and_place() {
