@@ -489,17 +489,14 @@ fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: B
     } else {
         headers.set(HeaderName::ContentType, content_type);
     }
-    headers.set(HeaderName::ContentLength, itoa(body.len()).as_str());
+    headers.set(HeaderName::ContentLength, length(&body, &mut [0; 10]));
     *slot = body;
 }
 
 /// A length in decimal; lengths above 4 GiB do not occur (messages are bounded far below).
-fn itoa(n: usize) -> smol_str::SmolStr {
-    let mut digits = [0u8; 10];
-    smol_str::SmolStr::new(format_u32(
-        u32::try_from(n).unwrap_or(u32::MAX),
-        &mut digits,
-    ))
+/// A body's length as Content-Length writes it.
+fn length<'d>(body: &Bytes, digits: &'d mut [u8; 10]) -> &'d str {
+    format_u32(u32::try_from(body.len()).unwrap_or(u32::MAX), digits)
 }
 
 /// The exact size [`write_rest`] writes. Sizing the buffer exactly lets `Bytes::from(Vec)`
@@ -508,7 +505,7 @@ fn rest_len(headers: &Headers, body: &Bytes) -> usize {
     let content_length = if headers.contains(HeaderName::ContentLength) {
         0
     } else {
-        "Content-Length: \r\n".len() + itoa(body.len()).len()
+        "Content-Length: \r\n".len() + length(body, &mut [0; 10]).len()
     };
     headers.written_len() + content_length + 2 + body.len()
 }
@@ -517,7 +514,7 @@ fn write_rest(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
     headers.write_to(out);
     if !headers.contains(HeaderName::ContentLength) {
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(itoa(body.len()).as_bytes());
+        out.extend_from_slice(length(body, &mut [0; 10]).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
