@@ -303,6 +303,16 @@ impl Headers {
             .map(|e| (self.name_text(e), self.value(e)))
     }
 
+    /// Every line with a known name, its value read only when asked for (a check that
+    /// passes over most lines by their name alone).
+    pub(crate) fn known_lines<'h>(
+        &'h self,
+    ) -> impl Iterator<Item = (HeaderName, impl Fn() -> &'h str)> {
+        self.entries
+            .iter()
+            .filter_map(move |e| Some((e.name?, move || self.value(e))))
+    }
+
     /// Every header as `(known name or None, value)`, in order.
     pub fn iter_known(&self) -> impl Iterator<Item = (Option<HeaderName>, &str)> + '_ {
         self.entries.iter().map(|e| (e.name, self.value(e)))

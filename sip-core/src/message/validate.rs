@@ -118,36 +118,37 @@ impl Headers {
     fn check_present(&self, depth: Depth) -> Result<(), ParseError> {
         let keys = self.keys();
         let mut first = [true; keys::KEYED];
-        for (name, v) in self.iter_known() {
-            let Some(name) = name else { continue };
+        for (name, value) in self.known_lines() {
             let slot = keys::Keys::slot(name);
             let is_first = slot.is_some_and(|i| std::mem::replace(&mut first[i], false));
             let known_good = is_first && keys.checked(name);
             let checked = match name {
                 // A framed Via key covers its line only when the line holds one value.
-                HeaderName::Via if known_good && memchr::memchr(b',', v.as_bytes()).is_none() => {
+                HeaderName::Via
+                    if known_good && memchr::memchr(b',', value().as_bytes()).is_none() =>
+                {
                     Ok(())
                 }
-                HeaderName::Via => Via::parse_list(v).try_for_each(|r| r.map(drop)),
+                HeaderName::Via => Via::parse_list(value()).try_for_each(|r| r.map(drop)),
                 HeaderName::From | HeaderName::To => match depth {
-                    Depth::Full => NameAddr::parse(v).map(drop),
+                    Depth::Full => NameAddr::parse(value()).map(drop),
                     Depth::Tags | Depth::Keys if known_good => Ok(()),
-                    Depth::Tags | Depth::Keys => tag_param(v).map(drop),
+                    Depth::Tags | Depth::Keys => tag_param(value()).map(drop),
                 },
                 HeaderName::CallId | HeaderName::CSeq if known_good => Ok(()),
-                HeaderName::CallId => parse_call_id(v).map(drop),
-                HeaderName::CSeq => CSeq::parse(v).map(drop),
-                HeaderName::MaxForwards => MaxForwards::parse(v).map(drop),
+                HeaderName::CallId => parse_call_id(value()).map(drop),
+                HeaderName::CSeq => CSeq::parse(value()).map(drop),
+                HeaderName::MaxForwards => MaxForwards::parse(value()).map(drop),
                 // Left to the layer that reads them, which answers 400 naming the header.
                 HeaderName::Route | HeaderName::RecordRoute if depth == Depth::Keys => Ok(()),
                 HeaderName::Contact if known_good => Ok(()),
-                HeaderName::Contact => Contact::parse(v).map(drop),
+                HeaderName::Contact => Contact::parse(value()).map(drop),
                 HeaderName::Route | HeaderName::RecordRoute => {
-                    NameAddr::parse_list(v).try_for_each(|r| r.map(drop))
+                    NameAddr::parse_list(value()).try_for_each(|r| r.map(drop))
                 }
-                HeaderName::Expires => Expires::parse(v).map(drop),
-                HeaderName::ContentType => ContentType::parse(v).map(drop),
-                HeaderName::Date => Date::parse(v).map(drop),
+                HeaderName::Expires => Expires::parse(value()).map(drop),
+                HeaderName::ContentType => ContentType::parse(value()).map(drop),
+                HeaderName::Date => Date::parse(value()).map(drop),
                 _ => Ok(()),
             };
             checked.map_err(|e| bad(name, e))?;
