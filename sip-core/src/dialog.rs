@@ -142,8 +142,8 @@ impl RequestHead<'_> {
     pub(crate) fn build(self, local: &Local, ids: &mut IdGenerator) -> Request {
         let mut r = Request::new(self.method.clone(), self.uri);
         let branch = ids.branch();
-        let mut digits = [0u8; 10];
-        let seq = crate::message::format_u32(self.cseq, &mut digits);
+        let mut digits = itoa::Buffer::new();
+        let seq = digits.format(self.cseq);
         let method = self.method.as_str();
         // Room for these lines and the few a usage adds (Contact, Allow, a body's two), so
         // the request's storage grows once.
@@ -457,8 +457,8 @@ impl Dialog {
     /// dialog's prebuilt head, then CSeq, and our Contact for a target-refresh request.
     fn build(&self, method: Method, seq: u32, local: &Local, ids: &mut IdGenerator) -> Request {
         let branch = ids.branch();
-        let mut digits = [0u8; 10];
-        let seq = crate::message::format_u32(seq, &mut digits);
+        let mut digits = itoa::Buffer::new();
+        let seq = digits.format(seq);
         let refresh = is_target_refresh(&method);
         // Room for these lines and the few a usage adds (Allow, a body's two), so the
         // request's storage grows once.

@@ -269,22 +269,6 @@ pub(crate) fn list<'a, T>(
     })
 }
 
-/// `n` in decimal, written into `buf` without the formatting machinery (CSeq numbers,
-/// ports, lengths: a few per message).
-pub(crate) fn format_u32(n: u32, buf: &mut [u8; 10]) -> &str {
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,6 @@ pub use auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
 pub use date::Date;
 pub use event::{Event, SubscriptionState};
 pub use host::Host;
-pub(crate) use lex::format_u32;
 pub(crate) use lex::is_token_str as lex_is_token;
 pub use lists::parse_token_list;
 pub use media::ContentType;
@@ -489,14 +488,16 @@ fn set_body(headers: &mut Headers, slot: &mut Bytes, content_type: &str, body: B
     } else {
         headers.set(HeaderName::ContentType, content_type);
     }
-    headers.set(HeaderName::ContentLength, length(&body, &mut [0; 10]));
+    headers.set(
+        HeaderName::ContentLength,
+        length(&body, &mut itoa::Buffer::new()),
+    );
     *slot = body;
 }
 
-/// A length in decimal; lengths above 4 GiB do not occur (messages are bounded far below).
 /// A body's length as Content-Length writes it.
-fn length<'d>(body: &Bytes, digits: &'d mut [u8; 10]) -> &'d str {
-    format_u32(u32::try_from(body.len()).unwrap_or(u32::MAX), digits)
+fn length<'d>(body: &Bytes, digits: &'d mut itoa::Buffer) -> &'d str {
+    digits.format(body.len())
 }
 
 /// The exact size [`write_rest`] writes. Sizing the buffer exactly lets `Bytes::from(Vec)`
@@ -505,7 +506,7 @@ fn rest_len(headers: &Headers, body: &Bytes) -> usize {
     let content_length = if headers.contains(HeaderName::ContentLength) {
         0
     } else {
-        "Content-Length: \r\n".len() + length(body, &mut [0; 10]).len()
+        "Content-Length: \r\n".len() + length(body, &mut itoa::Buffer::new()).len()
     };
     headers.written_len() + content_length + 2 + body.len()
 }
@@ -514,7 +515,7 @@ fn write_rest(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
     headers.write_to(out);
     if !headers.contains(HeaderName::ContentLength) {
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(length(body, &mut [0; 10]).as_bytes());
+        out.extend_from_slice(length(body, &mut itoa::Buffer::new()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");

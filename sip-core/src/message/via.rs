@@ -49,11 +49,7 @@ impl<'a> Via<'a> {
             }
         }
         key.push(':');
-        let mut digits = [0u8; 10];
-        key.push_str(crate::message::lex::format_u32(
-            u32::from(self.port.unwrap_or(0)),
-            &mut digits,
-        ));
+        key.push_str(itoa::Buffer::new().format(self.port.unwrap_or(0)));
         key.finish()
     }
 

@@ -17,7 +17,7 @@ use smol_str::SmolStr;
 
 use super::uas::Final2xx;
 use super::{Action, CallRequest, CallTimer, Ctx, Phase, Session};
-use crate::message::{HeaderName, Method, RAck, RSeq, Request, Response, StatusCode, format_u32};
+use crate::message::{HeaderName, Method, RAck, RSeq, Request, Response, StatusCode};
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
 
@@ -220,7 +220,7 @@ impl<S: SdpHandler> Session<S> {
         p.next_rseq = p.next_rseq.wrapping_add(1);
         let h = resp.headers_mut();
         h.push(HeaderName::Require, TAG);
-        h.push(HeaderName::RSeq, format_u32(rseq, &mut [0; 10]));
+        h.push(HeaderName::RSeq, itoa::Buffer::new().format(rseq));
         let t1 = ctx.config.timers.t1();
         ctx.out.push_back(Action::Respond(tx, resp.clone()));
         self.provisionals.unacked = Some(Box::new(Unacked {

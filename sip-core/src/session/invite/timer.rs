@@ -20,7 +20,6 @@ use std::time::Duration;
 use super::{CallRequest, CallTimer, Ctx, Phase, Session};
 use crate::message::{
     HeaderName, Headers, Method, MinSe, Refresher, Request, Response, SessionExpires, StatusCode,
-    format_u32,
 };
 use crate::session::{CallEnd, EndCause, Originator, SdpHandler};
 use crate::transaction::TxId;
@@ -99,7 +98,7 @@ impl Refresh {
     pub(super) fn headers(&self, h: &mut Headers, config: &UaConfig) {
         if let Some(t) = self.timer {
             set_session_expires(h, t.interval, Some(Refresher::Uac));
-            h.set(HeaderName::MinSe, format_u32(config.min_se, &mut [0; 10]));
+            h.set(HeaderName::MinSe, itoa::Buffer::new().format(config.min_se));
         }
     }
 }
@@ -119,8 +118,8 @@ fn set_session_expires(h: &mut Headers, interval: u32, refresher: Option<Refresh
         Some(Refresher::Uas) => ";refresher=uas",
         None => "",
     };
-    let mut digits = [0; 10];
-    let interval = format_u32(interval, &mut digits);
+    let mut digits = itoa::Buffer::new();
+    let interval = digits.format(interval);
     h.set(HeaderName::SessionExpires, &[interval, refresher].concat());
 }
 
@@ -158,7 +157,7 @@ impl<S: SdpHandler> Session<S> {
     /// Caller: the session-timer headers of our INVITE.
     pub(super) fn ask_for_timer(h: &mut Headers, config: &UaConfig, interval: u32) {
         set_session_expires(h, interval, config.session_refresher);
-        h.set(HeaderName::MinSe, format_u32(config.min_se, &mut [0; 10]));
+        h.set(HeaderName::MinSe, itoa::Buffer::new().format(config.min_se));
     }
 
     /// Caller: a 422 to our INVITE names the Min-SE the peer wants (§7.4): ask again with
