@@ -492,7 +492,7 @@ impl Headers {
             // A built message gains its lines one by one: grow in one step to a size that
             // holds a typical head, not through 8, 16, 32… bytes (the doubling ends at the
             // same capacity).
-            self.extra.reserve(need.max(self.extra.capacity()).max(256));
+            self.extra.reserve(need.max(self.extra.capacity()).max(512));
         }
         let line_start = self.extra.len();
         self.extra.push_str(name_text);
