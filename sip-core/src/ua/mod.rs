@@ -716,8 +716,15 @@ impl<S: SdpHandler> UserAgent<S> {
     /// Our From header value without the tag: `"Name" <aor>` or `<aor>`.
     fn our_from(&self, display_name: Option<&str>) -> String {
         match display_name.or(self.config.display_name.as_deref()) {
-            Some(d) => format!("\"{}\" <{}>", d.replace(['"', '\\'], ""), self.config.aor),
-            None => format!("<{}>", self.config.aor),
+            Some(d) => [
+                "\"",
+                &d.replace(['"', '\\'], ""),
+                "\" <",
+                &self.config.aor,
+                ">",
+            ]
+            .concat(),
+            None => ["<", self.config.aor.as_str(), ">"].concat(),
         }
     }
 
@@ -728,7 +735,7 @@ impl<S: SdpHandler> UserAgent<S> {
         let uri = if target.contains(':') {
             target.to_string()
         } else if target.contains('@') {
-            format!("sip:{target}")
+            ["sip:", target].concat()
         } else {
             let ours = Uri::parse(&self.config.aor).map_err(|_| bad())?;
             format!("sip:{target}@{}", ours.host().ok_or_else(bad)?)
