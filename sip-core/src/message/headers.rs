@@ -405,7 +405,14 @@ impl Headers {
     /// works while these headers hold no received bytes of their own (a response being
     /// built) or the same ones.
     pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        let had = self.contains(name);
         self.edited(Some(name));
+        if !had {
+            // The first line copied is `other`'s first, with the same value text (spliced
+            // or written out), so its key holds here too: a response knows the request's
+            // To tag, top Via and CSeq without parsing them again.
+            self.keys.carry(name, &other.keys);
+        }
         let own_src_unused =
             self.src.is_empty() && self.entries.iter().all(|e| e.flags & LINE_EXTRA != 0);
         let same_src = self.src.as_ptr() == other.src.as_ptr() && self.src.len() == other.src.len();

@@ -107,6 +107,20 @@ impl Keys {
         }
     }
 
+    /// Takes `other`'s key of `name` (whatever it knows of it), for a first line copied
+    /// from there with the same value text.
+    pub(crate) fn carry(&mut self, name: HeaderName, other: &Keys) {
+        match name {
+            HeaderName::Via => self.top_via = other.top_via,
+            HeaderName::CSeq => self.cseq = other.cseq,
+            HeaderName::CallId => self.call_id = other.call_id,
+            HeaderName::From => self.from_tag = other.from_tag,
+            HeaderName::To => self.to_tag = other.to_tag,
+            HeaderName::Contact => self.contact = other.contact,
+            _ => {}
+        }
+    }
+
     /// Whether the first line of `name` is a key that was parsed and found good.
     pub(crate) fn checked(&self, name: HeaderName) -> bool {
         match name {

@@ -435,7 +435,8 @@ impl Response {
         let Some(to) = self.headers.get(HeaderName::To) else {
             return;
         };
-        if tag_param(to).is_ok_and(|t| t.is_some()) {
+        // The request's To key came along with its line (see `Headers::copy_from`).
+        if self.headers.to_tag().is_ok_and(|t| t.is_some()) {
             return;
         }
         let mut value = String::with_capacity(to.len() + 5 + tag.len());
@@ -579,6 +580,39 @@ mod tests {
         let again = Message::frame(m.to_bytes(), &Limits::default()).unwrap();
         assert_eq!(again.headers().get(HeaderName::ContentLength), Some("0"));
         assert_eq!(again.headers().len(), 1);
+    }
+
+    /// A response takes the request's keys with the lines it copies; they read as a fresh
+    /// parse of the response's own lines does, and an edited To is read again.
+    #[test]
+    fn a_response_reads_the_keys_it_copied_as_its_own_lines_say() {
+        let wire = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b\r\n\
+f: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c@h\r\nCSeq: 7 INVITE\r\n\r\n";
+        let Message::Request(req) = Message::parse(Bytes::from_static(wire.as_bytes())).unwrap()
+        else {
+            panic!("a request")
+        };
+        let mut ok = Response::from_request(&req, StatusCode::new(200));
+        let fresh = |r: &Response| {
+            let mut h = Headers::new();
+            for (name, value) in r.headers().iter() {
+                h.push_named(name, value).unwrap();
+            }
+            h
+        };
+        let check = |r: &Response| {
+            let (h, f) = (r.headers(), fresh(r));
+            assert_eq!(h.top_via().unwrap(), f.top_via().unwrap());
+            assert_eq!(h.cseq().unwrap(), f.cseq().unwrap());
+            assert_eq!(h.call_id().unwrap(), f.call_id().unwrap());
+            assert_eq!(h.from_tag().unwrap(), f.from_tag().unwrap());
+            assert_eq!(h.to_tag().unwrap(), f.to_tag().unwrap());
+        };
+        check(&ok);
+        assert_eq!(ok.headers().to_tag().unwrap(), None);
+        ok.set_to_tag("x9");
+        check(&ok);
+        assert_eq!(ok.headers().to_tag().unwrap(), Some("x9"));
     }
 
     #[test]
