@@ -88,13 +88,19 @@ def parser(quick):
               *criterion_args(quick)])
     lines = out[out.index("allocations per operation"):].splitlines()[1:]
     allocs = "\n".join(lines[:1] + [l for l in lines[1:6] if re.match(r"^\w+\s+\d", l)])
+    # The aim: a transaction-ready parse makes no allocation.
+    ready = [int(l.split()[2]) for l in lines[1:6] if re.match(r"^\w+\s+\d", l)]
+    worst = max(ready, default=0)
+    alloc_aim = (f"Transaction-ready parse: at most {worst} allocation(s) a message (aim 0): "
+                 f"{'✓' if worst == 0 else '✗'}.\n")
     table = sh([sys.executable, "scripts/parser-report.py"])
     return (
         "### Parser (criterion, `sansip-core` bench `parser`)\n\n"
         "Median time per message; ratios against the line-scan floor (memchr over the "
         "lines) and memcpy, and rsip 0.4 doing the transaction-ready parse. ✗ marks a "
         "ratio outside its aim.\n\n" + table.strip() + "\n\n"
-        "Allocations per operation (counting allocator; rsip is the peer):\n\n```text\n" + allocs + "\n```\n")
+        "Allocations per operation (counting allocator; rsip is the peer):\n\n```text\n" + allocs + "\n```\n\n"
+        + alloc_aim)
 
 
 def bench_executable(name):
