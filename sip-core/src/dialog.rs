@@ -422,8 +422,8 @@ impl Dialog {
         {
             return Err(DialogError::CSeqOutOfOrder { got: seq, last });
         }
-        // The Contact is first read here (the arrival check leaves it to the reader): a bad
-        // one refuses the request before anything of the dialog changes.
+        // A bad Contact refuses the request before anything of the dialog changes (a request
+        // handed over framed only, without the arrival check, has not had it read yet).
         let target = if is_target_refresh(request.method()) {
             contact_uri(request.headers())?
         } else {

@@ -400,24 +400,23 @@ impl Headers {
 
     /// Appends every line of `other` that carries `name`, as written there.
     ///
-    /// A line received under its full name (in any case) is spliced: the new entry points into the bytes
-    /// `other` was parsed from, which these headers then share, so nothing is copied. That
-    /// works while these headers hold no received bytes of their own (a response being
-    /// built) or the same ones.
+    /// A line received under its full name (in any case) is spliced: the new entry points
+    /// into the bytes `other` was parsed from, which these headers then share, so nothing is
+    /// copied. That works while these headers hold no received bytes of their own (a
+    /// response being built) or the same ones.
     pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
         let had = self.contains(name);
         self.edited(Some(name));
-        if !had {
-            // The first line copied is `other`'s first, with the same value text (spliced
-            // or written out), so its key holds here too: a response knows the request's
-            // To tag, top Via and CSeq without parsing them again.
-            self.keys.carry(name, &other.keys);
-        }
         let own_src_unused =
             self.src.is_empty() && self.entries.iter().all(|e| e.flags & LINE_EXTRA != 0);
         let same_src = self.src.as_ptr() == other.src.as_ptr() && self.src.len() == other.src.len();
         let shares = own_src_unused || same_src;
-        for e in other.entries.iter().filter(|e| e.name == Some(name)) {
+        for (n, e) in other
+            .entries
+            .iter()
+            .filter(|e| e.name == Some(name))
+            .enumerate()
+        {
             let spliceable = e.flags == FULL_NAME;
             if shares && spliceable {
                 if self.src.is_empty() {
@@ -425,6 +424,12 @@ impl Headers {
                     self.text = other.text.clone();
                 }
                 self.entries.push(*e);
+                if n == 0 && !had {
+                    // This is now the first line of `name`, the very text `other`'s key was
+                    // read from: a response knows the request's To tag, top Via and CSeq
+                    // without parsing them again.
+                    self.keys.carry(name, &other.keys);
+                }
             } else {
                 let e = self.make_entry(Some(name), name.as_str(), other.value(e));
                 self.entries.push(e);

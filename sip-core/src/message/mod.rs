@@ -586,10 +586,12 @@ mod tests {
     /// parse of the response's own lines does, and an edited To is read again.
     #[test]
     fn a_response_reads_the_keys_it_copied_as_its_own_lines_say() {
+        // The compact From is written out, not spliced, and loses the form feed framing
+        // kept: its key must be read from the new text, not taken along.
         let wire = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b\r\n\
-f: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c@h\r\nCSeq: 7 INVITE\r\n\r\n";
-        let Message::Request(req) = Message::parse(Bytes::from_static(wire.as_bytes())).unwrap()
-        else {
+f: \x0c<sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c@h\r\nCSeq: 7 INVITE\r\n\r\n";
+        let framed = Message::frame(Bytes::from_static(wire.as_bytes()), &Limits::default());
+        let Message::Request(req) = framed.unwrap() else {
             panic!("a request")
         };
         let mut ok = Response::from_request(&req, StatusCode::new(200));
