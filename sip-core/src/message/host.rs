@@ -176,10 +176,10 @@ static HOST_CLASS: [u8; 256] = {
     t
 };
 
-/// `1*3DIGIT "." ...` with each part at most 255 (leading zeros allowed).
 /// A host of digits and dots only, read in one pass: `Some(Some(address))` for a dotted
-/// quad, `Some(None)` for any other digits and dots (which no rule accepts: an all-numeric
-/// name is not a hostname), `None` when another byte shows it is a name to classify.
+/// quad (four `1*3DIGIT` parts, each at most 255, leading zeros allowed), `Some(None)` for
+/// any other digits and dots (which no rule accepts: an all-numeric name is not a
+/// hostname), `None` when another byte shows it is a name to classify.
 pub(crate) fn dotted_quad(h: &[u8]) -> Option<Option<Ipv4Addr>> {
     let mut o = [0u8; 4];
     let (mut n, mut digits, mut v, mut bad) = (0usize, 0, 0u16, false);
@@ -193,17 +193,17 @@ pub(crate) fn dotted_quad(h: &[u8]) -> Option<Option<Ipv4Addr>> {
             (digits, v) = (0, 0);
         } else if c.is_ascii_digit() {
             digits += 1;
-            // Three digits at most, so the value stays far below u16's range.
             bad |= digits > 3;
+            // Kept below 10,000 however long the run, so it cannot overflow.
             v = (v % 1000) * 10 + u16::from(c - b'0');
         } else {
             return None;
         }
     }
-    match o.get_mut(n) {
-        Some(slot) if n == 3 && digits > 0 && v <= 255 && !bad => *slot = v as u8,
-        _ => return Some(None),
+    if bad || n != 3 || digits == 0 || v > 255 {
+        return Some(None);
     }
+    o[3] = v as u8;
     Some(Some(Ipv4Addr::from(o)))
 }
 
